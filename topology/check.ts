@@ -69,7 +69,10 @@ export function checkTopology(t: Topology): string[] {
       if (child === undefined) problems.push(`node ${name}: child ${c} is unknown`);
       else if (child.parent !== name) problems.push(`node ${name}: lists child ${c} whose parent is ${child.parent}`);
     }
-    if (n.fallbacks.length === 0) problems.push(`node ${name}: has no fallback`);
+    // Only a top-level node under the single root of a cluster has nothing to fall back to.
+    if (n.fallbacks.length === 0 && (parentNode !== undefined || t.roots.length > 1)) {
+      problems.push(`node ${name}: has no fallback`);
+    }
     for (const f of n.fallbacks) {
       if (!isKnown(f)) problems.push(`node ${name}: fallback ${f} is unknown`);
       else if (f === name) problems.push(`node ${name}: is its own fallback`);
@@ -83,57 +86,29 @@ export function checkTopology(t: Topology): string[] {
     }
   }
 
-  // Reachability and cycles: walking parents from any node reaches a root within the node count.
-  const depthOf = new Map<string, number>();
+  // Reachability, depth and descendants from one depth-first numbering of the trees as the
+  // parent pointers draw them: X is an ancestor of F when F's number falls inside X's interval.
+  // (Walking each fallback's ancestors instead costs n·depth², minutes for a deep tree.)
+  const { depthOf, enter, leave } = numberTrees(t);
   for (const name of t.nodes.keys()) {
-    const path: string[] = [];
+    if (enter.has(name)) continue;
+    // Not reached from a root: an unknown parent (reported above) or a cycle.
     const onPath = new Set<string>();
-    let cur = name;
-    let depth: number | undefined;
-    while (true) {
-      const known = depthOf.get(cur);
-      if (known !== undefined) {
-        depth = known;
-        break;
-      }
-      if (roots.has(cur)) {
-        depth = 0;
-        break;
-      }
-      const rec = t.nodes.get(cur);
-      if (rec === undefined) break; // unknown parent, already reported
+    for (let cur: string | undefined = name; cur !== undefined && !enter.has(cur); cur = t.nodes.get(cur)?.parent) {
       if (onPath.has(cur)) {
         problems.push(`node ${name}: parent chain has a cycle through ${cur}`);
         break;
       }
       onPath.add(cur);
-      path.push(cur);
-      cur = rec.parent;
-    }
-    if (depth === undefined) {
-      for (const p of path) depthOf.set(p, -1);
-      continue;
-    }
-    for (let k = path.length - 1; k >= 0; k--) {
-      depth = depth < 0 ? -1 : depth + 1;
-      depthOf.set(path[k]!, depth);
     }
   }
-
-  // Fallbacks never point into the node's own subtree: walk each fallback's parent chain.
   for (const [name, n] of t.nodes) {
+    const lo = enter.get(name);
+    if (lo === undefined) continue;
+    const hi = leave.get(name)!;
     for (const f of n.fallbacks) {
-      if (f === name || !t.nodes.has(f)) continue;
-      let cur: string | undefined = f;
-      for (let hops = 0; cur !== undefined && hops <= t.nodes.size; hops++) {
-        const rec = t.nodes.get(cur);
-        if (rec === undefined) break;
-        if (rec.parent === name) {
-          problems.push(`node ${name}: fallback ${f} is its own descendant`);
-          break;
-        }
-        cur = rec.parent;
-      }
+      const at = enter.get(f);
+      if (f !== name && at !== undefined && at > lo && at < hi) problems.push(`node ${name}: fallback ${f} is its own descendant`);
     }
   }
 
@@ -145,7 +120,7 @@ export function checkTopology(t: Topology): string[] {
   }
   const treeDepth = new Array<number>(trees).fill(0);
   for (const [name, n] of t.nodes) {
-    const d = depthOf.get(name) ?? -1;
+    const d = depthOf.get(name) ?? 0;
     if (n.tree < trees && d > treeDepth[n.tree]!) treeDepth[n.tree] = d;
   }
   for (let tree = 0; tree < trees; tree++) {
@@ -155,4 +130,35 @@ export function checkTopology(t: Topology): string[] {
     }
   }
   return problems;
+}
+
+/** Depth-first numbering from the roots along parent pointers (iterative: trees can be deep). */
+function numberTrees(t: Topology): { depthOf: Map<string, number>; enter: Map<string, number>; leave: Map<string, number> } {
+  const kids = new Map<string, string[]>();
+  for (const [name, n] of t.nodes) {
+    let list = kids.get(n.parent);
+    if (list === undefined) kids.set(n.parent, (list = []));
+    list.push(name);
+  }
+  const depthOf = new Map<string, number>();
+  const enter = new Map<string, number>();
+  const leave = new Map<string, number>();
+  let clock = 0;
+  for (const root of t.roots) {
+    // Stack entries: a name to enter, or a name (negative marker) to leave.
+    const stack: [string, number, boolean][] = (kids.get(root.name) ?? []).map((c) => [c, 1, false]);
+    while (stack.length > 0) {
+      const [name, depth, leaving] = stack.pop()!;
+      if (leaving) {
+        leave.set(name, clock++);
+        continue;
+      }
+      if (enter.has(name)) continue;
+      enter.set(name, clock++);
+      depthOf.set(name, depth);
+      stack.push([name, depth, true]);
+      for (const c of kids.get(name) ?? []) stack.push([c, depth + 1, false]);
+    }
+  }
+  return { depthOf, enter, leave };
 }

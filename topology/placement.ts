@@ -1,6 +1,6 @@
 import type { SwitchLayout } from "./switch-layout.js";
 import type { Topology } from "./topology-file.js";
-import { parentSlot, preorderSlots } from "./tree-slots.js";
+import { firstChildSlot, parentSlot, preorderSlots } from "./tree-slots.js";
 
 /**
  * Where each node sits: which tree and which slot of it. Placement is the one decision of the
@@ -111,9 +111,11 @@ export function stablePlacement(
     for (let s = 0; s < names.length; s++) {
       if (names[s] !== undefined) continue;
       let chosen: string | undefined;
-      const p = parentSlot(s, fanout);
-      if (layout !== null && p >= 0) {
-        const list = bySwitch.get(layout.switchOf.get(names[p]!) ?? "");
+      if (layout !== null) {
+        // The parent's switch; under a root host, that of the slot's first child.
+        const p = parentSlot(s, fanout);
+        const near = p >= 0 ? names[p] : names[firstChildSlot(s, fanout)];
+        const list = near === undefined ? undefined : bySwitch.get(layout.switchOf.get(near) ?? "");
         while (list !== undefined && list.length > 0 && chosen === undefined) {
           const candidate = list.pop()!;
           if (!taken.has(candidate)) chosen = candidate;

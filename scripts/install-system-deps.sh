@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Banyan's tests run for real (idempotent, quiet).
+#   prometheus  promtool checks the scrape config that `banyan topology render` prints
+#   graphviz    dot draws the picture that `banyan topology render --format dot` prints
+# Later parts of the system tests add their programs (node_exporter, Alertmanager, Slurm…) here.
+# Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
+set -euo pipefail
+
+PACKAGES=(prometheus graphviz)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system deps: all present (${PACKAGES[*]})"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "system deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "system deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "system deps: installed ${missing[*]}"

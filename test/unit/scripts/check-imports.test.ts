@@ -1,0 +1,49 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+
+const script = fileURLToPath(new URL("../../../scripts/check-imports.mjs", import.meta.url));
+
+function tree(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), "banyan-imports-"));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+const run = (root: string) => spawnSync(process.execPath, [script, "--root", root], { encoding: "utf8" });
+
+t.test("import boundaries - the one-way flow passes", async (t) => {
+  const res = run(
+    tree({
+      "src/core/errors.ts": "export const x = 1;",
+      "src/series/encoder.ts": 'import { x } from "../core/errors.js";',
+      "src/relay/server.ts": 'import type { X } from "../wire/frame.js";\nimport { y } from "./local.js";',
+      "src/cli/main.ts": 'import "../relay/server.js";\nimport { a } from "../../topology/generate.js";',
+      "topology/generate.ts": 'import { BanyanError } from "../src/core/errors.js";',
+    }),
+  );
+  t.equal(res.status, 0, res.stderr);
+});
+
+t.test("import boundaries - a daemon importing another daemon, or series importing a daemon, fails", async (t) => {
+  const res = run(
+    tree({
+      "src/relay/server.ts": 'import { Sampler } from "../agent/sampler.js";',
+      "src/series/encoder.ts": 'export { Store } from "../root/store.js";',
+      "src/wire/codec.ts": 'const m = await import("../relay/server.js");',
+      "topology/generate.ts": 'import { Frame } from "../src/wire/frame.js";',
+      "src/agent/ok.ts": 'import { x } from "@grpc/grpc-js";',
+    }),
+  );
+  t.equal(res.status, 1);
+  t.match(res.stderr, /src\/relay\/server\.ts: imports \.\.\/agent\/sampler\.js \(src\/agent\)/);
+  t.match(res.stderr, /src\/series\/encoder\.ts: imports \.\.\/root\/store\.js \(src\/root\)/);
+  t.match(res.stderr, /src\/wire\/codec\.ts: imports \.\.\/relay\/server\.js/);
+  t.match(res.stderr, /topology\/generate\.ts: imports \.\.\/src\/wire\/frame\.js \(src\/wire\), but topology may only import src\/core, topology/);
+  t.notMatch(res.stderr, /ok\.ts/, "packages are not layers");
+});
