@@ -1,0 +1,249 @@
+import { BanyanError, Code } from "../core/errors.js";
+import { exactDecimal, decodeDecimal, roundedDecimal } from "./decimal.js";
+import type { Payload } from "./payload.js";
+import { PrecisionRules } from "./precision.js";
+import { SeriesType, seriesKey, type SeriesDef } from "./series-def.js";
+
+/**
+ * The agent's half of the lossy promise. Sources write the current value of each series; `encode`
+ * returns what must travel so that the root's copy stays within each series' bound:
+ *
+ * - gauge: sent when it leaves `max(p·|v|, a)` of the value the root holds; what the root then holds
+ *   is within half that bound of the true value (rounded to the coarsest decimal grid that allows it);
+ * - counter: never behind by more than its bound (exact by default), never ahead, never backwards
+ *   unless the source itself reset; a decrease travels exactly;
+ * - NaN, ±Inf and -0 travel exactly as they are.
+ *
+ * The encoder mirrors the root's arithmetic (`held`), so no rounding error is ever lost or counted
+ * twice. Pure: no I/O, no clock; the caller decides when a keyframe is due.
+ */
+export class DeltaEncoder {
+  private defs: (SeriesDef | undefined)[] = [];
+  private readonly idOf = new Map<string, number>();
+  private readonly freeIds: number[] = [];
+  private values = new Float64Array(64);
+  /** What the root holds for each series after the last frame. */
+  private held = new Float64Array(64);
+  private relative = new Float64Array(64);
+  private absolute = new Float64Array(64);
+  private monotone = new Uint8Array(64);
+  private defined = new Uint8Array(64);
+  /** Set until the series' definition has travelled. */
+  private unsent = new Uint8Array(64);
+  private gone: number[] = [];
+  private stringIdx = new Map<string, number>();
+  private keyDue = true;
+
+  constructor(private readonly precision: PrecisionRules = new PrecisionRules()) {}
+
+  get size(): number {
+    return this.idOf.size;
+  }
+
+  /** Defines a series (idempotent by name and labels) and returns its id for `set`. */
+  define(def: SeriesDef): number {
+    const key = seriesKey(def.name, def.labels);
+    const known = this.idOf.get(key);
+    if (known !== undefined) return known;
+    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.defs.length;
+    if (id >= this.values.length) this.grow(id + 1);
+    this.defs[id] = def;
+    this.idOf.set(key, id);
+    const p = this.precision.resolve(def);
+    this.relative[id] = p.relative;
+    this.absolute[id] = p.absolute;
+    this.monotone[id] = def.type === SeriesType.Counter || def.type === SeriesType.HistogramPart || def.type === SeriesType.SummaryPart ? 1 : 0;
+    this.defined[id] = 1;
+    this.unsent[id] = 1;
+    this.values[id] = NaN;
+    return id;
+  }
+
+  idOfKey(key: string): number | undefined {
+    return this.idOf.get(key);
+  }
+
+  set(id: number, value: number): void {
+    this.values[id] = value;
+  }
+
+  /** Ends a series: the root drops it at the next frame. */
+  remove(id: number): void {
+    const def = this.defs[id];
+    if (def === undefined) return;
+    this.idOf.delete(seriesKey(def.name, def.labels));
+    this.defs[id] = undefined;
+    this.defined[id] = 0;
+    if (this.unsent[id] === 0) this.gone.push(id);
+    this.unsent[id] = 0;
+    this.freeIds.push(id);
+  }
+
+  /** The next `encode` sends a keyframe (start, reconnect, resync, keyframe interval). */
+  requestKeyframe(): void {
+    this.keyDue = true;
+  }
+
+  get keyframeDue(): boolean {
+    return this.keyDue;
+  }
+
+  /** What the root holds for a series now (for tests and the bench's fidelity checks). */
+  heldValue(id: number): number {
+    return this.held[id]!;
+  }
+
+  /**
+   * The frame for this tick: `{ key: true, payload }` for a keyframe, a DELTA payload, or null when
+   * nothing left its bound (the caller then only proves the origin alive).
+   */
+  encode(): { key: boolean; payload: Payload } | null {
+    return this.keyDue ? { key: true, payload: this.encodeKey() } : this.encodeDelta();
+  }
+
+  private encodeKey(): Payload {
+    this.keyDue = false;
+    this.stringIdx = new Map();
+    const strings: string[] = [];
+    const defs: number[] = [];
+    const ids: number[] = [];
+    const vals: number[] = [];
+    const raw: number[] = [];
+    const rawValues: number[] = [];
+    let lastId = -1;
+    let lastRaw = -1;
+    for (let id = 0; id < this.defs.length; id++) {
+      if (this.defined[id] === 0) continue;
+      this.pushDef(id, strings, defs);
+      this.unsent[id] = 0;
+      const v = this.values[id]!;
+      const tol = this.monotone[id] === 1 ? 0 : this.tolerance(v, id) / 2;
+      const packed = tol > 0 ? roundedDecimal(v, tol) : exactDecimal(v);
+      if (packed >= 0) {
+        ids.push(id - lastId - 1);
+        lastId = id;
+        vals.push(packed);
+        this.held[id] = decodeDecimal(packed);
+      } else {
+        raw.push(id - lastRaw - 1);
+        lastRaw = id;
+        rawValues.push(v);
+        this.held[id] = v;
+      }
+    }
+    this.gone = [];
+    return { strings, defs, gone: [], ids, vals, rawIds: raw, rawVals: float64Bytes(rawValues) };
+  }
+
+  private encodeDelta(): { key: boolean; payload: Payload } | null {
+    const strings: string[] = [];
+    const defs: number[] = [];
+    const ids: number[] = [];
+    const vals: number[] = [];
+    const raw: number[] = [];
+    const rawValues: number[] = [];
+    let lastId = -1;
+    let lastRaw = -1;
+    const values = this.values;
+    const held = this.held;
+    for (let id = 0; id < this.defs.length; id++) {
+      if (this.defined[id] === 0) continue;
+      const v = values[id]!;
+      const h = held[id]!;
+      const fresh = this.unsent[id] === 1;
+      if (fresh) {
+        this.pushDef(id, strings, defs);
+        this.unsent[id] = 0;
+      } else if (!this.leftBound(v, h, id)) {
+        continue;
+      }
+      // Fresh series and special values travel absolute; others as a difference from the held value.
+      let packed = -1;
+      if (!fresh && Number.isFinite(v) && Number.isFinite(h) && !Object.is(v, -0) && !(this.monotone[id] === 1 && v < h)) {
+        const tol = this.monotone[id] === 1 && this.relative[id] === 0 && this.absolute[id] === 0 ? 0 : this.tolerance(v, id) / 2;
+        packed = tol > 0 ? roundedDecimal(v - h, tol) : exactDecimal(v - h);
+        if (packed >= 0) {
+          const next = h + decodeDecimal(packed);
+          // Keep the promise in the root's arithmetic: exact for exact series, inside the bound
+          // otherwise; a counter is never ahead of the truth (or its next honest value would look
+          // like a reset) and never moves backwards.
+          const ok =
+            tol === 0
+              ? next === v
+              : Math.abs(next - v) <= this.tolerance(v, id) && (this.monotone[id] === 0 || (next >= h && next <= v));
+          if (!ok) packed = -1;
+        }
+      }
+      if (packed >= 0) {
+        ids.push(id - lastId - 1);
+        lastId = id;
+        vals.push(packed);
+        held[id] = h + decodeDecimal(packed);
+      } else {
+        raw.push(id - lastRaw - 1);
+        lastRaw = id;
+        rawValues.push(v);
+        held[id] = v;
+      }
+    }
+    if (ids.length === 0 && raw.length === 0 && defs.length === 0 && this.gone.length === 0) return null;
+    const gone = this.gone;
+    this.gone = [];
+    return { key: false, payload: { strings, defs, gone, ids, vals, rawIds: raw, rawVals: float64Bytes(rawValues) } };
+  }
+
+  private tolerance(v: number, id: number): number {
+    const r = this.relative[id]! * Math.abs(v);
+    const a = this.absolute[id]!;
+    return r > a ? r : a;
+  }
+
+  /** True when the root's copy `h` no longer stands for `v`. */
+  private leftBound(v: number, h: number, id: number): boolean {
+    if (v === h) return false;
+    if (v !== v) return h === h; // NaN now, a number held
+    if (!Number.isFinite(v) || !Number.isFinite(h)) return true;
+    if (this.monotone[id] === 1 && v < h) return true; // a counter reset travels at once
+    return Math.abs(v - h) > this.tolerance(v, id);
+  }
+
+  private pushDef(id: number, strings: string[], defs: number[]): void {
+    const def = this.defs[id]!;
+    const str = (s: string): number => {
+      let k = this.stringIdx.get(s);
+      if (k === undefined) {
+        k = this.stringIdx.size;
+        this.stringIdx.set(s, k);
+        strings.push(s);
+      }
+      return k;
+    };
+    defs.push(id, str(def.name), def.type, str(def.family), str(def.help), def.labels.length);
+    for (const [k, v] of def.labels) defs.push(str(k), str(v));
+  }
+
+  private grow(min: number): void {
+    let n = this.values.length;
+    while (n < min) n *= 2;
+    if (n > 1 << 24) throw new BanyanError(Code.Internal, `more than ${1 << 24} series in one encoder`);
+    const g = <T extends Float64Array | Uint8Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.values = g(this.values);
+    this.held = g(this.held);
+    this.relative = g(this.relative);
+    this.absolute = g(this.absolute);
+    this.monotone = g(this.monotone);
+    this.defined = g(this.defined);
+    this.unsent = g(this.unsent);
+  }
+}
+
+export function float64Bytes(values: readonly number[]): Uint8Array {
+  const out = new Uint8Array(values.length * 8);
+  const view = new DataView(out.buffer);
+  for (let k = 0; k < values.length; k++) view.setFloat64(k * 8, values[k]!, true);
+  return out;
+}

@@ -1,0 +1,50 @@
+import { SeriesType, type SeriesDef } from "./series-def.js";
+
+/**
+ * How far a value the root exposes may be from the true value: `max(relative · |v|, absolute)`.
+ * Resolved once per series when it is defined, never per sample.
+ */
+export interface Precision {
+  readonly relative: number;
+  readonly absolute: number;
+}
+
+export interface PrecisionRule extends Precision {
+  /** Metric name glob: `*` any run of characters, `?` one; e.g. `node_hwmon_temp_*`. */
+  readonly match: string;
+}
+
+/** Default for gauges and untyped series: 1 % relative, no absolute floor. */
+export const DEFAULT_GAUGE_PRECISION: Precision = Object.freeze({ relative: 0.01, absolute: 0 });
+/** Counters are exact unless a rule says otherwise. */
+export const EXACT: Precision = Object.freeze({ relative: 0, absolute: 0 });
+
+export class PrecisionRules {
+  private readonly compiled: { re: RegExp; precision: Precision }[];
+
+  /** Rules are tried in order; the first whose glob matches the metric name wins. */
+  constructor(
+    rules: readonly PrecisionRule[] = [],
+    private readonly gaugeDefault: Precision = DEFAULT_GAUGE_PRECISION,
+  ) {
+    this.compiled = rules.map((r) => ({
+      re: globToRegExp(r.match),
+      precision: Object.freeze({ relative: r.relative, absolute: r.absolute }),
+    }));
+  }
+
+  /**
+   * The precision of a series. Histogram and summary parts are always exact: rounding them
+   * independently could show a bucket above its `_count`.
+   */
+  resolve(def: SeriesDef): Precision {
+    if (def.type === SeriesType.HistogramPart || def.type === SeriesType.SummaryPart) return EXACT;
+    for (const { re, precision } of this.compiled) if (re.test(def.name)) return precision;
+    return def.type === SeriesType.Counter ? EXACT : this.gaugeDefault;
+  }
+}
+
+export function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${body}$`);
+}
