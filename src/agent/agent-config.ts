@@ -1,0 +1,42 @@
+import { z } from "zod";
+import { parseConfig } from "../core/config-file.js";
+import { nodeSchemaFields, positiveInt } from "../wire/wire-config.js";
+
+const precisionRule = z.strictObject({
+  /** Metric name glob (`*`, `?`). */
+  match: z.string().min(1),
+  relative: z.number().min(0).max(1).default(0),
+  absolute: z.number().min(0).default(0),
+});
+
+export const agentConfigSchema = z.strictObject({
+  ...nodeSchemaFields,
+  /** Every keyframe restates all series; a root that lost state is whole again after one. */
+  keyframeIntervalMs: positiveInt.default(60_000),
+  /** Where the metrics come from. */
+  source: z.enum(["procfs", "synthetic"]).default("procfs"),
+  /** `job` label of the agent's own series. */
+  job: z.string().min(1).optional(),
+  procfs: z
+    .strictObject({
+      /** Root of the proc filesystem (tests point it at a fixture tree). */
+      path: z.string().default("/proc"),
+    })
+    .default({ path: "/proc" }),
+  synthetic: z
+    .strictObject({
+      series: positiveInt.default(500),
+      /** Share of the series that change in a tick. */
+      changeRate: z.number().min(0).max(1).default(0.1),
+      seed: z.number().int().default(1),
+    })
+    .default({ series: 500, changeRate: 0.1, seed: 1 }),
+  /** Precision per metric name; first match wins. Default: gauges 1 %, counters exact. */
+  precision: z.array(precisionRule).default([]),
+});
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export function parseAgentConfig(raw: unknown, source = "agent config"): Readonly<AgentConfig> {
+  return parseConfig(agentConfigSchema, raw, source);
+}

@@ -1,0 +1,169 @@
+import { create } from "@bufbuild/protobuf";
+import type { Registry } from "prom-client";
+import { Histogram } from "prom-client";
+import type { Logger } from "../core/logger.js";
+import { counter, gauge } from "../core/metric-names.js";
+import { FrameKind, FrameSchema } from "../gen/banyan/v1/uplink_pb.js";
+import { DeltaEncoder } from "../series/delta-encoder.js";
+import { PrecisionRules, type PrecisionRule } from "../series/precision.js";
+import type { SeriesDef } from "../series/series-def.js";
+import type { FrameSink } from "../wire/frame-flow.js";
+import { encodePayload } from "../wire/payload-codec.js";
+import { aliveRecord } from "../wire/uplink-session.js";
+import type { SampleTarget, Source } from "./source.js";
+
+export interface SamplerOptions {
+  /** This node's name: the origin of its frames and the `instance` of its series at the root. */
+  readonly origin: string;
+  readonly intervalMs: number;
+  readonly keyframeIntervalMs: number;
+  /** `job` label added to every series that has none. */
+  readonly job: string;
+  readonly precision: readonly PrecisionRule[];
+}
+
+/**
+ * The agent's sampling loop: every interval (aligned to the wall clock, so nodes sample together)
+ * it runs the sources, encodes what left its precision bound, and hands one frame, or an alive
+ * record when nothing changed, to its sink. Epoch and sequence live here: the epoch is the start
+ * time in ms, bumped on every new uplink stream; the sequence never goes back.
+ */
+export class Sampler {
+  private readonly encoder: DeltaEncoder;
+  private epochNow: bigint;
+  private seq = 0n;
+  private lastKeyMs = -Infinity;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private stopped = false;
+  private readonly target: SampleTarget;
+  private readonly m;
+
+  constructor(
+    private readonly opts: SamplerOptions,
+    private readonly sources: readonly Source[],
+    private readonly sink: FrameSink,
+    private readonly log: Logger,
+    registry: Registry,
+    /** Called after each tick's frame is handed over (the relay may then flush at once). */
+    private readonly onTick: () => void = () => undefined,
+  ) {
+    this.encoder = new DeltaEncoder(new PrecisionRules(opts.precision));
+    this.epochNow = BigInt(Date.now());
+    const enc = this.encoder;
+    const job = opts.job;
+    this.target = {
+      define: (def: SeriesDef) => enc.define(def.labels.some(([k]) => k === "job") ? def : withJob(def, job)),
+      set: (id, v) => enc.set(id, v),
+      remove: (id) => enc.remove(id),
+    };
+    this.m = {
+      ticks: counter(registry, "banyan_agent_ticks_total", "Sampling ticks run."),
+      skipped: counter(registry, "banyan_agent_ticks_skipped_total", "Ticks skipped because the previous one was still running."),
+      frames: counter(registry, "banyan_agent_frames_total", "Frames produced by this node's sampler.", ["kind"] as const),
+      bytes: counter(registry, "banyan_agent_payload_bytes_total", "Payload bytes produced by this node's sampler."),
+      sourceErrors: counter(registry, "banyan_agent_source_errors_total", "Source collections that failed.", ["source"] as const),
+      tickSeconds: new Histogram({
+        name: "banyan_agent_tick_seconds",
+        help: "Time to collect and encode one tick.",
+        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+        registers: [registry],
+      }),
+      series: gauge(registry, "banyan_agent_series", "Series this node samples.", [], function () {
+        this.set(enc.size);
+      }),
+    };
+  }
+
+  get origin(): string {
+    return this.opts.origin;
+  }
+
+  get epoch(): bigint {
+    return this.epochNow;
+  }
+
+  /** A new stream toward a parent: new epoch, and the next frame is a keyframe. */
+  newEpoch(): bigint {
+    this.epochNow++;
+    this.encoder.requestKeyframe();
+    return this.epochNow;
+  }
+
+  requestKeyframe(): void {
+    this.encoder.requestKeyframe();
+  }
+
+  start(): void {
+    const schedule = (): void => {
+      if (this.stopped) return;
+      const now = Date.now();
+      this.timer = setTimeout(() => {
+        schedule();
+        void this.tick();
+      }, this.opts.intervalMs - (now % this.opts.intervalMs));
+    };
+    schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const s of this.sources) s.close?.();
+  }
+
+  /** One tick: collect, encode, hand over. Public so tests and the bench can drive time. */
+  async tick(nowMs = Date.now()): Promise<void> {
+    if (this.running) {
+      this.m.skipped.inc();
+      return;
+    }
+    this.running = true;
+    const end = this.m.tickSeconds.startTimer();
+    try {
+      for (const s of this.sources) {
+        try {
+          await s.collect(this.target, nowMs);
+        } catch (err) {
+          this.m.sourceErrors.inc({ source: s.name });
+          this.log.warn({ source: s.name, err: (err as Error).message }, "source failed this tick");
+        }
+      }
+      if (nowMs - this.lastKeyMs >= this.opts.keyframeIntervalMs) this.encoder.requestKeyframe();
+      const f = this.encoder.encode();
+      if (f === null) {
+        this.sink.accept([], [aliveRecord(this.opts.origin, this.epochNow, this.seq, nowMs)]);
+      } else {
+        this.seq++;
+        if (f.key) this.lastKeyMs = nowMs;
+        const wire = encodePayload(f.payload);
+        this.sink.accept(
+          [
+            create(FrameSchema, {
+              origin: this.opts.origin,
+              epoch: this.epochNow,
+              seq: this.seq,
+              timeMs: BigInt(nowMs),
+              kind: f.key ? FrameKind.KEY : FrameKind.DELTA,
+              codec: wire.codec,
+              payload: wire.bytes,
+            }),
+          ],
+          [],
+        );
+        this.m.frames.inc({ kind: f.key ? "key" : "delta" });
+        this.m.bytes.inc(wire.bytes.length);
+      }
+      this.m.ticks.inc();
+      this.onTick();
+    } finally {
+      end();
+      this.running = false;
+    }
+  }
+}
+
+function withJob(def: SeriesDef, job: string): SeriesDef {
+  const labels = [...def.labels, ["job", job] as const].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return { ...def, labels };
+}

@@ -1,0 +1,170 @@
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { Command, Option } from "commander";
+import { readTopologyFile } from "../../topology/topology-file.js";
+import { applyOverrides, readYamlFile } from "../core/config-file.js";
+import { BanyanError, Code } from "../core/errors.js";
+import { createLogger, type Logger } from "../core/logger.js";
+import { parseAgentConfig } from "../agent/agent-config.js";
+import { parseRelayConfig } from "../relay/relay-config.js";
+import { parseRootConfig } from "../root/root-config.js";
+import { exitOnError } from "./cli-errors.js";
+import { startAgent, startRelay, startRoot, type DaemonContext } from "./daemons.js";
+import { subcommand } from "./subcommand.js";
+
+interface DaemonFlags {
+  topology?: string;
+  name?: string;
+  config?: string;
+  set: string[];
+  http?: string;
+  source?: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** The config file: --config, else $BANYAN_CONFIG, else /etc/banyan/<daemon>.yaml when it exists. */
+function configPath(flags: DaemonFlags, daemon: string): string | null {
+  if (flags.config !== undefined) return flags.config;
+  const env = process.env["BANYAN_CONFIG"];
+  if (env !== undefined && env !== "") return env;
+  const etc = `/etc/banyan/${daemon}.yaml`;
+  return existsSync(etc) ? etc : null;
+}
+
+/** Raw config: the file, then the named flags, then every --set; parsed by the daemon's schema. */
+function rawConfig(flags: DaemonFlags, daemon: string): { raw: Record<string, unknown>; source: string } {
+  const path = configPath(flags, daemon);
+  const fromFile = path === null ? {} : readYamlFile(path);
+  const named: string[] = [];
+  if (flags.topology !== undefined) named.push(`topology=${JSON.stringify(flags.topology)}`);
+  if (flags.name !== undefined) named.push(`name=${JSON.stringify(flags.name)}`);
+  if (flags.http !== undefined) named.push(`http=${JSON.stringify(flags.http)}`);
+  if (flags.source !== undefined) named.push(`source=${JSON.stringify(flags.source)}`);
+  return { raw: applyOverrides(fromFile, [...named, ...flags.set]), source: path ?? "flags" };
+}
+
+function contextOf(cfg: { topology?: string | undefined; name?: string | undefined }, log: Logger, daemon: string): DaemonContext {
+  if (cfg.topology === undefined) throw new BanyanError(Code.InvalidArgument, `${daemon}: no topology: give --topology <file> or topology: in the config`);
+  const name = cfg.name ?? process.env["SLURMD_NODENAME"] ?? hostname().split(".")[0]!;
+  return { topology: readTopologyFile(cfg.topology), topologySource: cfg.topology, name, log };
+}
+
+/** Runs a daemon until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads config and topology. */
+async function runDaemon(
+  daemon: string,
+  flags: DaemonFlags,
+  start: (raw: Record<string, unknown>, source: string, log: Logger) => Promise<{ stop(): Promise<void>; reload(raw: Record<string, unknown>, source: string): void }>,
+): Promise<void> {
+  const { raw, source } = rawConfig(flags, daemon);
+  const level = ((raw["log"] as { level?: string } | undefined)?.level ?? undefined) as "info" | undefined;
+  const log = createLogger({ name: `banyan-${daemon}`, ...(level ? { level } : {}) });
+  const running = await start(raw, source, log);
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, `${daemon} stopping`);
+    running.stop().then(
+      () => {
+        log.info(`${daemon} stopped`);
+        log.flush?.();
+        setTimeout(() => process.exit(0), 50).unref();
+      },
+      (err: unknown) => {
+        log.error({ err: (err as Error).message }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGHUP", () => {
+    try {
+      const again = rawConfig(flags, daemon);
+      running.reload(again.raw, again.source);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "reload refused: the running config stays");
+    }
+  });
+}
+
+const daemonOptions = (cmd: Command): Command =>
+  cmd
+    .option("--topology <file>", "topology JSON (from `banyan topology generate`)")
+    .option("--name <name>", "this daemon's name in the topology (agents default to $SLURMD_NODENAME, then the short host name)")
+    .option("--config <yaml>", "YAML config file (default: $BANYAN_CONFIG, else /etc/banyan/<daemon>.yaml when present)")
+    .option("--set <key=value>", "override any config field, e.g. --set intervalMs=500 --set log.level=debug (repeatable)", collect, []);
+
+export function rootCommand(): Command {
+  return daemonOptions(subcommand("root").description("run a root: terminates its trees and serves them to Prometheus at /metrics"))
+    .option("--http <host:port>", "HTTP address for /metrics (default: the topology's)")
+    .addHelpText(
+      "after",
+      `
+The root listens for its trees on the topology's gRPC address and serves /metrics, /-/healthy and
+/-/ready on its HTTP address. Every series carries instance="<node>" and its job: scrape the roots
+with honor_labels: true (banyan topology render --format prometheus prints the config).
+
+Config keys (YAML, or --set): intervalMs, deadAfterMs, forgetAfterMs, resyncIntervalMs, exposeRaw,
+aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], limits.*, log.level.
+
+Example:
+  banyan root --topology topology.json --name svc1 --http 0.0.0.0:7471`,
+    )
+    .action((flags: DaemonFlags) =>
+      runDaemon("root", flags, async (raw, source, log) => {
+        const cfg = parseRootConfig(raw, source);
+        const ctx = contextOf(cfg, log, "root");
+        const d = await startRoot(ctx, cfg);
+        return {
+          stop: () => d.stop(),
+          reload: (r, s) => {
+            const next = parseRootConfig(r, s);
+            d.reload(next, readTopologyFile(contextOf(next, log, "root").topologySource));
+          },
+        };
+      }).catch(exitOnError),
+    );
+}
+
+export function agentCommand(): Command {
+  return daemonOptions(subcommand("agent").description("run a node's agent: samples the node and relays its children's frames"))
+    .addOption(new Option("--source <source>", "where metrics come from (default procfs: this node's /proc)").choices(["procfs", "synthetic"]))
+    .addHelpText(
+      "after",
+      `
+Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeIntervalMs, flushMs,
+maxQueuedFrames, ackTimeoutMs, job, procfs.path, synthetic.{series,changeRate,seed},
+precision: [{match: "node_hwmon_*", relative: 0, absolute: 0.5}], listen, limits.*, log.level.
+
+Examples:
+  banyan agent --topology /etc/banyan/topology.json
+  banyan agent --topology local.json --name n07 --source synthetic --set synthetic.series=500`,
+    )
+    .action((flags: DaemonFlags) =>
+      runDaemon("agent", flags, async (raw, source, log) => {
+        const cfg = parseAgentConfig(raw, source);
+        const d = await startAgent(contextOf(cfg, log, "agent"), cfg);
+        return {
+          stop: () => d.stop(),
+          reload: (r, s) => d.reload(contextOf(parseAgentConfig(r, s), log, "agent").topology),
+        };
+      }).catch(exitOnError),
+    );
+}
+
+export function relayCommand(): Command {
+  return daemonOptions(subcommand("relay").description("run a dedicated relay: forwards its children's frames, samples nothing"))
+    .addHelpText("after", "\nExample:\n  banyan relay --topology topology.json --name relay01")
+    .action((flags: DaemonFlags) =>
+      runDaemon("relay", flags, async (raw, source, log) => {
+        const cfg = parseRelayConfig(raw, source);
+        const d = await startRelay(contextOf(cfg, log, "relay"), cfg);
+        return {
+          stop: () => d.stop(),
+          reload: (r, s) => d.reload(contextOf(parseRelayConfig(r, s), log, "relay").topology),
+        };
+      }).catch(exitOnError),
+    );
+}

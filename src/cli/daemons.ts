@@ -1,0 +1,185 @@
+import { Registry } from "prom-client";
+import { bindAddress, nodeRecord, nodesOfRoot, rootRecord, treeAddress } from "../../topology/topology-lookup.js";
+import type { Topology } from "../../topology/topology-file.js";
+import type { Logger } from "../core/logger.js";
+import { ProcfsSource } from "../agent/procfs-source.js";
+import { Sampler } from "../agent/sampler.js";
+import type { Source } from "../agent/source.js";
+import { SyntheticSource } from "../agent/synthetic-source.js";
+import type { AgentConfig } from "../agent/agent-config.js";
+import { ChildServer } from "../relay/child-server.js";
+import type { RelayConfig } from "../relay/relay-config.js";
+import { RelayNode } from "../relay/relay-node.js";
+import { AggregateEngine } from "../root/aggregates.js";
+import { RootHttpServer } from "../root/http-server.js";
+import type { RootConfig } from "../root/root-config.js";
+import { renderRootPage } from "../root/root-page.js";
+import { RootStore } from "../root/root-store.js";
+import { resolveLimits } from "../wire/wire-config.js";
+
+/**
+ * How the daemons are put together; the CLI, the tests and the bench start them through these
+ * calls, each one function call to start and one `stop()`. The daemon folders never import each
+ * other: this file is where they meet.
+ *
+ *   root  = ChildServer → RootStore (+ aggregates) ← RootHttpServer; resyncs go back down the ChildServer
+ *   agent = Sampler → RelayNode (ChildServer when the topology gives children → UplinkSession)
+ *   relay = RelayNode alone
+ *
+ * Shutdown order: stop accepting (HTTP, then children), drain the uplink, stop timers.
+ */
+export interface RootDaemon {
+  readonly name: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly store: RootStore;
+  readonly registry: Registry;
+  render(format?: "text" | "openmetrics"): Promise<string>;
+  /** Applies a new config (aggregates, exposeRaw, deadAfterMs) and topology (expected nodes). */
+  reload(config: Readonly<RootConfig>, topology: Topology): void;
+  stop(): Promise<void>;
+}
+
+export interface DaemonContext {
+  readonly topology: Topology;
+  /** Name of the topology file, for messages. */
+  readonly topologySource: string;
+  readonly name: string;
+  readonly log: Logger;
+  readonly registry?: Registry;
+}
+
+export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>): Promise<RootDaemon> {
+  const rec = rootRecord(ctx.topology, ctx.name, ctx.topologySource);
+  const registry = ctx.registry ?? new Registry();
+  const log = ctx.log.child({ root: ctx.name });
+  const limits = resolveLimits(config.limits);
+  const deadAfterMs = (cfg: Readonly<RootConfig>): number => cfg.deadAfterMs ?? 3 * cfg.intervalMs;
+  let aggregates = new AggregateEngine(config.aggregates);
+  let expected = new Set(nodesOfRoot(ctx.topology, rec));
+  let exposeRaw = config.exposeRaw;
+  const storeOpts = { deadAfterMs: deadAfterMs(config), forgetAfterMs: config.forgetAfterMs, resyncIntervalMs: config.resyncIntervalMs, limits };
+  const store = new RootStore(storeOpts, aggregates, log, registry);
+  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry);
+  store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
+  const render = (format: "text" | "openmetrics" = "text"): Promise<string> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw);
+  const http = new RootHttpServer(render, log, registry);
+  const grpcPort = await server.listen(config.listen ?? bindAddress(rec.address));
+  const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
+  store.start();
+  http.setReady(true);
+  log.info({ grpc: grpcPort, http: httpPort, trees: rec.trees, nodes: expected.size }, `root ${ctx.name} ready: trees on port ${grpcPort}, /metrics on port ${httpPort}`);
+  return {
+    name: ctx.name,
+    grpcPort,
+    httpPort,
+    store,
+    registry,
+    render,
+    reload(cfg, topology) {
+      aggregates = new AggregateEngine(cfg.aggregates);
+      store.setAggregates(aggregates);
+      exposeRaw = cfg.exposeRaw;
+      store.setDeadAfterMs(deadAfterMs(cfg));
+      expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
+      log.info({ aggregates: cfg.aggregates.length, exposeRaw }, "root reloaded its config and topology");
+    },
+    async stop() {
+      http.setReady(false);
+      await http.stop();
+      await server.stop();
+      store.stop();
+    },
+  };
+}
+
+export interface NodeDaemon {
+  readonly name: string;
+  /** Port children connect to, 0 for a leaf. */
+  readonly port: number;
+  readonly relay: RelayNode;
+  readonly sampler: Sampler | null;
+  readonly registry: Registry;
+  /** Follows a new topology: a changed parent moves the uplink. */
+  reload(topology: Topology): void;
+  stop(): Promise<void>;
+}
+
+type NodeConfig = Readonly<Pick<RelayConfig, "listen" | "intervalMs" | "flushMs" | "maxQueuedFrames" | "ackTimeoutMs" | "limits">>;
+
+async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay: RelayNode, registry: Registry) => Sampler | null): Promise<NodeDaemon> {
+  const rec = nodeRecord(ctx.topology, ctx.name, ctx.topologySource);
+  const registry = ctx.registry ?? new Registry();
+  const log = ctx.log.child({ node: ctx.name });
+  const relay = new RelayNode(
+    {
+      name: ctx.name,
+      tree: rec.tree,
+      parent: { name: rec.parent, address: treeAddress(ctx.topology, rec.parent) },
+      listen: rec.children.length > 0 ? (config.listen ?? bindAddress(rec.address)) : null,
+      plannedChildren: rec.children,
+      intervalMs: config.intervalMs,
+      flushMs: config.flushMs,
+      ackTimeoutMs: config.ackTimeoutMs ?? 2 * config.intervalMs,
+      maxQueuedFrames: config.maxQueuedFrames,
+      limits: resolveLimits(config.limits),
+    },
+    log,
+    registry,
+  );
+  const s = sampler(relay, registry);
+  if (s !== null) relay.attachLocal(s);
+  const port = await relay.start();
+  s?.start();
+  log.info(
+    { parent: rec.parent, children: rec.children.length, port },
+    port > 0 ? `node ${ctx.name} ready: relays ${rec.children.length} children on port ${port}, parent ${rec.parent}` : `node ${ctx.name} ready: leaf, parent ${rec.parent}`,
+  );
+  return {
+    name: ctx.name,
+    port,
+    relay,
+    sampler: s,
+    registry,
+    reload(topology) {
+      const next = nodeRecord(topology, ctx.name, ctx.topologySource);
+      relay.uplink.retarget({ name: next.parent, address: treeAddress(topology, next.parent) }, "topology reloaded");
+    },
+    async stop() {
+      s?.stop();
+      await relay.stop();
+    },
+  };
+}
+
+/** An agent: samples this node and, when the topology gives it children, relays theirs. */
+export function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, sources?: readonly Source[]): Promise<NodeDaemon> {
+  return startNode(ctx, config, (relay, registry) => {
+    const src = sources ?? [defaultSource(ctx.name, config)];
+    return new Sampler(
+      {
+        origin: ctx.name,
+        intervalMs: config.intervalMs,
+        keyframeIntervalMs: config.keyframeIntervalMs,
+        job: config.job ?? (config.source === "procfs" ? "node" : "synthetic"),
+        precision: config.precision,
+      },
+      src,
+      relay,
+      ctx.log.child({ node: ctx.name, part: "sampler" }),
+      registry,
+      () => relay.localTick(),
+    );
+  });
+}
+
+/** A dedicated relay: forwards its children's frames, samples nothing. */
+export function startRelay(ctx: DaemonContext, config: Readonly<RelayConfig>): Promise<NodeDaemon> {
+  return startNode(ctx, config, () => null);
+}
+
+export function defaultSource(name: string, config: Readonly<AgentConfig>): Source {
+  return config.source === "synthetic"
+    ? new SyntheticSource({ ...config.synthetic, node: name })
+    : new ProcfsSource(config.procfs.path);
+}

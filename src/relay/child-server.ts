@@ -1,0 +1,216 @@
+import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import type { Registry } from "prom-client";
+import { BanyanError, Code } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import { counter, gauge } from "../core/metric-names.js";
+import { DownSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
+import { aliveProblem, frameProblem, isNodeName } from "../wire/frame-envelope.js";
+import type { FrameSink } from "../wire/frame-flow.js";
+import { decodeUp, parseHostPort, uplinkServiceDefinition } from "../wire/uplink-grpc.js";
+import type { WireLimits } from "../wire/wire-limits.js";
+
+/** One child's stream, known after its Hello. */
+export interface ChildLink {
+  readonly node: string;
+  readonly tree: number;
+  readonly epoch: bigint;
+  readonly connectedAtMs: number;
+}
+
+export interface ChildServerHooks {
+  /** A child delivered a batch (the relay may flush early when every child has). */
+  onBatch?(child: ChildLink): void;
+  onChildUp?(child: ChildLink): void;
+  onChildDown?(child: ChildLink, reason: string): void;
+}
+
+/**
+ * The child-facing side of a relay or root: accepts children's streams, checks each frame's
+ * envelope (never its payload: forwarding costs bytes, not series), hands the good ones to the sink,
+ * acks every batch, and learns which child each origin came through so resyncs can be routed down.
+ * A bad frame is dropped with a counted reason; the other frames of the batch, and the other
+ * origins behind that child, keep flowing.
+ */
+export class ChildServer {
+  private readonly server: grpc.Server;
+  private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, ChildLink>();
+  /** origin → the stream it last arrived on. */
+  private readonly routes = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
+  private boundPort = 0;
+  private lastRejectLogMs = 0;
+  private readonly m;
+
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly limits: WireLimits,
+    private readonly log: Logger,
+    registry: Registry,
+    private readonly hooks: ChildServerHooks = {},
+  ) {
+    this.server = new grpc.Server({
+      "grpc.max_receive_message_length": limits.maxMessageBytes,
+      "grpc.max_send_message_length": limits.maxMessageBytes,
+    });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
+    const self = this;
+    this.server.addService(uplinkServiceDefinition, { Stream: (call: grpc.ServerDuplexStream<Buffer, unknown>) => this.onStream(call) });
+    this.m = {
+      children: gauge(registry, "banyan_relay_children", "Child streams connected.", [], function () {
+        this.set(self.links.size);
+      }),
+      frames: counter(registry, "banyan_relay_frames_received_total", "Frames received from children and accepted."),
+      bytes: counter(registry, "banyan_relay_payload_bytes_received_total", "Frame payload bytes received from children."),
+      rejected: counter(registry, "banyan_relay_frames_rejected_total", "Frames refused at the edge (bad envelope, over a limit).", ["reason"] as const),
+      streamsRefused: counter(registry, "banyan_relay_streams_refused_total", "Child streams closed for a protocol error."),
+      resyncs: counter(registry, "banyan_relay_resyncs_routed_total", "Resync requests sent down to children."),
+    };
+  }
+
+  /** Binds `host:port` (port 0: any free port) and returns the bound port. */
+  async listen(address: string): Promise<number> {
+    const { host, port } = parseHostPort(address, "listen address");
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(new BanyanError(Code.InvalidConfig, `cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(bound),
+      ),
+    );
+    return this.boundPort;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get children(): readonly ChildLink[] {
+    return [...this.links.values()];
+  }
+
+  /** Sends a resync down toward each origin; returns the origins with no known route. */
+  routeResync(origins: readonly string[]): string[] {
+    const byStream = new Map<grpc.ServerDuplexStream<Buffer, unknown>, string[]>();
+    const unrouted: string[] = [];
+    for (const o of origins) {
+      const s = this.routes.get(o);
+      if (s === undefined || !this.links.has(s)) {
+        unrouted.push(o);
+        continue;
+      }
+      let list = byStream.get(s);
+      if (list === undefined) byStream.set(s, (list = []));
+      list.push(o);
+    }
+    for (const [stream, list] of byStream) {
+      stream.write(create(DownSchema, { msg: { case: "resync", value: { origins: list } } }));
+      this.m.resyncs.inc(list.length);
+    }
+    return unrouted;
+  }
+
+  /** Stops accepting, ends every child stream, and waits for the server to close. */
+  async stop(): Promise<void> {
+    for (const call of this.links.keys()) call.end();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 1000);
+      timer.unref();
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private onStream(call: grpc.ServerDuplexStream<Buffer, unknown>): void {
+    let link: ChildLink | null = null;
+    const refuse = (why: string): void => {
+      this.m.streamsRefused.inc();
+      this.log.warn({ child: link?.node, reason: why }, "child stream refused");
+      call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: why });
+      call.end();
+    };
+    call.on("data", (bytes: Buffer) => {
+      let up: Up;
+      try {
+        up = decodeUp(bytes);
+      } catch (err) {
+        refuse((err as Error).message);
+        return;
+      }
+      if (up.msg.case === "hello") {
+        const h = up.msg.value;
+        if (link !== null) return refuse("second Hello on one stream");
+        if (!isNodeName(h.node, this.limits)) return refuse(`bad node name in Hello: ${JSON.stringify(h.node.slice(0, 64))}`);
+        link = { node: h.node, tree: h.tree, epoch: h.epoch, connectedAtMs: Date.now() };
+        this.links.set(call, link);
+        this.log.info({ child: h.node, tree: h.tree, epoch: String(h.epoch) }, "child connected");
+        this.hooks.onChildUp?.(link);
+        call.write(create(DownSchema, { msg: { case: "ack", value: { linkSeq: 0n } } }));
+        return;
+      }
+      if (up.msg.case !== "batch") return refuse("empty Up message");
+      if (link === null) return refuse("Batch before Hello");
+      const b = up.msg.value;
+      if (b.frames.length + b.alive.length > this.limits.maxFramesPerBatch) {
+        this.reject("batch_too_large", `${link.node}: batch of ${b.frames.length + b.alive.length} over the limit`);
+      } else {
+        this.forward(link, b.frames, b.alive, call);
+      }
+      call.write(create(DownSchema, { msg: { case: "ack", value: { linkSeq: b.linkSeq } } }));
+      this.hooks.onBatch?.(link);
+    });
+    const gone = (reason: string): void => {
+      const l = this.links.get(call);
+      if (l === undefined) return;
+      this.links.delete(call);
+      this.log.info({ child: l.node, reason }, "child disconnected");
+      this.hooks.onChildDown?.(l, reason);
+    };
+    call.on("end", () => {
+      gone("ended");
+      call.end();
+    });
+    call.on("error", (err: Error) => gone(err.message));
+    call.on("close", () => gone("closed"));
+  }
+
+  private forward(link: ChildLink, frames: readonly Frame[], alive: readonly Alive[], call: grpc.ServerDuplexStream<Buffer, unknown>): void {
+    const good: Frame[] = [];
+    let bytes = 0;
+    for (const f of frames) {
+      const problem = frameProblem(f, this.limits);
+      if (problem !== null) {
+        this.reject("bad_frame", `${link.node}: ${problem}`);
+        continue;
+      }
+      this.routes.set(f.origin, call);
+      good.push(f);
+      bytes += f.payload.length;
+    }
+    const goodAlive: Alive[] = [];
+    for (const a of alive) {
+      const problem = aliveProblem(a, this.limits);
+      if (problem !== null) {
+        this.reject("bad_alive", `${link.node}: ${problem}`);
+        continue;
+      }
+      this.routes.set(a.origin, call);
+      goodAlive.push(a);
+    }
+    this.m.frames.inc(good.length);
+    this.m.bytes.inc(bytes);
+    if (good.length > 0 || goodAlive.length > 0) this.sink.accept(good, goodAlive);
+  }
+
+  private reject(reason: string, detail: string): void {
+    this.m.rejected.inc({ reason });
+    // A misbehaving child must not flood the log: one line per second at most.
+    const now = Date.now();
+    if (now - this.lastRejectLogMs >= 1000) {
+      this.lastRejectLogMs = now;
+      this.log.warn({ reason, detail }, "frame refused");
+    }
+  }
+}

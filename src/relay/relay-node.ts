@@ -1,0 +1,133 @@
+import type { Registry } from "prom-client";
+import type { Logger } from "../core/logger.js";
+import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
+import type { Downlink, FrameSink } from "../wire/frame-flow.js";
+import { UplinkSession, type UplinkState, type UplinkTarget } from "../wire/uplink-session.js";
+import type { WireLimits } from "../wire/wire-limits.js";
+import { ChildServer, type ChildLink } from "./child-server.js";
+
+/** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */
+export interface LocalOrigin {
+  readonly origin: string;
+  newEpoch(): bigint;
+  requestKeyframe(): void;
+}
+
+export interface RelayNodeOptions {
+  readonly name: string;
+  readonly tree: number;
+  readonly parent: UplinkTarget;
+  /** Where children connect; null for a leaf (no server at all). */
+  readonly listen: string | null;
+  /** Children the topology plans: the relay flushes early once each has delivered its tick. */
+  readonly plannedChildren: readonly string[];
+  readonly intervalMs: number;
+  readonly flushMs: number;
+  readonly ackTimeoutMs: number;
+  readonly maxQueuedFrames: number;
+  readonly limits: WireLimits;
+}
+
+/**
+ * A node in the trees: its own frames (if it samples) and its children's go up one uplink. Resyncs
+ * coming down are routed to the child each origin came through, or to the local sampler; origins
+ * whose frames were dropped on overflow are resynced the same way. The batch toward the parent
+ * leaves every `flushMs`, or as soon as every connected child and the node itself delivered this
+ * tick, so a sample reaches the root in about depth × flush.
+ */
+export class RelayNode implements FrameSink, Downlink {
+  readonly uplink: UplinkSession;
+  private server: ChildServer | null = null;
+  private local: LocalOrigin | null = null;
+  private relayEpoch = BigInt(Date.now());
+  private readonly delivered = new Set<string>();
+  private localDelivered = false;
+
+  constructor(
+    private readonly opts: RelayNodeOptions,
+    private readonly log: Logger,
+    private readonly registry: Registry,
+    private readonly onUplinkState?: (state: UplinkState, target: UplinkTarget) => void,
+  ) {
+    this.uplink = new UplinkSession(
+      opts.parent,
+      {
+        hello: () => ({ node: opts.name, tree: opts.tree, epoch: this.local !== null ? this.local.newEpoch() : ++this.relayEpoch }),
+        onResync: (origins) => this.resync(origins),
+        onDrop: (origins) => this.resync(origins),
+        onState: (state, target) => this.onUplinkState?.(state, target),
+      },
+      {
+        flushMs: opts.flushMs,
+        maxQueuedFrames: opts.maxQueuedFrames,
+        ackTimeoutMs: opts.ackTimeoutMs,
+        connectTimeoutMs: Math.max(2 * opts.intervalMs, 1000),
+        limits: opts.limits,
+      },
+      log,
+      registry,
+    );
+  }
+
+  /** Attaches the node's own sampler (an agent); a dedicated relay has none. */
+  attachLocal(local: LocalOrigin): void {
+    this.local = local;
+  }
+
+  /** Listens for children (when the topology gives any) and connects up. Returns the bound port or 0. */
+  async start(): Promise<number> {
+    let port = 0;
+    if (this.opts.listen !== null) {
+      this.server = new ChildServer(this, this.opts.limits, this.log.child({ part: "children" }), this.registry, {
+        onBatch: (child) => this.childDelivered(child),
+      });
+      port = await this.server.listen(this.opts.listen);
+    }
+    this.uplink.start();
+    return port;
+  }
+
+  get children(): readonly ChildLink[] {
+    return this.server?.children ?? [];
+  }
+
+  /** Frames from children (through the child server) and from the local sampler. */
+  accept(frames: readonly Frame[], alive: readonly Alive[]): void {
+    this.uplink.accept(frames, alive);
+  }
+
+  /** The local sampler finished its tick. */
+  localTick(): void {
+    this.localDelivered = true;
+    this.maybeFlush();
+  }
+
+  resync(origins: readonly string[]): void {
+    const below: string[] = [];
+    for (const o of origins) {
+      if (this.local !== null && o === this.local.origin) this.local.requestKeyframe();
+      else below.push(o);
+    }
+    if (below.length === 0) return;
+    const unrouted = this.server?.routeResync(below) ?? below;
+    if (unrouted.length > 0) this.log.debug({ origins: unrouted.slice(0, 10), count: unrouted.length }, "resync for origins with no route here");
+  }
+
+  async stop(drainMs = 1000): Promise<void> {
+    await this.server?.stop();
+    await this.uplink.close(drainMs);
+  }
+
+  private childDelivered(child: ChildLink): void {
+    this.delivered.add(child.node);
+    this.maybeFlush();
+  }
+
+  private maybeFlush(): void {
+    if (this.local !== null && !this.localDelivered) return;
+    for (const c of this.children) if (!this.delivered.has(c.node)) return;
+    this.delivered.clear();
+    this.localDelivered = false;
+    this.uplink.flushNow();
+  }
+}

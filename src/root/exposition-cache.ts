@@ -1,0 +1,118 @@
+import { SeriesType, escapeLabelValue, type SeriesDef } from "../series/series-def.js";
+
+/**
+ * The root's Prometheus page, rendered incrementally. Every origin keeps, per metric family, a
+ * cached text chunk of its lines; a frame only marks the chunks of the families it touched. A scrape
+ * walks the families (so each `# TYPE` appears once, as the text format requires) and concatenates
+ * the chunks of the origins that are up: a million series is mostly string concatenation.
+ * Each series' `name{labels,instance="…"} ` prefix is built once, when the series is defined.
+ */
+export type ExpositionFormat = "text" | "openmetrics";
+
+export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/** One family of one origin: its series ids and its cached lines (null when stale). */
+export interface OriginFamily {
+  readonly family: FamilyEntry;
+  /** The origin the lines belong to. */
+  readonly view: SeriesView;
+  readonly ids: number[];
+  chunk: string | null;
+}
+
+interface FamilyEntry {
+  readonly name: string;
+  type: SeriesType;
+  help: string;
+  readonly members: Set<OriginFamily>;
+}
+
+/** What the cache needs of an origin's state: a series' prefix and current value. */
+export interface SeriesView {
+  prefix(id: number): string;
+  value(id: number): number;
+}
+
+export class ExpositionCache {
+  private readonly families = new Map<string, FamilyEntry>();
+  private sorted: FamilyEntry[] | null = null;
+
+  /** The family entry for a definition (created on first sight; the first type and help win). */
+  family(def: SeriesDef): FamilyEntry {
+    let f = this.families.get(def.family);
+    if (f === undefined) {
+      f = { name: def.family, type: def.type, help: def.help, members: new Set() };
+      this.families.set(def.family, f);
+      this.sorted = null;
+    } else if (f.help === "" && def.help !== "") {
+      f.help = def.help;
+    }
+    return f;
+  }
+
+  /** Shows (or hides, for a node that went down) an origin family in the page. */
+  show(of: OriginFamily, visible: boolean): void {
+    if (visible) of.family.members.add(of);
+    else of.family.members.delete(of);
+  }
+
+  get familyCount(): number {
+    return this.families.size;
+  }
+
+  /** Renders the page body of the forwarded series (Banyan's own metrics are appended by the caller). */
+  render(format: ExpositionFormat): string {
+    if (this.sorted === null) this.sorted = [...this.families.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const parts: string[] = [];
+    for (const f of this.sorted) {
+      if (f.members.size === 0) continue;
+      parts.push(familyHeader(f.name, f.type, f.help, format));
+      for (const of of f.members) {
+        if (of.chunk === null) of.chunk = renderChunk(of.ids, of.view);
+        parts.push(of.chunk);
+      }
+    }
+    return parts.join("");
+  }
+}
+
+function renderChunk(ids: readonly number[], view: SeriesView): string {
+  let s = "";
+  for (const id of ids) s += view.prefix(id) + formatValue(view.value(id)) + "\n";
+  return s;
+}
+
+/** `name{a="x",instance="node1"} ` with the origin as `instance`, built once per series. */
+export function seriesPrefix(def: SeriesDef, instance: string): string {
+  let s = def.name + "{";
+  for (const [k, v] of def.labels) {
+    if (k === "instance") continue;
+    s += k + '="' + escapeLabelValue(v) + '",';
+  }
+  return s + 'instance="' + escapeLabelValue(instance) + '"} ';
+}
+
+/** Prometheus' spelling of a float: NaN, +Inf, -Inf, and -0 kept. */
+export function formatValue(v: number): string {
+  if (v !== v) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  if (v === 0 && 1 / v < 0) return "-0";
+  return String(v);
+}
+
+const TYPE_TEXT = ["gauge", "counter", "histogram", "summary", "untyped"];
+const TYPE_OPENMETRICS = ["gauge", "counter", "histogram", "summary", "unknown"];
+
+/** `# HELP` and `# TYPE` of a family; OpenMetrics names a counter family without `_total`. */
+export function familyHeader(name: string, type: SeriesType, help: string, format: ExpositionFormat): string {
+  let family = name;
+  let typeName = (format === "text" ? TYPE_TEXT : TYPE_OPENMETRICS)[type] ?? "untyped";
+  if (format === "openmetrics" && type === SeriesType.Counter) {
+    if (name.endsWith("_total")) family = name.slice(0, -6);
+    else typeName = "unknown";
+  }
+  const h = help === "" ? "" : `# HELP ${family} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n`;
+  return `${h}# TYPE ${family} ${typeName}\n`;
+}

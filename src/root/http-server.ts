@@ -1,0 +1,111 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
+import type { Registry } from "prom-client";
+import { BanyanError, Code } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import { parseHostPort } from "../wire/uplink-grpc.js";
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } from "./exposition-cache.js";
+import { Histogram } from "prom-client";
+
+const gzipAsync = promisify(gzip);
+
+export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string } | null>;
+
+/**
+ * The root's HTTP side: /metrics (text 0.0.4, or OpenMetrics when the Accept header asks for it;
+ * gzip when Accept-Encoding allows, compressed off the event loop), /-/healthy, /-/ready, and the
+ * routes other parts register (status, jobs…).
+ */
+export class RootHttpServer {
+  private readonly server: Server;
+  private readonly routes = new Map<string, RouteHandler>();
+  private ready = false;
+  private readonly renderSeconds: Histogram;
+
+  constructor(
+    private readonly renderPage: (format: ExpositionFormat) => Promise<string>,
+    private readonly log: Logger,
+    registry: Registry,
+  ) {
+    this.renderSeconds = new Histogram({
+      name: "banyan_root_render_seconds",
+      help: "Time to render the /metrics page.",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.log.error({ err: (err as Error).message, url: req.url }, "http handler failed");
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end("internal error\n");
+      });
+    });
+    this.server.keepAliveTimeout = 65_000;
+  }
+
+  route(path: string, handler: RouteHandler): void {
+    this.routes.set(path, handler);
+  }
+
+  setReady(ready: boolean): void {
+    this.ready = ready;
+  }
+
+  async listen(address: string): Promise<number> {
+    const { host, port } = parseHostPort(address, "http address");
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", (err) => reject(new BanyanError(Code.InvalidConfig, `cannot listen on ${address}: ${err.message}`, { cause: err })));
+      this.server.listen(port, host.replace(/^\[|\]$/g, ""), () => resolve());
+    });
+    const addr = this.server.address();
+    return typeof addr === "object" && addr !== null ? addr.port : port;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://root");
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    if (url.pathname === "/metrics") return this.metrics(req, res);
+    if (url.pathname === "/-/healthy") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("Banyan root is healthy.\n");
+      return;
+    }
+    if (url.pathname === "/-/ready") {
+      res.writeHead(this.ready ? 200 : 503, { "content-type": "text/plain" }).end(this.ready ? "Banyan root is ready.\n" : "Banyan root is starting.\n");
+      return;
+    }
+    for (const [prefix, handler] of this.routes) {
+      if (url.pathname === prefix || url.pathname.startsWith(prefix + "/")) {
+        const r = await handler(req, url);
+        if (r !== null) {
+          res.writeHead(r.status, { "content-type": r.type }).end(r.body);
+          return;
+        }
+      }
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+  }
+
+  private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const format: ExpositionFormat = /application\/openmetrics-text/.test(req.headers.accept ?? "") ? "openmetrics" : "text";
+    const end = this.renderSeconds.startTimer();
+    const body = await this.renderPage(format);
+    end();
+    const headers: Record<string, string> = { "content-type": format === "openmetrics" ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE };
+    if (/\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) {
+      const zipped = await gzipAsync(body);
+      headers["content-encoding"] = "gzip";
+      res.writeHead(200, headers).end(req.method === "HEAD" ? undefined : zipped);
+      return;
+    }
+    res.writeHead(200, headers).end(req.method === "HEAD" ? undefined : body);
+  }
+}

@@ -1,0 +1,126 @@
+import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
+import type { SeriesLimits } from "../series/payload.js";
+import type { Payload } from "../series/payload.js";
+import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
+import { seriesPrefix } from "./exposition-cache.js";
+
+/**
+ * Everything the root holds for one origin: where it is in its stream (epoch, sequence), its
+ * series and values (the decoder), and its share of the exposition cache.
+ */
+export class OriginState implements SeriesView {
+  epoch = -1n;
+  seq = 0n;
+  /** Set after a gap or a bad frame: deltas are useless until the next keyframe. */
+  needKey = true;
+  lastSeenMs = 0;
+  lastResyncMs = -Infinity;
+  up = false;
+  /** Which tree the origin's frames say it belongs to, when known (from its Hello upstream). */
+  private decoder: DeltaDecoder;
+  private prefixes: string[] = [];
+  private familyOf: (OriginFamily | undefined)[] = [];
+  private readonly families = new Map<string, OriginFamily>();
+
+  constructor(
+    readonly name: string,
+    private readonly cache: ExpositionCache,
+    private readonly limits: SeriesLimits,
+  ) {
+    this.decoder = new DeltaDecoder(limits);
+  }
+
+  get seriesCount(): number {
+    return this.decoder.size;
+  }
+
+  prefix(id: number): string {
+    return this.prefixes[id]!;
+  }
+
+  value(id: number): number {
+    return this.decoder.value(id);
+  }
+
+  get decoded(): DeltaDecoder {
+    return this.decoder;
+  }
+
+  /** Applies a frame (throws a Protocol error and changes nothing when it is bad). */
+  apply(payload: Payload, key: boolean): AppliedFrame {
+    if (key) {
+      // A keyframe restates everything: start from an empty decoder so a bad one leaves the old state.
+      const fresh = new DeltaDecoder(this.limits);
+      const applied = fresh.apply(payload, true);
+      this.decoder = fresh;
+      this.rebuild();
+      return applied;
+    }
+    const applied = this.decoder.apply(payload, false);
+    for (const id of applied.gone) this.forget(id);
+    for (const id of applied.defined) this.learn(id);
+    for (const id of applied.changed) {
+      const of = this.familyOf[id];
+      if (of !== undefined) of.chunk = null;
+    }
+    return applied;
+  }
+
+  /** Shows or hides all of this origin's series (a node that went down leaves the page). */
+  setVisible(visible: boolean): void {
+    this.up = visible;
+    for (const of of this.families.values()) this.cache.show(of, visible);
+  }
+
+  /** Drops every series (the origin is forgotten). */
+  clear(): void {
+    this.setVisible(false);
+    this.families.clear();
+    this.prefixes = [];
+    this.familyOf = [];
+    this.decoder = new DeltaDecoder(this.limits);
+  }
+
+  private rebuild(): void {
+    for (const of of this.families.values()) this.cache.show(of, false);
+    this.families.clear();
+    this.prefixes = [];
+    this.familyOf = [];
+    for (let id = 0; id < this.decoder.capacity; id++) if (this.decoder.def(id) !== undefined) this.learn(id);
+  }
+
+  private learn(id: number): void {
+    const def = this.decoder.def(id)!;
+    this.prefixes[id] = seriesPrefix(def, this.name);
+    let of = this.families.get(def.family);
+    if (of === undefined) {
+      of = { family: this.cache.family(def), view: this, ids: [], chunk: null };
+      this.families.set(def.family, of);
+      if (this.up) this.cache.show(of, true);
+    }
+    // Keep ids sorted so a family's lines come out in a stable order.
+    const ids = of.ids;
+    let k = ids.length;
+    ids.push(id);
+    while (k > 0 && ids[k - 1]! > id) {
+      ids[k] = ids[k - 1]!;
+      k--;
+    }
+    ids[k] = id;
+    of.chunk = null;
+    this.familyOf[id] = of;
+  }
+
+  private forget(id: number): void {
+    const of = this.familyOf[id];
+    if (of === undefined) return;
+    const k = of.ids.indexOf(id);
+    if (k >= 0) of.ids.splice(k, 1);
+    of.chunk = null;
+    this.familyOf[id] = undefined;
+    if (of.ids.length === 0) {
+      this.cache.show(of, false);
+      this.families.delete(of.family.name);
+    }
+  }
+}

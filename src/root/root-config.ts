@@ -1,0 +1,47 @@
+import { z } from "zod";
+import { parseConfig } from "../core/config-file.js";
+import { isMetricName } from "../series/series-def.js";
+import { logSchema, limitsSchema, positiveInt } from "../wire/wire-config.js";
+
+const aggregateSchema = z.strictObject({
+  record: z.string().refine(isMetricName, "expected a Prometheus metric name"),
+  expr: z.enum(["sum", "avg", "min", "max", "count"]),
+  metric: z.string().refine(isMetricName, "expected a Prometheus metric name"),
+  by: z.array(z.string()).default([]),
+});
+
+export const rootConfigSchema = z
+  .strictObject({
+    topology: z.string().min(1).optional(),
+    name: z.string().min(1).optional(),
+    /** gRPC listen address; default: the topology's address for this root. */
+    listen: z.string().optional(),
+    /** HTTP address for /metrics; default: the topology's. */
+    http: z.string().optional(),
+    /** The trees' sampling interval (sets the default of deadAfterMs). */
+    intervalMs: positiveInt.default(1000),
+    /** A node silent this long is down: banyan_node_up 0, its series leave the page. Default 3 × intervalMs. */
+    deadAfterMs: positiveInt.optional(),
+    /** A node down this long is forgotten. */
+    forgetAfterMs: positiveInt.default(600_000),
+    /** At most one keyframe request per origin this often. */
+    resyncIntervalMs: positiveInt.default(1000),
+    /** false: expose only the aggregates, not the nodes' series. */
+    exposeRaw: z.boolean().default(true),
+    aggregates: z.array(aggregateSchema).default([]),
+    limits: limitsSchema,
+    log: logSchema,
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.aggregates.forEach((a, k) => {
+      if (seen.has(a.record)) ctx.addIssue({ code: "custom", path: ["aggregates", k, "record"], message: `expected a unique record name (${a.record} appears twice)`, input: a.record });
+      seen.add(a.record);
+    });
+  });
+
+export type RootConfig = z.infer<typeof rootConfigSchema>;
+
+export function parseRootConfig(raw: unknown, source = "root config"): Readonly<RootConfig> {
+  return parseConfig(rootConfigSchema, raw, source);
+}

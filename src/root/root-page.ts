@@ -1,0 +1,70 @@
+import type { Registry } from "prom-client";
+import { SeriesType, escapeLabelValue } from "../series/series-def.js";
+import type { AggregateEngine } from "./aggregates.js";
+import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-cache.js";
+import type { RootStore } from "./root-store.js";
+
+const PROM_CLIENT_TYPE: Record<string, SeriesType> = {
+  counter: SeriesType.Counter,
+  gauge: SeriesType.Gauge,
+  histogram: SeriesType.HistogramPart,
+  summary: SeriesType.SummaryPart,
+};
+
+/**
+ * The whole /metrics page of a root: the forwarded series (unless the site wants aggregates only),
+ * the aggregates, each node's up and last-seen, then Banyan's own metrics. prom-client keeps those;
+ * they are rendered here so both formats come out right (prom-client prints NaN as "Nan").
+ */
+export async function renderRootPage(
+  format: ExpositionFormat,
+  store: RootStore,
+  aggregates: AggregateEngine,
+  expectedNodes: ReadonlySet<string>,
+  registry: Registry,
+  exposeRaw: boolean,
+): Promise<string> {
+  const parts: string[] = [];
+  if (exposeRaw) parts.push(store.cache.render(format));
+  if (aggregates.enabled) parts.push(aggregates.render(format));
+  parts.push(nodeFamilies(format, store, expectedNodes));
+  parts.push(await ownMetrics(format, registry));
+  if (format === "openmetrics") parts.push("# EOF\n");
+  return parts.join("");
+}
+
+function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: ReadonlySet<string>): string {
+  const names = new Set(expected);
+  for (const n of store.originNames) names.add(n);
+  const sorted = [...names].sort();
+  let up = familyHeader("banyan_node_up", SeriesType.Gauge, "1 when the node's frames reach this root, 0 when it is silent past dead_after.", format);
+  let seen = familyHeader(
+    "banyan_node_last_seen_timestamp_seconds",
+    SeriesType.Gauge,
+    "Arrival time of the node's latest frame at this root (Unix seconds).",
+    format,
+  );
+  for (const n of sorted) {
+    const st = store.origin(n);
+    const inst = `{instance="${escapeLabelValue(n)}"} `;
+    up += `banyan_node_up${inst}${st?.up === true ? 1 : 0}\n`;
+    if (st !== undefined && st.lastSeenMs > 0) seen += `banyan_node_last_seen_timestamp_seconds${inst}${st.lastSeenMs / 1000}\n`;
+  }
+  return up + seen;
+}
+
+async function ownMetrics(format: ExpositionFormat, registry: Registry): Promise<string> {
+  const families = await registry.getMetricsAsJSON();
+  const parts: string[] = [];
+  for (const f of families) {
+    const type = PROM_CLIENT_TYPE[String(f.type)] ?? SeriesType.Untyped;
+    parts.push(familyHeader(f.name, type, f.help, format));
+    for (const v of f.values as { value: number; labels: Record<string, string | number>; metricName?: string }[]) {
+      const labels = Object.entries(v.labels)
+        .map(([k, x]) => `${k}="${escapeLabelValue(String(x))}"`)
+        .join(",");
+      parts.push(`${v.metricName ?? f.name}${labels === "" ? "" : `{${labels}}`} ${formatValue(v.value)}\n`);
+    }
+  }
+  return parts.join("");
+}

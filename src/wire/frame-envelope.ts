@@ -1,0 +1,27 @@
+import { Codec, FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
+import type { WireLimits } from "./wire-limits.js";
+
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** A node name as topology and hostlists allow it; the only names a frame may carry. */
+export function isNodeName(name: string, limits: WireLimits): boolean {
+  return name.length <= limits.maxNameLength && NODE_NAME.test(name);
+}
+
+/**
+ * Checks a frame's envelope where it arrives, without decoding the payload (relays forward bytes).
+ * Returns null when it may pass, else the reason it is dropped.
+ */
+export function frameProblem(f: Frame, limits: WireLimits): string | null {
+  if (!isNodeName(f.origin, limits)) return `bad origin name ${JSON.stringify(f.origin.slice(0, 64))}`;
+  if (f.kind !== FrameKind.KEY && f.kind !== FrameKind.DELTA) return `${f.origin}: unknown frame kind ${f.kind}`;
+  if (f.codec !== Codec.MSGPACK && f.codec !== Codec.MSGPACK_LZ4) return `${f.origin}: unknown codec ${f.codec}`;
+  if (f.payload.length === 0) return `${f.origin}: empty payload`;
+  if (f.payload.length > limits.maxDecompressedBytes) return `${f.origin}: payload of ${f.payload.length} bytes over the limit`;
+  if (f.seq === 0n) return `${f.origin}: sequence 0`;
+  return null;
+}
+
+export function aliveProblem(a: Alive, limits: WireLimits): string | null {
+  return isNodeName(a.origin, limits) ? null : `bad alive origin ${JSON.stringify(a.origin.slice(0, 64))}`;
+}

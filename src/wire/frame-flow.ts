@@ -1,0 +1,22 @@
+import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
+
+/**
+ * Where the daemons meet. A relay's child-facing server and an agent's sampler are frame sources;
+ * an uplink session (toward a parent) and a root's store are frame sinks. The CLI wires them:
+ * an interior node is sampler + child server → uplink; a root is child server → store.
+ */
+export interface FrameSink {
+  /** Frames and alive records of one batch, own or a child's. Called on the event loop; must not block. */
+  accept(frames: readonly Frame[], alive: readonly Alive[]): void;
+}
+
+/** The way down: asks origins (own or below) for a keyframe. */
+export interface Downlink {
+  resync(origins: readonly string[]): void;
+}
+
+/** Frames to send up, with the origins whose frames were dropped (so they get a resync). */
+export interface QueueDrop {
+  readonly origins: readonly string[];
+  readonly frames: number;
+}

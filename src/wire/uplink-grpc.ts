@@ -1,0 +1,53 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { ServiceDefinition } from "@grpc/grpc-js";
+import { BanyanError, Code } from "../core/errors.js";
+import { DownSchema, UpSchema, type Down, type Up } from "../gen/banyan/v1/uplink_pb.js";
+
+/**
+ * The grpc-js service definition of `banyan.v1.Uplink`, built by hand from the generated messages.
+ * Both ends receive raw bytes and decode them inside their handlers, where a malformed message is a
+ * counted, logged protocol error on that one link, never an exception inside grpc-js.
+ */
+export const UPLINK_STREAM_PATH = "/banyan.v1.Uplink/Stream";
+
+// toBinary returns a Uint8Array; grpc-js needs a Buffer ("13 INTERNAL: Failed to write message"),
+// so wrap the same memory instead of copying it.
+const asBuffer = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+const raw = (b: Buffer): Buffer => b;
+
+export const uplinkServiceDefinition = {
+  Stream: {
+    path: UPLINK_STREAM_PATH,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (m: Up): Buffer => asBuffer(toBinary(UpSchema, m)),
+    requestDeserialize: raw,
+    responseSerialize: (m: Down): Buffer => asBuffer(toBinary(DownSchema, m)),
+    responseDeserialize: raw,
+    originalName: "stream",
+  },
+} as const satisfies ServiceDefinition;
+
+export function decodeUp(bytes: Buffer): Up {
+  try {
+    return fromBinary(UpSchema, bytes);
+  } catch (err) {
+    throw new BanyanError(Code.Protocol, `malformed Up message: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function decodeDown(bytes: Buffer): Down {
+  try {
+    return fromBinary(DownSchema, bytes);
+  } catch (err) {
+    throw new BanyanError(Code.Protocol, `malformed Down message: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Parses "host:port" (IPv6 as "[::1]:port"); throws an InvalidConfig error naming `where`. */
+export function parseHostPort(addr: string, where: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(addr);
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port > 65535) throw new BanyanError(Code.InvalidConfig, `${where}: got ${JSON.stringify(addr)}, expected host:port`);
+  return { host: m[1]!, port };
+}

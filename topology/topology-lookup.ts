@@ -1,0 +1,49 @@
+import { BanyanError, Code } from "../src/core/errors.js";
+import type { NodeRecord, RootRecord, Topology } from "./topology-file.js";
+
+/** What the daemons ask of a topology file: their own record, their parent's address, their nodes. */
+export function nodeRecord(t: Topology, name: string, source: string): NodeRecord {
+  const rec = t.nodes.get(name);
+  if (rec === undefined) {
+    const hint = t.roots.some((r) => r.name === name) ? " (it is a root: run `banyan root`)" : "";
+    throw new BanyanError(Code.NotFound, `${source}: node ${JSON.stringify(name)} is not in the topology${hint}`);
+  }
+  return rec;
+}
+
+export function rootRecord(t: Topology, name: string, source: string): RootRecord {
+  const rec = t.roots.find((r) => r.name === name);
+  if (rec === undefined) {
+    throw new BanyanError(Code.NotFound, `${source}: root ${JSON.stringify(name)} is not in the topology (roots: ${t.roots.map((r) => r.name).join(", ")})`);
+  }
+  return rec;
+}
+
+/** The gRPC address of a node or root by name. */
+export function treeAddress(t: Topology, name: string): string {
+  const node = t.nodes.get(name);
+  if (node !== undefined) return node.address;
+  const root = t.roots.find((r) => r.name === name);
+  if (root !== undefined) return root.address;
+  throw new BanyanError(Code.NotFound, `topology: ${JSON.stringify(name)} is neither a node nor a root`);
+}
+
+/** The nodes of the trees a root terminates: the ones it reports up or down. */
+export function nodesOfRoot(t: Topology, root: RootRecord): string[] {
+  const trees = new Set(root.trees);
+  const out: string[] = [];
+  for (const [name, n] of t.nodes) if (trees.has(n.tree)) out.push(name);
+  return out;
+}
+
+/**
+ * The address to bind for a topology address: an IP literal as it is, a host name as all
+ * interfaces on that port (the name is how others reach this host, not necessarily a local address).
+ */
+export function bindAddress(addr: string): string {
+  const m = /^(.*):(\d+)$/.exec(addr);
+  if (m === null) return addr;
+  const host = m[1]!;
+  const isIp = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[");
+  return isIp ? addr : `0.0.0.0:${m[2]}`;
+}
