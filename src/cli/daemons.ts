@@ -102,7 +102,8 @@ export interface NodeDaemon {
   readonly registry: Registry;
   /** Follows a new topology: a changed parent moves the uplink. */
   reload(topology: Topology): void;
-  stop(): Promise<void>;
+  /** Stops sampling, closes the children's streams, and waits up to `drainMs` for the last acks. */
+  stop(drainMs?: number): Promise<void>;
 }
 
 type NodeConfig = Readonly<Pick<RelayConfig, "listen" | "intervalMs" | "flushMs" | "maxQueuedFrames" | "ackTimeoutMs" | "limits">>;
@@ -145,9 +146,9 @@ async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay
       const next = nodeRecord(topology, ctx.name, ctx.topologySource);
       relay.uplink.retarget({ name: next.parent, address: treeAddress(topology, next.parent) }, "topology reloaded");
     },
-    async stop() {
+    async stop(drainMs = 1000) {
       s?.stop();
-      await relay.stop();
+      await relay.stop(drainMs);
     },
   };
 }

@@ -14,9 +14,10 @@ export class OriginState implements SeriesView {
   /** Set after a gap or a bad frame: deltas are useless until the next keyframe. */
   needKey = true;
   lastSeenMs = 0;
+  /** Sampling time of the latest frame or alive record applied: the values stand for that tick. */
+  lastSampleMs = 0;
   lastResyncMs = -Infinity;
   up = false;
-  /** Which tree the origin's frames say it belongs to, when known (from its Hello upstream). */
   private decoder: DeltaDecoder;
   private prefixes: string[] = [];
   private familyOf: (OriginFamily | undefined)[] = [];

@@ -110,6 +110,7 @@ export class RootStore implements FrameSink {
       const st = this.stateOf(a.origin);
       this.seen(st, now);
       if (a.epoch > st.epoch || (a.epoch === st.epoch && a.seq > st.seq) || st.needKey) this.wantKey(st, now, "gap", resync);
+      else if (a.epoch === st.epoch && a.seq === st.seq) st.lastSampleMs = Number(a.timeMs);
     }
     if (resync.length > 0 && this.downlink !== null) this.downlink.resync(resync);
   }
@@ -139,6 +140,7 @@ export class RootStore implements FrameSink {
     st.epoch = f.epoch;
     st.seq = f.seq;
     st.needKey = false;
+    st.lastSampleMs = Number(f.timeMs);
     this.m.frames.inc({ kind: key ? "key" : "delta" });
     this.m.decodedBytes.inc(applied.changed.length);
     const lagMs = now - Number(f.timeMs);

@@ -1,0 +1,80 @@
+import t from "tap";
+import { SeriesType, seriesKey } from "../../src/series/series-def.js";
+import { eventually, sleep, startCluster } from "../fixtures/cluster.js";
+
+t.test("data path - 31 agents, 2 roots: every node present, values within bound of what was sampled, counters monotonic", async (t) => {
+  const cluster = await startCluster({
+    nodes: "n[01-31]",
+    roots: "r[1-2]",
+    trees: 2,
+    basePort: 26000,
+    series: 60,
+    changeRate: 0.3,
+    intervalMs: 200,
+    rootConfig: { aggregates: [{ record: "cluster:node_load1:count", expr: "count", metric: "node_load1" }] },
+  });
+  t.teardown(() => cluster.stop());
+
+  const upEverywhere = (): Set<string> => {
+    const up = new Set<string>();
+    for (const r of cluster.roots) for (const n of r.store.originNames) if (r.store.origin(n)!.up) up.add(n);
+    return up;
+  };
+  t.ok(await eventually(() => upEverywhere().size === 31, 20_000), `all 31 nodes up at the roots (${upEverywhere().size})`);
+
+  const lastCounter = new Map<string, number>();
+  let checkedValues = 0;
+  let problems: string[] = [];
+  for (let round = 0; round < 12; round++) {
+    await sleep(230);
+    for (const root of cluster.roots) {
+      for (const origin of root.store.originNames) {
+        const st = root.store.origin(origin)!;
+        if (!st.up) continue;
+        const truth = cluster.sources.get(origin)!.truth.get(st.lastSampleMs);
+        if (truth === undefined) {
+          problems.push(`${origin}: no sample recorded at ${st.lastSampleMs}`);
+          continue;
+        }
+        const d = st.decoded;
+        for (let id = 0; id < d.capacity; id++) {
+          const def = d.def(id);
+          if (def === undefined) continue;
+          const key = seriesKey(def.name, def.labels.filter(([k]) => k !== "job"));
+          const sampled = truth.get(key);
+          const held = d.value(id);
+          checkedValues++;
+          if (sampled === undefined) {
+            problems.push(`${origin} ${key}: at the root but never sampled`);
+          } else if (def.type === SeriesType.Counter) {
+            if (held !== sampled.value) problems.push(`${origin} ${key}: counter ${held} vs sampled ${sampled.value}`);
+            const prev = lastCounter.get(`${origin} ${key}`);
+            if (prev !== undefined && held < prev) problems.push(`${origin} ${key}: counter went backwards ${prev} → ${held}`);
+            lastCounter.set(`${origin} ${key}`, held);
+          } else if (Math.abs(held - sampled.value) > 0.01 * Math.abs(sampled.value)) {
+            problems.push(`${origin} ${key}: gauge ${held} vs sampled ${sampled.value}`);
+          }
+        }
+        if (d.size !== truth.size) problems.push(`${origin}: ${d.size} series at the root, ${truth.size} sampled`);
+      }
+    }
+    problems = problems.slice(0, 20);
+  }
+  t.same(problems, [], "no value outside its bound, no counter backwards");
+  t.ok(checkedValues > 31 * 60 * 10, `${checkedValues} values checked`);
+  t.equal(upEverywhere().size, 31, "every node still present");
+
+  // The page Prometheus scrapes: each node's series under its instance, once, and the aggregate.
+  const pages = await Promise.all(cluster.roots.map((r) => fetch(`http://127.0.0.1:${r.httpPort}/metrics`).then((res) => res.text())));
+  const all = pages.join("");
+  for (const n of cluster.topology.nodes.keys()) t.match(all, `node_cpu_seconds_total{cpu="0",job="synthetic",mode="idle",instance="${n}"}`, `${n} on a root's page`);
+  t.match(all, /^cluster:node_load1:count \d+$/m, "aggregate maintained at the roots");
+  const count = [...all.matchAll(/^cluster:node_load1:count (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
+  let sampledLoad = 0;
+  for (const src of cluster.sources.values()) {
+    const latest = [...src.truth.values()].at(-1)!;
+    for (const { def } of latest.values()) if (def.name === "node_load1") sampledLoad++;
+  }
+  t.ok(sampledLoad >= 31);
+  t.equal(count, sampledLoad, "every node_load1 series counted once across the roots");
+});

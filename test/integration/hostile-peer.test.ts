@@ -1,0 +1,114 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { Registry } from "prom-client";
+import t from "tap";
+import { generateTopology } from "../../topology/generate.js";
+import { startRoot } from "../../src/cli/daemons.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { Codec, FrameKind, FrameSchema, UpSchema, type Frame } from "../../src/gen/banyan/v1/uplink_pb.js";
+import { parseRootConfig } from "../../src/root/root-config.js";
+import { DeltaEncoder } from "../../src/series/delta-encoder.js";
+import { PrecisionRules } from "../../src/series/precision.js";
+import { SeriesType, seriesDef } from "../../src/series/series-def.js";
+import { encodePayload } from "../../src/wire/payload-codec.js";
+import { UPLINK_STREAM_PATH, decodeDown } from "../../src/wire/uplink-grpc.js";
+import { eventually } from "../fixtures/cluster.js";
+
+/** A client that writes raw bytes, so a test can send what no Banyan node would. */
+const RawClient = grpc.makeGenericClientConstructor(
+  {
+    Stream: {
+      path: UPLINK_STREAM_PATH,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (b: Buffer) => b,
+      requestDeserialize: (b: Buffer) => b,
+      responseSerialize: (b: Buffer) => b,
+      responseDeserialize: (b: Buffer) => b,
+    },
+  },
+  "Uplink",
+);
+
+const up = (msg: Parameters<typeof create<typeof UpSchema>>[1]): Buffer => Buffer.from(toBinary(UpSchema, create(UpSchema, msg)));
+
+function frameOf(origin: string, epoch: bigint, seq: bigint, enc: DeltaEncoder): Frame {
+  const f = enc.encode()!;
+  const w = encodePayload(f.payload);
+  return create(FrameSchema, { origin, epoch, seq, timeMs: BigInt(Date.now()), kind: f.key ? FrameKind.KEY : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
+}
+
+t.test("hostile peer - bad frames are refused and counted, the good origin behind the same child keeps flowing", async (t) => {
+  const { topology } = generateTopology({ nodes: ["n01", "n02", "n03"], roots: ["r1"], trees: 1, local: 27000 });
+  const registry = new Registry();
+  const root = await startRoot({ topology, topologySource: "test", name: "r1", log: silentLogger(), registry }, parseRootConfig({ resyncIntervalMs: 1 }));
+  t.teardown(() => root.stop());
+  const client = new RawClient(`127.0.0.1:${root.grpcPort}`, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const call = (client as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
+  const resyncs: string[] = [];
+  call.on("data", (b: Buffer) => {
+    const d = decodeDown(b);
+    if (d.msg.case === "resync") resyncs.push(...d.msg.value.origins);
+  });
+  call.on("error", () => undefined);
+  call.write(up({ msg: { case: "hello", value: { node: "n01", tree: 0, epoch: 1n, version: "test" } } }));
+
+  const good = new DeltaEncoder(new PrecisionRules());
+  const g = good.define(seriesDef("work_done_total", { job: "x" }, SeriesType.Counter));
+  let linkSeq = 0n;
+  const send = (frames: Frame[]): void => {
+    call.write(up({ msg: { case: "batch", value: { linkSeq: ++linkSeq, frames, alive: [] } } }));
+  };
+  good.set(g, 10);
+  const f1 = frameOf("n01", 5n, 1n, good);
+  good.set(g, 20);
+  const f2 = frameOf("n01", 5n, 2n, good);
+  good.set(g, 30);
+  const f3 = frameOf("n01", 5n, 3n, good);
+  const evil = (payload: Uint8Array, codec = Codec.MSGPACK_LZ4): Frame =>
+    create(FrameSchema, { origin: "n02", epoch: 1n, seq: 1n, timeMs: 1n, kind: FrameKind.KEY, codec, payload });
+  const bomb = Buffer.alloc(16);
+  bomb.writeUInt32LE(0x7fffffff, 0);
+
+  send([f1, evil(bomb)]);
+  send([f2, f2, f1, evil(Buffer.from("not msgpack at all"), Codec.MSGPACK)]); // duplicate and reordered
+  send([create(FrameSchema, { ...f3, epoch: 4n }), f3]); // a stale epoch first, then the real one
+  send([create(FrameSchema, { ...f3, origin: "../etc/passwd" })]); // a bad envelope
+  const labelBomb = new DeltaEncoder();
+  const labels: Record<string, string> = {};
+  for (let k = 0; k < 40; k++) labels[`l${k}`] = "v";
+  labelBomb.set(labelBomb.define(seriesDef("bomb", labels, SeriesType.Gauge)), 1);
+  send([frameOf("n03", 1n, 1n, labelBomb)]);
+
+  t.ok(await eventually(() => root.store.origin("n01")?.decoded.value(0) === 30, 5000), "the good origin's counter reached 30");
+  const st = root.store.origin("n01")!;
+  t.equal(st.seq, 3n);
+  t.equal(st.up, true);
+  t.ok(await eventually(() => resyncs.includes("n02") && resyncs.includes("n03"), 5000), `bad origins were asked for keyframes (${resyncs})`);
+  t.equal(root.store.origin("n02")?.up ?? false, false, "the bomb's origin shows nothing");
+  t.equal(root.store.origin("n03")?.up ?? false, false, "the label bomb shows nothing");
+
+  const page = await root.render();
+  t.match(page, /^banyan_root_decode_errors_total 3$/m, "three payloads refused (bomb, garbage, label bomb)");
+  t.match(page, /^banyan_root_frames_dropped_total\{reason="duplicate"\} 2$/m, "duplicate and reordered frames dropped");
+  t.match(page, /^banyan_root_frames_dropped_total\{reason="stale_epoch"\} 1$/m);
+  t.match(page, /^banyan_relay_frames_rejected_total\{reason="bad_frame"\} 1$/m, "bad envelope refused at the edge");
+  t.match(page, /^work_done_total\{job="x",instance="n01"\} 30$/m);
+
+  // A stream that sends bytes that are not an Up message is closed; the others are not touched.
+  const other = new RawClient(`127.0.0.1:${root.grpcPort}`, grpc.credentials.createInsecure());
+  t.teardown(() => other.close());
+  const bad = (other as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
+  const closed = new Promise<string>((resolve) => {
+    bad.on("error", (err: grpc.ServiceError) => resolve(err.details));
+    bad.on("end", () => resolve("ended"));
+  });
+  bad.on("data", () => undefined);
+  bad.write(Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x01]));
+  t.match(await closed, /malformed Up message|ended/, "malformed stream closed");
+  good.set(g, 40);
+  send([frameOf("n01", 5n, 4n, good)]);
+  t.ok(await eventually(() => root.store.origin("n01")?.decoded.value(0) === 40, 5000), "the good stream still flows");
+  call.end();
+});

@@ -1,0 +1,78 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { banyan } from "../fixtures/banyan-cli.js";
+import { eventually } from "../fixtures/cluster.js";
+import { httpText, startBanyan, type Started } from "../fixtures/processes.js";
+
+const dir = mkdtempSync(join(tmpdir(), "banyan-daemons-"));
+const topo = join(dir, "local.json");
+const BASE = 29000;
+
+t.before(() => {
+  const gen = banyan(["topology", "generate", "--nodes", "n[1-7]", "--roots", "r1", "--trees", "1", "--local", String(BASE), "-o", topo]);
+  if (gen.status !== 0) throw new Error(gen.stderr);
+});
+
+t.test("daemons CLI - an operator starts a root and seven agents; every node shows up; SIGHUP reloads; SIGTERM exits 0", async (t) => {
+  const rootCfg = join(dir, "root.yaml");
+  writeFileSync(rootCfg, "intervalMs: 500\n");
+  const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--config", rootCfg]);
+  const agents: Started[] = [];
+  t.teardown(async () => {
+    for (const a of agents) await a.stop();
+    await root.stop();
+  });
+  for (let k = 1; k <= 7; k++) {
+    const source = k === 1 ? [] : ["--source", "synthetic", "--set", "synthetic.series=50"];
+    agents.push(startBanyan(["agent", "--topology", topo, "--name", `n${k}`, ...source, "--set", "intervalMs=500"]));
+  }
+  const http = `http://127.0.0.1:${BASE + 1}`;
+  t.ok(await eventually(async () => (await httpText(`${http}/-/ready`)).status === 200, 20_000), "root ready");
+  const allUp = async (): Promise<boolean> => ((await httpText(`${http}/metrics`)).text.match(/^banyan_node_up\{instance="n\d"\} 1$/gm) ?? []).length === 7;
+  if (!t.ok(await eventually(allUp, 30_000), "all seven nodes up at the root")) t.comment(root.output());
+  t.match(root.output(), /root r1 ready: trees on port 29000, \/metrics on port 29001/, "the root logs one ready line naming its ports");
+  t.match(agents[0]!.output(), /node n1 ready: relays 2 children on port 29002, parent r1/, "an interior agent names its port and parent");
+  t.match(agents[6]!.output(), /node n7 ready: leaf, parent n\d/);
+  const page = (await httpText(`${http}/metrics`)).text;
+  t.match(page, /^node_cpu_seconds_total\{cpu="0",job="node",mode="idle",instance="n1"\} [\d.]+$/m, "the procfs agent's real cpu seconds");
+  t.match(page, /^node_memory_MemTotal_bytes\{job="node",instance="n1"\} \d+$/m);
+  t.match(page, /^node_load1\{job="node",instance="n1"\} [\d.]+$/m);
+  t.notMatch(page, /^cluster:/m, "no aggregates yet");
+
+  writeFileSync(rootCfg, "intervalMs: 500\naggregates:\n  - {record: 'cluster:node_load1:max', expr: max, metric: node_load1}\n");
+  root.proc.kill("SIGHUP");
+  t.ok(await eventually(async () => /^cluster:node_load1:max [\d.]+$/m.test((await httpText(`${http}/metrics`)).text), 10_000), "SIGHUP loaded the new aggregate");
+
+  const gz = await fetch(`${http}/metrics`, { headers: { "accept-encoding": "gzip" } });
+  t.equal(gz.headers.get("content-encoding"), "gzip", "gzip when asked");
+  t.equal((await httpText(`${http}/-/healthy`)).status, 200);
+  t.equal((await httpText(`${http}/nope`)).status, 404);
+
+  for (const a of agents.splice(0)) t.equal(await a.stop("SIGTERM"), 0, "an agent drains and exits 0 on SIGTERM");
+  t.equal(await root.stop("SIGTERM"), 0, "the root exits 0 on SIGTERM");
+});
+
+t.test("daemons CLI - a bad config or name exits 2 with what, where and what was expected", async (t) => {
+  const bad = banyan(["root", "--topology", topo, "--name", "r1", "--set", "deadAfterMs=-5", "--set", "bogus=1"]);
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /deadAfterMs: got -5, .*expected/);
+  t.match(bad.stderr, /unknown key "bogus"/);
+  const yaml = join(dir, "broken.yaml");
+  writeFileSync(yaml, "source: [unclosed\n");
+  const broken = banyan(["agent", "--topology", topo, "--name", "n1", "--config", yaml]);
+  t.equal(broken.status, 2);
+  t.match(broken.stderr, /broken\.yaml:\d+:\d+: not YAML/);
+  const ghost = banyan(["agent", "--topology", topo, "--name", "ghost"]);
+  t.equal(ghost.status, 2);
+  t.match(ghost.stderr, /node "ghost" is not in the topology/);
+  const rootAsNode = banyan(["agent", "--topology", topo, "--name", "r1"]);
+  t.match(rootAsNode.stderr, /it is a root: run `banyan root`/);
+  const noTopo = banyan(["relay", "--name", "n1"], undefined);
+  t.equal(noTopo.status, 2);
+  t.match(noTopo.stderr, /no topology/);
+  const source = banyan(["agent", "--topology", topo, "--name", "n1", "--source", "gpu"]);
+  t.equal(source.status, 2);
+  t.match(source.stderr, /Allowed choices are procfs, synthetic/);
+});
