@@ -32,7 +32,9 @@ export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown, source
         return `${source}: ${path === "(top)" ? "" : path + ": "}unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
       }
       const got = "input" in issue && issue.input !== undefined ? `got ${JSON.stringify(issue.input)}, ` : "";
-      return `${source}: ${path}: ${got}${issue.message.replace(/^Invalid input: /, "")}`;
+      // One shape for every line: "path: got X, expected Y" (zod words its messages several ways).
+      const expected = issue.message.replace(/^(Invalid input|Invalid option|Too small|Too big): /, "").replace(/, received \w+$/, "");
+      return `${source}: ${path}: ${got}${expected}`;
     });
     throw new BanyanError(Code.InvalidConfig, lines.join("\n"));
   }

@@ -1,0 +1,103 @@
+import fc from "fast-check";
+import t from "tap";
+import { AggregateEngine, type AggregateRule } from "../../../src/root/aggregates.js";
+import { ExpositionCache, familyHeader, formatValue, seriesPrefix } from "../../../src/root/exposition-cache.js";
+import { OriginState } from "../../../src/root/origin-state.js";
+import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
+import { DEFAULT_SERIES_LIMITS } from "../../../src/series/payload.js";
+import { PrecisionRules } from "../../../src/series/precision.js";
+import { SeriesType, seriesDef } from "../../../src/series/series-def.js";
+
+t.test("exposition - values and headers in the text format and OpenMetrics", async (t) => {
+  t.same([NaN, Infinity, -Infinity, -0, 0, 1.5, 1e21].map(formatValue), ["NaN", "+Inf", "-Inf", "-0", "0", "1.5", "1e+21"]);
+  t.equal(familyHeader("x_total", SeriesType.Counter, "Things.\nMore \\ here", "text"), "# HELP x_total Things.\\nMore \\\\ here\n# TYPE x_total counter\n");
+  t.equal(familyHeader("x_total", SeriesType.Counter, "", "openmetrics"), "# TYPE x counter\n", "OpenMetrics names a counter family without _total");
+  t.equal(familyHeader("x", SeriesType.Counter, "", "openmetrics"), "# TYPE x unknown\n", "a counter without _total is unknown in OpenMetrics");
+  t.equal(familyHeader("x", SeriesType.Untyped, "", "text"), "# TYPE x untyped\n");
+  t.equal(familyHeader("lat", SeriesType.HistogramPart, "", "openmetrics"), "# TYPE lat histogram\n");
+  t.equal(seriesPrefix(seriesDef("m", { path: 'a"b\\c\nd', instance: "spoofed" }, SeriesType.Gauge), "n1"), 'm{path="a\\"b\\\\c\\nd",instance="n1"} ', "escaped, and the origin is the instance");
+});
+
+/** Feeds an origin state from an encoder, as the root does. */
+function feed(enc: DeltaEncoder, st: OriginState, key = false): ReturnType<OriginState["apply"]> | null {
+  const f = enc.encode();
+  return f === null ? null : st.apply(f.payload, f.key || key);
+}
+
+t.test("exposition - families grouped across origins, each # TYPE once, down origins leave the page", async (t) => {
+  const cache = new ExpositionCache();
+  const a = new OriginState("a", cache, DEFAULT_SERIES_LIMITS);
+  const b = new OriginState("b", cache, DEFAULT_SERIES_LIMITS);
+  for (const [st, base] of [[a, 1], [b, 10]] as const) {
+    const enc = new DeltaEncoder();
+    enc.set(enc.define(seriesDef("temp", { s: "1" }, SeriesType.Gauge, { help: "Temp." })), base);
+    enc.set(enc.define(seriesDef("ops_total", {}, SeriesType.Counter)), base * 2);
+    feed(enc, st);
+    st.setVisible(true);
+  }
+  const page = cache.render("text");
+  t.equal((page.match(/# TYPE temp gauge/g) ?? []).length, 1);
+  t.match(page, 'ops_total{instance="a"} 2\nops_total{instance="b"} 20\n# HELP temp Temp.\n# TYPE temp gauge\ntemp{s="1",instance="a"} 1\ntemp{s="1",instance="b"} 10\n');
+  b.setVisible(false);
+  t.notMatch(cache.render("text"), /instance="b"/, "a node that is down leaves the page");
+  a.setVisible(false);
+  t.equal(cache.render("text"), "", "no family without members");
+});
+
+t.test("aggregates - incremental results equal a recomputation, whatever the updates", async (t) => {
+  const rules: AggregateRule[] = (["sum", "avg", "min", "max", "count"] as const).map((expr) => ({ record: `agg_${expr}`, expr, metric: "load", by: ["rack"] }));
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ node: fc.integer({ min: 0, max: 3 }), sensor: fc.integer({ min: 0, max: 3 }), value: fc.oneof(fc.integer({ min: -50, max: 50 }), fc.constant(NaN)), drop: fc.boolean() }), { minLength: 1, maxLength: 80 }),
+      (steps) => {
+        const cache = new ExpositionCache();
+        const engine = new AggregateEngine(rules);
+        const encs = [0, 1, 2, 3].map(() => new DeltaEncoder(new PrecisionRules([{ match: "*", relative: 0, absolute: 0 }])));
+        const states = [0, 1, 2, 3].map((k) => new OriginState(`n${k}`, cache, DEFAULT_SERIES_LIMITS));
+        const truth = new Map<string, number>();
+        const started = [false, false, false, false];
+        for (const s of steps) {
+          const enc = encs[s.node]!;
+          const id = enc.define(seriesDef("load", { rack: `r${s.node % 2}`, sensor: String(s.sensor) }, SeriesType.Gauge));
+          if (s.drop && truth.has(`${s.node}/${s.sensor}`)) {
+            enc.remove(id);
+            truth.delete(`${s.node}/${s.sensor}`);
+          } else {
+            enc.set(id, s.value);
+            truth.set(`${s.node}/${s.sensor}`, s.value);
+          }
+          const st = states[s.node]!;
+          const applied = feed(enc, st);
+          if (applied === null) continue;
+          if (!started[s.node]) {
+            started[s.node] = true;
+            st.setVisible(true);
+            engine.join(st);
+          } else {
+            engine.onApplied(st, applied, false);
+          }
+        }
+        const page = engine.render("text");
+        for (const rack of ["r0", "r1"]) {
+          const vals = [...truth].filter(([k]) => Number(k.split("/")[0]) % 2 === Number(rack[1])).map(([, v]) => v).filter((v) => !Number.isNaN(v));
+          const members = [...truth].some(([k]) => Number(k.split("/")[0]) % 2 === Number(rack[1]));
+          const want: Record<string, number> = {
+            sum: vals.reduce((a, b) => a + b, 0),
+            count: vals.length,
+            avg: vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : NaN,
+            min: vals.length ? Math.min(...vals) : NaN,
+            max: vals.length ? Math.max(...vals) : NaN,
+          };
+          for (const [expr, v] of Object.entries(want)) {
+            const m = new RegExp(`^agg_${expr}\\{rack="${rack}"\\} (\\S+)$`, "m").exec(page);
+            if (!members) continue;
+            if (m === null) throw new Error(`agg_${expr}{rack=${rack}} missing\n${page}`);
+            const got = m[1] === "NaN" ? NaN : Number(m[1]);
+            if (!(Object.is(got, v) || Math.abs(got - v) < 1e-9 || (Number.isNaN(got) && Number.isNaN(v)))) throw new Error(`agg_${expr}{rack=${rack}}: ${got} vs ${v}`);
+          }
+        }
+      },
+    ),
+    { numRuns: 200, seed: 9 },
+  );
+});
