@@ -34,6 +34,7 @@ export interface RootDaemon {
   readonly httpPort: number;
   readonly store: RootStore;
   readonly registry: Registry;
+  /** The /metrics page as a string (tests; the HTTP server sends the bytes). */
   render(format?: "text" | "openmetrics"): Promise<string>;
   /** Applies a new config (aggregates, exposeRaw, deadAfterMs) and topology (expected nodes). */
   reload(config: Readonly<RootConfig>, topology: Topology): void;
@@ -62,8 +63,9 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const store = new RootStore(storeOpts, aggregates, log, registry);
   const server = new ChildServer(store, limits, log.child({ part: "children" }), registry);
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
-  const render = (format: "text" | "openmetrics" = "text"): Promise<string> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw);
-  const http = new RootHttpServer(render, log, registry);
+  const page = (format: "text" | "openmetrics"): Promise<Buffer> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw);
+  const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => (await page(format)).toString("utf8");
+  const http = new RootHttpServer(page, log, registry);
   const grpcPort = await server.listen(config.listen ?? bindAddress(rec.address));
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
   store.start();

@@ -24,7 +24,7 @@ export class RootHttpServer {
   private readonly renderSeconds: Histogram;
 
   constructor(
-    private readonly renderPage: (format: ExpositionFormat) => Promise<string>,
+    private readonly renderPage: (format: ExpositionFormat) => Promise<Buffer>,
     private readonly log: Logger,
     registry: Registry,
   ) {

@@ -2,7 +2,7 @@ import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
 import type { SeriesLimits } from "../series/payload.js";
 import type { Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
-import { seriesPrefix } from "./exposition-cache.js";
+import { formatValue, seriesPrefix } from "./exposition-cache.js";
 
 /**
  * Everything the root holds for one origin: where it is in its stream (epoch, sequence), its
@@ -19,7 +19,9 @@ export class OriginState implements SeriesView {
   lastResyncMs = -Infinity;
   up = false;
   private decoder: DeltaDecoder;
-  private prefixes: string[] = [];
+  private prefixes: Buffer[] = [];
+  /** Each value as the page prints it, formatted when it changes, not at every scrape. */
+  private texts: string[] = [];
   private familyOf: (OriginFamily | undefined)[] = [];
   private readonly families = new Map<string, OriginFamily>();
 
@@ -35,12 +37,16 @@ export class OriginState implements SeriesView {
     return this.decoder.size;
   }
 
-  prefix(id: number): string {
+  prefix(id: number): Buffer {
     return this.prefixes[id]!;
   }
 
   value(id: number): number {
     return this.decoder.value(id);
+  }
+
+  valueText(id: number): string {
+    return this.texts[id]!;
   }
 
   get decoded(): DeltaDecoder {
@@ -61,6 +67,7 @@ export class OriginState implements SeriesView {
     for (const id of applied.gone) this.forget(id);
     for (const id of applied.defined) this.learn(id);
     for (const id of applied.changed) {
+      this.texts[id] = formatValue(this.decoder.value(id));
       const of = this.familyOf[id];
       if (of !== undefined) of.chunk = null;
     }
@@ -78,6 +85,7 @@ export class OriginState implements SeriesView {
     this.setVisible(false);
     this.families.clear();
     this.prefixes = [];
+    this.texts = [];
     this.familyOf = [];
     this.decoder = new DeltaDecoder(this.limits);
   }
@@ -86,13 +94,15 @@ export class OriginState implements SeriesView {
     for (const of of this.families.values()) this.cache.show(of, false);
     this.families.clear();
     this.prefixes = [];
+    this.texts = [];
     this.familyOf = [];
     for (let id = 0; id < this.decoder.capacity; id++) if (this.decoder.def(id) !== undefined) this.learn(id);
   }
 
   private learn(id: number): void {
     const def = this.decoder.def(id)!;
-    this.prefixes[id] = seriesPrefix(def, this.name);
+    this.prefixes[id] = Buffer.from(seriesPrefix(def, this.name), "utf8");
+    this.texts[id] = formatValue(this.decoder.value(id));
     let of = this.families.get(def.family);
     if (of === undefined) {
       of = { family: this.cache.family(def), view: this, ids: [], chunk: null };

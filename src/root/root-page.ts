@@ -23,14 +23,15 @@ export async function renderRootPage(
   expectedNodes: ReadonlySet<string>,
   registry: Registry,
   exposeRaw: boolean,
-): Promise<string> {
-  const parts: string[] = [];
-  if (exposeRaw) parts.push(store.cache.render(format));
-  if (aggregates.enabled) parts.push(aggregates.render(format));
-  parts.push(nodeFamilies(format, store, expectedNodes));
-  parts.push(await ownMetrics(format, registry));
-  if (format === "openmetrics") parts.push("# EOF\n");
-  return parts.join("");
+): Promise<Buffer> {
+  const parts: Buffer[] = exposeRaw ? store.cache.render(format) : [];
+  let tail = "";
+  if (aggregates.enabled) tail += aggregates.render(format);
+  tail += nodeFamilies(format, store, expectedNodes);
+  tail += await ownMetrics(format, registry);
+  if (format === "openmetrics") tail += "# EOF\n";
+  parts.push(Buffer.from(tail, "utf8"));
+  return Buffer.concat(parts);
 }
 
 function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: ReadonlySet<string>): string {

@@ -35,13 +35,13 @@ t.test("exposition - families grouped across origins, each # TYPE once, down ori
     feed(enc, st);
     st.setVisible(true);
   }
-  const page = cache.render("text");
+  const page = cache.renderText("text");
   t.equal((page.match(/# TYPE temp gauge/g) ?? []).length, 1);
   t.match(page, 'ops_total{instance="a"} 2\nops_total{instance="b"} 20\n# HELP temp Temp.\n# TYPE temp gauge\ntemp{s="1",instance="a"} 1\ntemp{s="1",instance="b"} 10\n');
   b.setVisible(false);
-  t.notMatch(cache.render("text"), /instance="b"/, "a node that is down leaves the page");
+  t.notMatch(cache.renderText("text"), /instance="b"/, "a node that is down leaves the page");
   a.setVisible(false);
-  t.equal(cache.render("text"), "", "no family without members");
+  t.equal(cache.renderText("text"), "", "no family without members");
 });
 
 t.test("aggregates - incremental results equal a recomputation, whatever the updates", async (t) => {

@@ -1,0 +1,160 @@
+import { toBinary, create } from "@bufbuild/protobuf";
+import { execSync } from "node:child_process";
+import { cpus } from "node:os";
+import { gzipSync } from "node:zlib";
+import { Registry } from "prom-client";
+import { generateTopology } from "../topology/generate.js";
+import { expandHostlist } from "../topology/hostlist.js";
+import { topologyStats } from "../topology/topology-stats.js";
+import { parseAgentConfig } from "../src/agent/agent-config.js";
+import { SyntheticSource } from "../src/agent/synthetic-source.js";
+import { startAgent, startRoot } from "../src/cli/daemons.js";
+import { silentLogger } from "../src/core/logger.js";
+import { FrameKind, FrameSchema } from "../src/gen/banyan/v1/uplink_pb.js";
+import { ExpositionCache } from "../src/root/exposition-cache.js";
+import { OriginState } from "../src/root/origin-state.js";
+import { parseRootConfig } from "../src/root/root-config.js";
+import { DeltaEncoder } from "../src/series/delta-encoder.js";
+import { DEFAULT_SERIES_LIMITS } from "../src/series/payload.js";
+import type { Payload } from "../src/series/payload.js";
+import type { SeriesDef } from "../src/series/series-def.js";
+import { encodePayload } from "../src/wire/payload-codec.js";
+
+/**
+ * The data path's figures (issue: data path): wire bytes per node per interval against Prometheus
+ * text and gzip, the root's render time at 100k and 1M series, and sample-to-root latency at depth ≥ 5.
+ * Seeded data; prints the machine and commit it ran on.
+ *
+ *   node --expose-gc dist/bench/data-path-figures.js [wire] [render] [latency]
+ */
+const which = new Set(process.argv.slice(2));
+const all = which.size === 0;
+
+function machine(): string {
+  let commit = "unknown";
+  try {
+    commit = execSync("git rev-parse --short HEAD", { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+  } catch {
+    // not a checkout
+  }
+  return `${new Date().toISOString()} node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, commit ${commit}`;
+}
+
+/** One node's stream: encoder + codec + protobuf envelope, as it leaves the node. */
+function wireFigures(series: number, changeRate: number, ticks: number, keyframeEvery: number): void {
+  const enc = new DeltaEncoder();
+  const src = new SyntheticSource({ series, changeRate, seed: 1, node: "node0001" });
+  const defs: SeriesDef[] = [];
+  const target = { define: (d: SeriesDef) => (defs.push(d), enc.define(d)), set: (id: number, v: number) => enc.set(id, v), remove: (id: number) => enc.remove(id) };
+  let deltaBytes = 0;
+  let deltas = 0;
+  let keyBytes = 0;
+  let keys = 0;
+  let changed = 0;
+  for (let tick = 0; tick < ticks; tick++) {
+    src.collect(target);
+    if (tick > 0 && tick % keyframeEvery === 0) enc.requestKeyframe();
+    const f = enc.encode();
+    if (f === null) continue;
+    const w = encodePayload(f.payload);
+    const frame = create(FrameSchema, { origin: "node0001", epoch: 1795257958086n, seq: BigInt(tick + 1), timeMs: 1795257958086n, kind: f.key ? FrameKind.KEY : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
+    const bytes = toBinary(FrameSchema, frame).length;
+    if (f.key) {
+      keyBytes += bytes;
+      keys++;
+    } else {
+      deltaBytes += bytes;
+      deltas++;
+      changed += f.payload.ids.length + f.payload.rawIds.length;
+    }
+  }
+  // The same samples as Prometheus text (what a scrape of this node would carry), and gzipped.
+  const cache = new ExpositionCache();
+  const st = new OriginState("node0001", cache, DEFAULT_SERIES_LIMITS);
+  enc.requestKeyframe();
+  st.apply(enc.encode()!.payload, true);
+  st.setVisible(true);
+  const text = cache.renderText("text");
+  const gz = gzipSync(text).length;
+  const perInterval = (deltaBytes + keyBytes) / ticks;
+  console.log(`\nwire: ${series} series, change rate ${changeRate}, ${ticks} ticks, a keyframe every ${keyframeEvery}`);
+  console.log(`  delta frame   ${(deltaBytes / deltas).toFixed(0)} B on average (${(changed / deltas).toFixed(1)} series changed: ${(deltaBytes / changed).toFixed(2)} B per changed series)`);
+  console.log(`  keyframe      ${(keyBytes / keys).toFixed(0)} B`);
+  console.log(`  per interval  ${perInterval.toFixed(0)} B with keyframes amortised`);
+  console.log(`  Prometheus text ${text.length} B, gzip ${gz} B per scrape of the same series`);
+  console.log(`  ratio         ${(text.length / perInterval).toFixed(0)}× smaller than text, ${(gz / perInterval).toFixed(1)}× smaller than gzip`);
+}
+
+function renderFigures(origins: number, series: number): void {
+  // Only the root's side stays in memory: each origin's encoder makes its keyframe and the frame of
+  // one later tick, then is dropped, as it would live on another machine.
+  globalThis.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const cache = new ExpositionCache();
+  const states: OriginState[] = [];
+  const nextTick: (Payload | null)[] = [];
+  for (let k = 0; k < origins; k++) {
+    const enc = new DeltaEncoder();
+    const src = new SyntheticSource({ series, changeRate: 0.1, seed: 1, node: `node${k}` });
+    const target = { define: (d: SeriesDef) => enc.define(d), set: (id: number, v: number) => enc.set(id, v), remove: (id: number) => enc.remove(id) };
+    src.collect(target);
+    const st = new OriginState(`node${String(k).padStart(5, "0")}`, cache, DEFAULT_SERIES_LIMITS);
+    st.apply(enc.encode()!.payload, true);
+    st.setVisible(true);
+    src.collect(target);
+    nextTick.push(enc.encode()?.payload ?? null);
+    states.push(st);
+  }
+  const time = (label: string): number => {
+    const t0 = process.hrtime.bigint();
+    const page = Buffer.concat(cache.render("text"));
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    console.log(`  ${label.padEnd(38)} ${ms.toFixed(0).padStart(6)} ms  ${(page.length / 1e6).toFixed(1)} MB`);
+    return ms;
+  };
+  console.log(`\nrender: ${origins} origins × ${series} series = ${(origins * series).toLocaleString()} series`);
+  time("first scrape (every chunk built)");
+  globalThis.gc?.();
+  const heapAfter = process.memoryUsage().heapUsed;
+  time("no change since the last scrape");
+  const t0 = process.hrtime.bigint();
+  for (let k = 0; k < origins; k++) if (nextTick[k]) states[k]!.apply(nextTick[k]!, false);
+  const applyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  time("after one tick (10 % of series moved)");
+  console.log(`  applying that tick's ${origins} frames: ${applyMs.toFixed(0)} ms; root heap ≈ ${((heapAfter - heapBefore) / (origins * series)).toFixed(0)} B per series (with --expose-gc)`);
+}
+
+async function latencyFigures(nodes: number, intervalMs: number, seconds: number): Promise<void> {
+  const { topology } = generateTopology({ nodes: expandHostlist(`n[001-${String(nodes).padStart(3, "0")}]`), roots: ["r1"], trees: 1, local: 31000 });
+  const depth = topologyStats(topology).totals.maxDepth;
+  const log = silentLogger();
+  const root = await startRoot({ topology, topologySource: "bench", name: "r1", log, registry: new Registry() }, parseRootConfig({ intervalMs }));
+  const lat: number[] = [];
+  const accept = root.store.accept.bind(root.store);
+  root.store.accept = (frames, alive) => {
+    const now = Date.now();
+    for (const f of frames) lat.push(now - Number(f.timeMs));
+    accept(frames, alive);
+  };
+  const agents = [];
+  for (const n of topology.nodes.keys()) {
+    agents.push(await startAgent({ topology, topologySource: "bench", name: n, log, registry: new Registry() }, parseAgentConfig({ source: "synthetic", intervalMs, synthetic: { series: 500 } })));
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  lat.length = 0;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  for (const a of agents.reverse()) await a.stop(50);
+  await root.stop();
+  lat.sort((a, b) => a - b);
+  const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
+  console.log(`\nlatency: ${nodes} agents in one tree of depth ${depth}, ${intervalMs} ms interval, flush 20 ms, one process, ${lat.length} frames over ${seconds} s`);
+  console.log(`  sample → root  p50 ${q(0.5)} ms   p99 ${q(0.99)} ms   max ${lat.at(-1)} ms`);
+}
+
+console.log(`Banyan data-path figures — ${machine()}`);
+if (all || which.has("wire")) wireFigures(500, 0.1, 600, 60);
+if (all || which.has("render")) {
+  renderFigures(200, 500);
+  renderFigures(2000, 500);
+}
+if (all || which.has("latency")) await latencyFigures(63, 1000, 20);
