@@ -1,5 +1,5 @@
 import { BanyanError, Code } from "../core/errors.js";
-import { decodeDecimal } from "./decimal.js";
+import { addDecimal, decodeDecimal } from "./decimal.js";
 import { DEFAULT_SERIES_LIMITS, type Payload, type SeriesLimits } from "./payload.js";
 import { SERIES_TYPE_MAX, type SeriesDef, type SeriesType, isLabelName, isMetricName } from "./series-def.js";
 
@@ -114,8 +114,7 @@ export class DeltaDecoder {
     const changed: number[] = [];
     for (let j = 0; j < ids.length; j++) {
       const id = ids[j]!;
-      const delta = decodeDecimal(p.vals[j]!);
-      vals[id] = key ? delta : vals[id]! + delta;
+      vals[id] = key ? decodeDecimal(p.vals[j]!) : addDecimal(vals[id]!, p.vals[j]!);
       changed.push(id);
     }
     const view = new DataView(p.rawVals.buffer, p.rawVals.byteOffset, p.rawVals.byteLength);

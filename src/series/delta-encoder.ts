@@ -1,5 +1,5 @@
 import { BanyanError, Code } from "../core/errors.js";
-import { exactDecimal, decodeDecimal, roundedDecimal } from "./decimal.js";
+import { addDecimal, decodeDecimal, exactDecimal, exactDifference, roundedDecimal } from "./decimal.js";
 import type { Payload } from "./payload.js";
 import { PrecisionRules } from "./precision.js";
 import { SeriesType, seriesKey, type SeriesDef } from "./series-def.js";
@@ -161,9 +161,9 @@ export class DeltaEncoder {
       let packed = -1;
       if (!fresh && Number.isFinite(v) && Number.isFinite(h) && !Object.is(v, -0) && !(this.monotone[id] === 1 && v < h)) {
         const tol = this.monotone[id] === 1 && this.relative[id] === 0 && this.absolute[id] === 0 ? 0 : this.tolerance(v, id) / 2;
-        packed = tol > 0 ? roundedDecimal(v - h, tol) : exactDecimal(v - h);
+        packed = tol > 0 ? roundedDecimal(v - h, tol) : exactDifference(h, v);
         if (packed >= 0) {
-          const next = h + decodeDecimal(packed);
+          const next = addDecimal(h, packed);
           // Keep the promise in the root's arithmetic: exact for exact series, inside the bound
           // otherwise; a counter is never ahead of the truth (or its next honest value would look
           // like a reset) and never moves backwards.
@@ -178,7 +178,7 @@ export class DeltaEncoder {
         ids.push(id - lastId - 1);
         lastId = id;
         vals.push(packed);
-        held[id] = h + decodeDecimal(packed);
+        held[id] = addDecimal(h, packed);
       } else {
         raw.push(id - lastRaw - 1);
         lastRaw = id;
