@@ -31,7 +31,7 @@ export interface SamplerOptions {
 export class Sampler {
   private readonly encoder: DeltaEncoder;
   private epochNow: bigint;
-  private seq = 0n;
+  private seqNow = 0n;
   private lastKeyMs = -Infinity;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
@@ -83,6 +83,10 @@ export class Sampler {
     return this.epochNow;
   }
 
+  get seq(): bigint {
+    return this.seqNow;
+  }
+
   /** A new stream toward a parent: new epoch, and the next frame is a keyframe. */
   newEpoch(): bigint {
     this.epochNow++;
@@ -132,9 +136,9 @@ export class Sampler {
       if (nowMs - this.lastKeyMs >= this.opts.keyframeIntervalMs) this.encoder.requestKeyframe();
       const f = this.encoder.encode();
       if (f === null) {
-        this.sink.accept([], [aliveRecord(this.opts.origin, this.epochNow, this.seq, nowMs)]);
+        this.sink.accept([], [aliveRecord(this.opts.origin, this.epochNow, this.seqNow, nowMs)]);
       } else {
-        this.seq++;
+        this.seqNow++;
         if (f.key) this.lastKeyMs = nowMs;
         const wire = encodePayload(f.payload);
         this.sink.accept(
@@ -142,7 +146,7 @@ export class Sampler {
             create(FrameSchema, {
               origin: this.opts.origin,
               epoch: this.epochNow,
-              seq: this.seq,
+              seq: this.seqNow,
               timeMs: BigInt(nowMs),
               kind: f.key ? FrameKind.KEY : FrameKind.DELTA,
               codec: wire.codec,

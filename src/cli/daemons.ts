@@ -2,6 +2,7 @@ import { Registry } from "prom-client";
 import { bindAddress, nodeRecord, nodesOfRoot, rootRecord, treeAddress } from "../../topology/topology-lookup.js";
 import type { Topology } from "../../topology/topology-file.js";
 import type { Logger } from "../core/logger.js";
+import { NodeStatusSource } from "../agent/node-status-source.js";
 import { ProcfsSource } from "../agent/procfs-source.js";
 import { Sampler } from "../agent/sampler.js";
 import type { Source } from "../agent/source.js";
@@ -16,6 +17,7 @@ import type { RootConfig } from "../root/root-config.js";
 import { renderRootPage } from "../root/root-page.js";
 import { RootStore } from "../root/root-store.js";
 import { resolveLimits } from "../wire/wire-config.js";
+import type { UplinkTarget } from "../wire/uplink-session.js";
 
 /**
  * How the daemons are put together; the CLI, the tests and the bench start them through these
@@ -108,7 +110,13 @@ export interface NodeDaemon {
   stop(drainMs?: number): Promise<void>;
 }
 
-type NodeConfig = Readonly<Pick<RelayConfig, "listen" | "intervalMs" | "flushMs" | "maxQueuedFrames" | "ackTimeoutMs" | "limits">>;
+type NodeConfig = Readonly<Pick<RelayConfig, "listen" | "intervalMs" | "flushMs" | "maxQueuedFrames" | "ackTimeoutMs" | "healAfterMs" | "limits">>;
+
+/** The planned parent, then the fallbacks, with their addresses. */
+function chainOf(topology: Topology, name: string, source: string): UplinkTarget[] {
+  const rec = nodeRecord(topology, name, source);
+  return [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: treeAddress(topology, n) }));
+}
 
 async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay: RelayNode, registry: Registry) => Sampler | null): Promise<NodeDaemon> {
   const rec = nodeRecord(ctx.topology, ctx.name, ctx.topologySource);
@@ -118,13 +126,14 @@ async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay
     {
       name: ctx.name,
       tree: rec.tree,
-      parent: { name: rec.parent, address: treeAddress(ctx.topology, rec.parent) },
+      chain: chainOf(ctx.topology, ctx.name, ctx.topologySource),
       listen: rec.children.length > 0 ? (config.listen ?? bindAddress(rec.address)) : null,
       plannedChildren: rec.children,
       intervalMs: config.intervalMs,
       flushMs: config.flushMs,
       ackTimeoutMs: config.ackTimeoutMs ?? 2 * config.intervalMs,
       maxQueuedFrames: config.maxQueuedFrames,
+      healAfterMs: config.healAfterMs ?? 10 * config.intervalMs,
       limits: resolveLimits(config.limits),
     },
     log,
@@ -145,8 +154,7 @@ async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay
     sampler: s,
     registry,
     reload(topology) {
-      const next = nodeRecord(topology, ctx.name, ctx.topologySource);
-      relay.uplink.retarget({ name: next.parent, address: treeAddress(topology, next.parent) }, "topology reloaded");
+      relay.uplink.setChain(chainOf(topology, ctx.name, ctx.topologySource), "topology reloaded");
     },
     async stop(drainMs = 1000) {
       s?.stop();
@@ -158,7 +166,8 @@ async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay
 /** An agent: samples this node and, when the topology gives it children, relays theirs. */
 export function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, sources?: readonly Source[]): Promise<NodeDaemon> {
   return startNode(ctx, config, (relay, registry) => {
-    const src = sources ?? [defaultSource(ctx.name, config)];
+    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers }));
+    const src = [...(sources ?? [defaultSource(ctx.name, config)]), status];
     return new Sampler(
       {
         origin: ctx.name,

@@ -35,8 +35,9 @@ export interface ChildServerHooks {
 export class ChildServer {
   private readonly server: grpc.Server;
   private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, ChildLink>();
-  /** origin → the stream it last arrived on. */
+  /** origin → the stream it last arrived on, and the newest epoch and sequence seen from it. */
   private readonly routes = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
+  private readonly lastSeen = new Map<string, { epoch: bigint; seq: bigint }>();
   private boundPort = 0;
   private lastRejectLogMs = 0;
   private readonly m;
@@ -107,6 +108,19 @@ export class ChildServer {
     return unrouted;
   }
 
+  /**
+   * The origins currently behind a connected child, with the newest epoch and sequence seen from
+   * each: what this node announces as leaving when it moves to another parent.
+   */
+  routedOrigins(): { origin: string; epoch: bigint; seq: bigint }[] {
+    const out: { origin: string; epoch: bigint; seq: bigint }[] = [];
+    for (const [origin, stream] of this.routes) {
+      const seen = this.lastSeen.get(origin);
+      if (seen !== undefined && this.links.has(stream)) out.push({ origin, ...seen });
+    }
+    return out;
+  }
+
   /** Stops accepting, ends every child stream, and waits for the server to close. */
   async stop(): Promise<void> {
     for (const call of this.links.keys()) call.end();
@@ -143,6 +157,12 @@ export class ChildServer {
         const h = up.msg.value;
         if (link !== null) return refuse("second Hello on one stream");
         if (!isNodeName(h.node, this.limits)) return refuse(`bad node name in Hello: ${JSON.stringify(h.node.slice(0, 64))}`);
+        if (h.probe) {
+          // A would-be child checks that this process answers; it does not attach.
+          call.write(create(DownSchema, { msg: { case: "ack", value: { linkSeq: 0n } } }));
+          call.end();
+          return;
+        }
         link = { node: h.node, tree: h.tree, epoch: h.epoch, connectedAtMs: Date.now() };
         this.links.set(call, link);
         this.log.info({ child: h.node, tree: h.tree, epoch: String(h.epoch) }, "child connected");
@@ -186,6 +206,8 @@ export class ChildServer {
         continue;
       }
       this.routes.set(f.origin, call);
+      const seen = this.lastSeen.get(f.origin);
+      if (seen === undefined || f.epoch > seen.epoch || (f.epoch === seen.epoch && f.seq > seen.seq)) this.lastSeen.set(f.origin, { epoch: f.epoch, seq: f.seq });
       good.push(f);
       bytes += f.payload.length;
     }

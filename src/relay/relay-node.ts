@@ -1,7 +1,9 @@
 import type { Registry } from "prom-client";
 import type { Logger } from "../core/logger.js";
-import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { Codec, FrameKind, FrameSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
+import { GrpcParentProbe, type ParentProbe } from "../wire/parent-probe.js";
 import { UplinkSession, type UplinkState, type UplinkTarget } from "../wire/uplink-session.js";
 import type { WireLimits } from "../wire/wire-limits.js";
 import { ChildServer, type ChildLink } from "./child-server.js";
@@ -9,6 +11,9 @@ import { ChildServer, type ChildLink } from "./child-server.js";
 /** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */
 export interface LocalOrigin {
   readonly origin: string;
+  readonly epoch: bigint;
+  /** Sequence number of the last frame sent. */
+  readonly seq: bigint;
   newEpoch(): bigint;
   requestKeyframe(): void;
 }
@@ -16,7 +21,8 @@ export interface LocalOrigin {
 export interface RelayNodeOptions {
   readonly name: string;
   readonly tree: number;
-  readonly parent: UplinkTarget;
+  /** The planned parent, then the fallbacks, in order (from the topology). */
+  readonly chain: readonly UplinkTarget[];
   /** Where children connect; null for a leaf (no server at all). */
   readonly listen: string | null;
   /** Children the topology plans: the relay flushes early once each has delivered its tick. */
@@ -25,6 +31,8 @@ export interface RelayNodeOptions {
   readonly flushMs: number;
   readonly ackTimeoutMs: number;
   readonly maxQueuedFrames: number;
+  /** The planned parent must answer this long before the node moves back to it. */
+  readonly healAfterMs: number;
   readonly limits: WireLimits;
 }
 
@@ -48,22 +56,27 @@ export class RelayNode implements FrameSink, Downlink {
     private readonly log: Logger,
     private readonly registry: Registry,
     private readonly onUplinkState?: (state: UplinkState, target: UplinkTarget) => void,
+    prober: ParentProbe = new GrpcParentProbe(opts.name, opts.tree),
   ) {
     this.uplink = new UplinkSession(
-      opts.parent,
+      opts.chain,
       {
         hello: () => ({ node: opts.name, tree: opts.tree, epoch: this.local !== null ? this.local.newEpoch() : ++this.relayEpoch }),
         onResync: (origins) => this.resync(origins),
         onDrop: (origins) => this.resync(origins),
+        leaving: () => this.leaveFrames(),
         onState: (state, target) => this.onUplinkState?.(state, target),
       },
       {
         flushMs: opts.flushMs,
         maxQueuedFrames: opts.maxQueuedFrames,
         ackTimeoutMs: opts.ackTimeoutMs,
-        connectTimeoutMs: Math.max(2 * opts.intervalMs, 1000),
+        connectTimeoutMs: opts.ackTimeoutMs,
+        healAfterMs: opts.healAfterMs,
+        probeIntervalMs: Math.min(1000, opts.intervalMs),
         limits: opts.limits,
       },
+      prober,
       log,
       registry,
     );
@@ -116,6 +129,16 @@ export class RelayNode implements FrameSink, Downlink {
   async stop(drainMs = 1000): Promise<void> {
     await this.server?.stop();
     await this.uplink.close(drainMs);
+  }
+
+  /** LEAVE frames for this node and every origin behind it: sent on the old path before a move. */
+  private leaveFrames(): Frame[] {
+    const leave = (origin: string, epoch: bigint, seq: bigint): Frame =>
+      create(FrameSchema, { origin, epoch, seq, timeMs: BigInt(Date.now()), kind: FrameKind.LEAVE, codec: Codec.MSGPACK, payload: new Uint8Array() });
+    const out: Frame[] = [];
+    if (this.local !== null) out.push(leave(this.local.origin, this.local.epoch, this.local.seq));
+    for (const o of this.server?.routedOrigins() ?? []) out.push(leave(o.origin, o.epoch, o.seq));
+    return out;
   }
 
   private childDelivered(child: ChildLink): void {

@@ -51,6 +51,7 @@ export class RootStore implements FrameSink {
       dropped: counter(registry, "banyan_root_frames_dropped_total", "Frames dropped.", ["reason"] as const),
       decodeErrors: counter(registry, "banyan_root_decode_errors_total", "Frames whose payload could not be decoded."),
       resyncs: counter(registry, "banyan_root_resyncs_requested_total", "Keyframes requested from origins.", ["reason"] as const),
+      left: counter(registry, "banyan_root_nodes_left_total", "Nodes that announced they moved to another parent (their series left this root at once)."),
       nodesUp: gauge(registry, "banyan_root_nodes_up", "Origins currently up at this root.", [], function () {
         let n = 0;
         for (const o of self.origins.values()) if (o.up) n++;
@@ -116,6 +117,10 @@ export class RootStore implements FrameSink {
   }
 
   private applyFrame(f: Frame, now: number, resync: string[]): void {
+    if (f.kind === FrameKind.LEAVE) {
+      this.leave(f);
+      return;
+    }
     const st = this.stateOf(f.origin);
     this.m.bytes.inc(f.payload.length);
     const key = f.kind === FrameKind.KEY;
@@ -148,6 +153,17 @@ export class RootStore implements FrameSink {
     const wasUp = st.up;
     this.seen(st, now);
     if (wasUp) this.aggregates.onApplied(st, applied, key);
+  }
+
+  /** The origin moved to another parent: stop exposing it here, unless newer frames already came. */
+  private leave(f: Frame): void {
+    const st = this.origins.get(f.origin);
+    if (st === undefined || !st.up) return;
+    if (f.epoch < st.epoch || (f.epoch === st.epoch && f.seq < st.seq)) return this.drop("stale_leave");
+    st.setVisible(false);
+    this.aggregates.drop(st);
+    this.m.left.inc();
+    this.log.info({ origin: f.origin }, "node left this root for another parent");
   }
 
   private stateOf(name: string): OriginState {

@@ -8,21 +8,26 @@ import { VERSION } from "../core/version.js";
 import { AliveSchema, FrameKind, UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { FrameSink } from "./frame-flow.js";
+import type { ParentProbe } from "./parent-probe.js";
 import type { WireLimits } from "./wire-limits.js";
 
 /**
- * One node's stream toward its parent, as a state machine:
+ * One node's stream toward its parent, with the topology's fallback chain, as a state machine:
  *
- *   connecting ──(first Down)──► ready ──(error, end, no ack in time)──► backoff ──(delay)──► connecting
+ *   connecting ──(first Down)──► ready
+ *   ready | connecting ──(error, end, no ack or answer in time)──► failing-over ──► connecting (next in chain)
+ *   … the last in the chain failed ──► backoff ──(capped, jittered delay)──► connecting (the planned parent)
+ *   ready, away from the planned parent, and it answered probes for healAfterMs ──► healing ──► connecting (planned)
  *   any ──close()──► closed
  *
  * Frames wait in a bounded queue and leave in batches every `flushMs` (or at once on `flushNow`).
  * When the queue overflows, the oldest DELTA frames are dropped and their origins reported through
  * `onDrop`, so they are repaired by a keyframe, never silently lost. Batches sent but not yet acked
  * go back to the head of the queue when the link fails: the root drops what it already had by
- * sequence number.
+ * epoch and sequence. Before a deliberate move (healing, a new topology) the node sends LEAVE
+ * frames for itself and the origins behind it, so the root it leaves stops showing them at once.
  */
-export type UplinkState = "connecting" | "ready" | "backoff" | "closed";
+export type UplinkState = "connecting" | "ready" | "failing-over" | "healing" | "backoff" | "closed";
 
 export interface UplinkTarget {
   readonly name: string;
@@ -36,7 +41,9 @@ export interface UplinkHooks {
   onResync(origins: readonly string[]): void;
   /** Frames of these origins were dropped on overflow. */
   onDrop(origins: readonly string[]): void;
-  /** Every transition, for the owner's status and failover logic. */
+  /** LEAVE frames for the node and the origins behind it, sent before a deliberate move. */
+  leaving(): Frame[];
+  /** Every transition, for the owner's status. */
   onState?(state: UplinkState, target: UplinkTarget): void;
 }
 
@@ -47,8 +54,12 @@ export interface UplinkOptions {
   readonly maxQueuedFrames: number;
   /** A stream with a batch unacked this long is declared dead (a hung parent). Default 2 × interval. */
   readonly ackTimeoutMs: number;
-  /** A stream that gets no answer to its Hello this long is given up. */
+  /** A stream that gets no answer to its Hello this long is given up for the next in the chain. */
   readonly connectTimeoutMs: number;
+  /** The planned parent must answer probes this long before the node moves back to it. */
+  readonly healAfterMs: number;
+  /** How often the planned parent is probed while it answers. */
+  readonly probeIntervalMs: number;
   readonly limits: WireLimits;
 }
 
@@ -62,6 +73,8 @@ interface SentBatch {
 
 export class UplinkSession implements FrameSink {
   private stateNow: UplinkState = "connecting";
+  private chain: readonly UplinkTarget[];
+  private index = 0;
   private client: grpc.Client | null = null;
   private clientAddress = "";
   private call: grpc.ClientDuplexStream<Up, Buffer> | null = null;
@@ -72,19 +85,23 @@ export class UplinkSession implements FrameSink {
   private linkSeq = 0n;
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
+  private readonly probeBackoff = new Backoff(1000, 30_000);
   private flushTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
-  private target: UplinkTarget;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private healthySinceMs: number | null = null;
+  private failoverCount = 0;
   private readonly m;
 
   constructor(
-    target: UplinkTarget,
+    chain: readonly UplinkTarget[],
     private readonly hooks: UplinkHooks,
     private readonly opts: UplinkOptions,
+    private readonly prober: ParentProbe,
     private readonly log: Logger,
     registry: Registry,
   ) {
-    this.target = target;
+    this.chain = chain;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     const self = this;
     this.m = {
@@ -93,8 +110,13 @@ export class UplinkSession implements FrameSink {
       batches: counter(registry, "banyan_uplink_batches_sent_total", "Batches sent to the parent."),
       dropped: counter(registry, "banyan_uplink_dropped_frames_total", "Frames dropped because the queue toward the parent overflowed."),
       transitions: counter(registry, "banyan_uplink_transitions_total", "Uplink state changes.", ["to"] as const),
+      failovers: counter(registry, "banyan_uplink_failovers_total", "Moves to the next parent of the fallback chain after a failure."),
+      heals: counter(registry, "banyan_uplink_heals_total", "Moves back to the planned parent."),
       queued: gauge(registry, "banyan_uplink_queued_frames", "Frames waiting for the parent.", [], function () {
         this.set(self.queue.length);
+      }),
+      away: gauge(registry, "banyan_uplink_fallback_position", "Position of the current parent in the chain (0: the planned parent).", [], function () {
+        this.set(self.index);
       }),
     };
   }
@@ -104,7 +126,16 @@ export class UplinkSession implements FrameSink {
   }
 
   get currentTarget(): UplinkTarget {
-    return this.target;
+    return this.chain[this.index]!;
+  }
+
+  get plannedTarget(): UplinkTarget {
+    return this.chain[0]!;
+  }
+
+  /** Failovers since start (the node reports it as a series of its own). */
+  get failovers(): number {
+    return this.failoverCount;
   }
 
   get queuedFrames(): number {
@@ -117,19 +148,19 @@ export class UplinkSession implements FrameSink {
     this.connect();
   }
 
-  /** Moves the stream to another parent (failover, healing, a new topology). */
-  retarget(target: UplinkTarget, reason: string): void {
-    if (this.stateNow === "closed") return;
-    if (target.address === this.target.address && target.name === this.target.name) return;
-    this.log.info({ from: this.target.name, to: target.name, reason }, "uplink moves to another parent");
-    this.target = target;
-    if (this.stateNow === "backoff") {
-      if (this.retryTimer) clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-      this.connect();
+  /** A new chain (the topology changed): when its planned parent differs, move there now. */
+  setChain(chain: readonly UplinkTarget[], reason: string): void {
+    if (this.stateNow === "closed" || chain.length === 0) return;
+    const current = this.currentTarget;
+    this.chain = chain;
+    const same = chain[0]!.address === current.address && chain[0]!.name === current.name;
+    if (same) {
+      this.index = 0;
       return;
     }
-    this.fail(`retarget: ${reason}`, 0);
+    this.index = chain.findIndex((t) => t.address === current.address && t.name === current.name);
+    if (this.index < 0) this.index = 0;
+    void this.moveTo(0, `new chain: ${reason}`);
   }
 
   accept(frames: readonly Frame[], alive: readonly Alive[]): void {
@@ -147,40 +178,43 @@ export class UplinkSession implements FrameSink {
   /** Sends what is queued, waits up to `drainMs` for the acks, then ends the stream. */
   async close(drainMs = 1000): Promise<void> {
     if (this.stateNow === "closed") return;
-    if (this.stateNow === "ready") {
-      this.flush(true);
-      const deadline = Date.now() + drainMs;
-      while (this.unacked.length > 0 && Date.now() < deadline && this.stateNow === "ready") {
-        await new Promise((r) => setTimeout(r, 10));
-        this.flush(true);
-      }
-    }
+    if (this.stateNow === "ready") await this.drain(drainMs);
     this.transition("closed", "close");
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const t of [this.flushTimer, this.retryTimer, this.probeTimer]) if (t) clearTimeout(t);
     this.endCall();
     this.client?.close();
     this.client = null;
+    this.prober.close();
+  }
+
+  private async drain(ms: number): Promise<void> {
+    this.flush(true);
+    const deadline = Date.now() + ms;
+    while (this.unacked.length > 0 && Date.now() < deadline && (this.stateNow === "ready" || this.stateNow === "healing")) {
+      await new Promise((r) => setTimeout(r, 10));
+      this.flush(true);
+    }
   }
 
   private connect(): void {
     if (this.stateNow === "closed") return;
-    this.transition("connecting", `to ${this.target.name} at ${this.target.address}`);
-    if (this.client === null || this.clientAddress !== this.target.address) {
+    const target = this.currentTarget;
+    this.transition("connecting", `to ${target.name} at ${target.address}`);
+    if (this.client === null || this.clientAddress !== target.address) {
       this.client?.close();
-      this.client = new Client(this.target.address, grpc.credentials.createInsecure(), {
+      this.client = new Client(target.address, grpc.credentials.createInsecure(), {
         "grpc.max_receive_message_length": this.opts.limits.maxMessageBytes,
         "grpc.max_send_message_length": this.opts.limits.maxMessageBytes,
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 1000,
       });
-      this.clientAddress = this.target.address;
+      this.clientAddress = target.address;
     }
     const call = (this.client as unknown as { Stream(): grpc.ClientDuplexStream<Up, Buffer> }).Stream();
     this.call = call;
     this.writable = true;
     this.connectStartedMs = Date.now();
-    const hello = this.hooks.hello(this.target);
+    const hello = this.hooks.hello(target);
     call.on("data", (bytes: Buffer) => {
       if (call === this.call) this.onDown(bytes);
     });
@@ -209,7 +243,8 @@ export class UplinkSession implements FrameSink {
     }
     if (this.stateNow === "connecting") {
       this.backoff.reset();
-      this.transition("ready", `to ${this.target.name}`);
+      this.transition("ready", `to ${this.currentTarget.name}`);
+      if (this.index > 0) this.scheduleProbe(this.opts.probeIntervalMs);
     }
     switch (down.msg.case) {
       case "ack": {
@@ -228,24 +263,23 @@ export class UplinkSession implements FrameSink {
   private tick(): void {
     const now = Date.now();
     if (this.stateNow === "connecting" && now - this.connectStartedMs > this.opts.connectTimeoutMs) {
-      this.fail(`no answer from ${this.target.name} within ${this.opts.connectTimeoutMs} ms`);
+      this.fail(`no answer from ${this.currentTarget.name} within ${this.opts.connectTimeoutMs} ms`);
       return;
     }
-    if (this.stateNow === "ready" && this.unacked.length > 0 && now - this.unacked[0]!.sentAtMs > this.opts.ackTimeoutMs) {
-      this.fail(`no ack from ${this.target.name} within ${this.opts.ackTimeoutMs} ms`);
+    if ((this.stateNow === "ready" || this.stateNow === "healing") && this.unacked.length > 0 && now - this.unacked[0]!.sentAtMs > this.opts.ackTimeoutMs) {
+      this.fail(`no ack from ${this.currentTarget.name} within ${this.opts.ackTimeoutMs} ms`);
       return;
     }
     this.flush();
   }
 
   private flush(ignoreBackpressure = false): void {
-    if (this.stateNow !== "ready" || this.call === null) return;
+    if ((this.stateNow !== "ready" && this.stateNow !== "healing") || this.call === null) return;
     while ((this.queue.length > 0 || this.alive.size > 0) && (this.writable || ignoreBackpressure)) {
       const frames = this.queue.splice(0, this.opts.limits.maxFramesPerBatch);
-      const room = this.opts.limits.maxFramesPerBatch;
       const alive: Alive[] = [];
       for (const [origin, a] of this.alive) {
-        if (alive.length >= room) break;
+        if (frames.length + alive.length >= this.opts.limits.maxFramesPerBatch) break;
         alive.push(a);
         this.alive.delete(origin);
       }
@@ -285,21 +319,92 @@ export class UplinkSession implements FrameSink {
     this.hooks.onDrop([...dropped]);
   }
 
-  private fail(reason: string, delayMs?: number): void {
-    if (this.stateNow === "closed" || this.stateNow === "backoff") return;
-    // What was sent but not acked goes back to the head of the queue; duplicates are dropped upstream.
-    const resend = this.unacked.flatMap((b) => b.frames);
-    this.unacked = [];
-    if (resend.length > 0) this.queue = resend.concat(this.queue);
-    if (this.queue.length > this.opts.maxQueuedFrames) this.shed();
+  /** The current stream failed: the next parent of the chain, or a pause once all of them failed. */
+  private fail(reason: string): void {
+    if (this.stateNow === "closed" || this.stateNow === "backoff" || this.stateNow === "failing-over") return;
+    this.takeBackUnacked();
     this.endCall();
-    this.transition("backoff", reason);
-    const delay = delayMs ?? this.backoff.nextDelayMs();
+    this.stopProbing();
+    const failed = this.currentTarget.name;
+    if (this.index + 1 < this.chain.length) {
+      this.transition("failing-over", `${failed}: ${reason}`);
+      this.index++;
+      this.failoverCount++;
+      this.m.failovers.inc();
+      this.connect();
+      return;
+    }
+    this.transition("backoff", `${failed}: ${reason}; every parent of the chain failed`);
+    this.index = 0;
+    const delay = this.backoff.nextDelayMs();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.connect();
     }, delay);
     this.retryTimer.unref();
+  }
+
+  /** A deliberate move (healing, a new chain): announce the departure, drain, then reconnect. */
+  private async moveTo(index: number, reason: string): Promise<void> {
+    this.stopProbing();
+    if (this.stateNow === "ready") {
+      this.transition("healing", reason);
+      this.accept(this.hooks.leaving(), []);
+      await this.drain(this.opts.ackTimeoutMs);
+      if ((this.stateNow as UplinkState) !== "healing") return; // the stream failed meanwhile: failover took over
+    } else if (this.stateNow === "backoff" && this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    } else if (this.stateNow === "closed") {
+      return;
+    }
+    this.takeBackUnacked();
+    this.endCall();
+    this.index = index;
+    if (index === 0) this.m.heals.inc();
+    this.connect();
+  }
+
+  private scheduleProbe(delayMs: number): void {
+    if (this.probeTimer !== null || this.stateNow === "closed") return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      void this.probePlanned();
+    }, delayMs);
+    this.probeTimer.unref();
+  }
+
+  private async probePlanned(): Promise<void> {
+    if (this.stateNow !== "ready" || this.index === 0) return;
+    const ok = await this.prober.probe(this.plannedTarget.address, Math.max(500, this.opts.connectTimeoutMs));
+    if (this.stateNow !== "ready" || this.index === 0) return;
+    const now = Date.now();
+    if (!ok) {
+      this.healthySinceMs = null;
+      this.scheduleProbe(this.probeBackoff.nextDelayMs());
+      return;
+    }
+    this.probeBackoff.reset();
+    this.healthySinceMs ??= now;
+    if (now - this.healthySinceMs >= this.opts.healAfterMs) {
+      void this.moveTo(0, `${this.plannedTarget.name} answered for ${now - this.healthySinceMs} ms`);
+      return;
+    }
+    this.scheduleProbe(this.opts.probeIntervalMs);
+  }
+
+  private stopProbing(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+    this.healthySinceMs = null;
+  }
+
+  private takeBackUnacked(): void {
+    // What was sent but not acked goes back to the head of the queue; duplicates are dropped upstream.
+    const resend = this.unacked.flatMap((b) => b.frames).filter((f) => f.kind !== FrameKind.LEAVE);
+    this.unacked = [];
+    if (resend.length > 0) this.queue = resend.concat(this.queue);
+    if (this.queue.length > this.opts.maxQueuedFrames) this.shed();
   }
 
   private endCall(): void {
@@ -317,9 +422,9 @@ export class UplinkSession implements FrameSink {
     if (from === to) return;
     this.stateNow = to;
     this.m.transitions.inc({ to });
-    const level = to === "backoff" ? "warn" : "info";
-    this.log[level]({ from, to, parent: this.target.name, reason }, `uplink ${from} → ${to}`);
-    this.hooks.onState?.(to, this.target);
+    const level = to === "backoff" || to === "failing-over" ? "warn" : "info";
+    this.log[level]({ from, to, parent: this.currentTarget.name, reason }, `uplink ${from} → ${to}`);
+    this.hooks.onState?.(to, this.currentTarget);
   }
 }
 

@@ -45,6 +45,8 @@ export const nodeSchemaFields = {
   maxQueuedFrames: positiveInt.default(20_000),
   /** A parent that has not acked a batch this long is dead or hung; default 2 × intervalMs. */
   ackTimeoutMs: positiveInt.optional(),
+  /** After a failover, the planned parent must answer probes this long before the node moves back; default 10 × intervalMs. */
+  healAfterMs: positiveInt.optional(),
   limits: limitsSchema,
   log: logSchema,
 };

@@ -14,9 +14,10 @@ t.test("uplink queue - on overflow the oldest deltas go first, keyframes stay, a
   const registry = new Registry();
   // Nobody listens on port 1: the session stays away from ready and frames pile up.
   const s = new UplinkSession(
-    { name: "nowhere", address: "127.0.0.1:1" },
-    { hello: () => ({ node: "n1", tree: 0, epoch: 1n }), onResync: () => undefined, onDrop: (o) => dropped.push([...o]) },
-    { flushMs: 20, maxQueuedFrames: 5, ackTimeoutMs: 1000, connectTimeoutMs: 1000, limits: DEFAULT_WIRE_LIMITS },
+    [{ name: "nowhere", address: "127.0.0.1:1" }],
+    { hello: () => ({ node: "n1", tree: 0, epoch: 1n }), onResync: () => undefined, onDrop: (o) => dropped.push([...o]), leaving: () => [] },
+    { flushMs: 20, maxQueuedFrames: 5, ackTimeoutMs: 1000, connectTimeoutMs: 1000, healAfterMs: 1000, probeIntervalMs: 100, limits: DEFAULT_WIRE_LIMITS },
+    { probe: async () => false, close: () => undefined },
     silentLogger(),
     registry,
   );

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file banyan/v1/uplink.proto.
  */
 export const file_banyan_v1_uplink: GenFile = /*@__PURE__*/
-  fileDesc("ChZiYW55YW4vdjEvdXBsaW5rLnByb3RvEgliYW55YW4udjEiUQoCVXASIQoFaGVsbG8YASABKAsyEC5iYW55YW4udjEuSGVsbG9IABIhCgViYXRjaBgCIAEoCzIQLmJhbnlhbi52MS5CYXRjaEgAQgUKA21zZyJRCgVIZWxsbxIMCgRub2RlGAEgASgJEgwKBHRyZWUYAiABKA0SDQoFZXBvY2gYAyABKAQSDwoHdmVyc2lvbhgEIAEoCRIMCgRhdXRoGAUgASgMIlwKBUJhdGNoEhAKCGxpbmtfc2VxGAEgASgEEiAKBmZyYW1lcxgCIAMoCzIQLmJhbnlhbi52MS5GcmFtZRIfCgVhbGl2ZRgDIAMoCzIQLmJhbnlhbi52MS5BbGl2ZSJECgVBbGl2ZRIOCgZvcmlnaW4YASABKAkSDQoFZXBvY2gYAiABKAQSCwoDc2VxGAMgASgEEg8KB3RpbWVfbXMYBCABKAMimgEKBUZyYW1lEg4KBm9yaWdpbhgBIAEoCRINCgVlcG9jaBgCIAEoBBILCgNzZXEYAyABKAQSDwoHdGltZV9tcxgEIAEoAxIiCgRraW5kGAUgASgOMhQuYmFueWFuLnYxLkZyYW1lS2luZBIfCgVjb2RlYxgGIAEoDjIQLmJhbnlhbi52MS5Db2RlYxIPCgdwYXlsb2FkGAcgASgMInYKBERvd24SHQoDYWNrGAEgASgLMg4uYmFueWFuLnYxLkFja0gAEiMKBnJlc3luYxgCIAEoCzIRLmJhbnlhbi52MS5SZXN5bmNIABIjCgZjb25maWcYAyABKAsyES5iYW55YW4udjEuQ29uZmlnSABCBQoDbXNnIhcKA0FjaxIQCghsaW5rX3NlcRgBIAEoBCIZCgZSZXN5bmMSDwoHb3JpZ2lucxgBIAMoCSI7CgZDb25maWcSEwoLaW50ZXJ2YWxfbXMYASABKA0SHAoUa2V5ZnJhbWVfaW50ZXJ2YWxfbXMYAiABKA0qUQoJRnJhbWVLaW5kEhoKFkZSQU1FX0tJTkRfVU5TUEVDSUZJRUQQABISCg5GUkFNRV9LSU5EX0tFWRABEhQKEEZSQU1FX0tJTkRfREVMVEEQAipICgVDb2RlYxIVChFDT0RFQ19VTlNQRUNJRklFRBAAEhEKDUNPREVDX01TR1BBQ0sQARIVChFDT0RFQ19NU0dQQUNLX0xaNBACMjYKBlVwbGluaxIsCgZTdHJlYW0SDS5iYW55YW4udjEuVXAaDy5iYW55YW4udjEuRG93bigBMAFiBnByb3RvMw");
+  fileDesc("ChZiYW55YW4vdjEvdXBsaW5rLnByb3RvEgliYW55YW4udjEiUQoCVXASIQoFaGVsbG8YASABKAsyEC5iYW55YW4udjEuSGVsbG9IABIhCgViYXRjaBgCIAEoCzIQLmJhbnlhbi52MS5CYXRjaEgAQgUKA21zZyJgCgVIZWxsbxIMCgRub2RlGAEgASgJEgwKBHRyZWUYAiABKA0SDQoFZXBvY2gYAyABKAQSDwoHdmVyc2lvbhgEIAEoCRIMCgRhdXRoGAUgASgMEg0KBXByb2JlGAYgASgIIlwKBUJhdGNoEhAKCGxpbmtfc2VxGAEgASgEEiAKBmZyYW1lcxgCIAMoCzIQLmJhbnlhbi52MS5GcmFtZRIfCgVhbGl2ZRgDIAMoCzIQLmJhbnlhbi52MS5BbGl2ZSJECgVBbGl2ZRIOCgZvcmlnaW4YASABKAkSDQoFZXBvY2gYAiABKAQSCwoDc2VxGAMgASgEEg8KB3RpbWVfbXMYBCABKAMimgEKBUZyYW1lEg4KBm9yaWdpbhgBIAEoCRINCgVlcG9jaBgCIAEoBBILCgNzZXEYAyABKAQSDwoHdGltZV9tcxgEIAEoAxIiCgRraW5kGAUgASgOMhQuYmFueWFuLnYxLkZyYW1lS2luZBIfCgVjb2RlYxgGIAEoDjIQLmJhbnlhbi52MS5Db2RlYxIPCgdwYXlsb2FkGAcgASgMInYKBERvd24SHQoDYWNrGAEgASgLMg4uYmFueWFuLnYxLkFja0gAEiMKBnJlc3luYxgCIAEoCzIRLmJhbnlhbi52MS5SZXN5bmNIABIjCgZjb25maWcYAyABKAsyES5iYW55YW4udjEuQ29uZmlnSABCBQoDbXNnIhcKA0FjaxIQCghsaW5rX3NlcRgBIAEoBCIZCgZSZXN5bmMSDwoHb3JpZ2lucxgBIAMoCSI7CgZDb25maWcSEwoLaW50ZXJ2YWxfbXMYASABKA0SHAoUa2V5ZnJhbWVfaW50ZXJ2YWxfbXMYAiABKA0qZwoJRnJhbWVLaW5kEhoKFkZSQU1FX0tJTkRfVU5TUEVDSUZJRUQQABISCg5GUkFNRV9LSU5EX0tFWRABEhQKEEZSQU1FX0tJTkRfREVMVEEQAhIUChBGUkFNRV9LSU5EX0xFQVZFEAMqSAoFQ29kZWMSFQoRQ09ERUNfVU5TUEVDSUZJRUQQABIRCg1DT0RFQ19NU0dQQUNLEAESFQoRQ09ERUNfTVNHUEFDS19MWjQQAjI2CgZVcGxpbmsSLAoGU3RyZWFtEg0uYmFueWFuLnYxLlVwGg8uYmFueWFuLnYxLkRvd24oATABYgZwcm90bzM");
 
 /**
  * What a child sends to its parent.
@@ -88,6 +88,14 @@ export type Hello = Message<"banyan.v1.Hello"> & {
    * @generated from field: bytes auth = 5;
    */
   auth: Uint8Array;
+
+  /**
+   * A health probe of a would-be parent (healing): answered with an Ack, then the stream ends.
+   * The answer proves the parent's process runs, not only that its kernel accepts connections.
+   *
+   * @generated from field: bool probe = 6;
+   */
+  probe: boolean;
 };
 
 /**
@@ -330,6 +338,14 @@ export enum FrameKind {
    * @generated from enum value: FRAME_KIND_DELTA = 2;
    */
   DELTA = 2,
+
+  /**
+   * The origin leaves this path (it moves to another parent): the root stops exposing it, unless
+   * it already has newer frames of it. Carries the last epoch and seq sent this way; no payload.
+   *
+   * @generated from enum value: FRAME_KIND_LEAVE = 3;
+   */
+  LEAVE = 3,
 }
 
 /**

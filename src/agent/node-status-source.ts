@@ -1,0 +1,44 @@
+import { SeriesType, seriesDef } from "../series/series-def.js";
+import type { SampleTarget, Source } from "./source.js";
+
+export interface NodeStatus {
+  /** The parent the node's stream goes to now. */
+  readonly parent: string;
+  /** The parent the topology plans. */
+  readonly planned: string;
+  /** Failovers since the agent started. */
+  readonly failovers: number;
+}
+
+/**
+ * The node's place in the trees as series of its own, so they travel like any metric and any root
+ * or Prometheus can tell who is away from its planned parent:
+ *   banyan_node_parent_info{parent, planned} 1
+ *   banyan_node_failovers_total
+ */
+export class NodeStatusSource implements Source {
+  readonly name = "node-status";
+  private infoId = -1;
+  private infoParent = "";
+  private failoversId = -1;
+
+  constructor(private readonly status: () => NodeStatus) {}
+
+  collect(target: SampleTarget): void {
+    const s = this.status();
+    if (s.parent !== this.infoParent) {
+      if (this.infoId >= 0) target.remove(this.infoId);
+      this.infoId = target.define(
+        seriesDef("banyan_node_parent_info", { parent: s.parent, planned: s.planned }, SeriesType.Gauge, {
+          help: "The parent this node's stream goes to now, and the one the topology plans.",
+        }),
+      );
+      this.infoParent = s.parent;
+    }
+    target.set(this.infoId, 1);
+    if (this.failoversId < 0) {
+      this.failoversId = target.define(seriesDef("banyan_node_failovers_total", {}, SeriesType.Counter, { help: "Moves of this node to a fallback parent after a failure." }));
+    }
+    target.set(this.failoversId, s.failovers);
+  }
+}
