@@ -8,6 +8,8 @@ export interface NodeStatus {
   readonly planned: string;
   /** Failovers since the agent started. */
   readonly failovers: number;
+  /** Failovers in the last hour. */
+  readonly failoversLastHour: number;
 }
 
 /**
@@ -15,12 +17,14 @@ export interface NodeStatus {
  * or Prometheus can tell who is away from its planned parent:
  *   banyan_node_parent_info{parent, planned} 1
  *   banyan_node_failovers_total
+ *   banyan_node_failovers_last_hour
  */
 export class NodeStatusSource implements Source {
   readonly name = "node-status";
   private infoId = -1;
   private infoParent = "";
   private failoversId = -1;
+  private lastHourId = -1;
 
   constructor(private readonly status: () => NodeStatus) {}
 
@@ -40,5 +44,9 @@ export class NodeStatusSource implements Source {
       this.failoversId = target.define(seriesDef("banyan_node_failovers_total", {}, SeriesType.Counter, { help: "Moves of this node to a fallback parent after a failure." }));
     }
     target.set(this.failoversId, s.failovers);
+    if (this.lastHourId < 0) {
+      this.lastHourId = target.define(seriesDef("banyan_node_failovers_last_hour", {}, SeriesType.Gauge, { help: "Failovers of this node in the last hour." }));
+    }
+    target.set(this.lastHourId, s.failoversLastHour);
   }
 }

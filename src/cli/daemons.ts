@@ -13,6 +13,7 @@ import type { RelayConfig } from "../relay/relay-config.js";
 import { RelayNode } from "../relay/relay-node.js";
 import { AggregateEngine } from "../root/aggregates.js";
 import { RootHttpServer } from "../root/http-server.js";
+import { RootStatus, type StatusPlan } from "../root/root-status.js";
 import type { RootConfig } from "../root/root-config.js";
 import { renderRootPage } from "../root/root-page.js";
 import { RootStore } from "../root/root-store.js";
@@ -65,9 +66,12 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const store = new RootStore(storeOpts, aggregates, log, registry);
   const server = new ChildServer(store, limits, log.child({ part: "children" }), registry);
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
-  const page = (format: "text" | "openmetrics"): Promise<Buffer> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw);
+  const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
+  store.onResyncRequested((origin) => status.recordResync(origin));
+  const page = (format: "text" | "openmetrics"): Promise<Buffer> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
   const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => (await page(format)).toString("utf8");
   const http = new RootHttpServer(page, log, registry);
+  http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
   const grpcPort = await server.listen(config.listen ?? bindAddress(rec.address));
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
   store.start();
@@ -86,6 +90,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       exposeRaw = cfg.exposeRaw;
       store.setDeadAfterMs(deadAfterMs(cfg));
       expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
+      status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
       log.info({ aggregates: cfg.aggregates.length, exposeRaw }, "root reloaded its config and topology");
     },
     async stop() {
@@ -95,6 +100,24 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       store.stop();
     },
   };
+}
+
+/** The topology as the root's status page needs it. */
+function statusPlan(t: Topology, name: string, source: string): StatusPlan {
+  const rec = rootRecord(t, name, source);
+  const treeOf = new Map<string, number>();
+  const plannedParent = new Map<string, string>();
+  const nodesOfTree = new Map<number, string[]>();
+  for (const [n, r] of t.nodes) {
+    treeOf.set(n, r.tree);
+    plannedParent.set(n, r.parent);
+    let list = nodesOfTree.get(r.tree);
+    if (list === undefined) nodesOfTree.set(r.tree, (list = []));
+    list.push(n);
+  }
+  const rootOfTree = new Map<number, string>();
+  for (const r of t.roots) for (const tree of r.trees) rootOfTree.set(tree, r.name);
+  return { root: name, trees: rec.trees, treeOf, plannedParent, nodesOfTree, rootOfTree };
 }
 
 export interface NodeDaemon {
@@ -166,7 +189,7 @@ async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay
 /** An agent: samples this node and, when the topology gives it children, relays theirs. */
 export function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, sources?: readonly Source[]): Promise<NodeDaemon> {
   return startNode(ctx, config, (relay, registry) => {
-    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers }));
+    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour }));
     const src = [...(sources ?? [defaultSource(ctx.name, config)]), status];
     return new Sampler(
       {

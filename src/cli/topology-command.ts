@@ -15,6 +15,7 @@ import { formatTopology, readTopologyFile, writeTopologyFile } from "../../topol
 import { diffTopologies, topologyStats, type TopologyStats } from "../../topology/topology-stats.js";
 import { exitOnError, intOption } from "./cli-errors.js";
 import { subcommand } from "./subcommand.js";
+import { fetchRootStatuses, formatClusterStatus, mergeStatuses } from "./topology-status.js";
 
 export function topologyCommand(): Command {
   const cmd = subcommand("topology")
@@ -26,13 +27,15 @@ Examples:
   banyan topology generate --nodes 'node[0001-4096]' --roots 'svc[1-2]' -o topology.json
   banyan topology check topology.json
   banyan topology show topology.json
-  banyan topology render topology.json --format prometheus > banyan-scrape.yml`,
+  banyan topology render topology.json --format prometheus > banyan-scrape.yml
+  banyan topology status topology.json`,
     );
   cmd.addCommand(generateCommand());
   cmd.addCommand(checkCommand());
   cmd.addCommand(showCommand());
   cmd.addCommand(diffCommand());
   cmd.addCommand(renderCommand());
+  cmd.addCommand(statusCommand());
   return cmd;
 }
 
@@ -215,6 +218,34 @@ Examples:
         }
         const t = readTopologyFile(file);
         process.stdout.write(renderTopology(t, flags.format, { scrapeInterval: flags.scrapeInterval, jobName: flags.jobName }));
+      } catch (err) {
+        exitOnError(err);
+      }
+    });
+}
+
+function statusCommand(): Command {
+  return subcommand("status")
+    .description("ask every root of a running cluster how its trees are: nodes up and down, away from their planned parent, failovers")
+    .argument("<file>", "topology JSON")
+    .option("--json", "print the merged status as JSON")
+    .option("--timeout-ms <ms>", "how long to wait for each root", intOption(1, 600_000), 3000)
+    .addHelpText(
+      "after",
+      `
+Each root serves /api/v1/status; a node counts as up when any root has it (after a failover it is
+a guest at another root). Exits 0 when every root answered, 1 when one did not (the table still
+shows what the others know).
+
+Example:
+  banyan topology status /etc/banyan/topology.json`,
+    )
+    .action(async (file: string, flags: { json?: boolean; timeoutMs: number }) => {
+      try {
+        const t = readTopologyFile(file);
+        const merged = mergeStatuses(t, await fetchRootStatuses(t, flags.timeoutMs));
+        process.stdout.write(flags.json === true ? JSON.stringify(merged, null, 2) + "\n" : formatClusterStatus(merged));
+        if (merged.unreachable.length > 0) process.exitCode = 1;
       } catch (err) {
         exitOnError(err);
       }

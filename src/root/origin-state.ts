@@ -24,6 +24,9 @@ export class OriginState implements SeriesView {
   private texts: string[] = [];
   private familyOf: (OriginFamily | undefined)[] = [];
   private readonly families = new Map<string, OriginFamily>();
+  /** Ids of the node's own status series (banyan_node_parent_info, banyan_node_failovers_last_hour), or -1. */
+  private parentInfoId = -1;
+  private failoversId = -1;
 
   constructor(
     readonly name: string,
@@ -51,6 +54,14 @@ export class OriginState implements SeriesView {
 
   get decoded(): DeltaDecoder {
     return this.decoder;
+  }
+
+  /** The node's own account of its place in the trees, from its status series. */
+  nodeStatus(): { parent: string | null; planned: string | null; failoversLastHour: number } {
+    const def = this.parentInfoId >= 0 ? this.decoder.def(this.parentInfoId) : undefined;
+    const label = (k: string): string | null => def?.labels.find(([n]) => n === k)?.[1] ?? null;
+    const failovers = this.failoversId >= 0 ? this.decoder.value(this.failoversId) : 0;
+    return { parent: label("parent"), planned: label("planned"), failoversLastHour: Number.isFinite(failovers) ? failovers : 0 };
   }
 
   /** Applies a frame (throws a Protocol error and changes nothing when it is bad). */
@@ -91,6 +102,8 @@ export class OriginState implements SeriesView {
   }
 
   private rebuild(): void {
+    this.parentInfoId = -1;
+    this.failoversId = -1;
     for (const of of this.families.values()) this.cache.show(of, false);
     this.families.clear();
     this.prefixes = [];
@@ -101,6 +114,8 @@ export class OriginState implements SeriesView {
 
   private learn(id: number): void {
     const def = this.decoder.def(id)!;
+    if (def.name === "banyan_node_parent_info") this.parentInfoId = id;
+    else if (def.name === "banyan_node_failovers_last_hour") this.failoversId = id;
     this.prefixes[id] = Buffer.from(seriesPrefix(def, this.name), "utf8");
     this.texts[id] = formatValue(this.decoder.value(id));
     let of = this.families.get(def.family);
@@ -123,6 +138,8 @@ export class OriginState implements SeriesView {
   }
 
   private forget(id: number): void {
+    if (id === this.parentInfoId) this.parentInfoId = -1;
+    if (id === this.failoversId) this.failoversId = -1;
     const of = this.familyOf[id];
     if (of === undefined) return;
     const k = of.ids.indexOf(id);

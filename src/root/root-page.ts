@@ -23,22 +23,28 @@ export async function renderRootPage(
   expectedNodes: ReadonlySet<string>,
   registry: Registry,
   exposeRaw: boolean,
+  rootName: string,
 ): Promise<Buffer> {
   const parts: Buffer[] = exposeRaw ? store.cache.render(format) : [];
   let tail = "";
   if (aggregates.enabled) tail += aggregates.render(format);
-  tail += nodeFamilies(format, store, expectedNodes);
+  tail += nodeFamilies(format, store, expectedNodes, rootName);
   tail += await ownMetrics(format, registry);
   if (format === "openmetrics") tail += "# EOF\n";
   parts.push(Buffer.from(tail, "utf8"));
   return Buffer.concat(parts);
 }
 
-function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: ReadonlySet<string>): string {
+/**
+ * Each node's up and last-seen as this root sees it. The `root` label keeps two roots' views of one
+ * node apart (a node that failed over is down at one and up at the other); `max by (instance)`
+ * gives the cluster's view.
+ */
+function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: ReadonlySet<string>, rootName: string): string {
   const names = new Set(expected);
   for (const n of store.originNames) names.add(n);
   const sorted = [...names].sort();
-  let up = familyHeader("banyan_node_up", SeriesType.Gauge, "1 when the node's frames reach this root, 0 when it is silent past dead_after.", format);
+  let up = familyHeader("banyan_node_up", SeriesType.Gauge, "1 when the node's frames reach this root, 0 when it is silent here past dead_after.", format);
   let seen = familyHeader(
     "banyan_node_last_seen_timestamp_seconds",
     SeriesType.Gauge,
@@ -47,7 +53,7 @@ function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: Read
   );
   for (const n of sorted) {
     const st = store.origin(n);
-    const inst = `{instance="${escapeLabelValue(n)}"} `;
+    const inst = `{instance="${escapeLabelValue(n)}",root="${escapeLabelValue(rootName)}"} `;
     up += `banyan_node_up${inst}${st?.up === true ? 1 : 0}\n`;
     if (st !== undefined && st.lastSeenMs > 0) seen += `banyan_node_last_seen_timestamp_seconds${inst}${st.lastSeenMs / 1000}\n`;
   }

@@ -30,6 +30,7 @@ export class RootStore implements FrameSink {
   readonly cache = new ExpositionCache();
   private readonly origins = new Map<string, OriginState>();
   private downlink: Downlink | null = null;
+  private resyncListener: (origin: string) => void = () => undefined;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly m;
 
@@ -79,6 +80,11 @@ export class RootStore implements FrameSink {
 
   setDeadAfterMs(ms: number): void {
     this.deadAfterMs = ms;
+  }
+
+  /** Told of every keyframe requested (the status page counts them). */
+  onResyncRequested(listener: (origin: string) => void): void {
+    this.resyncListener = listener;
   }
 
   /** Where resync requests go (the child-facing server); set by whoever wires the root. */
@@ -189,6 +195,7 @@ export class RootStore implements FrameSink {
     if (now - st.lastResyncMs < this.opts.resyncIntervalMs) return;
     st.lastResyncMs = now;
     this.m.resyncs.inc({ reason });
+    this.resyncListener(st.name);
     out.push(st.name);
   }
 

@@ -91,6 +91,7 @@ export class UplinkSession implements FrameSink {
   private probeTimer: NodeJS.Timeout | null = null;
   private healthySinceMs: number | null = null;
   private failoverCount = 0;
+  private failoverTimes: number[] = [];
   private readonly m;
 
   constructor(
@@ -136,6 +137,13 @@ export class UplinkSession implements FrameSink {
   /** Failovers since start (the node reports it as a series of its own). */
   get failovers(): number {
     return this.failoverCount;
+  }
+
+  /** Failovers in the last hour. */
+  get failoversLastHour(): number {
+    const since = Date.now() - 3_600_000;
+    while (this.failoverTimes.length > 0 && this.failoverTimes[0]! < since) this.failoverTimes.shift();
+    return this.failoverTimes.length;
   }
 
   get queuedFrames(): number {
@@ -330,6 +338,7 @@ export class UplinkSession implements FrameSink {
       this.transition("failing-over", `${failed}: ${reason}`);
       this.index++;
       this.failoverCount++;
+      this.failoverTimes.push(Date.now());
       this.m.failovers.inc();
       this.connect();
       return;

@@ -55,7 +55,7 @@ t.test("data path - 31 agents, 2 roots: every node present, values within bound 
             problems.push(`${origin} ${key}: gauge ${held} vs sampled ${sampled.value}`);
           }
         }
-        if (d.size !== truth.size + 2) problems.push(`${origin}: ${d.size} series at the root, ${truth.size} sampled + 2 of its own status`);
+        if (d.size !== truth.size + 3) problems.push(`${origin}: ${d.size} series at the root, ${truth.size} sampled + 3 of its own status`);
       }
     }
     problems = problems.slice(0, 20);

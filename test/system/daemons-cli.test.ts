@@ -30,7 +30,7 @@ t.test("daemons CLI - an operator starts a root and seven agents; every node sho
   }
   const http = `http://127.0.0.1:${BASE + 1}`;
   t.ok(await eventually(async () => (await httpText(`${http}/-/ready`)).status === 200, 20_000), "root ready");
-  const allUp = async (): Promise<boolean> => ((await httpText(`${http}/metrics`)).text.match(/^banyan_node_up\{instance="n\d"\} 1$/gm) ?? []).length === 7;
+  const allUp = async (): Promise<boolean> => ((await httpText(`${http}/metrics`)).text.match(/^banyan_node_up\{instance="n\d",root="r1"\} 1$/gm) ?? []).length === 7;
   if (!t.ok(await eventually(allUp, 30_000), "all seven nodes up at the root")) t.comment(root.output());
   t.match(root.output(), /root r1 ready: trees on port 29000, \/metrics on port 29001/, "the root logs one ready line naming its ports");
   t.match(agents[0]!.output(), /node n1 ready: relays 2 children on port 29002, parent r1/, "an interior agent names its port and parent");

@@ -49,7 +49,7 @@ t.test("system - the real Prometheus scrapes a running demo's roots and sees eve
   const byJob = await query('count by (job) (count by (job, instance) (node_cpu_seconds_total))');
   const jobs = Object.fromEntries(byJob.map((r) => [r.metric["job"], r.value[1]]));
   t.same(jobs, { node: "1", synthetic: String(NODES - 1) }, "honor_labels kept each node's own job");
-  const up = await query('sum(banyan_node_up)');
+  const up = await query('sum(max by (instance) (banyan_node_up))');
   t.equal(up[0]?.value[1], String(NODES), "banyan_node_up says every node is up");
   const rootsUp = await query('up{job="banyan"}');
   t.equal(rootsUp.length, 2, "Prometheus scrapes two targets, not 32");
