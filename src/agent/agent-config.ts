@@ -26,11 +26,11 @@ export const agentConfigSchema = z.strictObject({
   synthetic: z
     .strictObject({
       series: positiveInt.default(500),
-      /** Share of the series that change in a tick. */
-      changeRate: z.number().min(0).max(1).default(0.1),
+      /** Share of the series that change in a tick (default: an idle node, calibrated on node_exporter). */
+      changeRate: z.number().min(0).max(1).default(0.023),
       seed: z.number().int().default(1),
     })
-    .default({ series: 500, changeRate: 0.1, seed: 1 }),
+    .default({ series: 500, changeRate: 0.023, seed: 1 }),
   /** Precision per metric name; first match wins. Default: gauges 1 %, counters exact. */
   precision: z.array(precisionRule).default([]),
 });

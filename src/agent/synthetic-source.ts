@@ -1,11 +1,17 @@
-import { SeriesType, seriesDef } from "../series/series-def.js";
+import { readFileSync } from "node:fs";
+import { packageFile } from "../core/package-file.js";
+import { SeriesType, seriesDef, type SeriesDef } from "../series/series-def.js";
+import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import type { SampleTarget, Source } from "./source.js";
 
 /**
- * A seeded, realistic stand-in for node_exporter: its families, label shapes and counter/gauge
- * mix (cpu seconds per cpu and mode, network and disk counters, memory and filesystem gauges,
- * temperatures, load). Each tick a share `changeRate` of the series move: counters by a plausible
- * increment, gauges by a few percent. For the demo, the tests and the bench; same seed, same stream.
+ * A seeded stand-in for node_exporter, calibrated on a real scrape of it (node_exporter 1.5 on a
+ * small VM: data/node_exporter-1.5.0-sample.prom, 505 series). It serves those very series —
+ * families, label shapes, counter/gauge/summary mix, real magnitudes — repeated with a `replica`
+ * label when more are asked for. Each tick a share `changeRate` of all series move: counters up by
+ * an amount in proportion to their size, gauges by a few percent; flags and infos (gauges at 0 or
+ * 1) stay as they are, as on a real node. A quarter to a third of an idle node's series change
+ * within 15 s, about 2.3 % per 1 s tick: that is the default rate.
  */
 export interface SyntheticOptions {
   readonly series: number;
@@ -15,85 +21,97 @@ export interface SyntheticOptions {
   readonly node: string;
 }
 
-interface Template {
-  readonly name: string;
-  readonly type: SeriesType;
-  readonly help: string;
-  /** Labels of the k-th series of this template. */
-  labels(k: number): Record<string, string>;
-  /** Starting value and the typical size of a move. */
-  readonly start: number;
-  readonly step: number;
-  readonly integer: boolean;
+/** The calibrated default: 1 - (1 - 0.023)^15 ≈ 0.3 of the series change within 15 s. */
+export const CALIBRATED_CHANGE_RATE = 0.023;
+
+let sampleCache: ParsedSample[] | null = null;
+
+/** The real node_exporter scrape the generator is calibrated on. */
+export function nodeExporterSample(): ParsedSample[] {
+  if (sampleCache === null) {
+    const all = parseExposition(readFileSync(packageFile("data/node_exporter-1.5.0-sample.prom"), "utf8")).samples;
+    // The node's own metrics first, the exporter's (go_*, process_*, promhttp_*) last: a node asked
+    // for fewer series than the scrape has gets the ones dashboards read.
+    sampleCache = [...all.filter((x) => x.name.startsWith("node_")), ...all.filter((x) => !x.name.startsWith("node_"))];
+  }
+  return sampleCache;
 }
 
-const MODES = ["idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user"];
-const cpu = (k: number): Record<string, string> => ({ cpu: String(Math.floor(k / MODES.length)), mode: MODES[k % MODES.length]! });
-const dev = (prefix: string) => (k: number): Record<string, string> => ({ device: `${prefix}${k}` });
-
-const TEMPLATES: Template[] = [
-  { name: "node_cpu_seconds_total", type: SeriesType.Counter, help: "Seconds the CPUs spent in each mode.", labels: cpu, start: 1e5, step: 0.5, integer: false },
-  { name: "node_network_receive_bytes_total", type: SeriesType.Counter, help: "Network device statistic receive_bytes.", labels: dev("eth"), start: 1e10, step: 2e5, integer: true },
-  { name: "node_network_transmit_bytes_total", type: SeriesType.Counter, help: "Network device statistic transmit_bytes.", labels: dev("eth"), start: 1e10, step: 2e5, integer: true },
-  { name: "node_network_receive_packets_total", type: SeriesType.Counter, help: "Network device statistic receive_packets.", labels: dev("eth"), start: 1e7, step: 300, integer: true },
-  { name: "node_disk_reads_completed_total", type: SeriesType.Counter, help: "The total number of reads completed successfully.", labels: dev("nvme"), start: 1e6, step: 40, integer: true },
-  { name: "node_disk_written_bytes_total", type: SeriesType.Counter, help: "The total number of bytes written successfully.", labels: dev("nvme"), start: 1e11, step: 4e5, integer: true },
-  { name: "node_memory_MemAvailable_bytes", type: SeriesType.Gauge, help: "Memory information field MemAvailable_bytes.", labels: (k): Record<string, string> => (k === 0 ? {} : { numa: String(k) }), start: 2e11, step: 0.05, integer: true },
-  { name: "node_filesystem_avail_bytes", type: SeriesType.Gauge, help: "Filesystem space available to non-root users in bytes.", labels: (k) => ({ device: `/dev/md${k}`, fstype: "xfs", mountpoint: `/scratch${k}` }), start: 5e12, step: 0.02, integer: true },
-  { name: "node_hwmon_temp_celsius", type: SeriesType.Gauge, help: "Hardware monitor for temperature (input)", labels: (k) => ({ chip: "platform_coretemp_0", sensor: `temp${k + 1}` }), start: 55, step: 0.05, integer: false },
-  { name: "node_load1", type: SeriesType.Gauge, help: "1m load average.", labels: (k): Record<string, string> => (k === 0 ? {} : { shard: String(k) }), start: 32, step: 0.1, integer: false },
-];
-/** How many series of each template per round: cpu-heavy, like a real many-core node. */
-const WEIGHTS = [24, 2, 2, 2, 2, 2, 1, 2, 2, 1];
+const MONOTONE = new Set<SeriesType>([SeriesType.Counter]);
 
 export class SyntheticSource implements Source {
   readonly name = "synthetic";
   private ids: number[] = [];
-  private values: Float64Array;
-  private steps: Float64Array;
-  private kinds: Uint8Array; // 0 counter (float), 1 counter (integer), 2 gauge
-  private defs: ReturnType<typeof seriesDef>[] = [];
-  private rand: () => number;
+  private readonly defs: SeriesDef[] = [];
+  private readonly values: Float64Array;
+  /** 0: constant, 1: counter (integer), 2: counter (fraction), 3: gauge (integer), 4: gauge (fraction). */
+  private readonly kinds: Uint8Array;
+  private readonly moveProbability: number;
+  private readonly rand: () => number;
 
-  constructor(private readonly opts: SyntheticOptions) {
+  constructor(opts: SyntheticOptions) {
     this.rand = mulberry32(opts.seed ^ hashString(opts.node));
+    const sample = nodeExporterSample();
     this.values = new Float64Array(opts.series);
-    this.steps = new Float64Array(opts.series);
     this.kinds = new Uint8Array(opts.series);
-    const counts = new Array<number>(TEMPLATES.length).fill(0);
-    for (let s = 0; s < opts.series; ) {
-      for (let t = 0; t < TEMPLATES.length && s < opts.series; t++) {
-        for (let w = 0; w < WEIGHTS[t]! && s < opts.series; w++, s++) {
-          const tpl = TEMPLATES[t]!;
-          const k = counts[t]!++;
-          this.defs.push(seriesDef(tpl.name, tpl.labels(k), tpl.type, { help: tpl.help }));
-          const jitter = 0.5 + this.rand();
-          this.values[s] = tpl.integer ? Math.round(tpl.start * jitter) : Math.round(tpl.start * jitter * 100) / 100;
-          this.steps[s] = tpl.step;
-          this.kinds[s] = tpl.type === SeriesType.Counter ? (tpl.integer ? 1 : 0) : 2;
-        }
-      }
+    let movable = 0;
+    for (let k = 0; k < opts.series; k++) {
+      const s = sample[k % sample.length]!;
+      const replica = Math.floor(k / sample.length);
+      const labels = replica === 0 ? s.labels : { ...s.labels, replica: String(replica) };
+      const counterLike = MONOTONE.has(s.type) || s.name.endsWith("_count") || s.name.endsWith("_sum") || s.name.endsWith("_total");
+      const type = s.type === SeriesType.Untyped && counterLike ? SeriesType.Counter : s.type;
+      this.defs.push(seriesDef(s.name, labels, type, { family: s.family, help: s.help }));
+      const integer = Number.isInteger(s.value);
+      let v = Number.isFinite(s.value) ? s.value : 0;
+      if (!counterLike && !integer) v = round4(v * (0.8 + 0.4 * this.rand()));
+      this.values[k] = v;
+      const kind = counterLike ? (integer ? 1 : 2) : v === 0 || v === 1 ? 0 : integer ? 3 : 4;
+      this.kinds[k] = kind;
+      if (kind !== 0) movable++;
     }
+    this.moveProbability = movable === 0 ? 0 : Math.min(1, (opts.changeRate * opts.series) / movable);
   }
 
   collect(target: SampleTarget): void {
     if (this.ids.length === 0) this.ids = this.defs.map((d) => target.define(d));
-    const rate = this.opts.changeRate;
     const v = this.values;
+    const p = this.moveProbability;
     for (let s = 0; s < v.length; s++) {
-      if (this.rand() < rate) {
-        const kind = this.kinds[s]!;
-        const step = this.steps[s]!;
-        if (kind === 0) v[s] = Math.round((v[s]! + step * (0.2 + this.rand() * 1.6)) * 100) / 100;
-        else if (kind === 1) v[s] = v[s]! + Math.round(step * (0.2 + this.rand() * 1.6));
+      const kind = this.kinds[s]!;
+      if (kind !== 0 && this.rand() < p) {
+        const x = v[s]!;
+        const r = 0.2 + 1.6 * this.rand();
+        if (kind === 1) v[s] = x + Math.max(1, Math.round(Math.abs(x) * 1e-5 * r));
+        else if (kind === 2) {
+          // Grow in units of the value's last decimal place: rounding must never take a counter back.
+          const scale = 10 ** decimalsOf(x);
+          v[s] = (Math.round(x * scale) + Math.max(1, Math.round(Math.abs(x) * 1e-5 * r * scale))) / scale;
+        }
         else {
-          const moved = v[s]! * (1 + (this.rand() - 0.5) * 2 * step);
-          v[s] = Number.isInteger(v[s]!) ? Math.round(moved) : Math.round(moved * 100) / 100;
+          const moved = x * (1 + (this.rand() - 0.5) * 0.1);
+          v[s] = kind === 3 ? Math.round(moved) : round4(moved);
         }
       }
       target.set(this.ids[s]!, v[s]!);
     }
   }
+}
+
+/** Decimal places of a value as printed (at most 9). */
+function decimalsOf(x: number): number {
+  const str = String(x);
+  const e = str.indexOf("e-");
+  if (e >= 0) return Math.min(9, Number(str.slice(e + 2)) + (str.slice(0, e).split(".")[1]?.length ?? 0));
+  return Math.min(9, str.split(".")[1]?.length ?? 0);
+}
+
+/** Four significant digits: the resolution a /proc value or an exporter typically prints. */
+function round4(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const e = Math.floor(Math.log10(Math.abs(x))) - 3;
+  const f = 10 ** -e;
+  return e < 0 ? Math.round(x * f) / f : Math.round(x / 10 ** e) * 10 ** e;
 }
 
 /** A small, fast, seedable PRNG (mulberry32). */

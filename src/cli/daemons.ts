@@ -13,7 +13,7 @@ import type { RelayConfig } from "../relay/relay-config.js";
 import { RelayNode } from "../relay/relay-node.js";
 import { AggregateEngine } from "../root/aggregates.js";
 import { RootHttpServer } from "../root/http-server.js";
-import { RootStatus, type StatusPlan } from "../root/root-status.js";
+import { RootStatus, nodesReport, type StatusPlan } from "../root/root-status.js";
 import type { RootConfig } from "../root/root-config.js";
 import { renderRootPage } from "../root/root-page.js";
 import { RootStore } from "../root/root-store.js";
@@ -72,6 +72,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => (await page(format)).toString("utf8");
   const http = new RootHttpServer(page, log, registry);
   http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
+  http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
+  http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
   const grpcPort = await server.listen(config.listen ?? bindAddress(rec.address));
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
   store.start();

@@ -1,16 +1,11 @@
-import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import { packageFile } from "./package-file.js";
 
-const require = createRequire(import.meta.url);
-
-/** Banyan's version, read once from package.json (two levels up from src/core or dist/src/core). */
+/** Banyan's version, read once from package.json. */
 export const VERSION: string = (() => {
-  for (const candidate of ["../../package.json", "../../../package.json"]) {
-    try {
-      const pkg = require(candidate) as { name?: string; version?: string };
-      if (pkg.name === "banyan" && typeof pkg.version === "string") return pkg.version;
-    } catch {
-      // not at this depth; try the next
-    }
+  try {
+    return (JSON.parse(readFileSync(packageFile("package.json"), "utf8")) as { version?: string }).version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
   }
-  return "0.0.0";
 })();

@@ -106,3 +106,13 @@ export class RootStatus {
     if (k > 0) this.resyncs = this.resyncs.slice(k);
   }
 }
+
+/** /api/v1/nodes: every node this root has state for, with up and the times of its latest frame. */
+export function nodesReport(store: RootStore): { node: string; up: boolean; last_seen_ms: number; last_sample_ms: number; series: number }[] {
+  const out = [];
+  for (const name of store.originNames) {
+    const st = store.origin(name)!;
+    out.push({ node: name, up: st.up, last_seen_ms: st.lastSeenMs, last_sample_ms: st.lastSampleMs, series: st.up ? st.seriesCount : 0 });
+  }
+  return out;
+}

@@ -11,7 +11,7 @@ t.test("data path - 31 agents, 2 roots: every node present, values within bound 
     series: 60,
     changeRate: 0.3,
     intervalMs: 200,
-    rootConfig: { aggregates: [{ record: "cluster:node_load1:count", expr: "count", metric: "node_load1" }] },
+    rootConfig: { aggregates: [{ record: "cluster:node_cpu_seconds:count", expr: "count", metric: "node_cpu_seconds_total" }] },
   });
   t.teardown(() => cluster.stop());
 
@@ -68,13 +68,13 @@ t.test("data path - 31 agents, 2 roots: every node present, values within bound 
   const pages = await Promise.all(cluster.roots.map((r) => fetch(`http://127.0.0.1:${r.httpPort}/metrics`).then((res) => res.text())));
   const all = pages.join("");
   for (const n of cluster.topology.nodes.keys()) t.match(all, `node_cpu_seconds_total{cpu="0",job="synthetic",mode="idle",instance="${n}"}`, `${n} on a root's page`);
-  t.match(all, /^cluster:node_load1:count \d+$/m, "aggregate maintained at the roots");
-  const count = [...all.matchAll(/^cluster:node_load1:count (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
+  t.match(all, /^cluster:node_cpu_seconds:count \d+$/m, "aggregate maintained at the roots");
+  const count = [...all.matchAll(/^cluster:node_cpu_seconds:count (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
   let sampledLoad = 0;
   for (const src of cluster.sources.values()) {
     const latest = [...src.truth.values()].at(-1)!;
-    for (const { def } of latest.values()) if (def.name === "node_load1") sampledLoad++;
+    for (const { def } of latest.values()) if (def.name === "node_cpu_seconds_total") sampledLoad++;
   }
   t.ok(sampledLoad >= 31);
-  t.equal(count, sampledLoad, "every node_load1 series counted once across the roots");
+  t.equal(count, sampledLoad, "every node_cpu_seconds_total series counted once across the roots");
 });

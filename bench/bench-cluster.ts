@@ -1,0 +1,192 @@
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { writeTopologyFile } from "../topology/topology-file.js";
+import type { BenchOptions } from "./bench-options.js";
+import type { BenchPlan } from "./bench-plan.js";
+import { processStats } from "./process-stats.js";
+
+const MAIN = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+const RELAY_WORKER = fileURLToPath(new URL("./relay-worker.js", import.meta.url));
+const LEAF_SIMULATOR = fileURLToPath(new URL("./leaf-simulator.js", import.meta.url));
+
+export interface WorkerStats {
+  readonly forwarded: number;
+  readonly children: number;
+  readonly cpuUs: number;
+  readonly rss: number;
+  readonly failoverAtMs: number;
+}
+
+export interface SimStats {
+  readonly frames: number;
+  readonly payloadBytes: number;
+  readonly envelopeBytes: number;
+  readonly cpuUs: number;
+  readonly rss: number;
+  readonly failoverAtMs: number;
+}
+
+/** One process of the benchmark cluster with a request/answer channel (forked workers). */
+class Worker {
+  private readonly waiting = new Set<(err: Error) => void>();
+
+  constructor(readonly proc: ChildProcess) {
+    proc.once("exit", (code) => {
+      for (const reject of this.waiting) reject(new Error(`worker exited with ${code}`));
+      this.waiting.clear();
+    });
+  }
+
+  async ask<T>(msg: object, answer: string): Promise<T> {
+    if (this.proc.exitCode !== null) throw new Error("worker has exited");
+    return new Promise<T>((resolve, reject) => {
+      const onMsg = (m: { type: string }): void => {
+        if (m.type === answer) {
+          this.proc.off("message", onMsg);
+          this.waiting.delete(reject);
+          resolve(m as T);
+        }
+      };
+      this.waiting.add(reject);
+      this.proc.on("message", onMsg);
+      this.proc.send(msg);
+    });
+  }
+}
+
+/** The running benchmark cluster: roots (real `banyan root` processes), relay workers, the simulator, a real agent. */
+export class BenchCluster {
+  readonly roots: { name: string; http: string; proc: ChildProcess }[] = [];
+  readonly relayWorkers: Worker[] = [];
+  readonly relaysOf = new Map<string, Worker>();
+  sim: Worker | null = null;
+  agent: ChildProcess | null = null;
+
+  constructor(
+    readonly plan: BenchPlan,
+    readonly o: BenchOptions,
+    readonly topologyPath: string,
+  ) {
+    writeTopologyFile(topologyPath, plan.topology);
+  }
+
+  async startRoots(): Promise<void> {
+    for (const r of this.plan.topology.roots) this.roots.push({ name: r.name, http: r.http, proc: this.startRoot(r.name) });
+    for (const r of this.roots) await waitHttp(`http://${r.http}/-/ready`, 30_000);
+  }
+
+  startRoot(name: string): ChildProcess {
+    const p = spawn(process.execPath, [MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    return p;
+  }
+
+  async restartRoot(k: number): Promise<void> {
+    const r = this.roots[k]!;
+    r.proc.kill("SIGKILL");
+    await once(r.proc, "exit");
+    r.proc = this.startRoot(r.name);
+    await waitHttp(`http://${r.http}/-/ready`, 30_000);
+  }
+
+  async startRelays(): Promise<void> {
+    const k = Math.max(1, this.o.relayProcesses);
+    const groups: string[][] = Array.from({ length: k }, () => []);
+    for (const name of this.plan.relays) groups[this.plan.topology.nodes.get(name)!.tree % k]!.push(name);
+    await Promise.all(
+      groups.map(async (relays) => {
+        if (relays.length === 0) return;
+        const w = new Worker(fork(RELAY_WORKER, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] }));
+        this.relayWorkers.push(w);
+        for (const r of relays) this.relaysOf.set(r, w);
+        await w.ask(
+          { type: "start", topology: this.topologyPath, relays, intervalMs: this.o.intervalMs, series: this.o.series, changeRate: this.o.changeRate, precision: this.o.precision, seed: this.o.seed },
+          "started",
+        );
+      }),
+    );
+  }
+
+  startAgent(): void {
+    if (this.plan.realAgent === null) return;
+    this.agent = spawn(process.execPath, [MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+  }
+
+  async startSimulator(): Promise<void> {
+    this.sim = new Worker(fork(LEAF_SIMULATOR, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] }));
+    await this.sim.ask(
+      {
+        type: "start",
+        streams: this.plan.streams,
+        templates: { count: 8, series: this.o.series, changeRate: this.o.changeRate, precision: this.o.precision, seed: this.o.seed, period: Math.max(1, Math.round(60_000 / this.o.intervalMs)) },
+        intervalMs: this.o.intervalMs,
+        exclude: this.plan.realAgent,
+      },
+      "started",
+    );
+  }
+
+  async workerStats(): Promise<WorkerStats[]> {
+    return Promise.all(
+      this.relayWorkers.map(async (w) => {
+        const s = await w.ask<{ forwarded: number; children: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number }>({ type: "stats" }, "stats");
+        return { forwarded: s.forwarded, children: s.children, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs };
+      }),
+    );
+  }
+
+  async simStats(): Promise<SimStats> {
+    const s = await this.sim!.ask<{ frames: number; payloadBytes: number; envelopeBytes: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number }>({ type: "stats" }, "stats");
+    return { frames: s.frames, payloadBytes: s.payloadBytes, envelopeBytes: s.envelopeBytes, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs };
+  }
+
+  /** Each root's nodes report (/api/v1/nodes). */
+  async nodes(): Promise<{ node: string; up: boolean; last_seen_ms: number; last_sample_ms: number; series: number }[][]> {
+    return Promise.all(this.roots.map((r) => fetch(`http://${r.http}/api/v1/nodes`).then((x) => x.json() as never).catch(() => [])));
+  }
+
+  /** Banyan's own metrics of each root (/api/v1/self), as name{labels} → value. */
+  async rootMetrics(): Promise<Map<string, number>[]> {
+    return Promise.all(
+      this.roots.map(async (r) => {
+        const text = await fetch(`http://${r.http}/api/v1/self`).then((x) => x.text()).catch(() => "");
+        const out = new Map<string, number>();
+        for (const line of text.split("\n")) {
+          if (line === "" || line.startsWith("#")) continue;
+          const sp = line.lastIndexOf(" ");
+          out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+        }
+        return out;
+      }),
+    );
+  }
+
+  rootProcessStats(): { cpuS: number; rssBytes: number }[] {
+    return this.roots.map((r) => processStats(r.proc.pid!));
+  }
+
+  async stop(): Promise<void> {
+    if (this.sim) await this.sim.ask({ type: "stop" }, "never").catch(() => undefined);
+    this.agent?.kill("SIGTERM");
+    await Promise.all(this.relayWorkers.map((w) => w.ask({ type: "stop" }, "never").catch(() => undefined)));
+    for (const r of this.roots) r.proc.kill("SIGTERM");
+    await Promise.all([...this.roots.map((r) => (r.proc.exitCode === null ? once(r.proc, "exit") : null)), this.agent && this.agent.exitCode === null ? once(this.agent, "exit") : null]);
+  }
+}
+
+export async function waitHttp(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}

@@ -1,0 +1,52 @@
+/** What `banyan bench` runs: every knob with its default. */
+export interface BenchOptions {
+  /** Simulated compute nodes. */
+  readonly nodes: number;
+  readonly trees: number;
+  readonly roots: number;
+  /** Series per node. */
+  readonly series: number;
+  readonly intervalMs: number;
+  /** Share of series that move per tick. */
+  readonly changeRate: number;
+  /** Relative precision of gauges. */
+  readonly precision: number;
+  /** Measurement window of the steady scenario. */
+  readonly durationS: number;
+  /** Processes hosting the real relays. */
+  readonly relayProcesses: number;
+  /** Most real relays (the top levels of each tree); the levels below them are simulated. */
+  readonly maxRealRelays: number;
+  readonly scenario: "steady" | "failover" | "root-restart" | "all";
+  /** Relays killed in the failover scenario. */
+  readonly killRelays: number;
+  readonly baselinePrometheus: boolean;
+  readonly seed: number;
+  /** First port of the local topology; kept below the kernel's ephemeral range (32768+), where outgoing connections would take ports a relay needs. */
+  readonly basePort: number;
+  readonly json: string | null;
+  readonly plot: string | null;
+  /** Show a progress bar (only when stdout is a terminal). */
+  readonly progress: boolean;
+}
+
+export const BENCH_DEFAULTS: BenchOptions = Object.freeze({
+  nodes: 1000,
+  trees: 8,
+  roots: 2,
+  series: 500,
+  intervalMs: 1000,
+  changeRate: 0.023,
+  precision: 0.01,
+  durationS: 20,
+  relayProcesses: 2,
+  maxRealRelays: 256,
+  scenario: "steady",
+  killRelays: 4,
+  baselinePrometheus: false,
+  seed: 1,
+  basePort: 20000,
+  json: null,
+  plot: null,
+  progress: true,
+});

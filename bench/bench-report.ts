@@ -1,0 +1,76 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BenchResult } from "./run-bench.js";
+
+const f = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+
+/** The human table: each figure beside the goal it is judged against. */
+export function formatBenchTable(r: BenchResult): string {
+  const rows: [string, string, string][] = [
+    ["cluster", `${r.nodes} nodes × ${r.series_per_node} series, ${r.trees} trees of depth ${r.depth}, ${r.params.roots} roots; ${r.real_relays} real relays (depth ≤ ${r.real_relay_depth}), interval ${r.interval_ms} ms`, ""],
+    ["wire, leaf links", `${f(r.bytes_per_node_per_interval)} B per node per interval (Prometheus text ${r.prometheus_text_bytes_per_node_per_interval} B, gzip ${r.prometheus_gzip_bytes_per_node_per_interval} B: ${f(r.ratio_vs_gzip, 1)}× smaller than gzip)`, "goal ≥ 100× smaller than gzip"],
+    ["wire, root links", `${f(r.root_link_bytes_per_node_per_interval)} B per node per interval`, ""],
+    ["latency sample → root", `p50 ${f(r.latency_ms.p50)} ms, p99 ${f(r.latency_ms.p99)} ms, max ≤ ${f(r.latency_ms.max)} ms over ${r.real_relay_depth} real relay hops`, "goal p99 < 1 s at depth 14"],
+    ["relays", `${f(r.relay_cpu_us_per_frame, 1)} µs CPU per forwarded frame (own sampling included), ${f(r.relay_cpu_us_per_child_per_interval, 1)} µs per child per interval; RSS ${r.relay_rss_mb.map((x) => f(x)).join(", ")} MB`, "goal ≤ 20 µs per child frame"],
+    ["roots", `${f(r.root_cpu_us_per_sample_update, 2)} µs CPU per sample update; ${r.root_series} series, ${f(r.root_bytes_per_series)} B per series; RSS ${r.root_rss_mb.map((x) => f(x)).join(", ")} MB`, ""],
+    ["root /metrics", `${f(r.root_render_ms)} ms for ${(r.root_render_bytes / 1e6).toFixed(1)} MB (largest root)`, "goal 1M series < 0.5 s"],
+    ["agent (procfs, real process)", `${f(r.agent.cpu_percent, 2)} % of one core, ${f(r.agent.rss_mb)} MB RSS`, "goal ≤ 0.3 %, ≤ 60 MB"],
+    ["simulator", `${f(r.simulator_cpu_cores, 2)} cores for the simulated leaves (not Banyan's cost)`, ""],
+  ];
+  if (r.failover) rows.push(["failover", `${r.failover.killed} relays killed: detected after ${f(r.failover.detection_ms)} ms, every other node fresh after ${f(r.failover.recovery_ms)} ms, ${r.failover.nodes_lost} nodes lost`, "goal < 3 s, 0 lost"]);
+  if (r.root_restart) rows.push(["root restart", `its nodes fresh again after ${f(r.root_restart.visible_ms)} ms, back at it after ${f(r.root_restart.back_home_ms)} ms, ${r.root_restart.nodes_lost} lost`, ""]);
+  const pb = r.prometheus_baseline;
+  if (pb) {
+    rows.push(["Prometheus → roots", `${pb.roots.targets} targets, ${pb.roots.series} series: ${f(pb.roots.cpu_cores, 3)} cores, ${f(pb.roots.rss_mb)} MB, scrape ${f(pb.roots.scrape_ms_avg, 1)} ms avg, ${pb.roots.failed_scrapes} failed`, ""]);
+    rows.push(["Prometheus → nodes", `${pb.direct.targets} targets, ${pb.direct.series} series: ${f(pb.direct.cpu_cores, 3)} cores, ${f(pb.direct.rss_mb)} MB, scrape ${f(pb.direct.scrape_ms_avg, 1)} ms avg, ${pb.direct.failed_scrapes} failed`, ""]);
+    rows.push(["Prometheus ratio", `${f(pb.cpu_ratio, 2)}× the CPU and ${f(pb.rss_ratio, 2)}× the memory when scraping nodes directly`, "goal ≥ 5× cheaper via roots"]);
+  }
+  const w = Math.max(...rows.map((x) => x[0].length));
+  const m = r.machine;
+  return [`Banyan bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GiB, banyan ${m.banyan} (${m.commit})`, ...rows.map(([k, v, g]) => `${k.padEnd(w)}  ${v}${g ? `   [${g}]` : ""}`)].join("\n") + "\n";
+}
+
+/** A self-contained HTML page (uPlot inlined): latency over time, bytes per level, recovery timeline. */
+export function benchHtml(r: BenchResult): string {
+  const require = createRequire(import.meta.url);
+  const js = readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"), "utf8");
+  const css = readFileSync(require.resolve("uplot/dist/uPlot.min.css"), "utf8");
+  const data = JSON.stringify(r.timeline);
+  const title = `Banyan bench: ${r.nodes} nodes × ${r.series_per_node} series (${r.machine.date}, ${r.machine.commit})`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><style>${css}
+body{font:14px system-ui,sans-serif;margin:16px;background:#fff}h1{font-size:18px}pre{background:#f4f4f4;padding:8px;font-size:12px}</style></head><body>
+<h1>${title}</h1><div id="lat"></div><div id="bytes"></div><div id="rec"></div>
+<pre>${formatBenchTable(r).replace(/&/g, "&amp;").replace(/</g, "&lt;")}</pre>
+<script>${js}</script><script>
+const d=${data};const W=Math.min(1100,innerWidth-40);
+new uPlot({title:"Sample → root latency (ms)",width:W,height:260,scales:{x:{time:false}},series:[{label:"s"},{label:"p50",stroke:"#2a7"},{label:"p99",stroke:"#c33"}]},[d.t_s,d.latency_p50_ms,d.latency_p99_ms],document.getElementById("lat"));
+new uPlot({title:"Bytes per second by level",width:W,height:260,scales:{x:{time:false}},series:[{label:"s"},{label:"leaf links",stroke:"#36c"},{label:"root links",stroke:"#e90"}]},[d.t_s,d.leaf_bytes_per_s,d.root_bytes_per_s],document.getElementById("bytes"));
+if(d.recovery.t_ms.length)new uPlot({title:"Recovery after killing relays: share of nodes fresh again",width:W,height:260,scales:{x:{time:false}},series:[{label:"ms"},{label:"fresh",stroke:"#63c"}]},[d.recovery.t_ms,d.recovery.fresh_fraction],document.getElementById("rec"));
+</script></body></html>`;
+}
+
+/** Writes the plot: .html as is, .png through headless Chromium (scripts/install-system-deps.sh installs it). */
+export function writePlot(path: string, r: BenchResult): void {
+  const html = benchHtml(r);
+  if (!path.endsWith(".png")) {
+    writeFileSync(path, html);
+    return;
+  }
+  const chromium = spawnSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" }).stdout.trim().split("\n")[0];
+  if (!chromium) throw new Error("--plot *.png needs chromium: run scripts/install-system-deps.sh (as root), or write .html");
+  const dir = mkdtempSync(join(tmpdir(), "banyan-plot-"));
+  try {
+    writeFileSync(join(dir, "plot.html"), html);
+    const res = spawnSync(
+      chromium,
+      ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", `--user-data-dir=${dir}/profile`, "--window-size=1200,1100", `--screenshot=${path}`, `file://${dir}/plot.html`],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    if (res.status !== 0) throw new Error(`chromium could not render the plot: ${res.stderr.slice(0, 500)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

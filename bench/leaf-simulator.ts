@@ -1,0 +1,140 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Registry } from "prom-client";
+import { silentLogger } from "../src/core/logger.js";
+import { FrameKind, FrameSchema, type Alive, type Frame } from "../src/gen/banyan/v1/uplink_pb.js";
+import { GrpcParentProbe } from "../src/wire/parent-probe.js";
+import { UplinkSession, aliveRecord } from "../src/wire/uplink-session.js";
+import { DEFAULT_WIRE_LIMITS } from "../src/wire/wire-limits.js";
+import type { SimulatedStream } from "./bench-plan.js";
+import { buildTemplates, type TemplateOptions } from "./frame-templates.js";
+
+/**
+ * A worker process (forked by the bench) that plays the simulated part of the trees: one real
+ * uplink stream per child slot of a frontier relay, carrying real encoded frames for every node of
+ * that subtree, each node with its own epoch, sequence and offset into a template. Resyncs asked by
+ * the roots are answered with the template's keyframe of that tick. Messages over IPC:
+ *   → {type: "start", streams, templates, intervalMs, exclude}   ← {type: "started"}
+ *   → {type: "stats"}   ← {type: "stats", frames, payloadBytes, envelopeBytes, alive, cpu, rss, failoverAtMs}
+ */
+interface StartMessage {
+  type: "start";
+  streams: SimulatedStream[];
+  templates: TemplateOptions;
+  intervalMs: number;
+  exclude: string | null;
+}
+
+interface OriginSim {
+  readonly name: string;
+  readonly template: number;
+  readonly offset: number;
+  epoch: bigint;
+  seq: bigint;
+  needKey: boolean;
+}
+
+const sessions: UplinkSession[] = [];
+let frames = 0;
+let payloadBytes = 0;
+let envelopeBytes = 0;
+let alives = 0;
+let failoverAtMs = 0;
+
+process.on("message", (raw: unknown) => {
+  const msg = raw as { type: string };
+  if (msg.type === "start") start(raw as StartMessage);
+  else if (msg.type === "stats") {
+    process.send!({ type: "stats", frames, payloadBytes, envelopeBytes, alive: alives, cpu: process.cpuUsage(), rss: process.memoryUsage().rss, failoverAtMs });
+  } else if (msg.type === "stop") {
+    void Promise.all(sessions.map((s) => s.close(0))).then(() => process.exit(0));
+  }
+});
+
+function start(m: StartMessage): void {
+  const templates = buildTemplates(m.templates);
+  const period = m.templates.period;
+  const log = silentLogger();
+  const registry = new Registry();
+  let seedState = m.templates.seed >>> 0;
+  const rand = (n: number): number => {
+    seedState = (Math.imul(seedState, 1103515245) + 12345) >>> 0;
+    return seedState % n;
+  };
+  const streams = m.streams.map((s) => {
+    const origins: OriginSim[] = s.origins
+      .filter((o) => o !== m.exclude)
+      .map((name) => ({ name, template: rand(templates.length), offset: rand(period), epoch: BigInt(Date.now()), seq: 0n, needKey: true }));
+    const byName = new Map(origins.map((o) => [o.name, o]));
+    const wantKey = (names: readonly string[]): void => {
+      for (const n of names) {
+        const o = byName.get(n);
+        if (o !== undefined) o.needKey = true;
+      }
+    };
+    const session = new UplinkSession(
+      s.chain,
+      {
+        hello: () => {
+          const top = byName.get(s.node);
+          if (top !== undefined) {
+            top.epoch++;
+            top.needKey = true;
+          }
+          return { node: s.node, tree: s.tree, epoch: top?.epoch ?? 1n };
+        },
+        onResync: wantKey,
+        onDrop: wantKey,
+        leaving: () => [],
+        onState: (state) => {
+          if (state === "failing-over" && failoverAtMs === 0) failoverAtMs = Date.now();
+        },
+      },
+      { flushMs: 20, maxQueuedFrames: Math.max(1000, origins.length * 4), ackTimeoutMs: 2 * m.intervalMs, connectTimeoutMs: 2 * m.intervalMs, healAfterMs: 10 * m.intervalMs, probeIntervalMs: m.intervalMs, limits: DEFAULT_WIRE_LIMITS },
+      new GrpcParentProbe(s.node, s.tree),
+      log,
+      registry,
+    );
+    sessions.push(session);
+    session.start();
+    return { session, origins };
+  });
+
+  let tick = 0;
+  let overheadPerFrame = -1;
+  const step = (): void => {
+    const now = Date.now();
+    for (const { session, origins } of streams) {
+      const out: Frame[] = [];
+      const alive: Alive[] = [];
+      for (const o of origins) {
+        const k = (tick + o.offset) % period;
+        const key = o.needKey || k === 0;
+        const p = key ? templates[o.template]!.keys[k]! : templates[o.template]!.deltas[k];
+        if (p === null || p === undefined) {
+          alive.push(aliveRecord(o.name, o.epoch, o.seq, now));
+          continue;
+        }
+        o.needKey = false;
+        o.seq++;
+        const f = create(FrameSchema, { origin: o.name, epoch: o.epoch, seq: o.seq, timeMs: BigInt(now), kind: key ? FrameKind.KEY : FrameKind.DELTA, codec: p.codec, payload: p.bytes });
+        if (overheadPerFrame < 0) overheadPerFrame = toBinary(FrameSchema, f).length - p.bytes.length + 3; // + the repeated-field tag and length in the Batch
+        out.push(f);
+        payloadBytes += p.bytes.length;
+        envelopeBytes += overheadPerFrame;
+      }
+      frames += out.length;
+      alives += alive.length;
+      session.accept(out, alive);
+      session.flushNow();
+    }
+    tick++;
+  };
+  const schedule = (): void => {
+    setTimeout(() => {
+      schedule();
+      step();
+    }, m.intervalMs - (Date.now() % m.intervalMs));
+  };
+  schedule();
+  process.send!({ type: "started" });
+}

@@ -1,0 +1,83 @@
+import { Registry } from "prom-client";
+import { readTopologyFile } from "../topology/topology-file.js";
+import { parseAgentConfig } from "../src/agent/agent-config.js";
+import { startAgent, type NodeDaemon } from "../src/cli/daemons.js";
+import { silentLogger } from "../src/core/logger.js";
+
+/**
+ * A worker process (forked by the bench) hosting real relays: each is a real agent (sampler with
+ * the synthetic source + relay) as an interior node of the trees would run. Messages over IPC:
+ *   → {type: "start", topology, relays, intervalMs, series, changeRate, precision, seed}   ← {type: "started"}
+ *   → {type: "stats"}   ← {type: "stats", forwarded, children, cpu, rss, failoverAtMs}
+ *   → {type: "kill", names}   ← {type: "killed"}   (stopped at once, no drain: a crash as the network sees it)
+ */
+interface StartMessage {
+  type: "start";
+  topology: string;
+  relays: string[];
+  intervalMs: number;
+  series: number;
+  changeRate: number;
+  precision: number;
+  seed: number;
+}
+
+const agents = new Map<string, NodeDaemon>();
+let failoverAtMs = 0;
+let watching: NodeJS.Timeout | null = null;
+
+async function sum(metric: string, label?: [string, string]): Promise<number> {
+  let n = 0;
+  for (const a of agents.values()) {
+    const m = a.registry.getSingleMetric(metric);
+    if (m === undefined) continue;
+    for (const v of (await m.get()).values) if (label === undefined || v.labels[label[0]] === label[1]) n += v.value;
+  }
+  return n;
+}
+
+process.on("message", (raw: unknown) => {
+  const msg = raw as { type: string };
+  void (async () => {
+    if (msg.type === "start") {
+      const m = raw as StartMessage;
+      const topology = readTopologyFile(m.topology);
+      const log = silentLogger();
+      for (const name of m.relays) {
+        const cfg = parseAgentConfig({
+          source: "synthetic",
+          intervalMs: m.intervalMs,
+          synthetic: { series: m.series, changeRate: m.changeRate, seed: m.seed },
+          precision: [{ match: "*", relative: m.precision, absolute: 0 }],
+        });
+        agents.set(name, await startAgent({ topology, topologySource: m.topology, name, log, registry: new Registry() }, cfg));
+      }
+      process.send!({ type: "started" });
+    } else if (msg.type === "stats") {
+      process.send!({
+        type: "stats",
+        forwarded: await sum("banyan_relay_frames_received_total"),
+        children: await sum("banyan_relay_children"),
+        cpu: process.cpuUsage(),
+        rss: process.memoryUsage().rss,
+        failoverAtMs,
+      });
+    } else if (msg.type === "kill") {
+      const names = (raw as { names: string[] }).names;
+      const before = await sum("banyan_uplink_transitions_total", ["to", "failing-over"]);
+      await Promise.all(names.filter((n) => agents.has(n)).map((n) => agents.get(n)!.stop(0)));
+      for (const n of names) agents.delete(n);
+      // Note when the first surviving relay here notices a dead parent.
+      watching ??= setInterval(() => {
+        void sum("banyan_uplink_transitions_total", ["to", "failing-over"]).then((now) => {
+          if (now > before && failoverAtMs === 0) failoverAtMs = Date.now();
+        });
+      }, 10);
+      process.send!({ type: "killed" });
+    } else if (msg.type === "stop") {
+      if (watching) clearInterval(watching);
+      for (const a of [...agents.values()].reverse()) await a.stop(0);
+      process.exit(0);
+    }
+  })();
+});

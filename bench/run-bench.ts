@@ -1,0 +1,272 @@
+import { execSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, totalmem, tmpdir } from "node:os";
+import { join } from "node:path";
+import { VERSION } from "../src/core/version.js";
+import { BenchCluster } from "./bench-cluster.js";
+import type { BenchOptions } from "./bench-options.js";
+import { planBench } from "./bench-plan.js";
+import { prometheusBytesPerNode } from "./frame-templates.js";
+import { peakRss, processStats } from "./process-stats.js";
+import { runPrometheusBaseline, type PrometheusBaseline } from "./prometheus-baseline.js";
+
+/** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
+export interface BenchResult {
+  machine: { cpus: number; cpu_model: string; memory_gb: number; node: string; banyan: string; commit: string; date: string };
+  params: BenchOptions;
+  nodes: number;
+  series_per_node: number;
+  interval_ms: number;
+  trees: number;
+  depth: number;
+  real_relays: number;
+  real_relay_depth: number;
+  bytes_per_node_per_interval: number;
+  root_link_bytes_per_node_per_interval: number;
+  prometheus_text_bytes_per_node_per_interval: number;
+  prometheus_gzip_bytes_per_node_per_interval: number;
+  ratio_vs_gzip: number;
+  latency_ms: { p50: number; p99: number; max: number };
+  root_render_ms: number;
+  root_render_bytes: number;
+  root_series: number;
+  root_bytes_per_series: number;
+  root_cpu_us_per_sample_update: number;
+  root_rss_mb: number[];
+  relay_cpu_us_per_frame: number;
+  relay_cpu_us_per_child_per_interval: number;
+  relay_rss_mb: number[];
+  simulator_cpu_cores: number;
+  agent: { cpu_percent: number; rss_mb: number };
+  failover: { killed: number; detection_ms: number; recovery_ms: number; nodes_lost: number } | null;
+  root_restart: { visible_ms: number; back_home_ms: number; nodes_lost: number } | null;
+  prometheus_baseline: PrometheusBaseline | null;
+  timeline: { t_s: number[]; latency_p50_ms: number[]; latency_p99_ms: number[]; leaf_bytes_per_s: number[]; root_bytes_per_s: number[]; recovery: { t_ms: number[]; fresh_fraction: number[] } };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Quantile from cumulative Prometheus histogram buckets (upper bounds in seconds) → ms. */
+function histogramQuantile(buckets: [number, number][], q: number): number {
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total <= 0) return NaN;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= q * total) {
+      if (!Number.isFinite(le)) return prevLe * 1000;
+      const span = count - prevCount;
+      return (prevLe + (span > 0 ? (le - prevLe) * ((q * total - prevCount) / span) : 0)) * 1000;
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe * 1000;
+}
+
+function latencyBuckets(metrics: Map<string, number>[]): [number, number][] {
+  const sum = new Map<number, number>();
+  for (const m of metrics) {
+    for (const [k, v] of m) {
+      const b = /^banyan_root_frame_latency_seconds_bucket\{le="([^"]+)"\}$/.exec(k);
+      if (b) sum.set(b[1] === "+Inf" ? Infinity : Number(b[1]), (sum.get(b[1] === "+Inf" ? Infinity : Number(b[1])) ?? 0) + v);
+    }
+  }
+  return [...sum].sort((a, b) => a[0] - b[0]);
+}
+
+const total = (metrics: Map<string, number>[], name: string): number => metrics.reduce((s, m) => s + [...m].filter(([k]) => k === name || k.startsWith(name + "{")).reduce((a, [, v]) => a + v, 0), 0);
+
+export async function runBench(o: BenchOptions, say: (line: string) => void, progress: (label: string, fraction: number) => void): Promise<BenchResult> {
+  const plan = planBench(o.nodes, o.trees, o.roots, o.maxRealRelays, o.basePort);
+  const dir = mkdtempSync(join(tmpdir(), "banyan-bench-"));
+  const cluster = new BenchCluster(plan, o, join(dir, "topology.json"));
+  say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${o.relayProcesses} processes, ${plan.streams.length} simulated subtree streams`);
+  try {
+    await cluster.startRoots();
+    const emptyRootRss = cluster.rootProcessStats().map((s) => s.rssBytes);
+    await cluster.startRelays();
+    cluster.startAgent();
+    await cluster.startSimulator();
+
+    // Warm-up: every node up at a root.
+    const warmDeadline = Date.now() + 60_000 + o.nodes * 5;
+    let up = 0;
+    while (Date.now() < warmDeadline) {
+      const reports = await cluster.nodes();
+      up = new Set(reports.flat().filter((n) => n.up).map((n) => n.node)).size;
+      progress("warm-up", up / o.nodes);
+      if (up >= o.nodes) break;
+      await sleep(500);
+    }
+    say(`warm-up: ${up} of ${o.nodes} nodes up at the roots`);
+    await sleep(2 * o.intervalMs);
+
+    // Steady window.
+    const timeline: BenchResult["timeline"] = { t_s: [], latency_p50_ms: [], latency_p99_ms: [], leaf_bytes_per_s: [], root_bytes_per_s: [], recovery: { t_ms: [], fresh_fraction: [] } };
+    const t0 = Date.now();
+    const [m0, w0, s0] = [await cluster.rootMetrics(), await cluster.workerStats(), await cluster.simStats()];
+    const r0 = cluster.rootProcessStats();
+    const a0 = cluster.agent ? processStats(cluster.agent.pid!) : null;
+    let prevM = m0;
+    let prevS = s0;
+    for (let s = 1; s <= o.durationS; s++) {
+      await sleep(Math.max(0, t0 + s * 1000 - Date.now()));
+      const [m, sim] = [await cluster.rootMetrics(), await cluster.simStats()];
+      const lb = latencyBuckets(m).map(([le, c], k) => [le, c - (latencyBuckets(prevM)[k]?.[1] ?? 0)] as [number, number]);
+      timeline.t_s.push(s);
+      timeline.latency_p50_ms.push(histogramQuantile(lb, 0.5));
+      timeline.latency_p99_ms.push(histogramQuantile(lb, 0.99));
+      timeline.leaf_bytes_per_s.push(sim.payloadBytes + sim.envelopeBytes - prevS.payloadBytes - prevS.envelopeBytes);
+      timeline.root_bytes_per_s.push(total(m, "banyan_relay_payload_bytes_received_total") - total(prevM, "banyan_relay_payload_bytes_received_total"));
+      prevM = m;
+      prevS = sim;
+      progress("steady", s / o.durationS);
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const [m1, w1, s1] = [prevM, await cluster.workerStats(), prevS];
+    const r1 = cluster.rootProcessStats();
+    const a1 = cluster.agent ? processStats(cluster.agent.pid!) : null;
+    const ticks = (seconds * 1000) / o.intervalMs;
+
+    const simNodes = plan.streams.reduce((n, s) => n + s.origins.length, 0) - (plan.realAgent ? 1 : 0);
+    const leafBytes = (s1.payloadBytes + s1.envelopeBytes - s0.payloadBytes - s0.envelopeBytes) / simNodes / ticks;
+    const envelopePerFrame = s1.frames > s0.frames ? (s1.envelopeBytes - s0.envelopeBytes) / (s1.frames - s0.frames) : 0;
+    const rootFrames = total(m1, "banyan_relay_frames_received_total") - total(m0, "banyan_relay_frames_received_total");
+    const rootLinkBytes = (total(m1, "banyan_relay_payload_bytes_received_total") - total(m0, "banyan_relay_payload_bytes_received_total") + rootFrames * envelopePerFrame) / o.nodes / ticks;
+    const prom = prometheusBytesPerNode(o.series, o.changeRate, o.seed);
+    const lat = latencyBuckets(m1).map(([le, c], k) => [le, c - (latencyBuckets(m0)[k]?.[1] ?? 0)] as [number, number]);
+    const maxLe = [...lat].reverse().find(([, c], k, arr) => c > (arr[k + 1]?.[1] ?? 0));
+    const updates = total(m1, "banyan_root_series_updates_total") - total(m0, "banyan_root_series_updates_total");
+    const rootCpuS = r1.reduce((s, r, k) => s + r.cpuS - r0[k]!.cpuS, 0);
+    const forwarded = w1.reduce((s, w) => s + w.forwarded, 0) - w0.reduce((s, w) => s + w.forwarded, 0);
+    const relayCpuUs = w1.reduce((s, w) => s + w.cpuUs, 0) - w0.reduce((s, w) => s + w.cpuUs, 0);
+    const children = w1.reduce((s, w) => s + w.children, 0);
+    const rootSeries = total(m1, "banyan_root_series");
+
+    // Render: a scrape of each root, as Prometheus would make it.
+    let renderMs = 0;
+    let renderBytes = 0;
+    for (const r of cluster.roots) {
+      const t = process.hrtime.bigint();
+      const body = await fetch(`http://${r.http}/metrics`).then((x) => x.arrayBuffer());
+      renderMs = Math.max(renderMs, Number(process.hrtime.bigint() - t) / 1e6);
+      renderBytes = Math.max(renderBytes, body.byteLength);
+    }
+    const rootRss = cluster.rootProcessStats().map((s) => s.rssBytes);
+
+    const result: BenchResult = {
+      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "", memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, banyan: VERSION, commit: commit(), date: new Date().toISOString() },
+      params: o,
+      nodes: o.nodes,
+      series_per_node: o.series,
+      interval_ms: o.intervalMs,
+      trees: o.trees,
+      depth: plan.depth,
+      real_relays: plan.relays.length,
+      real_relay_depth: plan.realDepth,
+      bytes_per_node_per_interval: leafBytes,
+      root_link_bytes_per_node_per_interval: rootLinkBytes,
+      prometheus_text_bytes_per_node_per_interval: prom.text,
+      prometheus_gzip_bytes_per_node_per_interval: prom.gzip,
+      ratio_vs_gzip: prom.gzip / leafBytes,
+      latency_ms: { p50: histogramQuantile(lat, 0.5), p99: histogramQuantile(lat, 0.99), max: maxLe ? maxLe[0] * 1000 : NaN },
+      root_render_ms: renderMs,
+      root_render_bytes: renderBytes,
+      root_series: rootSeries,
+      root_bytes_per_series: rootSeries > 0 ? rootRss.reduce((s, r, k) => s + r - emptyRootRss[k]!, 0) / rootSeries : NaN,
+      root_cpu_us_per_sample_update: updates > 0 ? (rootCpuS * 1e6) / updates : NaN,
+      root_rss_mb: rootRss.map((b) => b / 2 ** 20),
+      relay_cpu_us_per_frame: forwarded > 0 ? relayCpuUs / forwarded : NaN,
+      relay_cpu_us_per_child_per_interval: children > 0 ? relayCpuUs / children / ticks : NaN,
+      relay_rss_mb: w1.map((w) => w.rss / 2 ** 20),
+      simulator_cpu_cores: (s1.cpuUs - s0.cpuUs) / 1e6 / seconds,
+      agent: a0 && a1 ? { cpu_percent: ((a1.cpuS - a0.cpuS) / seconds) * 100, rss_mb: peakRss(cluster.agent!.pid!) / 2 ** 20 } : { cpu_percent: NaN, rss_mb: NaN },
+      failover: null,
+      root_restart: null,
+      prometheus_baseline: null,
+      timeline,
+    };
+
+    if (o.baselinePrometheus) {
+      say("baseline: a real Prometheus scraping the roots, then scraping the nodes directly");
+      result.prometheus_baseline = await runPrometheusBaseline(cluster, o, dir, say);
+    }
+    const killed = new Set<string>();
+    if (o.scenario === "failover" || o.scenario === "all") result.failover = await failoverScenario(cluster, o, timeline, killed, say);
+    if (o.scenario === "root-restart" || o.scenario === "all") result.root_restart = await rootRestartScenario(cluster, o, killed, say);
+    return result;
+  } finally {
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Kills k real relays at once; detection, time until every other node is fresh again, nodes lost. */
+async function failoverScenario(cluster: BenchCluster, o: BenchOptions, timeline: BenchResult["timeline"], killed: Set<string>, say: (l: string) => void): Promise<BenchResult["failover"]> {
+  const plan = cluster.plan;
+  const candidates = plan.relays.filter((r) => plan.topology.nodes.get(r)!.parent.startsWith("sim"));
+  const step = Math.max(1, Math.floor(candidates.length / Math.max(1, o.killRelays)));
+  const victims = candidates.filter((_, k) => k % step === 0).slice(0, o.killRelays);
+  if (victims.length === 0) {
+    say("failover: no relay below another relay to kill at this size");
+    return null;
+  }
+  for (const v of victims) killed.add(v);
+  const killedAt = Date.now();
+  await Promise.all([...new Set(victims.map((v) => cluster.relaysOf.get(v)!))].map((w) => w.ask({ type: "kill", names: victims.filter((v) => cluster.relaysOf.get(v) === w) }, "killed")));
+  const others = [...plan.topology.nodes.keys()].filter((n) => !victims.includes(n));
+  let freshAt = NaN;
+  let fresh = 0;
+  while (Date.now() - killedAt < 60_000) {
+    const reports = (await cluster.nodes()).flat();
+    const ok = new Set(reports.filter((n) => n.up && n.last_sample_ms > killedAt).map((n) => n.node));
+    fresh = others.filter((n) => ok.has(n)).length;
+    timeline.recovery.t_ms.push(Date.now() - killedAt);
+    timeline.recovery.fresh_fraction.push(fresh / others.length);
+    if (fresh === others.length) {
+      freshAt = Date.now();
+      break;
+    }
+    await sleep(100);
+  }
+  const detections = [...(await cluster.workerStats()).map((w) => w.failoverAtMs), (await cluster.simStats()).failoverAtMs].filter((t) => t >= killedAt);
+  const result = { killed: victims.length, detection_ms: detections.length > 0 ? Math.min(...detections) - killedAt : NaN, recovery_ms: freshAt - killedAt, nodes_lost: others.length - fresh };
+  say(`failover: killed ${victims.join(" ")}; detected after ${result.detection_ms} ms, every other node fresh after ${result.recovery_ms} ms, ${result.nodes_lost} lost`);
+  return result;
+}
+
+/** Kills root 1 (SIGKILL) and starts it again: time until its nodes are fresh anywhere, and back at it. */
+async function rootRestartScenario(cluster: BenchCluster, o: BenchOptions, killed: ReadonlySet<string>, say: (l: string) => void): Promise<BenchResult["root_restart"]> {
+  const root = cluster.plan.topology.roots[0]!;
+  const trees = new Set(root.trees);
+  const mine = [...cluster.plan.topology.nodes].filter(([name, n]) => trees.has(n.tree) && !killed.has(name)).map(([name]) => name);
+  const killedAt = Date.now();
+  await cluster.restartRoot(0);
+  let visibleAt = NaN;
+  let homeAt = NaN;
+  let fresh = 0;
+  while (Date.now() - killedAt < 60_000 + 20 * o.intervalMs) {
+    const reports = await cluster.nodes();
+    const anywhere = new Set(reports.flat().filter((n) => n.up && n.last_sample_ms > killedAt).map((n) => n.node));
+    const home = new Set((reports[0] ?? []).filter((n) => n.up && n.last_sample_ms > killedAt).map((n) => n.node));
+    fresh = mine.filter((n) => anywhere.has(n)).length;
+    if (Number.isNaN(visibleAt) && fresh === mine.length) visibleAt = Date.now();
+    if (mine.every((n) => home.has(n))) {
+      homeAt = Date.now();
+      break;
+    }
+    await sleep(100);
+  }
+  const result = { visible_ms: visibleAt - killedAt, back_home_ms: homeAt - killedAt, nodes_lost: mine.length - fresh };
+  say(`root restart: ${root.name}'s ${mine.length} nodes fresh again after ${result.visible_ms} ms, all back at it after ${result.back_home_ms} ms, ${result.nodes_lost} lost`);
+  return result;
+}
+
+function commit(): string {
+  try {
+    return execSync("git rev-parse --short HEAD", { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+  } catch {
+    return "unknown";
+  }
+}

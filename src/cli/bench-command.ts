@@ -1,0 +1,98 @@
+import { writeFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import cliProgress from "cli-progress";
+import { BENCH_DEFAULTS, type BenchOptions } from "../../bench/bench-options.js";
+import { formatBenchTable, writePlot } from "../../bench/bench-report.js";
+import { runBench } from "../../bench/run-bench.js";
+import { exitOnError, intOption } from "./cli-errors.js";
+import { subcommand } from "./subcommand.js";
+
+const num = (min: number, max: number) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`expected a number from ${min} to ${max}`);
+  return n;
+};
+
+export function benchCommand(): Command {
+  const d = BENCH_DEFAULTS;
+  return subcommand("bench")
+    .description("simulate a cluster at scale on this machine and report bandwidth, latency, CPU, memory and failover figures")
+    .option("--nodes <n>", "simulated compute nodes", intOption(2, 1_000_000), d.nodes)
+    .option("--trees <n>", "trees", intOption(1, 64), d.trees)
+    .option("--roots <n>", "roots (real `banyan root` processes)", intOption(1, 16), d.roots)
+    .option("--series <n>", "series per node", intOption(1, 100_000), d.series)
+    .option("--interval-ms <ms>", "sampling interval", intOption(100, 60_000), d.intervalMs)
+    .option("--change-rate <r>", "share of series that move per tick", num(0, 1), d.changeRate)
+    .option("--precision <p>", "relative precision of gauges", num(0, 1), d.precision)
+    .option("--duration-s <s>", "measurement window of the steady scenario", intOption(1, 86_400), d.durationS)
+    .option("--relay-processes <k>", "processes hosting the real relays", intOption(1, 64), d.relayProcesses)
+    .option("--max-real-relays <n>", "real relays at most (the top levels of each tree); below them nodes are simulated", intOption(0, 100_000), d.maxRealRelays)
+    .addOption(new Option("--scenario <name>", "steady, then optionally failover and root restart").choices(["steady", "failover", "root-restart", "all"]).default(d.scenario))
+    .option("--kill-relays <k>", "relays killed in the failover scenario", intOption(1, 1000), d.killRelays)
+    .option("--baseline-prometheus", "also run a real Prometheus scraping the roots, then the nodes directly")
+    .option("--seed <x>", "seed of the synthetic data", intOption(0, 2 ** 31), d.seed)
+    .option("--base-port <port>", "first port of the local topology", intOption(1024, 60000), d.basePort)
+    .option("--json <file>", "write the result as JSON")
+    .option("--plot <file>", "write a plot: .html (self-contained) or .png (needs chromium)")
+    .option("--no-progress", "no progress bar")
+    .addHelpText(
+      "after",
+      `
+The top levels of every tree run as real relays (real agents: sampler + relay) in --relay-processes
+worker processes; below them each subtree is simulated by replaying real encoded frames over one
+real gRPC stream per child slot; roots are real \`banyan root\` processes; one leaf is a real
+\`banyan agent\` with the procfs source. It measures; it asserts nothing.
+
+Examples:
+  npm run bench
+  banyan bench --nodes 10000 --series 500 --scenario all --baseline-prometheus --json out.json --plot out.html`,
+    )
+    .action(async (flags: Record<string, unknown>) => {
+      try {
+        const o: BenchOptions = {
+          ...BENCH_DEFAULTS,
+          nodes: flags["nodes"] as number,
+          trees: flags["trees"] as number,
+          roots: flags["roots"] as number,
+          series: flags["series"] as number,
+          intervalMs: flags["intervalMs"] as number,
+          changeRate: flags["changeRate"] as number,
+          precision: flags["precision"] as number,
+          durationS: flags["durationS"] as number,
+          relayProcesses: flags["relayProcesses"] as number,
+          maxRealRelays: flags["maxRealRelays"] as number,
+          scenario: flags["scenario"] as BenchOptions["scenario"],
+          killRelays: flags["killRelays"] as number,
+          baselinePrometheus: flags["baselinePrometheus"] === true,
+          seed: flags["seed"] as number,
+          basePort: flags["basePort"] as number,
+          json: (flags["json"] as string | undefined) ?? null,
+          plot: (flags["plot"] as string | undefined) ?? null,
+          progress: flags["progress"] !== false,
+        };
+        const tty = process.stdout.isTTY === true && o.progress;
+        const bar = tty ? new cliProgress.SingleBar({ format: "{label} [{bar}] {percentage}%", clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
+        let label = "";
+        const say = (line: string): void => {
+          if (bar) bar.stop();
+          process.stdout.write(line + "\n");
+          label = "";
+        };
+        const result = await runBench(o, say, (l, fraction) => {
+          if (!bar) return;
+          if (l !== label) {
+            bar.stop();
+            bar.start(100, 0, { label: l.padEnd(8) });
+            label = l;
+          }
+          bar.update(Math.round(fraction * 100), { label: l.padEnd(8) });
+        });
+        bar?.stop();
+        process.stdout.write("\n" + formatBenchTable(result));
+        if (o.json !== null) writeFileSync(o.json, JSON.stringify(result, null, 2) + "\n");
+        if (o.plot !== null) writePlot(o.plot, result);
+      } catch (err) {
+        exitOnError(err);
+      }
+    });
+}

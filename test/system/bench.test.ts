@@ -1,0 +1,49 @@
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { banyan } from "../fixtures/banyan-cli.js";
+import { requireProgram } from "../fixtures/programs.js";
+
+t.test("bench - a small run writes every key of the result, each sane, and a plot", async (t) => {
+  requireProgram("prometheus");
+  const dir = mkdtempSync(join(tmpdir(), "banyan-bench-test-"));
+  const json = join(dir, "out.json");
+  const html = join(dir, "out.html");
+  const res = banyan(
+    ["bench", "--nodes", "200", "--series", "50", "--duration-s", "3", "--scenario", "all", "--kill-relays", "2", "--baseline-prometheus", "--base-port", "21000", "--json", json, "--plot", html, "--no-progress"],
+    undefined,
+    300_000,
+  );
+  t.equal(res.status, 0, res.stderr.slice(-2000));
+  t.match(res.stdout, /wire, leaf links\s+\d+ B per node per interval/, "the human table");
+  const r = JSON.parse(readFileSync(json, "utf8"));
+  const positive = (path: string): void => {
+    const v = path.split(".").reduce((o: Record<string, unknown>, k) => o?.[k] as Record<string, unknown>, r) as unknown as number;
+    t.ok(typeof v === "number" && Number.isFinite(v) && v > 0, `${path} = ${v} is a positive number`);
+  };
+  t.equal(r.nodes, 200);
+  t.equal(r.series_per_node, 50);
+  t.equal(r.interval_ms, 1000);
+  for (const k of [
+    "bytes_per_node_per_interval",
+    "prometheus_text_bytes_per_node_per_interval",
+    "prometheus_gzip_bytes_per_node_per_interval",
+    "latency_ms.p50",
+    "latency_ms.p99",
+    "latency_ms.max",
+    "root_render_ms",
+    "root_bytes_per_series",
+    "relay_cpu_us_per_frame",
+    "agent.rss_mb",
+    "failover.recovery_ms",
+    "prometheus_baseline.roots.cpu_cores",
+    "prometheus_baseline.direct.cpu_cores",
+    "prometheus_baseline.cpu_ratio",
+  ]) positive(k);
+  t.ok(Number.isFinite(r.agent.cpu_percent) && r.agent.cpu_percent >= 0, "agent.cpu_percent");
+  t.equal(r.failover.nodes_lost, 0, "no node lost in the failover");
+  t.ok(r.latency_ms.p50 <= r.latency_ms.p99 && r.latency_ms.p99 <= r.latency_ms.max, "p50 ≤ p99 ≤ max");
+  t.ok(r.machine.node.startsWith("v") && typeof r.machine.commit === "string", "machine and commit recorded");
+  t.ok(existsSync(html) && readFileSync(html, "utf8").includes("uPlot"), "a self-contained plot");
+});
