@@ -66,7 +66,7 @@ export function writePlot(path: string, r: BenchResult): void {
     writeFileSync(join(dir, "plot.html"), html);
     const res = spawnSync(
       chromium,
-      ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", `--user-data-dir=${dir}/profile`, "--window-size=1200,1100", `--screenshot=${path}`, `file://${dir}/plot.html`],
+      ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", `--user-data-dir=${dir}/profile`, "--window-size=1200,1500", `--screenshot=${path}`, `file://${dir}/plot.html`],
       { encoding: "utf8", timeout: 60_000 },
     );
     if (res.status !== 0) throw new Error(`chromium could not render the plot: ${res.stderr.slice(0, 500)}`);

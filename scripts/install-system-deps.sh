@@ -2,11 +2,12 @@
 # Installs the Debian packages Banyan's tests run for real (idempotent, quiet).
 #   prometheus  promtool checks the scrape config that `banyan topology render` prints
 #   graphviz    dot draws the picture that `banyan topology render --format dot` prints
+#   chromium    renders `banyan bench --plot out.png` (a headless screenshot of the HTML plot)
 # Later parts of the system tests add their programs (node_exporter, Alertmanager, Slurm…) here.
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus graphviz)
+PACKAGES=(prometheus graphviz chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -106,7 +106,7 @@ The root listens for its trees on the topology's gRPC address and serves /metric
 /-/ready on its HTTP address. Every series carries instance="<node>" and its job: scrape the roots
 with honor_labels: true (banyan topology render --format prometheus prints the config).
 
-Config keys (YAML, or --set): intervalMs, deadAfterMs, forgetAfterMs, resyncIntervalMs, exposeRaw,
+Config keys (YAML, or --set): intervalMs, deadAfterMs, forgetAfterMs, resyncIntervalMs, exposeRaw, gzipLevel,
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], limits.*, log.level.
 
 Example:

@@ -70,7 +70,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   store.onResyncRequested((origin) => status.recordResync(origin));
   const page = (format: "text" | "openmetrics"): Promise<Buffer> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
   const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => (await page(format)).toString("utf8");
-  const http = new RootHttpServer(page, log, registry);
+  const http = new RootHttpServer(page, log, registry, config.gzipLevel);
   http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
   http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
   http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
@@ -90,6 +90,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       aggregates = new AggregateEngine(cfg.aggregates);
       store.setAggregates(aggregates);
       exposeRaw = cfg.exposeRaw;
+      http.setGzipLevel(cfg.gzipLevel);
       store.setDeadAfterMs(deadAfterMs(cfg));
       expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));

@@ -26,6 +26,8 @@ export const rootConfigSchema = z
     forgetAfterMs: positiveInt.default(600_000),
     /** At most one keyframe request per origin this often. */
     resyncIntervalMs: positiveInt.default(1000),
+    /** zlib level of gzip responses to /metrics (Prometheus always asks for gzip); 0: never compress. */
+    gzipLevel: z.number().int().min(0).max(9).default(1),
     /** false: expose only the aggregates, not the nodes' series. */
     exposeRaw: z.boolean().default(true),
     aggregates: z.array(aggregateSchema).default([]),
