@@ -110,7 +110,8 @@ async function measure(bin: string, config: string, dataDir: string, port: numbe
       scrape_ms_avg: (await q(`avg(avg_over_time(scrape_duration_seconds{job="${job}"}[${w}]))`)) * 1000,
       scrape_ms_max: (await q(`max(max_over_time(scrape_duration_seconds{job="${job}"}[${w}]))`)) * 1000,
       scrapes: await q(`sum(count_over_time(up{job="${job}"}[${w}]))`),
-      failed_scrapes: (await q(`sum(count_over_time(up{job="${job}"}[${w}]))`)) - (await q(`sum(sum_over_time(up{job="${job}"}[${w}]))`)),
+      // The two range queries may see a scrape more or fewer at the window edges: never below 0.
+      failed_scrapes: Math.max(0, (await q(`sum(count_over_time(up{job="${job}"}[${w}]))`)) - (await q(`sum(sum_over_time(up{job="${job}"}[${w}]))`))),
     };
     say(`  Prometheus scraping ${targets} ${job === "banyan" ? "roots" : "nodes directly"}: ${run.cpu_cores.toFixed(3)} cores, ${run.rss_mb.toFixed(0)} MB, scrape ${run.scrape_ms_avg.toFixed(1)} ms avg, ${run.failed_scrapes} failed of ${run.scrapes}`);
     return run;
