@@ -53,7 +53,7 @@ function wireFigures(series: number, changeRate: number, ticks: number, keyframe
   let changed = 0;
   for (let tick = 0; tick < ticks; tick++) {
     src.collect(target);
-    if (tick > 0 && tick % keyframeEvery === 0) enc.requestKeyframe();
+    if (tick > 0 && tick % keyframeEvery === 0) enc.requestKeyframe(false);
     const f = enc.encode();
     if (f === null) continue;
     const w = encodePayload(f.payload);
@@ -152,7 +152,10 @@ async function latencyFigures(nodes: number, intervalMs: number, seconds: number
 }
 
 console.log(`Banyan data-path figures — ${machine()}`);
-if (all || which.has("wire")) wireFigures(500, 0.1, 600, 60);
+if (all || which.has("wire")) {
+  wireFigures(500, 0.1, 600, 60);
+  wireFigures(500, 0.023, 600, 60);
+}
 if (all || which.has("render")) {
   renderFigures(200, 500);
   renderFigures(2000, 500);

@@ -23,8 +23,10 @@ export interface EncodedPayload {
 export interface FrameTemplate {
   /** deltas[k]: the frame of tick k after tick k-1 (null: nothing moved, only an alive record). */
   readonly deltas: readonly (EncodedPayload | null)[];
-  /** keys[k]: a keyframe of the state at tick k (for keyframe ticks and resyncs). */
+  /** keys[k]: a full keyframe of the state at tick k (first frame and resyncs). */
   readonly keys: readonly EncodedPayload[];
+  /** The periodic keyframe at tick 0 of each period (no HELP texts, as agents send it). */
+  readonly periodicKey: EncodedPayload;
 }
 
 export interface TemplateOptions {
@@ -62,14 +64,19 @@ export function buildTemplates(o: TemplateOptions): FrameTemplate[] {
     };
     const deltas: (EncodedPayload | null)[] = [];
     const keys: EncodedPayload[] = [];
+    let periodicKey: EncodedPayload | null = null;
     for (let k = 0; k < o.period; k++) {
       src.collect(target);
       const f = stream.encode();
       deltas.push(f === null ? null : encodePayload(f.payload));
       keyer.requestKeyframe();
       keys.push(encodePayload(keyer.encode()!.payload));
+      if (k === 0) {
+        keyer.requestKeyframe(false);
+        periodicKey = encodePayload(keyer.encode()!.payload);
+      }
     }
-    out.push({ deltas, keys });
+    out.push({ deltas, keys, periodicKey: periodicKey! });
   }
   return out;
 }

