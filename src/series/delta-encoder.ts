@@ -115,46 +115,28 @@ export class DeltaEncoder {
     const withHelp = this.keyWithHelp;
     this.keyWithHelp = true;
     this.stringIdx = new Map();
-    const strings: string[] = [];
-    const defs: number[] = [];
-    const ids: number[] = [];
-    const vals: number[] = [];
-    const raw: number[] = [];
-    const rawValues: number[] = [];
-    let lastId = -1;
-    let lastRaw = -1;
+    const out = new PayloadBuilder();
     for (let id = 0; id < this.defs.length; id++) {
       if (this.defined[id] === 0) continue;
-      this.pushDef(id, strings, defs, withHelp);
+      this.pushDef(id, out.strings, out.defs, withHelp);
       this.unsent[id] = 0;
       const v = this.values[id]!;
       const tol = this.monotone[id] === 1 ? 0 : this.tolerance(v, id) / 2;
       const packed = tol > 0 ? roundedDecimal(v, tol) : exactDecimal(v);
       if (packed >= 0) {
-        ids.push(id - lastId - 1);
-        lastId = id;
-        vals.push(packed);
+        out.packed(id, packed);
         this.held[id] = decodeDecimal(packed);
       } else {
-        raw.push(id - lastRaw - 1);
-        lastRaw = id;
-        rawValues.push(v);
+        out.raw(id, v);
         this.held[id] = v;
       }
     }
     this.gone = [];
-    return { strings, defs, gone: [], ids, vals, rawIds: raw, rawVals: float64Bytes(rawValues) };
+    return out.build([]);
   }
 
   private encodeDelta(): { key: boolean; payload: Payload } | null {
-    const strings: string[] = [];
-    const defs: number[] = [];
-    const ids: number[] = [];
-    const vals: number[] = [];
-    const raw: number[] = [];
-    const rawValues: number[] = [];
-    let lastId = -1;
-    let lastRaw = -1;
+    const out = new PayloadBuilder();
     const values = this.values;
     const held = this.held;
     for (let id = 0; id < this.defs.length; id++) {
@@ -163,7 +145,7 @@ export class DeltaEncoder {
       const h = held[id]!;
       const fresh = this.unsent[id] === 1;
       if (fresh) {
-        this.pushDef(id, strings, defs, true);
+        this.pushDef(id, out.strings, out.defs, true);
         this.unsent[id] = 0;
       } else if (!this.leftBound(v, h, id)) {
         continue;
@@ -186,21 +168,17 @@ export class DeltaEncoder {
         }
       }
       if (packed >= 0) {
-        ids.push(id - lastId - 1);
-        lastId = id;
-        vals.push(packed);
+        out.packed(id, packed);
         held[id] = addDecimal(h, packed);
       } else {
-        raw.push(id - lastRaw - 1);
-        lastRaw = id;
-        rawValues.push(v);
+        out.raw(id, v);
         held[id] = v;
       }
     }
-    if (ids.length === 0 && raw.length === 0 && defs.length === 0 && this.gone.length === 0) return null;
+    if (out.empty && this.gone.length === 0) return null;
     const gone = this.gone;
     this.gone = [];
-    return { key: false, payload: { strings, defs, gone, ids, vals, rawIds: raw, rawVals: float64Bytes(rawValues) } };
+    return { key: false, payload: out.build(gone) };
   }
 
   private tolerance(v: number, id: number): number {
@@ -249,6 +227,38 @@ export class DeltaEncoder {
     this.monotone = g(this.monotone);
     this.defined = g(this.defined);
     this.unsent = g(this.unsent);
+  }
+}
+
+/** The columns of one payload as they fill up: ids delta-coded as they are added in ascending order. */
+class PayloadBuilder {
+  readonly strings: string[] = [];
+  readonly defs: number[] = [];
+  private readonly ids: number[] = [];
+  private readonly vals: number[] = [];
+  private readonly rawIds: number[] = [];
+  private readonly rawValues: number[] = [];
+  private lastId = -1;
+  private lastRaw = -1;
+
+  packed(id: number, packed: number): void {
+    this.ids.push(id - this.lastId - 1);
+    this.lastId = id;
+    this.vals.push(packed);
+  }
+
+  raw(id: number, value: number): void {
+    this.rawIds.push(id - this.lastRaw - 1);
+    this.lastRaw = id;
+    this.rawValues.push(value);
+  }
+
+  get empty(): boolean {
+    return this.ids.length === 0 && this.rawIds.length === 0 && this.defs.length === 0;
+  }
+
+  build(gone: readonly number[]): Payload {
+    return { strings: this.strings, defs: this.defs, gone, ids: this.ids, vals: this.vals, rawIds: this.rawIds, rawVals: float64Bytes(this.rawValues) };
   }
 }
 
