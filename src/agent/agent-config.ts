@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseConfig } from "../core/config-file.js";
 import { nodeSchemaFields, positiveInt } from "../wire/wire-config.js";
+import { COLLECTOR_NAMES } from "./node-source.js";
 
 const precisionRule = z.strictObject({
   /** Metric name glob (`*`, `?`). */
@@ -21,8 +22,14 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       /** Root of the proc filesystem (tests point it at a fixture tree). */
       path: z.string().default("/proc"),
+      /** Root of sysfs. */
+      sys: z.string().default("/sys"),
+      /** Prefix of mount points for filesystem statistics and /etc/os-release ("" on the host; "/host" in a container). */
+      rootfs: z.string().default(""),
+      /** Collectors switched off, by name. */
+      disable: z.array(z.enum(COLLECTOR_NAMES as [string, ...string[]])).default([]),
     })
-    .default({ path: "/proc" }),
+    .default({ path: "/proc", sys: "/sys", rootfs: "", disable: [] }),
   synthetic: z
     .strictObject({
       series: positiveInt.default(500),

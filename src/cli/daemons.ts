@@ -3,7 +3,7 @@ import { bindAddress, nodeRecord, nodesOfRoot, rootRecord, treeAddress } from ".
 import type { Topology } from "../../topology/topology-file.js";
 import type { Logger } from "../core/logger.js";
 import { NodeStatusSource } from "../agent/node-status-source.js";
-import { ProcfsSource } from "../agent/procfs-source.js";
+import { NodeSource } from "../agent/node-source.js";
 import { Sampler } from "../agent/sampler.js";
 import type { Source } from "../agent/source.js";
 import { SyntheticSource } from "../agent/synthetic-source.js";
@@ -219,5 +219,5 @@ export function startRelay(ctx: DaemonContext, config: Readonly<RelayConfig>): P
 export function defaultSource(name: string, config: Readonly<AgentConfig>): Source {
   return config.source === "synthetic"
     ? new SyntheticSource({ ...config.synthetic, node: name })
-    : new ProcfsSource(config.procfs.path);
+    : new NodeSource({ proc: config.procfs.path, sys: config.procfs.sys, rootfs: config.procfs.rootfs }, config.procfs.disable);
 }

@@ -1,0 +1,119 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fields, readText, type Collector } from "./series-writer.js";
+
+/** Network collectors with node_exporter 1.5's names: netdev, netclass (subset), netstat, sockstat. */
+const RX = ["bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"];
+const TX = ["bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed"];
+
+export const netdevCollector: Collector = {
+  name: "netdev",
+  async collect(w, p) {
+    const text = await readText(p.proc, "net/dev");
+    if (text === null) return;
+    for (const line of text.split("\n").slice(2)) {
+      const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
+      if (m === null) continue;
+      const device = m[1]!.trim();
+      const v = m[2]!.trim().split(/\s+/).map(Number);
+      RX.forEach((f, k) => w.counter(`node_network_receive_${f}_total`, { device }, v[k]!, `Network device statistic receive_${f}.`));
+      TX.forEach((f, k) => w.counter(`node_network_transmit_${f}_total`, { device }, v[k + 8]!, `Network device statistic transmit_${f}.`));
+    }
+  },
+};
+
+export const netclassCollector: Collector = {
+  name: "netclass",
+  async collect(w, p) {
+    let ifaces: string[];
+    try {
+      ifaces = await readdir(join(p.sys, "class/net"));
+    } catch {
+      return;
+    }
+    for (const device of ifaces) {
+      const attr = async (a: string): Promise<string | null> => (await readText(p.sys, "class/net", device, a))?.trim() ?? null;
+      const operstate = (await attr("operstate")) ?? "";
+      w.gauge("node_network_up", { device }, operstate === "up" ? 1 : 0, "Value is 1 if operstate is 'up', 0 otherwise.");
+      const labels = {
+        address: (await attr("address")) ?? "",
+        broadcast: (await attr("broadcast")) ?? "",
+        device,
+        duplex: (await attr("duplex")) ?? "",
+        ifalias: (await attr("ifalias")) ?? "",
+        operstate,
+      };
+      w.gauge("node_network_info", labels, 1, "Non-numeric data from /sys/class/net/<iface>, value is always 1.");
+      const num = async (a: string, name: string, help: string, scale = 1, counter = false): Promise<void> => {
+        const v = Number(await attr(a));
+        if ((await attr(a)) === null || !Number.isFinite(v) || v < 0) return;
+        if (counter) w.counter(name, { device }, v * scale, help);
+        else w.gauge(name, { device }, v * scale, help);
+      };
+      await num("mtu", "node_network_mtu_bytes", "Network device property: mtu_bytes");
+      await num("carrier", "node_network_carrier", "Network device property: carrier");
+      await num("tx_queue_len", "node_network_transmit_queue_length", "Network device property: transmit_queue_length");
+      await num("speed", "node_network_speed_bytes", "Network device property: speed_bytes", 125_000);
+      await num("carrier_changes", "node_network_carrier_changes_total", "Network device property: carrier_changes_total", 1, true);
+    }
+  },
+};
+
+/** node_exporter 1.5's default --collector.netstat.fields. */
+const NETSTAT_FIELDS =
+  /^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$/;
+
+export const netstatCollector: Collector = {
+  name: "netstat",
+  async collect(w, p) {
+    const put = (proto: string, field: string, value: string): void => {
+      const key = `${proto}_${field}`;
+      if (NETSTAT_FIELDS.test(key)) w.untyped(`node_netstat_${key}`, {}, Number(value), `Statistic ${proto}${field}.`);
+    };
+    // netstat and snmp: pairs of lines, "Proto: names…" then "Proto: values…".
+    for (const file of ["net/netstat", "net/snmp"]) {
+      const text = await readText(p.proc, file);
+      if (text === null) continue;
+      const lines = text.split("\n").filter((l) => l.trim() !== "");
+      for (let k = 0; k + 1 < lines.length; k += 2) {
+        const names = lines[k]!.split(/\s+/);
+        const values = lines[k + 1]!.split(/\s+/);
+        const proto = names[0]!.replace(/:$/, "");
+        for (let j = 1; j < names.length; j++) put(proto, names[j]!, values[j]!);
+      }
+    }
+    // snmp6: "Ip6InOctets   1234" per line.
+    const six = await readText(p.proc, "net/snmp6");
+    if (six !== null) {
+      for (const [name, value] of fields(six)) {
+        const m = /^(Ip6|Icmp6|Udp6|UdpLite6)(.+)$/.exec(name!);
+        if (m !== null) put(m[1]!, m[2]!, value!);
+      }
+    }
+  },
+};
+
+const PAGE_SIZE = 4096;
+
+export const sockstatCollector: Collector = {
+  name: "sockstat",
+  async collect(w, p) {
+    for (const file of ["net/sockstat", "net/sockstat6"]) {
+      const text = await readText(p.proc, file);
+      if (text === null) continue;
+      for (const f of fields(text)) {
+        const proto = f[0]!.replace(/:$/, "");
+        for (let k = 1; k + 1 < f.length; k += 2) {
+          const state = f[k]!;
+          const v = Number(f[k + 1]);
+          if (proto === "sockets") {
+            w.gauge("node_sockstat_sockets_used", {}, v, "Number of IPv4 sockets in use.");
+            continue;
+          }
+          w.gauge(`node_sockstat_${proto}_${state}`, {}, v, `Number of ${proto} sockets in state ${state}.`);
+          if (state === "mem") w.gauge(`node_sockstat_${proto}_mem_bytes`, {}, v * PAGE_SIZE, `Number of ${proto} sockets in state mem_bytes.`);
+        }
+      }
+    }
+  },
+};

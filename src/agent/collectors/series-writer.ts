@@ -1,0 +1,86 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { SeriesType, seriesDef } from "../../series/series-def.js";
+import type { SampleTarget } from "../source.js";
+
+/** Where a collector reads: the proc and sys trees and the root of the mounted filesystems. */
+export interface HostPaths {
+  readonly proc: string;
+  readonly sys: string;
+  /** Prefix of mount points when stat-ing filesystems ("" on the host itself). */
+  readonly rootfs: string;
+}
+
+/** A collector of one node_exporter family group; reads files, never spawns a process. */
+export interface Collector {
+  readonly name: string;
+  collect(w: SeriesWriter, paths: HostPaths): Promise<void>;
+}
+
+/**
+ * What the collectors write through: a series is defined once (by name and label values) and then
+ * only set by id; a series a tick did not write has vanished (an unplugged CPU, an unmounted
+ * filesystem) and ends at the root.
+ */
+export class SeriesWriter {
+  private readonly ids = new Map<string, number>();
+  private seen = new Set<string>();
+
+  constructor(private readonly target: SampleTarget) {}
+
+  begin(): void {
+    this.seen = new Set();
+  }
+
+  gauge(name: string, labels: Record<string, string>, value: number, help: string): void {
+    this.put(name, labels, value, SeriesType.Gauge, help);
+  }
+
+  counter(name: string, labels: Record<string, string>, value: number, help: string): void {
+    this.put(name, labels, value, SeriesType.Counter, help);
+  }
+
+  untyped(name: string, labels: Record<string, string>, value: number, help: string): void {
+    this.put(name, labels, value, SeriesType.Untyped, help);
+  }
+
+  put(name: string, labels: Record<string, string>, value: number, type: SeriesType, help: string): void {
+    let key = name;
+    for (const k in labels) key += "\u0000" + k + "=" + labels[k];
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.target.define(seriesDef(name, labels, type, { help }));
+      this.ids.set(key, id);
+    }
+    this.seen.add(key);
+    this.target.set(id, value);
+  }
+
+  /** Ends every series not written since `begin`. */
+  end(): void {
+    for (const [key, id] of this.ids) {
+      if (!this.seen.has(key)) {
+        this.target.remove(id);
+        this.ids.delete(key);
+      }
+    }
+  }
+}
+
+/** A file's text, or null when it is missing or unreadable (a collector then writes nothing). */
+export async function readText(...parts: string[]): Promise<string | null> {
+  try {
+    return await readFile(join(...parts), "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** The lines of a file split on white space, without empty lines. */
+export function fields(text: string): string[][] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .map((l) => l.split(/\s+/));
+}
