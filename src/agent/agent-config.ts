@@ -38,7 +38,25 @@ export const agentConfigSchema = z.strictObject({
       seed: z.number().int().default(1),
     })
     .default({ series: 500, changeRate: 0.023, seed: 1 }),
-  /** Precision per metric name; first match wins. Default: gauges 1 %, counters exact. */
+  /** More sources beside the node's own collectors. */
+  sources: z
+    .strictObject({
+      /** Local Prometheus endpoints to scrape each interval (dcgm-exporter, node_exporter, an application). */
+      scrape: z
+        .array(
+          z.strictObject({
+            url: z.url(),
+            job: z.string().min(1),
+            intervalMs: positiveInt.optional(),
+            timeoutMs: positiveInt.optional(),
+          }),
+        )
+        .default([]),
+      /** GPUs without dcgm-exporter: a long-lived nvidia-smi mapped to dcgm-exporter's names. */
+      nvidiaSmi: z.strictObject({ enabled: z.boolean().default(false), path: z.string().default("nvidia-smi") }).default({ enabled: false, path: "nvidia-smi" }),
+    })
+    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" } }),
+  /** Precision per metric name; first match wins, then the documented defaults (gauges 1 %, counters exact, temperatures 0.5 °C…). */
   precision: z.array(precisionRule).default([]),
 });
 

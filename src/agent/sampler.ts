@@ -5,7 +5,7 @@ import type { Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { FrameKind, FrameSchema } from "../gen/banyan/v1/uplink_pb.js";
 import { DeltaEncoder } from "../series/delta-encoder.js";
-import { PrecisionRules, type PrecisionRule } from "../series/precision.js";
+import { DEFAULT_PRECISION_RULES, PrecisionRules, type PrecisionRule } from "../series/precision.js";
 import type { SeriesDef } from "../series/series-def.js";
 import type { FrameSink } from "../wire/frame-flow.js";
 import { encodePayload } from "../wire/payload-codec.js";
@@ -48,7 +48,8 @@ export class Sampler {
     /** Called after each tick's frame is handed over (the relay may then flush at once). */
     private readonly onTick: () => void = () => undefined,
   ) {
-    this.encoder = new DeltaEncoder(new PrecisionRules(opts.precision));
+    // The site's rules first, then the documented defaults (temperatures, times, load, infos).
+    this.encoder = new DeltaEncoder(new PrecisionRules([...opts.precision, ...DEFAULT_PRECISION_RULES]));
     this.epochNow = BigInt(Date.now());
     const enc = this.encoder;
     const job = opts.job;

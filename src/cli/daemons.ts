@@ -4,6 +4,8 @@ import type { Topology } from "../../topology/topology-file.js";
 import type { Logger } from "../core/logger.js";
 import { NodeStatusSource } from "../agent/node-status-source.js";
 import { NodeSource } from "../agent/node-source.js";
+import { NvidiaSmiSource } from "../agent/nvidia-smi-source.js";
+import { ScrapeSource } from "../agent/scrape-source.js";
 import { Sampler } from "../agent/sampler.js";
 import type { Source } from "../agent/source.js";
 import { SyntheticSource } from "../agent/synthetic-source.js";
@@ -193,7 +195,11 @@ async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay
 export function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, sources?: readonly Source[]): Promise<NodeDaemon> {
   return startNode(ctx, config, (relay, registry) => {
     const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour }));
-    const src = [...(sources ?? [defaultSource(ctx.name, config)]), status];
+    const extra: Source[] = config.sources.scrape.map(
+      (t) => new ScrapeSource({ url: t.url, job: t.job, intervalMs: t.intervalMs ?? config.intervalMs, timeoutMs: t.timeoutMs ?? Math.max(100, Math.floor(config.intervalMs / 2)) }, ctx.log.child({ node: ctx.name, part: "scrape" })),
+    );
+    if (config.sources.nvidiaSmi.enabled) extra.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
+    const src = [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, status];
     return new Sampler(
       {
         origin: ctx.name,

@@ -61,3 +61,50 @@ t.test("text parser - a bad line is reported with its number and the good lines 
   t.match(r.errors[0]!.message, /unterminated label value/);
   t.match(r.errors[4]!.message, /unknown type "wobbly"/);
 });
+
+import fc from "fast-check";
+import { ExpositionCache } from "../../../src/root/exposition-cache.js";
+import { seriesDef } from "../../../src/series/series-def.js";
+import { OriginState } from "../../../src/root/origin-state.js";
+import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
+import { DEFAULT_SERIES_LIMITS } from "../../../src/series/payload.js";
+
+t.test("text parser - fuzzed: never throws on any input", async () => {
+  fc.assert(
+    fc.property(fc.string({ unit: "binary", maxLength: 400 }), (s) => {
+      parseExposition(s);
+    }),
+    { numRuns: 3000, seed: 8 },
+  );
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom("# TYPE m counter", 'm{a="', "\\", '"', "}", " 1", "\n", "NaN", "# HELP m x\\", ",", "=", "m_total", " ", "{", "+Inf", "1e9"), { maxLength: 60 }), (parts) => {
+      parseExposition(parts.join(""));
+    }),
+    { numRuns: 3000, seed: 9 },
+  );
+});
+
+t.test("text parser - what a root renders parses back to the same series and values", async (t) => {
+  const labelValue = fc.string({ maxLength: 12 });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(labelValue, fc.oneof(fc.double({ noNaN: true }), fc.constant(NaN))), { minLength: 1, maxLength: 20 }), (rows) => {
+      const enc = new DeltaEncoder();
+      rows.forEach(([v, x], k) => enc.set(enc.define(seriesDef("fuzz_value", { k: String(k), v }, 0)), x));
+      const cache = new ExpositionCache();
+      const st = new OriginState("n1", cache, DEFAULT_SERIES_LIMITS);
+      st.apply(enc.encode()!.payload, true);
+      st.setVisible(true);
+      const parsed = parseExposition(cache.renderText("text"));
+      if (parsed.errors.length > 0) throw new Error(JSON.stringify(parsed.errors));
+      if (parsed.samples.length !== rows.length) throw new Error("count");
+      for (const s of parsed.samples) {
+        const [v, x] = rows[Number(s.labels["k"])]!;
+        if (s.labels["v"] !== v) throw new Error(`label ${JSON.stringify(s.labels["v"])} vs ${JSON.stringify(v)}`);
+        const held = st.value(Number(s.labels["k"]));
+        if (!(Object.is(s.value, held) || (Number.isNaN(s.value) && Number.isNaN(held)))) throw new Error(`value ${s.value} vs ${held} (${x})`);
+      }
+    }),
+    { numRuns: 300, seed: 10 },
+  );
+  t.pass();
+});
