@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Banyan's tests run for real (idempotent, quiet).
-#   prometheus  promtool checks the scrape config that `banyan topology render` prints
+#   prometheus  the real Prometheus and promtool of the system tests
+#   prometheus-node-exporter  the reference the agent's collectors are compared with
 #   graphviz    dot draws the picture that `banyan topology render --format dot` prints
 #   chromium    renders `banyan bench --plot out.png` (a headless screenshot of the HTML plot)
 # Later parts of the system tests add their programs (node_exporter, Alertmanager, Slurm…) here.
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus graphviz chromium)
+PACKAGES=(prometheus prometheus-node-exporter graphviz chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { parseConfig } from "../core/config-file.js";
 import { nodeSchemaFields, positiveInt } from "../wire/wire-config.js";
+import { DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE } from "./collectors/disk-collectors.js";
+import { DEFAULT_NETDEV_EXCLUDE } from "./collectors/net-collectors.js";
 import { COLLECTOR_NAMES } from "./node-source.js";
 
 const precisionRule = z.strictObject({
@@ -28,8 +30,12 @@ export const agentConfigSchema = z.strictObject({
       rootfs: z.string().default(""),
       /** Collectors switched off, by name. */
       disable: z.array(z.enum(COLLECTOR_NAMES as [string, ...string[]])).default([]),
+      /** Mount points and filesystem types left out (node_exporter's flags; Debian's defaults). */
+      mountPointsExclude: z.string().default(DEFAULT_MOUNT_POINTS_EXCLUDE),
+      fsTypesExclude: z.string().default(DEFAULT_FS_TYPES_EXCLUDE),
+      netdevExclude: z.string().default(DEFAULT_NETDEV_EXCLUDE),
     })
-    .default({ path: "/proc", sys: "/sys", rootfs: "", disable: [] }),
+    .default({ path: "/proc", sys: "/sys", rootfs: "", disable: [], mountPointsExclude: DEFAULT_MOUNT_POINTS_EXCLUDE, fsTypesExclude: DEFAULT_FS_TYPES_EXCLUDE, netdevExclude: DEFAULT_NETDEV_EXCLUDE }),
   synthetic: z
     .strictObject({
       series: positiveInt.default(500),

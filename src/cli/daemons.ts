@@ -225,5 +225,8 @@ export function startRelay(ctx: DaemonContext, config: Readonly<RelayConfig>): P
 export function defaultSource(name: string, config: Readonly<AgentConfig>): Source {
   return config.source === "synthetic"
     ? new SyntheticSource({ ...config.synthetic, node: name })
-    : new NodeSource({ proc: config.procfs.path, sys: config.procfs.sys, rootfs: config.procfs.rootfs }, config.procfs.disable);
+    : new NodeSource(
+        { proc: config.procfs.path, sys: config.procfs.sys, rootfs: config.procfs.rootfs, mountPointsExclude: config.procfs.mountPointsExclude, fsTypesExclude: config.procfs.fsTypesExclude, netdevExclude: config.procfs.netdevExclude },
+        config.procfs.disable,
+      );
 }

@@ -46,9 +46,13 @@ export const diskstatsCollector: Collector = {
   },
 };
 
-/** node_exporter 1.5's defaults. */
-const MOUNT_EXCLUDE = /^\/(dev|proc|run\/credentials\/.+|sys|var\/lib\/docker\/.+|var\/lib\/containers\/storage\/.+)($|\/)/;
-const FSTYPE_EXCLUDE = /^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$/;
+/**
+ * Debian's node_exporter 1.5 defaults (its build excludes /run, /mnt and /media too; upstream does
+ * not): what sites running the packaged exporter see, so Banyan's series match theirs.
+ */
+export const DEFAULT_MOUNT_POINTS_EXCLUDE = "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+export const DEFAULT_FS_TYPES_EXCLUDE =
+  "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
 /** A statfs that hangs (a dead NFS server) must not hold the tick: give up after this. */
 const STATFS_TIMEOUT_MS = 1000;
 
@@ -58,6 +62,8 @@ const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: s
 export const filesystemCollector: Collector = {
   name: "filesystem",
   async collect(w, p) {
+    const MOUNT_EXCLUDE = new RegExp(p.mountPointsExclude ?? DEFAULT_MOUNT_POINTS_EXCLUDE);
+    const FSTYPE_EXCLUDE = new RegExp(p.fsTypesExclude ?? DEFAULT_FS_TYPES_EXCLUDE);
     const text = (await readText(p.proc, "1/mounts")) ?? (await readText(p.proc, "mounts"));
     if (text === null) return;
     const seen = new Set<string>();

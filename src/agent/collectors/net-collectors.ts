@@ -6,15 +6,20 @@ import { fields, readText, type Collector } from "./series-writer.js";
 const RX = ["bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"];
 const TX = ["bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed"];
 
+export const DEFAULT_NETDEV_EXCLUDE = "^lo$";
+
 export const netdevCollector: Collector = {
   name: "netdev",
   async collect(w, p) {
+    const exclude = new RegExp(p.netdevExclude ?? DEFAULT_NETDEV_EXCLUDE);
     const text = await readText(p.proc, "net/dev");
     if (text === null) return;
     for (const line of text.split("\n").slice(2)) {
       const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
       if (m === null) continue;
       const device = m[1]!.trim();
+      // Debian's node_exporter leaves loopback out (--collector.netdev.device-exclude="^lo$").
+      if (exclude.test(device)) continue;
       const v = m[2]!.trim().split(/\s+/).map(Number);
       RX.forEach((f, k) => w.counter(`node_network_receive_${f}_total`, { device }, v[k]!, `Network device statistic receive_${f}.`));
       TX.forEach((f, k) => w.counter(`node_network_transmit_${f}_total`, { device }, v[k + 8]!, `Network device statistic transmit_${f}.`));

@@ -9,6 +9,11 @@ export interface HostPaths {
   readonly sys: string;
   /** Prefix of mount points when stat-ing filesystems ("" on the host itself). */
   readonly rootfs: string;
+  /** Regexps of mount points and filesystem types left out (node_exporter's flags of the same names). */
+  readonly mountPointsExclude?: string;
+  readonly fsTypesExclude?: string;
+  /** Regexp of network devices left out of netdev. */
+  readonly netdevExclude?: string;
 }
 
 /** A collector of one node_exporter family group; reads files, never spawns a process. */
