@@ -1,6 +1,7 @@
 import { diskstatsCollector, filesystemCollector } from "./collectors/disk-collectors.js";
 import { netclassCollector, netdevCollector, netstatCollector, sockstatCollector } from "./collectors/net-collectors.js";
 import { cpuCollector, entropyCollector, filefdCollector, loadavgCollector, meminfoCollector, pressureCollector, statCollector, vmstatCollector } from "./collectors/proc-collectors.js";
+import { conntrackCollector, selinuxCollector, softnetCollector, timeCollector, udpQueuesCollector } from "./collectors/kernel-collectors.js";
 import { SeriesWriter, type Collector, type HostPaths } from "./collectors/series-writer.js";
 import { arpCollector, hwmonCollector, infinibandCollector, lustreCollector, osCollector, unameCollector } from "./collectors/sys-collectors.js";
 import type { SampleTarget, Source } from "./source.js";
@@ -19,11 +20,16 @@ export const COLLECTORS: readonly Collector[] = [
   netclassCollector,
   netstatCollector,
   sockstatCollector,
+  softnetCollector,
+  conntrackCollector,
+  udpQueuesCollector,
   arpCollector,
   diskstatsCollector,
   filesystemCollector,
   unameCollector,
   osCollector,
+  timeCollector,
+  selinuxCollector,
   hwmonCollector,
   infinibandCollector,
   lustreCollector,

@@ -60,6 +60,18 @@ export const netclassCollector: Collector = {
       await num("tx_queue_len", "node_network_transmit_queue_length", "Network device property: transmit_queue_length");
       await num("speed", "node_network_speed_bytes", "Network device property: speed_bytes", 125_000);
       await num("carrier_changes", "node_network_carrier_changes_total", "Network device property: carrier_changes_total", 1, true);
+      await num("carrier_up_count", "node_network_carrier_up_changes_total", "Network device property: carrier_up_changes_total", 1, true);
+      await num("carrier_down_count", "node_network_carrier_down_changes_total", "Network device property: carrier_down_changes_total", 1, true);
+      await num("addr_assign_type", "node_network_address_assign_type", "Network device property: address_assign_type");
+      await num("dev_id", "node_network_device_id", "Network device property: device_id");
+      await num("dormant", "node_network_dormant", "Network device property: dormant");
+      await num("flags", "node_network_flags", "Network device property: flags");
+      await num("ifindex", "node_network_iface_id", "Network device property: iface_id");
+      await num("iflink", "node_network_iface_link", "Network device property: iface_link");
+      await num("link_mode", "node_network_iface_link_mode", "Network device property: iface_link_mode");
+      await num("name_assign_type", "node_network_name_assign_type", "Network device property: name_assign_type");
+      await num("netdev_group", "node_network_net_dev_group", "Network device property: net_dev_group");
+      await num("type", "node_network_protocol_type", "Network device property: protocol_type");
     }
   },
 };
