@@ -1,6 +1,6 @@
 import { diskstatsCollector, filesystemCollector } from "./collectors/disk-collectors.js";
 import { netclassCollector, netdevCollector, netstatCollector, sockstatCollector } from "./collectors/net-collectors.js";
-import { cpuCollector, entropyCollector, filefdCollector, loadavgCollector, meminfoCollector, pressureCollector, statCollector, vmstatCollector } from "./collectors/proc-collectors.js";
+import { cpuCollector, cpufreqCollector, entropyCollector, filefdCollector, loadavgCollector, meminfoCollector, pressureCollector, statCollector, vmstatCollector } from "./collectors/proc-collectors.js";
 import { conntrackCollector, selinuxCollector, softnetCollector, timeCollector, udpQueuesCollector } from "./collectors/kernel-collectors.js";
 import { SeriesWriter, type Collector, type HostPaths } from "./collectors/series-writer.js";
 import { arpCollector, hwmonCollector, infinibandCollector, lustreCollector, osCollector, unameCollector } from "./collectors/sys-collectors.js";
@@ -9,6 +9,7 @@ import type { SampleTarget, Source } from "./source.js";
 /** Every collector, by the name config uses to switch it off. */
 export const COLLECTORS: readonly Collector[] = [
   cpuCollector,
+  cpufreqCollector,
   statCollector,
   meminfoCollector,
   loadavgCollector,
@@ -46,6 +47,7 @@ export const COLLECTOR_NAMES: readonly string[] = COLLECTORS.map((c) => c.name);
 export class NodeSource implements Source {
   readonly name = "procfs";
   private writer: SeriesWriter | null = null;
+  private tick = 0;
   private readonly active: readonly Collector[];
 
   constructor(
@@ -60,6 +62,11 @@ export class NodeSource implements Source {
     const w = this.writer;
     w.begin();
     for (const c of this.active) {
+      if (this.tick % (c.everyTicks ?? 1) !== 0) {
+        w.keep(c.name);
+        continue;
+      }
+      w.owner = c.name;
       try {
         await c.collect(w, this.paths);
       } catch {
@@ -67,5 +74,6 @@ export class NodeSource implements Source {
       }
     }
     w.end();
+    this.tick++;
   }
 }

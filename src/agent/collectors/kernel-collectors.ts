@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fields, readText, type Collector } from "./series-writer.js";
+import { RARELY, fields, readText, type Collector } from "./series-writer.js";
 
 /** softnet, conntrack, time, UDP queues and SELinux, with node_exporter 1.5's names. */
 export const softnetCollector: Collector = {
@@ -39,12 +39,23 @@ export const conntrackCollector: Collector = {
   },
 };
 
+let zoneCache = { name: "", atMs: 0 };
+/** The zone's short name, found once a minute (building an Intl formatter each tick showed in the profile). */
+function zoneName(): string {
+  const now = Date.now();
+  if (now - zoneCache.atMs > 60_000) {
+    const name = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(new Date(now)).find((x) => x.type === "timeZoneName")?.value ?? "UTC";
+    zoneCache = { name, atMs: now };
+  }
+  return zoneCache.name;
+}
+
 export const timeCollector: Collector = {
   name: "time",
   async collect(w, p) {
     const now = Date.now() / 1000;
     w.gauge("node_time_seconds", {}, now, "System time in seconds since epoch (1970).");
-    const zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(new Date()).find((x) => x.type === "timeZoneName")?.value ?? "UTC";
+    const zone = zoneName();
     w.gauge("node_time_zone_offset_seconds", { time_zone: zone }, -new Date().getTimezoneOffset() * 60, "System time zone offset in seconds.");
     let devices: string[] = [];
     try {
@@ -83,6 +94,7 @@ export const udpQueuesCollector: Collector = {
 };
 
 export const selinuxCollector: Collector = {
+  everyTicks: RARELY,
   name: "selinux",
   async collect(w, p) {
     const enforce = await readText(p.sys, "fs/selinux/enforce");

@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fields, readText, type Collector } from "./series-writer.js";
+import { RARELY, fields, readText, type Collector } from "./series-writer.js";
 
 /** Network collectors with node_exporter 1.5's names: netdev, netclass (subset), netstat, sockstat. */
 const RX = ["bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"];
@@ -28,6 +28,7 @@ export const netdevCollector: Collector = {
 };
 
 export const netclassCollector: Collector = {
+  everyTicks: RARELY,
   name: "netclass",
   async collect(w, p) {
     let ifaces: string[];

@@ -1,3 +1,5 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { fields, readText, type Collector } from "./series-writer.js";
 
 /**
@@ -22,6 +24,33 @@ export const cpuCollector: Collector = {
       // guest and guest_nice (fields 9, 10) are also counted in user and nice; node_exporter reports them apart.
       if (f[9] !== undefined) w.counter("node_cpu_guest_seconds_total", { cpu, mode: "user" }, Number(f[9]) / USER_HZ, "Seconds the CPUs spent in guests (VMs) for each mode.");
       if (f[10] !== undefined) w.counter("node_cpu_guest_seconds_total", { cpu, mode: "nice" }, Number(f[10]) / USER_HZ, "Seconds the CPUs spent in guests (VMs) for each mode.");
+    }
+  },
+};
+
+/** cpufreq (where the kernel has it): node_exporter's node_cpu_*_hertz from /sys/devices/system/cpu/cpuN/cpufreq (kHz). */
+export const cpufreqCollector: Collector = {
+  name: "cpufreq",
+  async collect(w, p) {
+    const root = join(p.sys, "devices/system/cpu");
+    let cpus: string[];
+    try {
+      cpus = (await readdir(root)).filter((d) => /^cpu\d+$/.test(d));
+    } catch {
+      return;
+    }
+    for (const d of cpus) {
+      const cpu = d.slice(3);
+      const khz = async (f: string, name: string, help: string): Promise<void> => {
+        const v = Number((await readText(root, d, "cpufreq", f))?.trim());
+        if (Number.isFinite(v) && v > 0) w.gauge(name, { cpu }, v * 1000, help);
+      };
+      await khz("scaling_cur_freq", "node_cpu_scaling_frequency_hertz", "Current scaled CPU thread frequency in hertz.");
+      await khz("scaling_max_freq", "node_cpu_scaling_frequency_max_hertz", "Maximum scaled CPU thread frequency in hertz.");
+      await khz("scaling_min_freq", "node_cpu_scaling_frequency_min_hertz", "Minimum scaled CPU thread frequency in hertz.");
+      await khz("cpuinfo_cur_freq", "node_cpu_frequency_hertz", "Current CPU thread frequency in hertz.");
+      await khz("cpuinfo_max_freq", "node_cpu_frequency_max_hertz", "Maximum CPU thread frequency in hertz.");
+      await khz("cpuinfo_min_freq", "node_cpu_frequency_min_hertz", "Minimum CPU thread frequency in hertz.");
     }
   },
 };

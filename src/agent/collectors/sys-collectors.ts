@@ -1,10 +1,11 @@
 import { readdir, readlink } from "node:fs/promises";
 import { hostname, machine, release, type, version } from "node:os";
 import { basename, join } from "node:path";
-import { fields, readText, type Collector } from "./series-writer.js";
+import { RARELY, fields, readText, type Collector } from "./series-writer.js";
 
 /** uname, os, hwmon, InfiniBand, Lustre client and ARP collectors (node_exporter 1.5 names where it has them). */
 export const unameCollector: Collector = {
+  everyTicks: RARELY,
   name: "uname",
   async collect(w, p) {
     const domain = ((await readText(p.proc, "sys/kernel/domainname")) ?? "(none)").trim();
@@ -20,6 +21,7 @@ export const unameCollector: Collector = {
 const OS_LABELS = ["build_id", "id", "id_like", "image_id", "image_version", "name", "pretty_name", "variant", "variant_id", "version", "version_codename", "version_id"];
 
 export const osCollector: Collector = {
+  everyTicks: RARELY,
   name: "os",
   async collect(w, p) {
     const text = (await readText(p.rootfs + "/etc/os-release")) ?? (await readText(p.rootfs + "/usr/lib/os-release"));
@@ -138,6 +140,7 @@ export const lustreCollector: Collector = {
 };
 
 export const arpCollector: Collector = {
+  everyTicks: RARELY,
   name: "arp",
   async collect(w, p) {
     const text = await readText(p.proc, "net/arp");

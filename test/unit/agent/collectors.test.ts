@@ -54,6 +54,8 @@ const FILES: Record<string, string> = {
   "sys/class/infiniband/mlx5_0/ports/1/counters/port_xmit_packets": "7\n",
   "sys/class/infiniband/mlx5_0/ports/1/state": "4: ACTIVE\n",
   "sys/class/infiniband/mlx5_0/ports/1/rate": "100 Gb/sec (4X EDR)\n",
+  "sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq": "2400000\n",
+  "sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq": "3500000\n",
   "etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\nID=debian\n',
   "data dir/.keep": "",
 };
@@ -77,6 +79,8 @@ t.test("collectors - node_exporter 1.5 names, labels, types and units from fixtu
   t.equal(v('node_cpu_guest_seconds_total{cpu="0",mode="user"}'), 0.07);
   t.equal(v('node_cpu_guest_seconds_total{cpu="0",mode="nice"}'), 0.02);
   t.equal(v("node_context_switches_total"), 916211);
+  t.equal(v('node_cpu_scaling_frequency_hertz{cpu="0"}'), 2.4e9, "cpufreq kHz → Hz where present");
+  t.equal(v('node_cpu_frequency_max_hertz{cpu="0"}'), 3.5e9);
   t.equal(v("node_boot_time_seconds"), 1795251689);
   t.equal(v("node_forks_total"), 13109);
   t.equal(v("node_procs_running"), 3);
@@ -155,7 +159,7 @@ t.test("collectors - hot-unplugged CPUs end, missing files are skipped, switched
   const off = await collectOnce(root, ["cpu", "loadavg"]);
   t.notOk([...off.values.keys()].some((k) => k.startsWith("node_cpu_") || k.startsWith("node_load")));
   t.ok(off.values.has("node_context_switches_total"));
-  t.ok(COLLECTOR_NAMES.includes("filesystem") && COLLECTOR_NAMES.length === 25);
+  t.ok(COLLECTOR_NAMES.includes("filesystem") && COLLECTOR_NAMES.length === 26);
 });
 
 t.test("collectors - a host with 2,000 mounts reports each once, and a counter that wraps is passed on as it is", async (t) => {
