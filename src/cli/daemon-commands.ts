@@ -135,8 +135,10 @@ export function agentCommand(): Command {
       "after",
       `
 Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeIntervalMs, flushMs,
-maxQueuedFrames, ackTimeoutMs, job, procfs.path, synthetic.{series,changeRate,seed},
-precision: [{match: "node_hwmon_*", relative: 0, absolute: 0.5}], listen, limits.*, log.level.
+maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable,mountPointsExclude,
+fsTypesExclude,netdevExclude}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
+sources.nvidiaSmi.{enabled,path}, synthetic.{series,changeRate,seed},
+precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, limits.*, log.level.
 
 Examples:
   banyan agent --topology /etc/banyan/topology.json
