@@ -1,6 +1,4 @@
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
-import { RARELY, fields, readText, type Collector } from "./series-writer.js";
+import { RARELY, fields, listDir, readText, type Collector } from "./series-writer.js";
 
 /** softnet, conntrack, time, UDP queues and SELinux, with node_exporter 1.5's names. */
 export const softnetCollector: Collector = {
@@ -57,13 +55,7 @@ export const timeCollector: Collector = {
     w.gauge("node_time_seconds", {}, now, "System time in seconds since epoch (1970).");
     const zone = zoneName();
     w.gauge("node_time_zone_offset_seconds", { time_zone: zone }, -new Date().getTimezoneOffset() * 60, "System time zone offset in seconds.");
-    let devices: string[] = [];
-    try {
-      devices = (await readdir(join(p.sys, "devices/system/clocksource"))).filter((d) => /^clocksource\d+$/.test(d));
-    } catch {
-      return;
-    }
-    for (const d of devices) {
+    for (const d of listDir(p.sys, "devices/system/clocksource").filter((x) => /^clocksource\d+$/.test(x))) {
       const device = d.slice("clocksource".length);
       for (const cs of ((await readText(p.sys, "devices/system/clocksource", d, "available_clocksource")) ?? "").trim().split(/\s+/).filter(Boolean)) {
         w.gauge("node_time_clocksource_available_info", { clocksource: cs, device }, 1, "Available clocksources read from '/sys/devices/system/clocksource'.");

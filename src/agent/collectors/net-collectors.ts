@@ -1,6 +1,5 @@
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
-import { RARELY, fields, readText, type Collector } from "./series-writer.js";
+import { SeriesType } from "../../series/series-def.js";
+import { RARELY, fields, listDir, readText, type Collector } from "./series-writer.js";
 
 /** Network collectors with node_exporter 1.5's names: netdev, netclass (subset), netstat, sockstat. */
 const RX = ["bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"];
@@ -27,17 +26,32 @@ export const netdevCollector: Collector = {
   },
 };
 
+/** [sysfs attribute, node_network_<name>, scale, counter]: numeric interface properties. */
+const NETCLASS: [string, string, number, boolean][] = [
+  ["mtu", "mtu_bytes", 1, false],
+  ["carrier", "carrier", 1, false],
+  ["tx_queue_len", "transmit_queue_length", 1, false],
+  ["speed", "speed_bytes", 125_000, false],
+  ["carrier_changes", "carrier_changes_total", 1, true],
+  ["carrier_up_count", "carrier_up_changes_total", 1, true],
+  ["carrier_down_count", "carrier_down_changes_total", 1, true],
+  ["addr_assign_type", "address_assign_type", 1, false],
+  ["dev_id", "device_id", 1, false],
+  ["dormant", "dormant", 1, false],
+  ["flags", "flags", 1, false],
+  ["ifindex", "iface_id", 1, false],
+  ["iflink", "iface_link", 1, false],
+  ["link_mode", "iface_link_mode", 1, false],
+  ["name_assign_type", "name_assign_type", 1, false],
+  ["netdev_group", "net_dev_group", 1, false],
+  ["type", "protocol_type", 1, false],
+];
+
 export const netclassCollector: Collector = {
   everyTicks: RARELY,
   name: "netclass",
   async collect(w, p) {
-    let ifaces: string[];
-    try {
-      ifaces = await readdir(join(p.sys, "class/net"));
-    } catch {
-      return;
-    }
-    for (const device of ifaces) {
+    for (const device of listDir(p.sys, "class/net")) {
       const attr = async (a: string): Promise<string | null> => (await readText(p.sys, "class/net", device, a))?.trim() ?? null;
       const operstate = (await attr("operstate")) ?? "";
       w.gauge("node_network_up", { device }, operstate === "up" ? 1 : 0, "Value is 1 if operstate is 'up', 0 otherwise.");
@@ -50,29 +64,12 @@ export const netclassCollector: Collector = {
         operstate,
       };
       w.gauge("node_network_info", labels, 1, "Non-numeric data from /sys/class/net/<iface>, value is always 1.");
-      const num = async (a: string, name: string, help: string, scale = 1, counter = false): Promise<void> => {
-        const v = Number(await attr(a));
-        if ((await attr(a)) === null || !Number.isFinite(v) || v < 0) return;
-        if (counter) w.counter(name, { device }, v * scale, help);
-        else w.gauge(name, { device }, v * scale, help);
-      };
-      await num("mtu", "node_network_mtu_bytes", "Network device property: mtu_bytes");
-      await num("carrier", "node_network_carrier", "Network device property: carrier");
-      await num("tx_queue_len", "node_network_transmit_queue_length", "Network device property: transmit_queue_length");
-      await num("speed", "node_network_speed_bytes", "Network device property: speed_bytes", 125_000);
-      await num("carrier_changes", "node_network_carrier_changes_total", "Network device property: carrier_changes_total", 1, true);
-      await num("carrier_up_count", "node_network_carrier_up_changes_total", "Network device property: carrier_up_changes_total", 1, true);
-      await num("carrier_down_count", "node_network_carrier_down_changes_total", "Network device property: carrier_down_changes_total", 1, true);
-      await num("addr_assign_type", "node_network_address_assign_type", "Network device property: address_assign_type");
-      await num("dev_id", "node_network_device_id", "Network device property: device_id");
-      await num("dormant", "node_network_dormant", "Network device property: dormant");
-      await num("flags", "node_network_flags", "Network device property: flags");
-      await num("ifindex", "node_network_iface_id", "Network device property: iface_id");
-      await num("iflink", "node_network_iface_link", "Network device property: iface_link");
-      await num("link_mode", "node_network_iface_link_mode", "Network device property: iface_link_mode");
-      await num("name_assign_type", "node_network_name_assign_type", "Network device property: name_assign_type");
-      await num("netdev_group", "node_network_net_dev_group", "Network device property: net_dev_group");
-      await num("type", "node_network_protocol_type", "Network device property: protocol_type");
+      for (const [file, name, scale, counter] of NETCLASS) {
+        const raw = await attr(file);
+        const v = Number(raw); // hex attributes (flags, dev_id) parse as 0x…
+        if (raw === null || raw === "" || !Number.isFinite(v) || v < 0) continue; // speed -1: unknown
+        w.put(`node_network_${name}`, { device }, v * scale, counter ? SeriesType.Counter : SeriesType.Gauge, `Network device property: ${name}`);
+      }
     }
   },
 };

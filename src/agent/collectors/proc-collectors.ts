@@ -1,6 +1,5 @@
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fields, readText, type Collector } from "./series-writer.js";
+import { fields, listDir, readText, type Collector } from "./series-writer.js";
 
 /**
  * /proc collectors with node_exporter 1.5's names, labels, types and units: cpu, stat, meminfo,
@@ -28,29 +27,26 @@ export const cpuCollector: Collector = {
   },
 };
 
-/** cpufreq (where the kernel has it): node_exporter's node_cpu_*_hertz from /sys/devices/system/cpu/cpuN/cpufreq (kHz). */
+/** [cpufreq file (kHz), node_cpu_<name>_hertz, help] */
+const CPUFREQ: [string, string, string][] = [
+  ["scaling_cur_freq", "scaling_frequency", "Current scaled CPU thread frequency in hertz."],
+  ["scaling_max_freq", "scaling_frequency_max", "Maximum scaled CPU thread frequency in hertz."],
+  ["scaling_min_freq", "scaling_frequency_min", "Minimum scaled CPU thread frequency in hertz."],
+  ["cpuinfo_cur_freq", "frequency", "Current CPU thread frequency in hertz."],
+  ["cpuinfo_max_freq", "frequency_max", "Maximum CPU thread frequency in hertz."],
+  ["cpuinfo_min_freq", "frequency_min", "Minimum CPU thread frequency in hertz."],
+];
+
+/** cpufreq (where the kernel has it): node_exporter's node_cpu_*_hertz from /sys/devices/system/cpu/cpuN/cpufreq. */
 export const cpufreqCollector: Collector = {
   name: "cpufreq",
   async collect(w, p) {
     const root = join(p.sys, "devices/system/cpu");
-    let cpus: string[];
-    try {
-      cpus = (await readdir(root)).filter((d) => /^cpu\d+$/.test(d));
-    } catch {
-      return;
-    }
-    for (const d of cpus) {
-      const cpu = d.slice(3);
-      const khz = async (f: string, name: string, help: string): Promise<void> => {
-        const v = Number((await readText(root, d, "cpufreq", f))?.trim());
-        if (Number.isFinite(v) && v > 0) w.gauge(name, { cpu }, v * 1000, help);
-      };
-      await khz("scaling_cur_freq", "node_cpu_scaling_frequency_hertz", "Current scaled CPU thread frequency in hertz.");
-      await khz("scaling_max_freq", "node_cpu_scaling_frequency_max_hertz", "Maximum scaled CPU thread frequency in hertz.");
-      await khz("scaling_min_freq", "node_cpu_scaling_frequency_min_hertz", "Minimum scaled CPU thread frequency in hertz.");
-      await khz("cpuinfo_cur_freq", "node_cpu_frequency_hertz", "Current CPU thread frequency in hertz.");
-      await khz("cpuinfo_max_freq", "node_cpu_frequency_max_hertz", "Maximum CPU thread frequency in hertz.");
-      await khz("cpuinfo_min_freq", "node_cpu_frequency_min_hertz", "Minimum CPU thread frequency in hertz.");
+    for (const d of listDir(root).filter((x) => /^cpu\d+$/.test(x))) {
+      for (const [file, name, help] of CPUFREQ) {
+        const v = Number((await readText(root, d, "cpufreq", file))?.trim());
+        if (Number.isFinite(v) && v > 0) w.gauge(`node_cpu_${name}_hertz`, { cpu: d.slice(3) }, v * 1000, help);
+      }
     }
   },
 };

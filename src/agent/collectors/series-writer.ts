@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SeriesType, seriesDef } from "../../series/series-def.js";
 import type { SampleTarget } from "../source.js";
@@ -100,6 +100,15 @@ export async function readText(...parts: string[]): Promise<string | null> {
     return readFileSync(join(...parts), "utf8");
   } catch {
     return null;
+  }
+}
+
+/** The entries of a directory, or none when it is missing (the same synchronous policy as readText). */
+export function listDir(...parts: string[]): string[] {
+  try {
+    return readdirSync(join(...parts));
+  } catch {
+    return [];
   }
 }
 

@@ -1,7 +1,7 @@
-import { readdir, readlink } from "node:fs/promises";
+import { readlink } from "node:fs/promises";
 import { hostname, machine, release, type, version } from "node:os";
 import { basename, join } from "node:path";
-import { RARELY, fields, readText, type Collector } from "./series-writer.js";
+import { RARELY, fields, listDir, readText, type Collector } from "./series-writer.js";
 
 /** uname, os, hwmon, InfiniBand, Lustre client and ARP collectors (node_exporter 1.5 names where it has them). */
 export const unameCollector: Collector = {
@@ -39,14 +39,6 @@ export const osCollector: Collector = {
   },
 };
 
-async function list(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch {
-    return [];
-  }
-}
-
 /** node_exporter's chip name: "<subsystem>_<device>" of the hwmon's device (platform_coretemp_0), else the hwmon directory. */
 async function chipName(dir: string): Promise<string> {
   try {
@@ -62,12 +54,12 @@ export const hwmonCollector: Collector = {
   name: "hwmon",
   async collect(w, p) {
     const root = join(p.sys, "class/hwmon");
-    for (const hw of await list(root)) {
+    for (const hw of listDir(root)) {
       const dir = join(root, hw);
       const chip = await chipName(dir);
       const name = (await readText(dir, "name"))?.trim();
       if (name !== undefined) w.gauge("node_hwmon_chip_names", { chip, chip_name: name }, 1, "Annotation metric for human-readable chip names");
-      for (const file of await list(dir)) {
+      for (const file of listDir(dir)) {
         const m = /^(temp\d+)_(input|max|crit)$/.exec(file);
         if (m === null) continue;
         const v = Number((await readText(dir, file))?.trim());
@@ -96,8 +88,8 @@ export const infinibandCollector: Collector = {
   name: "infiniband",
   async collect(w, p) {
     const root = join(p.sys, "class/infiniband");
-    for (const device of await list(root)) {
-      for (const port of await list(join(root, device, "ports"))) {
+    for (const device of listDir(root)) {
+      for (const port of listDir(join(root, device, "ports"))) {
         const dir = join(root, device, "ports", port);
         for (const [file, metric, mult, help] of IB_COUNTERS) {
           const raw = (await readText(dir, "counters", file))?.trim();
@@ -121,7 +113,7 @@ export const lustreCollector: Collector = {
   name: "lustre",
   async collect(w, p) {
     for (const base of [join(p.proc, "fs/lustre/llite"), join(p.sys, "kernel/debug/lustre/llite")]) {
-      for (const mount of await list(base)) {
+      for (const mount of listDir(base)) {
         const text = await readText(base, mount, "stats");
         if (text === null) continue;
         const fs = mount.replace(/-[0-9a-f]+$/, "");
