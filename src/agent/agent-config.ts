@@ -60,8 +60,12 @@ export const agentConfigSchema = z.strictObject({
         .default([]),
       /** GPUs without dcgm-exporter: a long-lived nvidia-smi mapped to dcgm-exporter's names. */
       nvidiaSmi: z.strictObject({ enabled: z.boolean().default(false), path: z.string().default("nvidia-smi") }).default({ enabled: false, path: "nvidia-smi" }),
+      /** Scheduler metrics (sinfo, squeue, sdiag) under prometheus-slurm-exporter's names: for the agent on the root's host. */
+      slurm: z
+        .strictObject({ enabled: z.boolean().default(false), intervalMs: positiveInt.default(30_000), timeoutMs: positiveInt.default(10_000), binDir: z.string().default("") })
+        .default({ enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" }),
     })
-    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" } }),
+    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" } }),
   /** Precision per metric name; first match wins, then the documented defaults (gauges 1 %, counters exact, temperatures 0.5 °C…). */
   precision: z.array(precisionRule).default([]),
 });

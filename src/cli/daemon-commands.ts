@@ -137,7 +137,8 @@ export function agentCommand(): Command {
 Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeIntervalMs, flushMs,
 maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable,mountPointsExclude,
 fsTypesExclude,netdevExclude}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
-sources.nvidiaSmi.{enabled,path}, synthetic.{series,changeRate,seed},
+sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
+synthetic.{series,changeRate,seed},
 precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, limits.*, log.level.
 
 Examples:

@@ -6,6 +6,7 @@ import { NodeStatusSource } from "../agent/node-status-source.js";
 import { NodeSource } from "../agent/node-source.js";
 import { NvidiaSmiSource } from "../agent/nvidia-smi-source.js";
 import { ScrapeSource } from "../agent/scrape-source.js";
+import { SlurmSource } from "../agent/slurm/slurm-source.js";
 import { Sampler } from "../agent/sampler.js";
 import type { Source } from "../agent/source.js";
 import { SyntheticSource } from "../agent/synthetic-source.js";
@@ -198,6 +199,7 @@ export function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, so
     const extra: Source[] = config.sources.scrape.map(
       (t) => new ScrapeSource({ url: t.url, job: t.job, intervalMs: t.intervalMs ?? config.intervalMs, timeoutMs: t.timeoutMs ?? Math.max(100, Math.floor(config.intervalMs / 2)) }, ctx.log.child({ node: ctx.name, part: "scrape" })),
     );
+    if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
     if (config.sources.nvidiaSmi.enabled) extra.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
     const src = [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, status];
     return new Sampler(

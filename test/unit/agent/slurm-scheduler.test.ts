@@ -1,0 +1,66 @@
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { parseCpus, parseJobs, parseNodeStates, parsePartitionCpus, parseSdiag } from "../../../src/agent/slurm/scheduler-metrics.js";
+import { SlurmSource } from "../../../src/agent/slurm/slurm-source.js";
+import { silentLogger } from "../../../src/core/logger.js";
+import { recorder } from "./sources.test.js";
+
+/** Output of a real one-node Slurm 22.05 (Debian slurm-wlm) with jobs running, pending and failed. */
+const fixture = (name: string): string => readFileSync(fileURLToPath(new URL(`../../fixtures/slurm/${name}`, import.meta.url)), "utf8");
+const asMap = (xs: { name: string; labels: Record<string, string>; value: number }[]): Record<string, number> =>
+  Object.fromEntries(xs.map((x) => [`${x.name}${Object.keys(x.labels).length ? JSON.stringify(x.labels) : ""}`, x.value]));
+
+t.test("slurm - real sinfo, squeue and sdiag output under prometheus-slurm-exporter's names", async (t) => {
+  const nodes = asMap(parseNodeStates(fixture("sinfo-nodes.txt")));
+  t.equal(nodes["slurm_nodes_alloc"], 1);
+  t.equal(nodes["slurm_nodes_idle"], 0);
+  t.same(Object.keys(nodes).length, 10, "every state of the reference exporter is reported, zeros included");
+  t.same(asMap(parseNodeStates("3|idle\n2|down*\n1|drained\n4|mixed\n1|allocated+\n")), { ...asMap(parseNodeStates("")), slurm_nodes_idle: 3, slurm_nodes_down: 2, slurm_nodes_drain: 1, slurm_nodes_mix: 4, slurm_nodes_alloc: 1 });
+  t.same(asMap(parseCpus(fixture("sinfo-cpus.txt"))), { slurm_cpus_alloc: 2, slurm_cpus_idle: 0, slurm_cpus_other: 0, slurm_cpus_total: 2 });
+  t.same(asMap(parsePartitionCpus(fixture("sinfo-partitions.txt"))), {
+    'slurm_partition_cpus_allocated{"partition":"debug"}': 2,
+    'slurm_partition_cpus_idle{"partition":"debug"}': 0,
+    'slurm_partition_cpus_other{"partition":"debug"}': 0,
+    'slurm_partition_cpus_total{"partition":"debug"}': 2,
+  });
+  const jobs = asMap(parseJobs(fixture("squeue.txt")));
+  t.equal(jobs["slurm_queue_running"], 2);
+  t.equal(jobs["slurm_queue_pending"], 3);
+  t.equal(jobs["slurm_queue_pending_dependency"], 1);
+  t.equal(jobs["slurm_queue_failed"], 4);
+  t.equal(jobs['slurm_partition_jobs_pending{"partition":"debug"}'], 4, "pending per partition counts the dependency-held job too");
+  const sdiag = asMap(parseSdiag(fixture("sdiag.txt")));
+  t.equal(sdiag["slurm_scheduler_threads"], 3);
+  t.equal(sdiag["slurm_scheduler_last_cycle"], 310);
+  t.equal(sdiag["slurm_scheduler_mean_cycle"], 175);
+  t.equal(sdiag["slurm_scheduler_backfilled_jobs_since_start_total"], 0);
+  t.same(parseCpus("garbage"), []);
+});
+
+t.test("slurm - the source polls in the background, and a failing command leaves nothing stale", async (t) => {
+  // Commands as scripts that print the recorded output, one of them failing: the source runs
+  // whatever sinfo/squeue/sdiag it finds in binDir.
+  const dir = mkdtempSync(join(tmpdir(), "banyan-slurm-bin-"));
+  const fixtures = fileURLToPath(new URL("../../fixtures/slurm/", import.meta.url));
+  writeFileSync(join(dir, "sinfo"), `#!/bin/sh\ncase "$*" in *%D*) cat ${fixtures}sinfo-nodes.txt;; *%R*) cat ${fixtures}sinfo-partitions.txt;; *) cat ${fixtures}sinfo-cpus.txt;; esac\n`);
+  writeFileSync(join(dir, "squeue"), `#!/bin/sh\ncat ${fixtures}squeue.txt\n`);
+  writeFileSync(join(dir, "sdiag"), "#!/bin/sh\necho 'sdiag: Access/permission denied' >&2\nexit 1\n");
+  for (const f of ["sinfo", "squeue", "sdiag"]) chmodSync(join(dir, f), 0o755);
+  const src = new SlurmSource({ intervalMs: 60_000, timeoutMs: 5000, binDir: dir }, silentLogger());
+  t.teardown(() => src.close());
+  await src.pollOnce();
+  const rec = recorder();
+  src.collect(rec);
+  t.equal(rec.values.get("slurm_queue_running"), 2);
+  t.equal(rec.values.get('slurm_partition_jobs_pending{partition="debug"}'), 4);
+  t.equal(rec.values.get('banyan_slurm_up{command="sdiag"}'), 0, "sdiag not permitted: said, not fatal");
+  t.notOk([...rec.values.keys()].some((k) => k.startsWith("slurm_scheduler_")));
+  writeFileSync(join(dir, "squeue"), "#!/bin/sh\nexit 1\n");
+  await src.pollOnce();
+  src.collect(rec);
+  t.notOk(rec.values.has("slurm_queue_running"), "a failed squeue drops the queue metrics");
+  t.equal(rec.values.get('banyan_slurm_up{command="squeue -h -a -r -o %T|%P|%r --states=all"}'), 0);
+});
