@@ -1,6 +1,7 @@
 import { diskstatsCollector, filesystemCollector } from "./collectors/disk-collectors.js";
 import { netclassCollector, netdevCollector, netstatCollector, sockstatCollector } from "./collectors/net-collectors.js";
 import { cpuCollector, cpufreqCollector, entropyCollector, filefdCollector, loadavgCollector, meminfoCollector, pressureCollector, statCollector, vmstatCollector } from "./collectors/proc-collectors.js";
+import { lustreJobstatsCollector } from "./collectors/lustre-jobstats.js";
 import { conntrackCollector, selinuxCollector, softnetCollector, timeCollector, udpQueuesCollector } from "./collectors/kernel-collectors.js";
 import { SeriesWriter, type Collector, type HostPaths } from "./collectors/series-writer.js";
 import { arpCollector, hwmonCollector, infinibandCollector, lustreCollector, osCollector, unameCollector } from "./collectors/sys-collectors.js";
@@ -34,6 +35,7 @@ export const COLLECTORS: readonly Collector[] = [
   hwmonCollector,
   infinibandCollector,
   lustreCollector,
+  lustreJobstatsCollector,
 ];
 
 export const COLLECTOR_NAMES: readonly string[] = COLLECTORS.map((c) => c.name);

@@ -1,0 +1,90 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** A job running on this node, as the prolog registered it. */
+export interface RunningJob {
+  readonly jobId: string;
+  readonly user: string;
+  readonly uid: string;
+  readonly partition: string;
+  readonly account: string;
+  /** The job's cgroup directory when the prolog knew it; else found by Slurm's layout. */
+  readonly cgroupPath?: string;
+  readonly startedAtMs: number;
+}
+
+/** What a job has used so far, from its cgroup. Counters since the job started. */
+export interface JobUsage {
+  readonly cpuSeconds: number;
+  readonly userSeconds: number | null;
+  readonly systemSeconds: number | null;
+  readonly memoryBytes: number;
+  readonly memoryPeakBytes: number | null;
+  readonly ioReadBytes: number;
+  readonly ioWrittenBytes: number;
+  readonly version: 1 | 2;
+}
+
+const read = (...p: string[]): string | null => {
+  try {
+    return readFileSync(join(...p), "utf8");
+  } catch {
+    return null;
+  }
+};
+const num = (s: string | null): number | null => (s === null || s.trim() === "" || s.trim() === "max" ? null : Number(s.trim()));
+/** USER_HZ, for cpuacct.stat. */
+const USER_HZ = 100;
+
+/**
+ * A job's usage from cgroup v2 (`<root>/system.slice/slurmstepd.scope/job_<id>`: cpu.stat,
+ * memory.current, memory.peak, io.stat) or cgroup v1 (`<root>/<controller>/slurm/uid_<uid>/job_<id>`:
+ * cpuacct.usage and cpuacct.stat, memory.usage_in_bytes and memory.max_usage_in_bytes,
+ * blkio.throttle.io_service_bytes). Null when the job has no cgroup (Slurm without cgroup plugins).
+ */
+export function readJobUsage(cgroupRoot: string, job: RunningJob): JobUsage | null {
+  const v2 = job.cgroupPath ?? join(cgroupRoot, "system.slice/slurmstepd.scope", `job_${job.jobId}`);
+  const cpuStat = read(v2, "cpu.stat");
+  if (cpuStat !== null) {
+    const kv = new Map(cpuStat.split("\n").map((l) => l.split(/\s+/) as [string, string]));
+    let rd = 0;
+    let wr = 0;
+    for (const line of (read(v2, "io.stat") ?? "").split("\n")) {
+      rd += Number(/rbytes=(\d+)/.exec(line)?.[1] ?? 0);
+      wr += Number(/wbytes=(\d+)/.exec(line)?.[1] ?? 0);
+    }
+    return {
+      cpuSeconds: Number(kv.get("usage_usec") ?? 0) / 1e6,
+      userSeconds: kv.has("user_usec") ? Number(kv.get("user_usec")) / 1e6 : null,
+      systemSeconds: kv.has("system_usec") ? Number(kv.get("system_usec")) / 1e6 : null,
+      memoryBytes: num(read(v2, "memory.current")) ?? 0,
+      memoryPeakBytes: num(read(v2, "memory.peak")),
+      ioReadBytes: rd,
+      ioWrittenBytes: wr,
+      version: 2,
+    };
+  }
+  const v1 = (controller: string): string => join(cgroupRoot, controller, "slurm", `uid_${job.uid}`, `job_${job.jobId}`);
+  const usage = num(read(v1("cpuacct"), "cpuacct.usage"));
+  if (usage === null) return null;
+  const stat = read(v1("cpuacct"), "cpuacct.stat") ?? "";
+  const user = /user (\d+)/.exec(stat);
+  const sys = /system (\d+)/.exec(stat);
+  let rd = 0;
+  let wr = 0;
+  for (const line of (read(v1("blkio"), "blkio.throttle.io_service_bytes") ?? "").split("\n")) {
+    const m = /^\d+:\d+ (Read|Write) (\d+)/.exec(line);
+    if (m?.[1] === "Read") rd += Number(m[2]);
+    else if (m?.[1] === "Write") wr += Number(m[2]);
+  }
+  return {
+    cpuSeconds: usage / 1e9,
+    userSeconds: user ? Number(user[1]) / USER_HZ : null,
+    systemSeconds: sys ? Number(sys[1]) / USER_HZ : null,
+    memoryBytes: num(read(v1("memory"), "memory.usage_in_bytes")) ?? 0,
+    memoryPeakBytes: num(read(v1("memory"), "memory.max_usage_in_bytes")),
+    ioReadBytes: rd,
+    ioWrittenBytes: wr,
+    version: 1,
+  };
+}

@@ -1,0 +1,63 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { lustreJobstatsCollector, parseJobStats } from "../../../src/agent/collectors/lustre-jobstats.js";
+import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
+import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
+import { recorder } from "./sources.test.js";
+
+function tree(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), "banyan-cg-"));
+  for (const [p, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, p)), { recursive: true });
+    writeFileSync(join(root, p), text);
+  }
+  return root;
+}
+const job: RunningJob = { jobId: "42", user: "ciuser", uid: "1001", partition: "debug", account: "", startedAtMs: 0 };
+
+t.test("job cgroups - v2 as Slurm lays it out under slurmstepd.scope", async (t) => {
+  const root = tree({
+    "system.slice/slurmstepd.scope/job_42/cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 0\n",
+    "system.slice/slurmstepd.scope/job_42/memory.current": "104857600\n",
+    "system.slice/slurmstepd.scope/job_42/memory.peak": "209715200\n",
+    "system.slice/slurmstepd.scope/job_42/io.stat": "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n259:0 rbytes=1000 wbytes=0 rios=1 wios=0\n",
+  });
+  t.same(readJobUsage(root, job), { cpuSeconds: 2.5, userSeconds: 2, systemSeconds: 0.5, memoryBytes: 104857600, memoryPeakBytes: 209715200, ioReadBytes: 5096, ioWrittenBytes: 8192, version: 2 });
+  const noPeak = tree({ "system.slice/slurmstepd.scope/job_42/cpu.stat": "usage_usec 1\n", "system.slice/slurmstepd.scope/job_42/memory.current": "5\n" });
+  t.equal(readJobUsage(noPeak, job)!.memoryPeakBytes, null, "kernels before 5.19 have no memory.peak");
+  t.equal(readJobUsage(root, { ...job, jobId: "43" }), null, "a job without a cgroup: nothing, no error");
+});
+
+t.test("job cgroups - v1 per controller under slurm/uid_<uid>/job_<id>", async (t) => {
+  const base = "slurm/uid_1001/job_42";
+  const root = tree({
+    [`cpuacct/${base}/cpuacct.usage`]: "3000000000\n",
+    [`cpuacct/${base}/cpuacct.stat`]: "user 250\nsystem 50\n",
+    [`memory/${base}/memory.usage_in_bytes`]: "52428800\n",
+    [`memory/${base}/memory.max_usage_in_bytes`]: "62914560\n",
+    [`blkio/${base}/blkio.throttle.io_service_bytes`]: "8:0 Read 4096\n8:0 Write 12288\n8:0 Sync 0\n8:0 Total 16384\nTotal 16384\n",
+  });
+  t.same(readJobUsage(root, job), { cpuSeconds: 3, userSeconds: 2.5, systemSeconds: 0.5, memoryBytes: 52428800, memoryPeakBytes: 62914560, ioReadBytes: 4096, ioWrittenBytes: 12288, version: 1 });
+});
+
+t.test("lustre jobstats - OST and MDT job_stats as per-job bytes and operations", async (t) => {
+  const ost = readFileSync(fileURLToPath(new URL("../../fixtures/lustre/obdfilter-job_stats.txt", import.meta.url)), "utf8");
+  const mdt = readFileSync(fileURLToPath(new URL("../../fixtures/lustre/mdt-job_stats.txt", import.meta.url)), "utf8");
+  const jobs = parseJobStats(ost);
+  t.same(jobs.map((j) => j.jobid), ["1234", "dd.0"]);
+  t.same(jobs[0]!.ops.get("read_bytes"), [10, 5242880]);
+  t.same(jobs[0]!.ops.get("sync"), [3, 0]);
+  const root = tree({ "proc/fs/lustre/obdfilter/scratch-OST0000/job_stats": ost, "proc/fs/lustre/mdt/scratch-MDT0000/job_stats": mdt });
+  const rec = recorder();
+  const w = new SeriesWriter(rec);
+  w.begin();
+  await lustreJobstatsCollector.collect(w, { proc: join(root, "proc"), sys: join(root, "sys"), rootfs: root });
+  w.end();
+  t.equal(rec.values.get('lustre_job_read_bytes_total{component="ost",jobid="1234",target="scratch-OST0000"}'), 5242880);
+  t.equal(rec.values.get('lustre_job_write_bytes_total{component="ost",jobid="dd.0",target="scratch-OST0000"}'), 268435456);
+  t.equal(rec.values.get('lustre_job_stats_total{component="mdt",jobid="1234",operation="open",target="scratch-MDT0000"}'), 42);
+  t.equal(rec.values.get('lustre_job_stats_total{component="ost",jobid="1234",operation="write_bytes",target="scratch-OST0000"}'), 2);
+});
