@@ -66,6 +66,24 @@ export const agentConfigSchema = z.strictObject({
         .default({ enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" }),
     })
     .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" } }),
+  /**
+   * Slurm jobs on this node: the control socket `banyan job start|end` speak to (root only), the
+   * per-job cgroup accounting and reports, and the push API. Off unless a site turns it on (the
+   * prolog's `banyan job start` turns it on when it starts the agent itself).
+   */
+  jobs: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      controlSocket: z.string().default("/run/banyan/agent.sock"),
+      /** Per-job push tokens and the start lock live here. */
+      runDir: z.string().default("/run/banyan"),
+      /** Where the epilog's post-mortem reports go (JSON per job and node). */
+      reportDir: z.string().default("/var/lib/banyan/jobs"),
+      cgroupRoot: z.string().default("/sys/fs/cgroup"),
+      /** The push API (Pushgateway paths); clear of the Pushgateway's own 9091. */
+      pushListen: z.string().default("127.0.0.1:7472"),
+    })
+    .default({ enabled: false, controlSocket: "/run/banyan/agent.sock", runDir: "/run/banyan", reportDir: "/var/lib/banyan/jobs", cgroupRoot: "/sys/fs/cgroup", pushListen: "127.0.0.1:7472" }),
   /** Precision per metric name; first match wins, then the documented defaults (gauges 1 %, counters exact, temperatures 0.5 °C…). */
   precision: z.array(precisionRule).default([]),
 });

@@ -6,7 +6,12 @@ import { NodeStatusSource } from "../agent/node-status-source.js";
 import { NodeSource } from "../agent/node-source.js";
 import { NvidiaSmiSource } from "../agent/nvidia-smi-source.js";
 import { ScrapeSource } from "../agent/scrape-source.js";
+import { ControlServer } from "../agent/slurm/control-server.js";
+import { JobManager } from "../agent/slurm/job-manager.js";
+import { JobRegistry } from "../agent/slurm/job-registry.js";
+import { JobSource } from "../agent/slurm/job-source.js";
 import { SlurmSource } from "../agent/slurm/slurm-source.js";
+import { PushServer } from "../agent/push-server.js";
 import { Sampler } from "../agent/sampler.js";
 import type { Source } from "../agent/source.js";
 import { SyntheticSource } from "../agent/synthetic-source.js";
@@ -193,15 +198,16 @@ async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay
 }
 
 /** An agent: samples this node and, when the topology gives it children, relays theirs. */
-export function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, sources?: readonly Source[]): Promise<NodeDaemon> {
-  return startNode(ctx, config, (relay, registry) => {
+export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, sources?: readonly Source[]): Promise<NodeDaemon> {
+  const jobs = config.jobs.enabled ? await startJobs(ctx, config) : null;
+  const node = await startNode(ctx, config, (relay, registry) => {
     const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour }));
     const extra: Source[] = config.sources.scrape.map(
       (t) => new ScrapeSource({ url: t.url, job: t.job, intervalMs: t.intervalMs ?? config.intervalMs, timeoutMs: t.timeoutMs ?? Math.max(100, Math.floor(config.intervalMs / 2)) }, ctx.log.child({ node: ctx.name, part: "scrape" })),
     );
     if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
     if (config.sources.nvidiaSmi.enabled) extra.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
-    const src = [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, status];
+    const src = [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, ...(jobs?.sources ?? []), status];
     return new Sampler(
       {
         origin: ctx.name,
@@ -217,6 +223,35 @@ export function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, so
       () => relay.localTick(),
     );
   });
+  if (jobs === null) return node;
+  return {
+    ...node,
+    async stop(drainMs?: number) {
+      await node.stop(drainMs);
+      await jobs.stop();
+    },
+  };
+}
+
+/** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
+async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>): Promise<{ sources: Source[]; stop(): Promise<void> }> {
+  const log = ctx.log.child({ node: ctx.name, part: "jobs" });
+  const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot);
+  const ended: ((jobId: string) => void)[] = [];
+  const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)));
+  const push = new PushServer(config.jobs.pushListen, manager, log);
+  ended.push((jobId) => push.endJob(jobId));
+  const control = new ControlServer(config.jobs.controlSocket, manager, log);
+  await control.listen();
+  const pushPort = await push.listen();
+  log.info({ controlSocket: config.jobs.controlSocket, pushPort }, `jobs: control socket ${config.jobs.controlSocket}, push API on port ${pushPort}`);
+  return {
+    sources: [new JobSource(registry), push],
+    async stop() {
+      await control.stop();
+      await push.stop();
+    },
+  };
 }
 
 /** A dedicated relay: forwards its children's frames, samples nothing. */

@@ -16,6 +16,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   relay: async () => (await import("./daemon-commands.js")).relayCommand(),
   demo: async () => (await import("./demo-command.js")).demoCommand(),
   bench: async () => (await import("./bench-command.js")).benchCommand(),
+  job: async () => (await import("./job-command.js")).jobCommand(),
 };
 
 const SUMMARY: Record<string, string> = {
@@ -25,6 +26,7 @@ const SUMMARY: Record<string, string> = {
   relay: "run a dedicated relay: forwards its children's frames, samples nothing",
   demo: "run a whole small cluster on this machine: roots, relays and agents on 127.0.0.1",
   bench: "simulate a cluster at scale and report bandwidth, latency, CPU, memory and failover figures",
+  job: "Slurm prolog/epilog: register or end a job on this node's agent (always exits 0)",
 };
 
 try {

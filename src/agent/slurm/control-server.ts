@@ -1,0 +1,91 @@
+import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { dirname } from "node:path";
+import { z } from "zod";
+import type { Logger } from "../../core/logger.js";
+
+/**
+ * The agent's local control socket (a unix socket, mode 0600: root only), spoken by
+ * `banyan job start|end` from Slurm's prolog and epilog: one JSON line in, one JSON line out.
+ */
+export const jobStartSchema = z.strictObject({
+  op: z.literal("job-start"),
+  jobId: z.string().regex(/^\d+(_\d+)?$/, "a Slurm job id"),
+  user: z.string().min(1),
+  uid: z.string().regex(/^\d+$/),
+  gid: z.string().regex(/^\d+$/).optional(),
+  partition: z.string().default(""),
+  account: z.string().default(""),
+  cgroupPath: z.string().optional(),
+});
+export const jobEndSchema = z.strictObject({ op: z.literal("job-end"), jobId: z.string().regex(/^\d+(_\d+)?$/), exitCode: z.string().optional() });
+const requestSchema = z.discriminatedUnion("op", [jobStartSchema, jobEndSchema, z.strictObject({ op: z.literal("ping") })]);
+export type ControlRequest = z.infer<typeof requestSchema>;
+
+export interface ControlHandlers {
+  handle(req: ControlRequest): Promise<Record<string, unknown>>;
+}
+
+const MAX_REQUEST_BYTES = 64 * 1024;
+
+export class ControlServer {
+  private server: Server | null = null;
+
+  constructor(
+    private readonly path: string,
+    private readonly handlers: ControlHandlers,
+    private readonly log: Logger,
+  ) {}
+
+  async listen(): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
+    try {
+      unlinkSync(this.path); // a socket left by a killed agent
+    } catch {
+      // none
+    }
+    this.server = createServer((s) => this.onConnection(s));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(this.path, () => resolve());
+    });
+    chmodSync(this.path, 0o600);
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  private onConnection(s: Socket): void {
+    let buf = "";
+    s.setTimeout(5000, () => s.destroy());
+    s.on("error", () => undefined);
+    s.on("data", (chunk) => {
+      buf += chunk.toString("utf8");
+      if (buf.length > MAX_REQUEST_BYTES) {
+        s.destroy();
+        return;
+      }
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      void this.answer(buf.slice(0, nl)).then((reply) => s.end(JSON.stringify(reply) + "\n"));
+    });
+  }
+
+  private async answer(line: string): Promise<Record<string, unknown>> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      return { ok: false, error: "not JSON" };
+    }
+    const req = requestSchema.safeParse(raw);
+    if (!req.success) return { ok: false, error: req.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") };
+    try {
+      return { ok: true, ...(await this.handlers.handle(req.data)) };
+    } catch (err) {
+      this.log.warn({ op: req.data.op, err: (err as Error).message }, "control request failed");
+      return { ok: false, error: (err as Error).message };
+    }
+  }
+}

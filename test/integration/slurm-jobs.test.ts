@@ -1,0 +1,111 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Registry } from "prom-client";
+import t from "tap";
+import { generateTopology } from "../../topology/generate.js";
+import { writeTopologyFile } from "../../topology/topology-file.js";
+import { parseAgentConfig } from "../../src/agent/agent-config.js";
+import { startAgent, startRoot } from "../../src/cli/daemons.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { parseRootConfig } from "../../src/root/root-config.js";
+import { banyan } from "../fixtures/banyan-cli.js";
+import { eventually } from "../fixtures/cluster.js";
+
+const BASE = 30800;
+const PUSH = 30890;
+
+t.test("jobs - prolog registers, series and pushes carry the job, epilog reports and everything of the job leaves", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-jobs-"));
+  const cg = join(dir, "cgroup");
+  for (const id of ["42", "43"]) {
+    const d = join(cg, "system.slice/slurmstepd.scope", `job_${id}`);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, "cpu.stat"), `usage_usec ${id}000000\nuser_usec 1000000\nsystem_usec 500000\n`);
+    writeFileSync(join(d, "memory.current"), "1048576\n");
+    writeFileSync(join(d, "memory.peak"), "2097152\n");
+    writeFileSync(join(d, "io.stat"), "8:0 rbytes=4096 wbytes=8192 rios=1 wios=1\n");
+  }
+  const { topology } = generateTopology({ nodes: ["n1"], roots: ["r1"], trees: 1, local: BASE });
+  const topo = join(dir, "t.json");
+  writeTopologyFile(topo, topology);
+  const jobs = { enabled: true, controlSocket: join(dir, "run/agent.sock"), runDir: join(dir, "run"), reportDir: join(dir, "reports"), cgroupRoot: cg, pushListen: `127.0.0.1:${PUSH}` };
+  const yaml = join(dir, "agent.yaml");
+  writeFileSync(yaml, `topology: ${topo}\nname: n1\njobs: ${JSON.stringify(jobs)}\n`);
+  const log = silentLogger();
+  const root = await startRoot({ topology, topologySource: topo, name: "r1", log, registry: new Registry() }, parseRootConfig({ intervalMs: 250 }));
+  const agent = await startAgent({ topology, topologySource: topo, name: "n1", log, registry: new Registry() }, parseAgentConfig({ source: "synthetic", synthetic: { series: 20 }, intervalMs: 250, jobs }));
+  t.teardown(async () => {
+    await agent.stop(0);
+    await root.stop();
+  });
+  t.equal((statSync(jobs.controlSocket).mode & 0o777).toString(8), "600", "the control socket is root's only");
+
+  const env = (id: string, extra: Record<string, string> = {}) => ({ ...process.env, SLURM_JOB_ID: id, SLURM_JOB_USER: "alice", SLURM_JOB_UID: "1001", SLURM_JOB_GID: "1001", SLURM_JOB_PARTITION: "debug", BANYAN_CONFIG: yaml, ...extra });
+  // Asynchronously: the agent answering lives in this very process, so a spawnSync would block it.
+  const job = (op: string, e: NodeJS.ProcessEnv): Promise<{ status: number; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url)), "job", op], { env: e });
+      let stderr = "";
+      child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+      child.on("exit", (code) => resolve({ status: code ?? -1, stderr }));
+    });
+  const s1 = await job("start", env("42"));
+  t.equal(s1.status, 0, s1.stderr);
+  t.equal(s1.stderr, "", "nothing to say when all went well");
+  t.equal((await job("start", env("43"))).status, 0);
+  const tokenFile = join(jobs.runDir, "jobs/42.token");
+  const st = statSync(tokenFile);
+  t.same([(st.mode & 0o777).toString(8), st.uid, st.gid], ["400", 1001, 1001], "the token is readable by the job's user only");
+  const token = readFileSync(tokenFile, "utf8").trim();
+
+  const page = async (): Promise<string> => root.render();
+  t.ok(await eventually(async () => /banyan_job_info\{account="",job="synthetic",job_id="43",partition="debug",user="alice",instance="n1"\} 1/.test(await page()), 10_000), "both jobs' info at the root");
+  t.match(await page(), /banyan_job_cpu_seconds_total\{job="synthetic",job_id="42",partition="debug",user="alice",instance="n1"\} 42/, "cgroup v2 accounting with the job's labels");
+
+  const push = (path: string, body: string, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${PUSH}${path}`, { method: "PUT", body, headers });
+  const refused = await push("/metrics/job/app/slurm_job_id/42", "iterations_per_second 12\n");
+  t.equal(refused.status, 401);
+  t.match(await refused.text(), /needs that job's token/);
+  t.equal((await push("/metrics/job/app/slurm_job_id/43", "x 1\n", { authorization: `Bearer ${token}` })).status, 403, "job 42's token does not publish as job 43");
+  const bad = await push("/metrics/job/app/slurm_job_id/42", "ok 1\nbroken{ 2\n", { authorization: `Bearer ${token}` });
+  t.equal(bad.status, 400);
+  t.match(await bad.text(), /line 2:/);
+  const basic = Buffer.from(`alice:${token}`).toString("base64");
+  t.equal((await push("/metrics/job/app/slurm_job_id/42/phase/solve", "# TYPE iterations_per_second gauge\niterations_per_second 12.5\n", { authorization: `Basic ${basic}` })).status, 200, "Basic auth with the token as password, as Prometheus clients' push helpers send it");
+  t.ok(await eventually(async () => /iterations_per_second\{job="app",partition="debug",phase="solve",slurm_job_id="42",user="alice",instance="n1"\} 12.5/.test(await page()), 10_000), "the pushed metric carries the job's labels at the root");
+
+  const e1 = await job("end", env("42", { SLURM_JOB_EXIT_CODE: "0" }));
+  t.equal(e1.status, 0, e1.stderr);
+  const report = JSON.parse(readFileSync(join(jobs.reportDir, "42.n1.json"), "utf8"));
+  t.equal(report.job_id, "42");
+  t.equal(report.cpu_seconds, 42);
+  t.equal(report.memory_peak_bytes, 2097152);
+  t.equal(report.exit_code, "0");
+  t.ok(report.duration_s >= 0 && report.samples >= 1);
+  t.notOk(existsSync(tokenFile), "the token is gone with the job");
+  t.ok(await eventually(async () => !/job_id="42"/.test(await page()) && !/slurm_job_id="42"/.test(await page()), 10_000), "job 42's series and pushes left the root");
+  t.match(await page(), /banyan_job_info\{[^}]*job_id="43"/, "job 43 still runs");
+  t.equal((await job("end", env("43"))).status, 0);
+});
+
+t.test("jobs - job start and the deployed prolog exit 0 when there is no agent to be had", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-jobs-broken-"));
+  const yaml = join(dir, "agent.yaml");
+  writeFileSync(yaml, `topology: ${join(dir, "missing.json")}\njobs: {controlSocket: ${join(dir, "none.sock")}, runDir: ${join(dir, "run")}}\n`);
+  const env = { ...process.env, SLURM_JOB_ID: "7", SLURM_JOB_USER: "bob", SLURM_JOB_UID: "1002", BANYAN_CONFIG: yaml };
+  const started = Date.now();
+  const withEnv = spawnSync(process.execPath, [fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url)), "job", "start"], { env, encoding: "utf8", timeout: 10_000 });
+  t.equal(withEnv.status, 0, "exit 0");
+  t.ok(Date.now() - started < 5000, "within the deadline");
+  t.match(withEnv.stderr, /did not answer within 1800 ms/, "it says why");
+  t.match(banyan(["job", "end"], undefined).stderr, /no SLURM_JOB_ID/);
+  // The deployed prolog with a broken installation: still 0.
+  const prolog = fileURLToPath(new URL("../../deploy/slurm/prolog", import.meta.url));
+  const logFile = join(dir, "job.log");
+  const p = spawnSync(prolog, [], { env: { SLURM_JOB_ID: "8", BANYAN_HOME: "/nonexistent", BANYAN_NODE: process.execPath, BANYAN_LOG: logFile }, encoding: "utf8" });
+  t.equal(p.status, 0, "the prolog exits 0 with a broken Banyan");
+  t.match(readFileSync(logFile, "utf8"), /Cannot find module|nonexistent/, "and its problem is in the log");
+});
