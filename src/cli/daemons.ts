@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Registry } from "prom-client";
 import { bindAddress, nodeRecord, nodesOfRoot, rootRecord, treeAddress } from "../../topology/topology-lookup.js";
 import type { Topology } from "../../topology/topology-file.js";
@@ -21,6 +23,7 @@ import type { RelayConfig } from "../relay/relay-config.js";
 import { RelayNode } from "../relay/relay-node.js";
 import { AggregateEngine } from "../root/aggregates.js";
 import { RootHttpServer } from "../root/http-server.js";
+import { RootJobs } from "../root/root-jobs.js";
 import { RootStatus, nodesReport, type StatusPlan } from "../root/root-status.js";
 import type { RootConfig } from "../root/root-config.js";
 import { renderRootPage } from "../root/root-page.js";
@@ -80,6 +83,14 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => (await page(format)).toString("utf8");
   const http = new RootHttpServer(page, log, registry, config.gzipLevel);
   http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
+  const jobs = new RootJobs(store);
+  jobs.start();
+  http.route("/api/v1/jobs", async (_req, url) => {
+    const id = decodeURIComponent(url.pathname.slice("/api/v1/jobs".length).replace(/^\//, ""));
+    if (id === "") return { status: 200, type: "application/json", body: JSON.stringify(jobs.list()) };
+    const j = jobs.get(id);
+    return j === undefined ? { status: 404, type: "application/json", body: JSON.stringify({ error: `no job ${id} seen at this root` }) } : { status: 200, type: "application/json", body: JSON.stringify(j) };
+  });
   http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
   http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
   const grpcPort = await server.listen(config.listen ?? bindAddress(rec.address));
@@ -109,6 +120,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       await http.stop();
       await server.stop();
       store.stop();
+      jobs.stop();
     },
   };
 }
@@ -243,6 +255,9 @@ async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>): Pro
   ended.push((jobId) => push.endJob(jobId));
   const control = new ControlServer(config.jobs.controlSocket, manager, log);
   await control.listen();
+  // Who runs here, for operators and for stopping it by PID (an agent the prolog started is detached).
+  mkdirSync(config.jobs.runDir, { recursive: true });
+  writeFileSync(join(config.jobs.runDir, "agent.pid"), `${process.pid}\n`);
   const pushPort = await push.listen();
   log.info({ controlSocket: config.jobs.controlSocket, pushPort }, `jobs: control socket ${config.jobs.controlSocket}, push API on port ${pushPort}`);
   return {

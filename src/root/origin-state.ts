@@ -27,6 +27,8 @@ export class OriginState implements SeriesView {
   /** Ids of the node's own status series (banyan_node_parent_info, banyan_node_failovers_last_hour), or -1. */
   private parentInfoId = -1;
   private failoversId = -1;
+  /** Ids of the node's banyan_job_* series (per-job accounting): what the root's job view reads. */
+  readonly jobSeries = new Set<number>();
 
   constructor(
     readonly name: string,
@@ -93,6 +95,7 @@ export class OriginState implements SeriesView {
 
   /** Drops every series (the origin is forgotten). */
   clear(): void {
+    this.jobSeries.clear();
     this.setVisible(false);
     this.families.clear();
     this.prefixes = [];
@@ -102,6 +105,7 @@ export class OriginState implements SeriesView {
   }
 
   private rebuild(): void {
+    this.jobSeries.clear();
     this.parentInfoId = -1;
     this.failoversId = -1;
     for (const of of this.families.values()) this.cache.show(of, false);
@@ -114,6 +118,7 @@ export class OriginState implements SeriesView {
 
   private learn(id: number): void {
     const def = this.decoder.def(id)!;
+    if (def.name.startsWith("banyan_job_")) this.jobSeries.add(id);
     if (def.name === "banyan_node_parent_info") this.parentInfoId = id;
     else if (def.name === "banyan_node_failovers_last_hour") this.failoversId = id;
     this.prefixes[id] = Buffer.from(seriesPrefix(def, this.name), "utf8");
@@ -138,6 +143,7 @@ export class OriginState implements SeriesView {
   }
 
   private forget(id: number): void {
+    this.jobSeries.delete(id);
     if (id === this.parentInfoId) this.parentInfoId = -1;
     if (id === this.failoversId) this.failoversId = -1;
     const of = this.familyOf[id];

@@ -77,6 +77,9 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   t.equal((await push("/metrics/job/app/slurm_job_id/42/phase/solve", "# TYPE iterations_per_second gauge\niterations_per_second 12.5\n", { authorization: `Basic ${basic}` })).status, 200, "Basic auth with the token as password, as Prometheus clients' push helpers send it");
   t.ok(await eventually(async () => /iterations_per_second\{job="app",partition="debug",phase="solve",slurm_job_id="42",user="alice",instance="n1"\} 12.5/.test(await page()), 10_000), "the pushed metric carries the job's labels at the root");
 
+  const agg = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
+  t.match(agg, { job_id: "42", user: "alice", partition: "debug", running: true, nodes: ["n1"], cpu_seconds: 42, memory_peak_bytes: 2097152, io_read_bytes: 4096 }, "the root's per-job aggregate");
+  t.equal((await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/999`)).status, 404);
   const e1 = await job("end", env("42", { SLURM_JOB_EXIT_CODE: "0" }));
   t.equal(e1.status, 0, e1.stderr);
   const report = JSON.parse(readFileSync(join(jobs.reportDir, "42.n1.json"), "utf8"));
@@ -88,6 +91,8 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   t.notOk(existsSync(tokenFile), "the token is gone with the job");
   t.ok(await eventually(async () => !/job_id="42"/.test(await page()) && !/slurm_job_id="42"/.test(await page()), 10_000), "job 42's series and pushes left the root");
   t.match(await page(), /banyan_job_info\{[^}]*job_id="43"/, "job 43 still runs");
+  const after = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
+  t.match(after, { job_id: "42", running: false, cpu_seconds: 42 }, "an ended job keeps its last figures at the root");
   t.equal((await job("end", env("43"))).status, 0);
 });
 
