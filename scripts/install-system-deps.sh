@@ -4,11 +4,11 @@
 #   prometheus-node-exporter  the reference the agent's collectors are compared with
 #   graphviz    dot draws the picture that `banyan topology render --format dot` prints
 #   chromium    renders `banyan bench --plot out.png` (a headless screenshot of the HTML plot)
-# Later parts of the system tests add their programs (node_exporter, Alertmanager, Slurm…) here.
+#   slurm-wlm, munge  a one-node Slurm whose prolog and epilog run deploy/slurm/* (test/system/slurm.test.ts)
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter graphviz chromium)
+PACKAGES=(prometheus prometheus-node-exporter graphviz chromium slurm-wlm munge)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -258,11 +258,17 @@ async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>): Pro
   // Who runs here, for operators and for stopping it by PID (an agent the prolog started is detached).
   mkdirSync(config.jobs.runDir, { recursive: true });
   writeFileSync(join(config.jobs.runDir, "agent.pid"), `${process.pid}\n`);
+  // Prologs and epilogs that ran while this agent was starting left their requests in the spool.
+  const spool = join(config.jobs.runDir, "spool");
+  await control.drainSpool(spool);
+  const spoolTimer = setInterval(() => void control.drainSpool(spool), 1000);
+  spoolTimer.unref();
   const pushPort = await push.listen();
   log.info({ controlSocket: config.jobs.controlSocket, pushPort }, `jobs: control socket ${config.jobs.controlSocket}, push API on port ${pushPort}`);
   return {
     sources: [new JobSource(registry), push],
     async stop() {
+      clearInterval(spoolTimer);
       await control.stop();
       await push.stop();
     },

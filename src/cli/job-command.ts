@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -77,15 +77,18 @@ async function run(op: "start" | "end", configFlag: string | undefined): Promise
       return reply["ok"] === true ? "" : `the agent refused: ${String(reply["error"])}`;
     } catch (err) {
       last = (err as Error).message;
-      if (op === "end") return `no agent answers on ${cfg.jobs.controlSocket} (${last}): nothing to end`;
-      if (!started) {
+      if (!started && op === "start") {
         started = true;
         startAgent(path, cfg.jobs.runDir);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return `the agent did not answer within ${DEADLINE_MS} ms (${last}); the job runs unmonitored until it does`;
+  // An agent still starting (two prologs at once, a loaded node) takes it from the spool when it is up.
+  const spool = join(cfg.jobs.runDir, "spool");
+  mkdirSync(spool, { recursive: true, mode: 0o700 });
+  writeFileSync(join(spool, `${Date.now()}-${jobId}-${op}.json`), JSON.stringify(request) + "\n", { mode: 0o600 });
+  return `the agent did not answer within ${DEADLINE_MS} ms (${last}): the request waits in ${spool} for it`;
 }
 
 function ask(socket: string, request: object, timeoutMs: number): Promise<Record<string, unknown>> {

@@ -105,7 +105,7 @@ t.test("jobs - job start and the deployed prolog exit 0 when there is no agent t
   const withEnv = spawnSync(process.execPath, [fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url)), "job", "start"], { env, encoding: "utf8", timeout: 10_000 });
   t.equal(withEnv.status, 0, "exit 0");
   t.ok(Date.now() - started < 5000, "within the deadline");
-  t.match(withEnv.stderr, /did not answer within 1800 ms/, "it says why");
+  t.match(withEnv.stderr, /did not answer within 1800 ms.*waits in .*spool/, "it says why, and where the request waits");
   t.match(banyan(["job", "end"], undefined).stderr, /no SLURM_JOB_ID/);
   // The deployed prolog with a broken installation: still 0.
   const prolog = fileURLToPath(new URL("../../deploy/slurm/prolog", import.meta.url));

@@ -1,6 +1,6 @@
-import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { Logger } from "../../core/logger.js";
 
@@ -70,6 +70,27 @@ export class ControlServer {
       if (nl < 0) return;
       void this.answer(buf.slice(0, nl)).then((reply) => s.end(JSON.stringify(reply) + "\n"));
     });
+  }
+
+  /**
+   * Requests that `banyan job start|end` could not deliver in time (the agent was still starting)
+   * wait as files in `spoolDir`; they are applied in the order they were written.
+   */
+  async drainSpool(spoolDir: string): Promise<number> {
+    let files: string[];
+    try {
+      files = readdirSync(spoolDir).filter((f) => f.endsWith(".json")).sort();
+    } catch {
+      return 0;
+    }
+    for (const f of files) {
+      const path = join(spoolDir, f);
+      const line = readFileSync(path, "utf8").trim();
+      unlinkSync(path);
+      const reply = await this.answer(line);
+      if (reply["ok"] !== true) this.log.warn({ file: f, error: reply["error"] }, "spooled job request refused");
+    }
+    return files.length;
   }
 
   private async answer(line: string): Promise<Record<string, unknown>> {

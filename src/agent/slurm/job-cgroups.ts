@@ -38,11 +38,12 @@ const USER_HZ = 100;
 
 /**
  * A job's usage from cgroup v2 (`<root>/system.slice/slurmstepd.scope/job_<id>`: cpu.stat,
- * memory.current, memory.peak, io.stat) or cgroup v1 (`<root>/<controller>/slurm/uid_<uid>/job_<id>`:
+ * memory.current, memory.peak, io.stat) or cgroup v1 (`<root>/<controller>/slurm_<node>/uid_<uid>/job_<id>`
+ * as Slurm 22.05 lays it out, or `…/slurm/uid_<uid>/job_<id>` as older releases do:
  * cpuacct.usage and cpuacct.stat, memory.usage_in_bytes and memory.max_usage_in_bytes,
  * blkio.throttle.io_service_bytes). Null when the job has no cgroup (Slurm without cgroup plugins).
  */
-export function readJobUsage(cgroupRoot: string, job: RunningJob): JobUsage | null {
+export function readJobUsage(cgroupRoot: string, job: RunningJob, node = ""): JobUsage | null {
   const v2 = job.cgroupPath ?? join(cgroupRoot, "system.slice/slurmstepd.scope", `job_${job.jobId}`);
   const cpuStat = read(v2, "cpu.stat");
   if (cpuStat !== null) {
@@ -64,9 +65,14 @@ export function readJobUsage(cgroupRoot: string, job: RunningJob): JobUsage | nu
       version: 2,
     };
   }
-  const v1 = (controller: string): string => join(cgroupRoot, controller, "slurm", `uid_${job.uid}`, `job_${job.jobId}`);
-  const usage = num(read(v1("cpuacct"), "cpuacct.usage"));
+  let slurmDir = `slurm_${node}`;
+  let usage = num(read(cgroupRoot, "cpuacct", slurmDir, `uid_${job.uid}`, `job_${job.jobId}`, "cpuacct.usage"));
+  if (usage === null) {
+    slurmDir = "slurm";
+    usage = num(read(cgroupRoot, "cpuacct", slurmDir, `uid_${job.uid}`, `job_${job.jobId}`, "cpuacct.usage"));
+  }
   if (usage === null) return null;
+  const v1 = (controller: string): string => join(cgroupRoot, controller, slurmDir, `uid_${job.uid}`, `job_${job.jobId}`);
   const stat = read(v1("cpuacct"), "cpuacct.stat") ?? "";
   const user = /user (\d+)/.exec(stat);
   const sys = /system (\d+)/.exec(stat);

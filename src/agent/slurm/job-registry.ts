@@ -63,7 +63,7 @@ export class JobRegistry {
   sample(jobId: string, nowMs = Date.now()): JobUsage | null {
     const t = this.jobs.get(jobId);
     if (t === undefined) return null;
-    const u = readJobUsage(this.cgroupRoot, t.job);
+    const u = readJobUsage(this.cgroupRoot, t.job, this.node);
     if (u === null) return null;
     if (t.last !== null && nowMs > t.lastAtMs) t.peakCores = Math.max(t.peakCores, (u.cpuSeconds - t.last.cpuSeconds) / ((nowMs - t.lastAtMs) / 1000));
     t.samples++;

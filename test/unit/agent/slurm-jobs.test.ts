@@ -43,6 +43,12 @@ t.test("job cgroups - v1 per controller under slurm/uid_<uid>/job_<id>", async (
   t.same(readJobUsage(root, job), { cpuSeconds: 3, userSeconds: 2.5, systemSeconds: 0.5, memoryBytes: 52428800, memoryPeakBytes: 62914560, ioReadBytes: 4096, ioWrittenBytes: 12288, version: 1 });
 });
 
+t.test("job cgroups - v1 as Slurm 22.05 names it: slurm_<node>/uid_<uid>/job_<id>", async (t) => {
+  const root = tree({ "cpuacct/slurm_vm/uid_1001/job_42/cpuacct.usage": "1000000000\n", "memory/slurm_vm/uid_1001/job_42/memory.usage_in_bytes": "4096\n" });
+  t.match(readJobUsage(root, job, "vm"), { cpuSeconds: 1, memoryBytes: 4096, version: 1 });
+  t.equal(readJobUsage(root, job, "other"), null);
+});
+
 t.test("lustre jobstats - OST and MDT job_stats as per-job bytes and operations", async (t) => {
   const ost = readFileSync(fileURLToPath(new URL("../../fixtures/lustre/obdfilter-job_stats.txt", import.meta.url)), "utf8");
   const mdt = readFileSync(fileURLToPath(new URL("../../fixtures/lustre/mdt-job_stats.txt", import.meta.url)), "utf8");

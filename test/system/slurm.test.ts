@@ -1,0 +1,121 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { banyan } from "../fixtures/banyan-cli.js";
+import { eventually, sleep } from "../fixtures/cluster.js";
+import { httpText, startBanyan } from "../fixtures/processes.js";
+import { requireProgram } from "../fixtures/programs.js";
+
+/**
+ * A real one-node Slurm (Debian slurm-wlm + munge, cgroup v1 accounting), its Prolog and Epilog
+ * pointing at deploy/slurm/*, a Banyan root, and no agent: the prolog starts it.
+ */
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const FIX = join(REPO, "test/fixtures/slurm");
+const HOST = hostname().split(".")[0]!;
+const BASE = 31200;
+const USER = "banyanci";
+const sh = (cmd: string): string => execFileSync("sh", ["-c", cmd], { encoding: "utf8" });
+const pidOf = (file: string): number | null => (existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : null);
+const kill = (pid: number | null): void => {
+  if (pid === null || !(pid > 0)) return;
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    // gone
+  }
+};
+
+t.test("slurm - the prolog starts the agent and registers jobs; their info, cgroup use and pushes reach the root; after the epilog they are gone and reported", async (t) => {
+  for (const p of ["slurmctld", "slurmd", "sbatch", "scontrol", "sinfo"]) requireProgram(p);
+  const munged = ["/usr/sbin/munged", "/sbin/munged"].find((p) => existsSync(p));
+  if (munged === undefined) throw new Error("munged is not installed: run scripts/install-system-deps.sh (as root) first");
+  const dir = mkdtempSync(join(tmpdir(), "banyan-slurm-"));
+  const run = join(dir, "run");
+  const reports = join(dir, "reports");
+  // Topology: this host is the only node; a root on 127.0.0.1.
+  const topo = join(dir, "topology.json");
+  t.equal(banyan(["topology", "generate", "--nodes", HOST, "--roots", "r1", "--trees", "1", "--local", String(BASE), "-o", topo]).status, 0);
+  const agentYaml = join(dir, "agent.yaml");
+  writeFileSync(
+    agentYaml,
+    `topology: ${topo}\nname: ${HOST}\nintervalMs: 500\njobs:\n  controlSocket: ${run}/agent.sock\n  runDir: ${run}\n  reportDir: ${reports}\n  pushListen: 127.0.0.1:${BASE + 90}\n`,
+  );
+  // Slurm hooks get no PATH and no environment of ours: /etc/default/banyan says where things are.
+  writeFileSync("/etc/default/banyan", `BANYAN_NODE=${process.execPath}\nBANYAN_HOME=${REPO}\nBANYAN_CONFIG=${agentYaml}\nBANYAN_LOG=${dir}/job.log\n`);
+  mkdirSync("/etc/slurm", { recursive: true });
+  writeFileSync(
+    "/etc/slurm/slurm.conf",
+    readFileSync(join(FIX, "slurm.conf.in"), "utf8").replaceAll("@HOST@", HOST).replace("@PROLOG@", join(REPO, "deploy/slurm/prolog")).replace("@EPILOG@", join(REPO, "deploy/slurm/epilog")),
+  );
+  writeFileSync("/etc/slurm/cgroup.conf", readFileSync(join(FIX, "cgroup.conf"), "utf8"));
+  sh("id banyanci >/dev/null 2>&1 || useradd -m banyanci");
+  sh("rm -rf /var/lib/slurm/slurmctld && mkdir -p /var/lib/slurm/slurmctld /var/lib/slurm/slurmd /var/log/slurm && chown -R slurm:slurm /var/lib/slurm/slurmctld /var/log/slurm");
+  sh("install -d -o munge -g munge /run/munge && ( [ -f /etc/munge/munge.key ] || mungekey 2>/dev/null || /usr/sbin/create-munge-key -f ) && chown munge:munge /etc/munge/munge.key");
+  sh(`runuser -u munge -- ${munged}`);
+  sh("slurmctld && slurmd");
+  const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--set", "intervalMs=500"]);
+  t.teardown(async () => {
+    spawnSync("scancel", ["-u", USER]);
+    await sleep(500);
+    kill(pidOf(join(run, "agent.pid")));
+    kill(pidOf("/run/slurmd.pid"));
+    kill(pidOf("/run/slurmctld.pid"));
+    kill(pidOf("/run/munge/munged.pid"));
+    await root.stop();
+    rmSync("/etc/default/banyan", { force: true });
+  });
+  t.ok(await eventually(() => /idle/.test(spawnSync("sinfo", ["-h", "-o", "%t"], { encoding: "utf8" }).stdout), 30_000, 250), "Slurm is up");
+
+  // Two jobs at once, each pushing its progress with its own token (Basic auth, as client helpers do).
+  const pusher = join(dir, "push.mjs");
+  writeFileSync(
+    pusher,
+    `const token = (await import("node:fs")).readFileSync("${run}/jobs/" + process.env.SLURM_JOB_ID + ".token", "utf8").trim();
+const auth = "Basic " + Buffer.from("me:" + token).toString("base64");
+const r = await fetch("http://127.0.0.1:${BASE + 90}/metrics/job/solver/slurm_job_id/" + process.env.SLURM_JOB_ID, { method: "PUT", headers: { authorization: auth }, body: "# TYPE solver_iterations_total counter\\nsolver_iterations_total 1234\\n" });
+console.log("push", r.status);\n`,
+  );
+  sh(`chmod 644 ${pusher} && chmod 755 ${dir}`);
+  const submit = (): string =>
+    sh(`runuser -u ${USER} -- sbatch --parsable --chdir=/tmp -n 1 --wrap "${process.execPath} ${pusher}; sleep 8"`).trim();
+  const page = async (): Promise<string> => (await httpText(`http://127.0.0.1:${BASE + 1}/metrics`)).text;
+  // The second job starts once the first is registered: two jobs allocated in one scheduling cycle
+  // got a single prolog run from this Slurm (22.05, PrologFlags=Alloc) — see the project notes.
+  const jobs = [submit()];
+  t.ok(await eventually(async () => (await page()).includes(`job_id="${jobs[0]}"`), 30_000, 250), "the first job registered by its prolog");
+  jobs.push(submit());
+  const seen = await eventually(async () => {
+    const p = await page();
+    return jobs.every((j) => p.includes(`job_id="${j}"`) && p.includes(`solver_iterations_total{job="solver",partition="debug",slurm_job_id="${j}"`));
+  }, 30_000, 250);
+  if (!t.ok(seen, "both jobs' info and pushed metrics at the root while they run")) t.comment(readFileSync(`${dir}/job.log`, "utf8").slice(-2000));
+  const p = await page();
+  t.match(p, new RegExp(`banyan_job_info\\{account="[^"]*",job="node",job_id="${jobs[0]}",partition="debug",user="${USER}",instance="${HOST}"\\} 1`));
+  t.match(p, new RegExp(`banyan_job_memory_bytes\\{job="node",job_id="${jobs[0]}",partition="debug",user="${USER}",instance="${HOST}"\\} \\d+`), "cgroup v1 accounting of the job");
+  const agg = JSON.parse((await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/jobs/${jobs[0]}`)).text);
+  t.match(agg, { job_id: jobs[0], user: USER, running: true, nodes: [HOST] }, "the root's per-job aggregate");
+
+  const done = await eventually(() => jobs.every((j) => /JobState=COMPLETED/.test(spawnSync("scontrol", ["show", "job", j], { encoding: "utf8" }).stdout)), 40_000, 500);
+  t.ok(done, "both jobs completed");
+  t.ok(
+    await eventually(async () => {
+      const now = await page();
+      return !jobs.some((j) => now.includes(`job_id="${j}"`));
+    }, 15_000, 250),
+    "their series and pushes left the root",
+  );
+  t.ok(await eventually(() => existsSync(reports) && jobs.every((j) => readdirSync(reports).includes(`${j}.${HOST}.json`)), 10_000), "the epilog left a report per job");
+  const report = JSON.parse(readFileSync(join(reports, `${jobs[0]}.${HOST}.json`), "utf8"));
+  t.match(report, { job_id: jobs[0], user: USER, partition: "debug", exit_code: "0" });
+  t.ok(report.duration_s > 5 && report.samples > 0, `duration ${report.duration_s} s, ${report.samples} samples`);
+
+  // A broken Banyan must never drain the node: the prolog exits 0 and the job runs.
+  writeFileSync("/etc/default/banyan", `BANYAN_NODE=${process.execPath}\nBANYAN_HOME=/nonexistent\nBANYAN_LOG=${dir}/broken.log\n`);
+  const broken = submit();
+  t.ok(await eventually(() => /JobState=COMPLETED/.test(spawnSync("scontrol", ["show", "job", broken], { encoding: "utf8" }).stdout), 30_000, 500), "a job runs while Banyan is broken");
+  t.notMatch(spawnSync("sinfo", ["-h", "-o", "%t"], { encoding: "utf8" }).stdout, /drain/, "the node is not drained");
+});
