@@ -42,7 +42,7 @@ t.test("slurm - the prolog starts the agent and registers jobs; their info, cgro
   const agentYaml = join(dir, "agent.yaml");
   writeFileSync(
     agentYaml,
-    `topology: ${topo}\nname: ${HOST}\nintervalMs: 500\njobs:\n  controlSocket: ${run}/agent.sock\n  runDir: ${run}\n  reportDir: ${reports}\n  pushListen: 127.0.0.1:${BASE + 90}\n`,
+    `topology: ${topo}\nname: ${HOST}\nintervalMs: 500\njobs:\n  controlSocket: ${run}/agent.sock\n  runDir: ${run}\n  reportDir: ${reports}\n  pushListen: 127.0.0.1:${BASE + 90}\nsources:\n  slurm: {enabled: true, intervalMs: 1000}\n`,
   );
   // Slurm hooks get no PATH and no environment of ours: /etc/default/banyan says where things are.
   writeFileSync("/etc/default/banyan", `BANYAN_NODE=${process.execPath}\nBANYAN_HOME=${REPO}\nBANYAN_CONFIG=${agentYaml}\nBANYAN_LOG=${dir}/job.log\n`);
@@ -96,6 +96,8 @@ console.log("push", r.status);\n`,
   const p = await page();
   t.match(p, new RegExp(`banyan_job_info\\{account="[^"]*",job="node",job_id="${jobs[0]}",partition="debug",user="${USER}",instance="${HOST}"\\} 1`));
   t.match(p, new RegExp(`banyan_job_memory_bytes\\{job="node",job_id="${jobs[0]}",partition="debug",user="${USER}",instance="${HOST}"\\} \\d+`), "cgroup v1 accounting of the job");
+  t.ok(await eventually(async () => /^slurm_queue_running\{job="node",instance="[^"]+"\} [12]$/m.test(await page()), 10_000, 250), "scheduler metrics (squeue) under prometheus-slurm-exporter's names");
+  t.match(await page(), /^slurm_cpus_total\{job="node",instance="[^"]+"\} 2$/m, "sinfo's CPUs");
   const agg = JSON.parse((await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/jobs/${jobs[0]}`)).text);
   t.match(agg, { job_id: jobs[0], user: USER, running: true, nodes: [HOST] }, "the root's per-job aggregate");
 
