@@ -5,7 +5,8 @@ import { Backoff } from "../core/backoff.js";
 import type { Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { VERSION } from "../core/version.js";
-import { AliveSchema, FrameKind, UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
+import { AliveSchema, UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
+import { FrameQueue } from "./frame-queue.js";
 import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { FrameSink } from "./frame-flow.js";
 import type { ParentProbe } from "./parent-probe.js";
@@ -20,9 +21,8 @@ import type { WireLimits } from "./wire-limits.js";
  *   ready, away from the planned parent, and it answered probes for healAfterMs ──► healing ──► connecting (planned)
  *   any ──close()──► closed
  *
- * Frames wait in a bounded queue and leave in batches every `flushMs` (or at once on `flushNow`).
- * When the queue overflows, the oldest DELTA frames are dropped and their origins reported through
- * `onDrop`, so they are repaired by a keyframe, never silently lost. Batches sent but not yet acked
+ * Frames wait in a bounded FrameQueue (drop-oldest-delta, reported through `onDrop` for a keyframe)
+ * and leave in batches every `flushMs` (or at once on `flushNow`). Batches sent but not yet acked
  * go back to the head of the queue when the link fails: the root drops what it already had by
  * epoch and sequence. Before a deliberate move (healing, a new topology) the node sends LEAVE
  * frames for itself and the origins behind it, so the root it leaves stops showing them at once.
@@ -79,8 +79,7 @@ export class UplinkSession implements FrameSink {
   private clientAddress = "";
   private call: grpc.ClientDuplexStream<Up, Buffer> | null = null;
   private writable = true;
-  private queue: Frame[] = [];
-  private alive = new Map<string, Alive>();
+  private readonly queue: FrameQueue;
   private unacked: SentBatch[] = [];
   private linkSeq = 0n;
   private connectStartedMs = 0;
@@ -107,6 +106,11 @@ export class UplinkSession implements FrameSink {
     registry: Registry,
   ) {
     this.chain = chain;
+    this.queue = new FrameQueue(opts.maxQueuedFrames, ({ frames, origins }) => {
+      this.m.dropped.inc(frames);
+      this.log.warn({ frames, origins: origins.length }, "queue toward the parent overflowed: dropped the oldest deltas, resync requested");
+      this.hooks.onDrop(origins);
+    });
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     const self = this;
     this.m = {
@@ -178,9 +182,7 @@ export class UplinkSession implements FrameSink {
 
   accept(frames: readonly Frame[], alive: readonly Alive[]): void {
     if (this.stateNow === "closed") return;
-    for (const f of frames) this.queue.push(f);
-    for (const a of alive) this.alive.set(a.origin, a);
-    if (this.queue.length > this.opts.maxQueuedFrames) this.shed();
+    this.queue.push(frames, alive);
     this.scheduleFlush();
   }
 
@@ -295,7 +297,7 @@ export class UplinkSession implements FrameSink {
       this.fail(`no ack from ${this.currentTarget.name} within ${this.opts.ackTimeoutMs} ms`);
       return;
     }
-    if (this.queue.length > 0 || this.alive.size > 0) this.scheduleFlush();
+    if (!this.queue.isEmpty) this.scheduleFlush();
   }
 
   private flush(ignoreBackpressure = false): void {
@@ -304,14 +306,8 @@ export class UplinkSession implements FrameSink {
       this.flushTimer = null;
     }
     if ((this.stateNow !== "ready" && this.stateNow !== "healing") || this.call === null) return;
-    while ((this.queue.length > 0 || this.alive.size > 0) && (this.writable || ignoreBackpressure)) {
-      const frames = this.queue.splice(0, this.opts.limits.maxFramesPerBatch);
-      const alive: Alive[] = [];
-      for (const [origin, a] of this.alive) {
-        if (frames.length + alive.length >= this.opts.limits.maxFramesPerBatch) break;
-        alive.push(a);
-        this.alive.delete(origin);
-      }
+    while (!this.queue.isEmpty && (this.writable || ignoreBackpressure)) {
+      const { frames, alive } = this.queue.take(this.opts.limits.maxFramesPerBatch);
       this.linkSeq++;
       let bytes = 0;
       for (const f of frames) bytes += f.payload.length;
@@ -322,30 +318,6 @@ export class UplinkSession implements FrameSink {
       this.m.batches.inc();
       if (!ok) this.writable = false;
     }
-  }
-
-  /** Drops the oldest DELTA frames (or, with none left, the oldest keyframes) down to the limit. */
-  private shed(): void {
-    const excess = this.queue.length - this.opts.maxQueuedFrames;
-    const dropped = new Set<string>();
-    let n = 0;
-    const keep: Frame[] = [];
-    for (const f of this.queue) {
-      if (n < excess && f.kind === FrameKind.DELTA) {
-        n++;
-        dropped.add(f.origin);
-      } else {
-        keep.push(f);
-      }
-    }
-    while (keep.length > this.opts.maxQueuedFrames) {
-      dropped.add(keep.shift()!.origin);
-      n++;
-    }
-    this.queue = keep;
-    this.m.dropped.inc(n);
-    this.log.warn({ frames: n, origins: dropped.size }, "queue toward the parent overflowed: dropped the oldest deltas, resync requested");
-    this.hooks.onDrop([...dropped]);
   }
 
   /** The current stream failed: the next parent of the chain, or a pause once all of them failed. */
@@ -430,11 +402,8 @@ export class UplinkSession implements FrameSink {
   }
 
   private takeBackUnacked(): void {
-    // What was sent but not acked goes back to the head of the queue; duplicates are dropped upstream.
-    const resend = this.unacked.flatMap((b) => b.frames).filter((f) => f.kind !== FrameKind.LEAVE);
+    this.queue.requeue(this.unacked.flatMap((b) => b.frames));
     this.unacked = [];
-    if (resend.length > 0) this.queue = resend.concat(this.queue);
-    if (this.queue.length > this.opts.maxQueuedFrames) this.shed();
   }
 
   private endCall(): void {
