@@ -1,20 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
 import { COLLECTOR_NAMES, NodeSource } from "../../../src/agent/node-source.js";
 import { SeriesType } from "../../../src/series/series-def.js";
+import { fileTree } from "../../fixtures/file-tree.js";
 import { recorder } from "./sources.test.js";
 
 /** A fixture host: proc/, sys/ and a root filesystem with /etc/os-release, written by the test. */
-function host(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), "banyan-host-"));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
+const host = (files: Record<string, string>): string => fileTree(files, "banyan-host-");
 const paths = (root: string) => ({ proc: join(root, "proc"), sys: join(root, "sys"), rootfs: root });
 
 const FILES: Record<string, string> = {

@@ -1,21 +1,14 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
 import { lustreJobstatsCollector, parseJobStats } from "../../../src/agent/collectors/lustre-jobstats.js";
 import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
+import { fileTree } from "../../fixtures/file-tree.js";
 import { recorder } from "./sources.test.js";
 
-function tree(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), "banyan-cg-"));
-  for (const [p, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, p)), { recursive: true });
-    writeFileSync(join(root, p), text);
-  }
-  return root;
-}
+const tree = (files: Record<string, string>): string => fileTree(files, "banyan-cg-");
 const job: RunningJob = { jobId: "42", user: "ciuser", uid: "1001", partition: "debug", account: "", startedAtMs: 0 };
 
 t.test("job cgroups - v2 as Slurm lays it out under slurmstepd.scope", async (t) => {

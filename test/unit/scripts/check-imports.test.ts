@@ -1,20 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
+import { fileTree } from "../../fixtures/file-tree.js";
 
 const script = fileURLToPath(new URL("../../../scripts/check-imports.mjs", import.meta.url));
 
-function tree(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), "banyan-imports-"));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
+const tree = (files: Record<string, string>): string => fileTree(files, "banyan-imports-");
 const run = (root: string) => spawnSync(process.execPath, [script, "--root", root], { encoding: "utf8" });
 
 t.test("import boundaries - the one-way flow passes", async (t) => {
