@@ -8,6 +8,8 @@ import { eventually, sleep, startCluster } from "../fixtures/cluster.js";
 import { httpText, startBanyan, type Started } from "../fixtures/processes.js";
 
 const dir = mkdtempSync(join(tmpdir(), "banyan-failover-"));
+// Each wait below is a bound, not a figure; together they can exceed the suite's 120 s per file.
+t.setTimeout(240_000);
 
 interface StatusJson {
   trees: { tree: number; up: number; nodes: number; down_nodes: string[]; away_nodes: { node: string; parent: string }[] }[];
@@ -35,18 +37,27 @@ t.test("failover - a relay stopped with SIGSTOP (hung, not dead) is routed aroun
   }
   t.ok(await eventually(() => status(topo).trees[0]?.up === 7, 30_000, 250), "7 up");
   const hung = "n2";
-  const planned = JSON.parse(readFileSync(topo, "utf8")) as { nodes: Record<string, { parent: string; children: string[] }> };
+  const planned = JSON.parse(readFileSync(topo, "utf8")) as { nodes: Record<string, { parent: string; children: string[]; fallbacks: string[] }> };
   const children = planned.nodes[hung]!.children;
-  const grandparent = planned.nodes[hung]!.parent;
   t.ok(children.length > 0, `${hung} relays ${children.join(", ")}`);
   const stoppedAt = Date.now();
   agents.get(hung)!.proc.kill("SIGSTOP");
+  // Normally the grandparent takes them; on a loaded machine a slow grandparent may miss an ack
+  // deadline too and pass them further up the chain, which still routes around the hang.
+  let parents = "";
   const routedAround = await eventually(() => {
     const s = status(topo).trees[0]!;
-    return s.down_nodes.includes(hung) && children.every((c) => s.away_nodes.some((a) => a.node === c && a.parent === grandparent));
-  }, 20_000, 100);
-  t.ok(routedAround, `${hung}'s children detected the hang and moved to their grandparent ${grandparent}`);
-  t.comment(`hung relay routed around (children reporting from n1, ${hung} down) ${Date.now() - stoppedAt} ms after SIGSTOP`);
+    const moved = children.map((c) => s.away_nodes.find((a) => a.node === c && planned.nodes[c]!.fallbacks.includes(a.parent)));
+    parents = moved.map((a) => (a ? `${a.node}→${a.parent}` : "")).join(", ");
+    return s.down_nodes.includes(hung) && moved.every((a) => a !== undefined);
+  }, 60_000, 100);
+  t.ok(routedAround, `${hung}'s children detected the hang and moved to a fallback parent of their chain (${parents})`);
+  const tookMs = Date.now() - stoppedAt;
+  t.comment(`hung relay routed around (${parents}, ${hung} down) ${tookMs} ms after SIGSTOP`);
+  // Usually 2-3 s; once, on a loaded CI run, 21.8 s. Keep the logs of such a run to find out why.
+  if (!routedAround || tookMs > 10_000) {
+    for (const name of [planned.nodes[hung]!.parent, ...children]) t.comment(`log of ${name}:\n${agents.get(name)?.output().split("\n").slice(-40).join("\n")}`);
+  }
   const table = banyan(["topology", "status", topo]);
   t.match(table.stdout, new RegExp(`^0\\s+r1\\s+7\\s+6\\s+1\\s+${children.length}\\s+\\d+\\s+\\d+$`, "m"), `the status table: 6 of 7 up, ${children.length} away`);
   t.match(table.stdout, /down: n2/);
