@@ -4,11 +4,13 @@ import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { stringify } from "yaml";
 import { SyntheticSource } from "../src/agent/synthetic-source.js";
 import { ExpositionCache } from "../src/root/exposition-cache.js";
 import { OriginState } from "../src/root/origin-state.js";
 import { DeltaEncoder } from "../src/series/delta-encoder.js";
 import { DEFAULT_SERIES_LIMITS } from "../src/series/payload.js";
+import { renderTopology } from "../topology/renderers.js";
 import type { BenchCluster } from "./bench-cluster.js";
 import type { BenchOptions } from "./bench-options.js";
 import { peakRss, processStats } from "./process-stats.js";
@@ -44,16 +46,8 @@ export async function runPrometheusBaseline(cluster: BenchCluster, o: BenchOptio
   const interval = `${o.intervalMs / 1000}s`;
   const port = o.basePort - 10;
 
-  const rootsCfg = [
-    "global:",
-    `  scrape_interval: ${interval}`,
-    `  scrape_timeout: ${interval}`,
-    "scrape_configs:",
-    "  - job_name: banyan",
-    "    honor_labels: true",
-    "    static_configs:",
-    "      - targets: [" + cluster.roots.map((r) => `"${r.http}"`).join(", ") + "]",
-  ].join("\n");
+  // The scrape config an administrator gets from `banyan topology render --format prometheus`.
+  const rootsCfg = renderTopology(cluster.plan.topology, "prometheus", { scrapeInterval: interval, jobName: "banyan" });
   const roots = await measure(bin, rootsCfg, join(dir, "prom-roots"), port, "banyan", windowS, cluster.roots.length, say);
 
   // Direct: node_exporter-like targets with the same series in total.
@@ -67,15 +61,15 @@ export async function runPrometheusBaseline(cluster: BenchCluster, o: BenchOptio
     res.writeHead(200, { "content-type": "text/plain; version=0.0.4", ...(gz ? { "content-encoding": "gzip" } : {}) }).end(gz ? v.gzip : v.text);
   });
   await new Promise<void>((r) => server.listen(port - 1, "127.0.0.1", () => r()));
-  const directCfg = [
-    "global:",
-    `  scrape_interval: ${interval}`,
-    `  scrape_timeout: ${interval}`,
-    "scrape_configs:",
-    "  - job_name: direct",
-    "    static_configs:",
-    ...Array.from({ length: targets }, (_, i) => `      - {targets: ["127.0.0.1:${port - 1}"], labels: {__metrics_path__: "/node/${i}", instance: "node${i}"}}`),
-  ].join("\n");
+  const directCfg = stringify({
+    global: { scrape_interval: interval, scrape_timeout: interval },
+    scrape_configs: [
+      {
+        job_name: "direct",
+        static_configs: Array.from({ length: targets }, (_, i) => ({ targets: [`127.0.0.1:${port - 1}`], labels: { __metrics_path__: `/node/${i}`, instance: `node${i}` } })),
+      },
+    ],
+  });
   try {
     const direct = await measure(bin, directCfg, join(dir, "prom-direct"), port, "direct", windowS, targets, say);
     return { roots, direct: { ...direct, series: perTarget * targets }, cpu_ratio: direct.cpu_cores / roots.cpu_cores, rss_ratio: direct.rss_mb / roots.rss_mb };
@@ -87,7 +81,7 @@ export async function runPrometheusBaseline(cluster: BenchCluster, o: BenchOptio
 
 async function measure(bin: string, config: string, dataDir: string, port: number, job: string, windowS: number, targets: number, say: (l: string) => void): Promise<PromRun> {
   const cfgFile = `${dataDir}.yml`;
-  writeFileSync(cfgFile, config + "\n");
+  writeFileSync(cfgFile, config);
   const prom: ChildProcess = spawn(bin, [`--config.file=${cfgFile}`, `--storage.tsdb.path=${dataDir}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: "ignore" });
   try {
     const q = async (expr: string): Promise<number> => {
