@@ -9,6 +9,7 @@ import { AliveSchema, UpSchema, type Alive, type Frame, type Up } from "../gen/b
 import { FrameQueue } from "./frame-queue.js";
 import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { FrameSink } from "./frame-flow.js";
+import { HealWatch } from "./heal-watch.js";
 import type { ParentProbe } from "./parent-probe.js";
 import type { WireLimits } from "./wire-limits.js";
 
@@ -84,28 +85,27 @@ export class UplinkSession implements FrameSink {
   private linkSeq = 0n;
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
-  private readonly probeBackoff = new Backoff(1000, 30_000);
   /** Checks connect and ack timeouts; slow (a quarter of the ack timeout), one per session. */
   private superviseTimer: NodeJS.Timeout | null = null;
   /** Set only while frames wait: an idle link costs no timer wake-ups (measured: 240 relays with a
    * 20 ms interval timer each spent most of their CPU waking up to find nothing to send). */
   private flushTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
-  private probeTimer: NodeJS.Timeout | null = null;
-  private healthySinceMs: number | null = null;
   private failoverCount = 0;
   private failoverTimes: number[] = [];
+  private readonly healWatch: HealWatch;
   private readonly m;
 
   constructor(
     chain: readonly UplinkTarget[],
     private readonly hooks: UplinkHooks,
     private readonly opts: UplinkOptions,
-    private readonly prober: ParentProbe,
+    prober: ParentProbe,
     private readonly log: Logger,
     registry: Registry,
   ) {
     this.chain = chain;
+    this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
     this.queue = new FrameQueue(opts.maxQueuedFrames, ({ frames, origins }) => {
       this.m.dropped.inc(frames);
       this.log.warn({ frames, origins: origins.length }, "queue toward the parent overflowed: dropped the oldest deltas, resync requested");
@@ -206,11 +206,11 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "ready") await this.drain(drainMs);
     this.transition("closed", "close");
     if (this.superviseTimer) clearInterval(this.superviseTimer);
-    for (const t of [this.flushTimer, this.retryTimer, this.probeTimer]) if (t) clearTimeout(t);
+    for (const t of [this.flushTimer, this.retryTimer]) if (t) clearTimeout(t);
     this.endCall();
     this.client?.close();
     this.client = null;
-    this.prober.close();
+    this.healWatch.close();
   }
 
   private async drain(ms: number): Promise<void> {
@@ -270,7 +270,7 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "connecting") {
       this.backoff.reset();
       this.transition("ready", `to ${this.currentTarget.name}`);
-      if (this.index > 0) this.scheduleProbe(this.opts.probeIntervalMs);
+      this.watchPlanned();
       this.flush();
     }
     switch (down.msg.case) {
@@ -325,7 +325,7 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "closed" || this.stateNow === "backoff" || this.stateNow === "failing-over") return;
     this.takeBackUnacked();
     this.endCall();
-    this.stopProbing();
+    this.healWatch.stop();
     const failed = this.currentTarget.name;
     if (this.index + 1 < this.chain.length) {
       this.transition("failing-over", `${failed}: ${reason}`);
@@ -348,7 +348,7 @@ export class UplinkSession implements FrameSink {
 
   /** A deliberate move (healing, a new chain): announce the departure, drain, then reconnect. */
   private async moveTo(index: number, reason: string): Promise<void> {
-    this.stopProbing();
+    this.healWatch.stop();
     if (this.stateNow === "ready") {
       this.transition("healing", reason);
       this.accept(this.hooks.leaving(), []);
@@ -367,38 +367,14 @@ export class UplinkSession implements FrameSink {
     this.connect();
   }
 
-  private scheduleProbe(delayMs: number): void {
-    if (this.probeTimer !== null || this.stateNow === "closed") return;
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = null;
-      void this.probePlanned();
-    }, delayMs);
-    this.probeTimer.unref();
-  }
-
-  private async probePlanned(): Promise<void> {
-    if (this.stateNow !== "ready" || this.index === 0) return;
-    const ok = await this.prober.probe(this.plannedTarget.address, Math.max(500, this.opts.connectTimeoutMs));
-    if (this.stateNow !== "ready" || this.index === 0) return;
-    const now = Date.now();
-    if (!ok) {
-      this.healthySinceMs = null;
-      this.scheduleProbe(this.probeBackoff.nextDelayMs());
-      return;
-    }
-    this.probeBackoff.reset();
-    this.healthySinceMs ??= now;
-    if (now - this.healthySinceMs >= this.opts.healAfterMs) {
-      void this.moveTo(0, `${this.plannedTarget.name} answered for ${now - this.healthySinceMs} ms`);
-      return;
-    }
-    this.scheduleProbe(this.opts.probeIntervalMs);
-  }
-
-  private stopProbing(): void {
-    if (this.probeTimer) clearTimeout(this.probeTimer);
-    this.probeTimer = null;
-    this.healthySinceMs = null;
+  /** Away from the planned parent: watch it, and move back once it has answered for healAfterMs. */
+  private watchPlanned(): void {
+    if (this.index === 0 || this.stateNow === "closed") return;
+    this.healWatch.start(
+      this.plannedTarget.address,
+      () => this.stateNow === "ready" && this.index > 0,
+      (forMs) => void this.moveTo(0, `${this.plannedTarget.name} answered for ${forMs} ms`),
+    );
   }
 
   private takeBackUnacked(): void {
