@@ -3,6 +3,7 @@ import { createInterface } from "node:readline";
 import type { Logger } from "../core/logger.js";
 import { SeriesType } from "../series/series-def.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
+import { gpuReadingsOf, type GpuReading, type GpuReadings } from "./gpu-readings.js";
 import type { SampleTarget, Source } from "./source.js";
 
 /**
@@ -62,7 +63,7 @@ export function parseNvidiaSmiLine(line: string): GpuSample | null {
   return { labels, values };
 }
 
-export class NvidiaSmiSource implements Source {
+export class NvidiaSmiSource implements Source, GpuReadings {
   readonly name = "nvidia-smi";
   private readonly latest = new Map<string, GpuSample>();
   private child: ChildProcess | null = null;
@@ -89,6 +90,11 @@ export class NvidiaSmiSource implements Source {
   close(): void {
     this.closed = true;
     this.child?.kill("SIGTERM");
+  }
+
+  gpuReading(index: string): GpuReading | undefined {
+    const g = this.latest.get(index);
+    return g === undefined ? undefined : gpuReadingsOf(g.values.map((v) => ({ name: v.name, labels: g.labels, value: v.value }))).get(index);
   }
 
   /** Feeds one output line (the child's stdout goes here; tests feed recorded output). */

@@ -2,6 +2,7 @@ import type { Logger } from "../core/logger.js";
 import { SeriesType } from "../series/series-def.js";
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
+import { gpuReadingsOf, type GpuReading, type GpuReadings } from "./gpu-readings.js";
 import type { SampleTarget, Source } from "./source.js";
 
 export interface ScrapeTarget {
@@ -21,9 +22,11 @@ const ACCEPT = "application/openmetrics-text;version=1.0.0;q=0.8,text/plain;vers
  * timeout, non-200) drops the target's series — what Prometheus' staleness would do — and sets
  * banyan_scrape_up{job,url} to 0; malformed lines are counted and skipped, the good ones kept.
  */
-export class ScrapeSource implements Source {
+export class ScrapeSource implements Source, GpuReadings {
   readonly name: string;
   private latest: ParsedSample[] | null = null;
+  /** dcgm-exporter's utilisation and memory by GPU, when the target is one (for the jobs' reports). */
+  private gpus = new Map<string, GpuReading>();
   private up = 0;
   private badLines = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -45,14 +48,20 @@ export class ScrapeSource implements Source {
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
       const parsed = parseExposition(await res.text());
       this.latest = parsed.samples;
+      this.gpus = gpuReadingsOf(parsed.samples);
       this.up = 1;
       this.badLines += parsed.errors.length;
       if (parsed.errors.length > 0) this.warn({ errors: parsed.errors.slice(0, 3), count: parsed.errors.length }, "malformed lines skipped");
     } catch (err) {
       this.latest = null;
+      this.gpus.clear();
       this.up = 0;
       this.warn({ err: (err as Error).message }, "scrape failed");
     }
+  }
+
+  gpuReading(index: string): GpuReading | undefined {
+    return this.gpus.get(index);
   }
 
   collect(target: SampleTarget): void {

@@ -6,6 +6,7 @@ import type { Topology } from "../../topology/topology-file.js";
 import type { Logger } from "../core/logger.js";
 import { NodeStatusSource } from "../agent/node-status-source.js";
 import { NodeSource } from "../agent/node-source.js";
+import type { GpuReadings } from "../agent/gpu-readings.js";
 import { NvidiaSmiSource } from "../agent/nvidia-smi-source.js";
 import { ScrapeSource } from "../agent/scrape-source.js";
 import { ControlServer } from "../agent/slurm/control-server.js";
@@ -211,14 +212,16 @@ async function startNode(ctx: DaemonContext, config: NodeConfig, sampler: (relay
 
 /** An agent: samples this node and, when the topology gives it children, relays theirs. */
 export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, sources?: readonly Source[]): Promise<NodeDaemon> {
-  const jobs = config.jobs.enabled ? await startJobs(ctx, config) : null;
+  // Local exporters and nvidia-smi; the GPU-capable ones also tell the jobs how busy their GPUs are.
+  const gpuSources: (Source & GpuReadings)[] = config.sources.scrape.map(
+    (t) => new ScrapeSource({ url: t.url, job: t.job, intervalMs: t.intervalMs ?? config.intervalMs, timeoutMs: t.timeoutMs ?? Math.max(100, Math.floor(config.intervalMs / 2)) }, ctx.log.child({ node: ctx.name, part: "scrape" })),
+  );
+  if (config.sources.nvidiaSmi.enabled) gpuSources.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
+  const jobs = config.jobs.enabled ? await startJobs(ctx, config, gpuSources) : null;
   const node = await startNode(ctx, config, (relay, registry) => {
     const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour }));
-    const extra: Source[] = config.sources.scrape.map(
-      (t) => new ScrapeSource({ url: t.url, job: t.job, intervalMs: t.intervalMs ?? config.intervalMs, timeoutMs: t.timeoutMs ?? Math.max(100, Math.floor(config.intervalMs / 2)) }, ctx.log.child({ node: ctx.name, part: "scrape" })),
-    );
+    const extra: Source[] = [...gpuSources];
     if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
-    if (config.sources.nvidiaSmi.enabled) extra.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
     const src = [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, ...(jobs?.sources ?? []), status];
     return new Sampler(
       {
@@ -246,9 +249,9 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
 }
 
 /** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
-async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>): Promise<{ sources: Source[]; stop(): Promise<void> }> {
+async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[]): Promise<{ sources: Source[]; stop(): Promise<void> }> {
   const log = ctx.log.child({ node: ctx.name, part: "jobs" });
-  const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot);
+  const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot, gpus);
   const ended: ((jobId: string) => void)[] = [];
   const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)));
   const push = new PushServer(config.jobs.pushListen, manager, log);

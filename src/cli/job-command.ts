@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { applyOverrides, readYamlFile } from "../core/config-file.js";
 import { parseAgentConfig } from "../agent/agent-config.js";
+import { parseGpuList } from "../agent/gpu-readings.js";
 import { subcommand } from "./subcommand.js";
 
 /** Slurm gives a prolog a couple of seconds at most; Banyan takes less and never fails it. */
@@ -29,7 +30,8 @@ export function jobCommand(): Command {
           "after",
           `
 Reads the job from Slurm's hook environment: SLURM_JOB_ID, SLURM_JOB_USER, SLURM_JOB_UID,
-SLURM_JOB_GID, SLURM_JOB_PARTITION, SLURM_JOB_ACCOUNT (when set), SLURM_JOB_EXIT_CODE (epilog).
+SLURM_JOB_GID, SLURM_JOB_PARTITION, SLURM_JOB_ACCOUNT (when set), SLURM_JOB_GPUS (when the job
+has GPUs: their utilisation goes into its series and report), SLURM_JOB_EXIT_CODE (epilog).
 Ready scripts: deploy/slurm/prolog and deploy/slurm/epilog.
 
 Example:
@@ -57,6 +59,13 @@ async function run(op: "start" | "end", configFlag: string | undefined): Promise
   const path = configFlag ?? env["BANYAN_CONFIG"] ?? "/etc/banyan/agent.yaml";
   if (!existsSync(path)) return `no agent config at ${path}: nothing done`;
   const cfg = parseAgentConfig(applyOverrides(readYamlFile(path), ["jobs.enabled=true"]), path);
+  let gpus: string[] = [];
+  let said = "";
+  try {
+    gpus = parseGpuList(env["SLURM_JOB_GPUS"] ?? "");
+  } catch (err) {
+    said = `${(err as Error).message}: the job is registered without its GPUs; `;
+  }
   const request =
     op === "start"
       ? {
@@ -67,6 +76,7 @@ async function run(op: "start" | "end", configFlag: string | undefined): Promise
           ...(env["SLURM_JOB_GID"] ? { gid: env["SLURM_JOB_GID"] } : {}),
           partition: env["SLURM_JOB_PARTITION"] ?? "",
           account: env["SLURM_JOB_ACCOUNT"] ?? "",
+          ...(gpus.length > 0 ? { gpus } : {}),
         }
       : { op: "job-end", jobId, ...(env["SLURM_JOB_EXIT_CODE"] !== undefined ? { exitCode: env["SLURM_JOB_EXIT_CODE"] } : {}) };
   let started = false;
@@ -74,7 +84,7 @@ async function run(op: "start" | "end", configFlag: string | undefined): Promise
   while (Date.now() < deadline) {
     try {
       const reply = await ask(cfg.jobs.controlSocket, request, deadline - Date.now());
-      return reply["ok"] === true ? "" : `the agent refused: ${String(reply["error"])}`;
+      return said + (reply["ok"] === true ? "" : `the agent refused: ${String(reply["error"])}`);
     } catch (err) {
       last = (err as Error).message;
       if (!started && op === "start") {
@@ -88,7 +98,7 @@ async function run(op: "start" | "end", configFlag: string | undefined): Promise
   const spool = join(cfg.jobs.runDir, "spool");
   mkdirSync(spool, { recursive: true, mode: 0o700 });
   writeFileSync(join(spool, `${Date.now()}-${jobId}-${op}.json`), JSON.stringify(request) + "\n", { mode: 0o600 });
-  return `the agent did not answer within ${DEADLINE_MS} ms (${last}): the request waits in ${spool} for it`;
+  return `${said}the agent did not answer within ${DEADLINE_MS} ms (${last}): the request waits in ${spool} for it`;
 }
 
 function ask(socket: string, request: object, timeoutMs: number): Promise<Record<string, unknown>> {

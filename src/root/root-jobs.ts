@@ -1,3 +1,4 @@
+import type { OriginState } from "./origin-state.js";
 import type { RootStore } from "./root-store.js";
 
 /** One Slurm job as this root sees it across its nodes, kept for a while after it ends. */
@@ -16,6 +17,10 @@ export interface JobAggregate {
   memory_peak_bytes: number;
   io_read_bytes: number;
   io_written_bytes: number;
+  /** GPUs of the job on its nodes (banyan_job_gpu_info), their mean utilisation now and memory used. */
+  gpus: number;
+  gpu_utilization_percent: number | null;
+  gpu_memory_used_bytes: number;
 }
 
 const KEEP_MS = 24 * 3_600_000;
@@ -24,11 +29,13 @@ const SUMS: Record<string, keyof JobAggregate> = {
   banyan_job_memory_bytes: "memory_bytes",
   banyan_job_io_read_bytes_total: "io_read_bytes",
   banyan_job_io_written_bytes_total: "io_written_bytes",
+  banyan_job_gpu_memory_used_bytes: "gpu_memory_used_bytes",
 };
 
 /**
  * Per-job aggregates at a root (/api/v1/jobs/<id>): CPU seconds, memory and I/O summed over the
- * job's nodes (their banyan_job_* series), the largest memory peak, and who and where. Refreshed
+ * job's nodes (their banyan_job_* series), the largest memory peak, GPU utilisation weighted by
+ * each node's GPU count, and who and where. Refreshed
  * every few seconds from the nodes that are up; a job that ended keeps its last figures for a day.
  */
 export class RootJobs {
@@ -58,32 +65,13 @@ export class RootJobs {
 
   refresh(now = Date.now()): void {
     const fresh = new Map<string, JobAggregate>();
+    // Per job: Σ(node's mean utilisation × its GPUs) and Σ GPUs of the nodes that report one.
+    const gpuWeighted = new Map<string, { sum: number; gpus: number }>();
     for (const name of this.store.originNames) {
       const st = this.store.origin(name)!;
-      if (!st.up) continue;
-      for (const id of st.jobSeries) {
-        const def = st.decoded.def(id);
-        if (def === undefined) continue;
-        const label = (k: string): string => def.labels.find(([n]) => n === k)?.[1] ?? "";
-        const jobId = label("job_id");
-        if (jobId === "") continue;
-        let a = fresh.get(jobId);
-        if (a === undefined) {
-          const old = this.jobs.get(jobId);
-          a = { job_id: jobId, user: label("user"), partition: label("partition"), account: "", running: true, nodes: [], first_seen: old?.first_seen ?? new Date(now).toISOString(), last_seen: new Date(now).toISOString(), cpu_seconds: 0, memory_bytes: 0, memory_peak_bytes: 0, io_read_bytes: 0, io_written_bytes: 0 };
-          fresh.set(jobId, a);
-        }
-        if (!a.nodes.includes(name)) a.nodes.push(name);
-        const v = st.value(id);
-        if (!Number.isFinite(v)) continue;
-        if (def.name === "banyan_job_info") a.account = label("account");
-        else if (def.name === "banyan_job_memory_peak_bytes") a.memory_peak_bytes = Math.max(a.memory_peak_bytes, v);
-        else {
-          const key = SUMS[def.name];
-          if (key !== undefined) (a[key] as number) += v;
-        }
-      }
+      if (st.up) this.foldNode(name, st, fresh, gpuWeighted, now);
     }
+    for (const [jobId, w] of gpuWeighted) fresh.get(jobId)!.gpu_utilization_percent = w.sum / w.gpus;
     for (const [id, old] of this.jobs) {
       if (fresh.has(id)) continue;
       if (now - Date.parse(old.last_seen) > KEEP_MS) this.jobs.delete(id);
@@ -94,4 +82,61 @@ export class RootJobs {
       this.jobs.set(id, a);
     }
   }
+
+  /** Adds one node's banyan_job_* series to the aggregates of their jobs. */
+  private foldNode(name: string, st: OriginState, fresh: Map<string, JobAggregate>, gpuWeighted: Map<string, { sum: number; gpus: number }>, now: number): void {
+    const nodeGpus = new Map<string, number>();
+    const nodeUtil = new Map<string, number>();
+    for (const id of st.jobSeries) {
+      const def = st.decoded.def(id);
+      if (def === undefined) continue;
+      const label = (k: string): string => def.labels.find(([n]) => n === k)?.[1] ?? "";
+      const jobId = label("job_id");
+      if (jobId === "") continue;
+      let a = fresh.get(jobId);
+      if (a === undefined) fresh.set(jobId, (a = newAggregate(jobId, label("user"), label("partition"), this.jobs.get(jobId)?.first_seen, now)));
+      if (!a.nodes.includes(name)) a.nodes.push(name);
+      const v = st.value(id);
+      if (!Number.isFinite(v)) continue;
+      if (def.name === "banyan_job_info") a.account = label("account");
+      else if (def.name === "banyan_job_memory_peak_bytes") a.memory_peak_bytes = Math.max(a.memory_peak_bytes, v);
+      else if (def.name === "banyan_job_gpu_info") {
+        a.gpus++;
+        nodeGpus.set(jobId, (nodeGpus.get(jobId) ?? 0) + 1);
+      } else if (def.name === "banyan_job_gpu_utilization_percent") nodeUtil.set(jobId, v);
+      else {
+        const key = SUMS[def.name];
+        if (key !== undefined) (a[key] as number) += v;
+      }
+    }
+    for (const [jobId, util] of nodeUtil) {
+      const w = gpuWeighted.get(jobId) ?? { sum: 0, gpus: 0 };
+      const n = nodeGpus.get(jobId) ?? 1;
+      w.sum += util * n;
+      w.gpus += n;
+      gpuWeighted.set(jobId, w);
+    }
+  }
+}
+
+function newAggregate(jobId: string, user: string, partition: string, firstSeen: string | undefined, now: number): JobAggregate {
+  const at = new Date(now).toISOString();
+  return {
+    job_id: jobId,
+    user,
+    partition,
+    account: "",
+    running: true,
+    nodes: [],
+    first_seen: firstSeen ?? at,
+    last_seen: at,
+    cpu_seconds: 0,
+    memory_bytes: 0,
+    memory_peak_bytes: 0,
+    io_read_bytes: 0,
+    io_written_bytes: 0,
+    gpus: 0,
+    gpu_utilization_percent: null,
+    gpu_memory_used_bytes: 0,
+  };
 }

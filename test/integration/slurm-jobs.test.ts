@@ -16,6 +16,8 @@ import { eventually } from "../fixtures/cluster.js";
 
 const BASE = 30800;
 const PUSH = 30890;
+const REPLAY = fileURLToPath(new URL("../fixtures/nvidia-smi-replay", import.meta.url));
+const MIB = 1024 * 1024;
 
 t.test("jobs - prolog registers, series and pushes carry the job, epilog reports and everything of the job leaves", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "banyan-jobs-"));
@@ -36,7 +38,11 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   writeFileSync(yaml, `topology: ${topo}\nname: n1\njobs: ${JSON.stringify(jobs)}\n`);
   const log = silentLogger();
   const root = await startRoot({ topology, topologySource: topo, name: "r1", log, registry: new Registry() }, parseRootConfig({ intervalMs: 250 }));
-  const agent = await startAgent({ topology, topologySource: topo, name: "n1", log, registry: new Registry() }, parseAgentConfig({ source: "synthetic", synthetic: { series: 20 }, intervalMs: 250, jobs }));
+  // No GPU here: nvidia-smi is played by a script printing a 4 x A100 node's recorded output.
+  const agent = await startAgent(
+    { topology, topologySource: topo, name: "n1", log, registry: new Registry() },
+    parseAgentConfig({ source: "synthetic", synthetic: { series: 20 }, intervalMs: 250, jobs, sources: { nvidiaSmi: { enabled: true, path: REPLAY } } }),
+  );
   t.teardown(async () => {
     await agent.stop(0);
     await root.stop();
@@ -52,7 +58,7 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
       child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
       child.on("exit", (code) => resolve({ status: code ?? -1, stderr }));
     });
-  const s1 = await job("start", env("42"));
+  const s1 = await job("start", env("42", { SLURM_JOB_GPUS: "0,1" }));
   t.equal(s1.status, 0, s1.stderr);
   t.equal(s1.stderr, "", "nothing to say when all went well");
   t.equal((await job("start", env("43"))).status, 0);
@@ -80,6 +86,13 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   const agg = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
   t.match(agg, { job_id: "42", user: "alice", partition: "debug", running: true, nodes: ["n1"], cpu_seconds: 42, memory_peak_bytes: 2097152, io_read_bytes: 4096 }, "the root's per-job aggregate");
   t.equal((await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/999`)).status, 404);
+  // GPUs 0 and 1 of the recording: 97 % and 95 % busy, 31,522 MiB used each.
+  t.ok(await eventually(async () => /banyan_job_gpu_utilization_percent\{job="synthetic",job_id="42",partition="debug",user="alice",instance="n1"\} 96$/m.test(await page()), 10_000), "the job's GPUs' mean utilisation, from SLURM_JOB_GPUS and nvidia-smi");
+  t.match(await page(), /banyan_job_gpu_info\{gpu="1",job="synthetic",job_id="42",partition="debug",user="alice",instance="n1"\} 1/, "one info series per GPU of the job, to join DCGM series with");
+  t.match(await page(), /DCGM_FI_DEV_GPU_UTIL\{UUID="GPU-6a4c3b0d-2e3f-4071-9b8c-0d1e2f3a4b5c",device="nvidia1",gpu="1",[^}]*\} 95/, "the GPUs' own series under dcgm-exporter's names");
+  t.notMatch(await page(), /banyan_job_gpu_\w+\{[^}]*job_id="43"/, "a job without GPUs has no GPU series");
+  const gpuAgg = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
+  t.match(gpuAgg, { gpus: 2, gpu_utilization_percent: 96, gpu_memory_used_bytes: 2 * 31522 * MIB }, "the root's aggregate counts the job's GPUs");
   const e1 = await job("end", env("42", { SLURM_JOB_EXIT_CODE: "0" }));
   t.equal(e1.status, 0, e1.stderr);
   const report = JSON.parse(readFileSync(join(jobs.reportDir, "42.n1.json"), "utf8"));
@@ -87,6 +100,7 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   t.equal(report.cpu_seconds, 42);
   t.equal(report.memory_peak_bytes, 2097152);
   t.equal(report.exit_code, "0");
+  t.match(report, { gpus: ["0", "1"], gpu_util_avg_percent: 96, gpu_util_peak_percent: 97, gpu_memory_peak_bytes: 2 * 31522 * MIB }, "GPU utilisation in the report");
   t.ok(report.duration_s >= 0 && report.samples >= 1);
   t.notOk(existsSync(tokenFile), "the token is gone with the job");
   t.ok(await eventually(async () => !/job_id="42"/.test(await page()) && !/slurm_job_id="42"/.test(await page()), 10_000), "job 42's series and pushes left the root");

@@ -17,6 +17,8 @@ export const jobStartSchema = z.strictObject({
   partition: z.string().default(""),
   account: z.string().default(""),
   cgroupPath: z.string().optional(),
+  /** GPU indices from SLURM_JOB_GPUS. */
+  gpus: z.array(z.string().regex(/^\d+$/, "a GPU index")).max(1024).optional(),
 });
 export const jobEndSchema = z.strictObject({ op: z.literal("job-end"), jobId: z.string().regex(/^\d+(_\d+)?$/), exitCode: z.string().optional() });
 const requestSchema = z.discriminatedUnion("op", [jobStartSchema, jobEndSchema, z.strictObject({ op: z.literal("ping") })]);

@@ -10,6 +10,8 @@ export interface RunningJob {
   readonly account: string;
   /** The job's cgroup directory when the prolog knew it; else found by Slurm's layout. */
   readonly cgroupPath?: string;
+  /** GPU indices of the job on this node (SLURM_JOB_GPUS), as nvidia-smi and dcgm-exporter number them. */
+  readonly gpus?: readonly string[];
   readonly startedAtMs: number;
 }
 

@@ -38,7 +38,7 @@ export class JobManager implements ControlHandlers, PushAuth {
   async handle(req: ControlRequest): Promise<Record<string, unknown>> {
     if (req.op === "ping") return { node: this.registry.node, jobs: this.registry.running().length };
     if (req.op === "job-start") {
-      this.registry.start({ jobId: req.jobId, user: req.user, uid: req.uid, partition: req.partition, account: req.account, startedAtMs: Date.now(), ...(req.cgroupPath ? { cgroupPath: req.cgroupPath } : {}) });
+      this.registry.start({ jobId: req.jobId, user: req.user, uid: req.uid, partition: req.partition, account: req.account, startedAtMs: Date.now(), ...(req.cgroupPath ? { cgroupPath: req.cgroupPath } : {}), ...(req.gpus ? { gpus: req.gpus } : {}) });
       const token = this.tokens.get(req.jobId) ?? randomBytes(24).toString("hex");
       this.tokens.set(req.jobId, token);
       const dir = join(this.runDir, "jobs");
@@ -46,7 +46,7 @@ export class JobManager implements ControlHandlers, PushAuth {
       const file = join(dir, `${req.jobId}.token`);
       writeFileSync(file, token + "\n", { mode: 0o400 });
       chownSync(file, Number(req.uid), Number(req.gid ?? req.uid));
-      this.log.info({ job: req.jobId, user: req.user, partition: req.partition }, "job started");
+      this.log.info({ job: req.jobId, user: req.user, partition: req.partition, gpus: req.gpus }, "job started");
       return { tokenFile: file };
     }
     const report = this.registry.end(req.jobId, req.exitCode ?? null);

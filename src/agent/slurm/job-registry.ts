@@ -1,3 +1,4 @@
+import type { GpuReading, GpuReadings } from "../gpu-readings.js";
 import { readJobUsage, type JobUsage, type RunningJob } from "./job-cgroups.js";
 
 /** A job's post-mortem, left on the node by the epilog (JSON) and summed per job at the roots. */
@@ -21,8 +22,23 @@ export interface JobReport {
   readonly memory_peak_bytes: number | null;
   readonly io_read_bytes: number | null;
   readonly io_written_bytes: number | null;
+  /** The job's GPUs on this node (SLURM_JOB_GPUS); the figures below are null without a GPU source. */
+  readonly gpus: readonly string[];
+  /** Mean over the job's GPUs, averaged over its samples; the peak is the busiest GPU's busiest sample. */
+  readonly gpu_util_avg_percent: number | null;
+  readonly gpu_util_peak_percent: number | null;
+  /** Framebuffer used by the job's GPUs together, at its largest. */
+  readonly gpu_memory_peak_bytes: number | null;
   readonly samples: number;
 }
+
+/** What a job's GPUs do now: mean utilisation and the memory they use together. */
+export interface JobGpuNow {
+  readonly utilPercent: number | null;
+  readonly memoryUsedBytes: number | null;
+}
+
+const MIB = 1024 * 1024;
 
 interface Tracked {
   readonly job: RunningJob;
@@ -32,6 +48,11 @@ interface Tracked {
   memorySum: number;
   memoryPeak: number;
   peakCores: number;
+  gpuNow: JobGpuNow | null;
+  gpuSamples: number;
+  gpuUtilSum: number;
+  gpuUtilPeak: number | null;
+  gpuMemoryPeak: number | null;
 }
 
 /**
@@ -45,10 +66,14 @@ export class JobRegistry {
   constructor(
     readonly node: string,
     private readonly cgroupRoot: string,
+    /** The node's GPU sources (nvidia-smi, dcgm-exporter scrapes); asked in order. */
+    private readonly gpuSources: readonly GpuReadings[] = [],
   ) {}
 
   start(job: RunningJob): void {
-    if (!this.jobs.has(job.jobId)) this.jobs.set(job.jobId, { job, last: null, lastAtMs: 0, samples: 0, memorySum: 0, memoryPeak: 0, peakCores: 0 });
+    if (!this.jobs.has(job.jobId)) {
+      this.jobs.set(job.jobId, { job, last: null, lastAtMs: 0, samples: 0, memorySum: 0, memoryPeak: 0, peakCores: 0, gpuNow: null, gpuSamples: 0, gpuUtilSum: 0, gpuUtilPeak: null, gpuMemoryPeak: null });
+    }
   }
 
   running(): RunningJob[] {
@@ -59,10 +84,16 @@ export class JobRegistry {
     return this.jobs.has(jobId);
   }
 
-  /** Reads a job's cgroup now and folds it into its averages and peaks. */
+  /** What the job's GPUs did at its last sample; null when it has none or no source knows them. */
+  gpu(jobId: string): JobGpuNow | null {
+    return this.jobs.get(jobId)?.gpuNow ?? null;
+  }
+
+  /** Reads a job's cgroup and GPUs now and folds them into its averages and peaks. */
   sample(jobId: string, nowMs = Date.now()): JobUsage | null {
     const t = this.jobs.get(jobId);
     if (t === undefined) return null;
+    this.sampleGpus(t);
     const u = readJobUsage(this.cgroupRoot, t.job, this.node);
     if (u === null) return null;
     if (t.last !== null && nowMs > t.lastAtMs) t.peakCores = Math.max(t.peakCores, (u.cpuSeconds - t.last.cpuSeconds) / ((nowMs - t.lastAtMs) / 1000));
@@ -72,6 +103,38 @@ export class JobRegistry {
     t.last = u;
     t.lastAtMs = nowMs;
     return u;
+  }
+
+  private sampleGpus(t: Tracked): void {
+    const gpus = t.job.gpus ?? [];
+    if (gpus.length === 0 || this.gpuSources.length === 0) return;
+    let utilSum = 0;
+    let utilN = 0;
+    let memory: number | null = null;
+    for (const gpu of gpus) {
+      const r = this.reading(gpu);
+      if (r?.utilPercent != null) {
+        utilSum += r.utilPercent;
+        utilN++;
+        t.gpuUtilPeak = Math.max(t.gpuUtilPeak ?? 0, r.utilPercent);
+      }
+      if (r?.memoryUsedMiB != null) memory = (memory ?? 0) + r.memoryUsedMiB * MIB;
+    }
+    const util = utilN > 0 ? utilSum / utilN : null;
+    if (util !== null) {
+      t.gpuSamples++;
+      t.gpuUtilSum += util;
+    }
+    if (memory !== null) t.gpuMemoryPeak = Math.max(t.gpuMemoryPeak ?? 0, memory);
+    t.gpuNow = util === null && memory === null ? null : { utilPercent: util, memoryUsedBytes: memory };
+  }
+
+  private reading(gpu: string): GpuReading | undefined {
+    for (const s of this.gpuSources) {
+      const r = s.gpuReading(gpu);
+      if (r !== undefined) return r;
+    }
+    return undefined;
   }
 
   /** Ends a job: its last reading, then the report. Null for a job this node never saw. */
@@ -101,6 +164,10 @@ export class JobRegistry {
       memory_peak_bytes: u ? t.memoryPeak : null,
       io_read_bytes: u?.ioReadBytes ?? null,
       io_written_bytes: u?.ioWrittenBytes ?? null,
+      gpus: t.job.gpus ?? [],
+      gpu_util_avg_percent: t.gpuSamples > 0 ? t.gpuUtilSum / t.gpuSamples : null,
+      gpu_util_peak_percent: t.gpuUtilPeak,
+      gpu_memory_peak_bytes: t.gpuMemoryPeak,
       samples: t.samples,
     };
   }

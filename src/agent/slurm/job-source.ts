@@ -20,6 +20,11 @@ export class JobSource implements Source {
       const l = { job_id: job.jobId, user: job.user, partition: job.partition };
       w.gauge("banyan_job_info", { ...l, account: job.account }, 1, "A Slurm job running on this node.");
       const u = this.registry.sample(job.jobId, nowMs);
+      // GPU series first: a job without a cgroup (Slurm without cgroup plugins) may still hold GPUs.
+      for (const gpu of job.gpus ?? []) w.gauge("banyan_job_gpu_info", { ...l, gpu }, 1, "A GPU of the job (SLURM_JOB_GPUS), to join with DCGM_FI_DEV_* on instance and gpu.");
+      const g = this.registry.gpu(job.jobId);
+      if (g?.utilPercent != null) w.gauge("banyan_job_gpu_utilization_percent", l, g.utilPercent, "Mean utilisation of the job's GPUs on this node (in %).");
+      if (g?.memoryUsedBytes != null) w.gauge("banyan_job_gpu_memory_used_bytes", l, g.memoryUsedBytes, "Framebuffer memory used by the job's GPUs on this node.");
       if (u === null) continue;
       w.counter("banyan_job_cpu_seconds_total", l, u.cpuSeconds, "CPU time used by the job's processes on this node.");
       if (u.userSeconds !== null) w.counter("banyan_job_cpu_user_seconds_total", l, u.userSeconds, "CPU time in user mode.");

@@ -3,8 +3,11 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import t from "tap";
+import { gpuReadingsOf, parseGpuList, type GpuReadings } from "../../../src/agent/gpu-readings.js";
 import { NvidiaSmiSource, parseNvidiaSmiLine } from "../../../src/agent/nvidia-smi-source.js";
 import { ScrapeSource } from "../../../src/agent/scrape-source.js";
+import { JobRegistry } from "../../../src/agent/slurm/job-registry.js";
+import { JobSource } from "../../../src/agent/slurm/job-source.js";
 import { silentLogger } from "../../../src/core/logger.js";
 import { SeriesType } from "../../../src/series/series-def.js";
 import { recorder } from "./sources.test.js";
@@ -67,4 +70,64 @@ t.test("scrape - a local exporter's series come up under the target's job; bad l
   await src.scrapeOnce();
   src.collect(rec);
   t.equal(rec.values.get('app_rate{job="app"}'), 4);
+});
+
+t.test("job GPUs - SLURM_JOB_GPUS lists and ranges; anything else is an error naming the text", async (t) => {
+  t.same(parseGpuList("0,1"), ["0", "1"]);
+  t.same(parseGpuList("4-6,9"), ["4", "5", "6", "9"]);
+  t.same(parseGpuList(""), [], "a job without GPUs");
+  t.throws(() => parseGpuList("0,gpu1"), /SLURM_JOB_GPUS "0,gpu1": "gpu1" is not a GPU index/);
+  t.throws(() => parseGpuList("7-3"), /not a sensible range/);
+});
+
+t.test("job GPUs - a dcgm-exporter scrape and nvidia-smi both say how busy GPU <index> is", async (t) => {
+  const page = [
+    "# TYPE DCGM_FI_DEV_GPU_UTIL gauge",
+    'DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-a",device="nvidia0",Hostname="n1"} 88',
+    'DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-b",device="nvidia1",Hostname="n1"} 12',
+    "# TYPE DCGM_FI_DEV_FB_USED gauge",
+    'DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-a",device="nvidia0",Hostname="n1"} 2048',
+  ].join("\n");
+  const server = createServer((_, res) => res.writeHead(200, { "content-type": "text/plain" }).end(page));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  t.teardown(() => server.close());
+  const dcgm = new ScrapeSource({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, job: "dcgm", intervalMs: 60_000, timeoutMs: 1000 }, silentLogger());
+  t.teardown(() => dcgm.close());
+  t.equal(dcgm.gpuReading("0"), undefined, "nothing before the first scrape");
+  await dcgm.scrapeOnce();
+  t.same(dcgm.gpuReading("0"), { utilPercent: 88, memoryUsedMiB: 2048 });
+  t.same(dcgm.gpuReading("1"), { utilPercent: 12, memoryUsedMiB: null });
+  t.equal(dcgm.gpuReading("7"), undefined);
+  t.same(gpuReadingsOf([{ name: "node_load1", labels: {}, value: 1 }]).size, 0, "an exporter that is not dcgm-exporter has no GPUs");
+
+  const smi = new NvidiaSmiSource("nvidia-smi-is-not-here", 1000, silentLogger());
+  for (const l of fixture.trim().split("\n")) smi.accept(l);
+  t.same(smi.gpuReading("3"), { utilPercent: 100, memoryUsedMiB: 39002 });
+});
+
+t.test("job GPUs - the report averages the mean of the job's GPUs over its samples and keeps the busiest sample of any", async (t) => {
+  const util = new Map<string, number>([["0", 50], ["1", 70], ["2", 5]]);
+  const readings: GpuReadings = { gpuReading: (i) => (util.has(i) ? { utilPercent: util.get(i)!, memoryUsedMiB: 1000 } : undefined) };
+  const registry = new JobRegistry("n1", "/nonexistent-cgroup", [readings]);
+  registry.start({ jobId: "42", user: "alice", uid: "1001", partition: "gpu", account: "", startedAtMs: 0, gpus: ["0", "1"] });
+  registry.start({ jobId: "43", user: "bob", uid: "1002", partition: "cpu", account: "", startedAtMs: 0 });
+  const rec = recorder();
+  const source = new JobSource(registry);
+  source.collect(rec, 1000);
+  t.equal(rec.values.get('banyan_job_gpu_utilization_percent{job_id="42",partition="gpu",user="alice"}'), 60, "mean of GPUs 0 and 1 now");
+  t.equal(rec.values.get('banyan_job_gpu_memory_used_bytes{job_id="42",partition="gpu",user="alice"}'), 2000 * 1024 * 1024);
+  t.equal(rec.values.get('banyan_job_gpu_info{gpu="1",job_id="42",partition="gpu",user="alice"}'), 1);
+  t.notOk([...rec.values.keys()].some((k) => k.startsWith("banyan_job_gpu") && k.includes('job_id="43"')), "job 43 has no GPUs");
+  t.equal(rec.values.get('banyan_job_info{account="",job_id="43",partition="cpu",user="bob"}'), 1, "a job without a cgroup still has its info series");
+  util.set("0", 100);
+  util.set("1", 40);
+  source.collect(rec, 2000);
+  util.delete("0");
+  util.delete("1"); // the GPU source lost them (nvidia-smi restarting): no sample, no zero
+  source.collect(rec, 3000);
+  const report = registry.end("42", "0", 4000)!;
+  t.same([report.gpus, report.gpu_util_avg_percent, report.gpu_util_peak_percent, report.gpu_memory_peak_bytes], [["0", "1"], 65, 100, 2000 * 1024 * 1024]);
+  t.equal(report.cpu_seconds, null, "no cgroup: no CPU figures, and no error");
+  const cpuOnly = registry.end("43", "0", 4000)!;
+  t.same([cpuOnly.gpus, cpuOnly.gpu_util_avg_percent, cpuOnly.gpu_util_peak_percent], [[], null, null]);
 });
