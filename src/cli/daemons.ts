@@ -261,7 +261,9 @@ async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus
   // Who runs here, for operators and for stopping it by PID (an agent the prolog started is detached).
   mkdirSync(config.jobs.runDir, { recursive: true });
   writeFileSync(join(config.jobs.runDir, "agent.pid"), `${process.pid}\n`);
-  // Prologs and epilogs that ran while this agent was starting left their requests in the spool.
+  // The jobs an earlier agent process registered, then the prologs and epilogs that ran while this
+  // one was starting (their requests wait in the spool).
+  manager.restore();
   const spool = join(config.jobs.runDir, "spool");
   await control.drainSpool(spool);
   const spoolTimer = setInterval(() => void control.drainSpool(spool), 1000);

@@ -77,8 +77,9 @@ async function run(op: "start" | "end", configFlag: string | undefined): Promise
           partition: env["SLURM_JOB_PARTITION"] ?? "",
           account: env["SLURM_JOB_ACCOUNT"] ?? "",
           ...(gpus.length > 0 ? { gpus } : {}),
+          atMs: Date.now(),
         }
-      : { op: "job-end", jobId, ...(env["SLURM_JOB_EXIT_CODE"] !== undefined ? { exitCode: env["SLURM_JOB_EXIT_CODE"] } : {}) };
+      : { op: "job-end", jobId, ...(env["SLURM_JOB_EXIT_CODE"] !== undefined ? { exitCode: env["SLURM_JOB_EXIT_CODE"] } : {}), atMs: Date.now() };
   let started = false;
   let last = "";
   while (Date.now() < deadline) {

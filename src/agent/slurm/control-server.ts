@@ -19,8 +19,26 @@ export const jobStartSchema = z.strictObject({
   cgroupPath: z.string().optional(),
   /** GPU indices from SLURM_JOB_GPUS. */
   gpus: z.array(z.string().regex(/^\d+$/, "a GPU index")).max(1024).optional(),
+  /** When the hook ran (ms since the epoch): a spooled request is applied later, but dated right. */
+  atMs: z.number().int().positive().optional(),
 });
-export const jobEndSchema = z.strictObject({ op: z.literal("job-end"), jobId: z.string().regex(/^\d+(_\d+)?$/), exitCode: z.string().optional() });
+export const jobEndSchema = z.strictObject({
+  op: z.literal("job-end"),
+  jobId: z.string().regex(/^\d+(_\d+)?$/),
+  exitCode: z.string().optional(),
+  atMs: z.number().int().positive().optional(),
+});
+/** A registration as the agent keeps it on disk across its restarts (RunningJob). */
+export const runningJobSchema = z.strictObject({
+  jobId: z.string().regex(/^\d+(_\d+)?$/),
+  user: z.string().min(1),
+  uid: z.string().regex(/^\d+$/),
+  partition: z.string(),
+  account: z.string(),
+  cgroupPath: z.string().optional(),
+  gpus: z.array(z.string().regex(/^\d+$/)).optional(),
+  startedAtMs: z.number(),
+});
 const requestSchema = z.discriminatedUnion("op", [jobStartSchema, jobEndSchema, z.strictObject({ op: z.literal("ping") })]);
 export type ControlRequest = z.infer<typeof requestSchema>;
 

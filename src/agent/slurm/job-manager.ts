@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../core/logger.js";
 import type { PushAuth } from "../push-server.js";
-import type { ControlHandlers, ControlRequest } from "./control-server.js";
+import { runningJobSchema, type ControlHandlers, type ControlRequest } from "./control-server.js";
+import type { RunningJob } from "./job-cgroups.js";
 import type { JobRegistry } from "./job-registry.js";
 
 /**
@@ -11,6 +12,7 @@ import type { JobRegistry } from "./job-registry.js";
  * `<runDir>/jobs/<id>.token`, readable only by the job's user (so one user cannot publish as
  * another's job); `job-end` takes the last reading, writes the post-mortem report to
  * `<reportDir>/<id>.<node>.json`, logs it in one line, and forgets the token and the job's pushes.
+ * Each running job is also kept as `<runDir>/jobs/<id>.json` (root only) for `restore`.
  */
 export class JobManager implements ControlHandlers, PushAuth {
   private readonly tokens = new Map<string, string>();
@@ -35,23 +37,64 @@ export class JobManager implements ControlHandlers, PushAuth {
     return undefined;
   }
 
+  /**
+   * Takes back the jobs an earlier agent process registered (it crashed, or was upgraded) from
+   * `<runDir>/jobs/<id>.json`, with their tokens, so a restart forgets no running job. Epilogs that
+   * ran meanwhile wait in the spool and end them next. Returns how many came back.
+   */
+  restore(): number {
+    const dir = join(this.runDir, "jobs");
+    let n = 0;
+    let files: string[];
+    try {
+      files = readdirSync(dir).filter((f) => f.endsWith(".json"));
+    } catch {
+      return 0;
+    }
+    for (const f of files) {
+      try {
+        const job = runningJobSchema.parse(JSON.parse(readFileSync(join(dir, f), "utf8")));
+        const token = readFileSync(join(dir, `${job.jobId}.token`), "utf8").trim();
+        this.registry.start(job);
+        this.tokens.set(job.jobId, token);
+        n++;
+      } catch (err) {
+        this.log.warn({ file: join(dir, f), err: (err as Error).message }, "a job registration left by an earlier agent is unreadable: skipped");
+      }
+    }
+    if (n > 0) this.log.info({ jobs: n }, `${n} running job(s) taken back from ${dir}`);
+    return n;
+  }
+
   async handle(req: ControlRequest): Promise<Record<string, unknown>> {
     if (req.op === "ping") return { node: this.registry.node, jobs: this.registry.running().length };
+    const dir = join(this.runDir, "jobs");
     if (req.op === "job-start") {
-      this.registry.start({ jobId: req.jobId, user: req.user, uid: req.uid, partition: req.partition, account: req.account, startedAtMs: Date.now(), ...(req.cgroupPath ? { cgroupPath: req.cgroupPath } : {}), ...(req.gpus ? { gpus: req.gpus } : {}) });
+      const job: RunningJob = {
+        jobId: req.jobId,
+        user: req.user,
+        uid: req.uid,
+        partition: req.partition,
+        account: req.account,
+        startedAtMs: req.atMs ?? Date.now(),
+        ...(req.cgroupPath ? { cgroupPath: req.cgroupPath } : {}),
+        ...(req.gpus ? { gpus: req.gpus } : {}),
+      };
+      this.registry.start(job);
       const token = this.tokens.get(req.jobId) ?? randomBytes(24).toString("hex");
       this.tokens.set(req.jobId, token);
-      const dir = join(this.runDir, "jobs");
       mkdirSync(dir, { recursive: true, mode: 0o755 });
       const file = join(dir, `${req.jobId}.token`);
       writeFileSync(file, token + "\n", { mode: 0o400 });
       chownSync(file, Number(req.uid), Number(req.gid ?? req.uid));
+      writeFileSync(join(dir, `${req.jobId}.json`), JSON.stringify(job) + "\n", { mode: 0o600 });
       this.log.info({ job: req.jobId, user: req.user, partition: req.partition, gpus: req.gpus }, "job started");
       return { tokenFile: file };
     }
-    const report = this.registry.end(req.jobId, req.exitCode ?? null);
+    const report = this.registry.end(req.jobId, req.exitCode ?? null, req.atMs ?? Date.now());
     this.tokens.delete(req.jobId);
-    rmSync(join(this.runDir, "jobs", `${req.jobId}.token`), { force: true });
+    rmSync(join(dir, `${req.jobId}.token`), { force: true });
+    rmSync(join(dir, `${req.jobId}.json`), { force: true });
     this.onEnd(req.jobId);
     if (report === null) return { report: null };
     mkdirSync(this.reportDir, { recursive: true });

@@ -1,10 +1,14 @@
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
 import { lustreJobstatsCollector, parseJobStats } from "../../../src/agent/collectors/lustre-jobstats.js";
 import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
+import { JobManager } from "../../../src/agent/slurm/job-manager.js";
+import { JobRegistry } from "../../../src/agent/slurm/job-registry.js";
+import { silentLogger } from "../../../src/core/logger.js";
 import { fileTree } from "../../fixtures/file-tree.js";
 import { recorder } from "./sources.test.js";
 
@@ -59,4 +63,28 @@ t.test("lustre jobstats - OST and MDT job_stats as per-job bytes and operations"
   t.equal(rec.values.get('lustre_job_write_bytes_total{component="ost",jobid="dd.0",target="scratch-OST0000"}'), 268435456);
   t.equal(rec.values.get('lustre_job_stats_total{component="mdt",jobid="1234",operation="open",target="scratch-MDT0000"}'), 42);
   t.equal(rec.values.get('lustre_job_stats_total{component="ost",jobid="1234",operation="write_bytes",target="scratch-OST0000"}'), 2);
+});
+
+t.test("job manager - an agent restarted while jobs run takes them back with their tokens; a bad leftover is skipped", async (t) => {
+  const runDir = mkdtempSync(join(tmpdir(), "banyan-jm-"));
+  const reportDir = join(runDir, "reports");
+  const uid = String(process.getuid?.() ?? 0);
+  const first = new JobManager(new JobRegistry("n1", "/nonexistent-cgroup"), runDir, reportDir, silentLogger());
+  await first.handle({ op: "job-start", jobId: "42", user: "alice", uid, partition: "gpu", account: "proj", gpus: ["0"], atMs: 1_000 });
+  const token = readFileSync(join(runDir, "jobs/42.token"), "utf8").trim();
+  t.equal((statSync(join(runDir, "jobs/42.json")).mode & 0o777).toString(8), "600", "the registration is root's only");
+  writeFileSync(join(runDir, "jobs/99.json"), "{not json");
+
+  const registry = new JobRegistry("n1", "/nonexistent-cgroup");
+  const second = new JobManager(registry, runDir, reportDir, silentLogger());
+  t.equal(second.restore(), 1, "one job back, the unreadable one skipped");
+  t.same(registry.running(), [{ jobId: "42", user: "alice", uid, partition: "gpu", account: "proj", gpus: ["0"], startedAtMs: 1_000 }]);
+  t.equal(second.jobOfToken(token), "42", "its push token still works");
+  t.same(second.jobLabels("42"), { slurm_job_id: "42", user: "alice", partition: "gpu" });
+
+  const reply = await second.handle({ op: "job-end", jobId: "42", exitCode: "0", atMs: 61_000 });
+  const report = JSON.parse(readFileSync(String(reply["report"]), "utf8"));
+  t.match(report, { job_id: "42", duration_s: 60, started_at: new Date(1_000).toISOString(), exit_code: "0" }, "dated by the hooks, not by when the agent got to them");
+  t.notOk(existsSync(join(runDir, "jobs/42.json")) || existsSync(join(runDir, "jobs/42.token")), "an ended job leaves nothing to take back");
+  t.equal(new JobManager(new JobRegistry("n1", "/x"), runDir, reportDir, silentLogger()).restore(), 0);
 });
