@@ -82,8 +82,15 @@ export const agentConfigSchema = z.strictObject({
       cgroupRoot: z.string().default("/sys/fs/cgroup"),
       /** The push API (Pushgateway paths); clear of the Pushgateway's own 9091. */
       pushListen: z.string().default("127.0.0.1:7472"),
+      /**
+       * How often the cgroup tree is looked at for jobs no prolog registered (Slurm skips one now
+       * and then) and for jobs whose cgroup is gone with no epilog; 0 turns it off.
+       */
+      discoverMs: z.number().int().nonnegative().default(2000),
+      /** A job whose cgroup has been gone this long without an epilog is ended by the agent. */
+      lostEpilogMs: z.number().int().positive().default(60_000),
     })
-    .default({ enabled: false, controlSocket: "/run/banyan/agent.sock", runDir: "/run/banyan", reportDir: "/var/lib/banyan/jobs", cgroupRoot: "/sys/fs/cgroup", pushListen: "127.0.0.1:7472" }),
+    .default({ enabled: false, controlSocket: "/run/banyan/agent.sock", runDir: "/run/banyan", reportDir: "/var/lib/banyan/jobs", cgroupRoot: "/sys/fs/cgroup", pushListen: "127.0.0.1:7472", discoverMs: 2000, lostEpilogMs: 60_000 }),
   /** Precision per metric name; first match wins, then the documented defaults (gauges 1 %, counters exact, temperatures 0.5 °C…). */
   precision: z.array(precisionRule).default([]),
 });

@@ -268,12 +268,17 @@ async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus
   await control.drainSpool(spool);
   const spoolTimer = setInterval(() => void control.drainSpool(spool), 1000);
   spoolTimer.unref();
+  // Jobs Slurm ran no prolog or epilog for, found in the cgroup tree.
+  const discover = (): Promise<void> => manager.discover(config.jobs).catch((err: Error) => log.warn({ err: err.message }, "looking for jobs in the cgroup tree failed"));
+  const discoverTimer = config.jobs.discoverMs > 0 ? setInterval(() => void discover(), config.jobs.discoverMs) : null;
+  discoverTimer?.unref();
   const pushPort = await push.listen();
   log.info({ controlSocket: config.jobs.controlSocket, pushPort }, `jobs: control socket ${config.jobs.controlSocket}, push API on port ${pushPort}`);
   return {
     sources: [new JobSource(registry), push],
     async stop() {
       clearInterval(spoolTimer);
+      if (discoverTimer) clearInterval(discoverTimer);
       await control.stop();
       await push.stop();
     },

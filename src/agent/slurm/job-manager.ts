@@ -4,7 +4,9 @@ import { join } from "node:path";
 import type { Logger } from "../../core/logger.js";
 import type { PushAuth } from "../push-server.js";
 import { runningJobSchema, type ControlHandlers, type ControlRequest } from "./control-server.js";
+import { parseGpuList } from "../gpu-readings.js";
 import type { RunningJob } from "./job-cgroups.js";
+import { jobEnvironment, listJobCgroups, userName } from "./job-discovery.js";
 import type { JobRegistry } from "./job-registry.js";
 
 /**
@@ -16,6 +18,12 @@ import type { JobRegistry } from "./job-registry.js";
  */
 export class JobManager implements ControlHandlers, PushAuth {
   private readonly tokens = new Map<string, string>();
+  /** Jobs ended lately (id → when), so a cgroup Slurm has not removed yet does not bring one back. */
+  private readonly ended = new Map<string, number>();
+  /** Registered jobs whose cgroup was seen, and since when it is missing. */
+  private readonly cgroupMissingSince = new Map<string, number | null>();
+  /** Unregistered job cgroups whose processes have not shown their environment yet: first seen. */
+  private readonly pending = new Map<string, number>();
 
   constructor(
     private readonly registry: JobRegistry,
@@ -66,6 +74,63 @@ export class JobManager implements ControlHandlers, PushAuth {
     return n;
   }
 
+  /**
+   * Looks at the cgroup tree for what the hooks did not say. A job with a cgroup but no registration
+   * (Slurm 22.05 skips the prolog of one of two jobs allocated together) is registered from its
+   * processes' Slurm environment, or from the uid in its cgroup path when none shows within 5 s;
+   * a registered job whose cgroup has been gone `lostEpilogMs` with no epilog is ended.
+   */
+  async discover(where: { cgroupRoot: string; lostEpilogMs: number; proc?: string; passwd?: string }, nowMs = Date.now()): Promise<void> {
+    const { cgroupRoot, lostEpilogMs, proc = "/proc", passwd = "/etc/passwd" } = where;
+    for (const [id, at] of this.ended) if (nowMs - at > 600_000) this.ended.delete(id);
+    const found = listJobCgroups(cgroupRoot);
+    const present = new Set(found.map((c) => c.jobId));
+    for (const c of found) {
+      if (this.registry.has(c.jobId)) {
+        this.cgroupMissingSince.set(c.jobId, null);
+        continue;
+      }
+      if (this.ended.has(c.jobId)) continue;
+      const env = jobEnvironment(c, proc);
+      const firstSeen = this.pending.get(c.jobId) ?? nowMs;
+      this.pending.set(c.jobId, firstSeen);
+      const uid = env?.["SLURM_JOB_UID"] ?? c.uid;
+      if (uid === null || uid === undefined || (env === null && nowMs - firstSeen < 5000)) continue;
+      this.pending.delete(c.jobId);
+      let gpus: string[] = [];
+      try {
+        gpus = parseGpuList(env?.["SLURM_JOB_GPUS"] ?? "");
+      } catch {
+        // registered without its GPUs
+      }
+      const gid = env?.["SLURM_JOB_GID"];
+      await this.handle({
+        op: "job-start",
+        jobId: c.jobId,
+        user: env?.["SLURM_JOB_USER"] ?? userName(uid, passwd),
+        uid,
+        ...(gid !== undefined && /^\d+$/.test(gid) ? { gid } : {}),
+        partition: env?.["SLURM_JOB_PARTITION"] ?? "",
+        account: env?.["SLURM_JOB_ACCOUNT"] ?? "",
+        ...(c.uid === null ? { cgroupPath: c.dir } : {}),
+        ...(gpus.length > 0 ? { gpus } : {}),
+        atMs: nowMs,
+      });
+      this.cgroupMissingSince.set(c.jobId, null);
+      this.log.warn({ job: c.jobId, cgroup: c.dir, from: env === null ? "cgroup path" : "environment" }, `job ${c.jobId} has a cgroup but no prolog registered it: registered from its ${env === null ? "cgroup path" : "processes' environment"}`);
+    }
+    for (const id of this.pending.keys()) if (!present.has(id)) this.pending.delete(id);
+    for (const [id, since] of this.cgroupMissingSince) {
+      if (present.has(id)) continue;
+      if (!this.registry.has(id)) this.cgroupMissingSince.delete(id);
+      else if (since === null) this.cgroupMissingSince.set(id, nowMs);
+      else if (nowMs - since >= lostEpilogMs) {
+        this.log.warn({ job: id }, `job ${id}'s cgroup has been gone ${Math.round((nowMs - since) / 1000)} s and no epilog ended it: ended now`);
+        await this.handle({ op: "job-end", jobId: id, atMs: since });
+      }
+    }
+  }
+
   async handle(req: ControlRequest): Promise<Record<string, unknown>> {
     if (req.op === "ping") return { node: this.registry.node, jobs: this.registry.running().length };
     const dir = join(this.runDir, "jobs");
@@ -92,6 +157,8 @@ export class JobManager implements ControlHandlers, PushAuth {
       return { tokenFile: file };
     }
     const report = this.registry.end(req.jobId, req.exitCode ?? null, req.atMs ?? Date.now());
+    this.ended.set(req.jobId, req.atMs ?? Date.now());
+    this.cgroupMissingSince.delete(req.jobId);
     this.tokens.delete(req.jobId);
     rmSync(join(dir, `${req.jobId}.token`), { force: true });
     rmSync(join(dir, `${req.jobId}.json`), { force: true });

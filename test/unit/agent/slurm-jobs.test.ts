@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -6,6 +6,7 @@ import t from "tap";
 import { lustreJobstatsCollector, parseJobStats } from "../../../src/agent/collectors/lustre-jobstats.js";
 import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
+import { listJobCgroups, userName } from "../../../src/agent/slurm/job-discovery.js";
 import { JobManager } from "../../../src/agent/slurm/job-manager.js";
 import { JobRegistry } from "../../../src/agent/slurm/job-registry.js";
 import { silentLogger } from "../../../src/core/logger.js";
@@ -87,4 +88,49 @@ t.test("job manager - an agent restarted while jobs run takes them back with the
   t.match(report, { job_id: "42", duration_s: 60, started_at: new Date(1_000).toISOString(), exit_code: "0" }, "dated by the hooks, not by when the agent got to them");
   t.notOk(existsSync(join(runDir, "jobs/42.json")) || existsSync(join(runDir, "jobs/42.token")), "an ended job leaves nothing to take back");
   t.equal(new JobManager(new JobRegistry("n1", "/x"), runDir, reportDir, silentLogger()).restore(), 0);
+});
+
+t.test("job discovery - a job with a cgroup but no prolog is registered from its processes' environment; one that lost its epilog is ended", async (t) => {
+  const env = (vars: Record<string, string>): string => Object.entries(vars).map(([k, v]) => `${k}=${v}\0`).join("");
+  const root = tree({
+    // v1, as Slurm 22.05 lays it out; the batch step's process carries the job's environment.
+    "cgroup/cpuacct/slurm_n1/uid_1001/job_7/cpuacct.usage": "2000000000\n",
+    "cgroup/cpuacct/slurm_n1/uid_1001/job_7/step_batch/cgroup.procs": "4242\n",
+    "cgroup/cpuacct/slurm_n1/uid_1001/job_9/cpuacct.usage": "0\n",
+    // v2: a job whose only process is slurmstepd (no SLURM_JOB_ID=8 in its environment yet).
+    "cgroup/system.slice/slurmstepd.scope/job_8/cpu.stat": "usage_usec 0\n",
+    "cgroup/system.slice/slurmstepd.scope/job_8/step_batch/slurm/cgroup.procs": "4343\n",
+    "cgroup/system.slice/slurmstepd.scope/job_8/step_batch/user/task_0/cgroup.procs": "",
+    "proc/4242/environ": env({ PATH: "/bin", SLURM_JOB_ID: "7", SLURM_JOB_USER: "alice", SLURM_JOB_UID: "1001", SLURM_JOB_GID: "1001", SLURM_JOB_PARTITION: "gpu", SLURM_JOB_ACCOUNT: "proj", SLURM_JOB_GPUS: "2,3" }),
+    "proc/4343/environ": env({ PATH: "/bin" }),
+    "passwd": "root:x:0:0::/root:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+  });
+  const cg = join(root, "cgroup");
+  t.same(listJobCgroups(cg).map((c) => [c.jobId, c.uid]).sort(), [["7", "1001"], ["8", null], ["9", "1001"]]);
+  t.equal(userName("1001", join(root, "passwd")), "bob");
+  t.equal(userName("4711", join(root, "passwd")), "4711", "a uid with no name stays a uid");
+
+  const runDir = mkdtempSync(join(tmpdir(), "banyan-disc-"));
+  const registry = new JobRegistry("n1", cg);
+  const manager = new JobManager(registry, runDir, join(runDir, "reports"), silentLogger());
+  const where = { cgroupRoot: cg, lostEpilogMs: 60_000, proc: join(root, "proc"), passwd: join(root, "passwd") };
+  await manager.discover(where, 10_000);
+  t.same(registry.running().map((j) => j.jobId), ["7"], "job 7 at once from its environment; job 9 (no process) waits, job 8 (v2, no uid) too");
+  t.match(registry.running()[0], { user: "alice", uid: "1001", partition: "gpu", account: "proj", gpus: ["2", "3"] });
+  t.ok(existsSync(join(runDir, "jobs/7.token")), "it gets a push token as if its prolog had run");
+  await manager.discover(where, 16_000);
+  t.same(registry.running().map((j) => j.jobId).sort(), ["7", "9"], "after 5 s job 9 from the uid of its cgroup path");
+  t.match(registry.running().find((j) => j.jobId === "9"), { user: "bob", partition: "" });
+
+  rmSync(join(cg, "cpuacct/slurm_n1/uid_1001/job_7"), { recursive: true });
+  await manager.discover(where, 20_000);
+  t.ok(registry.has("7"), "a missing cgroup is not yet a lost epilog");
+  await manager.discover(where, 81_000);
+  t.notOk(registry.has("7"), "gone for a minute with no epilog: ended");
+  t.match(JSON.parse(readFileSync(join(runDir, "reports/7.n1.json"), "utf8")), { job_id: "7", exit_code: null, ended_at: new Date(20_000).toISOString() }, "and reported, dated when its cgroup went");
+  t.same(await manager.handle({ op: "job-end", jobId: "7", exitCode: "0" }), { report: null }, "the late epilog finds nothing left to do");
+
+  await manager.handle({ op: "job-end", jobId: "9", exitCode: "0" });
+  await manager.discover(where, 90_000);
+  t.notOk(registry.has("9"), "a job its epilog ended is not found again while Slurm removes its cgroup");
 });
