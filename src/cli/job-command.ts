@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { applyOverrides, readYamlFile } from "../core/config-file.js";
 import { parseAgentConfig } from "../agent/agent-config.js";
-import { parseGpuList } from "../agent/gpu-readings.js";
+import { hookRequest } from "../agent/slurm/hook-request.js";
 import { subcommand } from "./subcommand.js";
 
 /** Slurm gives a prolog a couple of seconds at most; Banyan takes less and never fails it. */
@@ -54,32 +54,13 @@ Example:
 async function run(op: "start" | "end", configFlag: string | undefined): Promise<string> {
   const deadline = Date.now() + DEADLINE_MS;
   const env = process.env;
-  const jobId = env["SLURM_JOB_ID"];
-  if (jobId === undefined) return "no SLURM_JOB_ID: not run by Slurm? nothing done";
+  const hook = hookRequest(op, env, Date.now());
+  if (hook === null) return "no SLURM_JOB_ID: not run by Slurm? nothing done";
+  const { request, problem } = hook;
+  const said = problem === "" ? "" : `${problem}; `;
   const path = configFlag ?? env["BANYAN_CONFIG"] ?? "/etc/banyan/agent.yaml";
-  if (!existsSync(path)) return `no agent config at ${path}: nothing done`;
+  if (!existsSync(path)) return `${said}no agent config at ${path}: nothing done`;
   const cfg = parseAgentConfig(applyOverrides(readYamlFile(path), ["jobs.enabled=true"]), path);
-  let gpus: string[] = [];
-  let said = "";
-  try {
-    gpus = parseGpuList(env["SLURM_JOB_GPUS"] ?? "");
-  } catch (err) {
-    said = `${(err as Error).message}: the job is registered without its GPUs; `;
-  }
-  const request =
-    op === "start"
-      ? {
-          op: "job-start",
-          jobId,
-          user: env["SLURM_JOB_USER"] ?? "unknown",
-          uid: env["SLURM_JOB_UID"] ?? "0",
-          ...(env["SLURM_JOB_GID"] ? { gid: env["SLURM_JOB_GID"] } : {}),
-          partition: env["SLURM_JOB_PARTITION"] ?? "",
-          account: env["SLURM_JOB_ACCOUNT"] ?? "",
-          ...(gpus.length > 0 ? { gpus } : {}),
-          atMs: Date.now(),
-        }
-      : { op: "job-end", jobId, ...(env["SLURM_JOB_EXIT_CODE"] !== undefined ? { exitCode: env["SLURM_JOB_EXIT_CODE"] } : {}), atMs: Date.now() };
   let started = false;
   let last = "";
   while (Date.now() < deadline) {
@@ -98,7 +79,7 @@ async function run(op: "start" | "end", configFlag: string | undefined): Promise
   // An agent still starting (two prologs at once, a loaded node) takes it from the spool when it is up.
   const spool = join(cfg.jobs.runDir, "spool");
   mkdirSync(spool, { recursive: true, mode: 0o700 });
-  writeFileSync(join(spool, `${Date.now()}-${jobId}-${op}.json`), JSON.stringify(request) + "\n", { mode: 0o600 });
+  writeFileSync(join(spool, `${Date.now()}-${request.jobId}-${op}.json`), JSON.stringify(request) + "\n", { mode: 0o600 });
   return `${said}the agent did not answer within ${DEADLINE_MS} ms (${last}): the request waits in ${spool} for it`;
 }
 

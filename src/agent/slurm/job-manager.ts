@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "../../core/logger.js";
 import type { PushAuth } from "../push-server.js";
 import { runningJobSchema, type ControlHandlers, type ControlRequest } from "./control-server.js";
-import { parseGpuList } from "../gpu-readings.js";
+import { hookRequest } from "./hook-request.js";
 import type { RunningJob } from "./job-cgroups.js";
 import { jobEnvironment, listJobCgroups, userName } from "./job-discovery.js";
 import type { JobRegistry } from "./job-registry.js";
@@ -97,25 +97,9 @@ export class JobManager implements ControlHandlers, PushAuth {
       const uid = env?.["SLURM_JOB_UID"] ?? c.uid;
       if (uid === null || uid === undefined || (env === null && nowMs - firstSeen < 5000)) continue;
       this.pending.delete(c.jobId);
-      let gpus: string[] = [];
-      try {
-        gpus = parseGpuList(env?.["SLURM_JOB_GPUS"] ?? "");
-      } catch {
-        // registered without its GPUs
-      }
-      const gid = env?.["SLURM_JOB_GID"];
-      await this.handle({
-        op: "job-start",
-        jobId: c.jobId,
-        user: env?.["SLURM_JOB_USER"] ?? userName(uid, passwd),
-        uid,
-        ...(gid !== undefined && /^\d+$/.test(gid) ? { gid } : {}),
-        partition: env?.["SLURM_JOB_PARTITION"] ?? "",
-        account: env?.["SLURM_JOB_ACCOUNT"] ?? "",
-        ...(c.uid === null ? { cgroupPath: c.dir } : {}),
-        ...(gpus.length > 0 ? { gpus } : {}),
-        atMs: nowMs,
-      });
+      // What the job's processes say, else what its cgroup path says (v1 names the uid).
+      const { request } = hookRequest("start", { SLURM_JOB_UID: uid, SLURM_JOB_USER: userName(uid, passwd), ...env, SLURM_JOB_ID: c.jobId }, nowMs)!;
+      await this.handle(request.op === "job-start" && c.uid === null ? { ...request, cgroupPath: c.dir } : request);
       this.cgroupMissingSince.set(c.jobId, null);
       this.log.warn({ job: c.jobId, cgroup: c.dir, from: env === null ? "cgroup path" : "environment" }, `job ${c.jobId} has a cgroup but no prolog registered it: registered from its ${env === null ? "cgroup path" : "processes' environment"}`);
     }

@@ -6,6 +6,8 @@ import t from "tap";
 import { lustreJobstatsCollector, parseJobStats } from "../../../src/agent/collectors/lustre-jobstats.js";
 import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
+import { jobEndSchema, jobStartSchema } from "../../../src/agent/slurm/control-server.js";
+import { hookRequest } from "../../../src/agent/slurm/hook-request.js";
 import { listJobCgroups, userName } from "../../../src/agent/slurm/job-discovery.js";
 import { JobManager } from "../../../src/agent/slurm/job-manager.js";
 import { JobRegistry } from "../../../src/agent/slurm/job-registry.js";
@@ -133,4 +135,25 @@ t.test("job discovery - a job with a cgroup but no prolog is registered from its
   await manager.handle({ op: "job-end", jobId: "9", exitCode: "0" });
   await manager.discover(where, 90_000);
   t.notOk(registry.has("9"), "a job its epilog ended is not found again while Slurm removes its cgroup");
+});
+
+t.test("hook requests - the real prolog and epilog environments (recorded from slurmd in slurm-hook-env/) become valid control requests", async (t) => {
+  const envOf = (file: string): Record<string, string> =>
+    Object.fromEntries(
+      readFileSync(fileURLToPath(new URL(`../../fixtures/slurm/${file}`, import.meta.url)), "utf8")
+        .split("\n")
+        .filter((l) => l.includes("=") && !l.startsWith("#"))
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+  const start = hookRequest("start", envOf("prolog.2.env"), 5)!;
+  t.same(start, { request: { op: "job-start", jobId: "2", user: "ciuser", uid: "1001", gid: "1001", partition: "debug", account: "", atMs: 5 }, problem: "" });
+  t.ok(jobStartSchema.safeParse(start.request).success, "the control socket takes it");
+  const end = hookRequest("end", envOf("epilog.2.env"), 6)!;
+  t.same(end.request, { op: "job-end", jobId: "2", exitCode: "0", atMs: 6 });
+  t.ok(jobEndSchema.safeParse(end.request).success);
+  t.match(hookRequest("start", { ...envOf("prolog.2.env"), SLURM_JOB_GPUS: "0,1" }, 7)!.request, { gpus: ["0", "1"] });
+  const odd = hookRequest("start", { ...envOf("prolog.2.env"), SLURM_JOB_GPUS: "gpu:a100:2" }, 7)!;
+  t.notOk("gpus" in odd.request, "a GPU list it cannot read leaves the GPUs out…");
+  t.match(odd.problem, /SLURM_JOB_GPUS "gpu:a100:2"/, "…and says so");
+  t.equal(hookRequest("start", { PATH: "/bin" }, 1), null, "not run by Slurm");
 });
