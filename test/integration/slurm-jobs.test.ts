@@ -72,6 +72,8 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   t.match(await page(), /banyan_job_cpu_seconds_total\{job="synthetic",job_id="42",partition="debug",user="alice",instance="n1"\} 42/, "cgroup v2 accounting with the job's labels");
 
   const push = (path: string, body: string, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${PUSH}${path}`, { method: "PUT", body, headers });
+  const token43 = readFileSync(join(jobs.runDir, "jobs/43.token"), "utf8").trim();
+  t.equal((await push("/metrics/job/app/slurm_job_id/43", "steps_done_total 7\n", { authorization: `Bearer ${token43}` })).status, 200, "job 43 pushes with its own token");
   const refused = await push("/metrics/job/app/slurm_job_id/42", "iterations_per_second 12\n");
   t.equal(refused.status, 401);
   t.match(await refused.text(), /needs that job's token/);
@@ -105,6 +107,7 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   t.notOk(existsSync(tokenFile), "the token is gone with the job");
   t.ok(await eventually(async () => !/job_id="42"/.test(await page()) && !/slurm_job_id="42"/.test(await page()), 10_000), "job 42's series and pushes left the root");
   t.match(await page(), /banyan_job_info\{[^}]*job_id="43"/, "job 43 still runs");
+  t.match(await page(), /steps_done_total\{job="app",partition="debug",slurm_job_id="43",user="alice",instance="n1"\} 7/, "and its push outlived job 42's refused, malformed and ended pushes");
   const after = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
   t.match(after, { job_id: "42", running: false, cpu_seconds: 42 }, "an ended job keeps its last figures at the root");
   t.equal((await job("end", env("43"))).status, 0);
