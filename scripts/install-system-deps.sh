@@ -2,13 +2,14 @@
 # Installs the Debian packages Banyan's tests run for real (idempotent, quiet).
 #   prometheus  the real Prometheus and promtool of the system tests
 #   prometheus-node-exporter  the reference the agent's collectors are compared with
+#   prometheus-pushgateway    the reference the node's push API is compared with
 #   graphviz    dot draws the picture that `banyan topology render --format dot` prints
 #   chromium    renders `banyan bench --plot out.png` (a headless screenshot of the HTML plot)
 #   slurm-wlm, munge  a one-node Slurm whose prolog and epilog run deploy/slurm/* (test/system/slurm.test.ts)
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter graphviz chromium slurm-wlm munge)
+PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway graphviz chromium slurm-wlm munge)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

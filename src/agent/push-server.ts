@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { BanyanError, Code } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { SeriesType } from "../series/series-def.js";
+import { SeriesType, seriesKey } from "../series/series-def.js";
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
@@ -16,7 +16,11 @@ export interface PushAuth {
 interface Group {
   readonly grouping: Record<string, string>;
   readonly jobId: string | null;
-  samples: ParsedSample[];
+  readonly samples: readonly ParsedSample[];
+  /** When it was last pushed: the Pushgateway's push_time_seconds, by which dashboards tell stale pushes. */
+  readonly pushedAtS: number;
+  /** When a push to it was last refused as inconsistent: push_failure_time_seconds. */
+  readonly failedAtS: number;
 }
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -77,9 +81,12 @@ export class PushServer implements Source {
     for (const g of this.groups.values()) {
       const context = g.jobId !== null ? (this.auth.jobLabels(g.jobId) ?? {}) : {};
       for (const s of g.samples) {
+        if (s.name === "push_time_seconds" || s.name === "push_failure_time_seconds") continue;
         const type = s.type === SeriesType.Untyped && /_(total|count|sum|bucket)$/.test(s.name) ? SeriesType.Counter : s.type;
         w.put(s.name, { ...s.labels, ...g.grouping, ...context }, s.value, type, s.help);
       }
+      w.gauge("push_time_seconds", { ...g.grouping, ...context }, g.pushedAtS, "Last Unix time when changing this group in the Pushgateway succeeded.");
+      w.gauge("push_failure_time_seconds", { ...g.grouping, ...context }, g.failedAtS, "Last Unix time when changing this group in the Pushgateway failed.");
     }
     w.end();
   }
@@ -87,12 +94,9 @@ export class PushServer implements Source {
   private async handle(req: IncomingMessage): Promise<{ status: number; body: string }> {
     const url = new URL(req.url ?? "/", "http://push");
     if (req.method === "GET" && url.pathname === "/-/healthy") return { status: 200, body: "OK\n" };
-    const parts = url.pathname.split("/").slice(1);
-    if (parts[0] !== "metrics" || parts[1] !== "job" || !parts[2] || parts.length % 2 !== 1) {
-      return { status: 404, body: "expected /metrics/job/<job>[/<label>/<value>…]\n" };
-    }
-    const grouping: Record<string, string> = { job: decodeURIComponent(parts[2]) };
-    for (let k = 3; k + 1 < parts.length; k += 2) grouping[decodeURIComponent(parts[k]!)] = decodeURIComponent(parts[k + 1]!);
+    const path = parseGroupingPath(url.pathname);
+    if ("status" in path) return path;
+    const grouping = path.grouping;
     const token = tokenOf(req.headers.authorization);
     const named = grouping["slurm_job_id"];
     const owner = token === null ? undefined : this.auth.jobOfToken(token);
@@ -106,6 +110,9 @@ export class PushServer implements Source {
       return { status: 202, body: "" };
     }
     if (req.method !== "PUT" && req.method !== "POST") return { status: 405, body: "PUT, POST or DELETE\n" };
+    if (/^application\/vnd\.google\.protobuf/i.test(req.headers["content-type"] ?? "")) {
+      return { status: 415, body: "the push API takes the text format only: send text (Go client: push.New(…).Format(expfmt.FmtText))\n" };
+    }
     const body = await readBody(req);
     if (body === null) return { status: 413, body: `body over ${MAX_BODY_BYTES} bytes\n` };
     const parsed = parseExposition(body);
@@ -113,15 +120,78 @@ export class PushServer implements Source {
       return { status: 400, body: parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join("\n") + "\n" };
     }
     const old = this.groups.get(key);
-    if (req.method === "POST" && old !== undefined) {
-      // POST replaces only the metrics it names, as the Pushgateway does.
-      const names = new Set(parsed.samples.map((s) => s.family));
-      old.samples = [...old.samples.filter((s) => !names.has(s.family)), ...parsed.samples];
-    } else {
-      this.groups.set(key, { grouping, jobId, samples: parsed.samples });
+    // POST replaces only the metrics it names, as the Pushgateway does; PUT the whole group.
+    const names = new Set(parsed.samples.map((s) => s.family));
+    const samples = req.method === "POST" && old !== undefined ? [...old.samples.filter((s) => !names.has(s.family)), ...parsed.samples] : parsed.samples;
+    const problem = this.inconsistency(key, grouping, samples);
+    if (problem !== null) {
+      // As the Pushgateway: the group stays as it was, its push_failure_time_seconds says it failed.
+      this.groups.set(key, { grouping, jobId, samples: old?.samples ?? [], pushedAtS: old?.pushedAtS ?? 0, failedAtS: Date.now() / 1000 });
+      return { status: 400, body: `pushed metrics are invalid or inconsistent with existing metrics: ${problem}\n` };
     }
+    this.groups.set(key, { grouping, jobId, samples, pushedAtS: Date.now() / 1000, failedAtS: old?.failedAtS ?? 0 });
     return { status: 200, body: "" };
   }
+
+  /**
+   * What the Pushgateway would refuse in a group about to be stored: timestamps, a series twice, a
+   * metric of another type than the same metric of another group (the page would be invalid).
+   */
+  private inconsistency(key: string, grouping: Readonly<Record<string, string>>, samples: readonly ParsedSample[]): string | null {
+    const seen = new Set<string>();
+    for (const s of samples) {
+      if (s.timestampMs !== null) return `pushed metrics must not have timestamps (${s.name})`;
+      if (s.name === "push_time_seconds" || s.name === "push_failure_time_seconds") continue;
+      const id = seriesKey(s.name, Object.entries({ ...s.labels, ...grouping }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      if (seen.has(id)) return `${id} was pushed twice`;
+      seen.add(id);
+    }
+    const types = new Map<string, SeriesType>();
+    for (const [k, g] of this.groups) if (k !== key) for (const s of g.samples) types.set(s.family, s.type);
+    for (const s of samples) {
+      const t = types.get(s.family);
+      if (t !== undefined && t !== s.type) return `${s.family} is ${TYPE_NAMES[s.type]} here but ${TYPE_NAMES[t]} in another group`;
+    }
+    return null;
+  }
+}
+
+const TYPE_NAMES: Record<SeriesType, string> = {
+  [SeriesType.Gauge]: "a gauge",
+  [SeriesType.Counter]: "a counter",
+  [SeriesType.HistogramPart]: "a histogram",
+  [SeriesType.SummaryPart]: "a summary",
+  [SeriesType.Untyped]: "untyped",
+};
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * The grouping key of a Pushgateway path, `/metrics/job/<job>[/<label>/<value>…]`, where any
+ * component may be written `<name>@base64/<base64url value>` (`=` alone for an empty value), as
+ * client libraries do for values with a slash. Errors are the Pushgateway's: 404 for another path,
+ * 400 for an odd component count, an empty job or a bad label name.
+ */
+export function parseGroupingPath(pathname: string): { grouping: Record<string, string> } | { status: number; body: string } {
+  const parts = pathname.split("/").slice(1);
+  if (parts[0] !== "metrics" || parts[1] === undefined || !/^job(@base64)?$/.test(parts[1])) {
+    return { status: 404, body: "expected /metrics/job/<job>[/<label>/<value>…]\n" };
+  }
+  const rest = parts.slice(1);
+  if (rest.length % 2 !== 0) return { status: 400, body: `odd number of components in label string "${pathname.slice("/metrics".length)}"\n` };
+  const grouping: Record<string, string> = {};
+  for (let k = 0; k < rest.length; k += 2) {
+    let name = decodeURIComponent(rest[k]!);
+    let value = decodeURIComponent(rest[k + 1]!);
+    if (name.endsWith("@base64")) {
+      name = name.slice(0, -"@base64".length);
+      value = value === "=" ? "" : Buffer.from(value, "base64").toString("utf8");
+    }
+    if (!LABEL_NAME.test(name) || name.startsWith("__")) return { status: 400, body: `invalid label name "${name}" in the path\n` };
+    grouping[name] = value;
+  }
+  if (grouping["job"] === "") return { status: 400, body: "the job name is empty\n" };
+  return { grouping };
 }
 
 function tokenOf(header: string | undefined): string | null {

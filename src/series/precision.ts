@@ -22,8 +22,8 @@ export const EXACT: Precision = Object.freeze({ relative: 0, absolute: 0 });
 /**
  * The defaults every agent applies after a site's own rules (the first match wins):
  * - temperatures: 0.5 °C absolute (a sensor's own resolution);
- * - wall-clock times (node_time_seconds, node_boot_time_seconds, *_timestamp_seconds): 0.5 s
- *   absolute — 1 % of a Unix time would be months;
+ * - wall-clock times (*_time_seconds: node_time_seconds, node_boot_time_seconds, push_time_seconds,
+ *   process_start_time_seconds…; *_timestamp_seconds): 0.5 s absolute — 1 % of a Unix time would be months;
  * - load averages: 0.01 absolute, as /proc prints them;
  * - *_info series: exact (their value is 1; their labels carry the data);
  * - everything else: gauges 1 % relative, counters, histograms and summaries exact (by type).
@@ -32,8 +32,7 @@ export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
   { match: "*_temp_celsius", relative: 0, absolute: 0.5 },
   { match: "*_temp_*_celsius", relative: 0, absolute: 0.5 },
   { match: "DCGM_FI_DEV_*_TEMP", relative: 0, absolute: 0.5 },
-  { match: "node_time_seconds", relative: 0, absolute: 0.5 },
-  { match: "node_boot_time_seconds", relative: 0, absolute: 0.5 },
+  { match: "*_time_seconds", relative: 0, absolute: 0.5 },
   { match: "*_timestamp_seconds", relative: 0, absolute: 0.5 },
   { match: "node_load*", relative: 0, absolute: 0.01 },
   { match: "*_info", relative: 0, absolute: 0 },

@@ -10,6 +10,7 @@ t.test("precision - documented defaults by pattern, a site's rules first, parts 
   t.same(p("DCGM_FI_DEV_GPU_TEMP"), { relative: 0, absolute: 0.5 });
   t.same(p("node_boot_time_seconds"), { relative: 0, absolute: 0.5 });
   t.same(p("banyan_node_last_seen_timestamp_seconds"), { relative: 0, absolute: 0.5 });
+  t.same(p("push_time_seconds"), { relative: 0, absolute: 0.5 }, "a Pushgateway-style push time is a wall-clock time");
   t.same(p("node_load5"), { relative: 0, absolute: 0.01 });
   t.same(p("node_load1"), { relative: 0.05, absolute: 0 }, "the site's rule wins");
   t.same(p("node_uname_info"), { relative: 0, absolute: 0 });
