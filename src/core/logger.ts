@@ -19,3 +19,29 @@ export function createLogger(opts: { level?: LevelWithSilent; name?: string; pre
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }
+
+/**
+ * A warning a peer can trigger at will (a refused frame, an overflow), logged at most once per
+ * `everyMs`; the next line written says how many were left out meanwhile, so nothing is hidden and a
+ * misbehaving peer cannot flood the log.
+ */
+export class LimitedWarning {
+  private lastMs = -Infinity;
+  private suppressed = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly msg: string,
+    private readonly everyMs = 1000,
+  ) {}
+
+  warn(fields: object, nowMs = Date.now()): void {
+    if (nowMs - this.lastMs < this.everyMs) {
+      this.suppressed++;
+      return;
+    }
+    this.lastMs = nowMs;
+    this.log.warn(this.suppressed > 0 ? { ...fields, alsoSince: this.suppressed } : fields, this.suppressed > 0 ? `${this.msg} (and ${this.suppressed} more since the last line)` : this.msg);
+    this.suppressed = 0;
+  }
+}

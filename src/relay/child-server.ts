@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
-import type { Logger } from "../core/logger.js";
+import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { DownSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { aliveProblem, frameProblem, isNodeName } from "../wire/frame-envelope.js";
@@ -39,7 +39,8 @@ export class ChildServer {
   private readonly routes = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
   private readonly lastSeen = new Map<string, { epoch: bigint; seq: bigint }>();
   private boundPort = 0;
-  private lastRejectLogMs = 0;
+  /** A misbehaving child must not flood the log: one line per second at most. */
+  private readonly refused: LimitedWarning;
   private readonly m;
 
   constructor(
@@ -49,6 +50,7 @@ export class ChildServer {
     registry: Registry,
     private readonly hooks: ChildServerHooks = {},
   ) {
+    this.refused = new LimitedWarning(log, "frame refused");
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": limits.maxMessageBytes,
       "grpc.max_send_message_length": limits.maxMessageBytes,
@@ -228,11 +230,6 @@ export class ChildServer {
 
   private reject(reason: string, detail: string): void {
     this.m.rejected.inc({ reason });
-    // A misbehaving child must not flood the log: one line per second at most.
-    const now = Date.now();
-    if (now - this.lastRejectLogMs >= 1000) {
-      this.lastRejectLogMs = now;
-      this.log.warn({ reason, detail }, "frame refused");
-    }
+    this.refused.warn({ reason, detail });
   }
 }

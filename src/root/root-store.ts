@@ -1,6 +1,6 @@
 import type { Registry } from "prom-client";
 import { Histogram } from "prom-client";
-import type { Logger } from "../core/logger.js";
+import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
@@ -35,6 +35,8 @@ export class RootStore implements FrameSink {
   private readonly m;
 
   private deadAfterMs: number;
+  /** Bad payloads from any origin: one line per second at most, however many arrive. */
+  private readonly refused: LimitedWarning;
 
   constructor(
     private readonly opts: RootStoreOptions,
@@ -42,6 +44,7 @@ export class RootStore implements FrameSink {
     private readonly log: Logger,
     registry: Registry,
   ) {
+    this.refused = new LimitedWarning(log, "frame refused");
     this.deadAfterMs = opts.deadAfterMs;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     const self = this;
@@ -144,7 +147,7 @@ export class RootStore implements FrameSink {
       applied = st.apply(decodePayload(f.codec, f.payload, this.opts.limits), key);
     } catch (err) {
       this.m.decodeErrors.inc();
-      this.log.warn({ origin: f.origin, seq: String(f.seq), err: (err as Error).message }, "frame refused");
+      this.refused.warn({ origin: f.origin, seq: String(f.seq), err: (err as Error).message });
       st.needKey = true;
       this.wantKey(st, now, "bad_frame", resync);
       return;

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
-import type { Logger } from "../core/logger.js";
+import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { VERSION } from "../core/version.js";
 import { AliveSchema, UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
@@ -94,6 +94,8 @@ export class UplinkSession implements FrameSink {
   private failoverCount = 0;
   private failoverTimes: number[] = [];
   private readonly healWatch: HealWatch;
+  /** While a parent stalls the queue overflows again and again: one line per 10 s says so. */
+  private readonly overflowed: LimitedWarning;
   private readonly m;
 
   constructor(
@@ -105,10 +107,11 @@ export class UplinkSession implements FrameSink {
     registry: Registry,
   ) {
     this.chain = chain;
+    this.overflowed = new LimitedWarning(log, "queue toward the parent overflowed: dropped the oldest deltas, resync requested", 10_000);
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
     this.queue = new FrameQueue(opts.maxQueuedFrames, ({ frames, origins }) => {
       this.m.dropped.inc(frames);
-      this.log.warn({ frames, origins: origins.length }, "queue toward the parent overflowed: dropped the oldest deltas, resync requested");
+      this.overflowed.warn({ frames, origins: origins.length });
       this.hooks.onDrop(origins);
     });
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
