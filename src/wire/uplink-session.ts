@@ -1,16 +1,14 @@
 import { create } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
-import { VERSION } from "../core/version.js";
-import { AliveSchema, UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
+import { AliveSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import { FrameQueue } from "./frame-queue.js";
-import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { FrameSink } from "./frame-flow.js";
 import { HealWatch } from "./heal-watch.js";
 import type { ParentProbe } from "./parent-probe.js";
+import { ParentStream, type Hello } from "./parent-stream.js";
 import type { WireLimits } from "./wire-limits.js";
 
 /**
@@ -37,7 +35,7 @@ export interface UplinkTarget {
 
 export interface UplinkHooks {
   /** The Hello of a new stream; the owner bumps its epoch here and queues a keyframe. */
-  hello(target: UplinkTarget): { node: string; tree: number; epoch: bigint };
+  hello(target: UplinkTarget): Hello;
   /** The parent asks these origins (own or below) for keyframes. */
   onResync(origins: readonly string[]): void;
   /** Frames of these origins were dropped on overflow. */
@@ -64,25 +62,12 @@ export interface UplinkOptions {
   readonly limits: WireLimits;
 }
 
-const Client = grpc.makeGenericClientConstructor(uplinkServiceDefinition, "Uplink");
-
-interface SentBatch {
-  readonly seq: bigint;
-  readonly sentAtMs: number;
-  readonly frames: readonly Frame[];
-}
-
 export class UplinkSession implements FrameSink {
   private stateNow: UplinkState = "connecting";
   private chain: readonly UplinkTarget[];
   private index = 0;
-  private client: grpc.Client | null = null;
-  private clientAddress = "";
-  private call: grpc.ClientDuplexStream<Up, Buffer> | null = null;
-  private writable = true;
+  private readonly stream: ParentStream;
   private readonly queue: FrameQueue;
-  private unacked: SentBatch[] = [];
-  private linkSeq = 0n;
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
   /** Checks connect and ack timeouts; slow (a quarter of the ack timeout), one per session. */
@@ -107,6 +92,7 @@ export class UplinkSession implements FrameSink {
     registry: Registry,
   ) {
     this.chain = chain;
+    this.stream = new ParentStream(opts.limits);
     this.overflowed = new LimitedWarning(log, "queue toward the parent overflowed: dropped the oldest deltas, resync requested", 10_000);
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
     this.queue = new FrameQueue(opts.maxQueuedFrames, ({ frames, origins }) => {
@@ -210,16 +196,14 @@ export class UplinkSession implements FrameSink {
     this.transition("closed", "close");
     if (this.superviseTimer) clearInterval(this.superviseTimer);
     for (const t of [this.flushTimer, this.retryTimer]) if (t) clearTimeout(t);
-    this.endCall();
-    this.client?.close();
-    this.client = null;
+    this.stream.close();
     this.healWatch.close();
   }
 
   private async drain(ms: number): Promise<void> {
     this.flush(true);
     const deadline = Date.now() + ms;
-    while (this.unacked.length > 0 && Date.now() < deadline && (this.stateNow === "ready" || this.stateNow === "healing")) {
+    while (this.stream.hasUnacked && Date.now() < deadline && (this.stateNow === "ready" || this.stateNow === "healing")) {
       await new Promise((r) => setTimeout(r, 10));
       this.flush(true);
     }
@@ -229,65 +213,18 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "closed") return;
     const target = this.currentTarget;
     this.transition("connecting", `to ${target.name} at ${target.address}`);
-    if (this.client === null || this.clientAddress !== target.address) {
-      this.client?.close();
-      this.client = new Client(target.address, grpc.credentials.createInsecure(), {
-        "grpc.max_receive_message_length": this.opts.limits.maxMessageBytes,
-        "grpc.max_send_message_length": this.opts.limits.maxMessageBytes,
-        "grpc.initial_reconnect_backoff_ms": 100,
-        "grpc.max_reconnect_backoff_ms": 1000,
-      });
-      this.clientAddress = target.address;
-    }
-    const call = (this.client as unknown as { Stream(): grpc.ClientDuplexStream<Up, Buffer> }).Stream();
-    this.call = call;
-    this.writable = true;
     this.connectStartedMs = Date.now();
-    const hello = this.hooks.hello(target);
-    call.on("data", (bytes: Buffer) => {
-      if (call === this.call) this.onDown(bytes);
-    });
-    call.on("drain", () => {
-      if (call === this.call) {
-        this.writable = true;
+    this.stream.open(target.address, this.hooks.hello(target), {
+      onOpen: () => {
+        this.backoff.reset();
+        this.transition("ready", `to ${this.currentTarget.name}`);
+        this.watchPlanned();
         this.flush();
-      }
+      },
+      onResync: (origins) => this.hooks.onResync(origins),
+      onWritable: () => this.flush(),
+      onFail: (reason) => this.fail(reason),
     });
-    call.on("error", (err: grpc.ServiceError) => {
-      if (call === this.call) this.fail(`stream error: ${err.details || err.message}`);
-    });
-    call.on("end", () => {
-      if (call === this.call) this.fail("parent ended the stream");
-    });
-    call.write(create(UpSchema, { msg: { case: "hello", value: { node: hello.node, tree: hello.tree, epoch: hello.epoch, version: VERSION } } }));
-  }
-
-  private onDown(bytes: Buffer): void {
-    let down;
-    try {
-      down = decodeDown(bytes);
-    } catch (err) {
-      this.fail((err as Error).message);
-      return;
-    }
-    if (this.stateNow === "connecting") {
-      this.backoff.reset();
-      this.transition("ready", `to ${this.currentTarget.name}`);
-      this.watchPlanned();
-      this.flush();
-    }
-    switch (down.msg.case) {
-      case "ack": {
-        const seq = down.msg.value.linkSeq;
-        while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.unacked.shift();
-        break;
-      }
-      case "resync":
-        this.hooks.onResync(down.msg.value.origins);
-        break;
-      default:
-        break;
-    }
   }
 
   private supervise(): void {
@@ -296,7 +233,8 @@ export class UplinkSession implements FrameSink {
       this.fail(`no answer from ${this.currentTarget.name} within ${this.opts.connectTimeoutMs} ms`);
       return;
     }
-    if ((this.stateNow === "ready" || this.stateNow === "healing") && this.unacked.length > 0 && now - this.unacked[0]!.sentAtMs > this.opts.ackTimeoutMs) {
+    const oldest = this.stream.oldestUnackedAtMs;
+    if ((this.stateNow === "ready" || this.stateNow === "healing") && oldest !== null && now - oldest > this.opts.ackTimeoutMs) {
       this.fail(`no ack from ${this.currentTarget.name} within ${this.opts.ackTimeoutMs} ms`);
       return;
     }
@@ -308,18 +246,15 @@ export class UplinkSession implements FrameSink {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
-    if ((this.stateNow !== "ready" && this.stateNow !== "healing") || this.call === null) return;
-    while (!this.queue.isEmpty && (this.writable || ignoreBackpressure)) {
+    if ((this.stateNow !== "ready" && this.stateNow !== "healing") || !this.stream.isOpen) return;
+    while (!this.queue.isEmpty && (this.stream.writable || ignoreBackpressure)) {
       const { frames, alive } = this.queue.take(this.opts.limits.maxFramesPerBatch);
-      this.linkSeq++;
       let bytes = 0;
       for (const f of frames) bytes += f.payload.length;
-      this.unacked.push({ seq: this.linkSeq, sentAtMs: Date.now(), frames });
-      const ok = this.call.write(create(UpSchema, { msg: { case: "batch", value: { linkSeq: this.linkSeq, frames, alive } } }));
+      this.stream.send(frames, alive);
       this.m.frames.inc(frames.length);
       this.m.bytes.inc(bytes);
       this.m.batches.inc();
-      if (!ok) this.writable = false;
     }
   }
 
@@ -327,7 +262,7 @@ export class UplinkSession implements FrameSink {
   private fail(reason: string): void {
     if (this.stateNow === "closed" || this.stateNow === "backoff" || this.stateNow === "failing-over") return;
     this.takeBackUnacked();
-    this.endCall();
+    this.stream.end();
     this.healWatch.stop();
     const failed = this.currentTarget.name;
     if (this.index + 1 < this.chain.length) {
@@ -364,7 +299,7 @@ export class UplinkSession implements FrameSink {
       return;
     }
     this.takeBackUnacked();
-    this.endCall();
+    this.stream.end();
     this.index = index;
     if (index === 0) this.m.heals.inc();
     this.connect();
@@ -381,18 +316,7 @@ export class UplinkSession implements FrameSink {
   }
 
   private takeBackUnacked(): void {
-    this.queue.requeue(this.unacked.flatMap((b) => b.frames));
-    this.unacked = [];
-  }
-
-  private endCall(): void {
-    const call = this.call;
-    this.call = null;
-    if (call !== null) {
-      call.removeAllListeners("data");
-      call.on("error", () => undefined);
-      call.cancel();
-    }
+    this.queue.requeue(this.stream.takeBackUnacked());
   }
 
   private transition(to: UplinkState, reason: string): void {

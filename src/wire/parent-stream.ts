@@ -1,0 +1,159 @@
+import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { VERSION } from "../core/version.js";
+import { UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
+import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
+import type { WireLimits } from "./wire-limits.js";
+
+/** What a stream tells its owner. Events of a stream that was ended or replaced are never delivered. */
+export interface ParentStreamEvents {
+  /** The parent's first message: it took the Hello. */
+  onOpen(): void;
+  /** The parent asks these origins for keyframes. */
+  onResync(origins: readonly string[]): void;
+  /** HTTP/2 flow control lets writes through again. */
+  onWritable(): void;
+  /** The stream is unusable: error, end, or a Down that does not decode. */
+  onFail(reason: string): void;
+}
+
+export interface Hello {
+  readonly node: string;
+  readonly tree: number;
+  readonly epoch: bigint;
+}
+
+const Client = grpc.makeGenericClientConstructor(uplinkServiceDefinition, "Uplink");
+
+interface SentBatch {
+  readonly seq: bigint;
+  readonly sentAtMs: number;
+  readonly frames: readonly Frame[];
+}
+
+/**
+ * One gRPC stream to one parent: the Hello, batches numbered by link sequence, the acks that
+ * retire them, and the down channel. The gRPC client (its HTTP/2 connection) is kept while the
+ * parent's address stays the same. Which parent, and what to do when the stream fails, is the
+ * UplinkSession's business.
+ */
+export class ParentStream {
+  private client: grpc.Client | null = null;
+  private clientAddress = "";
+  private call: grpc.ClientDuplexStream<Up, Buffer> | null = null;
+  private opened = false;
+  private unacked: SentBatch[] = [];
+  private linkSeq = 0n;
+  /** False while HTTP/2 flow control holds writes back. */
+  writable = true;
+
+  constructor(private readonly limits: WireLimits) {}
+
+  get isOpen(): boolean {
+    return this.call !== null;
+  }
+
+  get hasUnacked(): boolean {
+    return this.unacked.length > 0;
+  }
+
+  /** When the oldest batch still waiting for its ack was sent; null when none waits. */
+  get oldestUnackedAtMs(): number | null {
+    return this.unacked[0]?.sentAtMs ?? null;
+  }
+
+  /** Ends the current stream, if any, and opens one to `address` with `hello`. */
+  open(address: string, hello: Hello, events: ParentStreamEvents): void {
+    this.end();
+    if (this.client === null || this.clientAddress !== address) {
+      this.client?.close();
+      this.client = new Client(address, grpc.credentials.createInsecure(), {
+        "grpc.max_receive_message_length": this.limits.maxMessageBytes,
+        "grpc.max_send_message_length": this.limits.maxMessageBytes,
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 1000,
+      });
+      this.clientAddress = address;
+    }
+    const call = (this.client as unknown as { Stream(): grpc.ClientDuplexStream<Up, Buffer> }).Stream();
+    this.call = call;
+    this.opened = false;
+    this.writable = true;
+    call.on("data", (bytes: Buffer) => {
+      if (call === this.call) this.onDown(bytes, events);
+    });
+    call.on("drain", () => {
+      if (call !== this.call) return;
+      this.writable = true;
+      events.onWritable();
+    });
+    call.on("error", (err: grpc.ServiceError) => {
+      if (call === this.call) events.onFail(`stream error: ${err.details || err.message}`);
+    });
+    call.on("end", () => {
+      if (call === this.call) events.onFail("parent ended the stream");
+    });
+    call.write(create(UpSchema, { msg: { case: "hello", value: { node: hello.node, tree: hello.tree, epoch: hello.epoch, version: VERSION } } }));
+  }
+
+  /** Sends one batch; it waits for its ack. False when the stream is closed. */
+  send(frames: Frame[], alive: Alive[], nowMs = Date.now()): boolean {
+    if (this.call === null) return false;
+    this.linkSeq++;
+    this.unacked.push({ seq: this.linkSeq, sentAtMs: nowMs, frames });
+    if (!this.call.write(create(UpSchema, { msg: { case: "batch", value: { linkSeq: this.linkSeq, frames, alive } } }))) this.writable = false;
+    return true;
+  }
+
+  /** The frames sent but not acked, to be sent again elsewhere; they are forgotten here. */
+  takeBackUnacked(): Frame[] {
+    const frames = this.unacked.flatMap((b) => b.frames);
+    this.unacked = [];
+    return frames;
+  }
+
+  /** Cancels the current stream; its late events are ignored. The connection stays for the next. */
+  end(): void {
+    const call = this.call;
+    this.call = null;
+    if (call !== null) {
+      call.removeAllListeners("data");
+      call.on("error", () => undefined);
+      call.cancel();
+    }
+  }
+
+  /** Ends the stream and the connection. */
+  close(): void {
+    this.end();
+    this.client?.close();
+    this.client = null;
+  }
+
+  private onDown(bytes: Buffer, events: ParentStreamEvents): void {
+    let down;
+    try {
+      down = decodeDown(bytes);
+    } catch (err) {
+      events.onFail((err as Error).message);
+      return;
+    }
+    if (!this.opened) {
+      this.opened = true;
+      events.onOpen();
+      if (this.call === null) return; // the owner moved on in onOpen
+    }
+    switch (down.msg.case) {
+      case "ack": {
+        const seq = down.msg.value.linkSeq;
+        while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.unacked.shift();
+        break;
+      }
+      case "resync":
+        events.onResync(down.msg.value.origins);
+        break;
+      default:
+        break;
+    }
+  }
+}
