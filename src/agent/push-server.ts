@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { BanyanError, Code } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { SeriesType, seriesKey } from "../series/series-def.js";
+import { PROTOBUF_DELIMITED, parseDelimitedFamilies } from "../series/protobuf-exposition.js";
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
@@ -110,14 +111,13 @@ export class PushServer implements Source {
       return { status: 202, body: "" };
     }
     if (req.method !== "PUT" && req.method !== "POST") return { status: 405, body: "PUT, POST or DELETE\n" };
-    if (/^application\/vnd\.google\.protobuf/i.test(req.headers["content-type"] ?? "")) {
-      return { status: 415, body: "the push API takes the text format only: send text (Go client: push.New(…).Format(expfmt.FmtText))\n" };
-    }
     const body = await readBody(req);
     if (body === null) return { status: 413, body: `body over ${MAX_BODY_BYTES} bytes\n` };
-    const parsed = parseExposition(body);
+    // The Go client pushes protobuf (delimited MetricFamily messages); the others push text.
+    const protobuf = PROTOBUF_DELIMITED.test(req.headers["content-type"] ?? "");
+    const parsed = protobuf ? parseDelimitedFamilies(body) : parseExposition(body.toString("utf8"));
     if (parsed.errors.length > 0) {
-      return { status: 400, body: parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join("\n") + "\n" };
+      return { status: 400, body: parsed.errors.map((e) => (protobuf ? e.message : `line ${e.line}: ${e.message}`)).join("\n") + "\n" };
     }
     const old = this.groups.get(key);
     // POST replaces only the metrics it names, as the Pushgateway does; PUT the whole group.
@@ -206,7 +206,7 @@ function tokenOf(header: string | undefined): string | null {
   return null;
 }
 
-async function readBody(req: IncomingMessage): Promise<string | null> {
+async function readBody(req: IncomingMessage): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
@@ -214,5 +214,5 @@ async function readBody(req: IncomingMessage): Promise<string | null> {
     if (n > MAX_BODY_BYTES) return null;
     chunks.push(c as Buffer);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
 }
