@@ -78,12 +78,20 @@ export const netclassCollector: Collector = {
 const NETSTAT_FIELDS =
   /^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$/;
 
+/** proto_field → the series' name and help, or null for a field node_exporter leaves out; decided once. */
+const netstatSeries = new Map<string, { name: string; help: string } | null>();
+
 export const netstatCollector: Collector = {
   name: "netstat",
   async collect(w, p) {
     const put = (proto: string, field: string, value: string): void => {
       const key = `${proto}_${field}`;
-      if (NETSTAT_FIELDS.test(key)) w.untyped(`node_netstat_${key}`, {}, Number(value), `Statistic ${proto}${field}.`);
+      let series = netstatSeries.get(key);
+      if (series === undefined) {
+        series = NETSTAT_FIELDS.test(key) ? { name: `node_netstat_${key}`, help: `Statistic ${proto}${field}.` } : null;
+        netstatSeries.set(key, series);
+      }
+      if (series !== null) w.untyped(series.name, {}, Number(value), series.help);
     };
     // netstat and snmp: pairs of lines, "Proto: names…" then "Proto: values…".
     for (const file of ["net/netstat", "net/snmp"]) {
