@@ -76,7 +76,7 @@ export class JobManager implements ControlHandlers, PushAuth {
 
   /**
    * Looks at the cgroup tree for what the hooks did not say. A job with a cgroup but no registration
-   * (Slurm 22.05 skips the prolog of one of two jobs allocated together) is registered from its
+   * (Slurm 22.05 often skips the prolog of one of two jobs started together) is registered from its
    * processes' Slurm environment, or from the uid in its cgroup path when none shows within 5 s;
    * a registered job whose cgroup has been gone `lostEpilogMs` with no epilog is ended.
    */
