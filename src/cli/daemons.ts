@@ -1,5 +1,3 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Registry } from "prom-client";
 import { bindAddress, nodeRecord, nodesOfRoot, rootRecord, treeAddress } from "../../topology/topology-lookup.js";
 import type { Topology } from "../../topology/topology-file.js";
@@ -9,12 +7,7 @@ import { NodeSource } from "../agent/node-source.js";
 import type { GpuReadings } from "../agent/gpu-readings.js";
 import { NvidiaSmiSource } from "../agent/nvidia-smi-source.js";
 import { ScrapeSource } from "../agent/scrape-source.js";
-import { ControlServer } from "../agent/slurm/control-server.js";
-import { JobManager } from "../agent/slurm/job-manager.js";
-import { JobRegistry } from "../agent/slurm/job-registry.js";
-import { JobSource } from "../agent/slurm/job-source.js";
 import { SlurmSource } from "../agent/slurm/slurm-source.js";
-import { PushServer } from "../agent/push-server.js";
 import { Sampler } from "../agent/sampler.js";
 import type { Source } from "../agent/source.js";
 import { SyntheticSource } from "../agent/synthetic-source.js";
@@ -30,6 +23,7 @@ import type { RootConfig } from "../root/root-config.js";
 import { renderRootPage } from "../root/root-page.js";
 import { RootStore } from "../root/root-store.js";
 import { resolveLimits } from "../wire/wire-config.js";
+import { startJobs } from "./agent-jobs.js";
 import type { UplinkTarget } from "../wire/uplink-session.js";
 
 /**
@@ -244,43 +238,6 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
     async stop(drainMs?: number) {
       await node.stop(drainMs);
       await jobs.stop();
-    },
-  };
-}
-
-/** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
-async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[]): Promise<{ sources: Source[]; stop(): Promise<void> }> {
-  const log = ctx.log.child({ node: ctx.name, part: "jobs" });
-  const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot, gpus);
-  const ended: ((jobId: string) => void)[] = [];
-  const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)));
-  const push = new PushServer(config.jobs.pushListen, manager, log);
-  ended.push((jobId) => push.endJob(jobId));
-  const control = new ControlServer(config.jobs.controlSocket, manager, log);
-  await control.listen();
-  // Who runs here, for operators and for stopping it by PID (an agent the prolog started is detached).
-  mkdirSync(config.jobs.runDir, { recursive: true });
-  writeFileSync(join(config.jobs.runDir, "agent.pid"), `${process.pid}\n`);
-  // The jobs an earlier agent process registered, then the prologs and epilogs that ran while this
-  // one was starting (their requests wait in the spool).
-  manager.restore();
-  const spool = join(config.jobs.runDir, "spool");
-  await control.drainSpool(spool);
-  const spoolTimer = setInterval(() => void control.drainSpool(spool), 1000);
-  spoolTimer.unref();
-  // Jobs Slurm ran no prolog or epilog for, found in the cgroup tree.
-  const discover = (): Promise<void> => manager.discover(config.jobs).catch((err: Error) => log.warn({ err: err.message }, "looking for jobs in the cgroup tree failed"));
-  const discoverTimer = config.jobs.discoverMs > 0 ? setInterval(() => void discover(), config.jobs.discoverMs) : null;
-  discoverTimer?.unref();
-  const pushPort = await push.listen();
-  log.info({ controlSocket: config.jobs.controlSocket, pushPort }, `jobs: control socket ${config.jobs.controlSocket}, push API on port ${pushPort}`);
-  return {
-    sources: [new JobSource(registry), push],
-    async stop() {
-      clearInterval(spoolTimer);
-      if (discoverTimer) clearInterval(discoverTimer);
-      await control.stop();
-      await push.stop();
     },
   };
 }

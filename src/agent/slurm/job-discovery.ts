@@ -1,5 +1,77 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Logger } from "../../core/logger.js";
+import type { ControlRequest } from "./control-server.js";
+import { hookRequest } from "./hook-request.js";
+
+/** What discovery needs of the jobs the agent knows (the JobManager). */
+export interface KnownJobs {
+  isRunning(jobId: string): boolean;
+  endedLately(jobId: string, nowMs: number): boolean;
+  handle(req: ControlRequest): Promise<Record<string, unknown>>;
+}
+
+export interface DiscoveryPaths {
+  readonly cgroupRoot: string;
+  /** A registered job whose cgroup has been gone this long with no epilog is ended. */
+  readonly lostEpilogMs: number;
+  readonly proc?: string;
+  readonly passwd?: string;
+}
+
+/**
+ * The cgroup tree, for what the hooks did not say. A job with a cgroup but no registration (Slurm
+ * 22.05 often skips the prolog of one of two jobs started together) is registered from its
+ * processes' Slurm environment, or from the uid in its cgroup path when none shows within 5 s; a
+ * registered job whose cgroup has been gone `lostEpilogMs` with no epilog is ended.
+ */
+export class JobDiscovery {
+  /** Registered jobs whose cgroup was seen, and since when it is missing (null: present). */
+  private readonly missingSince = new Map<string, number | null>();
+  /** Unregistered job cgroups whose processes have not shown their environment yet: first seen. */
+  private readonly pending = new Map<string, number>();
+
+  constructor(
+    private readonly jobs: KnownJobs,
+    private readonly paths: DiscoveryPaths,
+    private readonly log: Logger,
+  ) {}
+
+  async scan(nowMs = Date.now()): Promise<void> {
+    const { cgroupRoot, lostEpilogMs, proc = "/proc", passwd = "/etc/passwd" } = this.paths;
+    const found = listJobCgroups(cgroupRoot);
+    const present = new Set(found.map((c) => c.jobId));
+    for (const c of found) {
+      if (this.jobs.isRunning(c.jobId)) {
+        this.missingSince.set(c.jobId, null);
+        continue;
+      }
+      if (this.jobs.endedLately(c.jobId, nowMs)) continue;
+      const env = jobEnvironment(c, proc);
+      const firstSeen = this.pending.get(c.jobId) ?? nowMs;
+      this.pending.set(c.jobId, firstSeen);
+      const uid = env?.["SLURM_JOB_UID"] ?? c.uid;
+      if (uid === null || uid === undefined || (env === null && nowMs - firstSeen < 5000)) continue;
+      this.pending.delete(c.jobId);
+      // What the job's processes say, else what its cgroup path says (v1 names the uid).
+      const { request } = hookRequest("start", { SLURM_JOB_UID: uid, SLURM_JOB_USER: userName(uid, passwd), ...env, SLURM_JOB_ID: c.jobId }, nowMs)!;
+      await this.jobs.handle(request.op === "job-start" && c.uid === null ? { ...request, cgroupPath: c.dir } : request);
+      this.missingSince.set(c.jobId, null);
+      const from = env === null ? "cgroup path" : "processes' environment";
+      this.log.warn({ job: c.jobId, cgroup: c.dir, from }, `job ${c.jobId} has a cgroup but no prolog registered it: registered from its ${from}`);
+    }
+    for (const id of this.pending.keys()) if (!present.has(id)) this.pending.delete(id);
+    for (const [id, since] of this.missingSince) {
+      if (present.has(id)) continue;
+      if (!this.jobs.isRunning(id)) this.missingSince.delete(id);
+      else if (since === null) this.missingSince.set(id, nowMs);
+      else if (nowMs - since >= lostEpilogMs) {
+        this.log.warn({ job: id }, `job ${id}'s cgroup has been gone ${Math.round((nowMs - since) / 1000)} s and no epilog ended it: ended now`);
+        await this.jobs.handle({ op: "job-end", jobId: id, atMs: since });
+      }
+    }
+  }
+}
 
 /** A job's cgroup as Slurm laid it out: where, and the uid when the path says it (cgroup v1). */
 export interface JobCgroup {

@@ -4,9 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "../../core/logger.js";
 import type { PushAuth } from "../push-server.js";
 import { runningJobSchema, type ControlHandlers, type ControlRequest } from "./control-server.js";
-import { hookRequest } from "./hook-request.js";
 import type { RunningJob } from "./job-cgroups.js";
-import { jobEnvironment, listJobCgroups, userName } from "./job-discovery.js";
 import type { JobRegistry } from "./job-registry.js";
 
 /**
@@ -16,14 +14,12 @@ import type { JobRegistry } from "./job-registry.js";
  * `<reportDir>/<id>.<node>.json`, logs it in one line, and forgets the token and the job's pushes.
  * Each running job is also kept as `<runDir>/jobs/<id>.json` (root only) for `restore`.
  */
+const ENDED_MEMORY_MS = 600_000;
+
 export class JobManager implements ControlHandlers, PushAuth {
   private readonly tokens = new Map<string, string>();
   /** Jobs ended lately (id → when), so a cgroup Slurm has not removed yet does not bring one back. */
   private readonly ended = new Map<string, number>();
-  /** Registered jobs whose cgroup was seen, and since when it is missing. */
-  private readonly cgroupMissingSince = new Map<string, number | null>();
-  /** Unregistered job cgroups whose processes have not shown their environment yet: first seen. */
-  private readonly pending = new Map<string, number>();
 
   constructor(
     private readonly registry: JobRegistry,
@@ -74,45 +70,14 @@ export class JobManager implements ControlHandlers, PushAuth {
     return n;
   }
 
-  /**
-   * Looks at the cgroup tree for what the hooks did not say. A job with a cgroup but no registration
-   * (Slurm 22.05 often skips the prolog of one of two jobs started together) is registered from its
-   * processes' Slurm environment, or from the uid in its cgroup path when none shows within 5 s;
-   * a registered job whose cgroup has been gone `lostEpilogMs` with no epilog is ended.
-   */
-  async discover(where: { cgroupRoot: string; lostEpilogMs: number; proc?: string; passwd?: string }, nowMs = Date.now()): Promise<void> {
-    const { cgroupRoot, lostEpilogMs, proc = "/proc", passwd = "/etc/passwd" } = where;
-    for (const [id, at] of this.ended) if (nowMs - at > 600_000) this.ended.delete(id);
-    const found = listJobCgroups(cgroupRoot);
-    const present = new Set(found.map((c) => c.jobId));
-    for (const c of found) {
-      if (this.registry.has(c.jobId)) {
-        this.cgroupMissingSince.set(c.jobId, null);
-        continue;
-      }
-      if (this.ended.has(c.jobId)) continue;
-      const env = jobEnvironment(c, proc);
-      const firstSeen = this.pending.get(c.jobId) ?? nowMs;
-      this.pending.set(c.jobId, firstSeen);
-      const uid = env?.["SLURM_JOB_UID"] ?? c.uid;
-      if (uid === null || uid === undefined || (env === null && nowMs - firstSeen < 5000)) continue;
-      this.pending.delete(c.jobId);
-      // What the job's processes say, else what its cgroup path says (v1 names the uid).
-      const { request } = hookRequest("start", { SLURM_JOB_UID: uid, SLURM_JOB_USER: userName(uid, passwd), ...env, SLURM_JOB_ID: c.jobId }, nowMs)!;
-      await this.handle(request.op === "job-start" && c.uid === null ? { ...request, cgroupPath: c.dir } : request);
-      this.cgroupMissingSince.set(c.jobId, null);
-      this.log.warn({ job: c.jobId, cgroup: c.dir, from: env === null ? "cgroup path" : "environment" }, `job ${c.jobId} has a cgroup but no prolog registered it: registered from its ${env === null ? "cgroup path" : "processes' environment"}`);
-    }
-    for (const id of this.pending.keys()) if (!present.has(id)) this.pending.delete(id);
-    for (const [id, since] of this.cgroupMissingSince) {
-      if (present.has(id)) continue;
-      if (!this.registry.has(id)) this.cgroupMissingSince.delete(id);
-      else if (since === null) this.cgroupMissingSince.set(id, nowMs);
-      else if (nowMs - since >= lostEpilogMs) {
-        this.log.warn({ job: id }, `job ${id}'s cgroup has been gone ${Math.round((nowMs - since) / 1000)} s and no epilog ended it: ended now`);
-        await this.handle({ op: "job-end", jobId: id, atMs: since });
-      }
-    }
+  isRunning(jobId: string): boolean {
+    return this.registry.has(jobId);
+  }
+
+  /** Whether the job ended in the last 10 minutes (its cgroup may still be there). */
+  endedLately(jobId: string, nowMs = Date.now()): boolean {
+    const at = this.ended.get(jobId);
+    return at !== undefined && nowMs - at <= ENDED_MEMORY_MS;
   }
 
   async handle(req: ControlRequest): Promise<Record<string, unknown>> {
@@ -141,8 +106,9 @@ export class JobManager implements ControlHandlers, PushAuth {
       return { tokenFile: file };
     }
     const report = this.registry.end(req.jobId, req.exitCode ?? null, req.atMs ?? Date.now());
-    this.ended.set(req.jobId, req.atMs ?? Date.now());
-    this.cgroupMissingSince.delete(req.jobId);
+    const now = Date.now();
+    for (const [id, at] of this.ended) if (now - at > ENDED_MEMORY_MS) this.ended.delete(id);
+    this.ended.set(req.jobId, req.atMs ?? now);
     this.tokens.delete(req.jobId);
     rmSync(join(dir, `${req.jobId}.token`), { force: true });
     rmSync(join(dir, `${req.jobId}.json`), { force: true });

@@ -8,7 +8,7 @@ import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
 import { jobEndSchema, jobStartSchema } from "../../../src/agent/slurm/control-server.js";
 import { hookRequest } from "../../../src/agent/slurm/hook-request.js";
-import { listJobCgroups, userName } from "../../../src/agent/slurm/job-discovery.js";
+import { JobDiscovery, listJobCgroups, userName } from "../../../src/agent/slurm/job-discovery.js";
 import { JobManager } from "../../../src/agent/slurm/job-manager.js";
 import { JobRegistry } from "../../../src/agent/slurm/job-registry.js";
 import { silentLogger } from "../../../src/core/logger.js";
@@ -115,25 +115,25 @@ t.test("job discovery - a job with a cgroup but no prolog is registered from its
   const runDir = mkdtempSync(join(tmpdir(), "banyan-disc-"));
   const registry = new JobRegistry("n1", cg);
   const manager = new JobManager(registry, runDir, join(runDir, "reports"), silentLogger());
-  const where = { cgroupRoot: cg, lostEpilogMs: 60_000, proc: join(root, "proc"), passwd: join(root, "passwd") };
-  await manager.discover(where, 10_000);
+  const discovery = new JobDiscovery(manager, { cgroupRoot: cg, lostEpilogMs: 60_000, proc: join(root, "proc"), passwd: join(root, "passwd") }, silentLogger());
+  await discovery.scan(10_000);
   t.same(registry.running().map((j) => j.jobId), ["7"], "job 7 at once from its environment; job 9 (no process) waits, job 8 (v2, no uid) too");
   t.match(registry.running()[0], { user: "alice", uid: "1001", partition: "gpu", account: "proj", gpus: ["2", "3"] });
   t.ok(existsSync(join(runDir, "jobs/7.token")), "it gets a push token as if its prolog had run");
-  await manager.discover(where, 16_000);
+  await discovery.scan(16_000);
   t.same(registry.running().map((j) => j.jobId).sort(), ["7", "9"], "after 5 s job 9 from the uid of its cgroup path");
   t.match(registry.running().find((j) => j.jobId === "9"), { user: "bob", partition: "" });
 
   rmSync(join(cg, "cpuacct/slurm_n1/uid_1001/job_7"), { recursive: true });
-  await manager.discover(where, 20_000);
+  await discovery.scan(20_000);
   t.ok(registry.has("7"), "a missing cgroup is not yet a lost epilog");
-  await manager.discover(where, 81_000);
+  await discovery.scan(81_000);
   t.notOk(registry.has("7"), "gone for a minute with no epilog: ended");
   t.match(JSON.parse(readFileSync(join(runDir, "reports/7.n1.json"), "utf8")), { job_id: "7", exit_code: null, ended_at: new Date(20_000).toISOString() }, "and reported, dated when its cgroup went");
   t.same(await manager.handle({ op: "job-end", jobId: "7", exitCode: "0" }), { report: null }, "the late epilog finds nothing left to do");
 
   await manager.handle({ op: "job-end", jobId: "9", exitCode: "0" });
-  await manager.discover(where, 90_000);
+  await discovery.scan(90_000);
   t.notOk(registry.has("9"), "a job its epilog ended is not found again while Slurm removes its cgroup");
 });
 

@@ -1,0 +1,50 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { AgentConfig } from "../agent/agent-config.js";
+import type { GpuReadings } from "../agent/gpu-readings.js";
+import { PushServer } from "../agent/push-server.js";
+import { ControlServer } from "../agent/slurm/control-server.js";
+import { JobDiscovery } from "../agent/slurm/job-discovery.js";
+import { JobManager } from "../agent/slurm/job-manager.js";
+import { JobRegistry } from "../agent/slurm/job-registry.js";
+import { JobSource } from "../agent/slurm/job-source.js";
+import type { Source } from "../agent/source.js";
+import type { DaemonContext } from "./daemons.js";
+
+/** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
+export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[]): Promise<{ sources: Source[]; stop(): Promise<void> }> {
+  const log = ctx.log.child({ node: ctx.name, part: "jobs" });
+  const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot, gpus);
+  const ended: ((jobId: string) => void)[] = [];
+  const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)));
+  const push = new PushServer(config.jobs.pushListen, manager, log);
+  ended.push((jobId) => push.endJob(jobId));
+  const control = new ControlServer(config.jobs.controlSocket, manager, log);
+  await control.listen();
+  // Who runs here, for operators and for stopping it by PID (an agent the prolog started is detached).
+  mkdirSync(config.jobs.runDir, { recursive: true });
+  writeFileSync(join(config.jobs.runDir, "agent.pid"), `${process.pid}\n`);
+  // The jobs an earlier agent process registered, then the prologs and epilogs that ran while this
+  // one was starting (their requests wait in the spool).
+  manager.restore();
+  const spool = join(config.jobs.runDir, "spool");
+  await control.drainSpool(spool);
+  const spoolTimer = setInterval(() => void control.drainSpool(spool), 1000);
+  spoolTimer.unref();
+  // Jobs Slurm ran no prolog or epilog for, found in the cgroup tree.
+  const discovery = new JobDiscovery(manager, config.jobs, log);
+  const discover = (): Promise<void> => discovery.scan().catch((err: Error) => log.warn({ err: err.message }, "looking for jobs in the cgroup tree failed"));
+  const discoverTimer = config.jobs.discoverMs > 0 ? setInterval(() => void discover(), config.jobs.discoverMs) : null;
+  discoverTimer?.unref();
+  const pushPort = await push.listen();
+  log.info({ controlSocket: config.jobs.controlSocket, pushPort }, `jobs: control socket ${config.jobs.controlSocket}, push API on port ${pushPort}`);
+  return {
+    sources: [new JobSource(registry), push],
+    async stop() {
+      clearInterval(spoolTimer);
+      if (discoverTimer) clearInterval(discoverTimer);
+      await control.stop();
+      await push.stop();
+    },
+  };
+}
