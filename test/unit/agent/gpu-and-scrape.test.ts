@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import t from "tap";
+import t, { type Test } from "tap";
 import { gpuReadingsOf, parseGpuList, type GpuReadings } from "../../../src/agent/gpu-readings.js";
 import { NvidiaSmiSource, parseNvidiaSmiLine } from "../../../src/agent/nvidia-smi-source.js";
 import { ScrapeSource } from "../../../src/agent/scrape-source.js";
@@ -11,6 +11,17 @@ import { JobSource } from "../../../src/agent/slurm/job-source.js";
 import { silentLogger } from "../../../src/core/logger.js";
 import { SeriesType } from "../../../src/series/series-def.js";
 import { recorder } from "./sources.test.js";
+
+/** A local exporter on 127.0.0.1 serving what `reply` says at each scrape; its /metrics URL. */
+async function exporter(t: Test, reply: () => { status: number; body: string }): Promise<string> {
+  const server = createServer((_, res) => {
+    const { status, body } = reply();
+    res.writeHead(status, { "content-type": "text/plain" }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  t.teardown(() => server.close());
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+}
 
 const fixture = readFileSync(fileURLToPath(new URL("../../fixtures/nvidia-smi-a100x4.csv", import.meta.url)), "utf8");
 
@@ -45,10 +56,7 @@ t.test("scrape - a local exporter's series come up under the target's job; bad l
     'broken{a="1} 2',
   ].join("\n");
   let status = 200;
-  const server = createServer((_, res) => res.writeHead(status, { "content-type": "text/plain" }).end(body));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  t.teardown(() => server.close());
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+  const url = await exporter(t, () => ({ status, body }));
   const src = new ScrapeSource({ url, job: "app", intervalMs: 60_000, timeoutMs: 1000 }, silentLogger());
   t.teardown(() => src.close());
   await src.scrapeOnce();
@@ -88,10 +96,7 @@ t.test("job GPUs - a dcgm-exporter scrape and nvidia-smi both say how busy GPU <
     "# TYPE DCGM_FI_DEV_FB_USED gauge",
     'DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-a",device="nvidia0",Hostname="n1"} 2048',
   ].join("\n");
-  const server = createServer((_, res) => res.writeHead(200, { "content-type": "text/plain" }).end(page));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  t.teardown(() => server.close());
-  const dcgm = new ScrapeSource({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, job: "dcgm", intervalMs: 60_000, timeoutMs: 1000 }, silentLogger());
+  const dcgm = new ScrapeSource({ url: await exporter(t, () => ({ status: 200, body: page })), job: "dcgm", intervalMs: 60_000, timeoutMs: 1000 }, silentLogger());
   t.teardown(() => dcgm.close());
   t.equal(dcgm.gpuReading("0"), undefined, "nothing before the first scrape");
   await dcgm.scrapeOnce();
