@@ -74,8 +74,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
   const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
   store.onResyncRequested((origin) => status.recordResync(origin));
-  const page = (format: "text" | "openmetrics"): Promise<Buffer> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
-  const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => (await page(format)).toString("utf8");
+  const page = (format: "text" | "openmetrics"): Promise<Buffer[]> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
+  const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => Buffer.concat(await page(format)).toString("utf8");
   const http = new RootHttpServer(page, log, registry, config.gzipLevel);
   http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
   const jobs = new RootJobs(store);

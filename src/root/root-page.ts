@@ -15,6 +15,7 @@ const PROM_CLIENT_TYPE: Record<string, SeriesType> = {
  * The whole /metrics page of a root: the forwarded series (unless the site wants aggregates only),
  * the aggregates, each node's up and last-seen, then Banyan's own metrics. prom-client keeps those;
  * they are rendered here so both formats come out right (prom-client prints NaN as "Nan").
+ * Returned as chunks in page order: the HTTP server assembles them (PageBuffer).
  */
 export async function renderRootPage(
   format: ExpositionFormat,
@@ -24,7 +25,7 @@ export async function renderRootPage(
   registry: Registry,
   exposeRaw: boolean,
   rootName: string,
-): Promise<Buffer> {
+): Promise<Buffer[]> {
   const parts: Buffer[] = exposeRaw ? store.cache.render(format) : [];
   let tail = "";
   if (aggregates.enabled) tail += aggregates.render(format);
@@ -32,7 +33,7 @@ export async function renderRootPage(
   tail += await ownMetrics(format, registry);
   if (format === "openmetrics") tail += "# EOF\n";
   parts.push(Buffer.from(tail, "utf8"));
-  return Buffer.concat(parts);
+  return parts;
 }
 
 /**
