@@ -13,6 +13,7 @@ import { silentLogger } from "../src/core/logger.js";
 import { FrameKind, FrameSchema } from "../src/gen/banyan/v1/uplink_pb.js";
 import { ExpositionCache } from "../src/root/exposition-cache.js";
 import { OriginState } from "../src/root/origin-state.js";
+import { PageBuffer } from "../src/root/page-buffer.js";
 import { parseRootConfig } from "../src/root/root-config.js";
 import { DeltaEncoder } from "../src/series/delta-encoder.js";
 import { DEFAULT_SERIES_LIMITS } from "../src/series/payload.js";
@@ -105,11 +106,14 @@ function renderFigures(origins: number, series: number): void {
     nextTick.push(enc.encode()?.payload ?? null);
     states.push(st);
   }
+  // As the root's HTTP server does it: chunks, then one page in a buffer kept between scrapes.
+  const pages = new PageBuffer();
   const time = (label: string): number => {
     const t0 = process.hrtime.bigint();
-    const page = Buffer.concat(cache.render("text"));
+    const page = pages.assemble(cache.render("text"));
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    console.log(`  ${label.padEnd(38)} ${ms.toFixed(0).padStart(6)} ms  ${(page.length / 1e6).toFixed(1)} MB`);
+    console.log(`  ${label.padEnd(38)} ${ms.toFixed(0).padStart(6)} ms  ${(page.body.length / 1e6).toFixed(1)} MB`);
+    page.release();
     return ms;
   };
   console.log(`\nrender: ${origins} origins × ${series} series = ${(origins * series).toLocaleString()} series`);
