@@ -1,5 +1,6 @@
 import t from "tap";
 import { SeriesType, seriesKey } from "../../src/series/series-def.js";
+import { parseExposition } from "../../src/series/text-parser.js";
 import { eventually, sleep, startCluster } from "../fixtures/cluster.js";
 
 t.test("data path - 31 agents, 2 roots: every node present, values within bound of what was sampled, counters monotonic", async (t) => {
@@ -77,4 +78,14 @@ t.test("data path - 31 agents, 2 roots: every node present, values within bound 
   }
   t.ok(sampledLoad >= 31);
   t.equal(count, sampledLoad, "every node_cpu_seconds_total series counted once across the roots");
+
+  // Scrapes at once (two Prometheus servers, gzip or not): each gets a whole page of its own, never
+  // one overwritten by the next (the root keeps one page buffer between scrapes).
+  const root = cluster.roots[0]!;
+  const scrapes = await Promise.all(
+    [0, 1, 2, 3, 4, 5].map((k) => fetch(`http://127.0.0.1:${root.httpPort}/metrics`, { headers: k % 2 === 0 ? {} : { "accept-encoding": "gzip" } }).then((res) => res.text())),
+  );
+  for (const [k, page] of scrapes.entries()) t.same(parseExposition(page).errors, [], `concurrent scrape ${k} parses`);
+  const cpu = scrapes.map((p) => parseExposition(p).samples.filter((x) => x.name === "node_cpu_seconds_total").length);
+  t.ok(cpu.every((n) => n === cpu[0] && n > 0), `every concurrent scrape has all ${cpu[0]} node_cpu_seconds_total series`);
 });
