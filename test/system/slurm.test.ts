@@ -84,8 +84,10 @@ const r = await fetch("http://127.0.0.1:${BASE + 90}/metrics/job/solver/slurm_jo
 console.log("push", r.status);\n`,
   );
   sh(`chmod 644 ${pusher} && chmod 755 ${dir}`);
+  // 12 s after the push: a job found by discovery pushes a few seconds after the other, and both
+  // must still run when the root is looked at, even on a loaded machine.
   const submit = (): string =>
-    sh(`runuser -u ${USER} -- sbatch --parsable --chdir=/tmp -n 1 --wrap "${process.execPath} ${pusher}; sleep 8"`).trim();
+    sh(`runuser -u ${USER} -- sbatch --parsable --chdir=/tmp -n 1 --wrap "${process.execPath} ${pusher}; sleep 12"`).trim();
   const page = async (): Promise<string> => (await httpText(`http://127.0.0.1:${BASE + 1}/metrics`)).text;
   // Both at once: one scheduling cycle allocates them. Their prologs race to start the agent, and
   // this Slurm (22.05, PrologFlags=Alloc) often runs only one of them: the agent finds the other
