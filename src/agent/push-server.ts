@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { BanyanError, Code } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { SeriesType, seriesKey } from "../series/series-def.js";
+import { SeriesType, forwardedType, seriesKey } from "../series/series-def.js";
 import { PROTOBUF_DELIMITED, parseDelimitedFamilies } from "../series/protobuf-exposition.js";
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
@@ -17,7 +17,12 @@ export interface PushAuth {
 interface Group {
   readonly grouping: Record<string, string>;
   readonly jobId: string | null;
+  /** As pushed (POST merges into them; types are checked against them). */
   readonly samples: readonly ParsedSample[];
+  /** The group's own labels: its grouping key and, for a Slurm job's push, the job's labels. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** What goes up each tick, worked out once per push: labels merged, types settled. */
+  readonly series: readonly { name: string; labels: Record<string, string>; value: number; type: SeriesType; help: string }[];
   /** When it was last pushed: the Pushgateway's push_time_seconds, by which dashboards tell stale pushes. */
   readonly pushedAtS: number;
   /** When a push to it was last refused as inconsistent: push_failure_time_seconds. */
@@ -25,6 +30,8 @@ interface Group {
 }
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** The Pushgateway's own series per group: written by the server, never taken from a push. */
+const PUSH_TIMES = new Set(["push_time_seconds", "push_failure_time_seconds"]);
 
 /**
  * A Pushgateway-compatible endpoint on the node (127.0.0.1), so a job publishes its own progress
@@ -80,14 +87,9 @@ export class PushServer implements Source {
     const w = this.writer;
     w.begin();
     for (const g of this.groups.values()) {
-      const context = g.jobId !== null ? (this.auth.jobLabels(g.jobId) ?? {}) : {};
-      for (const s of g.samples) {
-        if (s.name === "push_time_seconds" || s.name === "push_failure_time_seconds") continue;
-        const type = s.type === SeriesType.Untyped && /_(total|count|sum|bucket)$/.test(s.name) ? SeriesType.Counter : s.type;
-        w.put(s.name, { ...s.labels, ...g.grouping, ...context }, s.value, type, s.help);
-      }
-      w.gauge("push_time_seconds", { ...g.grouping, ...context }, g.pushedAtS, "Last Unix time when changing this group in the Pushgateway succeeded.");
-      w.gauge("push_failure_time_seconds", { ...g.grouping, ...context }, g.failedAtS, "Last Unix time when changing this group in the Pushgateway failed.");
+      for (const f of g.series) w.put(f.name, f.labels, f.value, f.type, f.help);
+      w.gauge("push_time_seconds", g.labels, g.pushedAtS, "Last Unix time when changing this group in the Pushgateway succeeded.");
+      w.gauge("push_failure_time_seconds", g.labels, g.failedAtS, "Last Unix time when changing this group in the Pushgateway failed.");
     }
     w.end();
   }
@@ -126,11 +128,19 @@ export class PushServer implements Source {
     const problem = this.inconsistency(key, grouping, samples);
     if (problem !== null) {
       // As the Pushgateway: the group stays as it was, its push_failure_time_seconds says it failed.
-      this.groups.set(key, { grouping, jobId, samples: old?.samples ?? [], pushedAtS: old?.pushedAtS ?? 0, failedAtS: Date.now() / 1000 });
+      this.groups.set(key, this.group(grouping, jobId, old?.samples ?? [], old?.pushedAtS ?? 0, Date.now() / 1000));
       return { status: 400, body: `pushed metrics are invalid or inconsistent with existing metrics: ${problem}\n` };
     }
-    this.groups.set(key, { grouping, jobId, samples, pushedAtS: Date.now() / 1000, failedAtS: old?.failedAtS ?? 0 });
+    this.groups.set(key, this.group(grouping, jobId, samples, Date.now() / 1000, old?.failedAtS ?? 0));
     return { status: 200, body: "" };
+  }
+
+  private group(grouping: Record<string, string>, jobId: string | null, samples: readonly ParsedSample[], pushedAtS: number, failedAtS: number): Group {
+    const labels = { ...grouping, ...(jobId !== null ? (this.auth.jobLabels(jobId) ?? {}) : {}) };
+    const series = samples
+      .filter((s) => !PUSH_TIMES.has(s.name))
+      .map((s) => ({ name: s.name, labels: { ...s.labels, ...labels }, value: s.value, type: forwardedType(s.name, s.type), help: s.help }));
+    return { grouping, jobId, samples, labels, series, pushedAtS, failedAtS };
   }
 
   /**
@@ -141,7 +151,7 @@ export class PushServer implements Source {
     const seen = new Set<string>();
     for (const s of samples) {
       if (s.timestampMs !== null) return `pushed metrics must not have timestamps (${s.name})`;
-      if (s.name === "push_time_seconds" || s.name === "push_failure_time_seconds") continue;
+      if (PUSH_TIMES.has(s.name)) continue;
       const id = seriesKey(s.name, Object.entries({ ...s.labels, ...grouping }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
       if (seen.has(id)) return `${id} was pushed twice`;
       seen.add(id);

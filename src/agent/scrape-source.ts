@@ -1,5 +1,5 @@
 import type { Logger } from "../core/logger.js";
-import { SeriesType } from "../series/series-def.js";
+import { forwardedType } from "../series/series-def.js";
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
 import { gpuReadingsOf, type GpuReading, type GpuReadings } from "./gpu-readings.js";
@@ -76,9 +76,7 @@ export class ScrapeSource implements Source, GpuReadings {
       const labels: Record<string, string> = {};
       for (const [k, v] of Object.entries(s.labels)) labels[k === "job" || k === "instance" ? `exported_${k}` : k] = v;
       labels["job"] = this.t.job;
-      // An untyped *_total is a counter in all but name: send it exactly.
-      const type = s.type === SeriesType.Untyped && /_(total|count|sum|bucket)$/.test(s.name) ? SeriesType.Counter : s.type;
-      w.put(s.name, labels, s.value, type, s.help);
+      w.put(s.name, labels, s.value, forwardedType(s.name, s.type), s.help);
     }
     w.end();
   }

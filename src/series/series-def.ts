@@ -29,6 +29,16 @@ export interface SeriesDef {
   readonly help: string;
 }
 
+const COUNTER_SUFFIX = /_(total|count|sum|bucket)$/;
+
+/**
+ * The type a scraped or pushed sample travels as: an untyped `*_total` (`_count`, `_sum`, `_bucket`)
+ * is a counter in all but name, so it goes exact like one.
+ */
+export function forwardedType(name: string, type: SeriesType): SeriesType {
+  return type === SeriesType.Untyped && COUNTER_SUFFIX.test(name) ? SeriesType.Counter : type;
+}
+
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
