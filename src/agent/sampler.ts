@@ -9,7 +9,7 @@ import { DEFAULT_PRECISION_RULES, PrecisionRules, type PrecisionRule } from "../
 import type { SeriesDef } from "../series/series-def.js";
 import type { FrameSink } from "../wire/frame-flow.js";
 import { encodePayload } from "../wire/payload-codec.js";
-import { aliveRecord } from "../wire/uplink-session.js";
+import { aliveRecord } from "../wire/frame-flow.js";
 import type { SampleTarget, Source } from "./source.js";
 
 export interface SamplerOptions {

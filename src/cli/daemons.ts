@@ -24,7 +24,7 @@ import { renderRootPage } from "../root/root-page.js";
 import { RootStore } from "../root/root-store.js";
 import { resolveLimits } from "../wire/wire-config.js";
 import { startJobs } from "./agent-jobs.js";
-import type { UplinkTarget } from "../wire/uplink-session.js";
+import type { UplinkTarget } from "../wire/uplink-contract.js";
 
 /**
  * How the daemons are put together; the CLI, the tests and the bench start them through these

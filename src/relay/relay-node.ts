@@ -4,7 +4,8 @@ import { create } from "@bufbuild/protobuf";
 import { Codec, FrameKind, FrameSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
 import { GrpcParentProbe, type ParentProbe } from "../wire/parent-probe.js";
-import { UplinkSession, type UplinkState, type UplinkTarget } from "../wire/uplink-session.js";
+import type { UplinkState, UplinkTarget } from "../wire/uplink-contract.js";
+import { UplinkSession } from "../wire/uplink-session.js";
 import type { WireLimits } from "../wire/wire-limits.js";
 import { ChildServer, type ChildLink } from "./child-server.js";
 

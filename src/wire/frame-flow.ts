@@ -1,4 +1,5 @@
-import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { AliveSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 
 /**
  * Where the daemons meet. A relay's child-facing server and an agent's sampler are frame sources;
@@ -19,4 +20,9 @@ export interface Downlink {
 export interface QueueDrop {
   readonly origins: readonly string[];
   readonly frames: number;
+}
+
+/** An alive record: proves an origin alive in a tick where it had nothing to send. */
+export function aliveRecord(origin: string, epoch: bigint, seq: bigint, timeMs: number): Alive {
+  return create(AliveSchema, { origin, epoch, seq, timeMs: BigInt(timeMs) });
 }

@@ -1,15 +1,14 @@
-import { create } from "@bufbuild/protobuf";
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
-import { AliveSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
+import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
 import { FrameQueue } from "./frame-queue.js";
 import type { FrameSink } from "./frame-flow.js";
 import { HealWatch } from "./heal-watch.js";
 import type { ParentProbe } from "./parent-probe.js";
-import { ParentStream, type Hello } from "./parent-stream.js";
-import type { WireLimits } from "./wire-limits.js";
+import { ParentStream } from "./parent-stream.js";
+import type { UplinkHooks, UplinkOptions, UplinkState, UplinkTarget } from "./uplink-contract.js";
 
 /**
  * One node's stream toward its parent, with the topology's fallback chain, as a state machine:
@@ -26,42 +25,6 @@ import type { WireLimits } from "./wire-limits.js";
  * epoch and sequence. Before a deliberate move (healing, a new topology) the node sends LEAVE
  * frames for itself and the origins behind it, so the root it leaves stops showing them at once.
  */
-export type UplinkState = "connecting" | "ready" | "failing-over" | "healing" | "backoff" | "closed";
-
-export interface UplinkTarget {
-  readonly name: string;
-  readonly address: string;
-}
-
-export interface UplinkHooks {
-  /** The Hello of a new stream; the owner bumps its epoch here and queues a keyframe. */
-  hello(target: UplinkTarget): Hello;
-  /** The parent asks these origins (own or below) for keyframes. */
-  onResync(origins: readonly string[]): void;
-  /** Frames of these origins were dropped on overflow. */
-  onDrop(origins: readonly string[]): void;
-  /** LEAVE frames for the node and the origins behind it, sent before a deliberate move. */
-  leaving(): Frame[];
-  /** Every transition, for the owner's status. */
-  onState?(state: UplinkState, target: UplinkTarget): void;
-}
-
-export interface UplinkOptions {
-  /** Batches leave at least this often. Default 20 ms: sample-to-root ≈ depth × flush. */
-  readonly flushMs: number;
-  /** Frames held while the parent is slow or away. */
-  readonly maxQueuedFrames: number;
-  /** A stream with a batch unacked this long is declared dead (a hung parent). Default 2 × interval. */
-  readonly ackTimeoutMs: number;
-  /** A stream that gets no answer to its Hello this long is given up for the next in the chain. */
-  readonly connectTimeoutMs: number;
-  /** The planned parent must answer probes this long before the node moves back to it. */
-  readonly healAfterMs: number;
-  /** How often the planned parent is probed while it answers. */
-  readonly probeIntervalMs: number;
-  readonly limits: WireLimits;
-}
-
 export class UplinkSession implements FrameSink {
   private stateNow: UplinkState = "connecting";
   private chain: readonly UplinkTarget[];
@@ -328,9 +291,4 @@ export class UplinkSession implements FrameSink {
     this.log[level]({ from, to, parent: this.currentTarget.name, reason }, `uplink ${from} → ${to}`);
     this.hooks.onState?.(to, this.currentTarget);
   }
-}
-
-/** An alive record: proves an origin alive in a tick where it had nothing to send. */
-export function aliveRecord(origin: string, epoch: bigint, seq: bigint, timeMs: number): Alive {
-  return create(AliveSchema, { origin, epoch, seq, timeMs: BigInt(timeMs) });
 }

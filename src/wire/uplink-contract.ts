@@ -1,0 +1,43 @@
+import type { Frame } from "../gen/banyan/v1/uplink_pb.js";
+import type { Hello } from "./parent-stream.js";
+import type { WireLimits } from "./wire-limits.js";
+
+// What an uplink session is given and says: its states, where its parents are, what it asks its
+// owner, its timings. The session itself is uplink-session.ts.
+
+/** The states of an uplink (UplinkSession draws the machine). */
+export type UplinkState = "connecting" | "ready" | "failing-over" | "healing" | "backoff" | "closed";
+
+export interface UplinkTarget {
+  readonly name: string;
+  readonly address: string;
+}
+
+export interface UplinkHooks {
+  /** The Hello of a new stream; the owner bumps its epoch here and queues a keyframe. */
+  hello(target: UplinkTarget): Hello;
+  /** The parent asks these origins (own or below) for keyframes. */
+  onResync(origins: readonly string[]): void;
+  /** Frames of these origins were dropped on overflow. */
+  onDrop(origins: readonly string[]): void;
+  /** LEAVE frames for the node and the origins behind it, sent before a deliberate move. */
+  leaving(): Frame[];
+  /** Every transition, for the owner's status. */
+  onState?(state: UplinkState, target: UplinkTarget): void;
+}
+
+export interface UplinkOptions {
+  /** Batches leave at least this often. Default 20 ms: sample-to-root ≈ depth × flush. */
+  readonly flushMs: number;
+  /** Frames held while the parent is slow or away. */
+  readonly maxQueuedFrames: number;
+  /** A stream with a batch unacked this long is declared dead (a hung parent). Default 2 × interval. */
+  readonly ackTimeoutMs: number;
+  /** A stream that gets no answer to its Hello this long is given up for the next in the chain. */
+  readonly connectTimeoutMs: number;
+  /** The planned parent must answer probes this long before the node moves back to it. */
+  readonly healAfterMs: number;
+  /** How often the planned parent is probed while it answers. */
+  readonly probeIntervalMs: number;
+  readonly limits: WireLimits;
+}
