@@ -1,6 +1,7 @@
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { defaultStartSpreadMs } from "../src/series/keyframe-schedule.js";
 import { writeTopologyFile } from "../topology/topology-file.js";
 import type { BenchOptions } from "./bench-options.js";
 import type { BenchPlan } from "./bench-plan.js";
@@ -124,6 +125,7 @@ export class BenchCluster {
         streams: this.plan.streams,
         templates: { count: 8, series: this.o.series, changeRate: this.o.changeRate, precision: this.o.precision, seed: this.o.seed, period: Math.max(1, Math.round(60_000 / this.o.intervalMs)) },
         intervalMs: this.o.intervalMs,
+        startSpreadMs: defaultStartSpreadMs(this.o.nodes, 60_000),
         exclude: this.plan.realAgent,
       },
       "started",

@@ -54,13 +54,13 @@ function wireFigures(series: number, changeRate: number, ticks: number, keyframe
   let changed = 0;
   for (let tick = 0; tick < ticks; tick++) {
     src.collect(target);
-    if (tick > 0 && tick % keyframeEvery === 0) enc.requestKeyframe(false);
+    if (tick > 0 && tick % keyframeEvery === 0) enc.requestKeyframe("values");
     const f = enc.encode();
     if (f === null) continue;
     const w = encodePayload(f.payload);
-    const frame = create(FrameSchema, { origin: "node0001", epoch: 1795257958086n, seq: BigInt(tick + 1), timeMs: 1795257958086n, kind: f.key ? FrameKind.KEY : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
+    const frame = create(FrameSchema, { origin: "node0001", epoch: 1795257958086n, seq: BigInt(tick + 1), timeMs: 1795257958086n, kind: f.kind === "key" ? FrameKind.KEY : f.kind === "values" ? FrameKind.VALUES : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
     const bytes = toBinary(FrameSchema, frame).length;
-    if (f.key) {
+    if (f.kind !== "delta") {
       keyBytes += bytes;
       keys++;
     } else {
@@ -73,7 +73,7 @@ function wireFigures(series: number, changeRate: number, ticks: number, keyframe
   const cache = new ExpositionCache();
   const st = new OriginState("node0001", cache, DEFAULT_SERIES_LIMITS);
   enc.requestKeyframe();
-  st.apply(enc.encode()!.payload, true);
+  st.apply(enc.encode()!.payload, "key");
   st.setVisible(true);
   const text = cache.renderText("text");
   const gz = gzipSync(text).length;
@@ -100,7 +100,7 @@ function renderFigures(origins: number, series: number): void {
     const target = { define: (d: SeriesDef) => enc.define(d), set: (id: number, v: number) => enc.set(id, v), remove: (id: number) => enc.remove(id) };
     src.collect(target);
     const st = new OriginState(`node${String(k).padStart(5, "0")}`, cache, DEFAULT_SERIES_LIMITS);
-    st.apply(enc.encode()!.payload, true);
+    st.apply(enc.encode()!.payload, "key");
     st.setVisible(true);
     src.collect(target);
     nextTick.push(enc.encode()?.payload ?? null);
@@ -122,7 +122,7 @@ function renderFigures(origins: number, series: number): void {
   const heapAfter = process.memoryUsage().heapUsed;
   time("no change since the last scrape");
   const t0 = process.hrtime.bigint();
-  for (let k = 0; k < origins; k++) if (nextTick[k]) states[k]!.apply(nextTick[k]!, false);
+  for (let k = 0; k < origins; k++) if (nextTick[k]) states[k]!.apply(nextTick[k]!, "delta");
   const applyMs = Number(process.hrtime.bigint() - t0) / 1e6;
   time("after one tick (10 % of series moved)");
   console.log(`  applying that tick's ${origins} frames: ${applyMs.toFixed(0)} ms; root heap ≈ ${((heapAfter - heapBefore) / (origins * series)).toFixed(0)} B per series (with --expose-gc)`);

@@ -25,7 +25,7 @@ export interface FrameTemplate {
   readonly deltas: readonly (EncodedPayload | null)[];
   /** keys[k]: a full keyframe of the state at tick k (first frame and resyncs). */
   readonly keys: readonly EncodedPayload[];
-  /** The periodic keyframe at tick 0 of each period (no HELP texts, as agents send it). */
+  /** The periodic keyframe at tick 0 of each period: values only, as agents send it. */
   readonly periodicKey: EncodedPayload;
 }
 
@@ -72,7 +72,7 @@ export function buildTemplates(o: TemplateOptions): FrameTemplate[] {
       keyer.requestKeyframe();
       keys.push(encodePayload(keyer.encode()!.payload));
       if (k === 0) {
-        keyer.requestKeyframe(false);
+        keyer.requestKeyframe("values");
         periodicKey = encodePayload(keyer.encode()!.payload);
       }
     }
@@ -88,7 +88,7 @@ export function prometheusBytesPerNode(series: number, changeRate: number, seed:
   src.collect({ define: (d) => enc.define(d), set: (id, v) => enc.set(id, v), remove: () => undefined });
   const cache = new ExpositionCache();
   const st = new OriginState("sim0001", cache, DEFAULT_SERIES_LIMITS);
-  st.apply(enc.encode()!.payload, true);
+  st.apply(enc.encode()!.payload, "key");
   st.setVisible(true);
   const text = cache.renderText("text");
   return { text: Buffer.byteLength(text), gzip: gzipSync(text).length };

@@ -2,6 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
 import { silentLogger } from "../src/core/logger.js";
 import { FrameKind, FrameSchema, type Alive, type Frame } from "../src/gen/banyan/v1/uplink_pb.js";
+import { namePhase } from "../src/series/keyframe-schedule.js";
 import { GrpcParentProbe } from "../src/wire/parent-probe.js";
 import { aliveRecord } from "../src/wire/frame-flow.js";
 import { UplinkSession } from "../src/wire/uplink-session.js";
@@ -22,13 +23,18 @@ interface StartMessage {
   streams: SimulatedStream[];
   templates: TemplateOptions;
   intervalMs: number;
+  /** The start window of the first keyframes, as agents have it (KeyframeSchedule). */
+  startSpreadMs: number;
   exclude: string | null;
 }
 
 interface OriginSim {
   readonly name: string;
   readonly template: number;
+  /** Its tick in the keyframe period is (tick + offset) % period: 0 at the node's phase, as an agent's. */
   readonly offset: number;
+  /** Nothing before this tick: the node's slot in the start window. */
+  readonly startTick: number;
   epoch: bigint;
   seq: bigint;
   needKey: boolean;
@@ -54,6 +60,7 @@ process.on("message", (raw: unknown) => {
 function start(m: StartMessage): void {
   const templates = buildTemplates(m.templates);
   const period = m.templates.period;
+  const spreadTicks = Math.floor(m.startSpreadMs / m.intervalMs);
   const log = silentLogger();
   const registry = new Registry();
   let seedState = m.templates.seed >>> 0;
@@ -64,7 +71,10 @@ function start(m: StartMessage): void {
   const streams = m.streams.map((s) => {
     const origins: OriginSim[] = s.origins
       .filter((o) => o !== m.exclude)
-      .map((name) => ({ name, template: rand(templates.length), offset: rand(period), epoch: BigInt(Date.now()), seq: 0n, needKey: true }));
+      .map((name) => {
+        const phase = namePhase(name);
+        return { name, template: rand(templates.length), offset: (period - Math.floor(phase * period)) % period, startTick: Math.floor(phase * spreadTicks), epoch: BigInt(Date.now()), seq: 0n, needKey: true };
+      });
     const byName = new Map(origins.map((o) => [o.name, o]));
     const wantKey = (names: readonly string[]): void => {
       for (const n of names) {
@@ -108,8 +118,9 @@ function start(m: StartMessage): void {
       const out: Frame[] = [];
       const alive: Alive[] = [];
       for (const o of origins) {
+        if (tick < o.startTick) continue;
         const k = (tick + o.offset) % period;
-        const key = o.needKey || k === 0;
+        const kind = o.needKey ? FrameKind.KEY : k === 0 ? FrameKind.VALUES : FrameKind.DELTA;
         const tpl = templates[o.template]!;
         const p = o.needKey ? tpl.keys[k]! : k === 0 ? tpl.periodicKey : tpl.deltas[k];
         if (p === null || p === undefined) {
@@ -118,7 +129,7 @@ function start(m: StartMessage): void {
         }
         o.needKey = false;
         o.seq++;
-        const f = create(FrameSchema, { origin: o.name, epoch: o.epoch, seq: o.seq, timeMs: BigInt(now), kind: key ? FrameKind.KEY : FrameKind.DELTA, codec: p.codec, payload: p.bytes });
+        const f = create(FrameSchema, { origin: o.name, epoch: o.epoch, seq: o.seq, timeMs: BigInt(now), kind, codec: p.codec, payload: p.bytes });
         if (overheadPerFrame < 0) overheadPerFrame = toBinary(FrameSchema, f).length - p.bytes.length + 3; // + the repeated-field tag and length in the Batch
         out.push(f);
         payloadBytes += p.bytes.length;

@@ -125,7 +125,7 @@ function exporterVariants(series: number, changeRate: number, seed: number): { t
   for (let k = 0; k < 8; k++) {
     src.collect({ define: (d) => enc.define(d), set: (id, v) => enc.set(id, v), remove: () => undefined });
     enc.requestKeyframe();
-    st.apply(enc.encode()!.payload, true);
+    st.apply(enc.encode()!.payload, "key");
     st.setVisible(true);
     // The target's own instance comes from the scrape config: drop the one the cache writes.
     const text = Buffer.from(cache.renderText("text").replace(/,?instance="direct"/g, "").replace(/\{\}/g, ""));

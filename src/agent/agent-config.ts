@@ -14,8 +14,17 @@ const precisionRule = z.strictObject({
 
 export const agentConfigSchema = z.strictObject({
   ...nodeSchemaFields,
-  /** Every keyframe restates all series; a root that lost state is whole again after one. */
+  /**
+   * Every keyframe interval the node sends the absolute value of every series (definitions travel
+   * once per epoch), at its own phase of the interval (from its name), so keyframes never bunch up.
+   */
   keyframeIntervalMs: positiveInt.default(60_000),
+  /**
+   * After a start the node sends nothing until its phase within this window, so a cluster started
+   * at once sends its first (full) keyframes spread out. Default: about 1,000 nodes a second over
+   * the topology's size (0 below 1,000 nodes), at most keyframeIntervalMs. 0: at once.
+   */
+  startSpreadMs: z.number().int().nonnegative().optional(),
   /** Where the metrics come from. */
   source: z.enum(["procfs", "synthetic"]).default("procfs"),
   /** `job` label of the agent's own series. */

@@ -5,6 +5,7 @@ import type { Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { FrameKind, FrameSchema } from "../gen/banyan/v1/uplink_pb.js";
 import { DeltaEncoder } from "../series/delta-encoder.js";
+import { KeyframeSchedule } from "../series/keyframe-schedule.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules, type PrecisionRule } from "../series/precision.js";
 import type { SeriesDef } from "../series/series-def.js";
 import type { FrameSink } from "../wire/frame-flow.js";
@@ -17,6 +18,8 @@ export interface SamplerOptions {
   readonly origin: string;
   readonly intervalMs: number;
   readonly keyframeIntervalMs: number;
+  /** The first keyframe after a start waits for the node's phase within this window (see KeyframeSchedule). */
+  readonly startSpreadMs: number;
   /** `job` label added to every series that has none. */
   readonly job: string;
   readonly precision: readonly PrecisionRule[];
@@ -32,7 +35,7 @@ export class Sampler {
   private readonly encoder: DeltaEncoder;
   private epochNow: bigint;
   private seqNow = 0n;
-  private lastKeyMs = -Infinity;
+  private readonly keys: KeyframeSchedule;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private stopped = false;
@@ -51,6 +54,7 @@ export class Sampler {
     // The site's rules first, then the documented defaults (temperatures, times, load, infos).
     this.encoder = new DeltaEncoder(new PrecisionRules([...opts.precision, ...DEFAULT_PRECISION_RULES]));
     this.epochNow = BigInt(Date.now());
+    this.keys = new KeyframeSchedule(opts.origin, opts, Date.now());
     const enc = this.encoder;
     const job = opts.job;
     this.target = {
@@ -134,37 +138,30 @@ export class Sampler {
           this.log.warn({ source: s.name, err: (err as Error).message }, "source failed this tick");
         }
       }
-      if (nowMs - this.lastKeyMs >= this.opts.keyframeIntervalMs) this.encoder.requestKeyframe(this.lastKeyMs === -Infinity);
-      const f = this.encoder.encode();
-      if (f === null) {
-        this.sink.accept([], [aliveRecord(this.opts.origin, this.epochNow, this.seqNow, nowMs)]);
-      } else {
-        this.seqNow++;
-        if (f.key) this.lastKeyMs = nowMs;
-        const wire = encodePayload(f.payload);
-        this.sink.accept(
-          [
-            create(FrameSchema, {
-              origin: this.opts.origin,
-              epoch: this.epochNow,
-              seq: this.seqNow,
-              timeMs: BigInt(nowMs),
-              kind: f.key ? FrameKind.KEY : FrameKind.DELTA,
-              codec: wire.codec,
-              payload: wire.bytes,
-            }),
-          ],
-          [],
-        );
-        this.m.frames.inc({ kind: f.key ? "key" : "delta" });
-        this.m.bytes.inc(wire.bytes.length);
-      }
+      // Before its slot in the start window the node sends nothing: the root does not know it yet.
+      if (this.keys.started(nowMs)) this.send(nowMs);
       this.m.ticks.inc();
       this.onTick();
     } finally {
       end();
       this.running = false;
     }
+  }
+
+  private send(nowMs: number): void {
+    if (this.keys.periodicDue(nowMs)) this.encoder.requestKeyframe("values");
+    const f = this.encoder.encode();
+    if (f === null) {
+      this.sink.accept([], [aliveRecord(this.opts.origin, this.epochNow, this.seqNow, nowMs)]);
+      return;
+    }
+    this.seqNow++;
+    if (f.kind !== "delta") this.keys.sent(nowMs);
+    const wire = encodePayload(f.payload);
+    const kind = f.kind === "key" ? FrameKind.KEY : f.kind === "values" ? FrameKind.VALUES : FrameKind.DELTA;
+    this.sink.accept([create(FrameSchema, { origin: this.opts.origin, epoch: this.epochNow, seq: this.seqNow, timeMs: BigInt(nowMs), kind, codec: wire.codec, payload: wire.bytes })], []);
+    this.m.frames.inc({ kind: f.kind });
+    this.m.bytes.inc(wire.bytes.length);
   }
 }
 

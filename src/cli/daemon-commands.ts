@@ -134,7 +134,7 @@ export function agentCommand(): Command {
     .addHelpText(
       "after",
       `
-Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeIntervalMs, flushMs,
+Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeIntervalMs, startSpreadMs, flushMs,
 maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable,mountPointsExclude,
 fsTypesExclude,netdevExclude}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
 sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,binDir},

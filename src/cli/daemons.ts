@@ -22,6 +22,7 @@ import { RootStatus, nodesReport, type StatusPlan } from "../root/root-status.js
 import type { RootConfig } from "../root/root-config.js";
 import { renderRootPage } from "../root/root-page.js";
 import { RootStore } from "../root/root-store.js";
+import { defaultStartSpreadMs } from "../series/keyframe-schedule.js";
 import { resolveLimits } from "../wire/wire-config.js";
 import { startJobs } from "./agent-jobs.js";
 import type { UplinkTarget } from "../wire/uplink-contract.js";
@@ -222,6 +223,7 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
         origin: ctx.name,
         intervalMs: config.intervalMs,
         keyframeIntervalMs: config.keyframeIntervalMs,
+        startSpreadMs: config.startSpreadMs ?? defaultStartSpreadMs(ctx.topology.nodes.size, config.keyframeIntervalMs),
         job: config.job ?? (config.source === "procfs" ? "node" : "synthetic"),
         precision: config.precision,
       },

@@ -1,6 +1,6 @@
 import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
 import type { SeriesLimits } from "../series/payload.js";
-import type { Payload } from "../series/payload.js";
+import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
 import { formatValue, seriesPrefix } from "./exposition-cache.js";
 
@@ -67,16 +67,16 @@ export class OriginState implements SeriesView {
   }
 
   /** Applies a frame (throws a Protocol error and changes nothing when it is bad). */
-  apply(payload: Payload, key: boolean): AppliedFrame {
-    if (key) {
+  apply(payload: Payload, mode: FrameMode): AppliedFrame {
+    if (mode === "key") {
       // A keyframe restates everything: start from an empty decoder so a bad one leaves the old state.
       const fresh = new DeltaDecoder(this.limits);
-      const applied = fresh.apply(payload, true);
+      const applied = fresh.apply(payload, "key");
       this.decoder = fresh;
       this.rebuild();
       return applied;
     }
-    const applied = this.decoder.apply(payload, false);
+    const applied = this.decoder.apply(payload, mode);
     for (const id of applied.gone) this.forget(id);
     for (const id of applied.defined) this.learn(id);
     for (const id of applied.changed) {

@@ -4,6 +4,7 @@ import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
+import type { FrameMode } from "../series/payload.js";
 import { decodePayload } from "../wire/payload-codec.js";
 import type { WireLimits } from "../wire/wire-limits.js";
 import type { AggregateEngine } from "./aggregates.js";
@@ -134,8 +135,10 @@ export class RootStore implements FrameSink {
     const st = this.stateOf(f.origin);
     this.m.bytes.inc(f.payload.length);
     const key = f.kind === FrameKind.KEY;
+    const mode: FrameMode = key ? "key" : f.kind === FrameKind.VALUES ? "values" : "delta";
     if (f.epoch < st.epoch) return this.drop("stale_epoch");
     if (f.epoch === st.epoch && f.seq <= st.seq) return this.drop("duplicate");
+    // VALUES and DELTA frames build on the frame before them: after a gap only a KEY frame helps.
     if (!key && (f.epoch > st.epoch || f.seq !== st.seq + 1n || st.needKey)) {
       this.drop("needs_keyframe");
       this.seen(st, now);
@@ -144,7 +147,7 @@ export class RootStore implements FrameSink {
     }
     let applied;
     try {
-      applied = st.apply(decodePayload(f.codec, f.payload, this.opts.limits), key);
+      applied = st.apply(decodePayload(f.codec, f.payload, this.opts.limits), mode);
     } catch (err) {
       this.m.decodeErrors.inc();
       this.refused.warn({ origin: f.origin, seq: String(f.seq), err: (err as Error).message });
@@ -156,7 +159,7 @@ export class RootStore implements FrameSink {
     st.seq = f.seq;
     st.needKey = false;
     st.lastSampleMs = Number(f.timeMs);
-    this.m.frames.inc({ kind: key ? "key" : "delta" });
+    this.m.frames.inc({ kind: mode });
     this.m.decodedBytes.inc(applied.changed.length);
     const lagMs = now - Number(f.timeMs);
     if (lagMs >= 0) this.m.latency.observe(lagMs / 1000);

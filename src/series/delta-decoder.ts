@@ -1,6 +1,6 @@
 import { BanyanError, Code } from "../core/errors.js";
 import { addDecimal, decodeDecimal } from "./decimal.js";
-import { DEFAULT_SERIES_LIMITS, type Payload, type SeriesLimits } from "./payload.js";
+import { DEFAULT_SERIES_LIMITS, type FrameMode, type Payload, type SeriesLimits } from "./payload.js";
 import { SERIES_TYPE_MAX, type SeriesDef, type SeriesType, isLabelName, isMetricName } from "./series-def.js";
 
 /** What one frame changed, for the root's caches: ids whose value, or definition, changed. */
@@ -40,8 +40,13 @@ export class DeltaDecoder {
     return this.vals[id]!;
   }
 
-  /** Applies a KEY (`key` true: the state starts afresh) or a DELTA frame. Throws a Protocol error on bad content. */
-  apply(p: Payload, key: boolean): AppliedFrame {
+  /**
+   * Applies a KEY frame (the state starts afresh), a VALUES frame (every series' absolute value on
+   * top of the tables as they are) or a DELTA frame. Throws a Protocol error on bad content.
+   */
+  apply(p: Payload, mode: FrameMode): AppliedFrame {
+    const key = mode === "key";
+    const absolute = mode !== "delta";
     // Copy-on-write: most DELTA frames carry values only and reuse the tables as they are.
     const strings = key ? [...p.strings] : p.strings.length > 0 ? this.strings.concat(p.strings) : this.strings;
     if (strings.length > this.limits.maxStrings) this.bad(`string table of ${strings.length} over the limit ${this.limits.maxStrings}`);
@@ -98,9 +103,20 @@ export class DeltaDecoder {
     const rawIds = undeltaIds(p.rawIds, this.limits.maxSeriesPerOrigin, "rawIds", (why) => this.bad(why));
     for (const id of ids) if (defs[id] === undefined) this.bad(`value for undefined series ${id}`);
     for (const id of rawIds) if (defs[id] === undefined) this.bad(`raw value for undefined series ${id}`);
-    if (key) {
-      const counted = new Set([...ids, ...rawIds]);
-      if (counted.size !== live) this.bad(`keyframe carries ${counted.size} values for ${live} series`);
+    if (absolute) {
+      // Ids are strictly ascending within each column, so only an id in both columns is counted twice.
+      let both = 0;
+      for (let a = 0, b = 0; a < ids.length && b < rawIds.length; ) {
+        if (ids[a]! < rawIds[b]!) a++;
+        else if (ids[a]! > rawIds[b]!) b++;
+        else {
+          both++;
+          a++;
+          b++;
+        }
+      }
+      const counted = ids.length + rawIds.length - both;
+      if (counted !== live) this.bad(`${mode} frame carries ${counted} values for ${live} series`);
     }
 
     let vals = this.vals;
@@ -114,7 +130,7 @@ export class DeltaDecoder {
     const changed: number[] = [];
     for (let j = 0; j < ids.length; j++) {
       const id = ids[j]!;
-      vals[id] = key ? decodeDecimal(p.vals[j]!) : addDecimal(vals[id]!, p.vals[j]!);
+      vals[id] = absolute ? decodeDecimal(p.vals[j]!) : addDecimal(vals[id]!, p.vals[j]!);
       changed.push(id);
     }
     const view = new DataView(p.rawVals.buffer, p.rawVals.byteOffset, p.rawVals.byteLength);

@@ -1,6 +1,6 @@
 import { BanyanError, Code } from "../core/errors.js";
 import { addDecimal, decodeDecimal, exactDecimal, exactDifference, roundedDecimal } from "./decimal.js";
-import type { Payload } from "./payload.js";
+import type { FrameMode, Payload } from "./payload.js";
 import { PrecisionRules } from "./precision.js";
 import { SeriesType, seriesKey, type SeriesDef } from "./series-def.js";
 
@@ -32,9 +32,8 @@ export class DeltaEncoder {
   private unsent = new Uint8Array(64);
   private gone: number[] = [];
   private stringIdx = new Map<string, number>();
-  private keyDue = true;
-  /** Whether the next keyframe restates HELP texts (not for the periodic ones: see requestKeyframe). */
-  private keyWithHelp = true;
+  /** What the next `encode` must send beyond a delta: a full keyframe, the values of every series, or nothing more. */
+  private due: "key" | "values" | null = "key";
 
   constructor(private readonly precision: PrecisionRules = new PrecisionRules()) {}
 
@@ -82,19 +81,18 @@ export class DeltaEncoder {
   }
 
   /**
-   * The next `encode` sends a keyframe. `full` (start, reconnect, resync) restates HELP texts too;
-   * a periodic keyframe (`full` false) leaves them out — a root keeps each family's HELP, and one
-   * that lost it asks for a resync. (Measured: HELP was 60 % of a 15 KB keyframe of node_exporter's
-   * 500 series, and keyframes 77 % of the bytes per interval.)
+   * The next `encode` sends a keyframe. `"key"` (start, reconnect, resync: the root may know nothing
+   * of this epoch) restates every definition with its HELP text; `"values"` (the periodic one) sends
+   * the absolute value of every series and only the definitions that changed, since a root that
+   * followed the stream has the rest. (Measured: definitions were ~80 % of a 15 KB keyframe of
+   * node_exporter's 500 series, and restating them every 60 s capped the bytes at ~40× under gzip.)
    */
-  requestKeyframe(full = true): void {
-    if (!this.keyDue) this.keyWithHelp = full;
-    else this.keyWithHelp ||= full;
-    this.keyDue = true;
+  requestKeyframe(kind: "key" | "values" = "key"): void {
+    if (this.due !== "key") this.due = kind;
   }
 
   get keyframeDue(): boolean {
-    return this.keyDue;
+    return this.due !== null;
   }
 
   /** What the root holds for a series now (for tests and the bench's fidelity checks). */
@@ -103,22 +101,27 @@ export class DeltaEncoder {
   }
 
   /**
-   * The frame for this tick: `{ key: true, payload }` for a keyframe, a DELTA payload, or null when
-   * nothing left its bound (the caller then only proves the origin alive).
+   * The frame for this tick: a KEY or VALUES payload when one is due, else a DELTA payload, or null
+   * when nothing left its bound (the caller then only proves the origin alive).
    */
-  encode(): { key: boolean; payload: Payload } | null {
-    return this.keyDue ? { key: true, payload: this.encodeKey() } : this.encodeDelta();
+  encode(): { kind: FrameMode; payload: Payload } | null {
+    if (this.due === "key") return { kind: "key", payload: this.encodeAbsolute(true) };
+    if (this.due === "values") return { kind: "values", payload: this.encodeAbsolute(false) };
+    return this.encodeDelta();
   }
 
-  private encodeKey(): Payload {
-    this.keyDue = false;
-    const withHelp = this.keyWithHelp;
-    this.keyWithHelp = true;
-    this.stringIdx = new Map();
+  /**
+   * Every series' absolute value. A KEY frame (`full`) starts the string table afresh and defines
+   * every series; a VALUES frame defines only the series not yet sent and lists the gone ones, as a
+   * delta does.
+   */
+  private encodeAbsolute(full: boolean): Payload {
+    this.due = null;
+    if (full) this.stringIdx = new Map();
     const out = new PayloadBuilder();
     for (let id = 0; id < this.defs.length; id++) {
       if (this.defined[id] === 0) continue;
-      this.pushDef(id, out.strings, out.defs, withHelp);
+      if (full || this.unsent[id] === 1) this.pushDef(id, out.strings, out.defs);
       this.unsent[id] = 0;
       const v = this.values[id]!;
       const tol = this.monotone[id] === 1 ? 0 : this.tolerance(v, id) / 2;
@@ -131,11 +134,12 @@ export class DeltaEncoder {
         this.held[id] = v;
       }
     }
+    const gone = full ? [] : this.gone;
     this.gone = [];
-    return out.build([]);
+    return out.build(gone);
   }
 
-  private encodeDelta(): { key: boolean; payload: Payload } | null {
+  private encodeDelta(): { kind: FrameMode; payload: Payload } | null {
     const out = new PayloadBuilder();
     const values = this.values;
     const held = this.held;
@@ -145,7 +149,7 @@ export class DeltaEncoder {
       const h = held[id]!;
       const fresh = this.unsent[id] === 1;
       if (fresh) {
-        this.pushDef(id, out.strings, out.defs, true);
+        this.pushDef(id, out.strings, out.defs);
         this.unsent[id] = 0;
       } else if (!this.leftBound(v, h, id)) {
         continue;
@@ -178,7 +182,7 @@ export class DeltaEncoder {
     if (out.empty && this.gone.length === 0) return null;
     const gone = this.gone;
     this.gone = [];
-    return { key: false, payload: out.build(gone) };
+    return { kind: "delta", payload: out.build(gone) };
   }
 
   private tolerance(v: number, id: number): number {
@@ -196,7 +200,7 @@ export class DeltaEncoder {
     return Math.abs(v - h) > this.tolerance(v, id);
   }
 
-  private pushDef(id: number, strings: string[], defs: number[], withHelp: boolean): void {
+  private pushDef(id: number, strings: string[], defs: number[]): void {
     const def = this.defs[id]!;
     const str = (s: string): number => {
       let k = this.stringIdx.get(s);
@@ -207,7 +211,7 @@ export class DeltaEncoder {
       }
       return k;
     };
-    defs.push(id, str(def.name), def.type, str(def.family), str(withHelp ? def.help : ""), def.labels.length);
+    defs.push(id, str(def.name), def.type, str(def.family), str(def.help), def.labels.length);
     for (const [k, v] of def.labels) defs.push(str(k), str(v));
   }
 

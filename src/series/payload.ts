@@ -28,6 +28,15 @@ export interface Payload {
 
 export const PAYLOAD_FORMAT = 1;
 
+/**
+ * How a payload applies at the root:
+ * - key:    the whole state afresh (string table, every definition, every value, absolute);
+ * - values: every series' absolute value, plus the definitions and gone series since the last
+ *           frame, on top of the same epoch's unbroken stream (the periodic keyframe);
+ * - delta:  what changed: new definitions, gone series, values added to the held ones.
+ */
+export type FrameMode = "key" | "values" | "delta";
+
 /** What a decoder accepts from one origin; anything past it is a protocol error, not a crash. */
 export interface SeriesLimits {
   /** Highest series id + 1 an origin may use. */

@@ -35,7 +35,7 @@ const up = (msg: Parameters<typeof create<typeof UpSchema>>[1]): Buffer => Buffe
 function frameOf(origin: string, epoch: bigint, seq: bigint, enc: DeltaEncoder): Frame {
   const f = enc.encode()!;
   const w = encodePayload(f.payload);
-  return create(FrameSchema, { origin, epoch, seq, timeMs: BigInt(Date.now()), kind: f.key ? FrameKind.KEY : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
+  return create(FrameSchema, { origin, epoch, seq, timeMs: BigInt(Date.now()), kind: f.kind === "key" ? FrameKind.KEY : f.kind === "values" ? FrameKind.VALUES : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
 }
 
 t.test("hostile peer - bad frames are refused and counted, the good origin behind the same child keeps flowing", async (t) => {

@@ -21,7 +21,7 @@ t.test("exposition - values and headers in the text format and OpenMetrics", asy
 /** Feeds an origin state from an encoder, as the root does. */
 function feed(enc: DeltaEncoder, st: OriginState, key = false): ReturnType<OriginState["apply"]> | null {
   const f = enc.encode();
-  return f === null ? null : st.apply(f.payload, f.key || key);
+  return f === null ? null : st.apply(f.payload, key ? "key" : f.kind);
 }
 
 t.test("exposition - families grouped across origins, each # TYPE once, down origins leave the page", async (t) => {

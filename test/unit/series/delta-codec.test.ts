@@ -13,7 +13,7 @@ function roundTrip(enc: DeltaEncoder, dec: DeltaDecoder): boolean {
   const f = enc.encode();
   if (f === null) return false;
   const wire = encodePayload(f.payload);
-  dec.apply(decodePayload(wire.codec, wire.bytes, DEFAULT_WIRE_LIMITS), f.key);
+  dec.apply(decodePayload(wire.codec, wire.bytes, DEFAULT_WIRE_LIMITS), f.kind);
   return true;
 }
 
@@ -35,7 +35,8 @@ t.test("encoder - a gauge at the root stays within max(p·|v|, a) of the truth, 
         const dec = new DeltaDecoder();
         const ids = [0, 1, 2, 3].map((k) => enc.define(seriesDef(`g_${k}`, { k: String(k) }, SeriesType.Gauge)));
         ticks.forEach((values, tick) => {
-          if (keyEvery > 0 && tick % keyEvery === 0) enc.requestKeyframe();
+          // Full keyframes and values-only (periodic) ones alternate.
+          if (keyEvery > 0 && tick % keyEvery === 0) enc.requestKeyframe(tick % (2 * keyEvery) === 0 ? "key" : "values");
           ids.forEach((id, k) => enc.set(id, values[k]!));
           roundTrip(enc, dec);
           ids.forEach((id, k) => {
@@ -72,7 +73,7 @@ t.test("encoder - counters never go backwards, never run ahead, keep rate, and a
       incs.forEach((inc, tick) => {
         truth += inc;
         const key = keyEvery > 0 && tick % keyEvery === 0;
-        if (key) enc.requestKeyframe();
+        if (key) enc.requestKeyframe(tick % (2 * keyEvery) === 0 ? "key" : "values");
         enc.set(id, truth);
         roundTrip(enc, dec);
         const got = dec.value(id);

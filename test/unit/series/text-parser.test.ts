@@ -92,7 +92,7 @@ t.test("text parser - what a root renders parses back to the same series and val
       rows.forEach(([v, x], k) => enc.set(enc.define(seriesDef("fuzz_value", { k: String(k), v }, 0)), x));
       const cache = new ExpositionCache();
       const st = new OriginState("n1", cache, DEFAULT_SERIES_LIMITS);
-      st.apply(enc.encode()!.payload, true);
+      st.apply(enc.encode()!.payload, "key");
       st.setVisible(true);
       const parsed = parseExposition(cache.renderText("text"));
       if (parsed.errors.length > 0) throw new Error(JSON.stringify(parsed.errors));

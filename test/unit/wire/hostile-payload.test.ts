@@ -75,7 +75,7 @@ t.test("decoder - a bad frame is refused whole and leaves the origin's state as 
   const a = enc.define(seriesDef("temp_celsius", { sensor: "a" }, SeriesType.Gauge));
   enc.set(a, 40);
   const key = enc.encode()!;
-  dec.apply(key.payload, true);
+  dec.apply(key.payload, "key");
   // A delta's string indices continue the table its keyframe began.
   const K = key.payload.strings.length;
   const label = (n: number): Payload => {
@@ -98,13 +98,15 @@ t.test("decoder - a bad frame is refused whole and leaves the origin's state as 
     ["id over the limit", { ...empty, strings: ["ok", ""], defs: [200_000, K, 0, K, K + 1, 0] }, /series id 200000 over the limit/],
   ];
   for (const [what, payload, pattern] of bad) {
-    protocolError(t, () => dec.apply(payload, false), pattern, what);
+    protocolError(t, () => dec.apply(payload, "delta"), pattern, what);
     t.equal(dec.value(a), 40, `${what}: the held value is untouched`);
     t.equal(dec.size, 1, `${what}: the series set is untouched`);
   }
-  protocolError(t, () => dec.apply({ ...empty, strings: ["x", ""], defs: [0, 0, 0, 0, 1, 0] }, true), /keyframe carries 0 values for 1 series/, "keyframe missing a value");
+  protocolError(t, () => dec.apply({ ...empty, strings: ["x", ""], defs: [0, 0, 0, 0, 1, 0] }, "key"), /key frame carries 0 values for 1 series/, "keyframe missing a value");
+  protocolError(t, () => dec.apply({ ...empty }, "values"), /values frame carries 0 values for 1 series/, "values frame missing a value");
+  protocolError(t, () => dec.apply({ ...empty, ids: [0, 0], vals: [exactDecimal(1), exactDecimal(2)] }, "values"), /value for undefined series 1/, "values frame with a value too many");
   t.equal(dec.value(a), 40);
   const raw = { ...empty, rawIds: [0], rawVals: float64Bytes([-0]) };
-  dec.apply(raw, false);
+  dec.apply(raw, "delta");
   t.ok(Object.is(dec.value(a), -0), "a good frame after bad ones applies");
 });
