@@ -106,7 +106,8 @@ The root listens for its trees on the topology's gRPC address and serves /metric
 /-/ready on its HTTP address. Every series carries instance="<node>" and its job: scrape the roots
 with honor_labels: true (banyan topology render --format prometheus prints the config).
 
-Config keys (YAML, or --set): intervalMs, deadAfterMs, forgetAfterMs, resyncIntervalMs, exposeRaw, gzipLevel,
+Config keys (YAML, or --set): topology, name, listen, http, intervalMs, deadAfterMs, forgetAfterMs,
+resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel,
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], limits.*, log.level.
 
 Example:

@@ -69,7 +69,16 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   let aggregates = new AggregateEngine(config.aggregates);
   let expected = new Set(nodesOfRoot(ctx.topology, rec));
   let exposeRaw = config.exposeRaw;
-  const storeOpts = { deadAfterMs: deadAfterMs(config), forgetAfterMs: config.forgetAfterMs, resyncIntervalMs: config.resyncIntervalMs, limits };
+  const storeOpts = {
+    deadAfterMs: deadAfterMs(config),
+    forgetAfterMs: config.forgetAfterMs,
+    intervalMs: config.intervalMs,
+    resyncIntervalMs: config.resyncIntervalMs,
+    keyframeIntervalMs: config.keyframeIntervalMs,
+    resyncPerS: config.resyncPerS ?? null,
+    resyncBurst: config.resyncBurst,
+    limits,
+  };
   const store = new RootStore(storeOpts, aggregates, log, registry);
   const server = new ChildServer(store, limits, log.child({ part: "children" }), registry);
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });

@@ -45,3 +45,34 @@ export class LimitedWarning {
     this.suppressed = 0;
   }
 }
+
+/**
+ * Events that happen per node (down, up, left, failed over), logged as one line per window with
+ * the count and the first few names, never one line each: readable at 50,000 nodes. The whole list
+ * is what a status API is for. `flush` is called by the owner's timer; nothing is lost, only folded.
+ */
+export class EventSummary {
+  private count = 0;
+  private readonly first: string[] = [];
+
+  constructor(
+    private readonly log: Logger,
+    private readonly msg: string,
+    private readonly level: "info" | "warn" = "info",
+    private readonly names = 5,
+  ) {}
+
+  note(name: string): void {
+    this.count++;
+    if (this.first.length < this.names) this.first.push(name);
+  }
+
+  /** Writes the line for what was noted since the last flush (nothing when nothing was). */
+  flush(): void {
+    if (this.count === 0) return;
+    const more = this.count - this.first.length;
+    this.log[this.level]({ count: this.count, first: this.first }, `${this.msg}: ${this.count} (${this.first.join(", ")}${more > 0 ? `, and ${more} more` : ""})`);
+    this.count = 0;
+    this.first.length = 0;
+  }
+}

@@ -16,7 +16,9 @@ export class OriginState implements SeriesView {
   lastSeenMs = 0;
   /** Sampling time of the latest frame or alive record applied: the values stand for that tick. */
   lastSampleMs = 0;
-  lastResyncMs = -Infinity;
+  /** When the last KEY frame was applied, and how long the next keyframe request waits after it (a flapping origin backs off). */
+  lastKeyMs = -Infinity;
+  keyGapMs = 0;
   up = false;
   private decoder: DeltaDecoder;
   private prefixes: Buffer[] = [];

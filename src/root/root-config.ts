@@ -24,8 +24,21 @@ export const rootConfigSchema = z
     deadAfterMs: positiveInt.optional(),
     /** A node down this long is forgotten. */
     forgetAfterMs: positiveInt.default(600_000),
-    /** At most one keyframe request per origin this often. */
+    /**
+     * An origin that needs a keyframe again soon after one waits at least this long before the
+     * request, doubling each time up to keyframeIntervalMs (a flapping node costs about one
+     * keyframe per keyframe interval).
+     */
     resyncIntervalMs: positiveInt.default(1000),
+    /** The agents' keyframe interval: the longest a flapping origin waits for its next keyframe request. */
+    keyframeIntervalMs: positiveInt.default(60_000),
+    /**
+     * Keyframe requests per second at most (after a restart, a root failover, a gap). Default:
+     * derived from what applying a keyframe costs this root, a quarter of a core's worth.
+     */
+    resyncPerS: positiveInt.optional(),
+    /** Keyframe requests that may leave at once after a quiet spell. */
+    resyncBurst: positiveInt.default(200),
     /** zlib level of gzip responses to /metrics (Prometheus always asks for gzip); 0: never compress. */
     gzipLevel: z.number().int().min(0).max(9).default(1),
     /** false: expose only the aggregates, not the nodes' series. */

@@ -1,14 +1,16 @@
 import type { Registry } from "prom-client";
 import { Histogram } from "prom-client";
-import { LimitedWarning, type Logger } from "../core/logger.js";
+import { EventSummary, LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
 import type { FrameMode } from "../series/payload.js";
 import { decodePayload } from "../wire/payload-codec.js";
+import { ResyncBudget } from "../wire/resync-budget.js";
 import type { WireLimits } from "../wire/wire-limits.js";
 import type { AggregateEngine } from "./aggregates.js";
 import { ExpositionCache } from "./exposition-cache.js";
+import { IngestLag } from "./ingest-lag.js";
 import { OriginState } from "./origin-state.js";
 
 export interface RootStoreOptions {
@@ -16,10 +18,23 @@ export interface RootStoreOptions {
   readonly deadAfterMs: number;
   /** A node down this long is forgotten (its state freed). */
   readonly forgetAfterMs: number;
-  /** At most one resync request per origin this often: a keyframe needs a tick to arrive. */
+  /** The trees' sampling interval: a keyframe asked for should arrive within a few of them. */
+  readonly intervalMs: number;
+  /**
+   * An origin that needs a keyframe again soon after one waits at least this long, doubling each
+   * time up to keyframeIntervalMs: a flapping origin costs about one keyframe per keyframe interval.
+   */
   readonly resyncIntervalMs: number;
+  readonly keyframeIntervalMs: number;
+  /** Keyframe requests per second; null: derived from what a keyframe costs this root (a quarter of a core). */
+  readonly resyncPerS: number | null;
+  /** Requests that may leave at once. */
+  readonly resyncBurst: number;
   readonly limits: WireLimits;
 }
+
+/** The share of a core a root spends on keyframes it asked for, when no rate is configured. */
+const RESYNC_CORE_SHARE = 0.25;
 
 /**
  * The root's FrameSink: one OriginState per node. Frames of an older epoch, or already seen, are
@@ -33,6 +48,18 @@ export class RootStore implements FrameSink {
   private downlink: Downlink | null = null;
   private resyncListener: (origin: string) => void = () => undefined;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepEveryMs = 1000;
+  private lastSweepMs = 0;
+  /** The sweep window's ingest lag (see IngestLag), and the backlog the last sweep allowed for. */
+  private readonly lag = new IngestLag();
+  private backlogMs = 0;
+  private readonly downs: EventSummary;
+  private readonly ups: EventSummary;
+  private readonly lefts: EventSummary;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private readonly budget: ResyncBudget;
+  /** What applying one KEY frame costs here, µs (moving average): the default resync rate follows it. */
+  private keyCostUs = 0;
   private readonly m;
 
   private deadAfterMs: number;
@@ -42,11 +69,21 @@ export class RootStore implements FrameSink {
   constructor(
     private readonly opts: RootStoreOptions,
     private aggregates: AggregateEngine,
-    private readonly log: Logger,
+    log: Logger,
     registry: Registry,
   ) {
     this.refused = new LimitedWarning(log, "frame refused");
+    this.downs = new EventSummary(log, "nodes down (silent past deadAfterMs)", "warn");
+    this.ups = new EventSummary(log, "nodes up");
+    this.lefts = new EventSummary(log, "nodes left this root for another parent");
     this.deadAfterMs = opts.deadAfterMs;
+    this.budget = new ResyncBudget({
+      // Until a keyframe has been timed: 500 a second (a 500-series keyframe costs ~0.5 ms here).
+      perS: opts.resyncPerS ?? 500,
+      burst: opts.resyncBurst,
+      inFlightMs: Math.max(2000, 3 * opts.intervalMs),
+      maxWaiting: 1_000_000,
+    });
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     const self = this;
     this.m = {
@@ -57,6 +94,16 @@ export class RootStore implements FrameSink {
       decodeErrors: counter(registry, "banyan_root_decode_errors_total", "Frames whose payload could not be decoded."),
       resyncs: counter(registry, "banyan_root_resyncs_requested_total", "Keyframes requested from origins.", ["reason"] as const),
       left: counter(registry, "banyan_root_nodes_left_total", "Nodes that announced they moved to another parent (their series left this root at once)."),
+      sweepsStalled: counter(registry, "banyan_root_sweeps_stalled_total", "Liveness sweeps that ran late (the event loop was blocked) and so marked no node down."),
+      backlog: gauge(registry, "banyan_root_ingest_backlog_seconds", "How far behind its input the root was at the last sweep (added to deadAfterMs).", [], function () {
+        this.set(self.backlogMs / 1000);
+      }),
+      resyncWaiting: gauge(registry, "banyan_root_resyncs_waiting", "Origins waiting for their keyframe request to leave (the resync budget).", [], function () {
+        this.set(self.budget.waitingCount);
+      }),
+      resyncRate: gauge(registry, "banyan_root_resync_rate_per_second", "Keyframe requests this root sends at most per second.", [], function () {
+        this.set(self.budget.ratePerS);
+      }),
       nodesUp: gauge(registry, "banyan_root_nodes_up", "Origins currently up at this root.", [], function () {
         let n = 0;
         for (const o of self.origins.values()) if (o.up) n++;
@@ -98,12 +145,31 @@ export class RootStore implements FrameSink {
   }
 
   start(): void {
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.max(100, Math.min(1000, this.deadAfterMs / 4)));
+    this.sweepEveryMs = Math.max(100, Math.min(1000, this.deadAfterMs / 4));
+    this.lastSweepMs = Date.now();
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), this.sweepEveryMs);
     this.sweepTimer.unref();
+    this.resyncTimer = setInterval(() => this.sendResyncs(Date.now()), 100);
+    this.resyncTimer.unref();
   }
 
   stop(): void {
+    this.flushLogs();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+  }
+
+  /** Sends the keyframe requests the budget lets go now. */
+  sendResyncs(nowMs: number): void {
+    const due = this.budget.take(nowMs);
+    if (due.length === 0) return;
+    const origins: string[] = [];
+    for (const { origin, reason } of due) {
+      this.m.resyncs.inc({ reason });
+      this.resyncListener(origin);
+      origins.push(origin);
+    }
+    this.downlink?.resync(origins);
   }
 
   origin(name: string): OriginState | undefined {
@@ -116,18 +182,17 @@ export class RootStore implements FrameSink {
 
   accept(frames: readonly Frame[], alive: readonly Alive[]): void {
     const now = Date.now();
-    const resync: string[] = [];
-    for (const f of frames) this.applyFrame(f, now, resync);
+    for (const f of frames) this.applyFrame(f, now);
     for (const a of alive) {
       const st = this.stateOf(a.origin);
       this.seen(st, now);
-      if (a.epoch > st.epoch || (a.epoch === st.epoch && a.seq > st.seq) || st.needKey) this.wantKey(st, now, "gap", resync);
+      if (a.epoch > st.epoch || (a.epoch === st.epoch && a.seq > st.seq) || st.needKey) this.wantKey(st, "gap");
       else if (a.epoch === st.epoch && a.seq === st.seq) st.lastSampleMs = Number(a.timeMs);
+      this.lag.observe(now - Number(a.timeMs));
     }
-    if (resync.length > 0 && this.downlink !== null) this.downlink.resync(resync);
   }
 
-  private applyFrame(f: Frame, now: number, resync: string[]): void {
+  private applyFrame(f: Frame, now: number): void {
     if (f.kind === FrameKind.LEAVE) {
       this.leave(f);
       return;
@@ -142,19 +207,21 @@ export class RootStore implements FrameSink {
     if (!key && (f.epoch > st.epoch || f.seq !== st.seq + 1n || st.needKey)) {
       this.drop("needs_keyframe");
       this.seen(st, now);
-      this.wantKey(st, now, f.epoch > st.epoch ? "new_epoch" : "gap", resync);
+      this.wantKey(st, f.epoch > st.epoch ? "new_epoch" : "gap");
       return;
     }
     let applied;
+    const t0 = key ? performance.now() : 0;
     try {
       applied = st.apply(decodePayload(f.codec, f.payload, this.opts.limits), mode);
     } catch (err) {
       this.m.decodeErrors.inc();
       this.refused.warn({ origin: f.origin, seq: String(f.seq), err: (err as Error).message });
       st.needKey = true;
-      this.wantKey(st, now, "bad_frame", resync);
+      this.wantKey(st, "bad_frame");
       return;
     }
+    if (key) this.keyApplied(st, now, performance.now() - t0);
     st.epoch = f.epoch;
     st.seq = f.seq;
     st.needKey = false;
@@ -163,6 +230,7 @@ export class RootStore implements FrameSink {
     this.m.decodedBytes.inc(applied.changed.length);
     const lagMs = now - Number(f.timeMs);
     if (lagMs >= 0) this.m.latency.observe(lagMs / 1000);
+    this.lag.observe(lagMs);
     const wasUp = st.up;
     this.seen(st, now);
     if (wasUp) this.aggregates.onApplied(st, applied, key);
@@ -176,7 +244,7 @@ export class RootStore implements FrameSink {
     st.setVisible(false);
     this.aggregates.drop(st);
     this.m.left.inc();
-    this.log.info({ origin: f.origin }, "node left this root for another parent");
+    this.lefts.note(f.origin);
   }
 
   private stateOf(name: string): OriginState {
@@ -193,36 +261,74 @@ export class RootStore implements FrameSink {
     if (!st.up && !st.needKey) {
       st.setVisible(true);
       this.aggregates.join(st);
-      this.log.info({ origin: st.name }, "node up");
+      this.ups.note(st.name);
     }
   }
 
-  private wantKey(st: OriginState, now: number, reason: string, out: string[]): void {
+  /** The origin needs a keyframe: the budget sends the request when it may (see ResyncBudget). */
+  private wantKey(st: OriginState, reason: string): void {
     st.needKey = true;
-    if (now - st.lastResyncMs < this.opts.resyncIntervalMs) return;
-    st.lastResyncMs = now;
-    this.m.resyncs.inc({ reason });
-    this.resyncListener(st.name);
-    out.push(st.name);
+    if (!this.budget.need(st.name, reason, st.lastKeyMs + st.keyGapMs)) this.drop("resync_backlog_full");
+  }
+
+  /**
+   * A keyframe arrived: no request for it is pending any more. One soon after the last (a flapping
+   * origin) doubles the wait before the next request; a quiet keyframe interval resets it. The
+   * default request rate follows what keyframes cost here.
+   */
+  private keyApplied(st: OriginState, now: number, ms: number): void {
+    const o = this.opts;
+    st.keyGapMs = now - st.lastKeyMs < o.keyframeIntervalMs ? Math.min(o.keyframeIntervalMs, Math.max(o.resyncIntervalMs, 2 * st.keyGapMs)) : 0;
+    st.lastKeyMs = now;
+    this.budget.satisfied(st.name);
+    this.keyCostUs = this.keyCostUs === 0 ? ms * 1000 : 0.95 * this.keyCostUs + 0.05 * ms * 1000;
+    if (o.resyncPerS === null && this.keyCostUs > 0) this.budget.setRate(Math.max(50, Math.min(20_000, (RESYNC_CORE_SHARE * 1e6) / this.keyCostUs)));
   }
 
   private drop(reason: string): void {
     this.m.dropped.inc({ reason });
   }
 
-  /** Marks silent nodes down (their series leave the page) and forgets long-gone ones. */
+  /**
+   * Marks silent nodes down (their series leave the page) and forgets long-gone ones. Silence is
+   * judged against what the root could hear: a sweep that runs late (the event loop was blocked,
+   * so input waits unread) marks nobody down, and the backlog the root is working through (the
+   * median age of the samples it applied since the last sweep) extends deadAfterMs. A root that
+   * falls behind shows values later; it never declares live nodes down and asks them for keyframes.
+   */
   sweep(now: number): void {
+    const lateMs = now - this.lastSweepMs - this.sweepEveryMs;
+    this.lastSweepMs = now;
+    const stalled = lateMs > Math.max(50, this.sweepEveryMs / 2);
+    const median = this.lag.medianMs();
+    this.lag.reset();
+    this.backlogMs = median === null ? 0 : Math.max(0, median - this.deadAfterMs / 4);
+    if (stalled) this.m.sweepsStalled.inc();
+    const deadline = this.deadAfterMs + this.backlogMs;
     for (const [name, st] of this.origins) {
       const silentMs = now - st.lastSeenMs;
-      if (st.up && silentMs > this.deadAfterMs) {
+      if (st.up && silentMs > deadline && !stalled) {
         st.setVisible(false);
         this.aggregates.drop(st);
-        this.log.warn({ origin: name, silentMs }, "node down");
+        this.downs.note(name);
       }
       if (!st.up && silentMs > this.opts.forgetAfterMs) {
+        this.budget.forget(name);
         st.clear();
         this.origins.delete(name);
       }
     }
+    this.flushLogs();
+  }
+
+  /** The backlog the last sweep allowed for, ms (0 when the root keeps up). */
+  get backlog(): number {
+    return this.backlogMs;
+  }
+
+  private flushLogs(): void {
+    this.downs.flush();
+    this.ups.flush();
+    this.lefts.flush();
   }
 }

@@ -44,6 +44,7 @@ export class UplinkSession implements FrameSink {
   private readonly healWatch: HealWatch;
   /** While a parent stalls the queue overflows again and again: one line per 10 s says so. */
   private readonly overflowed: LimitedWarning;
+  private readonly batchBytes: number;
   private readonly m;
 
   constructor(
@@ -58,11 +59,19 @@ export class UplinkSession implements FrameSink {
     this.stream = new ParentStream(opts.limits);
     this.overflowed = new LimitedWarning(log, "queue toward the parent overflowed: dropped the oldest deltas, resync requested", 10_000);
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
-    this.queue = new FrameQueue(opts.maxQueuedFrames, ({ frames, origins }) => {
-      this.m.dropped.inc(frames);
-      this.overflowed.warn({ frames, origins: origins.length });
-      this.hooks.onDrop(origins);
-    });
+    // A batch stays under the message limit with room for the Batch's own fields; the queue holds
+    // a few messages' worth. (Before: 16 MiB of keyframes after a root restart made one batch that
+    // grpc-js refused before it left, retried forever while the children were still acked.)
+    this.batchBytes = opts.limits.maxMessageBytes - 1024;
+    this.queue = new FrameQueue(
+      opts.maxQueuedFrames,
+      ({ frames, origins }) => {
+        this.m.dropped.inc(frames);
+        this.overflowed.warn({ frames, origins: origins.length });
+        this.hooks.onDrop(origins);
+      },
+      4 * opts.limits.maxMessageBytes,
+    );
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     const self = this;
     this.m = {
@@ -211,7 +220,8 @@ export class UplinkSession implements FrameSink {
     }
     if ((this.stateNow !== "ready" && this.stateNow !== "healing") || !this.stream.isOpen) return;
     while (!this.queue.isEmpty && (this.stream.writable || ignoreBackpressure)) {
-      const { frames, alive } = this.queue.take(this.opts.limits.maxFramesPerBatch);
+      const { frames, alive } = this.queue.take(this.opts.limits.maxFramesPerBatch, this.batchBytes);
+      if (frames.length === 0 && alive.length === 0) break;
       let bytes = 0;
       for (const f of frames) bytes += f.payload.length;
       this.stream.send(frames, alive);
