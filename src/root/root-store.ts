@@ -94,6 +94,7 @@ export class RootStore implements FrameSink {
       decodeErrors: counter(registry, "banyan_root_decode_errors_total", "Frames whose payload could not be decoded."),
       resyncs: counter(registry, "banyan_root_resyncs_requested_total", "Keyframes requested from origins.", ["reason"] as const),
       left: counter(registry, "banyan_root_nodes_left_total", "Nodes that announced they moved to another parent (their series left this root at once)."),
+      down: counter(registry, "banyan_root_nodes_down_total", "Times a node that was up was marked down (silent past deadAfterMs plus the root's backlog)."),
       sweepsStalled: counter(registry, "banyan_root_sweeps_stalled_total", "Liveness sweeps that ran late (the event loop was blocked) and so marked no node down."),
       backlog: gauge(registry, "banyan_root_ingest_backlog_seconds", "How far behind its input the root was at the last sweep (added to deadAfterMs).", [], function () {
         this.set(self.backlogMs / 1000);
@@ -311,6 +312,7 @@ export class RootStore implements FrameSink {
         st.setVisible(false);
         this.aggregates.drop(st);
         this.downs.note(name);
+        this.m.down.inc();
       }
       if (!st.up && silentMs > this.opts.forgetAfterMs) {
         this.budget.forget(name);

@@ -1,7 +1,6 @@
 import t from "tap";
-import { SeriesType, seriesKey } from "../../src/series/series-def.js";
 import { parseExposition } from "../../src/series/text-parser.js";
-import { eventually, sleep, startCluster } from "../fixtures/cluster.js";
+import { eventually, sleep, startCluster, valueProblems } from "../fixtures/cluster.js";
 
 t.test("data path - 31 agents, 2 roots: every node present, values within bound of what was sampled, counters monotonic", async (t) => {
   const cluster = await startCluster({
@@ -28,38 +27,9 @@ t.test("data path - 31 agents, 2 roots: every node present, values within bound 
   let problems: string[] = [];
   for (let round = 0; round < 12; round++) {
     await sleep(230);
-    for (const root of cluster.roots) {
-      for (const origin of root.store.originNames) {
-        const st = root.store.origin(origin)!;
-        if (!st.up) continue;
-        const truth = cluster.sources.get(origin)!.truth.get(st.lastSampleMs);
-        if (truth === undefined) {
-          problems.push(`${origin}: no sample recorded at ${st.lastSampleMs}`);
-          continue;
-        }
-        const d = st.decoded;
-        for (let id = 0; id < d.capacity; id++) {
-          const def = d.def(id);
-          if (def === undefined || def.name.startsWith("banyan_node_")) continue;
-          const key = seriesKey(def.name, def.labels.filter(([k]) => k !== "job"));
-          const sampled = truth.get(key);
-          const held = d.value(id);
-          checkedValues++;
-          if (sampled === undefined) {
-            problems.push(`${origin} ${key}: at the root but never sampled`);
-          } else if (def.type === SeriesType.Counter) {
-            if (held !== sampled.value) problems.push(`${origin} ${key}: counter ${held} vs sampled ${sampled.value}`);
-            const prev = lastCounter.get(`${origin} ${key}`);
-            if (prev !== undefined && held < prev) problems.push(`${origin} ${key}: counter went backwards ${prev} → ${held}`);
-            lastCounter.set(`${origin} ${key}`, held);
-          } else if (Math.abs(held - sampled.value) > 0.01 * Math.abs(sampled.value)) {
-            problems.push(`${origin} ${key}: gauge ${held} vs sampled ${sampled.value}`);
-          }
-        }
-        if (d.size !== truth.size + 3) problems.push(`${origin}: ${d.size} series at the root, ${truth.size} sampled + 3 of its own status`);
-      }
-    }
-    problems = problems.slice(0, 20);
+    const r = valueProblems(cluster, lastCounter);
+    checkedValues += r.checked;
+    problems = problems.concat(r.problems).slice(0, 20);
   }
   t.same(problems, [], "no value outside its bound, no counter backwards");
   t.ok(checkedValues > 31 * 60 * 10, `${checkedValues} values checked`);
