@@ -22,6 +22,8 @@ export interface WorkerStats {
 export interface SimStats {
   readonly frames: number;
   readonly payloadBytes: number;
+  /** Payload bytes of KEY frames (first keyframes and the ones resyncs asked for). */
+  readonly keyBytes: number;
   readonly envelopeBytes: number;
   readonly cpuUs: number;
   readonly rss: number;
@@ -78,8 +80,9 @@ export class BenchCluster {
   }
 
   startRoot(name: string): ChildProcess {
+    // An IPC channel: a root whose bench is gone (even SIGKILLed) stops by itself (see runDaemon).
     const p = spawn(process.execPath, [MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn"], {
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     return p;
   }
@@ -113,7 +116,7 @@ export class BenchCluster {
   startAgent(): void {
     if (this.plan.realAgent === null) return;
     this.agent = spawn(process.execPath, [MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error"], {
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
   }
 
@@ -142,8 +145,8 @@ export class BenchCluster {
   }
 
   async simStats(): Promise<SimStats> {
-    const s = await this.sim!.ask<{ frames: number; payloadBytes: number; envelopeBytes: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number }>({ type: "stats" }, "stats");
-    return { frames: s.frames, payloadBytes: s.payloadBytes, envelopeBytes: s.envelopeBytes, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs };
+    const s = await this.sim!.ask<{ frames: number; payloadBytes: number; keyBytes: number; envelopeBytes: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number }>({ type: "stats" }, "stats");
+    return { frames: s.frames, payloadBytes: s.payloadBytes, keyBytes: s.keyBytes, envelopeBytes: s.envelopeBytes, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs };
   }
 
   /** Each root's nodes report (/api/v1/nodes). */
@@ -176,7 +179,8 @@ export class BenchCluster {
     this.agent?.kill("SIGTERM");
     await Promise.all(this.relayWorkers.map((w) => w.ask({ type: "stop" }, "never").catch(() => undefined)));
     for (const r of this.roots) r.proc.kill("SIGTERM");
-    await Promise.all([...this.roots.map((r) => (r.proc.exitCode === null ? once(r.proc, "exit") : null)), this.agent && this.agent.exitCode === null ? once(this.agent, "exit") : null]);
+    const running = (p: ChildProcess | null): p is ChildProcess => p !== null && p.exitCode === null && p.signalCode === null;
+    await Promise.all([...this.roots.map((r) => (running(r.proc) ? once(r.proc, "exit") : null)), running(this.agent) ? once(this.agent, "exit") : null]);
   }
 }
 

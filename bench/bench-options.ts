@@ -17,7 +17,8 @@ export interface BenchOptions {
   readonly relayProcesses: number;
   /** Most real relays (the top levels of each tree); the levels below them are simulated. */
   readonly maxRealRelays: number;
-  readonly scenario: "steady" | "failover" | "root-restart" | "all";
+  /** steady only; then the failover of killed relays; a root SIGKILLed and restarted (storm: the same, with the keyframe storm's figures); all of them. */
+  readonly scenario: "steady" | "failover" | "root-restart" | "storm" | "all";
   /** Relays killed in the failover scenario. */
   readonly killRelays: number;
   readonly baselinePrometheus: boolean;

@@ -1,5 +1,6 @@
 import { generateTopology } from "../topology/generate.js";
-import type { Topology } from "../topology/topology-file.js";
+import type { NodeRecord, Topology } from "../topology/topology-file.js";
+import { choosePortBase } from "./bench-ports.js";
 import { treeAddress } from "../topology/topology-lookup.js";
 
 /**
@@ -30,13 +31,21 @@ export interface BenchPlan {
   readonly streams: readonly SimulatedStream[];
   /** The leaf run by a real `banyan agent` (procfs), or null when the cluster is too small. */
   readonly realAgent: string | null;
+  /** First port of the block the cluster listens on; the bench's Prometheus and exporter take the first two. */
+  readonly portBase: number;
 }
+
+/** Ports of the block before the roots': the baseline's Prometheus and its direct-scrape exporter. */
+export const BENCH_SERVICE_PORTS = 10;
+
+/** Where a simulated node "listens": nothing does, and a connection there is refused at once. */
+const NOWHERE = "127.0.0.1:1";
 
 export function planBench(nodes: number, trees: number, roots: number, maxRealRelays: number, basePort: number): BenchPlan {
   const width = String(nodes).length;
   const names = Array.from({ length: nodes }, (_, k) => `sim${String(k + 1).padStart(width, "0")}`);
   const rootNames = Array.from({ length: roots }, (_, k) => `root${k + 1}`);
-  const { topology } = generateTopology({ nodes: names, roots: rootNames, trees, local: basePort });
+  const { topology } = generateTopology({ nodes: names, roots: rootNames, trees });
   const depthOf = new Map<string, number>();
   const depth = (n: string): number => {
     let d = depthOf.get(n);
@@ -76,7 +85,7 @@ export function planBench(nodes: number, trees: number, roots: number, maxRealRe
     const rec = topology.nodes.get(child)!;
     const origins: string[] = [];
     subtree(child, origins);
-    return { node: child, tree: rec.tree, chain: [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: treeAddress(topology, n) })), origins };
+    return { node: child, tree: rec.tree, chain: [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: "" })), origins };
   };
   if (realDepth === 0) {
     // Too small or too tight a budget for relays: the top nodes' subtrees stream straight to the roots.
@@ -101,5 +110,19 @@ export function planBench(nodes: number, trees: number, roots: number, maxRealRe
       }
     }
   }
-  return { topology, relays, realDepth, depth: maxDepth, streams, realAgent };
+  // Only roots and real relays listen: their ports form one block outside the ephemeral range.
+  const portBase = choosePortBase(BENCH_SERVICE_PORTS + 2 * rootNames.length + relays.length, basePort);
+  const local = listening(topology, relays, portBase + BENCH_SERVICE_PORTS);
+  const withAddresses = streams.map((st) => ({ ...st, chain: st.chain.map((c) => ({ name: c.name, address: treeAddress(local, c.name) })) }));
+  return { topology: local, relays, realDepth, depth: maxDepth, streams: withAddresses, realAgent, portBase };
+}
+
+/** The topology with 127.0.0.1 addresses: a port each for the roots (gRPC, HTTP) and the real relays, NOWHERE for the rest. */
+function listening(t: Topology, relays: readonly string[], first: number): Topology {
+  let port = first;
+  const roots = t.roots.map((r) => ({ ...r, address: `127.0.0.1:${port++}`, http: `127.0.0.1:${port++}` }));
+  const real = new Set(relays);
+  const nodes = new Map<string, NodeRecord>();
+  for (const [name, rec] of t.nodes) nodes.set(name, { ...rec, address: real.has(name) ? `127.0.0.1:${port++}` : NOWHERE });
+  return { ...t, params: { ...t.params, port: null, httpPort: null, local: first }, roots, nodes };
 }

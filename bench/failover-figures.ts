@@ -1,5 +1,6 @@
 import { Registry } from "prom-client";
 import { generateTopology } from "../topology/generate.js";
+import { choosePortBase } from "./bench-ports.js";
 import { expandHostlist } from "../topology/hostlist.js";
 import { parseAgentConfig } from "../src/agent/agent-config.js";
 import { startAgent, startRoot, type NodeDaemon, type RootDaemon } from "../src/cli/daemons.js";
@@ -24,8 +25,12 @@ interface Cluster {
   topology: ReturnType<typeof generateTopology>["topology"];
 }
 
-async function start(basePort: number, nodes: string, roots: string, trees: number): Promise<Cluster> {
-  const { topology } = generateTopology({ nodes: expandHostlist(nodes), roots: expandHostlist(roots), trees, local: basePort });
+/** A one-machine cluster on a block of ports outside the kernel's ephemeral range (each run its own block). */
+async function start(run: number, nodes: string, roots: string, trees: number): Promise<Cluster> {
+  const names = expandHostlist(nodes);
+  const rootNames = expandHostlist(roots);
+  const count = names.length + 2 * rootNames.length;
+  const { topology } = generateTopology({ nodes: names, roots: rootNames, trees, local: choosePortBase(count, 20000 + (run % 50) * count) });
   const rs: RootDaemon[] = [];
   for (const r of topology.roots) rs.push(await startRoot({ topology, topologySource: "bench", name: r.name, log, registry: new Registry() }, parseRootConfig({})));
   const agents = new Map<string, NodeDaemon>();
@@ -64,7 +69,7 @@ function freshAt(roots: RootDaemon[], node: string, since: number): boolean {
 }
 
 async function relayKill(run: number): Promise<[number, number]> {
-  const c = await start(32000 + run * 100, "n[01-31]", "r1", 1);
+  const c = await start(2 * run, "n[01-31]", "r1", 1);
   await until(() => [...c.agents.keys()].every((n) => freshAt(c.roots, n, 0)), 30_000);
   await sleep(1500);
   const victim = "n02";
@@ -82,7 +87,7 @@ async function relayKill(run: number): Promise<[number, number]> {
 }
 
 async function rootKill(run: number): Promise<[number, number]> {
-  const c = await start(34000 + run * 100, "n[01-32]", "r[1-2]", 2);
+  const c = await start(2 * run + 1, "n[01-32]", "r[1-2]", 2);
   await until(() => [...c.agents.keys()].every((n) => freshAt(c.roots, n, 0)), 30_000);
   await sleep(1500);
   const ofR1 = [...c.topology.nodes].filter(([, n]) => n.tree === 0).map(([name]) => name);

@@ -43,15 +43,19 @@ interface OriginSim {
 const sessions: UplinkSession[] = [];
 let frames = 0;
 let payloadBytes = 0;
+let keyBytes = 0;
 let envelopeBytes = 0;
 let alives = 0;
 let failoverAtMs = 0;
+
+// The bench is gone (however it died): so is this worker, and its ports with it.
+process.once("disconnect", () => process.exit(0));
 
 process.on("message", (raw: unknown) => {
   const msg = raw as { type: string };
   if (msg.type === "start") start(raw as StartMessage);
   else if (msg.type === "stats") {
-    process.send!({ type: "stats", frames, payloadBytes, envelopeBytes, alive: alives, cpu: process.cpuUsage(), rss: process.memoryUsage().rss, failoverAtMs });
+    process.send!({ type: "stats", frames, payloadBytes, keyBytes, envelopeBytes, alive: alives, cpu: process.cpuUsage(), rss: process.memoryUsage().rss, failoverAtMs });
   } else if (msg.type === "stop") {
     void Promise.all(sessions.map((s) => s.close(0))).then(() => process.exit(0));
   }
@@ -133,6 +137,7 @@ function start(m: StartMessage): void {
         if (overheadPerFrame < 0) overheadPerFrame = toBinary(FrameSchema, f).length - p.bytes.length + 3; // + the repeated-field tag and length in the Batch
         out.push(f);
         payloadBytes += p.bytes.length;
+        if (kind === FrameKind.KEY) keyBytes += p.bytes.length;
         envelopeBytes += overheadPerFrame;
       }
       frames += out.length;

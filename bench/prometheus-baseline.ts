@@ -44,7 +44,8 @@ export async function runPrometheusBaseline(cluster: BenchCluster, o: BenchOptio
   const bin = which("prometheus");
   const windowS = Math.max(5, o.durationS);
   const interval = `${o.intervalMs / 1000}s`;
-  const port = o.basePort - 10;
+  // The first two ports of the cluster's block (bench-ports.ts): Prometheus, then the direct exporter.
+  const port = cluster.plan.portBase;
 
   // The scrape config an administrator gets from `banyan topology render --format prometheus`.
   const rootsCfg = renderTopology(cluster.plan.topology, "prometheus", { scrapeInterval: interval, jobName: "banyan" });
@@ -60,13 +61,13 @@ export async function runPrometheusBaseline(cluster: BenchCluster, o: BenchOptio
     const gz = /gzip/.test(req.headers["accept-encoding"] ?? "");
     res.writeHead(200, { "content-type": "text/plain; version=0.0.4", ...(gz ? { "content-encoding": "gzip" } : {}) }).end(gz ? v.gzip : v.text);
   });
-  await new Promise<void>((r) => server.listen(port - 1, "127.0.0.1", () => r()));
+  await new Promise<void>((r) => server.listen(port + 1, "127.0.0.1", () => r()));
   const directCfg = stringify({
     global: { scrape_interval: interval, scrape_timeout: interval },
     scrape_configs: [
       {
         job_name: "direct",
-        static_configs: Array.from({ length: targets }, (_, i) => ({ targets: [`127.0.0.1:${port - 1}`], labels: { __metrics_path__: `/node/${i}`, instance: `node${i}` } })),
+        static_configs: Array.from({ length: targets }, (_, i) => ({ targets: [`127.0.0.1:${port + 1}`], labels: { __metrics_path__: `/node/${i}`, instance: `node${i}` } })),
       },
     ],
   });

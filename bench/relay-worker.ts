@@ -36,6 +36,9 @@ async function sum(metric: string, label?: [string, string]): Promise<number> {
   return n;
 }
 
+// The bench is gone (however it died): so is this worker, and its ports with it.
+process.once("disconnect", () => process.exit(0));
+
 process.on("message", (raw: unknown) => {
   const msg = raw as { type: string };
   void (async () => {

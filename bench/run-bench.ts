@@ -9,6 +9,8 @@ import { planBench } from "./bench-plan.js";
 import { prometheusBytesPerNode } from "./frame-templates.js";
 import { peakRss, processStats } from "./process-stats.js";
 import { runPrometheusBaseline, type PrometheusBaseline } from "./prometheus-baseline.js";
+import { CounterGrowth, histogramQuantile, latencyBuckets, total } from "./root-metrics.js";
+import { rootRestartScenario, watchWindow, type StormFigures } from "./storm-scenario.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
 export interface BenchResult {
@@ -27,6 +29,8 @@ export interface BenchResult {
   prometheus_gzip_bytes_per_node_per_interval: number;
   ratio_vs_gzip: number;
   latency_ms: { p50: number; p99: number; max: number };
+  /** Times a root marked a node down during the steady window (banyan_root_nodes_down_total). */
+  nodes_marked_down: number;
   root_render_ms: number;
   root_render_bytes: number;
   root_series: number;
@@ -39,67 +43,48 @@ export interface BenchResult {
   simulator_cpu_cores: number;
   agent: { cpu_percent: number; rss_mb: number };
   failover: { killed: number; detection_ms: number; recovery_ms: number; nodes_lost: number } | null;
-  root_restart: { visible_ms: number; back_home_ms: number; nodes_lost: number } | null;
+  /** The start: every node started in the same tick (first keyframes spread by startSpreadMs). */
+  start: StormFigures;
+  root_restart: ({ visible_ms: number; back_home_ms: number; nodes_lost: number; share: number } & StormFigures) | null;
   prometheus_baseline: PrometheusBaseline | null;
   timeline: { t_s: number[]; latency_p50_ms: number[]; latency_p99_ms: number[]; leaf_bytes_per_s: number[]; root_bytes_per_s: number[]; recovery: { t_ms: number[]; fresh_fraction: number[] } };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Quantile from cumulative Prometheus histogram buckets (upper bounds in seconds) → ms. */
-function histogramQuantile(buckets: [number, number][], q: number): number {
-  const total = buckets.at(-1)?.[1] ?? 0;
-  if (total <= 0) return NaN;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const [le, count] of buckets) {
-    if (count >= q * total) {
-      if (!Number.isFinite(le)) return prevLe * 1000;
-      const span = count - prevCount;
-      return (prevLe + (span > 0 ? (le - prevLe) * ((q * total - prevCount) / span) : 0)) * 1000;
-    }
-    prevLe = le;
-    prevCount = count;
-  }
-  return prevLe * 1000;
-}
-
-function latencyBuckets(metrics: Map<string, number>[]): [number, number][] {
-  const sum = new Map<number, number>();
-  for (const m of metrics) {
-    for (const [k, v] of m) {
-      const b = /^banyan_root_frame_latency_seconds_bucket\{le="([^"]+)"\}$/.exec(k);
-      if (b) sum.set(b[1] === "+Inf" ? Infinity : Number(b[1]), (sum.get(b[1] === "+Inf" ? Infinity : Number(b[1])) ?? 0) + v);
-    }
-  }
-  return [...sum].sort((a, b) => a[0] - b[0]);
-}
-
-const total = (metrics: Map<string, number>[], name: string): number => metrics.reduce((s, m) => s + [...m].filter(([k]) => k === name || k.startsWith(name + "{")).reduce((a, [, v]) => a + v, 0), 0);
-
 export async function runBench(o: BenchOptions, say: (line: string) => void, progress: (label: string, fraction: number) => void): Promise<BenchResult> {
   const plan = planBench(o.nodes, o.trees, o.roots, o.maxRealRelays, o.basePort);
   const dir = mkdtempSync(join(tmpdir(), "banyan-bench-"));
   const cluster = new BenchCluster(plan, o, join(dir, "topology.json"));
-  say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${o.relayProcesses} processes, ${plan.streams.length} simulated subtree streams`);
+  say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${o.relayProcesses} processes, ${plan.streams.length} simulated subtree streams; ports ${plan.portBase}+`);
+  // SIGTERM or Ctrl-C: stop every process of the cluster before leaving (their ports with them).
+  const onSignal = (signal: NodeJS.Signals): void => {
+    say(`${signal}: stopping the bench cluster`);
+    void cluster.stop().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     await cluster.startRoots();
     const emptyRootRss = cluster.rootProcessStats().map((s) => s.rssBytes);
     await cluster.startRelays();
     cluster.startAgent();
+    const startedAt = Date.now();
     await cluster.startSimulator();
 
-    // Warm-up: every node up at a root.
-    const warmDeadline = Date.now() + 60_000 + o.nodes * 5;
+    // Warm-up: every node started in the same tick; until every one is up at a root.
     let up = 0;
-    while (Date.now() < warmDeadline) {
-      const reports = await cluster.nodes();
-      up = new Set(reports.flat().filter((n) => n.up).map((n) => n.node)).size;
-      progress("warm-up", up / o.nodes);
-      if (up >= o.nodes) break;
-      await sleep(500);
-    }
-    say(`warm-up: ${up} of ${o.nodes} nodes up at the roots`);
+    const start = await watchWindow(
+      cluster,
+      startedAt,
+      () => up >= o.nodes,
+      60_000 + o.nodes * 5,
+      (reports) => {
+        up = new Set(reports.flat().filter((n) => n.up).map((n) => n.node)).size;
+        progress("warm-up", up / o.nodes);
+      },
+    );
+    say(`start: ${up} of ${o.nodes} nodes up at the roots after ${start.whole_ms ?? "(never)"} ms; peak p99 ${start.peak_p99_ms.toFixed(0)} ms, ${(start.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${start.nodes_marked_down} nodes marked down`);
     await sleep(2 * o.intervalMs);
 
     // Steady window.
@@ -125,6 +110,8 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     }
     const seconds = (Date.now() - t0) / 1000;
     const [m1, w1, s1] = [prevM, await cluster.workerStats(), prevS];
+    const downs = new CounterGrowth("banyan_root_nodes_down_total");
+    downs.add(m0);
     const r1 = cluster.rootProcessStats();
     const a1 = cluster.agent ? processStats(cluster.agent.pid!) : null;
     const ticks = (seconds * 1000) / o.intervalMs;
@@ -171,6 +158,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       prometheus_gzip_bytes_per_node_per_interval: prom.gzip,
       ratio_vs_gzip: prom.gzip / leafBytes,
       latency_ms: { p50: histogramQuantile(lat, 0.5), p99: histogramQuantile(lat, 0.99), max: maxLe ? maxLe[0] * 1000 : NaN },
+      nodes_marked_down: downs.add(m1),
       root_render_ms: renderMs,
       root_render_bytes: renderBytes,
       root_series: rootSeries,
@@ -183,6 +171,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       simulator_cpu_cores: (s1.cpuUs - s0.cpuUs) / 1e6 / seconds,
       agent: a0 && a1 ? { cpu_percent: ((a1.cpuS - a0.cpuS) / seconds) * 100, rss_mb: peakRss(cluster.agent!.pid!) / 2 ** 20 } : { cpu_percent: NaN, rss_mb: NaN },
       failover: null,
+      start,
       root_restart: null,
       prometheus_baseline: null,
       timeline,
@@ -194,9 +183,11 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     }
     const killed = new Set<string>();
     if (o.scenario === "failover" || o.scenario === "all") result.failover = await failoverScenario(cluster, o, timeline, killed, say);
-    if (o.scenario === "root-restart" || o.scenario === "all") result.root_restart = await rootRestartScenario(cluster, o, killed, say);
+    if (o.scenario === "root-restart" || o.scenario === "storm" || o.scenario === "all") result.root_restart = await rootRestartScenario(cluster, o.intervalMs, killed, say);
     return result;
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -233,33 +224,6 @@ async function failoverScenario(cluster: BenchCluster, o: BenchOptions, timeline
   const detections = [...(await cluster.workerStats()).map((w) => w.failoverAtMs), (await cluster.simStats()).failoverAtMs].filter((t) => t >= killedAt);
   const result = { killed: victims.length, detection_ms: detections.length > 0 ? Math.min(...detections) - killedAt : NaN, recovery_ms: freshAt - killedAt, nodes_lost: others.length - fresh };
   say(`failover: killed ${victims.join(" ")}; detected after ${result.detection_ms} ms, every other node fresh after ${result.recovery_ms} ms, ${result.nodes_lost} lost`);
-  return result;
-}
-
-/** Kills root 1 (SIGKILL) and starts it again: time until its nodes are fresh anywhere, and back at it. */
-async function rootRestartScenario(cluster: BenchCluster, o: BenchOptions, killed: ReadonlySet<string>, say: (l: string) => void): Promise<BenchResult["root_restart"]> {
-  const root = cluster.plan.topology.roots[0]!;
-  const trees = new Set(root.trees);
-  const mine = [...cluster.plan.topology.nodes].filter(([name, n]) => trees.has(n.tree) && !killed.has(name)).map(([name]) => name);
-  const killedAt = Date.now();
-  await cluster.restartRoot(0);
-  let visibleAt = NaN;
-  let homeAt = NaN;
-  let fresh = 0;
-  while (Date.now() - killedAt < 60_000 + 20 * o.intervalMs) {
-    const reports = await cluster.nodes();
-    const anywhere = new Set(reports.flat().filter((n) => n.up && n.last_sample_ms > killedAt).map((n) => n.node));
-    const home = new Set((reports[0] ?? []).filter((n) => n.up && n.last_sample_ms > killedAt).map((n) => n.node));
-    fresh = mine.filter((n) => anywhere.has(n)).length;
-    if (Number.isNaN(visibleAt) && fresh === mine.length) visibleAt = Date.now();
-    if (mine.every((n) => home.has(n))) {
-      homeAt = Date.now();
-      break;
-    }
-    await sleep(100);
-  }
-  const result = { visible_ms: visibleAt - killedAt, back_home_ms: homeAt - killedAt, nodes_lost: mine.length - fresh };
-  say(`root restart: ${root.name}'s ${mine.length} nodes fresh again after ${result.visible_ms} ms, all back at it after ${result.back_home_ms} ms, ${result.nodes_lost} lost`);
   return result;
 }
 

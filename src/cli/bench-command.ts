@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import cliProgress from "cli-progress";
 import { BENCH_DEFAULTS, type BenchOptions } from "../../bench/bench-options.js";
 import { formatBenchTable, writePlot } from "../../bench/bench-report.js";
+import { formatRamp, runRamp } from "../../bench/ramp.js";
 import { runBench } from "../../bench/run-bench.js";
 import { exitOnError, intOption } from "./cli-errors.js";
 import { subcommand } from "./subcommand.js";
@@ -27,14 +28,18 @@ export function benchCommand(): Command {
     .option("--duration-s <s>", "measurement window of the steady scenario", intOption(1, 86_400), d.durationS)
     .option("--relay-processes <k>", "processes hosting the real relays", intOption(1, 64), d.relayProcesses)
     .option("--max-real-relays <n>", "real relays at most (the top levels of each tree); below them nodes are simulated", intOption(0, 100_000), d.maxRealRelays)
-    .addOption(new Option("--scenario <name>", "steady, then optionally failover and root restart").choices(["steady", "failover", "root-restart", "all"]).default(d.scenario))
+    .addOption(
+      new Option("--scenario <name>", "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all").choices(["steady", "failover", "root-restart", "storm", "all"]).default(d.scenario),
+    )
     .option("--kill-relays <k>", "relays killed in the failover scenario", intOption(1, 1000), d.killRelays)
     .option("--baseline-prometheus", "also run a real Prometheus scraping the roots, then the nodes directly")
     .option("--seed <x>", "seed of the synthetic data", intOption(0, 2 ** 31), d.seed)
-    .option("--base-port <port>", "first port of the local topology", intOption(1024, 60000), d.basePort)
+    .option("--base-port <port>", "first port of the block the roots and real relays listen on (moved out of the kernel's ephemeral range when it falls in it)", intOption(1024, 65000), d.basePort)
     .option("--json <file>", "write the result as JSON")
     .option("--plot <file>", "write a plot: .html (self-contained) or .png (needs chromium)")
     .option("--no-progress", "no progress bar")
+    .option("--ramp", "grow the cluster from --nodes, doubling, each size a steady run, until steady state no longer holds (a node marked down, or p99 ≥ 1 s); report the largest size that held")
+    .option("--ramp-max <n>", "largest size a ramp tries", intOption(2, 1_000_000), 1_000_000)
     .addHelpText(
       "after",
       `
@@ -43,8 +48,17 @@ worker processes; below them each subtree is simulated by replaying real encoded
 real gRPC stream per child slot; roots are real \`banyan root\` processes; one leaf is a real
 \`banyan agent\` with the procfs source. It measures; it asserts nothing.
 
+Scenarios: steady (bandwidth, latency, CPU, memory, render time); failover (--kill-relays relays
+killed at once); root-restart and storm (root 1 SIGKILLed and started again: time until whole,
+peak latency, keyframe bytes, nodes marked down); all. Every run also reports the start (every node
+started in the same tick). Only roots and real relays take ports: one block from --base-port, moved
+out of the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range) when it falls in it.
+SIGTERM or Ctrl-C stops every process the bench started; so does the bench dying.
+
 Examples:
   npm run bench
+  banyan bench --nodes 5000 --series 500 --duration-s 60 --scenario storm
+  banyan bench --nodes 1000 --series 500 --duration-s 30 --ramp --json ramp.json
   banyan bench --nodes 10000 --series 500 --scenario all --baseline-prometheus --json out.json --plot out.html`,
     )
     .action(async (flags: Record<string, unknown>) => {
@@ -78,7 +92,7 @@ Examples:
           process.stdout.write(line + "\n");
           label = "";
         };
-        const result = await runBench(o, say, (l, fraction) => {
+        const progress = (l: string, fraction: number): void => {
           if (!bar) return;
           if (l !== label) {
             bar.stop();
@@ -86,7 +100,15 @@ Examples:
             label = l;
           }
           bar.update(Math.round(fraction * 100), { label: l.padEnd(8) });
-        });
+        };
+        if (flags["ramp"] === true) {
+          const ramp = await runRamp(o, flags["rampMax"] as number, say, progress);
+          bar?.stop();
+          process.stdout.write("\n" + formatRamp(ramp));
+          if (o.json !== null) writeFileSync(o.json, JSON.stringify(ramp, null, 2) + "\n");
+          return;
+        }
+        const result = await runBench(o, say, progress);
         bar?.stop();
         process.stdout.write("\n" + formatBenchTable(result));
         if (o.json !== null) writeFileSync(o.json, JSON.stringify(result, null, 2) + "\n");

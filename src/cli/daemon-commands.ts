@@ -79,6 +79,9 @@ async function runDaemon(
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  // Started by a program that holds an IPC channel to it (the bench): when that program is gone,
+  // however it died, so is the reason to run — no orphan keeps its ports.
+  if (process.channel !== undefined) process.once("disconnect", () => shutdown("parent process gone"));
   process.on("SIGHUP", () => {
     try {
       const again = rawConfig(flags, daemon);
