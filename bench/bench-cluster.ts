@@ -17,6 +17,7 @@ export interface WorkerStats {
   readonly cpuUs: number;
   readonly rss: number;
   readonly failoverAtMs: number;
+  readonly failovers: number;
 }
 
 export interface SimStats {
@@ -28,6 +29,7 @@ export interface SimStats {
   readonly cpuUs: number;
   readonly rss: number;
   readonly failoverAtMs: number;
+  readonly failovers: number;
 }
 
 /** One process of the benchmark cluster with a request/answer channel (forked workers). */
@@ -138,20 +140,25 @@ export class BenchCluster {
   async workerStats(): Promise<WorkerStats[]> {
     return Promise.all(
       this.relayWorkers.map(async (w) => {
-        const s = await w.ask<{ forwarded: number; children: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number }>({ type: "stats" }, "stats");
-        return { forwarded: s.forwarded, children: s.children, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs };
+        const s = await w.ask<{ forwarded: number; children: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number; failovers: number }>({ type: "stats" }, "stats");
+        return { forwarded: s.forwarded, children: s.children, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs, failovers: s.failovers };
       }),
     );
   }
 
   async simStats(): Promise<SimStats> {
-    const s = await this.sim!.ask<{ frames: number; payloadBytes: number; keyBytes: number; envelopeBytes: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number }>({ type: "stats" }, "stats");
-    return { frames: s.frames, payloadBytes: s.payloadBytes, keyBytes: s.keyBytes, envelopeBytes: s.envelopeBytes, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs };
+    const s = await this.sim!.ask<{ frames: number; payloadBytes: number; keyBytes: number; envelopeBytes: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number; failovers: number }>({ type: "stats" }, "stats");
+    return { frames: s.frames, payloadBytes: s.payloadBytes, keyBytes: s.keyBytes, envelopeBytes: s.envelopeBytes, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs, failovers: s.failovers };
   }
 
   /** Each root's nodes report (/api/v1/nodes). */
   async nodes(): Promise<{ node: string; up: boolean; last_seen_ms: number; last_sample_ms: number; series: number }[][]> {
     return Promise.all(this.roots.map((r) => fetch(`http://${r.http}/api/v1/nodes`).then((x) => x.json() as never).catch(() => [])));
+  }
+
+  /** Failovers so far of the real relays and the simulated streams (a worker that was killed no longer counts). */
+  async failovers(): Promise<number> {
+    return (await this.workerStats()).reduce((n, w) => n + w.failovers, 0) + (await this.simStats()).failovers;
   }
 
   /** Banyan's own metrics of each root (/api/v1/self), as name{labels} → value. */

@@ -8,7 +8,7 @@ import type { StormFigures } from "./storm-scenario.js";
 
 const f = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 
-const storm = (s: StormFigures, what: string): string => `${what}; peak p99 ${f(s.peak_p99_ms)} ms, ${(s.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${s.nodes_marked_down} nodes marked down`;
+const storm = (s: StormFigures, what: string): string => `${what}; peak p99 ${f(s.peak_p99_ms)} ms, ${(s.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${s.nodes_marked_down} nodes marked down, ${s.failovers} failovers`;
 
 /** The human table: each figure beside the goal it is judged against. */
 export function formatBenchTable(r: BenchResult): string {

@@ -47,6 +47,7 @@ let keyBytes = 0;
 let envelopeBytes = 0;
 let alives = 0;
 let failoverAtMs = 0;
+let failovers = 0;
 
 // The bench is gone (however it died): so is this worker, and its ports with it.
 process.once("disconnect", () => process.exit(0));
@@ -55,7 +56,7 @@ process.on("message", (raw: unknown) => {
   const msg = raw as { type: string };
   if (msg.type === "start") start(raw as StartMessage);
   else if (msg.type === "stats") {
-    process.send!({ type: "stats", frames, payloadBytes, keyBytes, envelopeBytes, alive: alives, cpu: process.cpuUsage(), rss: process.memoryUsage().rss, failoverAtMs });
+    process.send!({ type: "stats", frames, payloadBytes, keyBytes, envelopeBytes, alive: alives, cpu: process.cpuUsage(), rss: process.memoryUsage().rss, failoverAtMs, failovers });
   } else if (msg.type === "stop") {
     void Promise.all(sessions.map((s) => s.close(0))).then(() => process.exit(0));
   }
@@ -101,7 +102,10 @@ function start(m: StartMessage): void {
         onDrop: wantKey,
         leaving: () => [],
         onState: (state) => {
-          if (state === "failing-over" && failoverAtMs === 0) failoverAtMs = Date.now();
+          if (state === "failing-over") {
+            failovers++;
+            if (failoverAtMs === 0) failoverAtMs = Date.now();
+          }
         },
       },
       { flushMs: 20, maxQueuedFrames: Math.max(1000, origins.length * 4), ackTimeoutMs: 2 * m.intervalMs, connectTimeoutMs: 2 * m.intervalMs, healAfterMs: 10 * m.intervalMs, probeIntervalMs: m.intervalMs, limits: DEFAULT_WIRE_LIMITS },

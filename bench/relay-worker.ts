@@ -64,6 +64,7 @@ process.on("message", (raw: unknown) => {
         cpu: process.cpuUsage(),
         rss: process.memoryUsage().rss,
         failoverAtMs,
+        failovers: await sum("banyan_uplink_failovers_total"),
       });
     } else if (msg.type === "kill") {
       const names = (raw as { names: string[] }).names;

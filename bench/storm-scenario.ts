@@ -11,6 +11,8 @@ export interface StormFigures {
   key_bytes: number;
   /** Times a root marked a node down in the window (banyan_root_nodes_down_total). */
   nodes_marked_down: number;
+  /** Uplinks (real relays and simulated streams) that failed over in the window. */
+  failovers: number;
 }
 
 export type NodeReports = Awaited<ReturnType<BenchCluster["nodes"]>>;
@@ -31,6 +33,7 @@ export async function watchWindow(
 ): Promise<StormFigures> {
   const downs = new CounterGrowth("banyan_root_nodes_down_total");
   const keys0 = (await cluster.simStats()).keyBytes;
+  const failovers0 = await cluster.failovers();
   let prev: RootMetrics = await cluster.rootMetrics();
   downs.add(prev);
   let peak = 0;
@@ -51,7 +54,7 @@ export async function watchWindow(
     }
     await sleep(500);
   }
-  return { whole_ms: wholeAt === null ? null : wholeAt - sinceMs, peak_p99_ms: peak, key_bytes: (await cluster.simStats()).keyBytes - keys0, nodes_marked_down: downs.add(await cluster.rootMetrics()) };
+  return { whole_ms: wholeAt === null ? null : wholeAt - sinceMs, peak_p99_ms: peak, key_bytes: (await cluster.simStats()).keyBytes - keys0, nodes_marked_down: downs.add(await cluster.rootMetrics()), failovers: (await cluster.failovers()) - failovers0 };
 }
 
 function totalCount(m: Map<string, number>): number {
@@ -90,7 +93,7 @@ export async function rootRestartScenario(
   const result = { visible_ms: visibleAt - killedAt, back_home_ms: figures.whole_ms ?? NaN, nodes_lost: mine.length - fresh, share: mine.length / cluster.plan.topology.nodes.size, ...figures };
   say(
     `root restart: ${root.name}'s ${mine.length} nodes (${(result.share * 100).toFixed(1)} % of the cluster) fresh again after ${result.visible_ms} ms, all back at it after ${result.back_home_ms} ms, ${result.nodes_lost} lost; ` +
-      `peak p99 ${result.peak_p99_ms.toFixed(0)} ms, ${(result.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${result.nodes_marked_down} nodes marked down`,
+      `peak p99 ${result.peak_p99_ms.toFixed(0)} ms, ${(result.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${result.nodes_marked_down} nodes marked down, ${result.failovers} failovers`,
   );
   return result;
 }

@@ -66,9 +66,8 @@ export class ExpositionCache {
 
   /** The page body of the forwarded series as byte chunks, in order (the caller concatenates). */
   render(format: ExpositionFormat): Buffer[] {
-    if (this.sorted === null) this.sorted = [...this.families.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
     const parts: Buffer[] = [];
-    for (const f of this.sorted) {
+    for (const f of this.sortedFamilies()) {
       if (f.members.size === 0) continue;
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
@@ -79,10 +78,53 @@ export class ExpositionCache {
     return parts;
   }
 
+  /**
+   * The same, yielding to the event loop every `sliceMs` of work, so frames keep being applied while
+   * a big page renders (a 1M-series page after a busy tick is ~0.5 s of work; in one piece it held
+   * ingestion up that long, and the root took its own pause for silent nodes). A chunk is immutable
+   * once built (a frame makes a new one), so the parts gathered before a pause stay valid; families
+   * rendered after it may be a frame newer, which a scrape cannot tell from a slightly later scrape.
+   */
+  async renderSliced(format: ExpositionFormat, sliceMs = 20): Promise<Buffer[]> {
+    const parts: Buffer[] = [];
+    let sliceStart = performance.now();
+    let work = 0;
+    for (const f of this.sortedFamilies()) {
+      if (f.members.size === 0) continue;
+      parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
+      for (const of of f.members) {
+        if (of.chunk === null) {
+          of.chunk = renderChunk(of.ids, of.view);
+          work += of.ids.length;
+        }
+        parts.push(of.chunk);
+        // Checking the clock costs more than copying a small chunk: look every ~2,000 series of work.
+        if (++work >= 2048) {
+          work = 0;
+          if (performance.now() - sliceStart >= sliceMs) {
+            await yieldToLoop();
+            sliceStart = performance.now();
+          }
+        }
+      }
+    }
+    return parts;
+  }
+
+  private sortedFamilies(): readonly FamilyEntry[] {
+    if (this.sorted === null) this.sorted = [...this.families.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    return this.sorted;
+  }
+
   /** The same as one string (tests, small pages). */
   renderText(format: ExpositionFormat): string {
     return Buffer.concat(this.render(format)).toString("utf8");
   }
+}
+
+/** Lets pending I/O (frames) run before the next slice of a long job. */
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**

@@ -105,7 +105,7 @@ export class RootHttpServer {
   private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const format: ExpositionFormat = /application\/openmetrics-text/.test(req.headers.accept ?? "") ? "openmetrics" : "text";
     const end = this.renderSeconds.startTimer();
-    const page = this.pages.assemble(await this.renderPage(format));
+    const page = await this.pages.assembleSliced(await this.renderPage(format));
     end();
     const headers: Record<string, string> = { "content-type": format === "openmetrics" ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE };
     if (this.gzipLevel > 0 && /\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) {

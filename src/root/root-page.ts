@@ -26,7 +26,7 @@ export async function renderRootPage(
   exposeRaw: boolean,
   rootName: string,
 ): Promise<Buffer[]> {
-  const parts: Buffer[] = exposeRaw ? store.cache.render(format) : [];
+  const parts: Buffer[] = exposeRaw ? await store.cache.renderSliced(format) : [];
   let tail = "";
   if (aggregates.enabled) tail += aggregates.render(format);
   tail += nodeFamilies(format, store, expectedNodes, rootName);

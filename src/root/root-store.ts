@@ -301,6 +301,9 @@ export class RootStore implements FrameSink {
     const lateMs = now - this.lastSweepMs - this.sweepEveryMs;
     this.lastSweepMs = now;
     const stalled = lateMs > Math.max(50, this.sweepEveryMs / 2);
+    // The time the event loop was held up (a long task, a GC pause) the root could hear nobody:
+    // it does not count as anyone's silence.
+    if (lateMs > 20) for (const st of this.origins.values()) st.lastSeenMs = Math.min(now, st.lastSeenMs + lateMs);
     const median = this.lag.medianMs();
     this.lag.reset();
     this.backlogMs = median === null ? 0 : Math.max(0, median - this.deadAfterMs / 4);
