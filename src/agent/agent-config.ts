@@ -21,8 +21,8 @@ export const agentConfigSchema = z.strictObject({
   keyframeIntervalMs: positiveInt.default(60_000),
   /**
    * After a start the node sends nothing until its phase within this window, so a cluster started
-   * at once sends its first (full) keyframes spread out. Default: about 1,000 nodes a second over
-   * the topology's size (0 below 1,000 nodes), at most keyframeIntervalMs. 0: at once.
+   * at once sends its first (full) keyframes spread out. Default: about 250 nodes a second over
+   * the topology's size (0 below 250 nodes), at most keyframeIntervalMs. 0: at once.
    */
   startSpreadMs: z.number().int().nonnegative().optional(),
   /** Where the metrics come from. */

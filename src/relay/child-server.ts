@@ -228,7 +228,7 @@ export class ChildServer {
     }
     this.m.frames.inc(good.length);
     this.m.bytes.inc(bytes);
-    if (good.length > 0 || goodAlive.length > 0) this.sink.accept(good, goodAlive);
+    if (good.length > 0 || goodAlive.length > 0) this.sink.accept(good, goodAlive, link);
   }
 
   private reject(reason: string, detail: string): void {

@@ -75,6 +75,7 @@ export class RelayNode implements FrameSink, Downlink {
         connectTimeoutMs: opts.ackTimeoutMs,
         healAfterMs: opts.healAfterMs,
         probeIntervalMs: Math.min(1000, opts.intervalMs),
+        handoverMs: 2 * opts.intervalMs,
         limits: opts.limits,
       },
       prober,

@@ -4,6 +4,12 @@ import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
 import { formatValue, seriesPrefix } from "./exposition-cache.js";
 
+/** What one child link has delivered: the newest sample time among its frames, and when it last delivered anything. */
+export interface LinkClock {
+  watermarkMs: number;
+  arrivalMs: number;
+}
+
 /**
  * Everything the root holds for one origin: where it is in its stream (epoch, sequence), its
  * series and values (the decoder), and its share of the exposition cache.
@@ -20,6 +26,8 @@ export class OriginState implements SeriesView {
   lastKeyMs = -Infinity;
   keyGapMs = 0;
   up = false;
+  /** The child link its latest frame or alive record came through (see RootStore.sweep). */
+  link: LinkClock | null = null;
   private decoder: DeltaDecoder;
   private prefixes: Buffer[] = [];
   /** Each value as the page prints it, formatted when it changes, not at every scrape. */

@@ -11,7 +11,7 @@ import type { WireLimits } from "../wire/wire-limits.js";
 import type { AggregateEngine } from "./aggregates.js";
 import { ExpositionCache } from "./exposition-cache.js";
 import { IngestLag } from "./ingest-lag.js";
-import { OriginState } from "./origin-state.js";
+import { OriginState, type LinkClock } from "./origin-state.js";
 
 export interface RootStoreOptions {
   /** A node silent this long is down and its series leave the page. Default 3 × interval. */
@@ -31,6 +31,8 @@ export interface RootStoreOptions {
   /** Requests that may leave at once. */
   readonly resyncBurst: number;
   readonly limits: WireLimits;
+  /** The root's clock (tests drive it). Default Date.now. */
+  readonly clock?: () => number;
 }
 
 /** The share of a core a root spends on keyframes it asked for, when no rate is configured. */
@@ -45,6 +47,8 @@ const RESYNC_CORE_SHARE = 0.25;
 export class RootStore implements FrameSink {
   readonly cache = new ExpositionCache();
   private readonly origins = new Map<string, OriginState>();
+  /** Per child link (the ChildServer's link object): what it delivered, and when. Gone with the link. */
+  private readonly links = new WeakMap<object, LinkClock>();
   private downlink: Downlink | null = null;
   private resyncListener: (origin: string) => void = () => undefined;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -63,6 +67,7 @@ export class RootStore implements FrameSink {
   private readonly m;
 
   private deadAfterMs: number;
+  private readonly clock: () => number;
   /** Bad payloads from any origin: one line per second at most, however many arrive. */
   private readonly refused: LimitedWarning;
 
@@ -77,6 +82,7 @@ export class RootStore implements FrameSink {
     this.ups = new EventSummary(log, "nodes up");
     this.lefts = new EventSummary(log, "nodes left this root for another parent");
     this.deadAfterMs = opts.deadAfterMs;
+    this.clock = opts.clock ?? Date.now;
     this.budget = new ResyncBudget({
       // Until a keyframe has been timed: 500 a second (a 500-series keyframe costs ~0.5 ms here).
       perS: opts.resyncPerS ?? 500,
@@ -147,10 +153,10 @@ export class RootStore implements FrameSink {
 
   start(): void {
     this.sweepEveryMs = Math.max(100, Math.min(1000, this.deadAfterMs / 4));
-    this.lastSweepMs = Date.now();
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), this.sweepEveryMs);
+    this.lastSweepMs = this.clock();
+    this.sweepTimer = setInterval(() => this.sweep(this.clock()), this.sweepEveryMs);
     this.sweepTimer.unref();
-    this.resyncTimer = setInterval(() => this.sendResyncs(Date.now()), 100);
+    this.resyncTimer = setInterval(() => this.sendResyncs(this.clock()), 100);
     this.resyncTimer.unref();
   }
 
@@ -181,11 +187,21 @@ export class RootStore implements FrameSink {
     return this.origins.keys();
   }
 
-  accept(frames: readonly Frame[], alive: readonly Alive[]): void {
-    const now = Date.now();
-    for (const f of frames) this.applyFrame(f, now);
+  accept(frames: readonly Frame[], alive: readonly Alive[], from?: object): void {
+    const now = this.clock();
+    const link = this.linkClock(from, now);
+    for (const f of frames) {
+      this.applyFrame(f, now);
+      const t = Number(f.timeMs);
+      if (t > link.watermarkMs) link.watermarkMs = t;
+      const st = this.origins.get(f.origin);
+      if (st !== undefined) st.link = link;
+    }
     for (const a of alive) {
       const st = this.stateOf(a.origin);
+      st.link = link;
+      const t = Number(a.timeMs);
+      if (t > link.watermarkMs) link.watermarkMs = t;
       this.seen(st, now);
       if (a.epoch > st.epoch || (a.epoch === st.epoch && a.seq > st.seq) || st.needKey) this.wantKey(st, "gap");
       else if (a.epoch === st.epoch && a.seq === st.seq) st.lastSampleMs = Number(a.timeMs);
@@ -235,6 +251,15 @@ export class RootStore implements FrameSink {
     const wasUp = st.up;
     this.seen(st, now);
     if (wasUp) this.aggregates.onApplied(st, applied, key);
+  }
+
+  /** The clock of the link a batch came through (one for everything that names no link). */
+  private linkClock(from: object | undefined, now: number): LinkClock {
+    const key = from ?? this;
+    let c = this.links.get(key);
+    if (c === undefined) this.links.set(key, (c = { watermarkMs: 0, arrivalMs: now }));
+    c.arrivalMs = now;
+    return c;
   }
 
   /** The origin moved to another parent: stop exposing it here, unless newer frames already came. */
@@ -292,10 +317,17 @@ export class RootStore implements FrameSink {
 
   /**
    * Marks silent nodes down (their series leave the page) and forgets long-gone ones. Silence is
-   * judged against what the root could hear: a sweep that runs late (the event loop was blocked,
-   * so input waits unread) marks nobody down, and the backlog the root is working through (the
-   * median age of the samples it applied since the last sweep) extends deadAfterMs. A root that
-   * falls behind shows values later; it never declares live nodes down and asks them for keyframes.
+   * judged against what the root could hear, and on what the node sent:
+   * - a sweep that runs late (the event loop was blocked, input waiting unread) marks nobody down,
+   *   and the time it was held up does not count as anyone's silence;
+   * - the backlog the root is working through (the median age of the samples it applied since the
+   *   last sweep) extends deadAfterMs;
+   * - a node is down only when it is also behind the link it came through: that link delivered
+   *   samples deadAfterMs newer than the node's last (others behind it are heard, it is not), or
+   *   delivered nothing at all. A congested link (a relay's queue full of keyframes) delivers old
+   *   samples late, for every node behind it alike: later values, not nodes marked down.
+   * A root or a link that falls behind shows values later; it never declares live nodes down and
+   * asks them for keyframes (that was the collapse: 73,153 `node down` lines at 20,000 nodes).
    */
   sweep(now: number): void {
     const lateMs = now - this.lastSweepMs - this.sweepEveryMs;
@@ -311,7 +343,7 @@ export class RootStore implements FrameSink {
     const deadline = this.deadAfterMs + this.backlogMs;
     for (const [name, st] of this.origins) {
       const silentMs = now - st.lastSeenMs;
-      if (st.up && silentMs > deadline && !stalled) {
+      if (st.up && silentMs > deadline && !stalled && this.behindItsLink(st, now, deadline)) {
         st.setVisible(false);
         this.aggregates.drop(st);
         this.downs.note(name);
@@ -324,6 +356,11 @@ export class RootStore implements FrameSink {
       }
     }
     this.flushLogs();
+  }
+
+  private behindItsLink(st: OriginState, now: number, deadline: number): boolean {
+    const l = st.link;
+    return l === null || now - l.arrivalMs > deadline || l.watermarkMs - st.lastSampleMs > this.deadAfterMs;
   }
 
   /** The backlog the last sweep allowed for, ms (0 when the root keeps up). */

@@ -7,8 +7,12 @@ import { AliveSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.
  * an interior node is sampler + child server → uplink; a root is child server → store.
  */
 export interface FrameSink {
-  /** Frames and alive records of one batch, own or a child's. Called on the event loop; must not block. */
-  accept(frames: readonly Frame[], alive: readonly Alive[]): void;
+  /**
+   * Frames and alive records of one batch, own or a child's. Called on the event loop; must not
+   * block. `from` names the child link they came through (the same object for one stream), so a
+   * sink can tell a congested link from a silent origin.
+   */
+  accept(frames: readonly Frame[], alive: readonly Alive[], from?: object): void;
 }
 
 /** The way down: asks origins (own or below) for a keyframe. */

@@ -39,5 +39,11 @@ export interface UplinkOptions {
   readonly healAfterMs: number;
   /** How often the planned parent is probed while it answers. */
   readonly probeIntervalMs: number;
+  /**
+   * A deliberate move is make-before-break: the old stream stays open, unused, this long after the
+   * new one is ready and has acked all it was sent (the new path's root applying the keyframe),
+   * and only then carries the LEAVE frames. Default 2 × interval.
+   */
+  readonly handoverMs?: number;
   readonly limits: WireLimits;
 }

@@ -29,7 +29,9 @@ export class UplinkSession implements FrameSink {
   private stateNow: UplinkState = "connecting";
   private chain: readonly UplinkTarget[];
   private index = 0;
-  private readonly stream: ParentStream;
+  private stream: ParentStream;
+  /** During a deliberate move: the stream being left, its LEAVE frames, and when the new stream became ready. */
+  private handover: { old: ParentStream; leaving: Frame[]; readyAtMs: number | null } | null = null;
   private readonly queue: FrameQueue;
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
@@ -138,7 +140,7 @@ export class UplinkSession implements FrameSink {
     }
     this.index = chain.findIndex((t) => t.address === current.address && t.name === current.name);
     if (this.index < 0) this.index = 0;
-    void this.moveTo(0, `new chain: ${reason}`);
+    this.moveTo(0, `new chain: ${reason}`);
   }
 
   accept(frames: readonly Frame[], alive: readonly Alive[]): void {
@@ -169,6 +171,8 @@ export class UplinkSession implements FrameSink {
     if (this.superviseTimer) clearInterval(this.superviseTimer);
     for (const t of [this.flushTimer, this.retryTimer]) if (t) clearTimeout(t);
     this.stream.close();
+    this.handover?.old.close();
+    this.handover = null;
     this.healWatch.close();
   }
 
@@ -186,16 +190,24 @@ export class UplinkSession implements FrameSink {
     const target = this.currentTarget;
     this.transition("connecting", `to ${target.name} at ${target.address}`);
     this.connectStartedMs = Date.now();
-    this.stream.open(target.address, this.hooks.hello(target), {
+    // Events of a stream that is no longer the current one (left in a move) are not this session's state.
+    const stream = this.stream;
+    stream.open(target.address, this.hooks.hello(target), {
       onOpen: () => {
+        if (stream !== this.stream) return;
         this.backoff.reset();
         this.transition("ready", `to ${this.currentTarget.name}`);
+        if (this.handover !== null) this.handover.readyAtMs = Date.now();
         this.watchPlanned();
         this.flush();
       },
       onResync: (origins) => this.hooks.onResync(origins),
-      onWritable: () => this.flush(),
-      onFail: (reason) => this.fail(reason),
+      onWritable: () => {
+        if (stream === this.stream) this.flush();
+      },
+      onFail: (reason) => {
+        if (stream === this.stream) this.fail(reason);
+      },
     });
   }
 
@@ -211,6 +223,21 @@ export class UplinkSession implements FrameSink {
       return;
     }
     if (!this.queue.isEmpty) this.scheduleFlush();
+    const h = this.handover;
+    if (h !== null && this.stateNow === "ready" && h.readyAtMs !== null && now - h.readyAtMs >= (this.opts.handoverMs ?? 2000) && !this.stream.hasUnacked) {
+      this.handover = null;
+      void this.leave(h.old, h.leaving);
+    }
+  }
+
+  /** The new path carries the node now: the old one gets the LEAVE frames, then is closed. */
+  private async leave(old: ParentStream, leaving: Frame[]): Promise<void> {
+    if (old.isOpen && leaving.length > 0) {
+      old.send(leaving, []);
+      const deadline = Date.now() + this.opts.ackTimeoutMs;
+      while (old.isOpen && old.hasUnacked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    }
+    old.close();
   }
 
   private flush(ignoreBackpressure = false): void {
@@ -234,6 +261,7 @@ export class UplinkSession implements FrameSink {
   /** The current stream failed: the next parent of the chain, or a pause once all of them failed. */
   private fail(reason: string): void {
     if (this.stateNow === "closed" || this.stateNow === "backoff" || this.stateNow === "failing-over") return;
+    this.abandonHandover();
     this.takeBackUnacked();
     this.stream.end();
     this.healWatch.stop();
@@ -257,25 +285,42 @@ export class UplinkSession implements FrameSink {
     this.retryTimer.unref();
   }
 
-  /** A deliberate move (healing, a new chain): announce the departure, drain, then reconnect. */
-  private async moveTo(index: number, reason: string): Promise<void> {
+  /**
+   * A deliberate move (healing, a new chain), make-before-break: the new stream opens (new epoch,
+   * keyframe first) while the old one stays open; frames go the new way from now on. Once the new
+   * path has carried them for handoverMs, the old one carries the LEAVE frames and closes (see
+   * supervise). A root on both paths ignores the LEAVE (it has newer frames); a root only on the old
+   * one lets the node go once the other root already shows it: no hole in between.
+   */
+  private moveTo(index: number, reason: string): void {
     this.healWatch.stop();
-    if (this.stateNow === "ready") {
+    if (this.stateNow === "closed") return;
+    if (this.stateNow === "ready" && this.handover === null) {
       this.transition("healing", reason);
-      this.accept(this.hooks.leaving(), []);
-      await this.drain(this.opts.ackTimeoutMs);
-      if ((this.stateNow as UplinkState) !== "healing") return; // the stream failed meanwhile: failover took over
-    } else if (this.stateNow === "backoff" && this.retryTimer) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-    } else if (this.stateNow === "closed") {
-      return;
+      this.handover = { old: this.stream, leaving: this.hooks.leaving(), readyAtMs: null };
+      this.stream = new ParentStream(this.opts.limits);
+    } else {
+      // Not attached anywhere (connecting, backoff) or already moving: nothing to keep visible.
+      if (this.retryTimer) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = null;
+      }
+      this.abandonHandover();
+      this.takeBackUnacked();
+      this.stream.end();
     }
-    this.takeBackUnacked();
-    this.stream.end();
     this.index = index;
     if (index === 0) this.m.heals.inc();
     this.connect();
+  }
+
+  /** The new stream failed during a move: the old one closes without LEAVE, what it had not delivered goes again. */
+  private abandonHandover(): void {
+    const h = this.handover;
+    if (h === null) return;
+    this.handover = null;
+    this.queue.requeue(h.old.takeBackUnacked());
+    h.old.close();
   }
 
   /** Away from the planned parent: watch it, and move back once it has answered for healAfterMs. */
@@ -284,7 +329,7 @@ export class UplinkSession implements FrameSink {
     this.healWatch.start(
       this.plannedTarget.address,
       () => this.stateNow === "ready" && this.index > 0,
-      (forMs) => void this.moveTo(0, `${this.plannedTarget.name} answered for ${forMs} ms`),
+      (forMs) => this.moveTo(0, `${this.plannedTarget.name} answered for ${forMs} ms`),
     );
   }
 

@@ -87,8 +87,8 @@ t.test("keyframe schedule - phases of similar names spread evenly over [0, 1)", 
   t.ok(fullest < 2500 * 1.1 && emptiest > 2500 * 0.9, `50,000 names in 20 buckets: ${emptiest}..${fullest}`);
 });
 
-t.test("keyframe schedule - the default start window: at once below 1,000 nodes, ~1,000 nodes a second above, at most the keyframe interval", async (t) => {
+t.test("keyframe schedule - the default start window: at once below 250 nodes, ~250 nodes a second above, at most the keyframe interval", async (t) => {
   t.equal(defaultStartSpreadMs(64, 60_000), 0);
-  t.equal(defaultStartSpreadMs(10_000, 60_000), 10_000);
+  t.equal(defaultStartSpreadMs(5_000, 60_000), 20_000);
   t.equal(defaultStartSpreadMs(200_000, 60_000), 60_000);
 });
