@@ -83,6 +83,7 @@ export class RootStore implements FrameSink {
     this.lefts = new EventSummary(log, "nodes left this root for another parent");
     this.deadAfterMs = opts.deadAfterMs;
     this.clock = opts.clock ?? Date.now;
+    this.lastSweepMs = this.clock();
     this.budget = new ResyncBudget({
       // Until a keyframe has been timed: 500 a second (a 500-series keyframe costs ~0.5 ms here).
       perS: opts.resyncPerS ?? 500,

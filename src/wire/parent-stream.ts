@@ -44,6 +44,7 @@ export class ParentStream {
   private opened = false;
   private unacked: SentBatch[] = [];
   private linkSeq = 0n;
+  private ackedSeq = 0n;
   /** False while HTTP/2 flow control holds writes back. */
   writable = true;
 
@@ -55,6 +56,11 @@ export class ParentStream {
 
   get hasUnacked(): boolean {
     return this.unacked.length > 0;
+  }
+
+  /** Whether the parent has acked a batch of this stream (it takes frames, not only the Hello). */
+  get hasAcked(): boolean {
+    return this.ackedSeq > 0n;
   }
 
   /** When the oldest batch still waiting for its ack was sent; null when none waits. */
@@ -146,6 +152,7 @@ export class ParentStream {
     switch (down.msg.case) {
       case "ack": {
         const seq = down.msg.value.linkSeq;
+        if (seq > this.ackedSeq) this.ackedSeq = seq;
         while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.unacked.shift();
         break;
       }

@@ -41,7 +41,7 @@ export interface UplinkOptions {
   readonly probeIntervalMs: number;
   /**
    * A deliberate move is make-before-break: the old stream stays open, unused, this long after the
-   * new one is ready and has acked all it was sent (the new path's root applying the keyframe),
+   * new one is ready and its parent acks what it is sent (time for the new path's root to apply the keyframe),
    * and only then carries the LEAVE frames. Default 2 × interval.
    */
   readonly handoverMs?: number;

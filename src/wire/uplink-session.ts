@@ -1,13 +1,15 @@
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
-import { counter, gauge } from "../core/metric-names.js";
 import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
 import { FrameQueue } from "./frame-queue.js";
 import type { FrameSink } from "./frame-flow.js";
+import { FailoverHistory } from "./failover-history.js";
+import { Handover } from "./handover.js";
 import { HealWatch } from "./heal-watch.js";
 import type { ParentProbe } from "./parent-probe.js";
 import { ParentStream } from "./parent-stream.js";
+import { uplinkMetrics } from "./uplink-metrics.js";
 import type { UplinkHooks, UplinkOptions, UplinkState, UplinkTarget } from "./uplink-contract.js";
 
 /**
@@ -19,35 +21,33 @@ import type { UplinkHooks, UplinkOptions, UplinkState, UplinkTarget } from "./up
  *   ready, away from the planned parent, and it answered probes for healAfterMs ──► healing ──► connecting (planned)
  *   any ──close()──► closed
  *
- * Frames wait in a bounded FrameQueue (drop-oldest-delta, reported through `onDrop` for a keyframe)
- * and leave in batches every `flushMs` (or at once on `flushNow`). Batches sent but not yet acked
- * go back to the head of the queue when the link fails: the root drops what it already had by
- * epoch and sequence. Before a deliberate move (healing, a new topology) the node sends LEAVE
- * frames for itself and the origins behind it, so the root it leaves stops showing them at once.
+ * Frames wait in a bounded FrameQueue and leave in batches under the message limit every `flushMs`
+ * (or at once on `flushNow`). Batches sent but not yet acked go back to the head of the queue when
+ * the link fails: the root drops what it already had by epoch and sequence. A deliberate move
+ * (healing, a new topology) is make-before-break (Handover): the LEAVE frames go the old way only
+ * once the new way carries the node.
  */
 export class UplinkSession implements FrameSink {
   private stateNow: UplinkState = "connecting";
   private chain: readonly UplinkTarget[];
   private index = 0;
   private stream: ParentStream;
-  /** During a deliberate move: the stream being left, its LEAVE frames, and when the new stream became ready. */
-  private handover: { old: ParentStream; leaving: Frame[]; readyAtMs: number | null } | null = null;
+  /** A deliberate move in flight (make-before-break), or null. */
+  private handover: Handover | null = null;
   private readonly queue: FrameQueue;
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
   /** Checks connect and ack timeouts; slow (a quarter of the ack timeout), one per session. */
   private superviseTimer: NodeJS.Timeout | null = null;
-  /** Set only while frames wait: an idle link costs no timer wake-ups (measured: 240 relays with a
-   * 20 ms interval timer each spent most of their CPU waking up to find nothing to send). */
+  /** Set only while frames wait (240 relays with a 20 ms timer each spent most of their CPU waking up to nothing). */
   private flushTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
-  private failoverCount = 0;
-  private failoverTimes: number[] = [];
+  private readonly failoverHistory = new FailoverHistory();
   private readonly healWatch: HealWatch;
   /** While a parent stalls the queue overflows again and again: one line per 10 s says so. */
   private readonly overflowed: LimitedWarning;
   private readonly batchBytes: number;
-  private readonly m;
+  private readonly m: ReturnType<typeof uplinkMetrics>;
 
   constructor(
     chain: readonly UplinkTarget[],
@@ -59,7 +59,7 @@ export class UplinkSession implements FrameSink {
   ) {
     this.chain = chain;
     this.stream = new ParentStream(opts.limits);
-    this.overflowed = new LimitedWarning(log, "queue toward the parent overflowed: dropped the oldest deltas, resync requested", 10_000);
+    this.overflowed = new LimitedWarning(log, "frames toward the parent dropped (the queue overflowed, or a frame could never fit in a message): resync requested", 10_000);
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
     // A batch stays under the message limit with room for the Batch's own fields; the queue holds
     // a few messages' worth. (Before: 16 MiB of keyframes after a root restart made one batch that
@@ -74,23 +74,19 @@ export class UplinkSession implements FrameSink {
       },
       4 * opts.limits.maxMessageBytes,
     );
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the session when scraped
     const self = this;
-    this.m = {
-      frames: counter(registry, "banyan_uplink_frames_sent_total", "Frames sent to the parent."),
-      bytes: counter(registry, "banyan_uplink_payload_bytes_sent_total", "Frame payload bytes sent to the parent."),
-      batches: counter(registry, "banyan_uplink_batches_sent_total", "Batches sent to the parent."),
-      dropped: counter(registry, "banyan_uplink_dropped_frames_total", "Frames dropped because the queue toward the parent overflowed."),
-      transitions: counter(registry, "banyan_uplink_transitions_total", "Uplink state changes.", ["to"] as const),
-      failovers: counter(registry, "banyan_uplink_failovers_total", "Moves to the next parent of the fallback chain after a failure."),
-      heals: counter(registry, "banyan_uplink_heals_total", "Moves back to the planned parent."),
-      queued: gauge(registry, "banyan_uplink_queued_frames", "Frames waiting for the parent.", [], function () {
-        this.set(self.queue.length);
-      }),
-      away: gauge(registry, "banyan_uplink_fallback_position", "Position of the current parent in the chain (0: the planned parent).", [], function () {
-        this.set(self.index);
-      }),
-    };
+    this.m = uplinkMetrics(registry, {
+      get queuedFrames() {
+        return self.queue.length;
+      },
+      get queuedBytes() {
+        return self.queue.queuedBytes;
+      },
+      get fallbackPosition() {
+        return self.index;
+      },
+    });
   }
 
   get state(): UplinkState {
@@ -107,14 +103,11 @@ export class UplinkSession implements FrameSink {
 
   /** Failovers since start (the node reports it as a series of its own). */
   get failovers(): number {
-    return this.failoverCount;
+    return this.failoverHistory.count;
   }
 
-  /** Failovers in the last hour. */
   get failoversLastHour(): number {
-    const since = Date.now() - 3_600_000;
-    while (this.failoverTimes.length > 0 && this.failoverTimes[0]! < since) this.failoverTimes.shift();
-    return this.failoverTimes.length;
+    return this.failoverHistory.lastHour();
   }
 
   get queuedFrames(): number {
@@ -171,7 +164,7 @@ export class UplinkSession implements FrameSink {
     if (this.superviseTimer) clearInterval(this.superviseTimer);
     for (const t of [this.flushTimer, this.retryTimer]) if (t) clearTimeout(t);
     this.stream.close();
-    this.handover?.old.close();
+    this.handover?.abandon();
     this.handover = null;
     this.healWatch.close();
   }
@@ -224,20 +217,10 @@ export class UplinkSession implements FrameSink {
     }
     if (!this.queue.isEmpty) this.scheduleFlush();
     const h = this.handover;
-    if (h !== null && this.stateNow === "ready" && h.readyAtMs !== null && now - h.readyAtMs >= (this.opts.handoverMs ?? 2000) && !this.stream.hasUnacked) {
+    if (h !== null && this.stateNow === "ready" && h.due(now, this.opts.handoverMs ?? 2000, this.stream.hasAcked)) {
       this.handover = null;
-      void this.leave(h.old, h.leaving);
+      void h.leave(this.opts.ackTimeoutMs);
     }
-  }
-
-  /** The new path carries the node now: the old one gets the LEAVE frames, then is closed. */
-  private async leave(old: ParentStream, leaving: Frame[]): Promise<void> {
-    if (old.isOpen && leaving.length > 0) {
-      old.send(leaving, []);
-      const deadline = Date.now() + this.opts.ackTimeoutMs;
-      while (old.isOpen && old.hasUnacked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    }
-    old.close();
   }
 
   private flush(ignoreBackpressure = false): void {
@@ -269,8 +252,7 @@ export class UplinkSession implements FrameSink {
     if (this.index + 1 < this.chain.length) {
       this.transition("failing-over", `${failed}: ${reason}`);
       this.index++;
-      this.failoverCount++;
-      this.failoverTimes.push(Date.now());
+      this.failoverHistory.note();
       this.m.failovers.inc();
       this.connect();
       return;
@@ -285,19 +267,13 @@ export class UplinkSession implements FrameSink {
     this.retryTimer.unref();
   }
 
-  /**
-   * A deliberate move (healing, a new chain), make-before-break: the new stream opens (new epoch,
-   * keyframe first) while the old one stays open; frames go the new way from now on. Once the new
-   * path has carried them for handoverMs, the old one carries the LEAVE frames and closes (see
-   * supervise). A root on both paths ignores the LEAVE (it has newer frames); a root only on the old
-   * one lets the node go once the other root already shows it: no hole in between.
-   */
+  /** A deliberate move (healing, a new chain): the new stream opens while the old one is kept (Handover). */
   private moveTo(index: number, reason: string): void {
     this.healWatch.stop();
     if (this.stateNow === "closed") return;
     if (this.stateNow === "ready" && this.handover === null) {
       this.transition("healing", reason);
-      this.handover = { old: this.stream, leaving: this.hooks.leaving(), readyAtMs: null };
+      this.handover = new Handover(this.stream, this.hooks.leaving());
       this.stream = new ParentStream(this.opts.limits);
     } else {
       // Not attached anywhere (connecting, backoff) or already moving: nothing to keep visible.
@@ -316,11 +292,8 @@ export class UplinkSession implements FrameSink {
 
   /** The new stream failed during a move: the old one closes without LEAVE, what it had not delivered goes again. */
   private abandonHandover(): void {
-    const h = this.handover;
-    if (h === null) return;
+    if (this.handover !== null) this.queue.requeue(this.handover.abandon());
     this.handover = null;
-    this.queue.requeue(h.old.takeBackUnacked());
-    h.old.close();
   }
 
   /** Away from the planned parent: watch it, and move back once it has answered for healAfterMs. */
