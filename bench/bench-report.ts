@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchResult } from "./run-bench.js";
+import { formatCapacity } from "./capacity-model.js";
 import type { StormFigures } from "./storm-scenario.js";
 
 const f = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
@@ -38,7 +39,17 @@ export function formatBenchTable(r: BenchResult): string {
   }
   const w = Math.max(...rows.map((x) => x[0].length));
   const m = r.machine;
-  return [`Banyan bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GiB, banyan ${m.banyan} (${m.commit})`, ...rows.map(([k, v, g]) => `${k.padEnd(w)}  ${v}${g ? `   [${g}]` : ""}`)].join("\n") + "\n";
+  const constants = {
+    bytesPerNodePerInterval: r.bytes_per_node_per_interval,
+    rootUsPerUpdate: r.root_cpu_us_per_sample_update,
+    rootBytesPerSeries: r.root_bytes_per_series,
+    relayUsPerFrame: r.relay_cpu_us_per_frame,
+    changeRate: r.params.changeRate,
+  };
+  const model = Object.values(constants).every(Number.isFinite)
+    ? [`capacity model (README) from this run's constants: ${f(constants.bytesPerNodePerInterval)} B per node per interval, ${f(constants.rootUsPerUpdate, 2)} µs per update and ${f(constants.rootBytesPerSeries)} B per series at a root, ${f(constants.relayUsPerFrame, 1)} µs per forwarded frame`, formatCapacity(r.series_per_node, r.interval_ms, constants)]
+    : [];
+  return [`Banyan bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GiB, banyan ${m.banyan} (${m.commit})`, ...rows.map(([k, v, g]) => `${k.padEnd(w)}  ${v}${g ? `   [${g}]` : ""}`), ...model].join("\n") + "\n";
 }
 
 /** A self-contained HTML page (uPlot inlined): latency over time, bytes per level, recovery timeline. */

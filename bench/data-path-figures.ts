@@ -58,7 +58,8 @@ function wireFigures(series: number, changeRate: number, ticks: number, keyframe
     const f = enc.encode();
     if (f === null) continue;
     const w = encodePayload(f.payload);
-    const frame = create(FrameSchema, { origin: "node0001", epoch: 1795257958086n, seq: BigInt(tick + 1), timeMs: 1795257958086n, kind: f.kind === "key" ? FrameKind.KEY : f.kind === "values" ? FrameKind.VALUES : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
+    // As the leaf sends it on its own link: the epoch is the Hello's, so it travels as 0.
+    const frame = create(FrameSchema, { origin: "node0001", epoch: 0n, seq: BigInt(tick + 1), timeMs: 1795257958086n, kind: f.kind === "key" ? FrameKind.KEY : f.kind === "values" ? FrameKind.VALUES : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
     const bytes = toBinary(FrameSchema, frame).length;
     if (f.kind !== "delta") {
       keyBytes += bytes;

@@ -138,7 +138,9 @@ function start(m: StartMessage): void {
         o.needKey = false;
         o.seq++;
         const f = create(FrameSchema, { origin: o.name, epoch: o.epoch, seq: o.seq, timeMs: BigInt(now), kind, codec: p.codec, payload: p.bytes });
-        if (overheadPerFrame < 0) overheadPerFrame = toBinary(FrameSchema, f).length - p.bytes.length + 3; // + the repeated-field tag and length in the Batch
+        // What a leaf's own frame costs on its link beyond the payload: its epoch is the Hello's, so
+        // it travels as 0 (see ParentStream); + the repeated-field tag and length in the Batch.
+        if (overheadPerFrame < 0) overheadPerFrame = toBinary(FrameSchema, { ...f, epoch: 0n }).length - p.bytes.length + 3;
         out.push(f);
         payloadBytes += p.bytes.length;
         if (kind === FrameKind.KEY) keyBytes += p.bytes.length;

@@ -205,6 +205,8 @@ export class ChildServer {
     const good: Frame[] = [];
     let bytes = 0;
     for (const f of frames) {
+      // Epoch 0: the child's own frame in the epoch of its Hello (see ParentStream).
+      if (f.epoch === 0n && f.origin === link.node) f.epoch = link.epoch;
       const problem = frameProblem(f, this.limits);
       if (problem !== null) {
         this.reject("bad_frame", `${link.node}: ${problem}`);
@@ -218,6 +220,7 @@ export class ChildServer {
     }
     const goodAlive: Alive[] = [];
     for (const a of alive) {
+      if (a.epoch === 0n && a.origin === link.node) a.epoch = link.epoch;
       const problem = aliveProblem(a, this.limits);
       if (problem !== null) {
         this.reject("bad_alive", `${link.node}: ${problem}`);

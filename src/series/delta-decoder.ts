@@ -103,7 +103,7 @@ export class DeltaDecoder {
     const rawIds = undeltaIds(p.rawIds, this.limits.maxSeriesPerOrigin, "rawIds", (why) => this.bad(why));
     for (const id of ids) if (defs[id] === undefined) this.bad(`value for undefined series ${id}`);
     for (const id of rawIds) if (defs[id] === undefined) this.bad(`raw value for undefined series ${id}`);
-    if (absolute) {
+    if (key) {
       // Ids are strictly ascending within each column, so only an id in both columns is counted twice.
       let both = 0;
       for (let a = 0, b = 0; a < ids.length && b < rawIds.length; ) {
@@ -116,9 +116,10 @@ export class DeltaDecoder {
         }
       }
       const counted = ids.length + rawIds.length - both;
-      if (counted !== live) this.bad(`${mode} frame carries ${counted} values for ${live} series`);
+      if (counted !== live) this.bad(`key frame carries ${counted} values for ${live} series`);
+    } else if (mode === "values" && p.live !== live) {
+      this.bad(`values frame says the origin has ${p.live ?? "?"} series, ${live} are known here`);
     }
-
     let vals = this.vals;
     if (defs.length > vals.length) {
       let n = vals.length;

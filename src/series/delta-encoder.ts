@@ -111,20 +111,28 @@ export class DeltaEncoder {
   }
 
   /**
-   * Every series' absolute value. A KEY frame (`full`) starts the string table afresh and defines
-   * every series; a VALUES frame defines only the series not yet sent and lists the gone ones, as a
-   * delta does.
+   * Absolute values. A KEY frame (`full`) starts the string table afresh, defines every series and
+   * carries every value. A VALUES frame (the periodic one) defines only the series not yet sent,
+   * lists the gone ones, and re-anchors only what drifted: a series more than half its bound from
+   * what the root holds (the root's copy is the encoder's `held`, exactly, on an unbroken stream),
+   * or a counter that is not exact; it carries the number of series, so a root that lost track
+   * notices and asks for a KEY frame. (Measured: every value absolute was 2.6 KB per node per
+   * minute for node_exporter's 500 series, 44 of the 117 B per interval.)
    */
   private encodeAbsolute(full: boolean): Payload {
     this.due = null;
     if (full) this.stringIdx = new Map();
     const out = new PayloadBuilder();
+    let live = 0;
     for (let id = 0; id < this.defs.length; id++) {
       if (this.defined[id] === 0) continue;
-      if (full || this.unsent[id] === 1) this.pushDef(id, out.strings, out.defs);
+      live++;
+      const fresh = full || this.unsent[id] === 1;
+      if (fresh) this.pushDef(id, out.strings, out.defs);
       this.unsent[id] = 0;
       const v = this.values[id]!;
       const tol = this.monotone[id] === 1 ? 0 : this.tolerance(v, id) / 2;
+      if (!fresh && !this.drifted(v, this.held[id]!, tol)) continue;
       const packed = tol > 0 ? roundedDecimal(v, tol) : exactDecimal(v);
       if (packed >= 0) {
         out.packed(id, packed);
@@ -136,7 +144,14 @@ export class DeltaEncoder {
     }
     const gone = full ? [] : this.gone;
     this.gone = [];
-    return out.build(gone);
+    return out.build(gone, full ? undefined : live);
+  }
+
+  /** Whether the root's copy `h` is farther than `halfBound` from `v` (any difference for an exact series or a special value). */
+  private drifted(v: number, h: number, halfBound: number): boolean {
+    if (Object.is(v, h) || (v !== v && h !== h)) return false;
+    if (halfBound === 0 || !Number.isFinite(v) || !Number.isFinite(h)) return true;
+    return Math.abs(v - h) > halfBound;
   }
 
   private encodeDelta(): { kind: FrameMode; payload: Payload } | null {
@@ -261,8 +276,9 @@ class PayloadBuilder {
     return this.ids.length === 0 && this.rawIds.length === 0 && this.defs.length === 0;
   }
 
-  build(gone: readonly number[]): Payload {
-    return { strings: this.strings, defs: this.defs, gone, ids: this.ids, vals: this.vals, rawIds: this.rawIds, rawVals: float64Bytes(this.rawValues) };
+  build(gone: readonly number[], live?: number): Payload {
+    const p = { strings: this.strings, defs: this.defs, gone, ids: this.ids, vals: this.vals, rawIds: this.rawIds, rawVals: float64Bytes(this.rawValues) };
+    return live === undefined ? p : { ...p, live };
   }
 }
 

@@ -4,7 +4,8 @@ import { BanyanError, Code } from "../core/errors.js";
 /**
  * The body of one frame, columnar so that msgpack writes small integers and lz4 finds runs:
  *
- *   [1, strings, defs, gone, ids, vals, rawIds, rawVals]
+ *   [1, strings, defs, gone, ids, vals, rawIds, rawVals]           (KEY, DELTA)
+ *   [1, strings, defs, gone, ids, vals, rawIds, rawVals, live]     (VALUES)
  *
  * - strings: appended to the origin's string table (a KEY frame starts the table afresh)
  * - defs:    flat ints, per new series: id, name, type, family, help, nLabels, (label, value)×n,
@@ -15,6 +16,8 @@ import { BanyanError, Code } from "../core/errors.js";
  * - rawIds:  ascending ids, delta-coded, whose value travels as an absolute float64 (NaN, ±Inf, -0,
  *            a counter reset, a value with no short decimal)
  * - rawVals: those float64s, little-endian, 8 bytes each (msgpack would turn -0 into 0)
+ * - live:    (VALUES only) how many series the origin has after this frame: a root whose count
+ *            differs lost track and asks for a KEY frame
  */
 export interface Payload {
   readonly strings: readonly string[];
@@ -24,6 +27,7 @@ export interface Payload {
   readonly vals: readonly number[];
   readonly rawIds: readonly number[];
   readonly rawVals: Uint8Array;
+  readonly live?: number;
 }
 
 export const PAYLOAD_FORMAT = 1;
@@ -56,7 +60,9 @@ export const DEFAULT_SERIES_LIMITS: SeriesLimits = Object.freeze({
 });
 
 export function payloadToArray(p: Payload): unknown[] {
-  return [PAYLOAD_FORMAT, p.strings, p.defs, p.gone, p.ids, p.vals, p.rawIds, p.rawVals];
+  const a: unknown[] = [PAYLOAD_FORMAT, p.strings, p.defs, p.gone, p.ids, p.vals, p.rawIds, p.rawVals];
+  if (p.live !== undefined) a.push(p.live);
+  return a;
 }
 
 function bad(why: string): never {
@@ -74,7 +80,7 @@ function intArray(v: unknown, what: string, max: number): number[] {
 
 /** Checks the shape of a decoded msgpack value; throws a Protocol BanyanError naming the bad field. */
 export function payloadFromArray(raw: unknown, limits: SeriesLimits): Payload {
-  if (!Array.isArray(raw) || raw.length !== 8) bad("not an 8-element array");
+  if (!Array.isArray(raw) || (raw.length !== 8 && raw.length !== 9)) bad("not an 8- or 9-element array");
   if (raw[0] !== PAYLOAD_FORMAT) bad(`unknown format ${JSON.stringify(raw[0])}`);
   const strings = raw[1];
   if (!Array.isArray(strings)) bad("strings is not an array");
@@ -94,6 +100,10 @@ export function payloadFromArray(raw: unknown, limits: SeriesLimits): Payload {
   if (!(rawVals instanceof Uint8Array)) bad("rawVals is not binary");
   if (ids.length !== vals.length) bad(`${ids.length} ids but ${vals.length} values`);
   if (rawIds.length * 8 !== rawVals.length) bad(`${rawIds.length} raw ids but ${rawVals.length} raw bytes`);
-  return { strings: strings as string[], defs, gone, ids, vals, rawIds, rawVals };
+  const p = { strings: strings as string[], defs, gone, ids, vals, rawIds, rawVals };
+  if (raw.length === 8) return p;
+  const live = raw[8];
+  if (typeof live !== "number" || !Number.isSafeInteger(live) || live < 0 || live > limits.maxSeriesPerOrigin) bad(`live is not an integer in 0..${limits.maxSeriesPerOrigin}`);
+  return { ...p, live };
 }
 

@@ -20,9 +20,11 @@ export function frameProblem(f: Frame, limits: WireLimits): string | null {
   if (f.payload.length === 0) return `${f.origin}: empty payload`;
   if (f.payload.length > limits.maxDecompressedBytes) return `${f.origin}: payload of ${f.payload.length} bytes over the limit`;
   if (f.seq === 0n) return `${f.origin}: sequence 0`;
+  if (f.epoch === 0n) return `${f.origin}: epoch 0 (only a child's own frames may leave their epoch to the Hello)`;
   return null;
 }
 
 export function aliveProblem(a: Alive, limits: WireLimits): string | null {
-  return isNodeName(a.origin, limits) ? null : `bad alive origin ${JSON.stringify(a.origin.slice(0, 64))}`;
+  if (!isNodeName(a.origin, limits)) return `bad alive origin ${JSON.stringify(a.origin.slice(0, 64))}`;
+  return a.epoch === 0n ? `${a.origin}: alive with epoch 0 (only a child's own may leave their epoch to the Hello)` : null;
 }

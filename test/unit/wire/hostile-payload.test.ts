@@ -46,7 +46,7 @@ t.test("payload codec - refuses truncated, corrupt and oversized payloads with a
   liar.writeUInt32LE(liar.readUInt32LE(0) - 1, 0);
   protocolError(t, () => decodePayload(Codec.MSGPACK_LZ4, liar, limits), /lz4 payload/, "lz4 with a lying size");
   protocolError(t, () => decodePayload(Codec.MSGPACK, Buffer.from([0xc1, 0x00]), limits), /msgpack payload corrupt|payload/, "garbage msgpack");
-  protocolError(t, () => decodePayload(Codec.MSGPACK, packr.pack({ a: 1 }), limits), /not an 8-element array/, "a map");
+  protocolError(t, () => decodePayload(Codec.MSGPACK, packr.pack({ a: 1 }), limits), /not an 8- or 9-element array/, "a map");
   protocolError(t, () => decodePayload(Codec.MSGPACK, packr.pack([2, [], [], [], [], [], [], new Uint8Array()]), limits), /unknown format 2/, "format 2");
   protocolError(t, () => decodePayload(Codec.MSGPACK, packr.pack(payloadToArray({ ...empty, ids: [1], vals: [] })), limits), /1 ids but 0 values/, "ids without values");
   protocolError(t, () => decodePayload(Codec.MSGPACK, packr.pack(payloadToArray({ ...empty, rawIds: [0], rawVals: new Uint8Array(4) })), limits), /raw bytes/, "short raw values");
@@ -54,6 +54,8 @@ t.test("payload codec - refuses truncated, corrupt and oversized payloads with a
   protocolError(t, () => decodePayload(Codec.MSGPACK, packr.pack(payloadToArray({ ...empty, strings: ["x".repeat(5000)] })), limits), /5000 characters, over the limit 4096/, "huge label");
   protocolError(t, () => decodePayload(Codec.MSGPACK, packr.pack(payloadToArray({ ...empty, strings: [7 as never] })), limits), /strings\[0\] is not a string/, "number as string");
   protocolError(t, () => decodePayload(99 as Codec, good.bytes, limits), /unknown codec 99/, "unknown codec");
+  protocolError(t, () => decodePayload(Codec.MSGPACK, packr.pack(payloadToArray({ ...empty, live: -3 })), limits), /live is not an integer/, "a negative series count");
+  t.equal(decodePayload(Codec.MSGPACK, packr.pack(payloadToArray({ ...empty, live: 7 })), limits).live, 7, "a values frame's series count travels");
 });
 
 t.test("payload codec - random bytes never escape as anything but a Protocol error", async (t) => {
@@ -103,8 +105,9 @@ t.test("decoder - a bad frame is refused whole and leaves the origin's state as 
     t.equal(dec.size, 1, `${what}: the series set is untouched`);
   }
   protocolError(t, () => dec.apply({ ...empty, strings: ["x", ""], defs: [0, 0, 0, 0, 1, 0] }, "key"), /key frame carries 0 values for 1 series/, "keyframe missing a value");
-  protocolError(t, () => dec.apply({ ...empty }, "values"), /values frame carries 0 values for 1 series/, "values frame missing a value");
-  protocolError(t, () => dec.apply({ ...empty, ids: [0, 0], vals: [exactDecimal(1), exactDecimal(2)] }, "values"), /value for undefined series 1/, "values frame with a value too many");
+  protocolError(t, () => dec.apply({ ...empty }, "values"), /values frame says the origin has \? series, 1 are known here/, "values frame without its count");
+  protocolError(t, () => dec.apply({ ...empty, live: 2 }, "values"), /values frame says the origin has 2 series, 1 are known here/, "values frame whose count differs");
+  protocolError(t, () => dec.apply({ ...empty, ids: [0, 0], vals: [exactDecimal(1), exactDecimal(2)] }, "values"), /value for undefined series 1/, "values frame with a value of a series not defined");
   t.equal(dec.value(a), 40);
   const raw = { ...empty, rawIds: [0], rawVals: float64Bytes([-0]) };
   dec.apply(raw, "delta");
