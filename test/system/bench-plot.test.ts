@@ -23,6 +23,7 @@ const result: BenchResult = {
   prometheus_gzip_bytes_per_node_per_interval: 5000,
   ratio_vs_gzip: 41.7,
   latency_ms: { p50: 40, p99: 90, max: 100 },
+  nodes_marked_down: 0,
   root_render_ms: 30,
   root_render_bytes: 4e6,
   root_series: 50000,
@@ -35,7 +36,8 @@ const result: BenchResult = {
   simulator_cpu_cores: 0.02,
   agent: { cpu_percent: 0.4, rss_mb: 80 },
   failover: { killed: 2, detection_ms: 5, recovery_ms: 450, nodes_lost: 0 },
-  root_restart: { visible_ms: 1500, back_home_ms: 12000, nodes_lost: 0 },
+  start: { whole_ms: 2100, peak_p99_ms: 300, key_bytes: 1.5e6, nodes_marked_down: 0, failovers: 0 },
+  root_restart: { visible_ms: 1500, back_home_ms: 12000, nodes_lost: 0, share: 0.5, whole_ms: 12000, peak_p99_ms: 400, key_bytes: 8e5, nodes_marked_down: 0, failovers: 2 },
   prometheus_baseline: null,
   timeline: { t_s: [1, 2, 3], latency_p50_ms: [40, 41, 39], latency_p99_ms: [90, 85, 95], leaf_bytes_per_s: [12000, 12100, 11900], root_bytes_per_s: [11800, 11900, 11700], recovery: { t_ms: [100, 200, 300, 450], fresh_fraction: [0.5, 0.8, 0.95, 1] } },
 };

@@ -37,12 +37,23 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
     "relay_cpu_us_per_frame",
     "agent.rss_mb",
     "failover.recovery_ms",
+    "start.whole_ms",
+    "start.key_bytes",
+    "root_restart.visible_ms",
+    "root_restart.back_home_ms",
+    "root_restart.key_bytes",
     "prometheus_baseline.roots.cpu_cores",
     "prometheus_baseline.direct.cpu_cores",
     "prometheus_baseline.cpu_ratio",
   ]) positive(k);
   t.ok(Number.isFinite(r.agent.cpu_percent) && r.agent.cpu_percent >= 0, "agent.cpu_percent");
   t.equal(r.failover.nodes_lost, 0, "no node lost in the failover");
+  for (const k of ["nodes_marked_down", "start.nodes_marked_down", "start.failovers", "root_restart.nodes_marked_down", "root_restart.peak_p99_ms"]) {
+    const v = k.split(".").reduce((o: Record<string, unknown>, x) => o?.[x] as Record<string, unknown>, r) as unknown as number;
+    t.ok(typeof v === "number" && v >= 0, `${k} = ${v} is a count`);
+  }
+  t.match(res.stdout, /start \(all in one tick\)\s+every node up after \d+ ms/, "the start's figures in the table");
+  t.match(res.stdout, /capacity model \(README\)/, "the capacity model's constants and predictions");
   t.ok(r.latency_ms.p50 <= r.latency_ms.p99 && r.latency_ms.p99 <= r.latency_ms.max, "p50 ≤ p99 ≤ max");
   t.ok(r.machine.node.startsWith("v") && typeof r.machine.commit === "string", "machine and commit recorded");
   t.ok(existsSync(html) && readFileSync(html, "utf8").includes("uPlot"), "a self-contained plot");
