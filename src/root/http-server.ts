@@ -1,15 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { promisify } from "node:util";
-import { gzip } from "node:zlib";
 import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } from "./exposition-cache.js";
-import { PageBuffer } from "./page-buffer.js";
+import { SharedPage } from "./shared-page.js";
 import { Histogram } from "prom-client";
-
-const gzipAsync = promisify(gzip);
 
 export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string } | null>;
 
@@ -23,7 +19,7 @@ export class RootHttpServer {
   private readonly routes = new Map<string, RouteHandler>();
   private ready = false;
   private readonly renderSeconds: Histogram;
-  private readonly pages = new PageBuffer();
+  private readonly pages = new SharedPage();
 
   constructor(
     private readonly renderPage: (format: ExpositionFormat) => Promise<Buffer[]>,
@@ -105,7 +101,7 @@ export class RootHttpServer {
   private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const format: ExpositionFormat = /application\/openmetrics-text/.test(req.headers.accept ?? "") ? "openmetrics" : "text";
     const end = this.renderSeconds.startTimer();
-    const page = await this.pages.assembleSliced(await this.renderPage(format));
+    const page = await this.pages.acquire(format, () => this.renderPage(format));
     end();
     const headers: Record<string, string> = { "content-type": format === "openmetrics" ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE };
     if (this.gzipLevel > 0 && /\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) {
@@ -113,7 +109,7 @@ export class RootHttpServer {
       // 16 % larger body — compression, not rendering, dominated a large scrape.
       let zipped: Buffer;
       try {
-        zipped = await gzipAsync(page.body, { level: this.gzipLevel });
+        zipped = await page.gzip(this.gzipLevel);
       } finally {
         page.release();
       }
