@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
-import { LimitedWarning, type Logger } from "../core/logger.js";
+import { EventSummary, LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { DownSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { aliveProblem, frameProblem, isNodeName } from "../wire/frame-envelope.js";
@@ -41,16 +41,26 @@ export class ChildServer {
   private boundPort = 0;
   /** A misbehaving child must not flood the log: one line per second at most. */
   private readonly refused: LimitedWarning;
+  private readonly streamsRefusedLog: LimitedWarning;
+  /** Children come and go in crowds when a parent fails over: one line a second, the count and the first names. */
+  private readonly connected: EventSummary;
+  private readonly disconnected: EventSummary;
+  private readonly summaryTimer: NodeJS.Timeout;
   private readonly m;
 
   constructor(
     private readonly sink: FrameSink,
     private readonly limits: WireLimits,
-    private readonly log: Logger,
+    log: Logger,
     registry: Registry,
     private readonly hooks: ChildServerHooks = {},
   ) {
     this.refused = new LimitedWarning(log, "frame refused");
+    this.streamsRefusedLog = new LimitedWarning(log, "child stream refused");
+    this.connected = new EventSummary(log, "children connected");
+    this.disconnected = new EventSummary(log, "children disconnected");
+    this.summaryTimer = setInterval(() => this.flushLogs(), 1000);
+    this.summaryTimer.unref();
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": limits.maxMessageBytes,
       "grpc.max_send_message_length": limits.maxMessageBytes,
@@ -123,8 +133,15 @@ export class ChildServer {
     return out;
   }
 
+  private flushLogs(): void {
+    this.connected.flush();
+    this.disconnected.flush();
+  }
+
   /** Stops accepting, ends every child stream, and waits for the server to close. */
   async stop(): Promise<void> {
+    clearInterval(this.summaryTimer);
+    this.flushLogs();
     for (const call of this.links.keys()) call.end();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -143,7 +160,7 @@ export class ChildServer {
     let link: ChildLink | null = null;
     const refuse = (why: string): void => {
       this.m.streamsRefused.inc();
-      this.log.warn({ child: link?.node, reason: why }, "child stream refused");
+      this.streamsRefusedLog.warn({ child: link?.node, reason: why });
       call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: why });
       call.end();
     };
@@ -167,7 +184,7 @@ export class ChildServer {
         }
         link = { node: h.node, tree: h.tree, epoch: h.epoch, connectedAtMs: Date.now() };
         this.links.set(call, link);
-        this.log.info({ child: h.node, tree: h.tree, epoch: String(h.epoch) }, "child connected");
+        this.connected.note(h.node);
         this.hooks.onChildUp?.(link);
         call.write(create(DownSchema, { msg: { case: "ack", value: { linkSeq: 0n } } }));
         return;
@@ -190,7 +207,7 @@ export class ChildServer {
       const l = this.links.get(call);
       if (l === undefined) return;
       this.links.delete(call);
-      this.log.info({ child: l.node, reason }, "child disconnected");
+      this.disconnected.note(`${l.node} (${reason})`);
       this.hooks.onChildDown?.(l, reason);
     };
     call.on("end", () => {

@@ -1,7 +1,5 @@
 import type { Registry } from "prom-client";
-import { Histogram } from "prom-client";
 import { EventSummary, LimitedWarning, type Logger } from "../core/logger.js";
-import { counter, gauge } from "../core/metric-names.js";
 import { FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
 import type { FrameMode } from "../series/payload.js";
@@ -10,8 +8,10 @@ import { ResyncBudget } from "../wire/resync-budget.js";
 import type { WireLimits } from "../wire/wire-limits.js";
 import type { AggregateEngine } from "./aggregates.js";
 import { ExpositionCache } from "./exposition-cache.js";
-import { IngestLag } from "./ingest-lag.js";
-import { OriginState, type LinkClock } from "./origin-state.js";
+import { Liveness } from "./liveness.js";
+import { OriginState } from "./origin-state.js";
+import { ReorderBuffer } from "./reorder-buffer.js";
+import { rootStoreMetrics } from "./root-store-metrics.js";
 
 export interface RootStoreOptions {
   /** A node silent this long is down and its series leave the page. Default 3 × interval. */
@@ -47,16 +47,12 @@ const RESYNC_CORE_SHARE = 0.25;
 export class RootStore implements FrameSink {
   readonly cache = new ExpositionCache();
   private readonly origins = new Map<string, OriginState>();
-  /** Per child link (the ChildServer's link object): what it delivered, and when. Gone with the link. */
-  private readonly links = new WeakMap<object, LinkClock>();
   private downlink: Downlink | null = null;
   private resyncListener: (origin: string) => void = () => undefined;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private sweepEveryMs = 1000;
-  private lastSweepMs = 0;
-  /** The sweep window's ingest lag (see IngestLag), and the backlog the last sweep allowed for. */
-  private readonly lag = new IngestLag();
-  private backlogMs = 0;
+  private readonly liveness: Liveness;
+  /** Frames that came ahead of a gap, held for the missing ones (a relay failed over from a slow parent). */
+  private readonly reorder: ReorderBuffer<OriginState>;
   private readonly downs: EventSummary;
   private readonly ups: EventSummary;
   private readonly lefts: EventSummary;
@@ -64,9 +60,8 @@ export class RootStore implements FrameSink {
   private readonly budget: ResyncBudget;
   /** What applying one KEY frame costs here, µs (moving average): the default resync rate follows it. */
   private keyCostUs = 0;
-  private readonly m;
+  private readonly m: ReturnType<typeof rootStoreMetrics>;
 
-  private deadAfterMs: number;
   private readonly clock: () => number;
   /** Bad payloads from any origin: one line per second at most, however many arrive. */
   private readonly refused: LimitedWarning;
@@ -81,9 +76,9 @@ export class RootStore implements FrameSink {
     this.downs = new EventSummary(log, "nodes down (silent past deadAfterMs)", "warn");
     this.ups = new EventSummary(log, "nodes up");
     this.lefts = new EventSummary(log, "nodes left this root for another parent");
-    this.deadAfterMs = opts.deadAfterMs;
     this.clock = opts.clock ?? Date.now;
-    this.lastSweepMs = this.clock();
+    this.liveness = new Liveness(opts.deadAfterMs, Math.max(100, Math.min(1000, opts.deadAfterMs / 4)), this.clock());
+    this.reorder = new ReorderBuffer(Math.max(1000, 3 * opts.intervalMs));
     this.budget = new ResyncBudget({
       // Until a keyframe has been timed: 500 a second (a 500-series keyframe costs ~0.5 ms here).
       perS: opts.resyncPerS ?? 500,
@@ -91,45 +86,23 @@ export class RootStore implements FrameSink {
       inFlightMs: Math.max(2000, 3 * opts.intervalMs),
       maxWaiting: 1_000_000,
     });
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the store when scraped
     const self = this;
-    this.m = {
-      frames: counter(registry, "banyan_root_frames_applied_total", "Frames applied to the store.", ["kind"] as const),
-      bytes: counter(registry, "banyan_root_payload_bytes_total", "Frame payload bytes received (compressed, as on the wire)."),
-      decodedBytes: counter(registry, "banyan_root_series_updates_total", "Series values updated by frames."),
-      dropped: counter(registry, "banyan_root_frames_dropped_total", "Frames dropped.", ["reason"] as const),
-      decodeErrors: counter(registry, "banyan_root_decode_errors_total", "Frames whose payload could not be decoded."),
-      resyncs: counter(registry, "banyan_root_resyncs_requested_total", "Keyframes requested from origins.", ["reason"] as const),
-      left: counter(registry, "banyan_root_nodes_left_total", "Nodes that announced they moved to another parent (their series left this root at once)."),
-      down: counter(registry, "banyan_root_nodes_down_total", "Times a node that was up was marked down (silent past deadAfterMs plus the root's backlog)."),
-      sweepsStalled: counter(registry, "banyan_root_sweeps_stalled_total", "Liveness sweeps that ran late (the event loop was blocked) and so marked no node down."),
-      backlog: gauge(registry, "banyan_root_ingest_backlog_seconds", "How far behind its input the root was at the last sweep (added to deadAfterMs).", [], function () {
-        this.set(self.backlogMs / 1000);
-      }),
-      resyncWaiting: gauge(registry, "banyan_root_resyncs_waiting", "Origins waiting for their keyframe request to leave (the resync budget).", [], function () {
-        this.set(self.budget.waitingCount);
-      }),
-      resyncRate: gauge(registry, "banyan_root_resync_rate_per_second", "Keyframe requests this root sends at most per second.", [], function () {
-        this.set(self.budget.ratePerS);
-      }),
-      nodesUp: gauge(registry, "banyan_root_nodes_up", "Origins currently up at this root.", [], function () {
-        let n = 0;
-        for (const o of self.origins.values()) if (o.up) n++;
-        this.set(n);
-      }),
-      series: gauge(registry, "banyan_root_series", "Series held for origins that are up.", [], function () {
-        let n = 0;
-        for (const o of self.origins.values()) if (o.up) n += o.seriesCount;
-        this.set(n);
-      }),
-      latency: new Histogram({
-        name: "banyan_root_frame_latency_seconds",
-        help: "Time from sampling at the origin to applying at the root.",
-        // Fine enough for the bench to read p50/p99 off it.
-        buckets: [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
-        registers: [registry],
-      }),
-    };
+    this.m = rootStoreMetrics(registry, {
+      get backlogMs() {
+        return self.liveness.backlog;
+      },
+      get resyncsWaiting() {
+        return self.budget.waitingCount;
+      },
+      get resyncRatePerS() {
+        return self.budget.ratePerS;
+      },
+      get heldBytes() {
+        return self.reorder.heldBytes;
+      },
+      origins: () => self.origins.values(),
+    });
   }
 
   /** Replaces the aggregate rules (config reload): every node that is up enrolls afresh. */
@@ -139,7 +112,7 @@ export class RootStore implements FrameSink {
   }
 
   setDeadAfterMs(ms: number): void {
-    this.deadAfterMs = ms;
+    this.liveness.setDeadAfterMs(ms);
   }
 
   /** Told of every keyframe requested (the status page counts them). */
@@ -153,9 +126,7 @@ export class RootStore implements FrameSink {
   }
 
   start(): void {
-    this.sweepEveryMs = Math.max(100, Math.min(1000, this.deadAfterMs / 4));
-    this.lastSweepMs = this.clock();
-    this.sweepTimer = setInterval(() => this.sweep(this.clock()), this.sweepEveryMs);
+    this.sweepTimer = setInterval(() => this.sweep(this.clock()), this.liveness.sweepEveryMs);
     this.sweepTimer.unref();
     this.resyncTimer = setInterval(() => this.sendResyncs(this.clock()), 100);
     this.resyncTimer.unref();
@@ -190,23 +161,22 @@ export class RootStore implements FrameSink {
 
   accept(frames: readonly Frame[], alive: readonly Alive[], from?: object): void {
     const now = this.clock();
-    const link = this.linkClock(from, now);
+    const link = this.liveness.linkClock(from, this, now);
     for (const f of frames) {
       this.applyFrame(f, now);
-      const t = Number(f.timeMs);
-      if (t > link.watermarkMs) link.watermarkMs = t;
+      this.liveness.heard(link, Number(f.timeMs), now);
       const st = this.origins.get(f.origin);
       if (st !== undefined) st.link = link;
     }
     for (const a of alive) {
       const st = this.stateOf(a.origin);
       st.link = link;
-      const t = Number(a.timeMs);
-      if (t > link.watermarkMs) link.watermarkMs = t;
+      this.liveness.heard(link, Number(a.timeMs), now);
       this.seen(st, now);
-      if (a.epoch > st.epoch || (a.epoch === st.epoch && a.seq > st.seq) || st.needKey) this.wantKey(st, "gap");
+      if (a.epoch > st.epoch || st.needKey) this.wantKey(st, "gap");
+      // Frames up to a.seq exist but have not come (yet): a gap the reorder buffer waits on a little.
+      else if (a.epoch === st.epoch && a.seq > st.seq) this.reorder.gapSeen(st, a.seq, now);
       else if (a.epoch === st.epoch && a.seq === st.seq) st.lastSampleMs = Number(a.timeMs);
-      this.lag.observe(now - Number(a.timeMs));
     }
   }
 
@@ -221,10 +191,12 @@ export class RootStore implements FrameSink {
     const mode: FrameMode = key ? "key" : f.kind === FrameKind.VALUES ? "values" : "delta";
     if (f.epoch < st.epoch) return this.drop("stale_epoch");
     if (f.epoch === st.epoch && f.seq <= st.seq) return this.drop("duplicate");
-    // VALUES and DELTA frames build on the frame before them: after a gap only a KEY frame helps.
+    // VALUES and DELTA frames build on the frame before them: after a gap only a KEY frame helps,
+    // unless the missing frames are merely late (held a little for them: ReorderBuffer).
     if (!key && (f.epoch > st.epoch || f.seq !== st.seq + 1n || st.needKey)) {
-      this.drop("needs_keyframe");
       this.seen(st, now);
+      if (f.epoch === st.epoch && !st.needKey && this.reorder.hold(st, f, now)) return this.drop("held_for_gap");
+      this.drop("needs_keyframe");
       this.wantKey(st, f.epoch > st.epoch ? "new_epoch" : "gap");
       return;
     }
@@ -248,19 +220,12 @@ export class RootStore implements FrameSink {
     this.m.decodedBytes.inc(applied.changed.length);
     const lagMs = now - Number(f.timeMs);
     if (lagMs >= 0) this.m.latency.observe(lagMs / 1000);
-    this.lag.observe(lagMs);
     const wasUp = st.up;
     this.seen(st, now);
     if (wasUp) this.aggregates.onApplied(st, applied, key);
-  }
-
-  /** The clock of the link a batch came through (one for everything that names no link). */
-  private linkClock(from: object | undefined, now: number): LinkClock {
-    const key = from ?? this;
-    let c = this.links.get(key);
-    if (c === undefined) this.links.set(key, (c = { watermarkMs: 0, arrivalMs: now }));
-    c.arrivalMs = now;
-    return c;
+    // A frame held for this gap may follow now (at most the buffer's few per origin, so this recursion is shallow).
+    const next = this.reorder.next(st, st.seq);
+    if (next !== undefined) this.applyFrame(next, now);
   }
 
   /** The origin moved to another parent: stop exposing it here, unless newer frames already came. */
@@ -316,57 +281,33 @@ export class RootStore implements FrameSink {
     this.m.dropped.inc({ reason });
   }
 
-  /**
-   * Marks silent nodes down (their series leave the page) and forgets long-gone ones. Silence is
-   * judged against what the root could hear, and on what the node sent:
-   * - a sweep that runs late (the event loop was blocked, input waiting unread) marks nobody down,
-   *   and the time it was held up does not count as anyone's silence;
-   * - the backlog the root is working through (the median age of the samples it applied since the
-   *   last sweep) extends deadAfterMs;
-   * - a node is down only when it is also behind the link it came through: that link delivered
-   *   samples deadAfterMs newer than the node's last (others behind it are heard, it is not), or
-   *   delivered nothing at all. A congested link (a relay's queue full of keyframes) delivers old
-   *   samples late, for every node behind it alike: later values, not nodes marked down.
-   * A root or a link that falls behind shows values later; it never declares live nodes down and
-   * asks them for keyframes (that was the collapse: 73,153 `node down` lines at 20,000 nodes).
-   */
+  /** Marks silent nodes down (see Liveness), asks for keyframes where a gap stayed open, and forgets long-gone nodes. */
   sweep(now: number): void {
-    const lateMs = now - this.lastSweepMs - this.sweepEveryMs;
-    this.lastSweepMs = now;
-    const stalled = lateMs > Math.max(50, this.sweepEveryMs / 2);
-    // The time the event loop was held up (a long task, a GC pause) the root could hear nobody:
-    // it does not count as anyone's silence.
-    if (lateMs > 20) for (const st of this.origins.values()) st.lastSeenMs = Math.min(now, st.lastSeenMs + lateMs);
-    const median = this.lag.medianMs();
-    this.lag.reset();
-    this.backlogMs = median === null ? 0 : Math.max(0, median - this.deadAfterMs / 4);
+    const { stalled, down } = this.liveness.sweep(now, this.origins.values());
     if (stalled) this.m.sweepsStalled.inc();
-    const deadline = this.deadAfterMs + this.backlogMs;
+    for (const st of down) {
+      st.setVisible(false);
+      this.aggregates.drop(st);
+      this.downs.note(st.name);
+      this.m.down.inc();
+    }
+    for (const st of this.reorder.expired(now)) {
+      this.drop("gap_not_filled");
+      this.wantKey(st, "gap");
+    }
     for (const [name, st] of this.origins) {
-      const silentMs = now - st.lastSeenMs;
-      if (st.up && silentMs > deadline && !stalled && this.behindItsLink(st, now, deadline)) {
-        st.setVisible(false);
-        this.aggregates.drop(st);
-        this.downs.note(name);
-        this.m.down.inc();
-      }
-      if (!st.up && silentMs > this.opts.forgetAfterMs) {
-        this.budget.forget(name);
-        st.clear();
-        this.origins.delete(name);
-      }
+      if (st.up || now - st.lastSeenMs <= this.opts.forgetAfterMs) continue;
+      this.budget.forget(name);
+      this.reorder.clear(st);
+      st.clear();
+      this.origins.delete(name);
     }
     this.flushLogs();
   }
 
-  private behindItsLink(st: OriginState, now: number, deadline: number): boolean {
-    const l = st.link;
-    return l === null || now - l.arrivalMs > deadline || l.watermarkMs - st.lastSampleMs > this.deadAfterMs;
-  }
-
   /** The backlog the last sweep allowed for, ms (0 when the root keeps up). */
   get backlog(): number {
-    return this.backlogMs;
+    return this.liveness.backlog;
   }
 
   private flushLogs(): void {

@@ -143,3 +143,44 @@ t.test("resync - an origin that keeps needing keyframes is asked at most about o
     { numRuns: 100, seed: 9 },
   );
 });
+
+t.test("reorder - frames that arrive out of order (a relay failed over from a slow parent) all apply, with no keyframe asked; a gap never filled asks for one", async () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 2, max: 60 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 0, max: 2 ** 31 }), (count, window, seed) => {
+      const s = setup();
+      const link = {};
+      s.store.accept([s.frameOf("n1", s.clock.now)], [], link);
+      // The next `count` frames, shuffled within windows of `window` (what two paths do to one stream).
+      const frames = Array.from({ length: count }, () => s.frameOf("n1", s.clock.now));
+      let r = seed;
+      for (let b = 0; b < frames.length; b += window) {
+        for (let k = Math.min(frames.length, b + window) - 1; k > b; k--) {
+          r = (Math.imul(r, 1103515245) + 12345) >>> 0;
+          const j = b + (r % (k - b + 1));
+          [frames[k], frames[j]] = [frames[j]!, frames[k]!];
+        }
+      }
+      for (const f of frames) {
+        s.clock.now += 10;
+        s.store.accept([f], [], link);
+      }
+      s.advance(5000);
+      s.store.sendResyncs(s.clock.now);
+      const st = s.store.origin("n1")!;
+      if (st.seq !== BigInt(count + 1)) throw new Error(`applied up to ${st.seq} of ${count + 1}`);
+      if (s.resyncs.length > 0) throw new Error(`asked for a keyframe: ${s.resyncs}`);
+    }),
+    { numRuns: 200, seed: 21 },
+  );
+  const s = setup();
+  const link = {};
+  s.store.accept([s.frameOf("n2", s.clock.now)], [], link);
+  s.frameOf("n2", s.clock.now); // lost on the way
+  s.store.accept([s.frameOf("n2", s.clock.now)], [], link);
+  s.advance(1500);
+  s.store.sendResyncs(s.clock.now);
+  if (s.resyncs.length > 0) throw new Error("asked for a keyframe while the gap may still fill (held 3 × interval)");
+  s.advance(2000);
+  s.store.sendResyncs(s.clock.now);
+  if (!s.resyncs.includes("n2")) throw new Error("a gap that stayed open did not ask for a keyframe");
+});

@@ -1,0 +1,57 @@
+import type { Registry } from "prom-client";
+import { Histogram } from "prom-client";
+import { counter, gauge } from "../core/metric-names.js";
+import type { OriginState } from "./origin-state.js";
+
+/** What the root store's gauges read when scraped. */
+export interface RootStoreView {
+  readonly backlogMs: number;
+  readonly resyncsWaiting: number;
+  readonly resyncRatePerS: number;
+  readonly heldBytes: number;
+  origins(): Iterable<OriginState>;
+}
+
+/** The root store's metrics, registered into the root's registry. */
+export function rootStoreMetrics(registry: Registry, view: RootStoreView) {
+  return {
+    frames: counter(registry, "banyan_root_frames_applied_total", "Frames applied to the store.", ["kind"] as const),
+    bytes: counter(registry, "banyan_root_payload_bytes_total", "Frame payload bytes received (compressed, as on the wire)."),
+    decodedBytes: counter(registry, "banyan_root_series_updates_total", "Series values updated by frames."),
+    dropped: counter(registry, "banyan_root_frames_dropped_total", "Frames dropped (held_for_gap: held a moment for the frames before it).", ["reason"] as const),
+    decodeErrors: counter(registry, "banyan_root_decode_errors_total", "Frames whose payload could not be decoded."),
+    resyncs: counter(registry, "banyan_root_resyncs_requested_total", "Keyframes requested from origins.", ["reason"] as const),
+    left: counter(registry, "banyan_root_nodes_left_total", "Nodes that announced they moved to another parent (their series left this root at once)."),
+    down: counter(registry, "banyan_root_nodes_down_total", "Times a node that was up was marked down (silent past deadAfterMs plus the root's backlog)."),
+    sweepsStalled: counter(registry, "banyan_root_sweeps_stalled_total", "Liveness sweeps that ran late (the event loop was blocked) and so marked no node down."),
+    backlog: gauge(registry, "banyan_root_ingest_backlog_seconds", "How far behind its input the root was at the last sweep (added to deadAfterMs).", [], function () {
+      this.set(view.backlogMs / 1000);
+    }),
+    resyncWaiting: gauge(registry, "banyan_root_resyncs_waiting", "Origins waiting for their keyframe request to leave (the resync budget).", [], function () {
+      this.set(view.resyncsWaiting);
+    }),
+    resyncRate: gauge(registry, "banyan_root_resync_rate_per_second", "Keyframe requests this root sends at most per second.", [], function () {
+      this.set(view.resyncRatePerS);
+    }),
+    held: gauge(registry, "banyan_root_held_frame_bytes", "Bytes of frames held for a gap in their origin's sequence (bounded at 64 MiB).", [], function () {
+      this.set(view.heldBytes);
+    }),
+    nodesUp: gauge(registry, "banyan_root_nodes_up", "Origins currently up at this root.", [], function () {
+      let n = 0;
+      for (const o of view.origins()) if (o.up) n++;
+      this.set(n);
+    }),
+    series: gauge(registry, "banyan_root_series", "Series held for origins that are up.", [], function () {
+      let n = 0;
+      for (const o of view.origins()) if (o.up) n += o.seriesCount;
+      this.set(n);
+    }),
+    latency: new Histogram({
+      name: "banyan_root_frame_latency_seconds",
+      help: "Time from sampling at the origin to applying at the root.",
+      // Fine enough for the bench to read p50/p99 off it.
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
