@@ -14,6 +14,7 @@ import { FrameKind, FrameSchema } from "../src/gen/banyan/v1/uplink_pb.js";
 import { ExpositionCache } from "../src/root/exposition-cache.js";
 import { OriginState } from "../src/root/origin-state.js";
 import { PageBuffer } from "../src/root/page-buffer.js";
+import { SharedPage } from "../src/root/shared-page.js";
 import { parseRootConfig } from "../src/root/root-config.js";
 import { DeltaEncoder } from "../src/series/delta-encoder.js";
 import { DEFAULT_SERIES_LIMITS } from "../src/series/payload.js";
@@ -87,7 +88,7 @@ function wireFigures(series: number, changeRate: number, ticks: number, keyframe
   console.log(`  ratio         ${(text.length / perInterval).toFixed(0)}× smaller than text, ${(gz / perInterval).toFixed(1)}× smaller than gzip`);
 }
 
-function renderFigures(origins: number, series: number): void {
+async function renderFigures(origins: number, series: number): Promise<void> {
   // Only the root's side stays in memory: each origin's encoder makes its keyframe and the frame of
   // one later tick, then is dropped, as it would live on another machine.
   globalThis.gc?.();
@@ -127,6 +128,24 @@ function renderFigures(origins: number, series: number): void {
   const applyMs = Number(process.hrtime.bigint() - t0) / 1e6;
   time("after one tick (10 % of series moved)");
   console.log(`  applying that tick's ${origins} frames: ${applyMs.toFixed(0)} ms; root heap ≈ ${((heapAfter - heapBefore) / (origins * series)).toFixed(0)} B per series (with --expose-gc)`);
+
+  // As the root serves it: rendered and assembled in slices. How long the event loop is held at
+  // most (what ingestion waits for), against the whole page's wall time.
+  for (let k = 0; k < origins; k++) if (nextTick[k]) states[k]!.apply(nextTick[k]!, "delta");
+  const shared = new SharedPage();
+  let longestMs = 0;
+  let last = performance.now();
+  const probe = setInterval(() => {
+    const now = performance.now();
+    longestMs = Math.max(longestMs, now - last);
+    last = now;
+  }, 1);
+  const t1 = performance.now();
+  const hold = await shared.acquire("text", () => cache.renderSliced("text"));
+  const wallMs = performance.now() - t1;
+  clearInterval(probe);
+  hold.release();
+  console.log(`  sliced, after a tick (as served)        ${wallMs.toFixed(0).padStart(6)} ms  ${(hold.body.length / 1e6).toFixed(1)} MB; the event loop held ${longestMs.toFixed(0)} ms at most`);
 }
 
 async function latencyFigures(nodes: number, intervalMs: number, seconds: number): Promise<void> {
@@ -162,7 +181,7 @@ if (all || which.has("wire")) {
   wireFigures(500, 0.023, 600, 60);
 }
 if (all || which.has("render")) {
-  renderFigures(200, 500);
-  renderFigures(2000, 500);
+  await renderFigures(200, 500);
+  await renderFigures(2000, 500);
 }
 if (all || which.has("latency")) await latencyFigures(63, 1000, 20);
