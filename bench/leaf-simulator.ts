@@ -99,7 +99,8 @@ function start(m: StartMessage): void {
           return { node: s.node, tree: s.tree, epoch: top?.epoch ?? 1n };
         },
         onResync: wantKey,
-        onDrop: wantKey,
+        // As an agent's uplink: what overflow drops, the root repairs (it sees the gap and asks).
+        onDrop: () => undefined,
         leaving: () => [],
         onState: (state) => {
           if (state === "failing-over") {

@@ -45,6 +45,8 @@ export class ParentStream {
   private unacked: SentBatch[] = [];
   private linkSeq = 0n;
   private ackedSeq = 0n;
+  /** How slow the parent's acks have been lately, ms: the slowest, decaying by 5 % an ack. */
+  private slowAckMs = 0;
   /** The stream's own node and epoch (from its Hello): its frames leave the epoch out. */
   private self: { node: string; epoch: bigint } = { node: "", epoch: -1n };
   /** False while HTTP/2 flow control holds writes back. */
@@ -63,6 +65,11 @@ export class ParentStream {
   /** Whether the parent has acked a batch of this stream (it takes frames, not only the Hello). */
   get hasAcked(): boolean {
     return this.ackedSeq > 0n;
+  }
+
+  /** The slowest recent ack, ms (decaying): a parent that has been slow, not one that stopped. */
+  get recentAckMs(): number {
+    return this.slowAckMs;
   }
 
   /** When the oldest batch still waiting for its ack was sent; null when none waits. */
@@ -166,7 +173,8 @@ export class ParentStream {
       case "ack": {
         const seq = down.msg.value.linkSeq;
         if (seq > this.ackedSeq) this.ackedSeq = seq;
-        while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.unacked.shift();
+        const now = Date.now();
+        while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.slowAckMs = Math.max(now - this.unacked.shift()!.sentAtMs, this.slowAckMs * 0.95);
         break;
       }
       case "resync":

@@ -73,7 +73,7 @@ t.test("failover - a relay stopped with SIGSTOP (hung, not dead) is routed aroun
   t.equal(banyan(["topology", "status", topo]).status, 0);
 });
 
-t.test("overflow - a relay whose parent is throttled drops its oldest deltas, asks for keyframes, and the values end exact", async (t) => {
+t.test("overflow - a relay whose parent is throttled drops its oldest deltas, the root asks for keyframes, and the values end exact", async (t) => {
   const BASE = 29400;
   const cluster = await startCluster({
     nodes: "n[1-7]",
