@@ -143,6 +143,7 @@ maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable
 fsTypesExclude,netdevExclude}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
 sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
 synthetic.{series,changeRate,seed},
+jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
 precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, limits.*, log.level.
 
 Examples:
