@@ -1,5 +1,6 @@
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { defaultStartSpreadMs } from "../src/series/keyframe-schedule.js";
 import { writeTopologyFile } from "../topology/topology-file.js";
@@ -83,7 +84,9 @@ export class BenchCluster {
 
   startRoot(name: string): ChildProcess {
     // An IPC channel: a root whose bench is gone (even SIGKILLed) stops by itself (see runDaemon).
-    const p = spawn(process.execPath, [MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn"], {
+    // A root holds ~1 KB per series, past V8's default heap at 5M series: give each its share of memory.
+    const heapMb = Math.min(32_768, Math.max(2048, Math.floor((totalmem() / 2 ** 20) * 0.6 / this.o.roots)));
+    const p = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn"], {
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     return p;

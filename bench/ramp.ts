@@ -37,7 +37,15 @@ export async function runRamp(o: BenchOptions, maxNodes: number, say: (line: str
   let largest: number | null = null;
   for (let nodes = o.nodes; nodes <= maxNodes; nodes *= 2) {
     say(`ramp: ${nodes} nodes`);
-    const r = await runBench({ ...o, nodes, scenario: "steady", baselinePrometheus: false }, say, progress);
+    let r: BenchResult;
+    try {
+      r = await runBench({ ...o, nodes, scenario: "steady", baselinePrometheus: false }, say, progress);
+    } catch (err) {
+      const why = `the run failed: ${(err as Error).message}`;
+      steps.push({ nodes, held: false, why, p99_ms: NaN, nodes_marked_down: NaN, start_whole_ms: null });
+      say(`ramp: ${nodes} nodes did not hold: ${why}`);
+      break;
+    }
     const why = rampVerdict(r);
     steps.push({ nodes, held: why === null, why, p99_ms: r.latency_ms.p99, nodes_marked_down: r.start.nodes_marked_down + r.nodes_marked_down, start_whole_ms: r.start.whole_ms });
     results.push(r);

@@ -136,7 +136,13 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     let renderBytes = 0;
     for (const r of cluster.roots) {
       const t = process.hrtime.bigint();
-      const body = await fetch(`http://${r.http}/metrics`).then((x) => x.arrayBuffer());
+      // A root that died under the load (out of memory) has no page: the figure says n/a.
+      const body = await fetch(`http://${r.http}/metrics`).then((x) => x.arrayBuffer(), () => null);
+      if (body === null) {
+        say(`root ${r.name} did not answer its scrape (exit code ${r.proc.exitCode ?? "none"}, signal ${r.proc.signalCode ?? "none"})`);
+        renderMs = NaN;
+        continue;
+      }
       renderMs = Math.max(renderMs, Number(process.hrtime.bigint() - t) / 1e6);
       renderBytes = Math.max(renderBytes, body.byteLength);
     }

@@ -79,13 +79,13 @@ export class ExpositionCache {
   }
 
   /**
-   * The same, yielding to the event loop every `sliceMs` of work, so frames keep being applied while
+   * The same, yielding to the event loop every `sliceMs` of work (10), so frames keep being applied while
    * a big page renders (a 1M-series page after a busy tick is ~0.5 s of work; in one piece it held
    * ingestion up that long, and the root took its own pause for silent nodes). A chunk is immutable
    * once built (a frame makes a new one), so the parts gathered before a pause stay valid; families
    * rendered after it may be a frame newer, which a scrape cannot tell from a slightly later scrape.
    */
-  async renderSliced(format: ExpositionFormat, sliceMs = 20): Promise<Buffer[]> {
+  async renderSliced(format: ExpositionFormat, sliceMs = 10): Promise<Buffer[]> {
     const parts: Buffer[] = [];
     let sliceStart = performance.now();
     let work = 0;

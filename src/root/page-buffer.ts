@@ -18,7 +18,10 @@ export class PageBuffer {
   private inFlight = false;
 
   assemble(parts: readonly Buffer[]): Page {
-    const { target, total, shared } = this.reserve(parts);
+    const shared = this.claim();
+    let total = 0;
+    for (const p of parts) total += p.length;
+    const target = this.target(shared, total);
     let o = 0;
     for (const p of parts) {
       target.set(p, o);
@@ -32,8 +35,16 @@ export class PageBuffer {
    * of copying, past the 50 ms a root may hold ingestion up). The buffer counts as in flight from
    * the start, so a scrape arriving meanwhile gets its own.
    */
-  async assembleSliced(parts: readonly Buffer[], sliceBytes = 8 * 1024 * 1024): Promise<Page> {
-    const { target, total, shared } = this.reserve(parts);
+  async assembleSliced(parts: readonly Buffer[], sliceBytes = 4 * 1024 * 1024): Promise<Page> {
+    // The kept buffer is claimed before the first pause, so a scrape arriving meanwhile gets its own.
+    const shared = this.claim();
+    // Even adding up the sizes is work at a million series (558k chunks: 32 ms), so that is sliced too.
+    let total = 0;
+    for (let k = 0; k < parts.length; k++) {
+      total += parts[k]!.length;
+      if ((k & 0xffff) === 0xffff) await yieldToLoop();
+    }
+    const target = this.target(shared, total);
     let o = 0;
     let since = 0;
     for (const p of parts) {
@@ -48,14 +59,17 @@ export class PageBuffer {
     return this.page(target, total, shared);
   }
 
-  private reserve(parts: readonly Buffer[]): { target: Buffer; total: number; shared: boolean } {
-    let total = 0;
-    for (const p of parts) total += p.length;
-    const shared = !this.inFlight;
-    if (!shared) return { target: Buffer.allocUnsafe(total), total, shared };
-    if (this.kept.length < total || this.kept.length > 4 * total + 65_536) this.kept = Buffer.allocUnsafe(Math.ceil(total * 1.25));
+  /** Whether this page gets the kept buffer (none in flight), which is then in flight. */
+  private claim(): boolean {
+    if (this.inFlight) return false;
     this.inFlight = true;
-    return { target: this.kept, total, shared };
+    return true;
+  }
+
+  private target(shared: boolean, total: number): Buffer {
+    if (!shared) return Buffer.allocUnsafe(total);
+    if (this.kept.length < total || this.kept.length > 4 * total + 65_536) this.kept = Buffer.allocUnsafe(Math.ceil(total * 1.25));
+    return this.kept;
   }
 
   private page(target: Buffer, total: number, shared: boolean): Page {
