@@ -102,7 +102,8 @@ t.test("overflow - a relay whose parent is throttled drops its oldest deltas, th
   root.proc.kill("SIGSTOP");
   const n1 = cluster.agents.get("n1")!;
   const dropped = async (): Promise<number> => (await n1.registry.getSingleMetric("banyan_uplink_dropped_frames_total")!.get()).values[0]?.value ?? 0;
-  t.ok(await eventually(async () => (await dropped()) > 20, 60_000, 200), "the relay under the root dropped deltas");
+  // Only deltas pile up now (no relay asks for keyframes on its own), so the buffers fill slower than they did.
+  t.ok(await eventually(async () => (await dropped()) > 3, 90_000, 200), "the relay under the root dropped deltas");
   t.comment(`dropped ${await dropped()} frames while the root was stopped`);
   root.proc.kill("SIGCONT");
 
