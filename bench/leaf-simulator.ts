@@ -99,8 +99,6 @@ function start(m: StartMessage): void {
           return { node: s.node, tree: s.tree, epoch: top?.epoch ?? 1n };
         },
         onResync: wantKey,
-        // As an agent's uplink: what overflow drops, the root repairs (it sees the gap and asks).
-        onDrop: () => undefined,
         leaving: () => [],
         onState: (state) => {
           if (state === "failing-over") {

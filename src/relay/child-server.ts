@@ -193,10 +193,8 @@ export class ChildServer {
       if (link === null) return refuse("Batch before Hello");
       const b = up.msg.value;
       if (b.frames.length + b.alive.length > this.limits.maxFramesPerBatch) {
-        // Refused whole, and repaired: the origins of its frames are asked for keyframes.
+        // Refused whole; the root sees the gap in those origins' sequences and asks for keyframes.
         this.reject("batch_too_large", `${link.node}: batch of ${b.frames.length + b.alive.length} over the limit`);
-        const origins = [...new Set(b.frames.map((f) => f.origin).filter((o) => isNodeName(o, this.limits)))];
-        if (origins.length > 0) call.write(create(DownSchema, { msg: { case: "resync", value: { origins } } }));
       } else {
         this.forward(link, b.frames, b.alive, call);
       }

@@ -40,8 +40,9 @@ export interface RelayNodeOptions {
 /**
  * A node in the trees: its own frames (if it samples) and its children's go up one uplink. Resyncs
  * coming down are routed to the child each origin came through, or to the local sampler. Frames
- * dropped on overflow are repaired by the root, which sees the gap and asks for keyframes. The batch toward the parent
- * leaves every `flushMs`, or as soon as every connected child and the node itself delivered this
+ * dropped on overflow are repaired by the root: it sees the gap and asks for keyframes under its one
+ * budget (each relay asking on its own made 6.4 GB of keyframes in a 20,000-node start on 2 cores).
+ * The batch toward the parent leaves every `flushMs`, or as soon as every connected child and the node itself delivered this
  * tick, so a sample reaches the root in about depth × flush.
  */
 export class RelayNode implements FrameSink, Downlink {
@@ -51,7 +52,6 @@ export class RelayNode implements FrameSink, Downlink {
   private relayEpoch = BigInt(Date.now());
   private readonly delivered = new Set<string>();
   private localDelivered = false;
-
 
   constructor(
     private readonly opts: RelayNodeOptions,
@@ -65,10 +65,6 @@ export class RelayNode implements FrameSink, Downlink {
       {
         hello: () => ({ node: opts.name, tree: opts.tree, epoch: this.local !== null ? this.local.newEpoch() : ++this.relayEpoch }),
         onResync: (origins) => this.resync(origins),
-        // Frames dropped on overflow are repaired by the root: it sees the gap in their sequence
-        // and asks for keyframes under its one budget. (A relay asking on its own made every
-        // overloaded relay ask at once: at 20,000 nodes on 2 cores, 6.4 GB of keyframes.)
-        onDrop: () => undefined,
         leaving: () => this.leaveFrames(),
         onState: (state, target) => this.onUplinkState?.(state, target),
       },

@@ -18,7 +18,8 @@ export function rootStoreMetrics(registry: Registry, view: RootStoreView) {
     frames: counter(registry, "banyan_root_frames_applied_total", "Frames applied to the store.", ["kind"] as const),
     bytes: counter(registry, "banyan_root_payload_bytes_total", "Frame payload bytes received (compressed, as on the wire)."),
     decodedBytes: counter(registry, "banyan_root_series_updates_total", "Series values updated by frames."),
-    dropped: counter(registry, "banyan_root_frames_dropped_total", "Frames dropped (held_for_gap: held a moment for the frames before it).", ["reason"] as const),
+    dropped: counter(registry, "banyan_root_frames_dropped_total", "Frames dropped.", ["reason"] as const),
+    held: counter(registry, "banyan_root_frames_held_total", "Frames that came ahead of a gap in their origin's sequence and were held for the late ones."),
     decodeErrors: counter(registry, "banyan_root_decode_errors_total", "Frames whose payload could not be decoded."),
     resyncs: counter(registry, "banyan_root_resyncs_requested_total", "Keyframes requested from origins.", ["reason"] as const),
     left: counter(registry, "banyan_root_nodes_left_total", "Nodes that announced they moved to another parent (their series left this root at once)."),
@@ -33,7 +34,7 @@ export function rootStoreMetrics(registry: Registry, view: RootStoreView) {
     resyncRate: gauge(registry, "banyan_root_resync_rate_per_second", "Keyframe requests this root sends at most per second.", [], function () {
       this.set(view.resyncRatePerS);
     }),
-    held: gauge(registry, "banyan_root_held_frame_bytes", "Bytes of frames held for a gap in their origin's sequence (bounded at 64 MiB).", [], function () {
+    heldBytes: gauge(registry, "banyan_root_held_frame_bytes", "Bytes of frames held for a gap in their origin's sequence (bounded at 64 MiB).", [], function () {
       this.set(view.heldBytes);
     }),
     nodesUp: gauge(registry, "banyan_root_nodes_up", "Origins currently up at this root.", [], function () {

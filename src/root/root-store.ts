@@ -4,39 +4,25 @@ import { FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
 import type { FrameMode } from "../series/payload.js";
 import { decodePayload } from "../wire/payload-codec.js";
-import { ResyncBudget } from "../wire/resync-budget.js";
 import type { WireLimits } from "../wire/wire-limits.js";
 import type { AggregateEngine } from "./aggregates.js";
 import { ExpositionCache } from "./exposition-cache.js";
 import { Liveness } from "./liveness.js";
-import { OriginState } from "./origin-state.js";
+import { OriginState, type LinkClock } from "./origin-state.js";
 import { ReorderBuffer } from "./reorder-buffer.js";
+import { RootResyncs, type RootResyncOptions } from "./root-resyncs.js";
 import { rootStoreMetrics } from "./root-store-metrics.js";
 
-export interface RootStoreOptions {
+/** The store's settings; the keyframe-request ones are RootResyncs'. */
+export interface RootStoreOptions extends RootResyncOptions {
   /** A node silent this long is down and its series leave the page. Default 3 × interval. */
   readonly deadAfterMs: number;
   /** A node down this long is forgotten (its state freed). */
   readonly forgetAfterMs: number;
-  /** The trees' sampling interval: a keyframe asked for should arrive within a few of them. */
-  readonly intervalMs: number;
-  /**
-   * An origin that needs a keyframe again soon after one waits at least this long, doubling each
-   * time up to keyframeIntervalMs: a flapping origin costs about one keyframe per keyframe interval.
-   */
-  readonly resyncIntervalMs: number;
-  readonly keyframeIntervalMs: number;
-  /** Keyframe requests per second; null: derived from what a keyframe costs this root (a quarter of a core). */
-  readonly resyncPerS: number | null;
-  /** Requests that may leave at once. */
-  readonly resyncBurst: number;
   readonly limits: WireLimits;
   /** The root's clock (tests drive it). Default Date.now. */
   readonly clock?: () => number;
 }
-
-/** The share of a core a root spends on keyframes it asked for, when no rate is configured. */
-const RESYNC_CORE_SHARE = 0.25;
 
 /**
  * The root's FrameSink: one OriginState per node. Frames of an older epoch, or already seen, are
@@ -57,9 +43,7 @@ export class RootStore implements FrameSink {
   private readonly ups: EventSummary;
   private readonly lefts: EventSummary;
   private resyncTimer: NodeJS.Timeout | null = null;
-  private readonly budget: ResyncBudget;
-  /** What applying one KEY frame costs here, µs (moving average): the default resync rate follows it. */
-  private keyCostUs = 0;
+  private readonly resyncs: RootResyncs;
   private readonly m: ReturnType<typeof rootStoreMetrics>;
 
   private readonly clock: () => number;
@@ -79,13 +63,7 @@ export class RootStore implements FrameSink {
     this.clock = opts.clock ?? Date.now;
     this.liveness = new Liveness(opts.deadAfterMs, Math.max(100, Math.min(1000, opts.deadAfterMs / 4)), this.clock());
     this.reorder = new ReorderBuffer(Math.max(1000, 3 * opts.intervalMs));
-    this.budget = new ResyncBudget({
-      // Until a keyframe has been timed: 500 a second (a 500-series keyframe costs ~0.5 ms here).
-      perS: opts.resyncPerS ?? 500,
-      burst: opts.resyncBurst,
-      inFlightMs: Math.max(2000, 3 * opts.intervalMs),
-      maxWaiting: 1_000_000,
-    });
+    this.resyncs = new RootResyncs(opts);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the store when scraped
     const self = this;
     this.m = rootStoreMetrics(registry, {
@@ -93,10 +71,10 @@ export class RootStore implements FrameSink {
         return self.liveness.backlog;
       },
       get resyncsWaiting() {
-        return self.budget.waitingCount;
+        return self.resyncs.waiting;
       },
       get resyncRatePerS() {
-        return self.budget.ratePerS;
+        return self.resyncs.ratePerS;
       },
       get heldBytes() {
         return self.reorder.heldBytes;
@@ -140,7 +118,7 @@ export class RootStore implements FrameSink {
 
   /** Sends the keyframe requests the budget lets go now. */
   sendResyncs(nowMs: number): void {
-    const due = this.budget.take(nowMs);
+    const due = this.resyncs.take(nowMs);
     if (due.length === 0) return;
     const origins: string[] = [];
     for (const { origin, reason } of due) {
@@ -163,10 +141,9 @@ export class RootStore implements FrameSink {
     const now = this.clock();
     const link = this.liveness.linkClock(from, this, now);
     for (const f of frames) {
-      this.applyFrame(f, now);
+      this.m.bytes.inc(f.payload.length);
       this.liveness.heard(link, Number(f.timeMs), now);
-      const st = this.origins.get(f.origin);
-      if (st !== undefined) st.link = link;
+      this.applyFrame(f, now, link);
     }
     for (const a of alive) {
       const st = this.stateOf(a.origin);
@@ -180,13 +157,14 @@ export class RootStore implements FrameSink {
     }
   }
 
-  private applyFrame(f: Frame, now: number): void {
+  /** Applies one frame that came through `link` (a frame held for a gap applies with the one that fills it). */
+  private applyFrame(f: Frame, now: number, link: LinkClock): void {
     if (f.kind === FrameKind.LEAVE) {
       this.leave(f);
       return;
     }
     const st = this.stateOf(f.origin);
-    this.m.bytes.inc(f.payload.length);
+    st.link = link;
     const key = f.kind === FrameKind.KEY;
     const mode: FrameMode = key ? "key" : f.kind === FrameKind.VALUES ? "values" : "delta";
     if (f.epoch < st.epoch) return this.drop("stale_epoch");
@@ -195,7 +173,7 @@ export class RootStore implements FrameSink {
     // unless the missing frames are merely late (held a little for them: ReorderBuffer).
     if (!key && (f.epoch > st.epoch || f.seq !== st.seq + 1n || st.needKey)) {
       this.seen(st, now);
-      if (f.epoch === st.epoch && !st.needKey && this.reorder.hold(st, f, now)) return this.drop("held_for_gap");
+      if (f.epoch === st.epoch && !st.needKey && this.reorder.hold(st, f, now)) return this.m.held.inc();
       this.drop("needs_keyframe");
       this.wantKey(st, f.epoch > st.epoch ? "new_epoch" : "gap");
       return;
@@ -211,7 +189,7 @@ export class RootStore implements FrameSink {
       this.wantKey(st, "bad_frame");
       return;
     }
-    if (key) this.keyApplied(st, now, performance.now() - t0);
+    if (key) this.resyncs.keyApplied(st, now, performance.now() - t0);
     st.epoch = f.epoch;
     st.seq = f.seq;
     st.needKey = false;
@@ -225,7 +203,7 @@ export class RootStore implements FrameSink {
     if (wasUp) this.aggregates.onApplied(st, applied, key);
     // A frame held for this gap may follow now (at most the buffer's few per origin, so this recursion is shallow).
     const next = this.reorder.next(st, st.seq);
-    if (next !== undefined) this.applyFrame(next, now);
+    if (next !== undefined) this.applyFrame(next, now, link);
   }
 
   /** The origin moved to another parent: stop exposing it here, unless newer frames already came. */
@@ -257,24 +235,10 @@ export class RootStore implements FrameSink {
     }
   }
 
-  /** The origin needs a keyframe: the budget sends the request when it may (see ResyncBudget). */
+  /** The origin needs a keyframe: the request leaves when the budget lets it (RootResyncs). */
   private wantKey(st: OriginState, reason: string): void {
     st.needKey = true;
-    if (!this.budget.need(st.name, reason, st.lastKeyMs + st.keyGapMs)) this.drop("resync_backlog_full");
-  }
-
-  /**
-   * A keyframe arrived: no request for it is pending any more. One soon after the last (a flapping
-   * origin) doubles the wait before the next request; a quiet keyframe interval resets it. The
-   * default request rate follows what keyframes cost here.
-   */
-  private keyApplied(st: OriginState, now: number, ms: number): void {
-    const o = this.opts;
-    st.keyGapMs = now - st.lastKeyMs < o.keyframeIntervalMs ? Math.min(o.keyframeIntervalMs, Math.max(o.resyncIntervalMs, 2 * st.keyGapMs)) : 0;
-    st.lastKeyMs = now;
-    this.budget.satisfied(st.name);
-    this.keyCostUs = this.keyCostUs === 0 ? ms * 1000 : 0.95 * this.keyCostUs + 0.05 * ms * 1000;
-    if (o.resyncPerS === null && this.keyCostUs > 0) this.budget.setRate(Math.max(50, Math.min(20_000, (RESYNC_CORE_SHARE * 1e6) / this.keyCostUs)));
+    if (!this.resyncs.need(st, reason)) this.drop("resync_backlog_full");
   }
 
   private drop(reason: string): void {
@@ -297,7 +261,7 @@ export class RootStore implements FrameSink {
     }
     for (const [name, st] of this.origins) {
       if (st.up || now - st.lastSeenMs <= this.opts.forgetAfterMs) continue;
-      this.budget.forget(name);
+      this.resyncs.forget(name);
       this.reorder.clear(st);
       st.clear();
       this.origins.delete(name);

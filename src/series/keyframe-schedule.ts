@@ -8,7 +8,6 @@
  * every 60 s, and the roots fell behind.) Pure: the caller passes the time.
  */
 export interface KeyframeScheduleOptions {
-  readonly intervalMs: number;
   readonly keyframeIntervalMs: number;
   /** The first keyframe after a start waits for the node's phase within this window; 0: at once. */
   readonly startSpreadMs: number;

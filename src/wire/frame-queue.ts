@@ -13,8 +13,9 @@ export function frameWireBytes(f: Frame): number {
 /**
  * What waits to go up one link: frames in order, and the latest alive record of each origin.
  * Bounded in frames and in bytes: past either bound the oldest DELTA and VALUES frames go first
- * (then, with none left, the oldest keyframes), and the origins they came from are reported so
- * they get a keyframe — loss is always repaired, never silently absorbed.
+ * (then, with none left, the oldest keyframes); what was shed is counted and reported. Loss is
+ * repaired, never silently absorbed: the root sees the gap in those origins' sequences and asks
+ * for keyframes.
  */
 export class FrameQueue {
   private frames: Frame[] = [];

@@ -18,8 +18,6 @@ export interface UplinkHooks {
   hello(target: UplinkTarget): Hello;
   /** The parent asks these origins (own or below) for keyframes. */
   onResync(origins: readonly string[]): void;
-  /** Frames of these origins were dropped on overflow. */
-  onDrop(origins: readonly string[]): void;
   /** LEAVE frames for the node and the origins behind it, sent before a deliberate move. */
   leaving(): Frame[];
   /** Every transition, for the owner's status. */
@@ -42,7 +40,7 @@ export interface UplinkOptions {
   /**
    * A deliberate move is make-before-break: the old stream stays open, unused, this long after the
    * new one is ready and its parent acks what it is sent (time for the new path's root to apply the keyframe),
-   * and only then carries the LEAVE frames. Default 2 × interval.
+   * and only then carries the LEAVE frames. Default 2000 (RelayNode passes 2 × interval).
    */
   readonly handoverMs?: number;
   readonly limits: WireLimits;

@@ -59,7 +59,7 @@ export class UplinkSession implements FrameSink {
   ) {
     this.chain = chain;
     this.stream = new ParentStream(opts.limits);
-    this.overflowed = new LimitedWarning(log, "frames toward the parent dropped (the queue overflowed, or a frame could never fit in a message): resync requested", 10_000);
+    this.overflowed = new LimitedWarning(log, "frames toward the parent dropped (the queue overflowed, or a frame could never fit in a message); the root asks for keyframes", 10_000);
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
     // A batch stays under the message limit with room for the Batch's own fields; the queue holds
     // a few messages' worth. (Before: 16 MiB of keyframes after a root restart made one batch that
@@ -67,10 +67,10 @@ export class UplinkSession implements FrameSink {
     this.batchBytes = opts.limits.maxMessageBytes - 1024;
     this.queue = new FrameQueue(
       opts.maxQueuedFrames,
+      // What is dropped the root repairs: it sees the gap in those origins' sequences and asks for keyframes.
       ({ frames, origins }) => {
         this.m.dropped.inc(frames);
         this.overflowed.warn({ frames, origins: origins.length });
-        this.hooks.onDrop(origins);
       },
       4 * opts.limits.maxMessageBytes,
     );
@@ -211,7 +211,7 @@ export class UplinkSession implements FrameSink {
       return;
     }
     const oldest = this.stream.oldestUnackedAtMs;
-    const ackTimeoutMs = this.ackTimeoutMs();
+    const ackTimeoutMs = this.stream.ackTimeoutMs(this.opts.ackTimeoutMs);
     if ((this.stateNow === "ready" || this.stateNow === "healing") && oldest !== null && now - oldest > ackTimeoutMs) {
       this.fail(`no ack from ${this.currentTarget.name} within ${ackTimeoutMs} ms`);
       return;
@@ -289,18 +289,6 @@ export class UplinkSession implements FrameSink {
     this.index = index;
     if (index === 0) this.m.heals.inc();
     this.connect();
-  }
-
-  /**
-   * A parent whose acks have been getting slow (it is overloaded) gets up to 4 × its recent
-   * slowest ack before it counts as hung, at most 10 × ackTimeoutMs; one that was quick and stops
-   * (SIGSTOP) is given up after ackTimeoutMs as before. Failing over from a parent that is only
-   * slow moves its load one level up and costs keyframes: at 20,000 nodes on 2 cores, 5,653
-   * failovers in a start that never finished.
-   */
-  private ackTimeoutMs(): number {
-    const base = this.opts.ackTimeoutMs;
-    return Math.min(10 * base, Math.max(base, 4 * this.stream.recentAckMs));
   }
 
   /** The new stream failed during a move: the old one closes without LEAVE, what it had not delivered goes again. */

@@ -7,7 +7,7 @@ import { KeyframeSchedule, defaultStartSpreadMs, namePhase } from "../../../src/
  * keyframes (first or periodic) each tick carries, and each node's keyframe times.
  */
 function simulate(names: readonly string[], intervalMs: number, keyframeIntervalMs: number, startSpreadMs: number, startMs: number, ticks: number) {
-  const nodes = names.map((n) => ({ s: new KeyframeSchedule(n, { intervalMs, keyframeIntervalMs, startSpreadMs }, startMs), first: true, times: [] as number[] }));
+  const nodes = names.map((n) => ({ s: new KeyframeSchedule(n, { keyframeIntervalMs, startSpreadMs }, startMs), first: true, times: [] as number[] }));
   const perTick: number[] = [];
   const firstTick = Math.ceil(startMs / intervalMs) * intervalMs;
   for (let k = 0; k < ticks; k++) {
@@ -70,7 +70,7 @@ t.test("keyframe schedule - after its first keyframe a node sends exactly one pe
 });
 
 t.test("keyframe schedule - a keyframe asked for (resync, reconnect) does not move the periodic phase", async (t) => {
-  const s = new KeyframeSchedule("node0042", { intervalMs: 1000, keyframeIntervalMs: 60_000, startSpreadMs: 0 }, 0);
+  const s = new KeyframeSchedule("node0042", { keyframeIntervalMs: 60_000, startSpreadMs: 0 }, 0);
   const phaseMs = Math.floor(s.phase * 60_000);
   s.sent(0);
   t.equal(s.periodicDue(phaseMs - 1), phaseMs > 0 ? false : true);

@@ -54,3 +54,15 @@ t.test("frame queue - past its byte bound it sheds the oldest deltas first and r
   t.same(reported[1]!.sort(), ["a", "c"], "then the other values frame, then the oldest keyframe");
   t.equal(q.length, 3);
 });
+
+t.test("frame queue - past its frame bound the oldest deltas go first, keyframes stay, then the oldest keyframes; the origins are reported", async (t) => {
+  const reported: string[][] = [];
+  const q = new FrameQueue(5, ({ origins }) => reported.push(origins));
+  q.push([frame("a", 1, FrameKind.KEY, 1), frame("b", 1, FrameKind.KEY, 1), frame("a", 2, FrameKind.DELTA, 1), frame("b", 2, FrameKind.DELTA, 1)], []);
+  t.equal(reported.length, 0);
+  q.push([frame("c", 1, FrameKind.KEY, 1), frame("a", 3, FrameKind.DELTA, 1), frame("c", 2, FrameKind.DELTA, 1)], []);
+  t.same(reported, [["a", "b"]], "the two oldest deltas (of a and b) were dropped and reported");
+  q.push([frame("d", 1, FrameKind.KEY, 1), frame("e", 1, FrameKind.KEY, 1), frame("f", 1, FrameKind.KEY, 1), frame("g", 1, FrameKind.KEY, 1)], []);
+  t.same(reported[1]!.sort(), ["a", "b", "c"], "deltas go before any keyframe, then the oldest keyframes");
+  t.equal(q.length, 5);
+});
