@@ -86,7 +86,9 @@ export class BenchCluster {
     // An IPC channel: a root whose bench is gone (even SIGKILLed) stops by itself (see runDaemon).
     // A root holds ~1 KB per series, past V8's default heap at 5M series: give each its share of memory.
     const heapMb = Math.min(32_768, Math.max(2048, Math.floor((totalmem() / 2 ** 20) * 0.6 / this.o.roots)));
-    const p = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn"], {
+    // BANYAN_BENCH_ROOT_NODE_ARGS: extra Node flags for the roots (e.g. --cpu-prof), to profile them under the bench's load.
+    const extra = (process.env.BANYAN_BENCH_ROOT_NODE_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
+    const p = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn"], {
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     return p;

@@ -33,8 +33,11 @@ export interface CapacityPlan {
   readonly scrapeCoreS: number;
 }
 
-/** A 500-series keyframe costs a root ~1 ms to apply (measured in-process: 2.05 µs per series). */
-const KEY_US_PER_SERIES = 2.05;
+/**
+ * A 500-series keyframe costs a root ~1.4 ms to apply, definitions and all (`data-path-figures.js
+ * ingest`: 1.33-1.41 ms on 2000 fresh origins, 2.7 µs per series).
+ */
+const KEY_US_PER_SERIES = 2.7;
 /**
  * A scrape: rendering after a tick in which 10 % moved, 0.39-0.45 µs per series
  * (`data-path-figures.js render`, 1M series), and gzip level 1 of ~67 B of text per series at

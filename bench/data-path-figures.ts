@@ -21,13 +21,18 @@ import { DEFAULT_SERIES_LIMITS } from "../src/series/payload.js";
 import type { Payload } from "../src/series/payload.js";
 import type { SeriesDef } from "../src/series/series-def.js";
 import { encodePayload } from "../src/wire/payload-codec.js";
+import { DEFAULT_WIRE_LIMITS } from "../src/wire/wire-limits.js";
+import { AggregateEngine } from "../src/root/aggregates.js";
+import { RootStore } from "../src/root/root-store.js";
+import { buildTemplates } from "./frame-templates.js";
+import type { Frame } from "../src/gen/banyan/v1/uplink_pb.js";
 
 /**
  * The data path's figures (issue: data path): wire bytes per node per interval against Prometheus
  * text and gzip, the root's render time at 100k and 1M series, and sample-to-root latency at depth ≥ 5.
  * Seeded data; prints the machine and commit it ran on.
  *
- *   node --expose-gc dist/bench/data-path-figures.js [wire] [render] [latency]
+ *   node --expose-gc dist/bench/data-path-figures.js [wire] [render] [ingest] [latency]
  */
 const which = new Set(process.argv.slice(2));
 const all = which.size === 0;
@@ -156,6 +161,63 @@ async function renderFigures(origins: number, series: number): Promise<void> {
   console.log(`  sliced, after a tick (as served)        ${wallMs.toFixed(0).padStart(6)} ms  ${(hold.body.length / 1e6).toFixed(1)} MB in ${slices.length} slices, the longest ${Math.max(...slices).toFixed(0)} ms`);
 }
 
+/**
+ * The root's ingest alone (no gRPC): nodes' real encoded frames, as relays batch them, through
+ * RootStore.accept on a moving clock, with its metrics, liveness and page cache. CPU per applied
+ * sample update, over ticks after every node's keyframe.
+ */
+async function ingestFigures(nodes: number, series: number, changeRate: number, ticks: number): Promise<void> {
+  const period = 60;
+  const templates = buildTemplates({ count: 8, series, changeRate, precision: 0.001, seed: 1, period });
+  let now = 1_000_000_000;
+  const registry = new Registry();
+  const store = new RootStore(
+    { deadAfterMs: 3000, forgetAfterMs: 600_000, intervalMs: 1000, resyncIntervalMs: 1000, keyframeIntervalMs: 60_000, resyncPerS: 1000, resyncBurst: 200, limits: DEFAULT_WIRE_LIMITS, clock: () => now },
+    new AggregateEngine([]),
+    silentLogger(),
+    registry,
+  );
+  let resyncs = 0;
+  store.connectDownlink({ resync: (o) => void (resyncs += o.length) });
+  const names = Array.from({ length: nodes }, (_, k) => `node${String(k).padStart(5, "0")}`);
+  const batch = 64;
+  const send = (tick: number, keyed: boolean): void => {
+    for (let k = 0; k < nodes; k += batch) {
+      const frames: Frame[] = [];
+      for (let j = k; j < Math.min(nodes, k + batch); j++) {
+        const t = templates[j % templates.length]!;
+        const p = keyed ? t.keys[tick % period]! : tick % period === 0 ? t.periodicKey : t.deltas[tick % period];
+        if (p === null || p === undefined) continue;
+        const kind = keyed ? FrameKind.KEY : tick % period === 0 ? FrameKind.VALUES : FrameKind.DELTA;
+        frames.push(create(FrameSchema, { origin: names[j]!, epoch: 1n, seq: BigInt(tick + 1), timeMs: BigInt(now - 50), kind, codec: p.codec, payload: p.bytes }));
+      }
+      store.accept(frames, [], store);
+    }
+  };
+  const updatesTotal = async (): Promise<number> => (await registry.getSingleMetric("banyan_root_series_updates_total")!.get()).values[0]?.value ?? 0;
+  const k0 = process.cpuUsage();
+  send(0, true);
+  const k1 = process.cpuUsage(k0);
+  const updates0 = (await updatesTotal());
+  globalThis.gc?.();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let tick = 1; tick <= ticks; tick++) {
+    now += 1000;
+    send(tick, false);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const wall = performance.now() - t0;
+  const updates = (await updatesTotal()) - updates0;
+  const us = cpu.user + cpu.system;
+  console.log(`\ningest: ${nodes} nodes × ${series} series, change rate ${changeRate}, ${ticks} ticks through RootStore.accept (no gRPC)`);
+  console.log(`  keyframes: ${((k1.user + k1.system) / nodes).toFixed(0)} µs CPU per ${series}-series keyframe (definitions and all, as after a start or a root restart); ${resyncs} keyframes asked for`);
+  console.log(`  ${updates.toLocaleString()} updates in ${(nodes * ticks).toLocaleString()} frames: ${(us / updates).toFixed(3)} µs CPU per update (${(wall * 1000 / updates).toFixed(3)} µs wall), ${(us / nodes / ticks).toFixed(1)} µs per frame; ${(1 / (us / updates)).toFixed(2)}M updates/s per core`);
+  const refused = (await registry.getMetricsAsJSON()).filter((m) => /dropped|decode_errors|resyncs_requested/.test(m.name)).flatMap((m) => m.values.filter((v) => v.value > 0).map((v) => `${m.name}${JSON.stringify(v.labels)} ${v.value}`));
+  if (refused.length > 0) console.log(`  refused or dropped: ${refused.join(", ")}`);
+  store.stop();
+}
+
 async function latencyFigures(nodes: number, intervalMs: number, seconds: number): Promise<void> {
   const { topology } = generateTopology({ nodes: expandHostlist(`n[001-${String(nodes).padStart(3, "0")}]`), roots: ["r1"], trees: 1, local: 31000 });
   const depth = topologyStats(topology).totals.maxDepth;
@@ -191,5 +253,9 @@ if (all || which.has("wire")) {
 if (all || which.has("render")) {
   await renderFigures(200, 500);
   await renderFigures(2000, 500);
+}
+if (all || which.has("ingest")) {
+  await ingestFigures(2000, 500, 0.023, Number(process.env.INGEST_TICKS ?? 120));
+  await ingestFigures(2000, 500, 0.1, 120);
 }
 if (all || which.has("latency")) await latencyFigures(63, 1000, 20);

@@ -31,7 +31,12 @@ export interface BenchResult {
   latency_ms: { p50: number; p99: number; max: number };
   /** Times a root marked a node down during the steady window (banyan_root_nodes_down_total). */
   nodes_marked_down: number;
+  /** A root's scrape one interval after the previous one (the largest over the roots). */
   root_render_ms: number;
+  /** A root's first scrape, every chunk built. */
+  root_render_first_ms: number;
+  /** The same as root_render_ms, gzip-encoded as Prometheus asks for it. */
+  root_render_gzip_ms: number;
   root_render_bytes: number;
   root_series: number;
   root_bytes_per_series: number;
@@ -131,20 +136,39 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const children = w1.reduce((s, w) => s + w.children, 0);
     const rootSeries = total(m1, "banyan_root_series");
 
-    // Render: a scrape of each root, as Prometheus would make it.
+    // Render: a scrape of each root, as Prometheus would make it. The first builds every chunk (a
+    // root's first scrape after its start); the one an interval later is what a Prometheus scraping
+    // every interval pays: the chunks of the families that moved in that tick.
+    // Plain text first (what the page costs the root), then gzip as Prometheus asks for it (zlib's
+    // share, on the thread pool).
     let renderMs = 0;
+    let renderFirstMs = 0;
+    let renderGzipMs = 0;
     let renderBytes = 0;
-    for (const r of cluster.roots) {
+    const scrape = async (r: (typeof cluster.roots)[number], encoding = "identity"): Promise<{ ms: number; bytes: number } | null> => {
       const t = process.hrtime.bigint();
       // A root that died under the load (out of memory) has no page: the figure says n/a.
-      const body = await fetch(`http://${r.http}/metrics`).then((x) => x.arrayBuffer(), () => null);
+      const body = await fetch(`http://${r.http}/metrics`, { headers: { "accept-encoding": encoding } }).then((x) => x.arrayBuffer(), () => null);
       if (body === null) {
         say(`root ${r.name} did not answer its scrape (exit code ${r.proc.exitCode ?? "none"}, signal ${r.proc.signalCode ?? "none"})`);
-        renderMs = NaN;
-        continue;
+        return null;
       }
-      renderMs = Math.max(renderMs, Number(process.hrtime.bigint() - t) / 1e6);
-      renderBytes = Math.max(renderBytes, body.byteLength);
+      return { ms: Number(process.hrtime.bigint() - t) / 1e6, bytes: body.byteLength };
+    };
+    for (const r of cluster.roots) {
+      const first = await scrape(r);
+      renderFirstMs = first === null ? NaN : Math.max(renderFirstMs, first.ms);
+    }
+    await sleep(o.intervalMs);
+    for (const r of cluster.roots) {
+      const page = await scrape(r);
+      renderMs = page === null ? NaN : Math.max(renderMs, page.ms);
+      renderBytes = Math.max(renderBytes, page?.bytes ?? 0);
+    }
+    await sleep(o.intervalMs);
+    for (const r of cluster.roots) {
+      const page = await scrape(r, "gzip");
+      renderGzipMs = page === null ? NaN : Math.max(renderGzipMs, page.ms);
     }
     const rootRss = cluster.rootProcessStats().map((s) => s.rssBytes);
 
@@ -166,6 +190,8 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       latency_ms: { p50: histogramQuantile(lat, 0.5), p99: histogramQuantile(lat, 0.99), max: maxLe ? maxLe[0] * 1000 : NaN },
       nodes_marked_down: downs.add(m1),
       root_render_ms: renderMs,
+      root_render_first_ms: renderFirstMs,
+      root_render_gzip_ms: renderGzipMs,
       root_render_bytes: renderBytes,
       root_series: rootSeries,
       root_bytes_per_series: rootSeries > 0 ? rootRss.reduce((s, r, k) => s + r - emptyRootRss[k]!, 0) / rootSeries : NaN,

@@ -23,3 +23,16 @@ export function gauge<L extends string = never>(
   if (existing !== undefined) return existing as Gauge<L>;
   return new Gauge({ name, help, labelNames: [...labelNames], registers: [registry], ...(collect ? { collect } : {}) });
 }
+
+/** A counter whose value is read when scraped (collect sets it from a tally kept as a plain number). */
+export function tallied<L extends string = never>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  collect: (this: Counter<L>) => void,
+): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing !== undefined) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames: [...labelNames], registers: [registry], collect });
+}

@@ -70,7 +70,10 @@ export class AggregateEngine {
       mine.delete(id);
     }
     for (const id of applied.defined) this.enroll(origin, id, mine);
-    for (const id of applied.changed) for (const m of mine.get(id) ?? []) this.update(m, origin.value(id));
+    for (let k = 0; k < applied.changedCount; k++) {
+      const id = applied.changed[k]!;
+      for (const m of mine.get(id) ?? []) this.update(m, origin.value(id));
+    }
   }
 
   /** (Re)enrolls every series of an origin: after a keyframe, or when it comes back up. */

@@ -22,6 +22,8 @@ export interface OriginFamily {
   readonly view: SeriesView;
   readonly ids: number[];
   chunk: Buffer | null;
+  /** The view's own index of this family (where it marks that a value changed). */
+  readonly slot: number;
 }
 
 interface FamilyEntry {
@@ -31,10 +33,16 @@ interface FamilyEntry {
   readonly members: Set<OriginFamily>;
 }
 
-/** What the cache needs of an origin's state: a series' prefix (UTF-8) and its value, formatted (ASCII). */
+/**
+ * What the cache needs of an origin's state: a series' prefix (UTF-8), its value formatted (ASCII),
+ * and whether a family's values changed since its chunk was built (the mark is cleared by asking:
+ * a frame marks the family in the origin's own small arrays, not the chunk, so applying a sample
+ * touches a few cache lines of one origin instead of an object per family).
+ */
 export interface SeriesView {
   prefix(id: number): Buffer;
   valueText(id: number): string;
+  takeChanged(of: OriginFamily): boolean;
 }
 
 export class ExpositionCache {
@@ -71,7 +79,7 @@ export class ExpositionCache {
       if (f.members.size === 0) continue;
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
-        if (of.chunk === null) of.chunk = renderChunk(of.ids, of.view);
+        if (of.view.takeChanged(of) || of.chunk === null) of.chunk = renderChunk(of.ids, of.view);
         parts.push(of.chunk);
       }
     }
@@ -93,7 +101,7 @@ export class ExpositionCache {
       if (f.members.size === 0) continue;
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
-        if (of.chunk === null) {
+        if (of.view.takeChanged(of) || of.chunk === null) {
           of.chunk = renderChunk(of.ids, of.view);
           work += of.ids.length;
         }

@@ -30,9 +30,19 @@ export class OriginState implements SeriesView {
   link: LinkClock | null = null;
   private decoder: DeltaDecoder;
   private prefixes: Buffer[] = [];
-  /** Each value as the page prints it, formatted when it changes, not at every scrape. */
-  private texts: string[] = [];
-  private familyOf: (OriginFamily | undefined)[] = [];
+  /** Each value as the page prints it: formatted when a scrape first needs it after a change (stale[id]), not per sample. */
+  private texts: (string | undefined)[] = [];
+  /**
+   * Per series id: its family's slot and whether its text is stale; per slot: whether a value of the
+   * family changed since its chunk was built. Small typed arrays of this origin only, so a frame's
+   * samples touch a few cache lines (writing into a family object per sample was half the root's
+   * ingest time at a million series: cache misses).
+   */
+  private slotOf = new Uint32Array(0);
+  private stale = new Uint8Array(0);
+  private changedSlots = new Uint8Array(0);
+  private slots: (OriginFamily | undefined)[] = [];
+  private freeSlots: number[] = [];
   private readonly families = new Map<string, OriginFamily>();
   /** Ids of the node's own status series (banyan_node_parent_info, banyan_node_failovers_last_hour), or -1. */
   private parentInfoId = -1;
@@ -61,7 +71,17 @@ export class OriginState implements SeriesView {
   }
 
   valueText(id: number): string {
+    if (this.stale[id] === 1) {
+      this.stale[id] = 0;
+      this.texts[id] = formatValue(this.decoder.value(id));
+    }
     return this.texts[id]!;
+  }
+
+  takeChanged(of: OriginFamily): boolean {
+    if (this.changedSlots[of.slot] !== 1) return false;
+    this.changedSlots[of.slot] = 0;
+    return true;
   }
 
   get decoded(): DeltaDecoder {
@@ -89,10 +109,12 @@ export class OriginState implements SeriesView {
     const applied = this.decoder.apply(payload, mode);
     for (const id of applied.gone) this.forget(id);
     for (const id of applied.defined) this.learn(id);
-    for (const id of applied.changed) {
-      this.texts[id] = formatValue(this.decoder.value(id));
-      const of = this.familyOf[id];
-      if (of !== undefined) of.chunk = null;
+    const { changed, changedCount } = applied;
+    const { stale, slotOf, changedSlots } = this;
+    for (let k = 0; k < changedCount; k++) {
+      const id = changed[k]!;
+      stale[id] = 1;
+      changedSlots[slotOf[id]!] = 1;
     }
     return applied;
   }
@@ -108,10 +130,50 @@ export class OriginState implements SeriesView {
     this.jobSeries.clear();
     this.setVisible(false);
     this.families.clear();
+    this.resetIndex(0);
+    this.decoder = new DeltaDecoder(this.limits);
+  }
+
+  /** Empty per-id and per-slot tables for ids below `capacity` (the old ones, cleared, when they fit: a keyframe allocates no buffer). */
+  private resetIndex(capacity: number): void {
     this.prefixes = [];
     this.texts = [];
-    this.familyOf = [];
-    this.decoder = new DeltaDecoder(this.limits);
+    if (capacity === 0 || this.slotOf.length < capacity) {
+      this.slotOf = new Uint32Array(capacity);
+      this.stale = new Uint8Array(capacity);
+    } else {
+      this.slotOf.fill(0);
+      this.stale.fill(0);
+    }
+    if (capacity === 0) this.changedSlots = new Uint8Array(0);
+    else this.changedSlots.fill(0);
+    this.slots = [];
+    this.freeSlots = [];
+  }
+
+  /** Room for series id `id` in the per-id tables (doubling). */
+  private fitId(id: number): void {
+    if (id < this.slotOf.length) return;
+    let n = Math.max(64, this.slotOf.length);
+    while (n <= id) n *= 2;
+    const slotOf = new Uint32Array(n);
+    slotOf.set(this.slotOf);
+    this.slotOf = slotOf;
+    const stale = new Uint8Array(n);
+    stale.set(this.stale);
+    this.stale = stale;
+  }
+
+  /** A slot for a new family (a freed one first). */
+  private newSlot(): number {
+    const slot = this.freeSlots.pop() ?? this.slots.length;
+    if (slot >= this.changedSlots.length) {
+      const grown = new Uint8Array(Math.max(64, this.changedSlots.length * 2));
+      grown.set(this.changedSlots);
+      this.changedSlots = grown;
+    }
+    this.changedSlots[slot] = 0;
+    return slot;
   }
 
   private rebuild(): void {
@@ -120,9 +182,7 @@ export class OriginState implements SeriesView {
     this.failoversId = -1;
     for (const of of this.families.values()) this.cache.show(of, false);
     this.families.clear();
-    this.prefixes = [];
-    this.texts = [];
-    this.familyOf = [];
+    this.resetIndex(this.decoder.capacity);
     for (let id = 0; id < this.decoder.capacity; id++) if (this.decoder.def(id) !== undefined) this.learn(id);
   }
 
@@ -132,10 +192,13 @@ export class OriginState implements SeriesView {
     if (def.name === "banyan_node_parent_info") this.parentInfoId = id;
     else if (def.name === "banyan_node_failovers_last_hour") this.failoversId = id;
     this.prefixes[id] = Buffer.from(seriesPrefix(def, this.name), "utf8");
-    this.texts[id] = formatValue(this.decoder.value(id));
+    this.texts[id] = undefined;
+    this.fitId(id);
+    this.stale[id] = 1;
     let of = this.families.get(def.family);
     if (of === undefined) {
-      of = { family: this.cache.family(def), view: this, ids: [], chunk: null };
+      of = { family: this.cache.family(def), view: this, ids: [], chunk: null, slot: this.newSlot() };
+      this.slots[of.slot] = of;
       this.families.set(def.family, of);
       if (this.up) this.cache.show(of, true);
     }
@@ -149,22 +212,25 @@ export class OriginState implements SeriesView {
     }
     ids[k] = id;
     of.chunk = null;
-    this.familyOf[id] = of;
+    this.slotOf[id] = of.slot;
   }
 
   private forget(id: number): void {
     this.jobSeries.delete(id);
     if (id === this.parentInfoId) this.parentInfoId = -1;
     if (id === this.failoversId) this.failoversId = -1;
-    const of = this.familyOf[id];
+    const of = id < this.slotOf.length ? this.slots[this.slotOf[id]!] : undefined;
     if (of === undefined) return;
     const k = of.ids.indexOf(id);
-    if (k >= 0) of.ids.splice(k, 1);
+    if (k < 0) return;
+    of.ids.splice(k, 1);
     of.chunk = null;
-    this.familyOf[id] = undefined;
+    this.texts[id] = undefined;
     if (of.ids.length === 0) {
       this.cache.show(of, false);
       this.families.delete(of.family.name);
+      this.slots[of.slot] = undefined;
+      this.freeSlots.push(of.slot);
     }
   }
 }

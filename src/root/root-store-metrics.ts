@@ -1,10 +1,12 @@
 import type { Registry } from "prom-client";
 import { Histogram } from "prom-client";
-import { counter, gauge } from "../core/metric-names.js";
+import { counter, gauge, tallied } from "../core/metric-names.js";
 import type { OriginState } from "./origin-state.js";
 
 /** What the root store's gauges read when scraped. */
 export interface RootStoreView {
+  /** Tallies kept as plain numbers on the hot path (one frame, many samples) and read when scraped. */
+  readonly tally: IngestTally;
   readonly backlogMs: number;
   readonly resyncsWaiting: number;
   readonly resyncRatePerS: number;
@@ -12,12 +14,34 @@ export interface RootStoreView {
   origins(): Iterable<OriginState>;
 }
 
+/** What the store counts per frame, as plain numbers: a labelled prom-client inc per frame cost more than applying it. */
+export interface IngestTally {
+  payloadBytes: number;
+  updates: number;
+  key: number;
+  values: number;
+  delta: number;
+}
+
+export const newIngestTally = (): IngestTally => ({ payloadBytes: 0, updates: 0, key: 0, values: 0, delta: 0 });
+
 /** The root store's metrics, registered into the root's registry. */
 export function rootStoreMetrics(registry: Registry, view: RootStoreView) {
   return {
-    frames: counter(registry, "banyan_root_frames_applied_total", "Frames applied to the store.", ["kind"] as const),
-    bytes: counter(registry, "banyan_root_payload_bytes_total", "Frame payload bytes received (compressed, as on the wire)."),
-    decodedBytes: counter(registry, "banyan_root_series_updates_total", "Series values updated by frames."),
+    frames: tallied(registry, "banyan_root_frames_applied_total", "Frames applied to the store.", ["kind"] as const, function () {
+      this.reset();
+      this.inc({ kind: "key" }, view.tally.key);
+      this.inc({ kind: "values" }, view.tally.values);
+      this.inc({ kind: "delta" }, view.tally.delta);
+    }),
+    bytes: tallied(registry, "banyan_root_payload_bytes_total", "Frame payload bytes received (compressed, as on the wire).", [], function () {
+      this.reset();
+      this.inc(view.tally.payloadBytes);
+    }),
+    updates: tallied(registry, "banyan_root_series_updates_total", "Series values updated by frames.", [], function () {
+      this.reset();
+      this.inc(view.tally.updates);
+    }),
     dropped: counter(registry, "banyan_root_frames_dropped_total", "Frames dropped.", ["reason"] as const),
     held: counter(registry, "banyan_root_frames_held_total", "Frames that came ahead of a gap in their origin's sequence and were held for the late ones."),
     decodeErrors: counter(registry, "banyan_root_decode_errors_total", "Frames whose payload could not be decoded."),

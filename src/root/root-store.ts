@@ -11,7 +11,7 @@ import { Liveness } from "./liveness.js";
 import { OriginState, type LinkClock } from "./origin-state.js";
 import { ReorderBuffer } from "./reorder-buffer.js";
 import { RootResyncs, type RootResyncOptions } from "./root-resyncs.js";
-import { rootStoreMetrics } from "./root-store-metrics.js";
+import { newIngestTally, rootStoreMetrics } from "./root-store-metrics.js";
 
 /** The store's settings; the keyframe-request ones are RootResyncs'. */
 export interface RootStoreOptions extends RootResyncOptions {
@@ -45,6 +45,7 @@ export class RootStore implements FrameSink {
   private resyncTimer: NodeJS.Timeout | null = null;
   private readonly resyncs: RootResyncs;
   private readonly m: ReturnType<typeof rootStoreMetrics>;
+  private readonly tally = newIngestTally();
 
   private readonly clock: () => number;
   /** Bad payloads from any origin: one line per second at most, however many arrive. */
@@ -67,6 +68,7 @@ export class RootStore implements FrameSink {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the store when scraped
     const self = this;
     this.m = rootStoreMetrics(registry, {
+      tally: this.tally,
       get backlogMs() {
         return self.liveness.backlog;
       },
@@ -141,7 +143,7 @@ export class RootStore implements FrameSink {
     const now = this.clock();
     const link = this.liveness.linkClock(from, this, now);
     for (const f of frames) {
-      this.m.bytes.inc(f.payload.length);
+      this.tally.payloadBytes += f.payload.length;
       this.liveness.heard(link, Number(f.timeMs), now);
       this.applyFrame(f, now, link);
     }
@@ -194,8 +196,8 @@ export class RootStore implements FrameSink {
     st.seq = f.seq;
     st.needKey = false;
     st.lastSampleMs = Number(f.timeMs);
-    this.m.frames.inc({ kind: mode });
-    this.m.decodedBytes.inc(applied.changed.length);
+    this.tally[mode]++;
+    this.tally.updates += applied.changedCount;
     const lagMs = now - Number(f.timeMs);
     if (lagMs >= 0) this.m.latency.observe(lagMs / 1000);
     const wasUp = st.up;

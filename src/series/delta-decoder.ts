@@ -3,9 +3,15 @@ import { addDecimal, decodeDecimal } from "./decimal.js";
 import { DEFAULT_SERIES_LIMITS, type FrameMode, type Payload, type SeriesLimits } from "./payload.js";
 import { SERIES_TYPE_MAX, type SeriesDef, type SeriesType, isLabelName, isMetricName } from "./series-def.js";
 
-/** What one frame changed, for the root's caches: ids whose value, or definition, changed. */
+/**
+ * What one frame changed, for the root's caches: ids whose value, or definition, changed. The
+ * arrays are scratch space shared by every decoder (the root applies one frame at a time): read them
+ * before applying another frame.
+ */
 export interface AppliedFrame {
-  readonly changed: readonly number[];
+  /** Ids whose value changed: the first `changedCount` entries (the array is longer, and reused). */
+  readonly changed: Int32Array;
+  readonly changedCount: number;
   readonly defined: readonly number[];
   readonly gone: readonly number[];
 }
@@ -18,7 +24,8 @@ export interface AppliedFrame {
 export class DeltaDecoder {
   private strings: string[] = [];
   private defs: (SeriesDef | undefined)[] = [];
-  private vals = new Float64Array(64);
+  /** Sized at the first frame (a root allocates this once per origin and keyframe, not per sample). */
+  private vals = NO_VALUES;
   private live = 0;
 
   constructor(private readonly limits: SeriesLimits = DEFAULT_SERIES_LIMITS) {}
@@ -53,8 +60,8 @@ export class DeltaDecoder {
     const defs: (SeriesDef | undefined)[] = key ? [] : p.gone.length > 0 || p.defs.length > 0 ? this.defs.slice() : this.defs;
     let live = key ? 0 : this.live;
 
-    const gone: number[] = [];
     if (key && p.gone.length > 0) this.bad("a keyframe lists gone series");
+    const gone: number[] = p.gone.length > 0 ? [] : NO_IDS;
     for (const id of p.gone) {
       if (defs[id] === undefined) this.bad(`gone series ${id} is not defined`);
       defs[id] = undefined;
@@ -62,7 +69,7 @@ export class DeltaDecoder {
       gone.push(id);
     }
 
-    const defined: number[] = [];
+    const defined: number[] = p.defs.length > 0 ? [] : NO_IDS;
     const d = p.defs;
     const str = (k: number, what: string): string => {
       const s = strings[k];
@@ -98,53 +105,65 @@ export class DeltaDecoder {
     }
     if (live > this.limits.maxSeriesPerOrigin) this.bad(`${live} series over the limit ${this.limits.maxSeriesPerOrigin}`);
 
-    // Values: check every id first, then write.
-    const ids = undeltaIds(p.ids, this.limits.maxSeriesPerOrigin, "ids", (why) => this.bad(why));
-    const rawIds = undeltaIds(p.rawIds, this.limits.maxSeriesPerOrigin, "rawIds", (why) => this.bad(why));
-    for (const id of ids) if (defs[id] === undefined) this.bad(`value for undefined series ${id}`);
-    for (const id of rawIds) if (defs[id] === undefined) this.bad(`raw value for undefined series ${id}`);
+    // Values: check every id first, then write (two walks over the gap-coded ids, no array of them).
+    this.checkIds(p.ids, defs, "ids", "value");
+    this.checkIds(p.rawIds, defs, "rawIds", "raw value");
+    const applied = APPLIED;
+    if (applied.changed.length < p.ids.length + p.rawIds.length) applied.changed = new Int32Array(Math.max(2 * applied.changed.length, p.ids.length + p.rawIds.length));
     if (key) {
       // Ids are strictly ascending within each column, so only an id in both columns is counted twice.
-      let both = 0;
-      for (let a = 0, b = 0; a < ids.length && b < rawIds.length; ) {
-        if (ids[a]! < rawIds[b]!) a++;
-        else if (ids[a]! > rawIds[b]!) b++;
-        else {
-          both++;
-          a++;
-          b++;
-        }
-      }
-      const counted = ids.length + rawIds.length - both;
+      const counted = p.ids.length + p.rawIds.length - commonIds(p.ids, p.rawIds);
       if (counted !== live) this.bad(`key frame carries ${counted} values for ${live} series`);
     } else if (mode === "values" && p.live !== live) {
       this.bad(`values frame says the origin has ${p.live ?? "?"} series, ${live} are known here`);
     }
     let vals = this.vals;
     if (defs.length > vals.length) {
-      let n = vals.length;
+      let n = Math.max(64, vals.length);
       while (n < defs.length) n *= 2;
       vals = new Float64Array(n);
       vals.set(this.vals);
     }
     if (key) vals.fill(NaN);
-    const changed: number[] = [];
-    for (let j = 0; j < ids.length; j++) {
-      const id = ids[j]!;
-      vals[id] = absolute ? decodeDecimal(p.vals[j]!) : addDecimal(vals[id]!, p.vals[j]!);
-      changed.push(id);
+    const changed = applied.changed;
+    let n = 0;
+    const gaps = p.ids;
+    const packed = p.vals;
+    let id = -1;
+    for (let j = 0; j < gaps.length; j++) {
+      id += gaps[j]! + 1;
+      vals[id] = absolute ? decodeDecimal(packed[j]!) : addDecimal(vals[id]!, packed[j]!);
+      changed[n++] = id;
     }
-    const view = new DataView(p.rawVals.buffer, p.rawVals.byteOffset, p.rawVals.byteLength);
-    for (let j = 0; j < rawIds.length; j++) {
-      vals[rawIds[j]!] = view.getFloat64(j * 8, true);
-      changed.push(rawIds[j]!);
+    if (p.rawIds.length > 0) {
+      const view = new DataView(p.rawVals.buffer, p.rawVals.byteOffset, p.rawVals.byteLength);
+      id = -1;
+      for (let j = 0; j < p.rawIds.length; j++) {
+        id += p.rawIds[j]! + 1;
+        vals[id] = view.getFloat64(j * 8, true);
+        changed[n++] = id;
+      }
     }
 
     this.strings = strings;
     this.defs = defs;
     this.vals = vals;
     this.live = live;
-    return { changed, defined, gone };
+    applied.changedCount = n;
+    applied.defined = defined;
+    applied.gone = gone;
+    return applied;
+  }
+
+  /** Every gap-coded id of a column is under the limit and names a defined series. */
+  private checkIds(gaps: readonly number[], defs: readonly (SeriesDef | undefined)[], what: string, valueWhat: string): void {
+    const limit = this.limits.maxSeriesPerOrigin;
+    let id = -1;
+    for (let k = 0; k < gaps.length; k++) {
+      id += gaps[k]! + 1;
+      if (id >= limit) this.bad(`${what}: series id ${id} over the limit ${limit}`);
+      if (defs[id] === undefined) this.bad(`${valueWhat} for undefined series ${id}`);
+    }
   }
 
   private bad(why: string): never {
@@ -152,13 +171,31 @@ export class DeltaDecoder {
   }
 }
 
-function undeltaIds(gaps: readonly number[], limit: number, what: string, bad: (why: string) => never): number[] {
-  const out = new Array<number>(gaps.length);
-  let id = -1;
-  for (let k = 0; k < gaps.length; k++) {
-    id += gaps[k]! + 1;
-    if (id >= limit) bad(`${what}: series id ${id} over the limit ${limit}`);
-    out[k] = id;
+/** The empty `gone` and `defined` of most frames (frozen: nothing may push into it). */
+const NO_IDS = Object.freeze([]) as unknown as number[];
+const NO_VALUES = new Float64Array(0);
+/**
+ * The scratch every decoder returns (see AppliedFrame): one for the process, so that a keyframe's
+ * fresh decoder allocates no buffer of its own (at a start storm, thousands of small ArrayBuffers a
+ * second counted as external memory and brought on full collections of a multi-GB heap).
+ */
+const APPLIED = { changed: new Int32Array(1024), changedCount: 0, defined: NO_IDS, gone: NO_IDS };
+
+/** How many ids two ascending gap-coded columns share. */
+function commonIds(a: readonly number[], b: readonly number[]): number {
+  let both = 0;
+  let ia = a.length > 0 ? a[0]! : -1;
+  let ib = b.length > 0 ? b[0]! : -1;
+  for (let x = 0, y = 0; x < a.length && y < b.length; ) {
+    if (ia < ib) {
+      if (++x < a.length) ia += a[x]! + 1;
+    } else if (ia > ib) {
+      if (++y < b.length) ib += b[y]! + 1;
+    } else {
+      both++;
+      if (++x < a.length) ia += a[x]! + 1;
+      if (++y < b.length) ib += b[y]! + 1;
+    }
   }
-  return out;
+  return both;
 }

@@ -25,6 +25,8 @@ const result: BenchResult = {
   latency_ms: { p50: 40, p99: 90, max: 100 },
   nodes_marked_down: 0,
   root_render_ms: 30,
+  root_render_first_ms: 90,
+  root_render_gzip_ms: 60,
   root_render_bytes: 4e6,
   root_series: 50000,
   root_bytes_per_series: 600,

@@ -33,6 +33,8 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
     "latency_ms.p99",
     "latency_ms.max",
     "root_render_ms",
+    "root_render_first_ms",
+    "root_render_gzip_ms",
     "root_bytes_per_series",
     "relay_cpu_us_per_frame",
     "agent.rss_mb",

@@ -177,6 +177,69 @@ t.test("encoder - nothing changed, nothing sent; series come and go between keyf
   t.equal(dec.size, 1, "a keyframe restates exactly the live series");
 });
 
+t.test("decoder - series come and go at random: the root holds exactly the node's series, and a value for one it does not hold is refused", async (t) => {
+  const op = fc.oneof(
+    fc.record({ k: fc.constant("set" as const), id: fc.integer({ min: 0, max: 150 }), v: gaugeValue }),
+    fc.record({ k: fc.constant("remove" as const), id: fc.integer({ min: 0, max: 150 }) }),
+    fc.record({ k: fc.constant("tick" as const), key: fc.boolean() }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 300 }), (ops) => {
+      const enc = new DeltaEncoder(new PrecisionRules([], { relative: 0, absolute: 0 }));
+      const dec = new DeltaDecoder();
+      const truth = new Map<number, number>();
+      const ids = new Map<number, number>();
+      const check = (): void => {
+        t.equal(dec.size, ids.size);
+        for (const [name, id] of ids) {
+          t.equal(dec.def(id)?.name, `s_${name}`);
+          if (truth.has(name)) t.ok(sameSpecial(dec.value(id), truth.get(name)!), `s_${name}`);
+        }
+      };
+      for (const o of [...ops, { k: "tick" as const, key: false }]) {
+        if (o.k === "set") {
+          let id = ids.get(o.id);
+          if (id === undefined) ids.set(o.id, (id = enc.define(seriesDef(`s_${o.id}`, {}, SeriesType.Gauge))));
+          enc.set(id, o.v);
+          truth.set(o.id, o.v);
+        } else if (o.k === "remove") {
+          const id = ids.get(o.id);
+          if (id === undefined) continue;
+          enc.remove(id);
+          ids.delete(o.id);
+          truth.delete(o.id);
+        } else {
+          if (o.key) enc.requestKeyframe(dec.size > 0 ? "values" : "key");
+          roundTrip(enc, dec);
+          if (dec.capacity > 0) check();
+        }
+      }
+      // A DELTA frame naming a series the root does not hold: refused whole, nothing changed.
+      const held = [...ids.values()];
+      const missing = Array.from({ length: 200 }, (_, k) => k).find((k) => dec.def(k) === undefined)!;
+      const before = held.map((id) => dec.value(id));
+      const gaps = [...held.filter((id) => id < missing), missing].sort((a, b) => a - b).map((id, k, all) => (k === 0 ? id : id - all[k - 1]! - 1));
+      const p = { strings: [], defs: [], gone: [], ids: gaps, vals: gaps.map(() => 32 + 16), rawIds: [], rawVals: new Uint8Array() };
+      t.throws(() => dec.apply(p, "delta"), /undefined series/);
+      t.same(held.map((id) => dec.value(id)), before, "a refused frame changes nothing");
+    }),
+    { numRuns: 150 },
+  );
+});
+
+t.test("decoder - a keyframe may carry a series in both columns; it is counted once", async (t) => {
+  const dec = new DeltaDecoder();
+  const strings = ["a", "b"];
+  const defs = [0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0];
+  const raw = new Uint8Array(8);
+  new DataView(raw.buffer).setFloat64(0, 2.5, true);
+  const applied = dec.apply({ strings, defs, gone: [], ids: [0, 0], vals: [80, 144], rawIds: [1], rawVals: raw }, "key");
+  t.equal(applied.changedCount, 3);
+  t.equal(dec.value(0), 1);
+  t.equal(dec.value(1), 2.5, "the raw column is written last");
+  t.throws(() => dec.apply({ strings, defs, gone: [], ids: [0], vals: [48], rawIds: [0], rawVals: raw }, "key"), /carries 1 values for 2 series/);
+});
+
 t.test("decimal - exact values round-trip, rounded ones stay within tolerance", async (t) => {
   fc.assert(
     fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (v) => {
