@@ -3,7 +3,9 @@ import { generateTopology } from "../topology/generate.js";
 import { choosePortBase } from "./bench-ports.js";
 import { expandHostlist } from "../topology/hostlist.js";
 import { parseAgentConfig } from "../src/agent/agent-config.js";
-import { startAgent, startRoot, type NodeDaemon, type RootDaemon } from "../src/cli/daemons.js";
+import { startAgent } from "../src/agent/agent-daemon.js";
+import { startRoot, type RootDaemon } from "../src/root/root-daemon.js";
+import type { NodeDaemon } from "../src/wire/tree-node.js";
 import { silentLogger } from "../src/core/logger.js";
 import { parseRootConfig } from "../src/root/root-config.js";
 

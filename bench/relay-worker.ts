@@ -1,7 +1,8 @@
 import { Registry } from "prom-client";
 import { readTopologyFile } from "../topology/topology-file.js";
 import { parseAgentConfig } from "../src/agent/agent-config.js";
-import { startAgent, type NodeDaemon } from "../src/cli/daemons.js";
+import { startAgent } from "../src/agent/agent-daemon.js";
+import type { NodeDaemon } from "../src/wire/tree-node.js";
 import { silentLogger } from "../src/core/logger.js";
 
 /**

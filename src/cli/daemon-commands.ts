@@ -9,7 +9,10 @@ import { parseAgentConfig } from "../agent/agent-config.js";
 import { parseRelayConfig } from "../relay/relay-config.js";
 import { parseRootConfig } from "../root/root-config.js";
 import { exitOnError } from "./cli-errors.js";
-import { startAgent, startRelay, startRoot, type DaemonContext } from "./daemons.js";
+import { startAgent } from "../agent/agent-daemon.js";
+import { startRelay } from "../relay/relay-daemon.js";
+import { startRoot } from "../root/root-daemon.js";
+import type { DaemonContext } from "../wire/daemon-context.js";
 import { subcommand } from "./subcommand.js";
 
 interface DaemonFlags {

@@ -10,7 +10,9 @@ import { parseAgentConfig } from "../agent/agent-config.js";
 import { parseRootConfig } from "../root/root-config.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { exitOnError, intOption } from "./cli-errors.js";
-import { startAgent, startRoot, type NodeDaemon, type RootDaemon } from "./daemons.js";
+import { startAgent } from "../agent/agent-daemon.js";
+import { startRoot, type RootDaemon } from "../root/root-daemon.js";
+import type { NodeDaemon } from "../wire/tree-node.js";
 import { subcommand } from "./subcommand.js";
 
 interface DemoFlags {

@@ -50,3 +50,7 @@ export const nodeSchemaFields = {
   limits: limitsSchema,
   log: logSchema,
 };
+
+const treeNodeSchema = z.object(nodeSchemaFields);
+/** The settings every node in the trees takes (agent and relay configs both carry them). */
+export type TreeNodeConfig = Readonly<Pick<z.infer<typeof treeNodeSchema>, "listen" | "intervalMs" | "flushMs" | "maxQueuedFrames" | "ackTimeoutMs" | "healAfterMs" | "limits">>;

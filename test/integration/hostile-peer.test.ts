@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Registry } from "prom-client";
 import t from "tap";
 import { generateTopology } from "../../topology/generate.js";
-import { startRoot } from "../../src/cli/daemons.js";
+import { startRoot } from "../../src/root/root-daemon.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { Codec, FrameKind, FrameSchema, UpSchema, type Frame } from "../../src/gen/banyan/v1/uplink_pb.js";
 import { parseRootConfig } from "../../src/root/root-config.js";

@@ -1,15 +1,15 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AgentConfig } from "../agent/agent-config.js";
-import type { GpuReadings } from "../agent/gpu-readings.js";
-import { PushServer } from "../agent/push-server.js";
-import { ControlServer } from "../agent/slurm/control-server.js";
-import { JobDiscovery } from "../agent/slurm/job-discovery.js";
-import { JobManager } from "../agent/slurm/job-manager.js";
-import { JobRegistry } from "../agent/slurm/job-registry.js";
-import { JobSource } from "../agent/slurm/job-source.js";
-import type { Source } from "../agent/source.js";
-import type { DaemonContext } from "./daemons.js";
+import type { AgentConfig } from "./agent-config.js";
+import type { GpuReadings } from "./gpu-readings.js";
+import { PushServer } from "./push-server.js";
+import { ControlServer } from "./slurm/control-server.js";
+import { JobDiscovery } from "./slurm/job-discovery.js";
+import { JobManager } from "./slurm/job-manager.js";
+import { JobRegistry } from "./slurm/job-registry.js";
+import { JobSource } from "./slurm/job-source.js";
+import type { Source } from "./source.js";
+import type { DaemonContext } from "../wire/daemon-context.js";
 
 /** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
 export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[]): Promise<{ sources: Source[]; stop(): Promise<void> }> {

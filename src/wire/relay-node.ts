@@ -2,11 +2,11 @@ import type { Registry } from "prom-client";
 import type { Logger } from "../core/logger.js";
 import { create } from "@bufbuild/protobuf";
 import { Codec, FrameKind, FrameSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
-import type { Downlink, FrameSink } from "../wire/frame-flow.js";
-import { GrpcParentProbe, type ParentProbe } from "../wire/parent-probe.js";
-import type { UplinkState, UplinkTarget } from "../wire/uplink-contract.js";
-import { UplinkSession } from "../wire/uplink-session.js";
-import type { WireLimits } from "../wire/wire-limits.js";
+import type { Downlink, FrameSink } from "./frame-flow.js";
+import { GrpcParentProbe, type ParentProbe } from "./parent-probe.js";
+import type { UplinkState, UplinkTarget } from "./uplink-contract.js";
+import { UplinkSession } from "./uplink-session.js";
+import type { WireLimits } from "./wire-limits.js";
 import { ChildServer, type ChildLink } from "./child-server.js";
 
 /** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */

@@ -5,10 +5,10 @@ import { BanyanError, Code } from "../core/errors.js";
 import { EventSummary, LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { DownSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
-import { aliveProblem, frameProblem, isNodeName } from "../wire/frame-envelope.js";
-import type { FrameSink } from "../wire/frame-flow.js";
-import { decodeUp, parseHostPort, uplinkServiceDefinition } from "../wire/uplink-grpc.js";
-import type { WireLimits } from "../wire/wire-limits.js";
+import { aliveProblem, frameProblem, isNodeName } from "./frame-envelope.js";
+import type { FrameSink } from "./frame-flow.js";
+import { decodeUp, parseHostPort, uplinkServiceDefinition } from "./uplink-grpc.js";
+import type { WireLimits } from "./wire-limits.js";
 
 /** One child's stream, known after its Hello. */
 export interface ChildLink {

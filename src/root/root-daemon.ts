@@ -1,0 +1,123 @@
+import { Registry } from "prom-client";
+import { bindAddress, nodesOfRoot, rootRecord } from "../../topology/topology-lookup.js";
+import type { Topology } from "../../topology/topology-file.js";
+import { ChildServer } from "../wire/child-server.js";
+import type { DaemonContext } from "../wire/daemon-context.js";
+import { resolveLimits } from "../wire/wire-config.js";
+import { AggregateEngine } from "./aggregates.js";
+import { RootHttpServer } from "./http-server.js";
+import type { RootConfig } from "./root-config.js";
+import { RootJobs } from "./root-jobs.js";
+import { renderRootPage } from "./root-page.js";
+import { RootStatus, nodesReport, type StatusPlan } from "./root-status.js";
+import { RootStore } from "./root-store.js";
+
+/**
+ * A root: the child-facing server feeding the store (resyncs go back down through it), the HTTP
+ * server reading it, the job view, and the outputs.
+ *
+ *   ChildServer → RootStore (+ aggregates, outputs) ← RootHttpServer
+ *
+ * Shutdown: stop accepting (HTTP, then children), then the store's timers and the outputs.
+ */
+export interface RootDaemon {
+  readonly name: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly store: RootStore;
+  readonly registry: Registry;
+  /** The /metrics page as a string (tests; the HTTP server sends the bytes). */
+  render(format?: "text" | "openmetrics"): Promise<string>;
+  /** Applies a new config (aggregates, exposeRaw, deadAfterMs) and topology (expected nodes). */
+  reload(config: Readonly<RootConfig>, topology: Topology): void;
+  stop(): Promise<void>;
+}
+
+export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>): Promise<RootDaemon> {
+  const rec = rootRecord(ctx.topology, ctx.name, ctx.topologySource);
+  const registry = ctx.registry ?? new Registry();
+  const log = ctx.log.child({ root: ctx.name });
+  const limits = resolveLimits(config.limits);
+  const deadAfterMs = (cfg: Readonly<RootConfig>): number => cfg.deadAfterMs ?? 3 * cfg.intervalMs;
+  let aggregates = new AggregateEngine(config.aggregates);
+  let expected = new Set(nodesOfRoot(ctx.topology, rec));
+  let exposeRaw = config.exposeRaw;
+  const storeOpts = {
+    deadAfterMs: deadAfterMs(config),
+    forgetAfterMs: config.forgetAfterMs,
+    intervalMs: config.intervalMs,
+    resyncIntervalMs: config.resyncIntervalMs,
+    keyframeIntervalMs: config.keyframeIntervalMs,
+    resyncPerS: config.resyncPerS ?? null,
+    resyncBurst: config.resyncBurst,
+    limits,
+  };
+  const store = new RootStore(storeOpts, aggregates, log, registry);
+  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry);
+  store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
+  const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
+  store.onResyncRequested((origin) => status.recordResync(origin));
+  const page = (format: "text" | "openmetrics"): Promise<Buffer[]> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
+  const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => Buffer.concat(await page(format)).toString("utf8");
+  const http = new RootHttpServer(page, log, registry, config.gzipLevel);
+  http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
+  const jobs = new RootJobs(store);
+  jobs.start();
+  http.route("/api/v1/jobs", async (_req, url) => {
+    const id = decodeURIComponent(url.pathname.slice("/api/v1/jobs".length).replace(/^\//, ""));
+    if (id === "") return { status: 200, type: "application/json", body: JSON.stringify(jobs.list()) };
+    const j = jobs.get(id);
+    return j === undefined ? { status: 404, type: "application/json", body: JSON.stringify({ error: `no job ${id} seen at this root` }) } : { status: 200, type: "application/json", body: JSON.stringify(j) };
+  });
+  http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
+  http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
+  const grpcPort = await server.listen(config.listen ?? bindAddress(rec.address));
+  const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
+  store.start();
+  http.setReady(true);
+  log.info({ grpc: grpcPort, http: httpPort, trees: rec.trees, nodes: expected.size }, `root ${ctx.name} ready: trees on port ${grpcPort}, /metrics on port ${httpPort}`);
+  return {
+    name: ctx.name,
+    grpcPort,
+    httpPort,
+    store,
+    registry,
+    render,
+    reload(cfg, topology) {
+      aggregates = new AggregateEngine(cfg.aggregates);
+      store.setAggregates(aggregates);
+      exposeRaw = cfg.exposeRaw;
+      http.setGzipLevel(cfg.gzipLevel);
+      store.setDeadAfterMs(deadAfterMs(cfg));
+      expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
+      status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
+      log.info({ aggregates: cfg.aggregates.length, exposeRaw }, "root reloaded its config and topology");
+    },
+    async stop() {
+      http.setReady(false);
+      await http.stop();
+      await server.stop();
+      store.stop();
+      jobs.stop();
+    },
+  };
+}
+
+/** The topology as the root's status page needs it. */
+function statusPlan(t: Topology, name: string, source: string): StatusPlan {
+  const rec = rootRecord(t, name, source);
+  const treeOf = new Map<string, number>();
+  const plannedParent = new Map<string, string>();
+  const nodesOfTree = new Map<number, string[]>();
+  for (const [n, r] of t.nodes) {
+    treeOf.set(n, r.tree);
+    plannedParent.set(n, r.parent);
+    let list = nodesOfTree.get(r.tree);
+    if (list === undefined) nodesOfTree.set(r.tree, (list = []));
+    list.push(n);
+  }
+  const rootOfTree = new Map<number, string>();
+  for (const r of t.roots) for (const tree of r.trees) rootOfTree.set(tree, r.name);
+  return { root: name, trees: rec.trees, treeOf, plannedParent, nodesOfTree, rootOfTree };
+}
+
