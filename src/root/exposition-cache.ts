@@ -68,6 +68,11 @@ export class ExpositionCache {
     else of.family.members.delete(of);
   }
 
+  /** The families of the series shown (type and help as the page writes them). */
+  *shownFamilies(): IterableIterator<{ readonly name: string; readonly type: SeriesType; readonly help: string }> {
+    for (const f of this.families.values()) if (f.members.size > 0) yield f;
+  }
+
   get familyCount(): number {
     return this.families.size;
   }

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parseConfig } from "../core/config-file.js";
 import { isMetricName } from "../series/series-def.js";
 import { logSchema, limitsSchema, positiveInt } from "../wire/wire-config.js";
+import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js";
 
 const aggregateSchema = z.strictObject({
   record: z.string().refine(isMetricName, "expected a Prometheus metric name"),
@@ -44,6 +45,8 @@ export const rootConfigSchema = z
     /** false: expose only the aggregates, not the nodes' series. */
     exposeRaw: z.boolean().default(true),
     aggregates: z.array(aggregateSchema).default([]),
+    /** Receivers this root writes every applied change to (Prometheus remote_write 1.0); see the README. */
+    remoteWrite: z.array(remoteWriteSchema).default([]),
     limits: limitsSchema,
     log: logSchema,
   })
@@ -52,6 +55,11 @@ export const rootConfigSchema = z
     c.aggregates.forEach((a, k) => {
       if (seen.has(a.record)) ctx.addIssue({ code: "custom", path: ["aggregates", k, "record"], message: `expected a unique record name (${a.record} appears twice)`, input: a.record });
       seen.add(a.record);
+    });
+    const urls = new Set<string>();
+    c.remoteWrite.forEach((w, k) => {
+      if (urls.has(w.url)) ctx.addIssue({ code: "custom", path: ["remoteWrite", k, "url"], message: "expected a url not given twice", input: w.url });
+      urls.add(w.url);
     });
   });
 

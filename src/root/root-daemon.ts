@@ -11,6 +11,8 @@ import { RootJobs } from "./root-jobs.js";
 import { renderRootPage } from "./root-page.js";
 import { RootStatus, nodesReport, type StatusPlan } from "./root-status.js";
 import { RootStore } from "./root-store.js";
+import type { RootOutput } from "./outputs/root-output.js";
+import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 
 /**
  * A root: the child-facing server feeding the store (resyncs go back down through it), the HTTP
@@ -71,6 +73,15 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   });
   http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
   http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
+  const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies() };
+  const startOutputs = (cfg: Readonly<RootConfig>): RootOutput[] => {
+    const outs = cfg.remoteWrite.map((w) => new RemoteWriteOutput(w, log.child({ part: "remote_write" }), registry));
+    for (const o of outs) o.start(outputView);
+    store.setOutputs(outs);
+    return outs;
+  };
+  let outputs = startOutputs(config);
+  let outputsConfig = JSON.stringify(config.remoteWrite);
   const grpcPort = await server.listen(config.listen ?? bindAddress(rec.address));
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
   store.start();
@@ -91,6 +102,13 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       store.setDeadAfterMs(deadAfterMs(cfg));
       expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
+      if (JSON.stringify(cfg.remoteWrite) !== outputsConfig) {
+        // New receivers start at once; the old ones drain what they hold in the background.
+        const old = outputs;
+        outputs = startOutputs(cfg);
+        outputsConfig = JSON.stringify(cfg.remoteWrite);
+        for (const o of old) void o.stop();
+      }
       log.info({ aggregates: cfg.aggregates.length, exposeRaw }, "root reloaded its config and topology");
     },
     async stop() {
@@ -98,6 +116,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       await http.stop();
       await server.stop();
       store.stop();
+      store.setOutputs([]);
+      await Promise.all(outputs.map((o) => o.stop()));
       jobs.stop();
     },
   };

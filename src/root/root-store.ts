@@ -12,6 +12,7 @@ import { OriginState, type LinkClock } from "./origin-state.js";
 import { ReorderBuffer } from "./reorder-buffer.js";
 import { RootResyncs, type RootResyncOptions } from "./root-resyncs.js";
 import { newIngestTally, rootStoreMetrics } from "./root-store-metrics.js";
+import type { RootOutput } from "./outputs/root-output.js";
 
 /** The store's settings; the keyframe-request ones are RootResyncs'. */
 export interface RootStoreOptions extends RootResyncOptions {
@@ -46,6 +47,7 @@ export class RootStore implements FrameSink {
   private readonly resyncs: RootResyncs;
   private readonly m: ReturnType<typeof rootStoreMetrics>;
   private readonly tally = newIngestTally();
+  private outputs: readonly RootOutput[] = [];
 
   private readonly clock: () => number;
   /** Bad payloads from any origin: one line per second at most, however many arrive. */
@@ -83,6 +85,11 @@ export class RootStore implements FrameSink {
       },
       origins: () => self.origins.values(),
     });
+  }
+
+  /** The outputs fed every applied frame and liveness change (see RootOutput). */
+  setOutputs(outputs: readonly RootOutput[]): void {
+    this.outputs = outputs;
   }
 
   /** Replaces the aggregate rules (config reload): every node that is up enrolls afresh. */
@@ -133,6 +140,10 @@ export class RootStore implements FrameSink {
 
   origin(name: string): OriginState | undefined {
     return this.origins.get(name);
+  }
+
+  get originStates(): IterableIterator<OriginState> {
+    return this.origins.values();
   }
 
   get originNames(): IterableIterator<string> {
@@ -202,7 +213,10 @@ export class RootStore implements FrameSink {
     if (lagMs >= 0) this.m.latency.observe(lagMs / 1000);
     const wasUp = st.up;
     this.seen(st, now);
-    if (wasUp) this.aggregates.onApplied(st, applied, key);
+    if (wasUp) {
+      this.aggregates.onApplied(st, applied, key);
+      for (const o of this.outputs) o.applied(st, applied, st.lastSampleMs);
+    }
     // A frame held for this gap may follow now (at most the buffer's few per origin, so this recursion is shallow).
     const next = this.reorder.next(st, st.seq);
     if (next !== undefined) this.applyFrame(next, now, link);
@@ -215,6 +229,7 @@ export class RootStore implements FrameSink {
     if (f.epoch < st.epoch || (f.epoch === st.epoch && f.seq < st.seq)) return this.drop("stale_leave");
     st.setVisible(false);
     this.aggregates.drop(st);
+    for (const o of this.outputs) o.hidden(st, "left");
     this.m.left.inc();
     this.lefts.note(f.origin);
   }
@@ -233,6 +248,7 @@ export class RootStore implements FrameSink {
     if (!st.up && !st.needKey) {
       st.setVisible(true);
       this.aggregates.join(st);
+      for (const o of this.outputs) o.shown(st);
       this.ups.note(st.name);
     }
   }
@@ -254,6 +270,7 @@ export class RootStore implements FrameSink {
     for (const st of down) {
       st.setVisible(false);
       this.aggregates.drop(st);
+      for (const o of this.outputs) o.hidden(st, "down");
       this.downs.note(st.name);
       this.m.down.inc();
     }

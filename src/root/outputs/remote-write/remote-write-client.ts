@@ -1,0 +1,109 @@
+import { readFileSync } from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import { BanyanError, Code } from "../../../core/errors.js";
+import { VERSION } from "../../../core/version.js";
+import type { RemoteWriteConfig } from "./remote-write-config.js";
+
+/** How a request ended: the status (0: no answer) and, for 429/5xx, how long the receiver asked us to wait. */
+export interface SendResult {
+  readonly status: number;
+  readonly retryAfterMs: number | null;
+  /** The start of the receiver's answer (or the network error), for the log. */
+  readonly detail: string;
+}
+
+/**
+ * POSTs snappy-compressed WriteRequests to one receiver, as remote_write 1.0 asks: the protocol's
+ * headers, the site's own headers, basic auth or a bearer token (files read at construction, so a
+ * reload picks up a rotated secret), TLS with the site's CA and client certificate, and one
+ * keep-alive connection pool.
+ */
+export class RemoteWriteClient {
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly config: Readonly<RemoteWriteConfig>) {
+    this.url = new URL(config.url);
+    const tls = config.tls;
+    const read = (path: string, what: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new BanyanError(Code.InvalidConfig, `remoteWrite ${redactUrl(config.url)}: cannot read ${what} ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    };
+    this.agent =
+      this.url.protocol === "https:"
+        ? new https.Agent({
+            keepAlive: true,
+            maxSockets: config.queue.concurrency,
+            ...(tls?.caFile ? { ca: read(tls.caFile, "tls.caFile") } : {}),
+            ...(tls?.certFile ? { cert: read(tls.certFile, "tls.certFile") } : {}),
+            ...(tls?.keyFile ? { key: read(tls.keyFile, "tls.keyFile") } : {}),
+            ...(tls?.serverName ? { servername: tls.serverName } : {}),
+            rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
+          })
+        : new http.Agent({ keepAlive: true, maxSockets: config.queue.concurrency });
+    this.headers = {
+      ...config.headers,
+      "Content-Type": "application/x-protobuf",
+      "Content-Encoding": "snappy",
+      "User-Agent": `banyan/${VERSION}`,
+      "X-Prometheus-Remote-Write-Version": "0.1.0",
+    };
+    if (config.basicAuth !== undefined) {
+      const password = config.basicAuth.password ?? read(config.basicAuth.passwordFile!, "basicAuth.passwordFile").toString("utf8").trim();
+      this.headers["Authorization"] = `Basic ${Buffer.from(`${config.basicAuth.username}:${password}`).toString("base64")}`;
+    } else if (config.bearerTokenFile !== undefined) {
+      this.headers["Authorization"] = `Bearer ${read(config.bearerTokenFile, "bearerTokenFile").toString("utf8").trim()}`;
+    }
+  }
+
+  /** Sends one compressed request; never throws (a failure is a status 0 with the reason). */
+  send(body: Buffer, attempt: number): Promise<SendResult> {
+    const mod = this.url.protocol === "https:" ? https : http;
+    return new Promise((resolve) => {
+      const headers: Record<string, string> = { ...this.headers, "Content-Length": String(body.length) };
+      if (attempt > 0) headers["Retry-Attempt"] = String(attempt);
+      const req = mod.request(this.url, { method: "POST", agent: this.agent, headers, timeout: this.config.queue.timeoutMs }, (res) => {
+        let detail = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          if (detail.length < 512) detail += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfterMs: retryAfterMs(res.headers["retry-after"]), detail: detail.slice(0, 512).trim() }));
+        res.on("error", (err) => resolve({ status: 0, retryAfterMs: null, detail: err.message }));
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer in ${this.config.queue.timeoutMs} ms`)));
+      req.on("error", (err) => resolve({ status: 0, retryAfterMs: null, detail: err.message }));
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** Retry-After as seconds or an HTTP date, in ms; null when absent or unreadable. */
+export function retryAfterMs(h: string | string[] | undefined, nowMs = Date.now()): number | null {
+  const v = Array.isArray(h) ? h[0] : h;
+  if (v === undefined || v.trim() === "") return null;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? null : Math.max(0, at - nowMs);
+}
+
+/** The URL without its credentials, for logs and metric labels. */
+export function redactUrl(u: string): string {
+  try {
+    const url = new URL(u);
+    url.username = "";
+    url.password = "";
+    return url.toString();
+  } catch {
+    return "(bad url)";
+  }
+}

@@ -1,0 +1,112 @@
+import { z } from "zod";
+import { isLabelName } from "../../../series/series-def.js";
+
+const positiveInt = z.number().int().positive();
+
+/** A regular expression as Prometheus' relabelling takes it: anchored at both ends. */
+export function anchored(s: string): RegExp {
+  return new RegExp(`^(?:${s})$`);
+}
+
+/** A matcher on a series: its metric name (a regular expression, anchored) and label values. */
+const matcherSchema = z.strictObject({
+  /** Anchored regular expression on the metric name (`node_cpu_.*`). */
+  name: z
+    .string()
+    .refine((s) => isRegex(s), "expected a regular expression")
+    .optional(),
+  /** Label name → anchored regular expression on its value (a missing label is the empty string). */
+  labels: z.record(z.string().refine(isLabelName, "expected a label name"), z.string().refine((s) => isRegex(s), "expected a regular expression")).default({}),
+});
+
+export type SeriesMatcherConfig = z.infer<typeof matcherSchema>;
+
+const tlsSchema = z.strictObject({
+  /** PEM file of the CA that signed the receiver's certificate (default: the system's CAs). */
+  caFile: z.string().min(1).optional(),
+  /** PEM files of this root's client certificate and key (mutual TLS). */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** The name the receiver's certificate must carry (default: the URL's host). */
+  serverName: z.string().min(1).optional(),
+  /** Accept any certificate: for tests only, never in production. */
+  insecureSkipVerify: z.boolean().default(false),
+});
+
+const queueSchema = z.strictObject({
+  /** Samples in one request at most (Prometheus' max_samples_per_send). */
+  maxSamplesPerSend: positiveInt.max(100_000).default(2000),
+  /** A partial request leaves after this long (Prometheus' batch_send_deadline). */
+  batchDeadlineMs: positiveInt.default(1000),
+  /** Requests in flight at once, each for its own shard of the series (samples of one series stay in order). */
+  concurrency: positiveInt.max(64).default(4),
+  /** Encoded requests held while the receiver is slow or down; past it the oldest are dropped and counted. */
+  maxBytes: positiveInt.default(256 * 2 ** 20),
+  /** First retry after this long, doubling (with jitter) up to maxBackoffMs. */
+  minBackoffMs: positiveInt.default(30),
+  maxBackoffMs: positiveInt.default(5000),
+  /** A request the receiver has not answered in this long failed (and is retried). */
+  timeoutMs: positiveInt.default(30_000),
+});
+
+export const remoteWriteSchema = z
+  .strictObject({
+    /** Where to write: the receiver's remote_write endpoint (`http://prometheus:9090/api/v1/write`). */
+    url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }),
+    /** The remote_write protocol version. Only "1.0" is written so far: "2.0" and "auto" are refused with a message. */
+    protocol: z.enum(["1.0", "2.0", "auto"]).default("1.0"),
+    /** Body compression: snappy (the protocol's); zstd (VictoriaMetrics' own) is refused so far. */
+    compression: z.enum(["snappy", "zstd"]).default("snappy"),
+    /** Extra HTTP headers on every request (a tenant id: `X-Scope-OrgID`). */
+    headers: z.record(z.string().min(1), z.string()).default({}),
+    basicAuth: z
+      .strictObject({
+        username: z.string().min(1),
+        password: z.string().optional(),
+        /** A file holding the password (read at start and reload). */
+        passwordFile: z.string().min(1).optional(),
+      })
+      .optional(),
+    /** A file holding a bearer token (read at start and reload). */
+    bearerTokenFile: z.string().min(1).optional(),
+    tls: tlsSchema.optional(),
+    queue: queueSchema.prefault({}),
+    /** Every series' current value is written at least this often (inside Prometheus' 5-minute staleness window). */
+    refreshMs: positiveInt.min(1000).max(240_000).default(15_000),
+    /** Labels added to every series that does not carry them already (`cluster: hpc1`). */
+    externalLabels: z.record(z.string().refine(isLabelName, "expected a label name"), z.string().min(1)).default({}),
+    /** Only series matching one of these are written (default: all). */
+    match: z.array(matcherSchema).default([]),
+    /** Series matching one of these are never written. */
+    drop: z.array(matcherSchema).default([]),
+    /** Metadata (type, help) of every family is sent this often (0: never). */
+    metadataIntervalMs: z.number().int().min(0).default(60_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.protocol !== "1.0") ctx.addIssue({ code: "custom", path: ["protocol"], message: 'expected "1.0" (2.0 and auto are not written yet)', input: c.protocol });
+    if (c.compression !== "snappy") ctx.addIssue({ code: "custom", path: ["compression"], message: 'expected "snappy" (zstd is not written yet)', input: c.compression });
+    for (const h of Object.keys(c.headers)) {
+      if (RESERVED_HEADERS.has(h.toLowerCase())) ctx.addIssue({ code: "custom", path: ["headers", h], message: "expected a header the protocol does not set itself (use basicAuth or bearerTokenFile for Authorization)", input: h });
+    }
+    if (c.basicAuth !== undefined && (c.basicAuth.password === undefined) === (c.basicAuth.passwordFile === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["basicAuth"], message: "expected exactly one of password and passwordFile", input: c.basicAuth.username });
+    }
+    if (c.basicAuth !== undefined && c.bearerTokenFile !== undefined) ctx.addIssue({ code: "custom", path: ["bearerTokenFile"], message: "expected basicAuth or bearerTokenFile, not both", input: c.bearerTokenFile });
+    if ((c.tls?.certFile === undefined) !== (c.tls?.keyFile === undefined)) ctx.addIssue({ code: "custom", path: ["tls"], message: "expected certFile and keyFile together", input: c.tls?.certFile ?? c.tls?.keyFile });
+    if (c.queue.minBackoffMs > c.queue.maxBackoffMs) ctx.addIssue({ code: "custom", path: ["queue", "minBackoffMs"], message: `expected at most maxBackoffMs (${c.queue.maxBackoffMs})`, input: c.queue.minBackoffMs });
+    for (const name of Object.keys(c.externalLabels)) if (name === "__name__" || name === "instance") ctx.addIssue({ code: "custom", path: ["externalLabels", name], message: "expected a label other than __name__ and instance", input: name });
+  });
+
+export type RemoteWriteConfig = z.infer<typeof remoteWriteSchema>;
+
+/** Headers the sender sets itself (Prometheus refuses them in `headers` too). */
+const RESERVED_HEADERS = new Set(["authorization", "content-encoding", "content-type", "content-length", "host", "user-agent", "x-prometheus-remote-write-version", "retry-attempt"]);
+
+function isRegex(s: string): boolean {
+  try {
+    anchored(s);
+    return true;
+  } catch {
+    return false;
+  }
+}

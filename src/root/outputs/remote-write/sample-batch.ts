@@ -1,0 +1,99 @@
+import type { SeriesDef } from "../../../series/series-def.js";
+import { WriteRequestWriter } from "./write-request.js";
+
+/**
+ * Samples waiting for their request, as parallel arrays reused from one request to the next (no
+ * object per sample): the series' definition and origin by reference (a keyframe may renumber the
+ * origin's ids before the request leaves; the definition it pointed at stays what it was), the value
+ * and the origin's sample time.
+ */
+export class SampleBatch {
+  private defs: SeriesDef[] = [];
+  private instances: string[] = [];
+  private values = new Float64Array(256);
+  private times = new Float64Array(256);
+  /** 1: a staleness marker (its NaN is written bit for bit, not as whatever NaN the value holds). */
+  private stale = new Uint8Array(256);
+  count = 0;
+  private readonly names: string[] = [];
+  private readonly vals: string[] = [];
+  /** When the oldest sample in the batch was added (the batch leaves batchDeadlineMs after). */
+  firstAtMs = 0;
+
+  add(def: SeriesDef, instance: string, value: number, timeMs: number, nowMs: number, stale = false): void {
+    const k = this.count;
+    if (k === 0) this.firstAtMs = nowMs;
+    if (k === this.values.length) this.grow();
+    this.defs[k] = def;
+    this.instances[k] = instance;
+    this.values[k] = value;
+    this.times[k] = timeMs;
+    this.stale[k] = stale ? 1 : 0;
+    this.count = k + 1;
+  }
+
+  /** The batch as a WriteRequest (the writer's buffer, valid until its next reset); empties the batch. */
+  encode(w: WriteRequestWriter, external: ExternalLabels): Buffer {
+    w.reset();
+    const names = this.names;
+    const vals = this.vals;
+    for (let k = 0; k < this.count; k++) {
+      const n = mergeLabels(this.defs[k]!, this.instances[k]!, external, names, vals);
+      w.sample(names, vals, n, this.values[k]!, this.times[k]!, this.stale[k] === 1);
+    }
+    this.clear();
+    return w.view();
+  }
+
+  clear(): void {
+    // Drop the references so definitions of forgotten origins can be collected.
+    this.defs.length = 0;
+    this.instances.length = 0;
+    this.count = 0;
+  }
+
+  private grow(): void {
+    const values = new Float64Array(this.values.length * 2);
+    values.set(this.values);
+    this.values = values;
+    const times = new Float64Array(this.times.length * 2);
+    times.set(this.times);
+    this.times = times;
+    const stale = new Uint8Array(this.stale.length * 2);
+    stale.set(this.stale);
+    this.stale = stale;
+  }
+}
+
+/** External labels, sorted by name: added to a series that does not carry the label already. */
+export type ExternalLabels = readonly (readonly [string, string])[];
+
+/**
+ * The series' labels as remote_write wants them, sorted by name into `names`/`vals` (scratch
+ * arrays the caller reuses): __name__, its own labels (its `instance` replaced by the origin, as on
+ * the root's page), `instance`, and the external labels it does not carry. Returns how many.
+ */
+export function mergeLabels(def: SeriesDef, instance: string, external: ExternalLabels, names: string[], vals: string[]): number {
+  let n = put(names, vals, 0, "__name__", def.name);
+  for (const [name, value] of def.labels) if (name !== "instance" && value !== "") n = put(names, vals, n, name, value);
+  n = put(names, vals, n, "instance", instance);
+  for (const [name, value] of external) {
+    let present = false;
+    for (let k = 0; k < n; k++) if (names[k] === name) present = true;
+    if (!present) n = put(names, vals, n, name, value);
+  }
+  return n;
+}
+
+/** Inserts into the sorted first `n` (a series has a handful of labels); returns n + 1. */
+function put(names: string[], vals: string[], n: number, name: string, value: string): number {
+  let k = n;
+  while (k > 0 && names[k - 1]! > name) {
+    names[k] = names[k - 1]!;
+    vals[k] = vals[k - 1]!;
+    k--;
+  }
+  names[k] = name;
+  vals[k] = value;
+  return n + 1;
+}

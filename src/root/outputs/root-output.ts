@@ -1,0 +1,31 @@
+import type { AppliedFrame } from "../../series/delta-decoder.js";
+import type { SeriesType } from "../../series/series-def.js";
+import type { OriginState } from "../origin-state.js";
+
+/** Why an origin's series left this root. */
+export type HiddenReason = "down" | "left";
+
+/** What an output may read of the root: the origins it holds, and its families' type and help. */
+export interface OutputView {
+  origins(): Iterable<OriginState>;
+  /** The metric families of the series held, with the first type and help seen. */
+  families(): Iterable<{ readonly name: string; readonly type: SeriesType; readonly help: string }>;
+}
+
+/**
+ * Something the root writes onward (remote_write, events, a watch stream): started and stopped with
+ * the root and fed, synchronously and in order, what the store applies. The calls come on the
+ * ingest path, once per frame: an output copies what it needs (`applied` is scratch space reused by
+ * the next frame) and does its I/O later, never inside the call.
+ */
+export interface RootOutput {
+  readonly name: string;
+  start(view: OutputView): void;
+  stop(): Promise<void>;
+  /** A frame of an origin that is up was applied: `applied.changed` ids took new values, sampled at `timeMs`. */
+  applied(origin: OriginState, applied: AppliedFrame, timeMs: number): void;
+  /** An origin's series became visible (its first keyframe, or it came back up): every value stands at origin.lastSampleMs. */
+  shown(origin: OriginState): void;
+  /** An origin's series left this root. */
+  hidden(origin: OriginState, why: HiddenReason): void;
+}

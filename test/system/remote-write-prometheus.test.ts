@@ -1,0 +1,104 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { banyan } from "../fixtures/banyan-cli.js";
+import { eventually, sleep } from "../fixtures/cluster.js";
+import { httpText, startBanyan, startProcess, type Started } from "../fixtures/processes.js";
+import { requireProgram } from "../fixtures/programs.js";
+
+const BASE = 29700;
+const dir = mkdtempSync(join(tmpdir(), "banyan-remote-write-"));
+t.setTimeout(300_000);
+
+/**
+ * A root writes to a real Prometheus (2.42, `--web.enable-remote-write-receiver`): every node's
+ * series arrive with the values the root's page shows, a node that stops gets staleness markers,
+ * and a receiver stopped for 12 s loses nothing: after it is back, every node's node_load1 has a
+ * sample at least every refreshMs through the outage, and the root's queue is empty again.
+ */
+t.test("remote_write - a real Prometheus gets every node's series, staleness markers, and everything through an outage", async (t) => {
+  const prometheus = requireProgram("prometheus");
+  const topo = join(dir, "topology.json");
+  const gen = banyan(["topology", "generate", "--nodes", "n[01-08]", "--roots", "r1", "--trees", "1", "--local", String(BASE), "-o", topo]);
+  t.equal(gen.status, 0, gen.stderr);
+  const promPort = BASE + 90;
+  const procs: Started[] = [];
+  t.teardown(async () => {
+    for (const p of procs.reverse()) await p.stop();
+  });
+  const config = join(dir, "prometheus.yml");
+  writeFileSync(config, "global:\n  scrape_interval: 15s\nscrape_configs: []\n");
+  const startProm = (): Started => startProcess(prometheus, [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${promPort}`, "--web.enable-remote-write-receiver"]);
+  let prom = startProm();
+  const refreshMs = 3000;
+  const rootCfg = join(dir, "root.yaml");
+  writeFileSync(
+    rootCfg,
+    `intervalMs: 1000\ndeadAfterMs: 3000\nremoteWrite:\n  - url: http://127.0.0.1:${promPort}/api/v1/write\n    refreshMs: ${refreshMs}\n    externalLabels:\n      cluster: test\n    queue:\n      batchDeadlineMs: 200\n      maxBackoffMs: 1000\n`,
+  );
+  const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--config", rootCfg]);
+  procs.push(root);
+  const agents = new Map<string, Started>();
+  for (let k = 1; k <= 8; k++) {
+    const name = `n0${k}`;
+    const a = startBanyan(["agent", "--topology", topo, "--name", name, "--source", "synthetic", "--set", "synthetic.series=80", "--set", "intervalMs=1000"]);
+    agents.set(name, a);
+    procs.push(a);
+  }
+  const query = async (q: string, time?: number): Promise<{ metric: Record<string, string>; value?: [number, string]; values?: [number, string][] }[]> => {
+    const r = await httpText(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}${time ? `&time=${time / 1000}` : ""}`);
+    return r.status === 200 ? (JSON.parse(r.text) as { data: { result: [] } }).data.result : [];
+  };
+  const count = async (q: string): Promise<number> => Number((await query(q))[0]?.value?.[1] ?? 0);
+  t.ok(await eventually(async () => (await count('count(node_load1{cluster="test"})')) === 8, 60_000, 500), "node_load1 of all 8 nodes at the receiver, with the external label");
+
+  // The receiver's series are the root's: same label sets, and (for series that did not move in the
+  // last seconds) the same values.
+  const page = (await httpText(`http://127.0.0.1:${BASE + 1}/metrics`)).text;
+  const pageLines = page.split("\n").filter((l) => /^node_\w+\{.*instance="n0\d"/.test(l));
+  t.ok(pageLines.length > 8 * 20, `the root shows ${pageLines.length} node_ series`);
+  const atReceiver = await query('{__name__=~"node_.+", cluster="test"}');
+  t.equal(atReceiver.length, pageLines.length, "as many node_ series at the receiver as on the root's page");
+  const constant = pageLines.filter((l) => l.startsWith("node_memory_MemTotal_bytes") || l.startsWith("node_boot_time_seconds"));
+  for (const line of constant) {
+    const name = line.slice(0, line.indexOf("{"));
+    const instance = /instance="([^"]+)"/.exec(line)![1]!;
+    const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+    const got = await query(`${name}{instance="${instance}"}`);
+    t.equal(Number(got[0]?.value?.[1]), value, `${name} of ${instance}: the page's value`);
+  }
+
+  // A node that stops: its series are stale at the receiver within seconds, not after 5 minutes.
+  await agents.get("n08")!.stop();
+  t.ok(await eventually(async () => (await count("count(node_load1)")) === 7, 20_000, 500), "n08's node_load1 is gone from instant queries (staleness marker)");
+
+  // An outage of the receiver.
+  await sleep(2000);
+  const outageFrom = Date.now();
+  await prom.stop();
+  await sleep(12_000);
+  const self = async (): Promise<string> => (await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/self`)).text;
+  t.match(await self(), /banyan_remote_write_samples_retried_total\{url="[^"]+"\} [1-9]/, "the root retried through the outage");
+  prom = startProm();
+  procs.push(prom);
+  t.ok(
+    await eventually(async () => /banyan_remote_write_samples_pending\{url="[^"]+"\} (\d+)/.exec(await self())?.[1] !== undefined && (await count("count(node_load1)")) === 7, 60_000, 500),
+    "the receiver is back",
+  );
+  await sleep(4000);
+  const end = Date.now();
+  const windowS = Math.ceil((end - outageFrom) / 1000) + 5;
+  const series = await query(`node_load1[${windowS}s]`, end);
+  const holes: string[] = [];
+  for (const s of series) {
+    if (s.metric.instance === "n08") continue;
+    const times = (s.values ?? []).map(([ts]) => ts * 1000);
+    for (let k = 1; k < times.length; k++) if (times[k]! - times[k - 1]! > refreshMs + 1000) holes.push(`${s.metric.instance}: ${times[k]! - times[k - 1]!} ms without a sample`);
+    if (times[0] === undefined || times[0] > outageFrom) holes.push(`${s.metric.instance}: nothing from before the outage`);
+  }
+  t.equal(series.length, 7, "node_load1 of the 7 running nodes over the outage");
+  t.same(holes, [], "no sample lost in the outage: a sample at least every refreshMs throughout");
+  t.match(await self(), /banyan_remote_write_samples_sent_total\{url="[^"]+"\} [1-9]/, "samples counted as sent");
+  t.notMatch(await self(), /reason="(queue_full|status_\d+)"/, "nothing dropped");
+});
