@@ -117,8 +117,8 @@ resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLe
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], limits.*, log.level,
 remoteWrite: [{url, protocol: "1.0", compression: snappy, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
-queue: {maxSamplesPerSend, batchDeadlineMs, concurrency, maxBytes, minBackoffMs, maxBackoffMs,
-timeoutMs}, refreshMs, externalLabels, match: [{name, labels}], drop: [{name, labels}],
+queue: {maxSamplesPerSend, batchDeadlineMs, concurrency, maxBytes, dir, minBackoffMs,
+maxBackoffMs, timeoutMs}, refreshMs, externalLabels, match: [{name, labels}], drop: [{name, labels}],
 metadataIntervalMs}] (Prometheus remote_write 1.0: every applied change, a refresh of every series
 each refreshMs, staleness markers for nodes that go down).
 

@@ -57,9 +57,12 @@ export const rootConfigSchema = z
       seen.add(a.record);
     });
     const urls = new Set<string>();
+    const dirs = new Set<string>();
     c.remoteWrite.forEach((w, k) => {
       if (urls.has(w.url)) ctx.addIssue({ code: "custom", path: ["remoteWrite", k, "url"], message: "expected a url not given twice", input: w.url });
       urls.add(w.url);
+      if (w.queue.dir !== undefined && dirs.has(w.queue.dir)) ctx.addIssue({ code: "custom", path: ["remoteWrite", k, "queue", "dir"], message: "expected a directory of its own for each receiver", input: w.queue.dir });
+      if (w.queue.dir !== undefined) dirs.add(w.queue.dir);
     });
   });
 

@@ -42,6 +42,11 @@ const queueSchema = z.strictObject({
   concurrency: positiveInt.max(64).default(4),
   /** Encoded requests held while the receiver is slow or down; past it the oldest are dropped and counted. */
   maxBytes: positiveInt.default(256 * 2 ** 20),
+  /**
+   * A directory of its own for this receiver's queue on disk (segment files): a root's restart keeps
+   * what was queued, and memory holds one request per shard whatever the outage. Default: in memory.
+   */
+  dir: z.string().min(1).optional(),
   /** First retry after this long, doubling (with jitter) up to maxBackoffMs. */
   minBackoffMs: positiveInt.default(30),
   maxBackoffMs: positiveInt.default(5000),

@@ -11,20 +11,12 @@ import { anchored, type RemoteWriteConfig } from "./remote-write-config.js";
 import { remoteWriteMetrics } from "./remote-write-metrics.js";
 import { SampleBatch, type ExternalLabels } from "./sample-batch.js";
 import { WriteRequestWriter } from "./write-request.js";
-
-/** A compressed request waiting for the receiver. */
-interface Pending {
-  readonly body: Buffer;
-  readonly samples: number;
-  readonly newestMs: number;
-  /** Staleness markers only: a refusal (one may be older than what another root wrote since) loses no data. */
-  readonly stale: boolean;
-}
+import { DiskQueue, MemoryQueue, type QueuedRequest, type RequestQueue } from "./request-queue.js";
 
 /** One ordered lane to the receiver: the series of the origins hashed to it, one request in flight. */
 interface Shard {
   readonly batch: SampleBatch;
-  readonly queue: Pending[];
+  readonly queue: RequestQueue;
   sending: boolean;
   readonly backoff: Backoff;
 }
@@ -60,7 +52,6 @@ export class RemoteWriteOutput implements RootOutput {
   private view: OutputView | null = null;
   private timers: NodeJS.Timeout[] = [];
   private refreshTick = 0;
-  private queueBytes = 0;
   private highestSentMs = 0;
   private highestQueuedMs = 0;
   private stopped = false;
@@ -76,7 +67,15 @@ export class RemoteWriteOutput implements RootOutput {
     this.name = `remote_write ${this.url}`;
     this.client = new RemoteWriteClient(config);
     this.external = Object.entries(config.externalLabels).sort(([a], [b]) => (a < b ? -1 : 1));
-    this.shards = Array.from({ length: config.queue.concurrency }, () => ({ batch: new SampleBatch(), queue: [], sending: false, backoff: new Backoff(config.queue.minBackoffMs, config.queue.maxBackoffMs) }));
+    const dir = config.queue.dir;
+    // Segments of about a sixteenth of the bound: dropping the oldest one frees a little, not half.
+    const segmentBytes = Math.max(64 * 1024, Math.min(8 * 2 ** 20, Math.floor(config.queue.maxBytes / 16)));
+    this.shards = Array.from({ length: config.queue.concurrency }, (_, k) => ({
+      batch: new SampleBatch(),
+      queue: dir === undefined ? new MemoryQueue() : new DiskQueue(dir, k, segmentBytes),
+      sending: false,
+      backoff: new Backoff(config.queue.minBackoffMs, config.queue.maxBackoffMs),
+    }));
     this.m = remoteWriteMetrics(registry);
     this.refused = new LimitedWarning(log, "remote_write: receiver refused a request (dropped, not retried)");
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the output when scraped
@@ -84,7 +83,7 @@ export class RemoteWriteOutput implements RootOutput {
     this.gauges = {
       url: this.url,
       get pendingSamples() {
-        return self.shards.reduce((n, s) => n + s.batch.count + s.queue.reduce((q, p) => q + p.samples, 0), 0);
+        return self.shards.reduce((n, s) => n + s.batch.count + s.queue.samples, 0);
       },
       get queueBytes() {
         return self.queueBytes;
@@ -110,6 +109,8 @@ export class RemoteWriteOutput implements RootOutput {
     every(Math.min(100, this.config.queue.batchDeadlineMs), () => this.sealDue());
     every(REFRESH_STEP_MS, () => this.refreshSlot());
     if (this.config.metadataIntervalMs > 0) every(this.config.metadataIntervalMs, () => this.sendMetadata());
+    // What an earlier process left on disk goes first.
+    for (const s of this.shards) if (s.queue.length > 0) void this.drain(s);
     this.log.info({ url: this.url, shards: this.shards.length, refreshMs: this.config.refreshMs }, `remote_write to ${this.url}`);
   }
 
@@ -122,10 +123,10 @@ export class RemoteWriteOutput implements RootOutput {
     while (this.clock() < until && this.shards.some((s) => s.queue.length > 0)) await new Promise((r) => setTimeout(r, 20));
     this.stopped = true;
     for (const s of this.shards) {
-      const left = s.queue.splice(0).reduce((n, p) => n + p.samples, 0);
-      if (left > 0) this.m.failed.inc({ url: this.url, reason: "stopped" }, left);
+      // On disk it waits for the next start; in memory it is lost, and counted.
+      if (s.queue instanceof MemoryQueue && s.queue.samples > 0) this.m.failed.inc({ url: this.url, reason: "stopped" }, s.queue.samples);
+      s.queue.close();
     }
-    this.queueBytes = 0;
     this.m.outputs.delete(this.gauges);
     this.client.close();
   }
@@ -225,16 +226,21 @@ export class RemoteWriteOutput implements RootOutput {
     this.enqueue(shard, { body, samples, newestMs, stale });
   }
 
-  private enqueue(shard: Shard, p: Pending): void {
+  private get queueBytes(): number {
+    return this.shards.reduce((n, s) => n + s.queue.bytes, 0);
+  }
+
+  private enqueue(shard: Shard, p: QueuedRequest): void {
     shard.queue.push(p);
-    this.queueBytes += p.body.length;
-    // Past the bound the oldest requests go (never one in flight: the head of a sending shard).
+    // Past the bound the oldest requests go, from the fullest shard (never one in flight).
     while (this.queueBytes > this.config.queue.maxBytes) {
-      const victim = this.shards.reduce<Shard | null>((best, s) => (s.queue.length > (s.sending ? 1 : 0) && (best === null || s.queue.length > best.queue.length) ? s : best), null);
-      if (victim === null) break;
-      const dropped = victim.queue.splice(victim.sending ? 1 : 0, 1)[0]!;
-      this.queueBytes -= dropped.body.length;
-      this.m.failed.inc({ url: this.url, reason: "queue_full" }, dropped.samples);
+      let dropped = 0;
+      for (const victim of [...this.shards].sort((a, b) => b.queue.bytes - a.queue.bytes)) {
+        dropped = victim.queue.dropOldest(victim.sending);
+        if (dropped > 0) break;
+      }
+      if (dropped === 0) break;
+      this.m.failed.inc({ url: this.url, reason: "queue_full" }, dropped);
     }
     if (!shard.sending) void this.drain(shard);
   }
@@ -243,13 +249,12 @@ export class RemoteWriteOutput implements RootOutput {
   private async drain(shard: Shard): Promise<void> {
     shard.sending = true;
     try {
-      while (shard.queue.length > 0 && !this.stopped) {
-        const p = shard.queue[0]!;
+      for (let p = shard.queue.head(); p !== null && !this.stopped; p = shard.queue.head()) {
         const res = await this.client.send(p.body, shard.backoff.attempts);
         this.m.requests.inc({ url: this.url, code: String(res.status) });
         if (res.status >= 200 && res.status < 300) {
           shard.backoff.reset();
-          this.done(shard, p);
+          shard.queue.ack();
           this.m.sent.inc({ url: this.url }, p.samples);
           this.m.bytes.inc({ url: this.url }, p.body.length);
           if (p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
@@ -259,7 +264,7 @@ export class RemoteWriteOutput implements RootOutput {
           await new Promise((r) => setTimeout(r, waitMs).unref());
         } else {
           shard.backoff.reset();
-          this.done(shard, p);
+          shard.queue.ack();
           this.m.failed.inc({ url: this.url, reason: p.stale ? "stale_refused" : `status_${res.status}` }, p.samples);
           if (!p.stale) this.refused.warn({ url: this.url, status: res.status, samples: p.samples, detail: res.detail });
         }
@@ -267,11 +272,6 @@ export class RemoteWriteOutput implements RootOutput {
     } finally {
       shard.sending = false;
     }
-  }
-
-  private done(shard: Shard, p: Pending): void {
-    if (shard.queue[0] === p) shard.queue.shift();
-    this.queueBytes -= p.body.length;
   }
 
   /** Type and help of every family the root holds, in one request (Prometheus sends them apart from samples too). */

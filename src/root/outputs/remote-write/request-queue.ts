@@ -1,0 +1,264 @@
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+/** A compressed request waiting for the receiver. */
+export interface QueuedRequest {
+  readonly body: Buffer;
+  readonly samples: number;
+  /** Newest sample time in it, ms (0 for metadata). */
+  readonly newestMs: number;
+  /** Staleness markers only: a refusal (one may be older than what another root wrote since) loses no data. */
+  readonly stale: boolean;
+}
+
+/** One shard's requests in order: the head is sent (and re-sent) until acknowledged. */
+export interface RequestQueue {
+  readonly length: number;
+  readonly bytes: number;
+  readonly samples: number;
+  push(r: QueuedRequest): void;
+  /** The oldest request not yet acknowledged, or null. */
+  head(): QueuedRequest | null;
+  /** The head was sent (or refused for good): the next becomes the head. */
+  ack(): void;
+  /**
+   * Drops the oldest requests that are not the head in flight, about `minBytes` worth at least
+   * (a whole segment on disk); returns the samples dropped, 0 when there was nothing to drop.
+   */
+  dropOldest(inFlight: boolean): number;
+  close(): void;
+}
+
+export class MemoryQueue implements RequestQueue {
+  private readonly items: QueuedRequest[] = [];
+  bytes = 0;
+  samples = 0;
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  push(r: QueuedRequest): void {
+    this.items.push(r);
+    this.bytes += r.body.length;
+    this.samples += r.samples;
+  }
+
+  head(): QueuedRequest | null {
+    return this.items[0] ?? null;
+  }
+
+  ack(): void {
+    const r = this.items.shift();
+    if (r === undefined) return;
+    this.bytes -= r.body.length;
+    this.samples -= r.samples;
+  }
+
+  dropOldest(inFlight: boolean): number {
+    const k = inFlight ? 1 : 0;
+    if (this.items.length <= k) return 0;
+    const [r] = this.items.splice(k, 1);
+    this.bytes -= r!.body.length;
+    this.samples -= r!.samples;
+    return r!.samples;
+  }
+
+  close(): void {
+    this.items.length = 0;
+    this.bytes = 0;
+    this.samples = 0;
+  }
+}
+
+/** A record on disk: its header, then the body. */
+const HEADER_BYTES = 4 + 4 + 8 + 1;
+
+interface Segment {
+  readonly seq: number;
+  readonly path: string;
+  /** Bytes of the file (records appended so far). */
+  size: number;
+  /** Samples and records in the file from `start` on (what is still queued in it). */
+  samples: number;
+  records: number;
+  /** Where the first record still queued starts (the read cursor, for the oldest segment). */
+  start: number;
+}
+
+/**
+ * One shard's requests on disk, so that an outage of hours, or a root's restart, loses nothing up
+ * to the bound: append-only segment files `shard-<n>-<seq>.seg` of records (length, samples, newest
+ * time, stale flag, body), rotated at `segmentBytes`; a segment read to its end is deleted; the
+ * read position is kept in `shard-<n>.cursor` after every acknowledgement (a crash between a send
+ * and its cursor write sends that request again: the receiver takes the same samples twice, which
+ * Prometheus and VictoriaMetrics accept). Only the head is held in memory: the queue's memory is one
+ * request whatever the outage. I/O is synchronous and small (one record, tens of KB).
+ */
+export class DiskQueue implements RequestQueue {
+  private readonly segments: Segment[] = [];
+  private tailFd: number | null = null;
+  private current: QueuedRequest | null = null;
+  private nextSeq = 0;
+  private readonly cursorPath: string;
+
+  constructor(
+    private readonly dir: string,
+    private readonly shard: number,
+    private readonly segmentBytes = 8 * 2 ** 20,
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.cursorPath = join(dir, `shard-${shard}.cursor`);
+    this.recover();
+  }
+
+  get length(): number {
+    return this.segments.reduce((n, s) => n + s.records, 0);
+  }
+
+  get bytes(): number {
+    return this.segments.reduce((n, s) => n + s.size - s.start, 0);
+  }
+
+  get samples(): number {
+    return this.segments.reduce((n, s) => n + s.samples, 0);
+  }
+
+  push(r: QueuedRequest): void {
+    let tail = this.segments.at(-1);
+    if (tail === undefined || this.tailFd === null || tail.size >= this.segmentBytes) tail = this.rotate();
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    header.writeUInt32LE(r.body.length, 0);
+    header.writeUInt32LE(r.samples, 4);
+    header.writeDoubleLE(r.newestMs, 8);
+    header[16] = r.stale ? 1 : 0;
+    writeSync(this.tailFd!, header);
+    writeSync(this.tailFd!, r.body);
+    tail.size += HEADER_BYTES + r.body.length;
+    tail.samples += r.samples;
+    tail.records++;
+  }
+
+  head(): QueuedRequest | null {
+    if (this.current !== null) return this.current;
+    while (this.segments.length > 1 && this.segments[0]!.records === 0) this.removeOldest();
+    const seg = this.segments[0];
+    if (seg === undefined || seg.records === 0) return null;
+    this.current = readRecord(seg.path, seg.start);
+    return this.current;
+  }
+
+  ack(): void {
+    const seg = this.segments[0];
+    const r = this.head();
+    if (seg === undefined || r === null) return;
+    seg.start += HEADER_BYTES + r.body.length;
+    seg.samples -= r.samples;
+    seg.records--;
+    this.current = null;
+    if (seg.records === 0 && this.segments.length > 1) this.removeOldest();
+    this.saveCursor();
+  }
+
+  dropOldest(inFlight: boolean): number {
+    // A whole segment: the oldest, or while its head is in flight the next one.
+    const k = inFlight ? 1 : 0;
+    const seg = this.segments[k];
+    if (seg === undefined || seg.records === 0) return 0;
+    if (k === 0) this.current = null;
+    if (seg === this.segments.at(-1) && this.tailFd !== null) {
+      closeSync(this.tailFd);
+      this.tailFd = null;
+    }
+    rmSync(seg.path, { force: true });
+    this.segments.splice(k, 1);
+    this.saveCursor();
+    return seg.samples;
+  }
+
+  close(): void {
+    if (this.tailFd !== null) closeSync(this.tailFd);
+    this.tailFd = null;
+  }
+
+  private saveCursor(): void {
+    const first = this.segments[0];
+    writeFileSync(this.cursorPath, first === undefined ? `${this.nextSeq} 0\n` : `${first.seq} ${first.start}\n`);
+  }
+
+  private rotate(): Segment {
+    if (this.tailFd !== null) closeSync(this.tailFd);
+    const seq = this.nextSeq++;
+    const path = join(this.dir, `shard-${this.shard}-${String(seq).padStart(10, "0")}.seg`);
+    this.tailFd = openSync(path, "a");
+    const seg: Segment = { seq, path, size: 0, samples: 0, records: 0, start: 0 };
+    this.segments.push(seg);
+    return seg;
+  }
+
+  private removeOldest(): void {
+    const seg = this.segments.shift()!;
+    rmSync(seg.path, { force: true });
+  }
+
+  /** Picks up what an earlier process left: its segments from the saved cursor on (a torn record at a file's end is cut off). */
+  private recover(): void {
+    const prefix = `shard-${this.shard}-`;
+    const files = readdirSync(this.dir)
+      .filter((f) => f.startsWith(prefix) && f.endsWith(".seg"))
+      .map((f) => ({ f, seq: Number(f.slice(prefix.length, -4)) }))
+      .filter((x) => Number.isSafeInteger(x.seq))
+      .sort((a, b) => a.seq - b.seq);
+    let cursor = { seq: -1, start: 0 };
+    if (existsSync(this.cursorPath)) {
+      const [seq, start] = readFileSync(this.cursorPath, "utf8").trim().split(" ").map(Number);
+      if (Number.isSafeInteger(seq) && Number.isSafeInteger(start)) cursor = { seq: seq!, start: start! };
+    }
+    for (const { f, seq } of files) {
+      const path = join(this.dir, f);
+      if (seq < cursor.seq) {
+        rmSync(path, { force: true });
+        continue;
+      }
+      const seg: Segment = { seq, path, size: 0, samples: 0, records: 0, start: seq === cursor.seq ? cursor.start : 0 };
+      scanSegment(seg);
+      if (seg.records > 0) this.segments.push(seg);
+      else rmSync(path, { force: true });
+      this.nextSeq = seq + 1;
+    }
+  }
+}
+
+/** Counts the whole records of a segment from its start; the size stops before a torn one. */
+function scanSegment(seg: Segment): void {
+  const fd = openSync(seg.path, "r");
+  try {
+    const total = fstatSync(fd).size;
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    let pos = seg.start;
+    while (pos + HEADER_BYTES <= total) {
+      readSync(fd, header, 0, HEADER_BYTES, pos);
+      const len = header.readUInt32LE(0);
+      if (pos + HEADER_BYTES + len > total) break;
+      seg.samples += header.readUInt32LE(4);
+      seg.records++;
+      pos += HEADER_BYTES + len;
+    }
+    seg.size = pos;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readRecord(path: string, at: number): QueuedRequest {
+  const fd = openSync(path, "r");
+  try {
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    readSync(fd, header, 0, HEADER_BYTES, at);
+    const body = Buffer.allocUnsafe(header.readUInt32LE(0));
+    readSync(fd, body, 0, body.length, at + HEADER_BYTES);
+    return { body, samples: header.readUInt32LE(4), newestMs: header.readDoubleLE(8), stale: header[16] === 1 };
+  } finally {
+    closeSync(fd);
+  }
+}
