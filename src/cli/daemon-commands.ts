@@ -115,11 +115,11 @@ with honor_labels: true (banyan topology render --format prometheus prints the c
 Config keys (YAML, or --set): topology, name, listen, http, intervalMs, deadAfterMs, forgetAfterMs,
 resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel,
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], limits.*, log.level,
-remoteWrite: [{url, protocol: "1.0", compression: snappy, headers, basicAuth: {username, password |
+remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
 queue: {maxSamplesPerSend, batchDeadlineMs, concurrency, maxBytes, dir, minBackoffMs,
 maxBackoffMs, timeoutMs}, refreshMs, externalLabels, match: [{name, labels}], drop: [{name, labels}],
-metadataIntervalMs}] (Prometheus remote_write 1.0: every applied change, a refresh of every series
+metadataIntervalMs}] (Prometheus remote_write: every applied change, a refresh of every series
 each refreshMs, staleness markers for nodes that go down).
 
 Example:

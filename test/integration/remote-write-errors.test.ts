@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { uncompressSync } from "snappy";
 import t from "tap";
 import { eventually, startCluster, type TestCluster } from "../fixtures/cluster.js";
@@ -11,9 +12,10 @@ import { decodeWriteRequest } from "../fixtures/write-request-reader.js";
  * made to): 500, 429 with Retry-After, 400. The root retries the first two with the same request
  * and drops the 400's request for good, counting it.
  */
-function scriptedReceiver(script: number[]): { server: Server; bodies: string[]; statuses: number[]; samples: () => number; url: () => string } {
+function scriptedReceiver(script: number[], v2 = false): { server: Server; bodies: string[]; statuses: number[]; contentTypes: string[]; samples: () => number; url: () => string } {
   const bodies: string[] = [];
   const statuses: number[] = [];
+  const contentTypes: string[] = [];
   let samples = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -21,15 +23,33 @@ function scriptedReceiver(script: number[]): { server: Server; bodies: string[];
     req.on("end", () => {
       const body = Buffer.concat(chunks);
       bodies.push(createHash("sha1").update(body).digest("hex"));
+      contentTypes.push(req.headers["content-type"] ?? "");
       const status = script.shift() ?? 204;
       statuses.push(status);
-      if (status === 204) samples += decodeWriteRequest(uncompressSync(body) as Buffer).series.length;
       const headers: Record<string, string> = status === 429 ? { "Retry-After": "1" } : {};
+      if (status === 204 && req.headers["content-type"]?.includes("io.prometheus.write.v2.Request")) {
+        // A 2.0 receiver: it says how many samples it wrote.
+        const n = countV2Series(uncompressSync(body) as Buffer);
+        if (v2) headers["X-Prometheus-Remote-Write-Samples-Written"] = String(n);
+        samples += v2 ? n : 0;
+      } else if (status === 204) samples += decodeWriteRequest(uncompressSync(body) as Buffer).series.length;
       res.writeHead(status, headers).end(status === 400 ? "out of order sample" : "");
     });
   });
   server.listen(0, "127.0.0.1");
-  return { server, bodies, statuses, samples: () => samples, url: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write` };
+  return { server, bodies, statuses, contentTypes, samples: () => samples, url: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write` };
+}
+
+/** TimeSeries (field 5) in a 2.0 request. */
+function countV2Series(body: Uint8Array): number {
+  const r = new BinaryReader(body);
+  let n = 0;
+  while (r.pos < r.len) {
+    const [f, wt] = r.tag();
+    if (f === 5) n++;
+    r.skip(wt);
+  }
+  return n;
 }
 
 const metric = async (c: TestCluster, pattern: RegExp): Promise<number> => {
@@ -75,4 +95,31 @@ t.test("remote_write - an unreachable receiver: the root keeps running, its queu
   t.ok((await metric(c, /^banyan_remote_write_queue_bytes/)) <= 4096, "queue within maxBytes");
   t.ok((await metric(c, /^banyan_remote_write_requests_total\{.*code="0"/)) > 0, "no answer counted as status 0");
   t.match(await c.roots[0]!.render(), /instance="u1"/, "the root still serves its page");
+});
+
+t.test("remote_write - protocol 2.0 to a 2.0 receiver stays 2.0; auto to a receiver without the Written header falls back to 1.0 and resends", async (t) => {
+  const rx2 = scriptedReceiver([], true);
+  const rx1 = scriptedReceiver([]);
+  await Promise.all([new Promise((r) => rx2.server.once("listening", r)), new Promise((r) => rx1.server.once("listening", r))]);
+  t.teardown(() => {
+    rx2.server.close();
+    rx1.server.close();
+  });
+  const q = { concurrency: 1, batchDeadlineMs: 100 };
+  const c = await startCluster({
+    nodes: "p[1-3]",
+    roots: "r1",
+    trees: 1,
+    basePort: 25800,
+    series: 20,
+    rootConfig: { remoteWrite: [{ url: rx2.url(), protocol: "2.0", queue: q }, { url: rx1.url(), protocol: "auto", queue: q }] },
+  });
+  t.teardown(() => c.stop());
+  t.ok(await eventually(() => rx2.samples() > 60 && rx1.samples() > 60, 20_000), "both receivers got samples");
+  t.ok(rx2.contentTypes.every((ct) => ct === "application/x-protobuf;proto=io.prometheus.write.v2.Request"), "2.0 throughout to the 2.0 receiver");
+  t.equal(rx1.contentTypes[0], "application/x-protobuf;proto=io.prometheus.write.v2.Request", "auto tries 2.0 first");
+  t.equal(rx1.contentTypes[1], "application/x-protobuf", "then 1.0, for good");
+  t.equal(rx1.bodies.slice(1).filter((b) => b === rx1.bodies[0]).length, 0, "the first request is sent again as 1.0, not as it was");
+  t.ok(rx1.contentTypes.slice(1).every((ct) => ct === "application/x-protobuf"));
+  t.notMatch(await c.roots[0]!.registry.metrics(), /reason="(not_written|status_\d+)"/, "nothing counted as lost");
 });

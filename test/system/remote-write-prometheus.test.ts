@@ -12,7 +12,8 @@ const dir = mkdtempSync(join(tmpdir(), "banyan-remote-write-"));
 t.setTimeout(300_000);
 
 /**
- * A root writes to a real Prometheus (2.42, `--web.enable-remote-write-receiver`): every node's
+ * A root writes to a real Prometheus (2.42, `--web.enable-remote-write-receiver`, which knows only
+ * remote_write 1.0: `protocol: auto` finds that out on its first request and falls back): every node's
  * series arrive with the values the root's page shows, a node that stops gets staleness markers,
  * and a receiver stopped for 12 s loses nothing: after it is back, every node's node_load1 has a
  * sample at least every refreshMs through the outage, the root restarted in the middle of it
@@ -36,7 +37,7 @@ t.test("remote_write - a real Prometheus gets every node's series, staleness mar
   const rootCfg = join(dir, "root.yaml");
   writeFileSync(
     rootCfg,
-    `intervalMs: 1000\ndeadAfterMs: 3000\nremoteWrite:\n  - url: http://127.0.0.1:${promPort}/api/v1/write\n    refreshMs: ${refreshMs}\n    externalLabels:\n      cluster: test\n    queue:\n      batchDeadlineMs: 200\n      maxBackoffMs: 1000\n      dir: ${join(dir, "queue")}\n`,
+    `intervalMs: 1000\ndeadAfterMs: 3000\nremoteWrite:\n  - url: http://127.0.0.1:${promPort}/api/v1/write\n    protocol: auto\n    refreshMs: ${refreshMs}\n    externalLabels:\n      cluster: test\n    queue:\n      batchDeadlineMs: 200\n      maxBackoffMs: 1000\n      dir: ${join(dir, "queue")}\n`,
   );
   const startRoot = (): Started => startBanyan(["root", "--topology", topo, "--name", "r1", "--config", rootCfg]);
   let root = startRoot();
@@ -54,6 +55,7 @@ t.test("remote_write - a real Prometheus gets every node's series, staleness mar
   };
   const count = async (q: string): Promise<number> => Number((await query(q))[0]?.value?.[1] ?? 0);
   t.ok(await eventually(async () => (await count('count(node_load1{cluster="test"})')) === 8, 60_000, 500), "node_load1 of all 8 nodes at the receiver, with the external label");
+  t.match(root.output(), /the receiver speaks 1\.0 only/, "protocol auto: Prometheus 2.42 answered 2.0 with a 2xx and no Samples-Written header, so the root writes 1.0");
 
   // The receiver's series are the root's: same label sets, and (for series that did not move in the
   // last seconds) the same values.

@@ -9,13 +9,15 @@ import type { RemoteWriteConfig } from "./remote-write-config.js";
 export interface SendResult {
   readonly status: number;
   readonly retryAfterMs: number | null;
+  /** X-Prometheus-Remote-Write-Samples-Written of a 2.0 answer; null when the receiver did not say (a 1.x receiver). */
+  readonly written: number | null;
   /** The start of the receiver's answer (or the network error), for the log. */
   readonly detail: string;
 }
 
 /**
- * POSTs snappy-compressed WriteRequests to one receiver, as remote_write 1.0 asks: the protocol's
- * headers, the site's own headers, basic auth or a bearer token (files read at construction, so a
+ * POSTs snappy-compressed requests to one receiver, as remote_write 1.0 or 2.0 asks: the protocol's
+ * headers (2.0's content type and version for a 2.0 request), the site's own headers, basic auth or a bearer token (files read at construction, so a
  * reload picks up a rotated secret), TLS with the site's CA and client certificate, and one
  * keep-alive connection pool.
  */
@@ -62,10 +64,14 @@ export class RemoteWriteClient {
   }
 
   /** Sends one compressed request; never throws (a failure is a status 0 with the reason). */
-  send(body: Buffer, attempt: number): Promise<SendResult> {
+  send(body: Buffer, attempt: number, v2: boolean): Promise<SendResult> {
     const mod = this.url.protocol === "https:" ? https : http;
     return new Promise((resolve) => {
       const headers: Record<string, string> = { ...this.headers, "Content-Length": String(body.length) };
+      if (v2) {
+        headers["Content-Type"] = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+        headers["X-Prometheus-Remote-Write-Version"] = "2.0.0";
+      }
       if (attempt > 0) headers["Retry-Attempt"] = String(attempt);
       const req = mod.request(this.url, { method: "POST", agent: this.agent, headers, timeout: this.config.queue.timeoutMs }, (res) => {
         let detail = "";
@@ -73,11 +79,13 @@ export class RemoteWriteClient {
         res.on("data", (chunk: string) => {
           if (detail.length < 512) detail += chunk;
         });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfterMs: retryAfterMs(res.headers["retry-after"]), detail: detail.slice(0, 512).trim() }));
-        res.on("error", (err) => resolve({ status: 0, retryAfterMs: null, detail: err.message }));
+        const written = res.headers["x-prometheus-remote-write-samples-written"];
+        const w = typeof written === "string" && /^\d+$/.test(written.trim()) ? Number(written.trim()) : null;
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfterMs: retryAfterMs(res.headers["retry-after"]), written: w, detail: detail.slice(0, 512).trim() }));
+        res.on("error", (err) => resolve({ status: 0, retryAfterMs: null, written: null, detail: err.message }));
       });
       req.on("timeout", () => req.destroy(new Error(`no answer in ${this.config.queue.timeoutMs} ms`)));
-      req.on("error", (err) => resolve({ status: 0, retryAfterMs: null, detail: err.message }));
+      req.on("error", (err) => resolve({ status: 0, retryAfterMs: null, written: null, detail: err.message }));
       req.end(body);
     });
   }

@@ -58,7 +58,11 @@ export const remoteWriteSchema = z
   .strictObject({
     /** Where to write: the receiver's remote_write endpoint (`http://prometheus:9090/api/v1/write`). */
     url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }),
-    /** The remote_write protocol version. Only "1.0" is written so far: "2.0" and "auto" are refused with a message. */
+    /**
+     * "1.0" (prometheus.WriteRequest), "2.0" (io.prometheus.write.v2.Request: a symbol table, type
+     * and help inline), or "auto": 2.0 until the receiver shows it speaks only 1.0 (415 or 400, or a
+     * 2xx without X-Prometheus-Remote-Write-Samples-Written), then 1.0 for good.
+     */
     protocol: z.enum(["1.0", "2.0", "auto"]).default("1.0"),
     /** Body compression: snappy (the protocol's); zstd (VictoriaMetrics' own) is refused so far. */
     compression: z.enum(["snappy", "zstd"]).default("snappy"),
@@ -88,7 +92,6 @@ export const remoteWriteSchema = z
     metadataIntervalMs: z.number().int().min(0).default(60_000),
   })
   .superRefine((c, ctx) => {
-    if (c.protocol !== "1.0") ctx.addIssue({ code: "custom", path: ["protocol"], message: 'expected "1.0" (2.0 and auto are not written yet)', input: c.protocol });
     if (c.compression !== "snappy") ctx.addIssue({ code: "custom", path: ["compression"], message: 'expected "snappy" (zstd is not written yet)', input: c.compression });
     for (const h of Object.keys(c.headers)) {
       if (RESERVED_HEADERS.has(h.toLowerCase())) ctx.addIssue({ code: "custom", path: ["headers", h], message: "expected a header the protocol does not set itself (use basicAuth or bearerTokenFile for Authorization)", input: h });

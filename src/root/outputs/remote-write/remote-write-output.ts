@@ -1,9 +1,10 @@
-import { compressSync } from "snappy";
+import { compressSync, uncompressSync } from "snappy";
 import type { Registry } from "prom-client";
 import { Backoff } from "../../../core/backoff.js";
 import { LimitedWarning, type Logger } from "../../../core/logger.js";
 import type { AppliedFrame } from "../../../series/delta-decoder.js";
-import { SeriesType, type SeriesDef } from "../../../series/series-def.js";
+import type { SeriesDef } from "../../../series/series-def.js";
+import { METRIC_TYPE } from "./metric-type.js";
 import type { OriginState } from "../../origin-state.js";
 import type { HiddenReason, OutputView, RootOutput } from "../root-output.js";
 import { RemoteWriteClient, redactUrl } from "./remote-write-client.js";
@@ -11,6 +12,7 @@ import { anchored, type RemoteWriteConfig } from "./remote-write-config.js";
 import { remoteWriteMetrics } from "./remote-write-metrics.js";
 import { SampleBatch, type ExternalLabels } from "./sample-batch.js";
 import { WriteRequestWriter } from "./write-request.js";
+import { WriteRequestV2Writer, v2ToV1 } from "./write-request-v2.js";
 import { DiskQueue, MemoryQueue, type QueuedRequest, type RequestQueue } from "./request-queue.js";
 
 /** One ordered lane to the receiver: the series of the origins hashed to it, one request in flight. */
@@ -23,11 +25,9 @@ interface Shard {
 
 const REFRESH_STEP_MS = 100;
 
-/** Prometheus' MetricType for metadata. */
-const METRIC_TYPE: Record<SeriesType, number> = { [SeriesType.Counter]: 1, [SeriesType.Gauge]: 2, [SeriesType.HistogramPart]: 3, [SeriesType.SummaryPart]: 5, [SeriesType.Untyped]: 0 };
 
 /**
- * remote_write 1.0 to one receiver. What is written per series: every value the root applies (a
+ * remote_write (1.0, 2.0, or 2.0 falling back to 1.0: `protocol`) to one receiver. What is written per series: every value the root applies (a
  * change beyond its bound, at its origin's sample time), its current value at least every
  * refreshMs (so `rate()` and instant queries work at the receiver as for a scraped target), and a
  * staleness marker when its node goes down. Samples of one node stay in one shard, so each series'
@@ -43,6 +43,9 @@ export class RemoteWriteOutput implements RootOutput {
   private readonly client: RemoteWriteClient;
   private readonly shards: Shard[];
   private readonly writer = new WriteRequestWriter();
+  private readonly writerV2 = new WriteRequestV2Writer();
+  /** Writing 2.0 now: "2.0", or "auto" until the receiver showed it speaks only 1.0. */
+  private v2: boolean;
   private readonly external: ExternalLabels;
   private readonly wantedByDef = new WeakMap<SeriesDef, boolean>();
   /** Newest sample time written per origin: an older one (a node's clock stepped back) is dropped, not sent out of order. */
@@ -66,6 +69,7 @@ export class RemoteWriteOutput implements RootOutput {
     this.url = redactUrl(config.url);
     this.name = `remote_write ${this.url}`;
     this.client = new RemoteWriteClient(config);
+    this.v2 = config.protocol !== "1.0";
     this.external = Object.entries(config.externalLabels).sort(([a], [b]) => (a < b ? -1 : 1));
     const dir = config.queue.dir;
     // Segments of about a sixteenth of the bound: dropping the oldest one frees a little, not half.
@@ -222,8 +226,9 @@ export class RemoteWriteOutput implements RootOutput {
     if (shard.batch.count === 0) return;
     const samples = shard.batch.count;
     const newestMs = this.highestQueuedMs;
-    const body = compressSync(shard.batch.encode(this.writer, this.external));
-    this.enqueue(shard, { body, samples, newestMs, stale });
+    const v2 = this.v2;
+    const body = compressSync(shard.batch.encode(v2 ? this.writerV2 : this.writer, this.external));
+    this.enqueue(shard, { body, samples, newestMs, stale, v2 });
   }
 
   private get queueBytes(): number {
@@ -250,12 +255,26 @@ export class RemoteWriteOutput implements RootOutput {
     shard.sending = true;
     try {
       for (let p = shard.queue.head(); p !== null && !this.stopped; p = shard.queue.head()) {
-        const res = await this.client.send(p.body, shard.backoff.attempts);
+        // Queued in 2.0 before the receiver turned out to speak 1.0 (protocol: auto): sent as 1.0.
+        const v2 = p.v2 && this.v2;
+        const body = p.v2 && !v2 ? compressSync(v2ToV1(uncompressSync(p.body) as Buffer)) : p.body;
+        const res = await this.client.send(body, shard.backoff.attempts, v2);
         this.m.requests.inc({ url: this.url, code: String(res.status) });
+        if (v2 && this.config.protocol === "auto" && (res.status === 415 || res.status === 400 || (res.status >= 200 && res.status < 300 && res.written === null))) {
+          // A 1.x receiver: it refused the 2.0 content type, or took the request for an empty 1.0 one.
+          if (this.v2) this.log.info({ url: this.url, status: res.status }, `remote_write to ${this.url}: the receiver speaks 1.0 only (status ${res.status}); writing 1.0 from now on`);
+          this.v2 = false;
+          continue;
+        }
         if (res.status >= 200 && res.status < 300) {
           shard.backoff.reset();
           shard.queue.ack();
-          this.m.sent.inc({ url: this.url }, p.samples);
+          // A 2.0 receiver says how many it wrote; fewer than sent were not written (counted, not retried).
+          // One that does not say (a 1.x receiver given protocol "2.0") wrote nothing it could read.
+          const notWritten = v2 ? Math.max(0, p.samples - (res.written ?? 0)) : 0;
+          if (v2 && res.written === null && p.samples > 0) this.refused.warn({ url: this.url, status: res.status, samples: p.samples, detail: "no X-Prometheus-Remote-Write-Samples-Written: a 1.x receiver? use protocol auto or 1.0" });
+          if (notWritten > 0) this.m.failed.inc({ url: this.url, reason: "not_written" }, notWritten);
+          this.m.sent.inc({ url: this.url }, p.samples - notWritten);
           this.m.bytes.inc({ url: this.url }, p.body.length);
           if (p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
         } else if (res.status === 0 || res.status === 429 || res.status >= 500) {
@@ -276,7 +295,8 @@ export class RemoteWriteOutput implements RootOutput {
 
   /** Type and help of every family the root holds, in one request (Prometheus sends them apart from samples too). */
   private sendMetadata(): void {
-    if (this.view === null) return;
+    // 2.0 carries type and help with every series.
+    if (this.view === null || this.v2) return;
     this.writer.reset();
     let n = 0;
     for (const f of this.view.families()) {
@@ -284,7 +304,7 @@ export class RemoteWriteOutput implements RootOutput {
       n++;
     }
     if (n === 0) return;
-    this.enqueue(this.shards[0]!, { body: compressSync(this.writer.view()), samples: 0, newestMs: 0, stale: false });
+    this.enqueue(this.shards[0]!, { body: compressSync(this.writer.view()), samples: 0, newestMs: 0, stale: false, v2: false });
   }
 }
 

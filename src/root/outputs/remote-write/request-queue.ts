@@ -9,6 +9,8 @@ export interface QueuedRequest {
   readonly newestMs: number;
   /** Staleness markers only: a refusal (one may be older than what another root wrote since) loses no data. */
   readonly stale: boolean;
+  /** Written as remote_write 2.0 (else 1.0). */
+  readonly v2: boolean;
 }
 
 /** One shard's requests in order: the head is sent (and re-sent) until acknowledged. */
@@ -71,7 +73,7 @@ export class MemoryQueue implements RequestQueue {
   }
 }
 
-/** A record on disk: its header, then the body. */
+/** A record on disk: its header (length, samples, newest time, flags: 1 stale, 2 v2), then the body. */
 const HEADER_BYTES = 4 + 4 + 8 + 1;
 
 interface Segment {
@@ -131,7 +133,7 @@ export class DiskQueue implements RequestQueue {
     header.writeUInt32LE(r.body.length, 0);
     header.writeUInt32LE(r.samples, 4);
     header.writeDoubleLE(r.newestMs, 8);
-    header[16] = r.stale ? 1 : 0;
+    header[16] = (r.stale ? 1 : 0) | (r.v2 ? 2 : 0);
     writeSync(this.tailFd!, header);
     writeSync(this.tailFd!, r.body);
     tail.size += HEADER_BYTES + r.body.length;
@@ -257,7 +259,7 @@ function readRecord(path: string, at: number): QueuedRequest {
     readSync(fd, header, 0, HEADER_BYTES, at);
     const body = Buffer.allocUnsafe(header.readUInt32LE(0));
     readSync(fd, body, 0, body.length, at + HEADER_BYTES);
-    return { body, samples: header.readUInt32LE(4), newestMs: header.readDoubleLE(8), stale: header[16] === 1 };
+    return { body, samples: header.readUInt32LE(4), newestMs: header.readDoubleLE(8), stale: (header[16]! & 1) === 1, v2: (header[16]! & 2) === 2 };
   } finally {
     closeSync(fd);
   }

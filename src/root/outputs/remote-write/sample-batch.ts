@@ -1,5 +1,6 @@
 import type { SeriesDef } from "../../../series/series-def.js";
-import { WriteRequestWriter } from "./write-request.js";
+import type { RequestWriter } from "./write-request.js";
+import { METRIC_TYPE } from "./metric-type.js";
 
 /**
  * Samples waiting for their request, as parallel arrays reused from one request to the next (no
@@ -33,13 +34,14 @@ export class SampleBatch {
   }
 
   /** The batch as a WriteRequest (the writer's buffer, valid until its next reset); empties the batch. */
-  encode(w: WriteRequestWriter, external: ExternalLabels): Buffer {
+  encode(w: RequestWriter, external: ExternalLabels): Buffer {
     w.reset();
     const names = this.names;
     const vals = this.vals;
     for (let k = 0; k < this.count; k++) {
       const n = mergeLabels(this.defs[k]!, this.instances[k]!, external, names, vals);
-      w.sample(names, vals, n, this.values[k]!, this.times[k]!, this.stale[k] === 1);
+      const def = this.defs[k]!;
+      w.sample(names, vals, n, this.values[k]!, this.times[k]!, this.stale[k] === 1, METRIC_TYPE[def.type] ?? 0, def.help);
     }
     this.clear();
     return w.view();

@@ -4,6 +4,8 @@ import t from "tap";
 import { retryAfterMs } from "../../../../src/root/outputs/remote-write/remote-write-client.js";
 import { SampleBatch, mergeLabels } from "../../../../src/root/outputs/remote-write/sample-batch.js";
 import { WriteRequestWriter } from "../../../../src/root/outputs/remote-write/write-request.js";
+import { WriteRequestV2Writer, v2ToV1 } from "../../../../src/root/outputs/remote-write/write-request-v2.js";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { SeriesType, seriesDef } from "../../../../src/series/series-def.js";
 import { decodeWriteRequest } from "../../../fixtures/write-request-reader.js";
 
@@ -62,3 +64,80 @@ t.test("remote_write - Retry-After in seconds or as a date", async (t) => {
   t.equal(retryAfterMs("soon"), null);
   t.equal(retryAfterMs(undefined), null);
 });
+
+t.test("remote_write 2.0 - the symbol table starts empty, labels and help are references, and the same request converts to 1.0 exactly", async (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.constantFrom("m_a", "m_b_total", "m_c"), fc.uniqueArray(fc.tuple(labelName, fc.string({ minLength: 1, maxLength: 5 })), { selector: ([n]) => n, maxLength: 4 }), fc.double(), fc.integer({ min: 0, max: 2 ** 42 }), fc.boolean()), { minLength: 1, maxLength: 30 }),
+      (samples) => {
+        const batch = new SampleBatch();
+        for (const [name, labels, value, ts, stale] of samples) batch.add(seriesDef(name, Object.fromEntries(labels), name.endsWith("_total") ? SeriesType.Counter : SeriesType.Gauge, { help: `help of ${name}` }), "n1", value, ts, 0, stale);
+        const copy = new SampleBatch();
+        for (const [name, labels, value, ts, stale] of samples) copy.add(seriesDef(name, Object.fromEntries(labels), name.endsWith("_total") ? SeriesType.Counter : SeriesType.Gauge, { help: `help of ${name}` }), "n1", value, ts, 0, stale);
+        const v2 = Buffer.from(batch.encode(new WriteRequestV2Writer(), [["cluster", "c"]]));
+        const req = decodeV2(v2);
+        t.equal(req.symbols[0], "", "symbols[0] is the empty string");
+        t.equal(new Set(req.symbols).size, req.symbols.length, "each string once");
+        t.equal(req.series.length, samples.length);
+        req.series.forEach((s, k) => {
+          const [name, , value, ts, stale] = samples[k]!;
+          const labels = new Map(s.labels);
+          t.equal(labels.get("__name__"), name);
+          t.equal(labels.get("cluster"), "c");
+          t.equal(s.type, name.endsWith("_total") ? 1 : 2);
+          t.equal(s.help, `help of ${name}`);
+          t.equal(s.ts, ts);
+          t.ok(stale ? s.bits === 0x7ff0000000000002n : Object.is(s.value, value));
+        });
+        const v1 = decodeWriteRequest(v2ToV1(v2));
+        const direct = decodeWriteRequest(copy.encode(new WriteRequestWriter(), [["cluster", "c"]]));
+        t.same(v1, direct, "2.0 → 1.0 is the 1.0 request of the same samples");
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
+function decodeV2(bytes: Uint8Array): { symbols: string[]; series: { labels: [string, string][]; value: number; bits: bigint; ts: number; type: number; help: string }[] } {
+  const r = new BinaryReader(bytes);
+  const symbols: string[] = [];
+  const raw: Uint8Array[] = [];
+  while (r.pos < r.len) {
+    const [f, wt] = r.tag();
+    if (f === 4) symbols.push(r.string());
+    else if (f === 5) raw.push(r.bytes());
+    else r.skip(wt);
+  }
+  const series = raw.map((b) => {
+    const s = new BinaryReader(b);
+    const out = { labels: [] as [string, string][], value: 0, bits: 0n, ts: 0, type: 0, help: "" };
+    while (s.pos < s.len) {
+      const [f, wt] = s.tag();
+      if (f === 1) {
+        const refs = new BinaryReader(s.bytes());
+        const ids: number[] = [];
+        while (refs.pos < refs.len) ids.push(refs.uint32());
+        for (let k = 0; k < ids.length; k += 2) out.labels.push([symbols[ids[k]!]!, symbols[ids[k + 1]!]!]);
+      } else if (f === 2) {
+        const m = new BinaryReader(s.bytes());
+        while (m.pos < m.len) {
+          const [g] = m.tag();
+          if (g === 1) {
+            out.bits = BigInt(m.fixed64());
+            out.value = new Float64Array(new BigUint64Array([out.bits]).buffer)[0]!;
+          } else out.ts = Number(m.int64());
+        }
+      } else if (f === 5) {
+        const m = new BinaryReader(s.bytes());
+        while (m.pos < m.len) {
+          const [g] = m.tag();
+          if (g === 1) out.type = m.int32();
+          else if (g === 3) out.help = symbols[m.uint32()]!;
+          else m.uint32();
+        }
+      } else s.skip(wt);
+    }
+    return out;
+  });
+  return { symbols, series };
+}

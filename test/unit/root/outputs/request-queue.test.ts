@@ -5,7 +5,7 @@ import fc from "fast-check";
 import t from "tap";
 import { DiskQueue, MemoryQueue, type QueuedRequest, type RequestQueue } from "../../../../src/root/outputs/remote-write/request-queue.js";
 
-const request = (n: number, size: number): QueuedRequest => ({ body: Buffer.alloc(size, n % 251), samples: n % 7, newestMs: n, stale: n % 5 === 0 });
+const request = (n: number, size: number): QueuedRequest => ({ body: Buffer.alloc(size, n % 251), samples: n % 7, newestMs: n, stale: n % 5 === 0, v2: n % 3 === 0 });
 
 type Op = { k: "push"; size: number } | { k: "ack" } | { k: "drop"; inFlight: boolean } | { k: "reopen" };
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -54,7 +54,7 @@ t.test("request queue - on disk: in order, across restarts; a drop loses whole o
         t.equal(q.bytes, 0);
         const numbers = out.map((r) => r.newestMs);
         t.ok(numbers.every((n, k) => k === 0 || n > numbers[k - 1]!), "sent in the order pushed, none twice");
-        for (const r of out) t.ok(r.body.equals(request(r.newestMs, r.body.length).body) && r.samples === r.newestMs % 7 && r.stale === (r.newestMs % 5 === 0), "each record as it was written");
+        for (const r of out) t.ok(r.body.equals(request(r.newestMs, r.body.length).body) && r.samples === r.newestMs % 7 && r.stale === (r.newestMs % 5 === 0) && r.v2 === (r.newestMs % 3 === 0), "each record as it was written");
         t.equal(out.reduce((s, r) => s + r.samples, 0) + droppedSamples, pushedSamples, "every sample sent or counted as dropped");
         q.close();
         t.ok(readdirSync(dir).filter((f) => f.endsWith(".seg")).length <= 1, "read segments are deleted");
