@@ -117,6 +117,7 @@ resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLe
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], limits.*, log.level,
 remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
+sigv4: {region, accessKey, secretKey, profile, service},
 queue: {maxSamplesPerSend, batchDeadlineMs, concurrency, maxBytes, dir, minBackoffMs,
 maxBackoffMs, timeoutMs}, refreshMs, externalLabels, match: [{name, labels}], drop: [{name, labels}],
 metadataIntervalMs}] (Prometheus remote_write: every applied change, a refresh of every series

@@ -12,10 +12,11 @@ import { decodeWriteRequest } from "../fixtures/write-request-reader.js";
  * made to): 500, 429 with Retry-After, 400. The root retries the first two with the same request
  * and drops the 400's request for good, counting it.
  */
-function scriptedReceiver(script: number[], v2 = false): { server: Server; bodies: string[]; statuses: number[]; contentTypes: string[]; samples: () => number; url: () => string } {
+function scriptedReceiver(script: number[], v2 = false): { server: Server; bodies: string[]; statuses: number[]; contentTypes: string[]; auths: string[]; samples: () => number; url: () => string } {
   const bodies: string[] = [];
   const statuses: number[] = [];
   const contentTypes: string[] = [];
+  const auths: string[] = [];
   let samples = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -24,6 +25,7 @@ function scriptedReceiver(script: number[], v2 = false): { server: Server; bodie
       const body = Buffer.concat(chunks);
       bodies.push(createHash("sha1").update(body).digest("hex"));
       contentTypes.push(req.headers["content-type"] ?? "");
+      auths.push(`${req.headers["authorization"] ?? ""} ${req.headers["x-amz-date"] ?? ""} ${req.headers["x-amz-security-token"] ?? ""}`.trim());
       const status = script.shift() ?? 204;
       statuses.push(status);
       const headers: Record<string, string> = status === 429 ? { "Retry-After": "1" } : {};
@@ -37,7 +39,7 @@ function scriptedReceiver(script: number[], v2 = false): { server: Server; bodie
     });
   });
   server.listen(0, "127.0.0.1");
-  return { server, bodies, statuses, contentTypes, samples: () => samples, url: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write` };
+  return { server, bodies, statuses, contentTypes, auths, samples: () => samples, url: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write` };
 }
 
 /** TimeSeries (field 5) in a 2.0 request. */
@@ -122,4 +124,35 @@ t.test("remote_write - protocol 2.0 to a 2.0 receiver stays 2.0; auto to a recei
   t.equal(rx1.bodies.slice(1).filter((b) => b === rx1.bodies[0]).length, 0, "the first request is sent again as 1.0, not as it was");
   t.ok(rx1.contentTypes.slice(1).every((ct) => ct === "application/x-protobuf"));
   t.notMatch(await c.roots[0]!.registry.metrics(), /reason="(not_written|status_\d+)"/, "nothing counted as lost");
+});
+
+t.test("remote_write - sigv4 signs every request, with static keys or from the AWS credential chain (here: the environment, with a session token)", async (t) => {
+  const rxStatic = scriptedReceiver([]);
+  const rxChain = scriptedReceiver([]);
+  await Promise.all([new Promise((r) => rxStatic.server.once("listening", r)), new Promise((r) => rxChain.server.once("listening", r))]);
+  const saved = { ...process.env };
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: "AKIDFROMENV", AWS_SECRET_ACCESS_KEY: "secret", AWS_SESSION_TOKEN: "session-token-1" });
+  t.teardown(() => {
+    rxStatic.server.close();
+    rxChain.server.close();
+    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) if (saved[k] === undefined) delete process.env[k];
+  });
+  const q = { concurrency: 1, batchDeadlineMs: 100 };
+  const c = await startCluster({
+    nodes: "s[1-2]",
+    roots: "r1",
+    trees: 1,
+    basePort: 25200,
+    series: 10,
+    rootConfig: {
+      remoteWrite: [
+        { url: rxStatic.url(), sigv4: { region: "eu-west-1", accessKey: "AKIDSTATIC", secretKey: "s" }, queue: q },
+        { url: rxChain.url(), sigv4: { region: "us-east-2" }, queue: q },
+      ],
+    },
+  });
+  t.teardown(() => c.stop());
+  t.ok(await eventually(() => rxStatic.samples() > 0 && rxChain.samples() > 0, 20_000), "both receivers got samples");
+  t.ok(rxStatic.auths.every((a) => /^AWS4-HMAC-SHA256 Credential=AKIDSTATIC\/\d{8}\/eu-west-1\/aps\/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64} \d{8}T\d{6}Z$/.test(a)), rxStatic.auths[0]);
+  t.ok(rxChain.auths.every((a) => /^AWS4-HMAC-SHA256 Credential=AKIDFROMENV\/\d{8}\/us-east-2\/aps\/aws4_request, SignedHeaders=[a-z0-9;-]*x-amz-security-token[a-z0-9;-]*, Signature=[0-9a-f]{64} \d{8}T\d{6}Z session-token-1$/.test(a)), rxChain.auths[0]);
 });

@@ -4,6 +4,7 @@ import * as https from "node:https";
 import { BanyanError, Code } from "../../../core/errors.js";
 import { VERSION } from "../../../core/version.js";
 import type { RemoteWriteConfig } from "./remote-write-config.js";
+import { SigV4Signer } from "./sigv4-signer.js";
 
 /** How a request ended: the status (0: no answer) and, for 429/5xx, how long the receiver asked us to wait. */
 export interface SendResult {
@@ -25,6 +26,7 @@ export class RemoteWriteClient {
   private readonly url: URL;
   private readonly agent: http.Agent;
   private readonly headers: Record<string, string>;
+  private readonly signer: SigV4Signer | null;
 
   constructor(private readonly config: Readonly<RemoteWriteConfig>) {
     this.url = new URL(config.url);
@@ -55,6 +57,7 @@ export class RemoteWriteClient {
       "User-Agent": `banyan/${VERSION}`,
       "X-Prometheus-Remote-Write-Version": "0.1.0",
     };
+    this.signer = config.sigv4 !== undefined ? new SigV4Signer(config.sigv4) : null;
     if (config.basicAuth !== undefined) {
       const password = config.basicAuth.password ?? read(config.basicAuth.passwordFile!, "basicAuth.passwordFile").toString("utf8").trim();
       this.headers["Authorization"] = `Basic ${Buffer.from(`${config.basicAuth.username}:${password}`).toString("base64")}`;
@@ -64,15 +67,27 @@ export class RemoteWriteClient {
   }
 
   /** Sends one compressed request; never throws (a failure is a status 0 with the reason). */
-  send(body: Buffer, attempt: number, v2: boolean): Promise<SendResult> {
+  async send(body: Buffer, attempt: number, v2: boolean): Promise<SendResult> {
+    const headers: Record<string, string> = { ...this.headers, "Content-Length": String(body.length) };
+    if (v2) {
+      headers["Content-Type"] = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+      headers["X-Prometheus-Remote-Write-Version"] = "2.0.0";
+    }
+    if (attempt > 0) headers["Retry-Attempt"] = String(attempt);
+    if (this.signer !== null) {
+      try {
+        Object.assign(headers, await this.signer.sign("POST", this.url, headers, body));
+      } catch (err) {
+        // No credentials yet (the chain found none, or a role could not be assumed): retried like no answer.
+        return { status: 0, retryAfterMs: null, written: null, detail: `sigv4: ${(err as Error).message}` };
+      }
+    }
+    return this.post(body, headers);
+  }
+
+  private post(body: Buffer, headers: Record<string, string>): Promise<SendResult> {
     const mod = this.url.protocol === "https:" ? https : http;
     return new Promise((resolve) => {
-      const headers: Record<string, string> = { ...this.headers, "Content-Length": String(body.length) };
-      if (v2) {
-        headers["Content-Type"] = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
-        headers["X-Prometheus-Remote-Write-Version"] = "2.0.0";
-      }
-      if (attempt > 0) headers["Retry-Attempt"] = String(attempt);
       const req = mod.request(this.url, { method: "POST", agent: this.agent, headers, timeout: this.config.queue.timeoutMs }, (res) => {
         let detail = "";
         res.setEncoding("utf8");

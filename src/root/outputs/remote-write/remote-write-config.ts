@@ -79,6 +79,17 @@ export const remoteWriteSchema = z
     /** A file holding a bearer token (read at start and reload). */
     bearerTokenFile: z.string().min(1).optional(),
     tls: tlsSchema.optional(),
+    /** AWS Signature V4 (Amazon Managed Prometheus): the region, and static keys or the standard AWS credential chain. */
+    sigv4: z
+      .strictObject({
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "expected an AWS region such as eu-west-1"),
+        accessKey: z.string().min(1).optional(),
+        secretKey: z.string().min(1).optional(),
+        /** A profile of ~/.aws/config (it may name a role_arn to assume). */
+        profile: z.string().min(1).optional(),
+        service: z.string().min(1).default("aps"),
+      })
+      .optional(),
     queue: queueSchema.prefault({}),
     /** Every series' current value is written at least this often (inside Prometheus' 5-minute staleness window). */
     refreshMs: positiveInt.min(1000).max(240_000).default(15_000),
@@ -99,6 +110,8 @@ export const remoteWriteSchema = z
     if (c.basicAuth !== undefined && (c.basicAuth.password === undefined) === (c.basicAuth.passwordFile === undefined)) {
       ctx.addIssue({ code: "custom", path: ["basicAuth"], message: "expected exactly one of password and passwordFile", input: c.basicAuth.username });
     }
+    if (c.sigv4 !== undefined && (c.basicAuth !== undefined || c.bearerTokenFile !== undefined)) ctx.addIssue({ code: "custom", path: ["sigv4"], message: "expected sigv4 alone, without basicAuth or bearerTokenFile (it sets Authorization itself)", input: c.sigv4.region });
+    if (c.sigv4 !== undefined && (c.sigv4.accessKey === undefined) !== (c.sigv4.secretKey === undefined)) ctx.addIssue({ code: "custom", path: ["sigv4"], message: "expected accessKey and secretKey together (or neither: the AWS credential chain)", input: c.sigv4.region });
     if (c.basicAuth !== undefined && c.bearerTokenFile !== undefined) ctx.addIssue({ code: "custom", path: ["bearerTokenFile"], message: "expected basicAuth or bearerTokenFile, not both", input: c.bearerTokenFile });
     if ((c.tls?.certFile === undefined) !== (c.tls?.keyFile === undefined)) ctx.addIssue({ code: "custom", path: ["tls"], message: "expected certFile and keyFile together", input: c.tls?.certFile ?? c.tls?.keyFile });
     if (c.queue.minBackoffMs > c.queue.maxBackoffMs) ctx.addIssue({ code: "custom", path: ["queue", "minBackoffMs"], message: `expected at most maxBackoffMs (${c.queue.maxBackoffMs})`, input: c.queue.minBackoffMs });

@@ -6,6 +6,7 @@ import { SampleBatch, mergeLabels } from "../../../../src/root/outputs/remote-wr
 import { WriteRequestWriter } from "../../../../src/root/outputs/remote-write/write-request.js";
 import { WriteRequestV2Writer, v2ToV1 } from "../../../../src/root/outputs/remote-write/write-request-v2.js";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { SigV4Signer } from "../../../../src/root/outputs/remote-write/sigv4-signer.js";
 import { SeriesType, seriesDef } from "../../../../src/series/series-def.js";
 import { decodeWriteRequest } from "../../../fixtures/write-request-reader.js";
 
@@ -141,3 +142,18 @@ function decodeV2(bytes: Uint8Array): { symbols: string[]; series: { labels: [st
   });
   return { symbols, series };
 }
+
+t.test("remote_write sigv4 - AWS's published test vectors (aws-sig-v4-test-suite: get-vanilla, post-vanilla)", async (t) => {
+  const signer = new SigV4Signer({ region: "us-east-1", service: "service", accessKey: "AKIDEXAMPLE", secretKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" });
+  const at = new Date("2015-08-30T12:36:00Z");
+  const url = new URL("https://example.amazonaws.com/");
+  const get = await signer.sign("GET", url, {}, undefined, at);
+  t.equal(get["authorization"], "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+  t.equal(get["x-amz-date"], "20150830T123600Z");
+  const post = await signer.sign("POST", url, {}, undefined, at);
+  t.equal(post["authorization"], "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
+  const rw = await new SigV4Signer({ region: "eu-west-1", service: "aps", accessKey: "AKIDEXAMPLE", secretKey: "x" }).sign("POST", new URL("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"), { "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "X-Prometheus-Remote-Write-Version": "0.1.0" }, Buffer.from("body"), at);
+  t.match(rw["authorization"], /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/20150830\/eu-west-1\/aps\/aws4_request, SignedHeaders=content-encoding;content-type;host;x-amz-date;x-prometheus-remote-write-version, Signature=[0-9a-f]{64}$/, "a remote_write request signs its protocol headers");
+  const other = await new SigV4Signer({ region: "eu-west-1", service: "aps", accessKey: "AKIDEXAMPLE", secretKey: "x" }).sign("POST", new URL("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"), { "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "X-Prometheus-Remote-Write-Version": "0.1.0" }, Buffer.from("bodz"), at);
+  t.not(other["authorization"], rw["authorization"], "and its body (hashed into the signature)");
+});
