@@ -22,6 +22,12 @@ export interface BenchOptions {
   /** Relays killed in the failover scenario. */
   readonly killRelays: number;
   readonly baselinePrometheus: boolean;
+  /** The roots write to a real receiver of this kind: its cost against a Prometheus scraping every node directly, bytes, catch-up after an outage. */
+  readonly remoteWrite: "prometheus" | "victoriametrics" | null;
+  /** The receiver's outage in the remote_write measurement. */
+  readonly remoteWriteOutageS: number;
+  /** The roots' remoteWrite refreshMs in that measurement. */
+  readonly remoteWriteRefreshMs: number;
   readonly seed: number;
   /** First port of the local topology; kept below the kernel's ephemeral range (32768+), where outgoing connections would take ports a relay needs. */
   readonly basePort: number;
@@ -45,6 +51,9 @@ export const BENCH_DEFAULTS: BenchOptions = Object.freeze({
   scenario: "steady",
   killRelays: 4,
   baselinePrometheus: false,
+  remoteWrite: null,
+  remoteWriteOutageS: 60,
+  remoteWriteRefreshMs: 15_000,
   seed: 1,
   basePort: 20000,
   json: null,

@@ -37,6 +37,12 @@ export function formatBenchTable(r: BenchResult): string {
     rows.push(["Prometheus → nodes", `${pb.direct.targets} targets, ${pb.direct.series} series: ${f(pb.direct.cpu_cores, 3)} cores, ${f(pb.direct.rss_mb)} MB, scrape ${f(pb.direct.scrape_ms_avg, 1)} ms avg, ${pb.direct.failed_scrapes} failed`, ""]);
     rows.push(["Prometheus ratio", `${f(pb.cpu_ratio, 2)}× the CPU and ${f(pb.rss_ratio, 2)}× the memory when scraping nodes directly`, "goal ≥ 5× cheaper via roots"]);
   }
+  const rw = r.remote_write;
+  if (rw) {
+    rows.push([`remote_write → ${rw.receiver}`, `${f(rw.samples_per_s)} samples/s (changes and refreshes), ${f(rw.bytes_per_sample, 1)} B per sample on the wire; the receiver ${f(rw.receiver_cpu_cores, 3)} cores, ${f(rw.receiver_rss_mb)} MB; roots ${f(rw.root_cpu_us_per_sample_update, 2)} µs CPU per update with it on`, ""]);
+    rows.push(["remote_write ratio", `${f(rw.cpu_ratio_vs_direct, 2)}× the CPU of a Prometheus scraping every node directly (${f(rw.direct_cpu_cores, 3)} cores, ${f(rw.direct_rss_mb)} MB)`, "goal ≤ 0.2×"]);
+    rows.push(["remote_write outage", `receiver away ${rw.outage_s} s: caught up ${f(rw.catch_up_ms)} ms after it came back, ${rw.samples_lost} samples lost`, "goal: 0 lost"]);
+  }
   const w = Math.max(...rows.map((x) => x[0].length));
   const m = r.machine;
   const constants = {

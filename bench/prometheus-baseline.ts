@@ -50,8 +50,16 @@ export async function runPrometheusBaseline(cluster: BenchCluster, o: BenchOptio
   // The scrape config an administrator gets from `banyan topology render --format prometheus`.
   const rootsCfg = renderTopology(cluster.plan.topology, "prometheus", { scrapeInterval: interval, jobName: "banyan" });
   const roots = await measure(bin, rootsCfg, join(dir, "prom-roots"), port, "banyan", windowS, cluster.roots.length, say);
+  const direct = await runDirectBaseline(cluster, o, dir, say);
+  return { roots, direct, cpu_ratio: direct.cpu_cores / roots.cpu_cores, rss_ratio: direct.rss_mb / roots.rss_mb };
+}
 
-  // Direct: node_exporter-like targets with the same series in total.
+/** A real Prometheus scraping node_exporter-like targets directly, the same series in total as the cluster. */
+export async function runDirectBaseline(cluster: BenchCluster, o: BenchOptions, dir: string, say: (l: string) => void): Promise<PromRun> {
+  const bin = which("prometheus");
+  const windowS = Math.max(5, o.durationS);
+  const interval = `${o.intervalMs / 1000}s`;
+  const port = cluster.plan.portBase;
   const targets = Math.min(o.nodes, MAX_DIRECT_TARGETS);
   const perTarget = Math.round((o.series * o.nodes) / targets);
   const variants = exporterVariants(perTarget, o.changeRate, o.seed);
@@ -73,7 +81,7 @@ export async function runPrometheusBaseline(cluster: BenchCluster, o: BenchOptio
   });
   try {
     const direct = await measure(bin, directCfg, join(dir, "prom-direct"), port, "direct", windowS, targets, say);
-    return { roots, direct: { ...direct, series: perTarget * targets }, cpu_ratio: direct.cpu_cores / roots.cpu_cores, rss_ratio: direct.rss_mb / roots.rss_mb };
+    return { ...direct, series: perTarget * targets };
   } finally {
     server.closeAllConnections();
     server.close();

@@ -1,3 +1,4 @@
+import { Receiver, measureRemoteWrite, type RemoteWriteFigures } from "./remote-write-baseline.js";
 import { execSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
@@ -8,7 +9,7 @@ import type { BenchOptions } from "./bench-options.js";
 import { planBench } from "./bench-plan.js";
 import { prometheusBytesPerNode } from "./frame-templates.js";
 import { peakRss, processStats } from "./process-stats.js";
-import { runPrometheusBaseline, type PrometheusBaseline } from "./prometheus-baseline.js";
+import { runDirectBaseline, runPrometheusBaseline, type PrometheusBaseline } from "./prometheus-baseline.js";
 import { CounterGrowth, histogramQuantile, latencyBuckets, total } from "./root-metrics.js";
 import { rootRestartScenario, watchWindow, type StormFigures } from "./storm-scenario.js";
 
@@ -52,6 +53,8 @@ export interface BenchResult {
   start: StormFigures;
   root_restart: ({ visible_ms: number; back_home_ms: number; nodes_lost: number; share: number } & StormFigures) | null;
   prometheus_baseline: PrometheusBaseline | null;
+  /** --remote-write: the receiver's cost against a Prometheus scraping the same series directly (cpu_ratio_vs_direct: receiver / direct). */
+  remote_write: (RemoteWriteFigures & { direct_cpu_cores: number; direct_rss_mb: number; cpu_ratio_vs_direct: number }) | null;
   timeline: { t_s: number[]; latency_p50_ms: number[]; latency_p99_ms: number[]; leaf_bytes_per_s: number[]; root_bytes_per_s: number[]; recovery: { t_ms: number[]; fresh_fraction: number[] } };
 }
 
@@ -69,7 +72,14 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  let receiver: Receiver | null = null;
   try {
+    if (o.remoteWrite !== null) {
+      // The receiver first, so the roots write to it from their first frame.
+      receiver = new Receiver(o.remoteWrite, plan.portBase + 2, dir);
+      await receiver.start();
+      cluster.rootSets = [`remoteWrite=[{url: "${receiver.url}", protocol: "1.0", refreshMs: ${o.remoteWriteRefreshMs}}]`];
+    }
     await cluster.startRoots();
     const emptyRootRss = cluster.rootProcessStats().map((s) => s.rssBytes);
     await cluster.startRelays();
@@ -206,12 +216,25 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       start,
       root_restart: null,
       prometheus_baseline: null,
+      remote_write: null,
       timeline,
     };
 
+    if (receiver !== null) {
+      say(`remote_write: the roots write to a real ${receiver.kind}; its cost, then an outage of ${o.remoteWriteOutageS} s`);
+      const rw = await measureRemoteWrite(cluster, receiver, Math.max(5, o.durationS), o.remoteWriteOutageS, say);
+      await receiver.stop();
+      // Against the same series scraped directly by a Prometheus, in this run.
+      const direct = o.baselinePrometheus ? null : await runDirectBaseline(cluster, o, dir, say);
+      result.remote_write = { ...rw, direct_cpu_cores: direct?.cpu_cores ?? NaN, direct_rss_mb: direct?.rss_mb ?? NaN, cpu_ratio_vs_direct: direct ? rw.receiver_cpu_cores / direct.cpu_cores : NaN };
+    }
     if (o.baselinePrometheus) {
       say("baseline: a real Prometheus scraping the roots, then scraping the nodes directly");
       result.prometheus_baseline = await runPrometheusBaseline(cluster, o, dir, say);
+      if (result.remote_write !== null) {
+        const d = result.prometheus_baseline.direct;
+        result.remote_write = { ...result.remote_write, direct_cpu_cores: d.cpu_cores, direct_rss_mb: d.rss_mb, cpu_ratio_vs_direct: result.remote_write.receiver_cpu_cores / d.cpu_cores };
+      }
     }
     const killed = new Set<string>();
     if (o.scenario === "failover" || o.scenario === "all") result.failover = await failoverScenario(cluster, o, timeline, killed, say);
@@ -221,6 +244,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     await cluster.stop();
+    await receiver?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

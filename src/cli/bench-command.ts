@@ -33,6 +33,9 @@ export function benchCommand(): Command {
     )
     .option("--kill-relays <k>", "relays killed in the failover scenario", intOption(1, 1000), d.killRelays)
     .option("--baseline-prometheus", "also run a real Prometheus scraping the roots, then the nodes directly")
+    .addOption(new Option("--remote-write <receiver>", "the roots also remote_write to a real receiver: its CPU and memory against a Prometheus scraping every node directly, bytes per sample, catch-up after an outage").choices(["prometheus", "victoriametrics"]))
+    .option("--remote-write-outage-s <s>", "how long the receiver is stopped in the --remote-write measurement", intOption(1, 3600), d.remoteWriteOutageS)
+    .option("--remote-write-refresh-ms <ms>", "the roots' remoteWrite refreshMs in the --remote-write measurement", intOption(1000, 240_000), d.remoteWriteRefreshMs)
     .option("--seed <x>", "seed of the synthetic data", intOption(0, 2 ** 31), d.seed)
     .option("--base-port <port>", "first port of the block the roots and real relays listen on (moved out of the kernel's ephemeral range when it falls in it)", intOption(1024, 65000), d.basePort)
     .option("--json <file>", "write the result as JSON")
@@ -59,7 +62,8 @@ Examples:
   npm run bench
   banyan bench --nodes 5000 --series 500 --duration-s 60 --scenario storm
   banyan bench --nodes 1000 --series 500 --duration-s 30 --ramp --json ramp.json
-  banyan bench --nodes 10000 --series 500 --scenario all --baseline-prometheus --json out.json --plot out.html`,
+  banyan bench --nodes 10000 --series 500 --scenario all --baseline-prometheus --json out.json --plot out.html
+  banyan bench --nodes 1000 --series 500 --remote-write prometheus`,
     )
     .action(async (flags: Record<string, unknown>) => {
       try {
@@ -78,6 +82,9 @@ Examples:
           scenario: flags["scenario"] as BenchOptions["scenario"],
           killRelays: flags["killRelays"] as number,
           baselinePrometheus: flags["baselinePrometheus"] === true,
+          remoteWrite: (flags["remoteWrite"] as BenchOptions["remoteWrite"] | undefined) ?? null,
+          remoteWriteOutageS: flags["remoteWriteOutageS"] as number,
+          remoteWriteRefreshMs: flags["remoteWriteRefreshMs"] as number,
           seed: flags["seed"] as number,
           basePort: flags["basePort"] as number,
           json: (flags["json"] as string | undefined) ?? null,

@@ -60,3 +60,22 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
   t.ok(r.machine.node.startsWith("v") && typeof r.machine.commit === "string", "machine and commit recorded");
   t.ok(existsSync(html) && readFileSync(html, "utf8").includes("uPlot"), "a self-contained plot");
 });
+
+t.test("bench - --remote-write: the roots write to a real receiver; its cost against a direct scrape, bytes per sample, and an outage caught up with nothing lost", async (t) => {
+  requireProgram("prometheus");
+  const dir = mkdtempSync(join(tmpdir(), "banyan-bench-rw-"));
+  const json = join(dir, "out.json");
+  const res = banyan(
+    ["bench", "--nodes", "100", "--series", "50", "--duration-s", "3", "--remote-write", "prometheus", "--remote-write-outage-s", "3", "--remote-write-refresh-ms", "3000", "--base-port", "21600", "--json", json, "--no-progress"],
+    undefined,
+    300_000,
+  );
+  t.equal(res.status, 0, res.stderr.slice(-2000));
+  const rw = JSON.parse(readFileSync(json, "utf8")).remote_write as Record<string, number | string>;
+  t.equal(rw.receiver, "prometheus");
+  for (const k of ["receiver_cpu_cores", "receiver_rss_mb", "samples_per_s", "bytes_per_sample", "root_cpu_us_per_sample_update", "direct_cpu_cores", "cpu_ratio_vs_direct", "catch_up_ms"]) {
+    t.ok(typeof rw[k] === "number" && Number.isFinite(rw[k]) && (rw[k] as number) > 0, `remote_write.${k} = ${rw[k]}`);
+  }
+  t.equal(rw.samples_lost, 0, "nothing lost in the outage");
+  t.match(res.stdout, /remote_write ratio\s+[\d.]+× the CPU of a Prometheus scraping every node directly/);
+});
