@@ -115,7 +115,7 @@ with honor_labels: true (banyan topology render --format prometheus prints the c
 Config keys (YAML, or --set): topology, name, listen, http, intervalMs, deadAfterMs, forgetAfterMs,
 resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel,
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], limits.*, log.level,
-remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy, headers, basicAuth: {username, password |
+remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy|zstd, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
 sigv4: {region, accessKey, secretKey, profile, service},
 queue: {maxSamplesPerSend, batchDeadlineMs, concurrency, maxBytes, dir, minBackoffMs,

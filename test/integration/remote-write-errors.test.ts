@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { decompress as zstdDecompress } from "fzstd";
 import { uncompressSync } from "snappy";
 import t from "tap";
 import { eventually, startCluster, type TestCluster } from "../fixtures/cluster.js";
@@ -19,6 +20,11 @@ function scriptedReceiver(script: number[], v2 = false): { server: Server; bodie
   const auths: string[] = [];
   let samples = 0;
   const server = createServer((req, res) => {
+    if (req.method === "GET") {
+      // VictoriaMetrics' zstd probe, answered as VictoriaMetrics 1.79 does: it knows only snappy.
+      res.writeHead(400).end("cannot decompress request with length 0: snappy: corrupt input");
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -155,4 +161,48 @@ t.test("remote_write - sigv4 signs every request, with static keys or from the A
   t.ok(await eventually(() => rxStatic.samples() > 0 && rxChain.samples() > 0, 20_000), "both receivers got samples");
   t.ok(rxStatic.auths.every((a) => /^AWS4-HMAC-SHA256 Credential=AKIDSTATIC\/\d{8}\/eu-west-1\/aps\/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64} \d{8}T\d{6}Z$/.test(a)), rxStatic.auths[0]);
   t.ok(rxChain.auths.every((a) => /^AWS4-HMAC-SHA256 Credential=AKIDFROMENV\/\d{8}\/us-east-2\/aps\/aws4_request, SignedHeaders=[a-z0-9;-]*x-amz-security-token[a-z0-9;-]*, Signature=[0-9a-f]{64} \d{8}T\d{6}Z session-token-1$/.test(a)), rxChain.auths[0]);
+});
+
+t.test("remote_write - zstd: to a receiver that answers VictoriaMetrics' probe with 1, zstd-compressed 1.0 requests; to one that does not, snappy", async (t) => {
+  const got: { encoding: string; series: number }[] = [];
+  const server = createServer((req, res) => {
+    if (req.method === "GET") {
+      res.writeHead(req.url?.includes("get_vm_proto_version=1") ? 200 : 400).end(req.url?.includes("get_vm_proto_version=1") ? "1" : "");
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const encoding = req.headers["content-encoding"] ?? "";
+      // An independent zstd decoder (fzstd) reads what the root compressed.
+      const plain = encoding === "zstd" ? Buffer.from(zstdDecompress(body)) : (uncompressSync(body) as Buffer);
+      got.push({ encoding, series: decodeWriteRequest(plain).series.length });
+      res.writeHead(204).end();
+    });
+  });
+  const snappyOnly = scriptedReceiver([]);
+  await Promise.all([new Promise<void>((r) => server.listen(0, "127.0.0.1", r)), new Promise((r) => snappyOnly.server.once("listening", r))]);
+  t.teardown(() => {
+    server.close();
+    snappyOnly.server.close();
+  });
+  const q = { concurrency: 2, batchDeadlineMs: 100 };
+  const c = await startCluster({
+    nodes: "z[1-3]",
+    roots: "r1",
+    trees: 1,
+    basePort: 24800,
+    series: 20,
+    rootConfig: {
+      remoteWrite: [
+        { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write`, compression: "zstd", queue: q },
+        { url: snappyOnly.url(), compression: "zstd", queue: q },
+      ],
+    },
+  });
+  t.teardown(() => c.stop());
+  t.ok(await eventually(() => got.reduce((n, g) => n + g.series, 0) > 60 && snappyOnly.samples() > 60, 20_000), "both receivers got samples");
+  t.ok(got.every((g) => g.encoding === "zstd"), "zstd to the receiver that takes it");
+  t.ok(snappyOnly.bodies.length > 0, "snappy to the one that does not (its samples decoded as snappy above)");
 });

@@ -67,8 +67,9 @@ export class RemoteWriteClient {
   }
 
   /** Sends one compressed request; never throws (a failure is a status 0 with the reason). */
-  async send(body: Buffer, attempt: number, v2: boolean): Promise<SendResult> {
+  async send(body: Buffer, attempt: number, v2: boolean, zstd = false): Promise<SendResult> {
     const headers: Record<string, string> = { ...this.headers, "Content-Length": String(body.length) };
+    if (zstd) headers["Content-Encoding"] = "zstd";
     if (v2) {
       headers["Content-Type"] = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
       headers["X-Prometheus-Remote-Write-Version"] = "2.0.0";
@@ -102,6 +103,25 @@ export class RemoteWriteClient {
       req.on("timeout", () => req.destroy(new Error(`no answer in ${this.config.queue.timeoutMs} ms`)));
       req.on("error", (err) => resolve({ status: 0, retryAfterMs: null, written: null, detail: err.message }));
       req.end(body);
+    });
+  }
+
+  /** VictoriaMetrics' probe: true when the receiver takes zstd-compressed 1.0 requests (it answers 1). */
+  probeZstd(): Promise<boolean> {
+    const mod = this.url.protocol === "https:" ? https : http;
+    const url = new URL(this.url);
+    url.searchParams.set("get_vm_proto_version", "1");
+    return new Promise((resolve) => {
+      const req = mod.request(url, { method: "GET", agent: this.agent, headers: { "User-Agent": this.headers["User-Agent"]!, ...(this.headers["Authorization"] ? { Authorization: this.headers["Authorization"] } : {}) }, timeout: this.config.queue.timeoutMs }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c.slice(0, 16)));
+        res.on("end", () => resolve(res.statusCode === 200 && text.trim() === "1"));
+        res.on("error", () => resolve(false));
+      });
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", () => resolve(false));
+      req.end();
     });
   }
 

@@ -64,7 +64,10 @@ export const remoteWriteSchema = z
      * 2xx without X-Prometheus-Remote-Write-Samples-Written), then 1.0 for good.
      */
     protocol: z.enum(["1.0", "2.0", "auto"]).default("1.0"),
-    /** Body compression: snappy (the protocol's); zstd (VictoriaMetrics' own) is refused so far. */
+    /**
+     * Body compression: snappy (the protocol's), or zstd: VictoriaMetrics' own variant, used once the
+     * receiver answers its probe (`?get_vm_proto_version=1` → 1), else snappy (older VictoriaMetrics, Prometheus).
+     */
     compression: z.enum(["snappy", "zstd"]).default("snappy"),
     /** Extra HTTP headers on every request (a tenant id: `X-Scope-OrgID`). */
     headers: z.record(z.string().min(1), z.string()).default({}),
@@ -103,7 +106,7 @@ export const remoteWriteSchema = z
     metadataIntervalMs: z.number().int().min(0).default(60_000),
   })
   .superRefine((c, ctx) => {
-    if (c.compression !== "snappy") ctx.addIssue({ code: "custom", path: ["compression"], message: 'expected "snappy" (zstd is not written yet)', input: c.compression });
+    if (c.compression === "zstd" && c.protocol !== "1.0") ctx.addIssue({ code: "custom", path: ["compression"], message: 'expected snappy with protocol 2.0 or auto (zstd is VictoriaMetrics\' variant of 1.0)', input: c.compression });
     for (const h of Object.keys(c.headers)) {
       if (RESERVED_HEADERS.has(h.toLowerCase())) ctx.addIssue({ code: "custom", path: ["headers", h], message: "expected a header the protocol does not set itself (use basicAuth or bearerTokenFile for Authorization)", input: h });
     }

@@ -1,4 +1,5 @@
 import { compressSync, uncompressSync } from "snappy";
+import { compress as zstdCompress, init as zstdInit } from "@bokuweb/zstd-wasm";
 import type { Registry } from "prom-client";
 import { Backoff } from "../../../core/backoff.js";
 import { LimitedWarning, type Logger } from "../../../core/logger.js";
@@ -46,6 +47,9 @@ export class RemoteWriteOutput implements RootOutput {
   private readonly writerV2 = new WriteRequestV2Writer();
   /** Writing 2.0 now: "2.0", or "auto" until the receiver showed it speaks only 1.0. */
   private v2: boolean;
+  /** compression zstd: null until the receiver was asked whether it takes it. */
+  private zstd: boolean | null;
+  private zstdAsked: Promise<boolean> | null = null;
   private readonly external: ExternalLabels;
   private readonly wantedByDef = new WeakMap<SeriesDef, boolean>();
   /** Newest sample time written per origin: an older one (a node's clock stepped back) is dropped, not sent out of order. */
@@ -70,6 +74,7 @@ export class RemoteWriteOutput implements RootOutput {
     this.name = `remote_write ${this.url}`;
     this.client = new RemoteWriteClient(config);
     this.v2 = config.protocol !== "1.0";
+    this.zstd = config.compression === "zstd" ? null : false;
     this.external = Object.entries(config.externalLabels).sort(([a], [b]) => (a < b ? -1 : 1));
     const dir = config.queue.dir;
     // Segments of about a sixteenth of the bound: dropping the oldest one frees a little, not half.
@@ -255,10 +260,13 @@ export class RemoteWriteOutput implements RootOutput {
     shard.sending = true;
     try {
       for (let p = shard.queue.head(); p !== null && !this.stopped; p = shard.queue.head()) {
+        if (this.zstd === null) this.zstd = await (this.zstdAsked ??= this.askZstd());
         // Queued in 2.0 before the receiver turned out to speak 1.0 (protocol: auto): sent as 1.0.
         const v2 = p.v2 && this.v2;
-        const body = p.v2 && !v2 ? compressSync(v2ToV1(uncompressSync(p.body) as Buffer)) : p.body;
-        const res = await this.client.send(body, shard.backoff.attempts, v2);
+        let body = p.v2 && !v2 ? compressSync(v2ToV1(uncompressSync(p.body) as Buffer)) : p.body;
+        // zstd at the last moment: queued (and on disk) every request is snappy.
+        if (this.zstd && !v2) body = Buffer.from(zstdCompress(uncompressSync(body) as Buffer, 3));
+        const res = await this.client.send(body, shard.backoff.attempts, v2, this.zstd && !v2);
         this.m.requests.inc({ url: this.url, code: String(res.status) });
         if (v2 && this.config.protocol === "auto" && (res.status === 415 || res.status === 400 || (res.status >= 200 && res.status < 300 && res.written === null))) {
           // A 1.x receiver: it refused the 2.0 content type, or took the request for an empty 1.0 one.
@@ -291,6 +299,14 @@ export class RemoteWriteOutput implements RootOutput {
     } finally {
       shard.sending = false;
     }
+  }
+
+  /** VictoriaMetrics' zstd, when the receiver says it takes it; snappy otherwise (said once). */
+  private async askZstd(): Promise<boolean> {
+    const yes = await this.client.probeZstd();
+    if (yes) await zstdInit();
+    this.log.info({ url: this.url, zstd: yes }, yes ? `remote_write to ${this.url}: zstd` : `remote_write to ${this.url}: the receiver does not take zstd (no VictoriaMetrics remote write protocol): snappy`);
+    return yes;
   }
 
   /** Type and help of every family the root holds, in one request (Prometheus sends them apart from samples too). */
