@@ -113,7 +113,8 @@ t.test("remote_write - a real Prometheus gets every node's series, staleness mar
     if (times.some((ms) => ms > outageFrom + 500 && ms < rootStoppedAt - 500)) keptOnDisk.push(s.metric.instance!);
   }
   t.equal(keptOnDisk.length, 7, "every node's samples from while the receiver was away, before the root's restart, arrived after it (kept on disk)");
-  t.equal(series.length, 7, "node_load1 of the 7 running nodes over the outage");
+  // (n08, stopped a few seconds before the outage, may still have samples at the window's start.)
+  t.equal(series.filter((x) => x.metric.instance !== "n08").length, 7, "node_load1 of the 7 running nodes over the outage");
   t.same(holes, [], "no sample lost in the outage: a sample at least every refreshMs throughout");
   t.match(await self(), /banyan_remote_write_samples_sent_total\{url="[^"]+"\} [1-9]/, "samples counted as sent");
   t.notMatch(await self(), /reason="(queue_full|status_\d+)"/, "nothing dropped");

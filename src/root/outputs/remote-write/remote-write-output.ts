@@ -1,8 +1,7 @@
-import { compressSync, uncompressSync } from "snappy";
-import { compress as zstdCompress, init as zstdInit } from "@bokuweb/zstd-wasm";
+import { compressSync } from "snappy";
 import type { Registry } from "prom-client";
 import { Backoff } from "../../../core/backoff.js";
-import { LimitedWarning, type Logger } from "../../../core/logger.js";
+import type { Logger } from "../../../core/logger.js";
 import type { AppliedFrame } from "../../../series/delta-decoder.js";
 import type { SeriesDef } from "../../../series/series-def.js";
 import { METRIC_TYPE } from "./metric-type.js";
@@ -13,15 +12,13 @@ import { anchored, type RemoteWriteConfig } from "./remote-write-config.js";
 import { remoteWriteMetrics } from "./remote-write-metrics.js";
 import { SampleBatch, type ExternalLabels } from "./sample-batch.js";
 import { WriteRequestWriter } from "./write-request.js";
-import { WriteRequestV2Writer, v2ToV1 } from "./write-request-v2.js";
-import { DiskQueue, MemoryQueue, type QueuedRequest, type RequestQueue } from "./request-queue.js";
+import { WriteRequestV2Writer } from "./write-request-v2.js";
+import { RemoteWriteSender, type SenderShard } from "./remote-write-sender.js";
+import { DiskQueue, MemoryQueue, type QueuedRequest } from "./request-queue.js";
 
-/** One ordered lane to the receiver: the series of the origins hashed to it, one request in flight. */
-interface Shard {
+/** A sender's shard with the samples batching for it. */
+interface Shard extends SenderShard {
   readonly batch: SampleBatch;
-  readonly queue: RequestQueue;
-  sending: boolean;
-  readonly backoff: Backoff;
 }
 
 const REFRESH_STEP_MS = 100;
@@ -41,27 +38,19 @@ const REFRESH_STEP_MS = 100;
 export class RemoteWriteOutput implements RootOutput {
   readonly name: string;
   private readonly url: string;
-  private readonly client: RemoteWriteClient;
+  private readonly sender: RemoteWriteSender;
   private readonly shards: Shard[];
   private readonly writer = new WriteRequestWriter();
   private readonly writerV2 = new WriteRequestV2Writer();
-  /** Writing 2.0 now: "2.0", or "auto" until the receiver showed it speaks only 1.0. */
-  private v2: boolean;
-  /** compression zstd: null until the receiver was asked whether it takes it. */
-  private zstd: boolean | null;
-  private zstdAsked: Promise<boolean> | null = null;
   private readonly external: ExternalLabels;
   private readonly wantedByDef = new WeakMap<SeriesDef, boolean>();
   /** Newest sample time written per origin: an older one (a node's clock stepped back) is dropped, not sent out of order. */
   private readonly newestOf = new WeakMap<OriginState, number>();
   private readonly m;
-  private readonly refused: LimitedWarning;
   private view: OutputView | null = null;
   private timers: NodeJS.Timeout[] = [];
   private refreshTick = 0;
-  private highestSentMs = 0;
   private highestQueuedMs = 0;
-  private stopped = false;
   private readonly gauges;
 
   constructor(
@@ -72,9 +61,7 @@ export class RemoteWriteOutput implements RootOutput {
   ) {
     this.url = redactUrl(config.url);
     this.name = `remote_write ${this.url}`;
-    this.client = new RemoteWriteClient(config);
-    this.v2 = config.protocol !== "1.0";
-    this.zstd = config.compression === "zstd" ? null : false;
+    this.sender = new RemoteWriteSender(config, new RemoteWriteClient(config), this.url, log, registry);
     this.external = Object.entries(config.externalLabels).sort(([a], [b]) => (a < b ? -1 : 1));
     const dir = config.queue.dir;
     // Segments of about a sixteenth of the bound: dropping the oldest one frees a little, not half.
@@ -86,7 +73,6 @@ export class RemoteWriteOutput implements RootOutput {
       backoff: new Backoff(config.queue.minBackoffMs, config.queue.maxBackoffMs),
     }));
     this.m = remoteWriteMetrics(registry);
-    this.refused = new LimitedWarning(log, "remote_write: receiver refused a request (dropped, not retried)");
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the output when scraped
     const self = this;
     this.gauges = {
@@ -99,7 +85,7 @@ export class RemoteWriteOutput implements RootOutput {
       },
       shards: this.shards.length,
       get highestSentMs() {
-        return self.highestSentMs;
+        return self.sender.highestSentMs;
       },
       get highestQueuedMs() {
         return self.highestQueuedMs;
@@ -119,7 +105,7 @@ export class RemoteWriteOutput implements RootOutput {
     every(REFRESH_STEP_MS, () => this.refreshSlot());
     if (this.config.metadataIntervalMs > 0) every(this.config.metadataIntervalMs, () => this.sendMetadata());
     // What an earlier process left on disk goes first.
-    for (const s of this.shards) if (s.queue.length > 0) void this.drain(s);
+    for (const s of this.shards) if (s.queue.length > 0) void this.sender.drain(s);
     this.log.info({ url: this.url, shards: this.shards.length, refreshMs: this.config.refreshMs }, `remote_write to ${this.url}`);
   }
 
@@ -130,14 +116,13 @@ export class RemoteWriteOutput implements RootOutput {
     for (const s of this.shards) this.seal(s, false);
     const until = this.clock() + drainMs;
     while (this.clock() < until && this.shards.some((s) => s.queue.length > 0)) await new Promise((r) => setTimeout(r, 20));
-    this.stopped = true;
+    this.sender.stop();
     for (const s of this.shards) {
       // On disk it waits for the next start; in memory it is lost, and counted.
       if (s.queue instanceof MemoryQueue && s.queue.samples > 0) this.m.failed.inc({ url: this.url, reason: "stopped" }, s.queue.samples);
       s.queue.close();
     }
     this.m.outputs.delete(this.gauges);
-    this.client.close();
   }
 
   applied(origin: OriginState, applied: AppliedFrame, timeMs: number): void {
@@ -231,7 +216,7 @@ export class RemoteWriteOutput implements RootOutput {
     if (shard.batch.count === 0) return;
     const samples = shard.batch.count;
     const newestMs = this.highestQueuedMs;
-    const v2 = this.v2;
+    const v2 = this.sender.v2;
     const body = compressSync(shard.batch.encode(v2 ? this.writerV2 : this.writer, this.external));
     this.enqueue(shard, { body, samples, newestMs, stale, v2 });
   }
@@ -252,67 +237,13 @@ export class RemoteWriteOutput implements RootOutput {
       if (dropped === 0) break;
       this.m.failed.inc({ url: this.url, reason: "queue_full" }, dropped);
     }
-    if (!shard.sending) void this.drain(shard);
-  }
-
-  /** Sends a shard's queue in order, one request at a time, retrying what may succeed later. */
-  private async drain(shard: Shard): Promise<void> {
-    shard.sending = true;
-    try {
-      for (let p = shard.queue.head(); p !== null && !this.stopped; p = shard.queue.head()) {
-        if (this.zstd === null) this.zstd = await (this.zstdAsked ??= this.askZstd());
-        // Queued in 2.0 before the receiver turned out to speak 1.0 (protocol: auto): sent as 1.0.
-        const v2 = p.v2 && this.v2;
-        let body = p.v2 && !v2 ? compressSync(v2ToV1(uncompressSync(p.body) as Buffer)) : p.body;
-        // zstd at the last moment: queued (and on disk) every request is snappy.
-        if (this.zstd && !v2) body = Buffer.from(zstdCompress(uncompressSync(body) as Buffer, 3));
-        const res = await this.client.send(body, shard.backoff.attempts, v2, this.zstd && !v2);
-        this.m.requests.inc({ url: this.url, code: String(res.status) });
-        if (v2 && this.config.protocol === "auto" && (res.status === 415 || res.status === 400 || (res.status >= 200 && res.status < 300 && res.written === null))) {
-          // A 1.x receiver: it refused the 2.0 content type, or took the request for an empty 1.0 one.
-          if (this.v2) this.log.info({ url: this.url, status: res.status }, `remote_write to ${this.url}: the receiver speaks 1.0 only (status ${res.status}); writing 1.0 from now on`);
-          this.v2 = false;
-          continue;
-        }
-        if (res.status >= 200 && res.status < 300) {
-          shard.backoff.reset();
-          shard.queue.ack();
-          // A 2.0 receiver says how many it wrote; fewer than sent were not written (counted, not retried).
-          // One that does not say (a 1.x receiver given protocol "2.0") wrote nothing it could read.
-          const notWritten = v2 ? Math.max(0, p.samples - (res.written ?? 0)) : 0;
-          if (v2 && res.written === null && p.samples > 0) this.refused.warn({ url: this.url, status: res.status, samples: p.samples, detail: "no X-Prometheus-Remote-Write-Samples-Written: a 1.x receiver? use protocol auto or 1.0" });
-          if (notWritten > 0) this.m.failed.inc({ url: this.url, reason: "not_written" }, notWritten);
-          this.m.sent.inc({ url: this.url }, p.samples - notWritten);
-          this.m.bytes.inc({ url: this.url }, p.body.length);
-          if (p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
-        } else if (res.status === 0 || res.status === 429 || res.status >= 500) {
-          this.m.retried.inc({ url: this.url }, p.samples);
-          const waitMs = Math.min(5 * 60_000, Math.max(shard.backoff.nextDelayMs(), res.retryAfterMs ?? 0));
-          await new Promise((r) => setTimeout(r, waitMs).unref());
-        } else {
-          shard.backoff.reset();
-          shard.queue.ack();
-          this.m.failed.inc({ url: this.url, reason: p.stale ? "stale_refused" : `status_${res.status}` }, p.samples);
-          if (!p.stale) this.refused.warn({ url: this.url, status: res.status, samples: p.samples, detail: res.detail });
-        }
-      }
-    } finally {
-      shard.sending = false;
-    }
-  }
-
-  /** VictoriaMetrics' zstd, when the receiver says it takes it; snappy otherwise (said once). */
-  private async askZstd(): Promise<boolean> {
-    const yes = await this.client.probeZstd();
-    if (yes) await zstdInit();
-    this.log.info({ url: this.url, zstd: yes }, yes ? `remote_write to ${this.url}: zstd` : `remote_write to ${this.url}: the receiver does not take zstd (no VictoriaMetrics remote write protocol): snappy`);
-    return yes;
+    if (!shard.sending) void this.sender.drain(shard);
   }
 
   /** Type and help of every family the root holds, in one request (Prometheus sends them apart from samples too). */
   private sendMetadata(): void {
     // 2.0 carries type and help with every series.
-    if (this.view === null || this.v2) return;
+    if (this.view === null || this.sender.v2) return;
     this.writer.reset();
     let n = 0;
     for (const f of this.view.families()) {

@@ -1,0 +1,109 @@
+import { compress as zstdCompress, init as zstdInit } from "@bokuweb/zstd-wasm";
+import type { Registry } from "prom-client";
+import { compressSync, uncompressSync } from "snappy";
+import type { Backoff } from "../../../core/backoff.js";
+import { LimitedWarning, type Logger } from "../../../core/logger.js";
+import type { RemoteWriteClient } from "./remote-write-client.js";
+import type { RemoteWriteConfig } from "./remote-write-config.js";
+import { remoteWriteMetrics } from "./remote-write-metrics.js";
+import type { RequestQueue } from "./request-queue.js";
+import { v2ToV1 } from "./write-request-v2.js";
+
+/** One ordered lane to the receiver: the series of the origins hashed to it, one request in flight. */
+export interface SenderShard {
+  readonly queue: RequestQueue;
+  sending: boolean;
+  readonly backoff: Backoff;
+}
+
+/**
+ * The sending side of one receiver: each shard's queue in order, one request in flight per shard,
+ * what the receiver turns out to speak (protocol auto: 2.0 until it shows it knows only 1.0;
+ * compression zstd: after VictoriaMetrics' probe), retries and the counting of every outcome.
+ */
+export class RemoteWriteSender {
+  /** Writing 2.0 now: "2.0", or "auto" until the receiver showed it speaks only 1.0. */
+  v2: boolean;
+  /** Newest sample time the receiver accepted, ms. */
+  highestSentMs = 0;
+  /** compression zstd: null until the receiver was asked whether it takes it. */
+  private zstd: boolean | null;
+  private zstdAsked: Promise<boolean> | null = null;
+  private stopped = false;
+  private readonly m;
+  private readonly refused: LimitedWarning;
+
+  constructor(
+    private readonly config: Readonly<RemoteWriteConfig>,
+    private readonly client: RemoteWriteClient,
+    private readonly url: string,
+    private readonly log: Logger,
+    registry: Registry,
+  ) {
+    this.v2 = config.protocol !== "1.0";
+    this.zstd = config.compression === "zstd" ? null : false;
+    this.m = remoteWriteMetrics(registry);
+    this.refused = new LimitedWarning(log, "remote_write: receiver refused a request (dropped, not retried)");
+  }
+
+  /** No request leaves after this; the connections close. */
+  stop(): void {
+    this.stopped = true;
+    this.client.close();
+  }
+
+  /** Sends a shard's queue in order, one request at a time, retrying what may succeed later. */
+  async drain(shard: SenderShard): Promise<void> {
+    shard.sending = true;
+    try {
+      for (let p = shard.queue.head(); p !== null && !this.stopped; p = shard.queue.head()) {
+        if (this.zstd === null) this.zstd = await (this.zstdAsked ??= this.askZstd());
+        // Queued in 2.0 before the receiver turned out to speak 1.0 (protocol: auto): sent as 1.0.
+        const v2 = p.v2 && this.v2;
+        let body = p.v2 && !v2 ? compressSync(v2ToV1(uncompressSync(p.body) as Buffer)) : p.body;
+        // zstd at the last moment: queued (and on disk) every request is snappy.
+        if (this.zstd && !v2) body = Buffer.from(zstdCompress(uncompressSync(body) as Buffer, 3));
+        const res = await this.client.send(body, shard.backoff.attempts, v2, this.zstd && !v2);
+        this.m.requests.inc({ url: this.url, code: String(res.status) });
+        if (v2 && this.config.protocol === "auto" && (res.status === 415 || res.status === 400 || (res.status >= 200 && res.status < 300 && res.written === null))) {
+          // A 1.x receiver: it refused the 2.0 content type, or took the request for an empty 1.0 one.
+          if (this.v2) this.log.info({ url: this.url, status: res.status }, `remote_write to ${this.url}: the receiver speaks 1.0 only (status ${res.status}); writing 1.0 from now on`);
+          this.v2 = false;
+          continue;
+        }
+        if (res.status >= 200 && res.status < 300) {
+          shard.backoff.reset();
+          shard.queue.ack();
+          // A 2.0 receiver says how many it wrote; fewer than sent were not written (counted, not retried).
+          // One that does not say (a 1.x receiver given protocol "2.0") wrote nothing it could read.
+          const notWritten = v2 ? Math.max(0, p.samples - (res.written ?? 0)) : 0;
+          if (v2 && res.written === null && p.samples > 0) this.refused.warn({ url: this.url, status: res.status, samples: p.samples, detail: "no X-Prometheus-Remote-Write-Samples-Written: a 1.x receiver? use protocol auto or 1.0" });
+          if (notWritten > 0) this.m.failed.inc({ url: this.url, reason: "not_written" }, notWritten);
+          this.m.sent.inc({ url: this.url }, p.samples - notWritten);
+          this.m.bytes.inc({ url: this.url }, p.body.length);
+          if (p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
+        } else if (res.status === 0 || res.status === 429 || res.status >= 500) {
+          this.m.retried.inc({ url: this.url }, p.samples);
+          const waitMs = Math.min(5 * 60_000, Math.max(shard.backoff.nextDelayMs(), res.retryAfterMs ?? 0));
+          await new Promise((r) => setTimeout(r, waitMs).unref());
+        } else {
+          shard.backoff.reset();
+          shard.queue.ack();
+          this.m.failed.inc({ url: this.url, reason: p.stale ? "stale_refused" : `status_${res.status}` }, p.samples);
+          if (!p.stale) this.refused.warn({ url: this.url, status: res.status, samples: p.samples, detail: res.detail });
+        }
+      }
+    } finally {
+      shard.sending = false;
+    }
+  }
+
+  /** VictoriaMetrics' zstd, when the receiver says it takes it; snappy otherwise (said once). */
+  private async askZstd(): Promise<boolean> {
+    const yes = await this.client.probeZstd();
+    if (yes) await zstdInit();
+    this.log.info({ url: this.url, zstd: yes }, yes ? `remote_write to ${this.url}: zstd` : `remote_write to ${this.url}: the receiver does not take zstd (no VictoriaMetrics remote write protocol): snappy`);
+    return yes;
+  }
+
+}
