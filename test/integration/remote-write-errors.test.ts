@@ -48,6 +48,14 @@ function scriptedReceiver(script: number[], v2 = false): { server: Server; bodie
   return { server, bodies, statuses, contentTypes, auths, samples: () => samples, url: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write` };
 }
 
+/** Waits until every server listens; closes them when the test ends. */
+async function listening(t: { teardown(fn: () => void): void }, ...servers: Server[]): Promise<void> {
+  await Promise.all(servers.map((s) => (s.listening ? Promise.resolve() : new Promise((r) => s.once("listening", r)))));
+  t.teardown(() => {
+    for (const s of servers) s.close();
+  });
+}
+
 /** TimeSeries (field 5) in a 2.0 request. */
 function countV2Series(body: Uint8Array): number {
   const r = new BinaryReader(body);
@@ -108,11 +116,7 @@ t.test("remote_write - an unreachable receiver: the root keeps running, its queu
 t.test("remote_write - protocol 2.0 to a 2.0 receiver stays 2.0; auto to a receiver without the Written header falls back to 1.0 and resends", async (t) => {
   const rx2 = scriptedReceiver([], true);
   const rx1 = scriptedReceiver([]);
-  await Promise.all([new Promise((r) => rx2.server.once("listening", r)), new Promise((r) => rx1.server.once("listening", r))]);
-  t.teardown(() => {
-    rx2.server.close();
-    rx1.server.close();
-  });
+  await listening(t, rx2.server, rx1.server);
   const q = { concurrency: 1, batchDeadlineMs: 100 };
   const c = await startCluster({
     nodes: "p[1-3]",
@@ -135,12 +139,10 @@ t.test("remote_write - protocol 2.0 to a 2.0 receiver stays 2.0; auto to a recei
 t.test("remote_write - sigv4 signs every request, with static keys or from the AWS credential chain (here: the environment, with a session token)", async (t) => {
   const rxStatic = scriptedReceiver([]);
   const rxChain = scriptedReceiver([]);
-  await Promise.all([new Promise((r) => rxStatic.server.once("listening", r)), new Promise((r) => rxChain.server.once("listening", r))]);
+  await listening(t, rxStatic.server, rxChain.server);
   const saved = { ...process.env };
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: "AKIDFROMENV", AWS_SECRET_ACCESS_KEY: "secret", AWS_SESSION_TOKEN: "session-token-1" });
   t.teardown(() => {
-    rxStatic.server.close();
-    rxChain.server.close();
     for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) if (saved[k] === undefined) delete process.env[k];
   });
   const q = { concurrency: 1, batchDeadlineMs: 100 };
@@ -182,11 +184,8 @@ t.test("remote_write - zstd: to a receiver that answers VictoriaMetrics' probe w
     });
   });
   const snappyOnly = scriptedReceiver([]);
-  await Promise.all([new Promise<void>((r) => server.listen(0, "127.0.0.1", r)), new Promise((r) => snappyOnly.server.once("listening", r))]);
-  t.teardown(() => {
-    server.close();
-    snappyOnly.server.close();
-  });
+  server.listen(0, "127.0.0.1");
+  await listening(t, server, snappyOnly.server);
   const q = { concurrency: 2, batchDeadlineMs: 100 };
   const c = await startCluster({
     nodes: "z[1-3]",
