@@ -68,8 +68,8 @@ export class BenchCluster {
   readonly relaysOf = new Map<string, Worker>();
   sim: Worker | null = null;
   agent: ChildProcess | null = null;
-  /** Extra `--set` of every root (the bench's remote_write receiver). */
-  rootSets: string[] = [];
+  /** Extra `--set` of each root (the bench's remote_write receiver). */
+  rootSets: (root: string) => string[] = () => [];
 
   constructor(
     readonly plan: BenchPlan,
@@ -90,7 +90,7 @@ export class BenchCluster {
     const heapMb = Math.min(32_768, Math.max(2048, Math.floor((totalmem() / 2 ** 20) * 0.6 / this.o.roots)));
     // BANYAN_BENCH_ROOT_NODE_ARGS: extra Node flags for the roots (e.g. --cpu-prof), to profile them under the bench's load.
     const extra = (process.env.BANYAN_BENCH_ROOT_NODE_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
-    const sets = this.rootSets.flatMap((s) => ["--set", s]);
+    const sets = this.rootSets(name).flatMap((s) => ["--set", s]);
     const p = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });

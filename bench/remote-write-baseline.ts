@@ -23,6 +23,9 @@ export interface RemoteWriteFigures {
   readonly outage_s: number;
   readonly catch_up_ms: number;
   readonly samples_lost: number;
+  /** The roots' memory (MB, summed) before the outage and at its end: flat, whatever the outage's length. */
+  readonly root_rss_mb_before_outage: number;
+  readonly root_rss_mb_end_of_outage: number;
 }
 
 /** A real receiver on 127.0.0.1, stoppable and restartable on the same data. */
@@ -97,8 +100,11 @@ export async function measureRemoteWrite(cluster: BenchCluster, receiver: Receiv
 
   // An outage: the receiver away, then back; until the roots' lag is under 2 s again.
   const failed0 = total(await cluster.rootMetrics(), "banyan_remote_write_samples_failed_total");
+  const rss = (): number => cluster.rootProcessStats().reduce((s, r) => s + r.rssBytes, 0) / 2 ** 20;
+  const rssBefore = rss();
   await receiver.stop();
   await sleep(outageS * 1000);
+  const rssEnd = rss();
   const back = Date.now();
   await receiver.start();
   let caughtUp = NaN;
@@ -113,8 +119,8 @@ export async function measureRemoteWrite(cluster: BenchCluster, receiver: Receiv
     await sleep(250);
   }
   const lost = total(await cluster.rootMetrics(), "banyan_remote_write_samples_failed_total") - failed0;
-  say(`remote_write outage of ${outageS} s: caught up ${Number.isNaN(caughtUp) ? "not within the wait" : `${(caughtUp / 1000).toFixed(1)} s after the receiver came back`}, ${lost} samples lost`);
-  return { receiver: receiver.kind, ...steady, outage_s: outageS, catch_up_ms: caughtUp, samples_lost: lost };
+  say(`remote_write outage of ${outageS} s: caught up ${Number.isNaN(caughtUp) ? "not within the wait" : `${(caughtUp / 1000).toFixed(1)} s after the receiver came back`}, ${lost} samples lost; roots' memory ${rssBefore.toFixed(0)} MB before, ${rssEnd.toFixed(0)} MB at the end of it`);
+  return { receiver: receiver.kind, ...steady, outage_s: outageS, catch_up_ms: caughtUp, samples_lost: lost, root_rss_mb_before_outage: rssBefore, root_rss_mb_end_of_outage: rssEnd };
 }
 
 function which(name: string): string {

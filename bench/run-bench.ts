@@ -78,7 +78,9 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       // The receiver first, so the roots write to it from their first frame.
       receiver = new Receiver(o.remoteWrite, plan.portBase + 2, dir);
       await receiver.start();
-      cluster.rootSets = [`remoteWrite=[{url: "${receiver.url}", protocol: "1.0", refreshMs: ${o.remoteWriteRefreshMs}}]`];
+      // Each root queues on disk (its memory stays flat whatever the outage).
+      const url = receiver.url;
+      cluster.rootSets = (root) => [`remoteWrite=[{url: "${url}", protocol: "1.0", refreshMs: ${o.remoteWriteRefreshMs}, queue: {dir: "${join(dir, `remote-write-${root}`)}"}}]`];
     }
     await cluster.startRoots();
     const emptyRootRss = cluster.rootProcessStats().map((s) => s.rssBytes);

@@ -73,7 +73,7 @@ t.test("bench - --remote-write: the roots write to a real receiver; its cost aga
   t.equal(res.status, 0, res.stderr.slice(-2000));
   const rw = JSON.parse(readFileSync(json, "utf8")).remote_write as Record<string, number | string>;
   t.equal(rw.receiver, "prometheus");
-  for (const k of ["receiver_cpu_cores", "receiver_rss_mb", "samples_per_s", "bytes_per_sample", "root_cpu_us_per_sample_update", "direct_cpu_cores", "cpu_ratio_vs_direct", "catch_up_ms"]) {
+  for (const k of ["receiver_cpu_cores", "receiver_rss_mb", "samples_per_s", "bytes_per_sample", "root_cpu_us_per_sample_update", "direct_cpu_cores", "cpu_ratio_vs_direct", "catch_up_ms", "root_rss_mb_before_outage", "root_rss_mb_end_of_outage"]) {
     t.ok(typeof rw[k] === "number" && Number.isFinite(rw[k]) && (rw[k] as number) > 0, `remote_write.${k} = ${rw[k]}`);
   }
   t.equal(rw.samples_lost, 0, "nothing lost in the outage");
