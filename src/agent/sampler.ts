@@ -5,7 +5,7 @@ import type { Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { FrameKind, FrameSchema } from "../gen/banyan/v1/uplink_pb.js";
 import { DeltaEncoder } from "../series/delta-encoder.js";
-import { KeyframeSchedule } from "../series/keyframe-schedule.js";
+import { KeyframeSchedule, namePhase } from "../series/keyframe-schedule.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules, type PrecisionRule } from "../series/precision.js";
 import type { SeriesDef } from "../series/series-def.js";
 import type { FrameSink } from "../wire/frame-flow.js";
@@ -26,8 +26,8 @@ export interface SamplerOptions {
 }
 
 /**
- * The agent's sampling loop: every interval (aligned to the wall clock, so nodes sample together)
- * it runs the sources, encodes what left its precision bound, and hands one frame, or an alive
+ * The agent's sampling loop: every interval, at the node's own phase of it (a hash of its name), it
+ * runs the sources, encodes what left its precision bound, and hands one frame, or an alive
  * record when nothing changed, to its sink. Epoch and sequence live here: the epoch is the start
  * time in ms, bumped on every new uplink stream; the sequence never goes back.
  */
@@ -104,13 +104,21 @@ export class Sampler {
   }
 
   start(): void {
+    // Each node samples at its own phase of the interval (a hash of its name, so the same across
+    // restarts): agents on one machine, or a whole cluster, never all wake in the same millisecond
+    // (all on the whole second, every agent counted the others in node_procs_running).
+    const interval = this.opts.intervalMs;
+    const phaseMs = Math.floor(namePhase(this.opts.origin) * interval);
     const schedule = (): void => {
       if (this.stopped) return;
       const now = Date.now();
-      this.timer = setTimeout(() => {
-        schedule();
-        void this.tick();
-      }, this.opts.intervalMs - (now % this.opts.intervalMs));
+      this.timer = setTimeout(
+        () => {
+          schedule();
+          void this.tick();
+        },
+        (phaseMs - (now % interval) + interval) % interval || interval,
+      );
     };
     schedule();
   }

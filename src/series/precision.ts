@@ -26,6 +26,10 @@ export const EXACT: Precision = Object.freeze({ relative: 0, absolute: 0 });
  *   process_start_time_seconds…; *_timestamp_seconds): 0.5 s absolute — 1 % of a Unix time would be months;
  * - load averages: 0.01 absolute, as /proc prints them;
  * - *_info series: exact (their value is 1; their labels carry the data);
+ * - node_exporter's untyped counters (node_vmstat_*, node_netstat_*: /proc/vmstat and
+ *   /proc/net/{netstat,snmp,snmp6} are cumulative; node_exporter shows them untyped, and so do we):
+ *   exact, like counters — at 1 % a large, slowly growing counter (pgpgout at 2.9M) never moved
+ *   and its rate() read 0;
  * - everything else: gauges 1 % relative, counters, histograms and summaries exact (by type).
  */
 export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
@@ -36,6 +40,8 @@ export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
   { match: "*_timestamp_seconds", relative: 0, absolute: 0.5 },
   { match: "node_load*", relative: 0, absolute: 0.01 },
   { match: "*_info", relative: 0, absolute: 0 },
+  { match: "node_vmstat_*", relative: 0, absolute: 0 },
+  { match: "node_netstat_*", relative: 0, absolute: 0 },
 ]);
 
 export class PrecisionRules {

@@ -1,4 +1,9 @@
+import fc from "fast-check";
 import t from "tap";
+import { DeltaDecoder } from "../../../src/series/delta-decoder.js";
+import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
+import { decodePayload, encodePayload } from "../../../src/wire/payload-codec.js";
+import { DEFAULT_WIRE_LIMITS } from "../../../src/wire/wire-limits.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules, globToRegExp } from "../../../src/series/precision.js";
 import { SeriesType, seriesDef } from "../../../src/series/series-def.js";
 
@@ -18,4 +23,27 @@ t.test("precision - documented defaults by pattern, a site's rules first, parts 
   t.same(p("node_network_receive_bytes_total", SeriesType.Counter), { relative: 0, absolute: 0 }, "counters: exact");
   t.same(new PrecisionRules([{ match: "*", relative: 0.5, absolute: 9 }]).resolve(seriesDef("h_bucket", { le: "1" }, SeriesType.HistogramPart)), { relative: 0, absolute: 0 });
   t.ok(globToRegExp("a.b*").test("a.bcd") && !globToRegExp("a.b*").test("axbcd"), "dots are literal");
+});
+
+t.test("precision - node_exporter's untyped counters (vmstat, netstat) travel exact: rate() at the root is the node's own, however large and slow", async (t) => {
+  const names = ["node_vmstat_pgpgout", "node_vmstat_pgfault", "node_netstat_Tcp_RetransSegs", "node_netstat_Udp_InDatagrams"];
+  fc.assert(
+    fc.property(fc.constantFrom(...names), fc.integer({ min: 0, max: 2 ** 40 }), fc.array(fc.integer({ min: 0, max: 200 }), { minLength: 2, maxLength: 60 }), (name, start, steps) => {
+      const enc = new DeltaEncoder(new PrecisionRules(DEFAULT_PRECISION_RULES));
+      const dec = new DeltaDecoder();
+      const id = enc.define(seriesDef(name, {}, SeriesType.Untyped));
+      let v = start;
+      for (const step of steps) {
+        v += step;
+        enc.set(id, v);
+        const f = enc.encode();
+        if (f !== null) {
+          const w = encodePayload(f.payload);
+          dec.apply(decodePayload(w.codec, w.bytes, DEFAULT_WIRE_LIMITS), f.kind);
+        }
+        t.equal(dec.value(id), v, `${name} exact at the root`);
+      }
+    }),
+    { numRuns: 80 },
+  );
 });
