@@ -22,6 +22,9 @@ export const netdevCollector: Collector = {
       const v = m[2]!.trim().split(/\s+/).map(Number);
       RX.forEach((f, k) => w.counter(`node_network_receive_${f}_total`, { device }, v[k]!, `Network device statistic receive_${f}.`));
       TX.forEach((f, k) => w.counter(`node_network_transmit_${f}_total`, { device }, v[k + 8]!, `Network device statistic transmit_${f}.`));
+      // Not in /proc/net/dev (node_exporter reads it over netlink); the kernel has it in sysfs since 4.6.
+      const nohandler = Number((await readText(p.sys, "class/net", device, "statistics/rx_nohandler"))?.trim() ?? NaN);
+      if (Number.isFinite(nohandler)) w.counter("node_network_receive_nohandler_total", { device }, nohandler, "Network device statistic receive_nohandler.");
     }
   },
 };
@@ -67,7 +70,8 @@ export const netclassCollector: Collector = {
       for (const [file, name, scale, counter] of NETCLASS) {
         const raw = await attr(file);
         const v = Number(raw); // hex attributes (flags, dev_id) parse as 0x…
-        if (raw === null || raw === "" || !Number.isFinite(v) || v < 0) continue; // speed -1: unknown
+        // A driver that cannot tell its speed says -1: node_exporter exports -1 × 125000, and so do we.
+        if (raw === null || raw === "" || !Number.isFinite(v) || (v < 0 && file !== "speed")) continue;
         w.put(`node_network_${name}`, { device }, v * scale, counter ? SeriesType.Counter : SeriesType.Gauge, `Network device property: ${name}`);
       }
     }

@@ -96,11 +96,15 @@ const SDIAG: [RegExp, string, boolean][] = [
   [/^Backfilling stats[\s\S]*?Depth Mean:\s*(\d+)/m, "slurm_scheduler_backfill_depth_mean", false],
 ];
 
+/**
+ * sdiag's figures; one whose line sdiag leaves out (no backfill cycle yet, an older Slurm) is 0, as
+ * prometheus-slurm-exporter exports it, so the dashboard's panels read 0, not "No data".
+ */
 export function parseSdiag(out: string): SchedulerSample[] {
   const samples: SchedulerSample[] = [];
   for (const [re, name, counter] of SDIAG) {
     const m = re.exec(out);
-    if (m) samples.push({ name, labels: {}, value: Number(m[1]), counter });
+    samples.push({ name, labels: {}, value: m ? Number(m[1]) : 0, counter });
   }
   return samples;
 }

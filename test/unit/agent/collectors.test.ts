@@ -38,6 +38,7 @@ const FILES: Record<string, string> = {
   "sys/class/net/eth0/duplex": "unknown\n",
   "sys/class/net/eth0/mtu": "1500\n",
   "sys/class/net/eth0/speed": "-1\n",
+  "sys/class/net/eth0/statistics/rx_nohandler": "3\n",
   "sys/class/hwmon/hwmon0/name": "coretemp\n",
   "sys/class/hwmon/hwmon0/temp1_input": "55000\n",
   "sys/class/hwmon/hwmon0/temp1_crit": "100000\n",
@@ -96,7 +97,8 @@ t.test("collectors - node_exporter 1.5 names, labels, types and units from fixtu
   t.notOk(rec.values.has('node_network_transmit_packets_total{device="lo"}'), "loopback left out, as Debian's node_exporter does");
   t.equal(v('node_network_up{device="eth0"}'), 1);
   t.equal(v('node_network_mtu_bytes{device="eth0"}'), 1500);
-  t.notOk(rec.values.has('node_network_speed_bytes{device="eth0"}'), "speed -1 (unknown) is not reported");
+  t.equal(v('node_network_speed_bytes{device="eth0"}'), -125000, "speed -1 (unknown) as node_exporter reports it: -1 × 125000");
+  t.equal(v('node_network_receive_nohandler_total{device="eth0"}'), 3, "rx_nohandler from sysfs (node_exporter reads it over netlink)");
   t.equal(v('node_network_info{address="02:fc:00:00:00:01",broadcast="ff:ff:ff:ff:ff:ff",device="eth0",duplex="unknown",ifalias="",operstate="up"}'), 1);
   t.equal(v("node_netstat_Tcp_InSegs"), 14026);
   t.equal(v("node_netstat_Ip_Forwarding"), 1);

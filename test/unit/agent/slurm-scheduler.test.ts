@@ -37,6 +37,9 @@ t.test("slurm - real sinfo, squeue and sdiag output under prometheus-slurm-expor
   t.equal(sdiag["slurm_scheduler_last_cycle"], 310);
   t.equal(sdiag["slurm_scheduler_mean_cycle"], 175);
   t.equal(sdiag["slurm_scheduler_backfilled_jobs_since_start_total"], 0);
+  for (const name of ["slurm_scheduler_backfill_depth_mean", "slurm_scheduler_backfill_mean_cycle", "slurm_scheduler_cycle_per_minute"]) {
+    t.equal(sdiag[name], 0, `${name}: not in this sdiag, 0 as prometheus-slurm-exporter exports it`);
+  }
   t.same(parseCpus("garbage"), []);
 });
 
