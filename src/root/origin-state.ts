@@ -1,3 +1,4 @@
+import { grownTo } from "../core/typed-arrays.js";
 import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
 import type { SeriesLimits } from "../series/payload.js";
 import type { FrameMode, Payload } from "../series/payload.js";
@@ -153,25 +154,14 @@ export class OriginState implements SeriesView {
 
   /** Room for series id `id` in the per-id tables (doubling). */
   private fitId(id: number): void {
-    if (id < this.slotOf.length) return;
-    let n = Math.max(64, this.slotOf.length);
-    while (n <= id) n *= 2;
-    const slotOf = new Uint32Array(n);
-    slotOf.set(this.slotOf);
-    this.slotOf = slotOf;
-    const stale = new Uint8Array(n);
-    stale.set(this.stale);
-    this.stale = stale;
+    this.slotOf = grownTo(this.slotOf, id + 1);
+    this.stale = grownTo(this.stale, this.slotOf.length);
   }
 
   /** A slot for a new family (a freed one first). */
   private newSlot(): number {
     const slot = this.freeSlots.pop() ?? this.slots.length;
-    if (slot >= this.changedSlots.length) {
-      const grown = new Uint8Array(Math.max(64, this.changedSlots.length * 2));
-      grown.set(this.changedSlots);
-      this.changedSlots = grown;
-    }
+    this.changedSlots = grownTo(this.changedSlots, slot + 1);
     this.changedSlots[slot] = 0;
     return slot;
   }

@@ -1,4 +1,5 @@
 import { BanyanError, Code } from "../core/errors.js";
+import { grownTo } from "../core/typed-arrays.js";
 import { addDecimal, decodeDecimal } from "./decimal.js";
 import { DEFAULT_SERIES_LIMITS, type FrameMode, type Payload, type SeriesLimits } from "./payload.js";
 import { SERIES_TYPE_MAX, type SeriesDef, type SeriesType, isLabelName, isMetricName } from "./series-def.js";
@@ -117,13 +118,7 @@ export class DeltaDecoder {
     } else if (mode === "values" && p.live !== live) {
       this.bad(`values frame says the origin has ${p.live ?? "?"} series, ${live} are known here`);
     }
-    let vals = this.vals;
-    if (defs.length > vals.length) {
-      let n = Math.max(64, vals.length);
-      while (n < defs.length) n *= 2;
-      vals = new Float64Array(n);
-      vals.set(this.vals);
-    }
+    const vals = grownTo(this.vals, defs.length);
     if (key) vals.fill(NaN);
     const changed = applied.changed;
     let n = 0;

@@ -1,4 +1,5 @@
 import { BanyanError, Code } from "../core/errors.js";
+import { doubledLength, grownTo } from "../core/typed-arrays.js";
 import { addDecimal, decodeDecimal, exactDecimal, exactDifference, roundedDecimal } from "./decimal.js";
 import type { FrameMode, Payload } from "./payload.js";
 import { PrecisionRules } from "./precision.js";
@@ -231,14 +232,9 @@ export class DeltaEncoder {
   }
 
   private grow(min: number): void {
-    let n = this.values.length;
-    while (n < min) n *= 2;
+    const n = doubledLength(this.values.length, min, 1);
     if (n > 1 << 24) throw new BanyanError(Code.Internal, `more than ${1 << 24} series in one encoder`);
-    const g = <T extends Float64Array | Uint8Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
-      return b;
-    };
+    const g = <T extends Float64Array | Uint8Array>(a: T): T => grownTo(a, n, 1);
     this.values = g(this.values);
     this.held = g(this.held);
     this.relative = g(this.relative);

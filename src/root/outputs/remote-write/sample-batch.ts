@@ -1,3 +1,4 @@
+import { grownTo } from "../../../core/typed-arrays.js";
 import type { SeriesDef } from "../../../series/series-def.js";
 import type { RequestWriter } from "./write-request.js";
 import { METRIC_TYPE } from "./metric-type.js";
@@ -55,15 +56,10 @@ export class SampleBatch {
   }
 
   private grow(): void {
-    const values = new Float64Array(this.values.length * 2);
-    values.set(this.values);
-    this.values = values;
-    const times = new Float64Array(this.times.length * 2);
-    times.set(this.times);
-    this.times = times;
-    const stale = new Uint8Array(this.stale.length * 2);
-    stale.set(this.stale);
-    this.stale = stale;
+    const n = this.count + 1;
+    this.values = grownTo(this.values, n);
+    this.times = grownTo(this.times, n);
+    this.stale = grownTo(this.stale, n);
   }
 }
 
