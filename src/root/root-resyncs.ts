@@ -1,3 +1,5 @@
+import type { Counter } from "prom-client";
+import type { Downlink } from "../wire/frame-flow.js";
 import { ResyncBudget } from "../wire/resync-budget.js";
 import type { OriginState } from "./origin-state.js";
 
@@ -19,10 +21,14 @@ const RESYNC_CORE_SHARE = 0.25;
  * a per-origin backoff (an origin that needs keyframes again soon after one waits from
  * resyncIntervalMs, doubling, up to keyframeIntervalMs: a flapping node costs about one keyframe
  * per keyframe interval), and, unless configured, a rate that follows what applying a keyframe
- * costs here (a quarter of a core's worth).
+ * costs here (a quarter of a core's worth). The requests the budget lets go leave down the
+ * child-facing server (`connect`) every 100 ms.
  */
 export class RootResyncs {
   private readonly budget: ResyncBudget;
+  private downlink: Downlink | null = null;
+  private listener: (origin: string) => void = () => undefined;
+  private timer: NodeJS.Timeout | null = null;
   /** What applying one KEY frame costs here, µs (moving average). */
   private keyCostUs = 0;
 
@@ -63,8 +69,35 @@ export class RootResyncs {
     this.budget.forget(origin);
   }
 
-  /** The requests that may leave now. */
-  take(nowMs: number): { origin: string; reason: string }[] {
-    return this.budget.take(nowMs);
+  /** Where the requests go (the child-facing server). */
+  connect(d: Downlink): void {
+    this.downlink = d;
+  }
+
+  /** Told of every keyframe requested (the status page counts them). */
+  onRequested(listener: (origin: string) => void): void {
+    this.listener = listener;
+  }
+
+  start(clock: () => number, requested: Counter<"reason">): void {
+    this.timer = setInterval(() => this.send(clock(), requested), 100);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Sends the requests the budget lets go now, counted by reason. */
+  send(nowMs: number, requested: Counter<"reason">): void {
+    const due = this.budget.take(nowMs);
+    if (due.length === 0) return;
+    const origins: string[] = [];
+    for (const { origin, reason } of due) {
+      requested.inc({ reason });
+      this.listener(origin);
+      origins.push(origin);
+    }
+    this.downlink?.resync(origins);
   }
 }

@@ -12,7 +12,7 @@ import { OriginState, type LinkClock } from "./origin-state.js";
 import { ReorderBuffer } from "./reorder-buffer.js";
 import { RootResyncs, type RootResyncOptions } from "./root-resyncs.js";
 import { newIngestTally, rootStoreMetrics } from "./root-store-metrics.js";
-import type { RootOutput } from "./outputs/root-output.js";
+import type { HiddenReason, RootOutput } from "./outputs/root-output.js";
 
 /** The store's settings; the keyframe-request ones are RootResyncs'. */
 export interface RootStoreOptions extends RootResyncOptions {
@@ -34,8 +34,6 @@ export interface RootStoreOptions extends RootResyncOptions {
 export class RootStore implements FrameSink {
   readonly cache = new ExpositionCache();
   private readonly origins = new Map<string, OriginState>();
-  private downlink: Downlink | null = null;
-  private resyncListener: (origin: string) => void = () => undefined;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly liveness: Liveness;
   /** Frames that came ahead of a gap, held for the missing ones (a relay failed over from a slow parent). */
@@ -43,7 +41,6 @@ export class RootStore implements FrameSink {
   private readonly downs: EventSummary;
   private readonly ups: EventSummary;
   private readonly lefts: EventSummary;
-  private resyncTimer: NodeJS.Timeout | null = null;
   private readonly resyncs: RootResyncs;
   private readonly m: ReturnType<typeof rootStoreMetrics>;
   private readonly tally = newIngestTally();
@@ -104,38 +101,29 @@ export class RootStore implements FrameSink {
 
   /** Told of every keyframe requested (the status page counts them). */
   onResyncRequested(listener: (origin: string) => void): void {
-    this.resyncListener = listener;
+    this.resyncs.onRequested(listener);
   }
 
   /** Where resync requests go (the child-facing server); set by whoever wires the root. */
   connectDownlink(d: Downlink): void {
-    this.downlink = d;
+    this.resyncs.connect(d);
   }
 
   start(): void {
     this.sweepTimer = setInterval(() => this.sweep(this.clock()), this.liveness.sweepEveryMs);
     this.sweepTimer.unref();
-    this.resyncTimer = setInterval(() => this.sendResyncs(this.clock()), 100);
-    this.resyncTimer.unref();
+    this.resyncs.start(this.clock, this.m.resyncs);
   }
 
   stop(): void {
     this.flushLogs();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncs.stop();
   }
 
-  /** Sends the keyframe requests the budget lets go now. */
+  /** Sends the keyframe requests the budget lets go now (tests drive it; the timer of start() does otherwise). */
   sendResyncs(nowMs: number): void {
-    const due = this.resyncs.take(nowMs);
-    if (due.length === 0) return;
-    const origins: string[] = [];
-    for (const { origin, reason } of due) {
-      this.m.resyncs.inc({ reason });
-      this.resyncListener(origin);
-      origins.push(origin);
-    }
-    this.downlink?.resync(origins);
+    this.resyncs.send(nowMs, this.m.resyncs);
   }
 
   origin(name: string): OriginState | undefined {
@@ -227,9 +215,7 @@ export class RootStore implements FrameSink {
     const st = this.origins.get(f.origin);
     if (st === undefined || !st.up) return;
     if (f.epoch < st.epoch || (f.epoch === st.epoch && f.seq < st.seq)) return this.drop("stale_leave");
-    st.setVisible(false);
-    this.aggregates.drop(st);
-    for (const o of this.outputs) o.hidden(st, "left");
+    this.hide(st, "left");
     this.m.left.inc();
     this.lefts.note(f.origin);
   }
@@ -253,6 +239,13 @@ export class RootStore implements FrameSink {
     }
   }
 
+  /** An origin's series leave the page, the aggregates and the outputs (it went down, or moved away). */
+  private hide(st: OriginState, why: HiddenReason): void {
+    st.setVisible(false);
+    this.aggregates.drop(st);
+    for (const o of this.outputs) o.hidden(st, why);
+  }
+
   /** The origin needs a keyframe: the request leaves when the budget lets it (RootResyncs). */
   private wantKey(st: OriginState, reason: string): void {
     st.needKey = true;
@@ -268,9 +261,7 @@ export class RootStore implements FrameSink {
     const { stalled, down } = this.liveness.sweep(now, this.origins.values());
     if (stalled) this.m.sweepsStalled.inc();
     for (const st of down) {
-      st.setVisible(false);
-      this.aggregates.drop(st);
-      for (const o of this.outputs) o.hidden(st, "down");
+      this.hide(st, "down");
       this.downs.note(st.name);
       this.m.down.inc();
     }
