@@ -103,11 +103,11 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
       if (JSON.stringify(cfg.remoteWrite) !== outputsConfig) {
-        // New receivers start at once; the old ones drain what they hold in the background.
-        const old = outputs;
+        // The old outputs stop first (one with a queue on disk at once, leaving it to its successor
+        // on the same directory; one in memory drains in the background), then the new ones start.
+        for (const o of outputs) void o.stop();
         outputs = startOutputs(cfg);
         outputsConfig = JSON.stringify(cfg.remoteWrite);
-        for (const o of old) void o.stop();
       }
       log.info({ aggregates: cfg.aggregates.length, exposeRaw }, "root reloaded its config and topology");
     },

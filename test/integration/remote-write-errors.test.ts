@@ -1,10 +1,14 @@
 import { createHash } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { decompress as zstdDecompress } from "fzstd";
 import { uncompressSync } from "snappy";
 import t from "tap";
+import { parseRootConfig } from "../../src/root/root-config.js";
 import { eventually, startCluster, type TestCluster } from "../fixtures/cluster.js";
 import { decodeWriteRequest } from "../fixtures/write-request-reader.js";
 
@@ -204,4 +208,31 @@ t.test("remote_write - zstd: to a receiver that answers VictoriaMetrics' probe w
   t.ok(await eventually(() => got.reduce((n, g) => n + g.series, 0) > 60 && snappyOnly.samples() > 60, 20_000), "both receivers got samples");
   t.ok(got.every((g) => g.encoding === "zstd"), "zstd to the receiver that takes it");
   t.ok(snappyOnly.bodies.length > 0, "snappy to the one that does not (its samples decoded as snappy above)");
+});
+
+t.test("remote_write - a reload that changes a receiver with a queue on disk hands the queue over: what was queued before it arrives once the receiver is back", async (t) => {
+  let open = false;
+  const times: number[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      if (!open || req.method === "GET") return void res.writeHead(503).end("away");
+      for (const s of decodeWriteRequest(uncompressSync(Buffer.concat(chunks)) as Buffer).series) times.push(...s.samples.map((x) => x.ts));
+      res.writeHead(204).end();
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await listening(t, server);
+  const dir = mkdtempSync(join(tmpdir(), "banyan-rw-reload-"));
+  const rw = (refreshMs: number) => [{ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write`, refreshMs, queue: { dir, batchDeadlineMs: 100, maxBackoffMs: 200 } }];
+  const c = await startCluster({ nodes: "q[1-3]", roots: "r1", trees: 1, basePort: 24600, series: 20, rootConfig: { remoteWrite: rw(5000) } });
+  t.teardown(() => c.stop());
+  await new Promise((r) => setTimeout(r, 2500));
+  const reloadAt = Date.now();
+  c.roots[0]!.reload(parseRootConfig({ intervalMs: 200, remoteWrite: rw(3000) }), c.topology);
+  await new Promise((r) => setTimeout(r, 1000));
+  open = true;
+  t.ok(await eventually(() => times.some((ts) => ts < reloadAt - 1000) && times.some((ts) => ts > reloadAt + 500), 20_000), "samples from before the reload (queued on disk by the old output) and after it");
+  t.ok(await eventually(async () => /banyan_remote_write_queue_bytes\{[^}]*\} 0$/m.test(await c.roots[0]!.registry.metrics()), 20_000), "the queue drained");
 });

@@ -3,12 +3,13 @@ import type { Registry } from "prom-client";
 import { Backoff } from "../../../core/backoff.js";
 import type { Logger } from "../../../core/logger.js";
 import type { AppliedFrame } from "../../../series/delta-decoder.js";
-import type { SeriesDef } from "../../../series/series-def.js";
+import { namePhase } from "../../../series/keyframe-schedule.js";
 import { METRIC_TYPE } from "./metric-type.js";
 import type { OriginState } from "../../origin-state.js";
 import type { HiddenReason, OutputView, RootOutput } from "../root-output.js";
 import { RemoteWriteClient, redactUrl } from "./remote-write-client.js";
-import { anchored, type RemoteWriteConfig } from "./remote-write-config.js";
+import type { RemoteWriteConfig } from "./remote-write-config.js";
+import { SeriesFilter } from "./series-filter.js";
 import { remoteWriteMetrics } from "./remote-write-metrics.js";
 import { SampleBatch, type ExternalLabels } from "./sample-batch.js";
 import { WriteRequestWriter } from "./write-request.js";
@@ -21,14 +22,16 @@ interface Shard extends SenderShard {
   readonly batch: SampleBatch;
 }
 
+/** Refreshes and staleness markers are written in steps this far apart. */
 const REFRESH_STEP_MS = 100;
-
+/** Staleness markers written in one step at most (a root that loses a subtree of thousands of nodes writes their markers over seconds, not in one blocking go). */
+const STALE_PER_STEP = 20_000;
 
 /**
- * remote_write (1.0, 2.0, or 2.0 falling back to 1.0: `protocol`) to one receiver. What is written per series: every value the root applies (a
- * change beyond its bound, at its origin's sample time), its current value at least every
- * refreshMs (so `rate()` and instant queries work at the receiver as for a scraped target), and a
- * staleness marker when its node goes down. Samples of one node stay in one shard, so each series'
+ * remote_write (1.0, 2.0, or 2.0 falling back to 1.0: `protocol`) to one receiver. What is written
+ * per series: every value the root applies (a change beyond its bound, at its origin's sample
+ * time), its current value at least every refreshMs (so `rate()` and instant queries work at the
+ * receiver as for a scraped target), and a staleness marker when its node goes down. Samples of one node stay in one shard, so each series'
  * samples leave in time order; one request per shard is in flight. Requests wait in a queue bounded
  * by queue.maxBytes (the oldest dropped and counted past it); 5xx, 429 and no answer are retried
  * with capped backoff (Retry-After honoured), other 4xx are dropped and counted by status.
@@ -43,7 +46,11 @@ export class RemoteWriteOutput implements RootOutput {
   private readonly writer = new WriteRequestWriter();
   private readonly writerV2 = new WriteRequestV2Writer();
   private readonly external: ExternalLabels;
-  private readonly wantedByDef = new WeakMap<SeriesDef, boolean>();
+  private readonly filter: SeriesFilter;
+  /** The origins that are up, by refresh slot: a step refreshes one slot's origins without looking at the others. */
+  private readonly refreshSlots: Set<OriginState>[];
+  /** Nodes gone down whose staleness markers are still to be written, and at what time (see STALE_PER_STEP). */
+  private readonly pendingStale = new Map<OriginState, number>();
   /** Newest sample time written per origin: an older one (a node's clock stepped back) is dropped, not sent out of order. */
   private readonly newestOf = new WeakMap<OriginState, number>();
   private readonly m;
@@ -63,6 +70,8 @@ export class RemoteWriteOutput implements RootOutput {
     this.name = `remote_write ${this.url}`;
     this.sender = new RemoteWriteSender(config, new RemoteWriteClient(config), this.url, log, registry);
     this.external = Object.entries(config.externalLabels).sort(([a], [b]) => (a < b ? -1 : 1));
+    this.filter = new SeriesFilter(config.match, config.drop);
+    this.refreshSlots = Array.from({ length: Math.max(1, Math.floor(config.refreshMs / REFRESH_STEP_MS)) }, () => new Set());
     const dir = config.queue.dir;
     // Segments of about a sixteenth of the bound: dropping the oldest one frees a little, not half.
     const segmentBytes = Math.max(64 * 1024, Math.min(8 * 2 ** 20, Math.floor(config.queue.maxBytes / 16)));
@@ -95,6 +104,7 @@ export class RemoteWriteOutput implements RootOutput {
 
   start(view: OutputView): void {
     this.view = view;
+    for (const origin of view.origins()) if (origin.up) this.slotSet(origin).add(origin);
     this.m.outputs.add(this.gauges);
     const every = (ms: number, fn: () => void): void => {
       const t = setInterval(fn, ms);
@@ -102,20 +112,25 @@ export class RemoteWriteOutput implements RootOutput {
       this.timers.push(t);
     };
     every(Math.min(100, this.config.queue.batchDeadlineMs), () => this.sealDue());
-    every(REFRESH_STEP_MS, () => this.refreshSlot());
+    every(REFRESH_STEP_MS, () => this.step());
     if (this.config.metadataIntervalMs > 0) every(this.config.metadataIntervalMs, () => this.sendMetadata());
     // What an earlier process left on disk goes first.
     for (const s of this.shards) if (s.queue.length > 0) void this.sender.drain(s);
     this.log.info({ url: this.url, shards: this.shards.length, refreshMs: this.config.refreshMs }, `remote_write to ${this.url}`);
   }
 
-  /** Seals what is batched and gives the queue up to `drainMs` to empty; what is left is counted as dropped. */
-  async stop(drainMs = 2000): Promise<void> {
+  /**
+   * Seals what is batched and gives the queue up to `drainMs` to empty (in memory: what is left is
+   * counted as dropped). With a queue on disk nothing is waited for: it is there for the next start,
+   * which may begin at once (a reload): so this returns without awaiting anything.
+   */
+  async stop(drainMs = this.config.queue.dir !== undefined ? 0 : 2000): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.writeStale(Infinity);
     for (const s of this.shards) this.seal(s, false);
     const until = this.clock() + drainMs;
-    while (this.clock() < until && this.shards.some((s) => s.queue.length > 0)) await new Promise((r) => setTimeout(r, 20));
+    while (drainMs > 0 && this.clock() < until && this.shards.some((s) => s.queue.length > 0)) await new Promise((r) => setTimeout(r, 20));
     this.sender.stop();
     for (const s of this.shards) {
       // On disk it waits for the next start; in memory it is lost, and counted.
@@ -133,25 +148,45 @@ export class RemoteWriteOutput implements RootOutput {
     for (let k = 0; k < applied.changedCount; k++) {
       const id = applied.changed[k]!;
       const def = d.def(id);
-      if (def === undefined || !this.wanted(def)) continue;
+      if (def === undefined || !this.filter.wanted(def)) continue;
       shard.batch.add(def, origin.name, d.value(id), timeMs, now);
       if (shard.batch.count >= this.config.queue.maxSamplesPerSend) this.seal(shard, false);
     }
   }
 
   shown(origin: OriginState): void {
+    this.pendingStale.delete(origin);
+    this.slotSet(origin).add(origin);
     this.writeAll(origin, origin.lastSampleMs, false);
   }
 
   hidden(origin: OriginState, why: HiddenReason): void {
+    this.slotSet(origin).delete(origin);
     // A node that moved to another parent keeps its series there (at another root, maybe writing to
-    // the same receiver): no end is marked. A node gone silent gets Prometheus' staleness markers.
+    // the same receiver): no end is marked. A node gone silent gets Prometheus' staleness markers,
+    // after what is batched for it (same shard, so in order), within the next steps.
     if (why !== "down") return;
-    const shard = this.shardOf(origin);
-    this.seal(shard, false);
-    const at = Math.max(origin.lastSampleMs, this.newestOf.get(origin) ?? 0) + 1;
-    this.writeAll(origin, at, true);
-    this.seal(shard, true);
+    this.seal(this.shardOf(origin), false);
+    this.pendingStale.set(origin, Math.max(origin.lastSampleMs, this.newestOf.get(origin) ?? 0) + 1);
+  }
+
+  /** One step: the staleness markers due (up to STALE_PER_STEP samples), then one slot's refresh. */
+  private step(): void {
+    this.writeStale(STALE_PER_STEP);
+    const set = this.refreshSlots[this.refreshTick++ % this.refreshSlots.length]!;
+    for (const origin of set) this.writeAll(origin, origin.lastSampleMs, false);
+  }
+
+  /** Writes pending staleness markers, about `budget` samples' worth; a node that came back gets none. */
+  private writeStale(budget: number): void {
+    for (const [origin, at] of this.pendingStale) {
+      if (budget <= 0) return;
+      this.pendingStale.delete(origin);
+      if (origin.up) continue;
+      budget -= origin.seriesCount;
+      this.writeAll(origin, at, true);
+      this.seal(this.shardOf(origin), true);
+    }
   }
 
   /** False (and counted) when the origin's clock went back past what was written for it. */
@@ -175,35 +210,21 @@ export class RemoteWriteOutput implements RootOutput {
     const now = this.clock();
     for (let id = 0; id < d.capacity; id++) {
       const def = d.def(id);
-      if (def === undefined || !this.wanted(def)) continue;
+      if (def === undefined || !this.filter.wanted(def)) continue;
       shard.batch.add(def, origin.name, stale ? NaN : d.value(id), timeMs, now, stale);
       if (shard.batch.count >= this.config.queue.maxSamplesPerSend) this.seal(shard, stale);
     }
   }
 
-  /**
-   * Every REFRESH_STEP_MS, the origins of one slot of refreshMs: every series written once per
-   * refreshMs, spread evenly (a root of 2.5M series refreshes ~17k a step, not 167k at once).
-   */
-  private refreshSlot(): void {
-    if (this.view === null) return;
-    const slots = Math.max(1, Math.floor(this.config.refreshMs / REFRESH_STEP_MS));
-    const slot = this.refreshTick++ % slots;
-    for (const origin of this.view.origins()) if (origin.up && slotOf(origin.name, slots) === slot) this.writeAll(origin, origin.lastSampleMs, false);
-  }
-
-  private wanted(def: SeriesDef): boolean {
-    if (this.config.match.length === 0 && this.config.drop.length === 0) return true;
-    let w = this.wantedByDef.get(def);
-    if (w === undefined) {
-      w = (this.config.match.length === 0 || this.config.match.some((m) => matches(m, def))) && !this.config.drop.some((m) => matches(m, def));
-      this.wantedByDef.set(def, w);
-    }
-    return w;
+  /** The refresh slot of an origin (its name's phase of refreshMs). */
+  private slotSet(origin: OriginState): Set<OriginState> {
+    return this.refreshSlots[slotOf(origin.name, this.refreshSlots.length)]!;
   }
 
   private shardOf(origin: OriginState): Shard {
-    return this.shards[slotOf(origin.name, this.shards.length)]!;
+    // The hash's low bits (its high bits pick the refresh slot and the sampling phase: nodes that
+    // sample, or refresh, together still spread over the shards).
+    return this.shards[Math.floor(namePhase(origin.name) * 2 ** 32) % this.shards.length]!;
   }
 
   private sealDue(): void {
@@ -215,7 +236,7 @@ export class RemoteWriteOutput implements RootOutput {
   private seal(shard: Shard, stale: boolean): void {
     if (shard.batch.count === 0) return;
     const samples = shard.batch.count;
-    const newestMs = this.highestQueuedMs;
+    const newestMs = shard.batch.newestMs;
     const v2 = this.sender.v2;
     const body = compressSync(shard.batch.encode(v2 ? this.writerV2 : this.writer, this.external));
     this.enqueue(shard, { body, samples, newestMs, stale, v2 });
@@ -255,18 +276,5 @@ export class RemoteWriteOutput implements RootOutput {
   }
 }
 
-function matches(m: { name?: string | undefined; labels: Readonly<Record<string, string>> }, def: SeriesDef): boolean {
-  if (m.name !== undefined && !anchored(m.name).test(def.name)) return false;
-  for (const [k, re] of Object.entries(m.labels)) {
-    const v = def.labels.find(([n]) => n === k)?.[1] ?? "";
-    if (!anchored(re).test(v)) return false;
-  }
-  return true;
-}
-
-/** FNV-1a of a name, into `n` slots. */
-function slotOf(name: string, n: number): number {
-  let h = 0x811c9dc5;
-  for (let k = 0; k < name.length; k++) h = Math.imul(h ^ name.charCodeAt(k), 0x01000193);
-  return (h >>> 0) % n;
-}
+/** A name's slot of `n`: its phase (the hash the keyframe schedule and the sampler use). */
+const slotOf = (name: string, n: number): number => Math.min(n - 1, Math.floor(namePhase(name) * n));

@@ -64,6 +64,8 @@ export class RemoteWriteSender {
         // zstd at the last moment: queued (and on disk) every request is snappy.
         if (this.zstd && !v2) body = Buffer.from(zstdCompress(uncompressSync(body) as Buffer, 3));
         const res = await this.client.send(body, shard.backoff.attempts, v2, this.zstd && !v2);
+        // Stopped meanwhile: the request stays where it is (on disk, a later start sends it again).
+        if (this.stopped) return;
         this.m.requests.inc({ url: this.url, code: String(res.status) });
         if (v2 && this.config.protocol === "auto" && (res.status === 415 || res.status === 400 || (res.status >= 200 && res.status < 300 && res.written === null))) {
           // A 1.x receiver: it refused the 2.0 content type, or took the request for an empty 1.0 one.
@@ -105,5 +107,4 @@ export class RemoteWriteSender {
     this.log.info({ url: this.url, zstd: yes }, yes ? `remote_write to ${this.url}: zstd` : `remote_write to ${this.url}: the receiver does not take zstd (no VictoriaMetrics remote write protocol): snappy`);
     return yes;
   }
-
 }

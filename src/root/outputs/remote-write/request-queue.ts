@@ -228,6 +228,8 @@ export class DiskQueue implements RequestQueue {
       else rmSync(path, { force: true });
       this.nextSeq = seq + 1;
     }
+    // Never reuse a number at or below the cursor's: a segment numbered below it reads as consumed.
+    this.nextSeq = Math.max(this.nextSeq, cursor.seq + 1);
   }
 }
 

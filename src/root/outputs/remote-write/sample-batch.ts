@@ -21,10 +21,15 @@ export class SampleBatch {
   private readonly vals: string[] = [];
   /** When the oldest sample in the batch was added (the batch leaves batchDeadlineMs after). */
   firstAtMs = 0;
+  /** The newest sample time in the batch. */
+  newestMs = 0;
 
   add(def: SeriesDef, instance: string, value: number, timeMs: number, nowMs: number, stale = false): void {
     const k = this.count;
-    if (k === 0) this.firstAtMs = nowMs;
+    if (k === 0) {
+      this.firstAtMs = nowMs;
+      this.newestMs = timeMs;
+    } else if (timeMs > this.newestMs) this.newestMs = timeMs;
     if (k === this.values.length) this.grow();
     this.defs[k] = def;
     this.instances[k] = instance;

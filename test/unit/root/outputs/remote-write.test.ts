@@ -6,6 +6,7 @@ import { SampleBatch, mergeLabels } from "../../../../src/root/outputs/remote-wr
 import { WriteRequestWriter } from "../../../../src/root/outputs/remote-write/write-request.js";
 import { WriteRequestV2Writer, v2ToV1 } from "../../../../src/root/outputs/remote-write/write-request-v2.js";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { SeriesFilter } from "../../../../src/root/outputs/remote-write/series-filter.js";
 import { SigV4Signer } from "../../../../src/root/outputs/remote-write/sigv4-signer.js";
 import { SeriesType, seriesDef } from "../../../../src/series/series-def.js";
 import { decodeWriteRequest } from "../../../fixtures/write-request-reader.js";
@@ -156,4 +157,18 @@ t.test("remote_write sigv4 - AWS's published test vectors (aws-sig-v4-test-suite
   t.match(rw["authorization"], /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/20150830\/eu-west-1\/aps\/aws4_request, SignedHeaders=content-encoding;content-type;host;x-amz-date;x-prometheus-remote-write-version, Signature=[0-9a-f]{64}$/, "a remote_write request signs its protocol headers");
   const other = await new SigV4Signer({ region: "eu-west-1", service: "aps", accessKey: "AKIDEXAMPLE", secretKey: "x" }).sign("POST", new URL("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"), { "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "X-Prometheus-Remote-Write-Version": "0.1.0" }, Buffer.from("bodz"), at);
   t.not(other["authorization"], rw["authorization"], "and its body (hashed into the signature)");
+});
+
+t.test("remote_write - match and drop: anchored regexes on the name and on label values (a missing label is empty); drop wins", async (t) => {
+  const f = new SeriesFilter([{ name: "node_(cpu|load).*", labels: {} }, { labels: { job: "app" } }], [{ name: ".*_seconds_total", labels: { mode: "idle|" } }]);
+  const d = (name: string, labels: Record<string, string>) => seriesDef(name, labels, SeriesType.Gauge);
+  t.equal(f.wanted(d("node_load1", {})), true);
+  t.equal(f.wanted(d("xnode_load1", {})), false, "anchored at the start");
+  t.equal(f.wanted(d("node_memory_MemFree_bytes", {})), false);
+  t.equal(f.wanted(d("app_requests", { job: "app" })), true, "matched by a label");
+  t.equal(f.wanted(d("app_requests", { job: "application" })), false, "anchored at the end");
+  t.equal(f.wanted(d("node_cpu_seconds_total", { mode: "idle" })), false, "dropped");
+  t.equal(f.wanted(d("node_cpu_seconds_total", {})), false, "a missing label is the empty string: dropped");
+  t.equal(f.wanted(d("node_cpu_seconds_total", { mode: "user" })), true);
+  t.equal(new SeriesFilter([], []).wanted(d("anything", {})), true, "no rule: everything");
 });
