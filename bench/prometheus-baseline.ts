@@ -143,7 +143,8 @@ function exporterVariants(series: number, changeRate: number, seed: number): { t
   return out;
 }
 
-function which(name: string): string {
+/** The path of a program the bench runs (installed by scripts/install-system-deps.sh). */
+export function which(name: string): string {
   const res = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
   const path = res.stdout.trim();
   if (res.status !== 0 || path === "") throw new Error(`${name} is not installed: run scripts/install-system-deps.sh (as root) first`);

@@ -1,8 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BenchCluster } from "./bench-cluster.js";
+import { waitHttp, type BenchCluster } from "./bench-cluster.js";
+import { which } from "./prometheus-baseline.js";
 import { peakRss, processStats } from "./process-stats.js";
 import { total } from "./root-metrics.js";
 
@@ -54,14 +55,7 @@ export class Receiver {
     } else {
       this.proc = spawn(which("victoria-metrics"), [`-storageDataPath=${join(this.dir, "receiver")}`, `-httpListenAddr=127.0.0.1:${this.port}`], { stdio: "ignore" });
     }
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const ok = await fetch(`http://127.0.0.1:${this.port}/-/ready`).then((r) => r.ok || r.status === 404, () => false);
-      const vmOk = this.kind === "victoriametrics" && (await fetch(`http://127.0.0.1:${this.port}/health`).then((r) => r.ok, () => false));
-      if (ok || vmOk) return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`${this.kind} did not start on port ${this.port}`);
+    await waitHttp(`http://127.0.0.1:${this.port}${this.kind === "prometheus" ? "/-/ready" : "/health"}`, 30_000);
   }
 
   async stop(): Promise<void> {
@@ -121,11 +115,4 @@ export async function measureRemoteWrite(cluster: BenchCluster, receiver: Receiv
   const lost = total(await cluster.rootMetrics(), "banyan_remote_write_samples_failed_total") - failed0;
   say(`remote_write outage of ${outageS} s: caught up ${Number.isNaN(caughtUp) ? "not within the wait" : `${(caughtUp / 1000).toFixed(1)} s after the receiver came back`}, ${lost} samples lost; roots' memory ${rssBefore.toFixed(0)} MB before, ${rssEnd.toFixed(0)} MB at the end of it`);
   return { receiver: receiver.kind, ...steady, outage_s: outageS, catch_up_ms: caughtUp, samples_lost: lost, root_rss_mb_before_outage: rssBefore, root_rss_mb_end_of_outage: rssEnd };
-}
-
-function which(name: string): string {
-  const res = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
-  const path = res.stdout.trim();
-  if (res.status !== 0 || path === "") throw new Error(`${name} is not installed: run scripts/install-system-deps.sh (as root) first`);
-  return path;
 }
