@@ -1,8 +1,8 @@
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
-import { LimitedWarning, type Logger } from "../core/logger.js";
+import type { Logger } from "../core/logger.js";
 import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
-import { FrameQueue } from "./frame-queue.js";
+import { OutboundQueue } from "./outbound-queue.js";
 import type { FrameSink } from "./frame-flow.js";
 import { FailoverHistory } from "./failover-history.js";
 import { Handover } from "./handover.js";
@@ -21,7 +21,7 @@ import type { UplinkHooks, UplinkOptions, UplinkState, UplinkTarget } from "./up
  *   ready, away from the planned parent, and it answered probes for healAfterMs ──► healing ──► connecting (planned)
  *   any ──close()──► closed
  *
- * Frames wait in a bounded FrameQueue and leave in batches under the message limit every `flushMs`
+ * Frames wait in a bounded OutboundQueue and leave in batches under the message limit every `flushMs`
  * (or at once on `flushNow`). Batches sent but not yet acked go back to the head of the queue when
  * the link fails: the root drops what it already had by epoch and sequence. A deliberate move
  * (healing, a new topology) is make-before-break (Handover): the LEAVE frames go the old way only
@@ -34,7 +34,7 @@ export class UplinkSession implements FrameSink {
   private stream: ParentStream;
   /** A deliberate move in flight (make-before-break), or null. */
   private handover: Handover | null = null;
-  private readonly queue: FrameQueue;
+  private readonly queue: OutboundQueue;
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
   /** Checks connect and ack timeouts; slow (a quarter of the ack timeout), one per session. */
@@ -44,9 +44,6 @@ export class UplinkSession implements FrameSink {
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly failoverHistory = new FailoverHistory();
   private readonly healWatch: HealWatch;
-  /** While a parent stalls the queue overflows again and again: one line per 10 s says so. */
-  private readonly overflowed: LimitedWarning;
-  private readonly batchBytes: number;
   private readonly m: ReturnType<typeof uplinkMetrics>;
 
   constructor(
@@ -59,21 +56,7 @@ export class UplinkSession implements FrameSink {
   ) {
     this.chain = chain;
     this.stream = new ParentStream(opts.limits);
-    this.overflowed = new LimitedWarning(log, "frames toward the parent dropped (the queue overflowed, or a frame could never fit in a message); the root asks for keyframes", 10_000);
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
-    // A batch stays under the message limit with room for the Batch's own fields; the queue holds
-    // a few messages' worth. (Before: 16 MiB of keyframes after a root restart made one batch that
-    // grpc-js refused before it left, retried forever while the children were still acked.)
-    this.batchBytes = opts.limits.maxMessageBytes - 1024;
-    this.queue = new FrameQueue(
-      opts.maxQueuedFrames,
-      // What is dropped the root repairs: it sees the gap in those origins' sequences and asks for keyframes.
-      ({ frames, origins }) => {
-        this.m.dropped.inc(frames);
-        this.overflowed.warn({ frames, origins: origins.length });
-      },
-      4 * opts.limits.maxMessageBytes,
-    );
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the session when scraped
     const self = this;
     this.m = uplinkMetrics(registry, {
@@ -87,6 +70,7 @@ export class UplinkSession implements FrameSink {
         return self.index;
       },
     });
+    this.queue = new OutboundQueue(opts, log, this.m);
   }
 
   get state(): UplinkState {
@@ -230,16 +214,7 @@ export class UplinkSession implements FrameSink {
       this.flushTimer = null;
     }
     if ((this.stateNow !== "ready" && this.stateNow !== "healing") || !this.stream.isOpen) return;
-    while (!this.queue.isEmpty && (this.stream.writable || ignoreBackpressure)) {
-      const { frames, alive } = this.queue.take(this.opts.limits.maxFramesPerBatch, this.batchBytes);
-      if (frames.length === 0 && alive.length === 0) break;
-      let bytes = 0;
-      for (const f of frames) bytes += f.payload.length;
-      this.stream.send(frames, alive);
-      this.m.frames.inc(frames.length);
-      this.m.bytes.inc(bytes);
-      this.m.batches.inc();
-    }
+    this.queue.sendTo(this.stream, ignoreBackpressure);
   }
 
   /** The current stream failed: the next parent of the chain, or a pause once all of them failed. */
