@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { DEFAULT_PRECISION_RULES, PrecisionRules } from "../../src/series/precision.js";
 import { SeriesType } from "../../src/series/series-def.js";
 import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually, sleep, startCluster } from "../fixtures/cluster.js";
@@ -109,6 +110,7 @@ t.test("overflow - a relay whose parent is throttled drops its oldest deltas, th
 
   // Stop the values moving, then every value at the root must be exactly what the agents hold.
   for (const s of cluster.sources.values()) s.frozen = true;
+  const rules = new PrecisionRules(DEFAULT_PRECISION_RULES);
   const exact = async (): Promise<string[]> => {
     const text = await page();
     const problems: string[] = [];
@@ -123,8 +125,9 @@ t.test("overflow - a relay whose parent is throttled drops its oldest deltas, th
           continue;
         }
         const held = Number(found.slice(found.lastIndexOf(" ") + 1));
-        // Counters exactly; gauges and untyped series within their 1 % bound.
-        const ok = def.type === SeriesType.Counter ? held === value : Math.abs(held - value) <= 0.01 * Math.abs(value);
+        // Each series within the bound the agent applies to it (counters exact; node_load* 0.01 absolute, not 1 %).
+        const p = rules.resolve(def);
+        const ok = def.type === SeriesType.Counter ? held === value : Math.abs(held - value) <= Math.max(p.relative * Math.abs(value), p.absolute);
         if (!ok) problems.push(`${name} ${key}: ${held} vs ${value}`);
       }
     }
