@@ -38,6 +38,7 @@ export class Sampler {
   private readonly keys: KeyframeSchedule;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  private lastTickMs = 0;
   private stopped = false;
   private readonly target: SampleTarget;
   private readonly m;
@@ -109,18 +110,19 @@ export class Sampler {
     // (all on the whole second, every agent counted the others in node_procs_running).
     const interval = this.opts.intervalMs;
     const phaseMs = Math.floor(namePhase(this.opts.origin) * interval);
-    const schedule = (): void => {
-      if (this.stopped) return;
-      const now = Date.now();
-      this.timer = setTimeout(
-        () => {
-          schedule();
-          void this.tick();
-        },
-        (phaseMs - (now % interval) + interval) % interval || interval,
-      );
+    let due = slotAfter(Date.now(), phaseMs, interval);
+    const fire = (): void => {
+      // Node counts a timer from its loop's cached clock, so it may fire a little before `due`: it
+      // is still that slot's tick (rearming from Date.now() ticked twice, ms apart, under load). A
+      // timer late past whole slots (a stalled loop) skips them rather than ticking to catch up.
+      due = slotAfter(Math.max(due, Date.now()), phaseMs, interval);
+      arm();
+      void this.tick();
     };
-    schedule();
+    const arm = (): void => {
+      if (!this.stopped) this.timer = setTimeout(fire, Math.max(0, due - Date.now()));
+    };
+    arm();
   }
 
   stop(): void {
@@ -131,11 +133,15 @@ export class Sampler {
 
   /** One tick: collect, encode, hand over. Public so tests and the bench can drive time. */
   async tick(nowMs = Date.now()): Promise<void> {
+    // Sample times only go forward, a ms at least, even when the wall clock steps back: the root
+    // keys a node's values by them (two ticks in one ms showed the older values under the newer time).
+    nowMs = Math.max(nowMs, this.lastTickMs + 1);
     if (this.running) {
       this.m.skipped.inc();
       return;
     }
     this.running = true;
+    this.lastTickMs = nowMs;
     const end = this.m.tickSeconds.startTimer();
     try {
       for (const s of this.sources) {
@@ -171,6 +177,12 @@ export class Sampler {
     this.m.frames.inc({ kind: f.kind });
     this.m.bytes.inc(wire.bytes.length);
   }
+}
+
+/** The first of a node's sampling slots (phaseMs + k·intervalMs) after `afterMs`. */
+export function slotAfter(afterMs: number, phaseMs: number, intervalMs: number): number {
+  const into = (((afterMs - phaseMs) % intervalMs) + intervalMs) % intervalMs;
+  return afterMs - into + intervalMs;
 }
 
 function withJob(def: SeriesDef, job: string): SeriesDef {
