@@ -43,8 +43,10 @@ export const agentConfigSchema = z.strictObject({
       mountPointsExclude: z.string().default(DEFAULT_MOUNT_POINTS_EXCLUDE),
       fsTypesExclude: z.string().default(DEFAULT_FS_TYPES_EXCLUDE),
       netdevExclude: z.string().default(DEFAULT_NETDEV_EXCLUDE),
+      /** node_exporter's --collector.textfile.directory: `*.prom` files of the site's own node metrics ("": none). */
+      textfileDirectory: z.string().default(""),
     })
-    .default({ path: "/proc", sys: "/sys", rootfs: "", disable: [], mountPointsExclude: DEFAULT_MOUNT_POINTS_EXCLUDE, fsTypesExclude: DEFAULT_FS_TYPES_EXCLUDE, netdevExclude: DEFAULT_NETDEV_EXCLUDE }),
+    .default({ path: "/proc", sys: "/sys", rootfs: "", disable: [], mountPointsExclude: DEFAULT_MOUNT_POINTS_EXCLUDE, fsTypesExclude: DEFAULT_FS_TYPES_EXCLUDE, netdevExclude: DEFAULT_NETDEV_EXCLUDE, textfileDirectory: "" }),
   synthetic: z
     .strictObject({
       series: positiveInt.default(500),

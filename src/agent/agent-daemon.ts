@@ -63,7 +63,7 @@ export function defaultSource(name: string, config: Readonly<AgentConfig>): Sour
   return config.source === "synthetic"
     ? new SyntheticSource({ ...config.synthetic, node: name })
     : new NodeSource(
-        { proc: config.procfs.path, sys: config.procfs.sys, rootfs: config.procfs.rootfs, mountPointsExclude: config.procfs.mountPointsExclude, fsTypesExclude: config.procfs.fsTypesExclude, netdevExclude: config.procfs.netdevExclude },
+        { proc: config.procfs.path, sys: config.procfs.sys, rootfs: config.procfs.rootfs, mountPointsExclude: config.procfs.mountPointsExclude, fsTypesExclude: config.procfs.fsTypesExclude, netdevExclude: config.procfs.netdevExclude, textfileDirectory: config.procfs.textfileDirectory },
         config.procfs.disable,
       );
 }

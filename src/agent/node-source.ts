@@ -4,7 +4,10 @@ import { cpuCollector, cpufreqCollector, entropyCollector, filefdCollector, load
 import { lustreJobstatsCollector } from "./collectors/lustre-jobstats.js";
 import { conntrackCollector, selinuxCollector, softnetCollector, timeCollector, udpQueuesCollector } from "./collectors/kernel-collectors.js";
 import { SeriesWriter, type Collector, type HostPaths } from "./collectors/series-writer.js";
-import { arpCollector, hwmonCollector, infinibandCollector, lustreCollector, osCollector, unameCollector } from "./collectors/sys-collectors.js";
+import { amazonEfaCollector, arpCollector, hwmonCollector, infinibandCollector, lustreCollector, osCollector, unameCollector } from "./collectors/sys-collectors.js";
+import { processCollector } from "./collectors/process-collector.js";
+import { textfileCollector } from "./collectors/textfile-collector.js";
+import { timexCollector } from "./collectors/timex-collector.js";
 import type { SampleTarget, Source } from "./source.js";
 
 /** Every collector, by the name config uses to switch it off. */
@@ -31,11 +34,15 @@ export const COLLECTORS: readonly Collector[] = [
   unameCollector,
   osCollector,
   timeCollector,
+  timexCollector,
   selinuxCollector,
   hwmonCollector,
   infinibandCollector,
+  amazonEfaCollector,
   lustreCollector,
   lustreJobstatsCollector,
+  textfileCollector,
+  processCollector,
 ];
 
 export const COLLECTOR_NAMES: readonly string[] = COLLECTORS.map((c) => c.name);
@@ -51,29 +58,45 @@ export class NodeSource implements Source {
   private writer: SeriesWriter | null = null;
   private tick = 0;
   private readonly active: readonly Collector[];
+  /** Per active collector: seconds its last run took, and 1 when it ran whole. */
+  private readonly seconds: Float64Array;
+  private readonly success: Uint8Array;
 
   constructor(
     private readonly paths: HostPaths,
     disabled: readonly string[] = [],
   ) {
     this.active = COLLECTORS.filter((c) => !disabled.includes(c.name));
+    this.seconds = new Float64Array(this.active.length);
+    this.success = new Uint8Array(this.active.length).fill(1);
   }
 
   async collect(target: SampleTarget): Promise<void> {
     this.writer ??= new SeriesWriter(target);
     const w = this.writer;
     w.begin();
-    for (const c of this.active) {
+    for (const [i, c] of this.active.entries()) {
       if (this.tick % (c.everyTicks ?? 1) !== 0) {
         w.keep(c.name);
         continue;
       }
       w.owner = c.name;
+      const t0 = performance.now();
       try {
         await c.collect(w, this.paths);
+        this.success[i] = 1;
       } catch {
         // A collector that breaks on an odd file loses its series this tick; the others go on.
+        this.success[i] = 0;
       }
+      this.seconds[i] = (performance.now() - t0) / 1000;
+    }
+    // node_exporter's own row: how long each collector took the last time it ran, and whether it ran whole.
+    w.owner = "";
+    for (const [i, c] of this.active.entries()) {
+      const collector = { collector: c.name };
+      w.gauge("node_scrape_collector_duration_seconds", collector, this.seconds[i]!, "node_exporter: Duration of a collector scrape.");
+      w.gauge("node_scrape_collector_success", collector, this.success[i]!, "node_exporter: Whether a collector succeeded.");
     }
     w.end();
     this.tick++;

@@ -150,7 +150,7 @@ export function agentCommand(): Command {
       `
 Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeIntervalMs, startSpreadMs, flushMs,
 maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable,mountPointsExclude,
-fsTypesExclude,netdevExclude}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
+fsTypesExclude,netdevExclude,textfileDirectory}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
 sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
 synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},

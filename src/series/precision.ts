@@ -30,6 +30,8 @@ export const EXACT: Precision = Object.freeze({ relative: 0, absolute: 0 });
  *   /proc/net/{netstat,snmp,snmp6} are cumulative; node_exporter shows them untyped, and so do we):
  *   exact, like counters — at 1 % a large, slowly growing counter (pgpgout at 2.9M) never moved
  *   and its rate() read 0;
+ * - node_textfile_mtime_seconds: a Unix time, 0.5 s; node_scrape_collector_duration_seconds: 1 ms
+ *   absolute (a collector's few µs jitter every tick; one grown slow still shows);
  * - everything else: gauges 1 % relative, counters, histograms and summaries exact (by type).
  */
 export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
@@ -42,6 +44,8 @@ export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
   { match: "*_info", relative: 0, absolute: 0 },
   { match: "node_vmstat_*", relative: 0, absolute: 0 },
   { match: "node_netstat_*", relative: 0, absolute: 0 },
+  { match: "node_textfile_mtime_seconds", relative: 0, absolute: 0.5 },
+  { match: "node_scrape_collector_duration_seconds", relative: 0, absolute: 0.001 },
 ]);
 
 export class PrecisionRules {

@@ -14,6 +14,8 @@ export interface HostPaths {
   readonly fsTypesExclude?: string;
   /** Regexp of network devices left out of netdev. */
   readonly netdevExclude?: string;
+  /** Directory of `*.prom` files for the textfile collector ("" or absent: none). */
+  readonly textfileDirectory?: string;
 }
 
 /** Cadence of what changes rarely (system and interface properties): every 15 ticks. */

@@ -105,6 +105,71 @@ export const infinibandCollector: Collector = {
   },
 };
 
+/** The EFA hw_counters the HyperPod node_exporter fork exports (node_amazonefa_<name>), with its HELP texts, and the SRD retransmit counters of newer EFA drivers. */
+const EFA_COUNTERS: readonly (readonly [string, string])[] = [
+  ["alloc_pd_err", "Number of allocations PD errors"],
+  ["alloc_ucontext_err", "Number of allocations UContext errors"],
+  ["cmds_err", "Number of commands errors"],
+  ["completed_cmds", "Number of completed commands"],
+  ["create_ah_err", "Number of create AH errors"],
+  ["create_cq_err", "Number of create CQ errors"],
+  ["create_qp_err", "Number of create qp errors"],
+  ["keep_alive_rcvd", "Number of keep-alive packets received"],
+  ["lifespan", "Lifespan of the port"],
+  ["mmap_err", "Number of mmap errors"],
+  ["no_completion_cmds", "Number of commands with no completion"],
+  ["rdma_read_bytes", "Number of bytes read with RDMA"],
+  ["rdma_read_resp_bytes", "Number of read reponses bytes with RDMA"],
+  ["rdma_read_wr_err", "Number of read write errors with RDMA"],
+  ["rdma_read_wrs", "Number of read rs with RDMA"],
+  ["rdma_write_bytes", "Number of bytes wrote with RDMA"],
+  ["rdma_write_recv_bytes", "Number of bytes wrote and received with RDMA"],
+  ["rdma_write_wr_err", "Number of bytes wrote wr with error RDMA"],
+  ["rdma_write_wrs", "Number of bytes wrote wrs RDMA"],
+  ["recv_bytes", "Number of bytes recv bytes"],
+  ["recv_wrs", "Number of bytes recv wrs"],
+  ["reg_mr_err", "Number of reg_mr errors"],
+  ["rx_bytes", "Number of bytes received"],
+  ["rx_drops", "Number of packets droped"],
+  ["rx_pkts", "Number of packets received"],
+  ["send_bytes", "Number of bytes send"],
+  ["send_wrs", "Number of wrs send"],
+  ["submitted_cmds", "Number of submitted commands"],
+  ["tx_bytes", "Number of bytes transmitted"],
+  ["tx_pkts", "Number of packets transmitted"],
+  ["retrans_bytes", "Number of bytes retransmitted"],
+  ["retrans_pkts", "Number of packets retransmitted"],
+  ["retrans_timeout_events", "Number of retransmit timeout events"],
+  ["impaired_remote_conn_events", "Number of impaired remote connection events"],
+  ["unresponsive_remote_events", "Number of unresponsive remote events"],
+];
+
+/**
+ * Amazon EFA devices (the `efa` driver's entries in /sys/class/infiniband) with the names of the
+ * node_exporter fork SageMaker HyperPod runs: `node_amazonefa_info{device}` and a counter per
+ * hw_counters file, `node_amazonefa_<counter>{device,port}`. Other RDMA devices (mlx5 has a
+ * `lifespan` too) are left to the infiniband collector.
+ */
+export const amazonEfaCollector: Collector = {
+  name: "amazonefa",
+  async collect(w, p) {
+    const root = join(p.sys, "class/infiniband");
+    for (const device of listDir(root)) {
+      const driver = await readlink(join(root, device, "device/driver")).catch(() => "");
+      if (basename(driver) !== "efa") continue;
+      w.gauge("node_amazonefa_info", { device }, 1, "Non-numeric data from /sys/class/infiniband/<device>, value is always 1.");
+      for (const port of listDir(join(root, device, "ports"))) {
+        const dir = join(root, device, "ports", port, "hw_counters");
+        for (const [name, help] of EFA_COUNTERS) {
+          const raw = (await readText(dir, name))?.trim();
+          if (raw === undefined || raw === "" || !/^\d+$/.test(raw)) continue;
+          w.counter(`node_amazonefa_${name}`, { device, port }, Number(raw), help);
+        }
+      }
+    }
+  },
+};
+
 /**
  * Lustre client (llite) stats: node_exporter has none, so these follow its style under
  * node_lustre_client_*: bytes read and written, and the count of every operation, per filesystem.
