@@ -4,7 +4,7 @@ import type { Logger } from "../../core/logger.js";
 import { SeriesType } from "../../series/series-def.js";
 import { SeriesWriter } from "../collectors/series-writer.js";
 import type { SampleTarget, Source } from "../source.js";
-import { parseCpus, parseJobs, parseNodeStates, parsePartitionCpus, parseSdiag, type SchedulerSample } from "./scheduler-metrics.js";
+import { parseAccountsAndUsers, parseCpus, parseFairshare, parseJobs, parseNodeStates, parseNodes, parsePartitionCpus, parseSdiag, type SchedulerSample } from "./scheduler-metrics.js";
 
 const run = promisify(execFile);
 
@@ -38,7 +38,7 @@ export class SlurmSource implements Source {
   /** One poll now (the loop calls it; tests too). */
   async pollOnce(): Promise<void> {
     const out: SchedulerSample[] = [];
-    const cmd = async (bin: string, args: string[], parse: (s: string) => SchedulerSample[]): Promise<void> => {
+    const cmd = async (bin: string, args: string[], parse: (s: string) => SchedulerSample[], quiet = false): Promise<void> => {
       const command = [bin, ...args].join(" ");
       try {
         const { stdout } = await run(this.opts.binDir ? `${this.opts.binDir}/${bin}` : bin, args, { timeout: this.opts.timeoutMs, maxBuffer: 64 * 1024 * 1024 });
@@ -46,7 +46,7 @@ export class SlurmSource implements Source {
       } catch (err) {
         out.push({ name: "banyan_slurm_up", labels: { command }, value: 0 });
         const now = Date.now();
-        if (now - this.lastLogMs > 60_000) {
+        if (!quiet && now - this.lastLogMs > 60_000) {
           this.lastLogMs = now;
           this.log.warn({ command, err: (err as Error).message.split("\n")[0] }, "slurm command failed");
         }
@@ -56,7 +56,11 @@ export class SlurmSource implements Source {
     await cmd("sinfo", ["-h", "-o", "%C"], parseCpus);
     await cmd("sinfo", ["-h", "-o", "%R|%C"], parsePartitionCpus);
     await cmd("squeue", ["-h", "-a", "-r", "-o", "%T|%P|%r", "--states=all"], parseJobs);
+    await cmd("squeue", ["-h", "-a", "-r", "-o", "%a|%u|%T|%C", "--states=PENDING,RUNNING,SUSPENDED"], parseAccountsAndUsers);
+    await cmd("sinfo", ["-h", "-N", "-O", "NodeHost:0|,StateLong:0|,CPUsState:0|,AllocMem:0|,Memory:0|,Gres:0|,GresUsed:0"], parseNodes);
     await cmd("sdiag", [], parseSdiag);
+    // Fair share needs slurmdbd: a site without accounting sees banyan_slurm_up{command="sshare …"} 0, and no log line each minute.
+    await cmd("sshare", ["-n", "-P", "-o", "account,fairshare"], parseFairshare, true);
     this.latest = out;
   }
 

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { parseCpus, parseJobs, parseNodeStates, parsePartitionCpus, parseSdiag } from "../../../src/agent/slurm/scheduler-metrics.js";
+import fc from "fast-check";
+import { MAX_LABEL_VALUES, gpuCount, parseAccountsAndUsers, parseCpus, parseFairshare, parseJobs, parseNodeStates, parseNodes, parsePartitionCpus, parseSdiag } from "../../../src/agent/slurm/scheduler-metrics.js";
 import { SlurmSource } from "../../../src/agent/slurm/slurm-source.js";
 import { silentLogger } from "../../../src/core/logger.js";
 import { recorder } from "./sources.test.js";
@@ -66,4 +67,68 @@ t.test("slurm - the source polls in the background, and a failing command leaves
   src.collect(rec);
   t.notOk(rec.values.has("slurm_queue_running"), "a failed squeue drops the queue metrics");
   t.equal(rec.values.get('banyan_slurm_up{command="squeue -h -a -r -o %T|%P|%r --states=all"}'), 0);
+});
+
+t.test("slurm - per account and user, fair share, per node and GPUs, as prometheus-slurm-exporter names them", async (t) => {
+  const au = asMap(parseAccountsAndUsers("physics|alice|RUNNING|4\nphysics|bob|PENDING|8\nphysics|alice|RUNNING|2\nbio|bob|SUSPENDED|1\nbio|carol|COMPLETING|1\nbroken line\n"));
+  t.same(au, {
+    'slurm_account_jobs_pending{"account":"physics"}': 1,
+    'slurm_account_jobs_running{"account":"physics"}': 2,
+    'slurm_account_jobs_suspended{"account":"physics"}': 0,
+    'slurm_account_cpus_running{"account":"physics"}': 6,
+    'slurm_account_jobs_pending{"account":"bio"}': 0,
+    'slurm_account_jobs_running{"account":"bio"}': 0,
+    'slurm_account_jobs_suspended{"account":"bio"}': 1,
+    'slurm_account_cpus_running{"account":"bio"}': 0,
+    'slurm_user_jobs_pending{"user":"alice"}': 0,
+    'slurm_user_jobs_running{"user":"alice"}': 2,
+    'slurm_user_jobs_suspended{"user":"alice"}': 0,
+    'slurm_user_cpus_running{"user":"alice"}': 6,
+    'slurm_user_jobs_pending{"user":"bob"}': 1,
+    'slurm_user_jobs_running{"user":"bob"}': 0,
+    'slurm_user_jobs_suspended{"user":"bob"}': 1,
+    'slurm_user_cpus_running{"user":"bob"}': 0,
+  });
+  t.same(asMap(parseFairshare("root|0.500000\n physics|0.250000\n  bio|\n bio|0.75\n")), {
+    'slurm_account_fairshare{"account":"root"}': 0.5,
+    'slurm_account_fairshare{"account":"physics"}': 0.25,
+    'slurm_account_fairshare{"account":"bio"}': 0.75,
+  });
+  t.equal(gpuCount("(null)"), 0);
+  t.equal(gpuCount("gpu:4"), 4);
+  t.equal(gpuCount("gpu:a100:4(S:0-1)"), 4);
+  t.equal(gpuCount("gpu:a100:1(IDX:0),gpu:v100:2(IDX:0,2),mps:100"), 3, "index lists with commas, other gres left out");
+  const nodes = asMap(
+    parseNodes(
+      [
+        "gpu01|allocated|64/0/0/64|400000|512000|gpu:a100:4(S:0-1)|gpu:a100:4(IDX:0-3)",
+        "gpu02|mixed|8/56/0/64|10000|512000|gpu:a100:4(S:0-1)|gpu:a100:1(IDX:2)",
+        "gpu02|mixed|8/56/0/64|10000|512000|gpu:a100:4(S:0-1)|gpu:a100:1(IDX:2)",
+        "cpu01|idle|0/32/0/32|0|192000|(null)|gpu:0",
+      ].join("\n"),
+    ),
+  );
+  t.equal(nodes['slurm_node_cpu_alloc{"node":"gpu02","status":"mixed"}'], 8);
+  t.equal(nodes['slurm_node_cpu_idle{"node":"gpu02","status":"mixed"}'], 56);
+  t.equal(nodes['slurm_node_cpu_total{"node":"cpu01","status":"idle"}'], 32);
+  t.equal(nodes['slurm_node_mem_alloc{"node":"gpu01","status":"allocated"}'], 400000);
+  t.equal(nodes['slurm_node_mem_total{"node":"cpu01","status":"idle"}'], 192000);
+  t.equal(nodes["slurm_gpus_total"], 8, "a node listed in two partitions counts once");
+  t.equal(nodes["slurm_gpus_alloc"], 5);
+  t.equal(nodes["slurm_gpus_idle"], 3);
+  t.equal(nodes["slurm_gpus_utilization"], 5 / 8);
+  t.equal(asMap(parseNodes(""))["slurm_gpus_utilization"], 0, "no GPUs: 0, not NaN");
+});
+
+t.test("slurm - per-label families are bounded, whatever squeue prints", async (t) => {
+  const many = Array.from({ length: MAX_LABEL_VALUES + 50 }, (_, i) => `acct${i}|user${i}|RUNNING|1`).join("\n");
+  const out = parseAccountsAndUsers(many);
+  t.equal(out.filter((s) => s.name === "slurm_account_jobs_running").length, MAX_LABEL_VALUES);
+  t.equal(out.find((s) => s.name === "banyan_slurm_left_out")?.value, 100, "50 accounts and 50 users left out, and counted");
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.string(), fc.string(), fc.constantFrom("RUNNING", "PENDING", "SUSPENDED", "x"), fc.oneof(fc.string(), fc.constantFrom("Infinity", "-4", "1e400", "NaN"))), { maxLength: 50 }), (rows) => {
+      const samples = parseAccountsAndUsers(rows.map((r) => r.join("|")).join("\n"));
+      return samples.every((s) => Number.isFinite(s.value) && s.value >= 0);
+    }),
+  );
 });
