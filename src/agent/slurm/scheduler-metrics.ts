@@ -87,8 +87,13 @@ export function parseJobs(out: string): SchedulerSample[] {
   ];
 }
 
-/** Most accounts, users or nodes one poll reports per family: beyond, they are left out (and counted). */
-export const MAX_LABEL_VALUES = 20_000;
+/**
+ * Most accounts (and most users) one poll reports, and most nodes: beyond, they are left out and
+ * counted. At the bounds the families come to ~96,000 series (4 × 2 × 4,000 + 4,000 + 6 × 10,000), under the
+ * root's 100,000 series per origin.
+ */
+export const MAX_LABEL_VALUES = 4_000;
+export const MAX_NODES = 10_000;
 
 /** Samples past MAX_LABEL_VALUES, by family group: banyan_slurm_left_out{what}. */
 function leftOut(what: string, n: number): SchedulerSample[] {
@@ -168,7 +173,7 @@ export function parseNodes(out: string): SchedulerSample[] {
     seen.add(node);
     gpusTotal += gpuCount(gres!);
     gpusAlloc += gpuCount(gresUsed);
-    if (seen.size > MAX_LABEL_VALUES) {
+    if (seen.size > MAX_NODES) {
       dropped++;
       continue;
     }
