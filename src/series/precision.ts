@@ -30,6 +30,11 @@ export const EXACT: Precision = Object.freeze({ relative: 0, absolute: 0 });
  *   /proc/net/{netstat,snmp,snmp6} are cumulative; node_exporter shows them untyped, and so do we):
  *   exact, like counters — at 1 % a large, slowly growing counter (pgpgout at 2.9M) never moved
  *   and its rate() read 0;
+ * - node_memory_*_bytes: 0.01 % — dashboards subtract them ("RAM Used" is MemTotal − MemFree −
+ *   Cached − Buffers − SReclaimable): at 1 % each, the 24 GB total alone could move the ~800 MB
+ *   answer by 240 MB, and it read 832 MB, flat, against node_exporter's 608-812 MB;
+ * - node_filesystem_*_bytes: 0.1 % ("Used" is 100 − avail·100/size: at 1 % a nearly empty disk's
+ *   used share could be a whole point off);
  * - node_textfile_mtime_seconds: a Unix time, 0.5 s; node_scrape_collector_duration_seconds: 1 ms
  *   absolute (a collector's few µs jitter every tick; one grown slow still shows);
  * - everything else: gauges 1 % relative, counters, histograms and summaries exact (by type).
@@ -45,6 +50,8 @@ export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
   { match: "node_vmstat_*", relative: 0, absolute: 0 },
   { match: "node_netstat_*", relative: 0, absolute: 0 },
   { match: "node_textfile_mtime_seconds", relative: 0, absolute: 0.5 },
+  { match: "node_memory_*_bytes", relative: 0.0001, absolute: 0 },
+  { match: "node_filesystem_*_bytes", relative: 0.001, absolute: 0 },
   { match: "node_scrape_collector_duration_seconds", relative: 0, absolute: 0.001 },
 ]);
 

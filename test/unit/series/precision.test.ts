@@ -19,7 +19,9 @@ t.test("precision - documented defaults by pattern, a site's rules first, parts 
   t.same(p("node_load5"), { relative: 0, absolute: 0.01 });
   t.same(p("node_load1"), { relative: 0.05, absolute: 0 }, "the site's rule wins");
   t.same(p("node_uname_info"), { relative: 0, absolute: 0 });
-  t.same(p("node_memory_MemFree_bytes"), { relative: 0.01, absolute: 0 }, "gauges: 1 %");
+  t.same(p("node_sockstat_sockets_used"), { relative: 0.01, absolute: 0 }, "gauges: 1 %");
+  t.same(p("node_memory_MemFree_bytes"), { relative: 0.0001, absolute: 0 }, "memory: 0.01 %, dashboards subtract them");
+  t.same(p("node_filesystem_avail_bytes"), { relative: 0.001, absolute: 0 });
   t.same(p("node_network_receive_bytes_total", SeriesType.Counter), { relative: 0, absolute: 0 }, "counters: exact");
   t.same(new PrecisionRules([{ match: "*", relative: 0.5, absolute: 9 }]).resolve(seriesDef("h_bucket", { le: "1" }, SeriesType.HistogramPart)), { relative: 0, absolute: 0 });
   t.ok(globToRegExp("a.b*").test("a.bcd") && !globToRegExp("a.b*").test("axbcd"), "dots are literal");
@@ -45,5 +47,35 @@ t.test("precision - node_exporter's untyped counters (vmstat, netstat) travel ex
       }
     }),
     { numRuns: 80 },
+  );
+});
+
+t.test("precision - Node Exporter Full's RAM Used (MemTotal − MemFree − Cached − Buffers − SReclaimable) at the root is within 0.01 % of its terms", async (t) => {
+  const names = ["node_memory_MemTotal_bytes", "node_memory_MemFree_bytes", "node_memory_Cached_bytes", "node_memory_Buffers_bytes", "node_memory_SReclaimable_bytes"];
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2 ** 30, max: 2 ** 42 }),
+      fc.array(fc.tuple(fc.double({ min: 0, max: 0.6, noNaN: true }), fc.double({ min: 0, max: 0.2, noNaN: true }), fc.double({ min: 0, max: 0.05, noNaN: true }), fc.double({ min: 0, max: 0.05, noNaN: true })), { minLength: 1, maxLength: 40 }),
+      (total, ticks) => {
+        const enc = new DeltaEncoder(new PrecisionRules(DEFAULT_PRECISION_RULES));
+        const dec = new DeltaDecoder();
+        const ids = names.map((n) => enc.define(seriesDef(n, {}, SeriesType.Gauge)));
+        for (const shares of ticks) {
+          const truth = [total, ...shares.map((s) => Math.round(s * total))];
+          truth.forEach((v, i) => enc.set(ids[i]!, v));
+          const f = enc.encode();
+          if (f !== null) {
+            const w = encodePayload(f.payload);
+            dec.apply(decodePayload(w.codec, w.bytes, DEFAULT_WIRE_LIMITS), f.kind);
+          }
+          const used = (v: number[]) => v[0]! - v[1]! - v[2]! - v[3]! - v[4]!;
+          const atRoot = ids.map((id) => dec.value(id)!);
+          const bound = 1e-4 * truth.reduce((s, v) => s + v, 0) + 1e-6;
+          if (Math.abs(used(atRoot) - used(truth)) > bound) return false;
+        }
+        return true;
+      },
+    ),
+    { numRuns: 200 },
   );
 });
