@@ -29,7 +29,9 @@ export const EXACT: Precision = Object.freeze({ relative: 0, absolute: 0 });
  * - node_exporter's untyped counters (node_vmstat_*, node_netstat_*: /proc/vmstat and
  *   /proc/net/{netstat,snmp,snmp6} are cumulative; node_exporter shows them untyped, and so do we):
  *   exact, like counters — at 1 % a large, slowly growing counter (pgpgout at 2.9M) never moved
- *   and its rate() read 0;
+ *   and its rate() read 0; likewise node_nf_conntrack_stat_* (cumulative per-CPU counts that
+ *   node_exporter shows as gauges);
+ * - node_timex_frequency_adjustment_ratio: 1e-9 absolute (it is 1 ± a few ppm: at 1 % it never moved);
  * - node_memory_*_bytes: 0.01 % — dashboards subtract them ("RAM Used" is MemTotal − MemFree −
  *   Cached − Buffers − SReclaimable): at 1 % each, the 24 GB total alone could move the ~800 MB
  *   answer by 240 MB, and it read 832 MB, flat, against node_exporter's 608-812 MB;
@@ -49,6 +51,8 @@ export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
   { match: "*_info", relative: 0, absolute: 0 },
   { match: "node_vmstat_*", relative: 0, absolute: 0 },
   { match: "node_netstat_*", relative: 0, absolute: 0 },
+  { match: "node_nf_conntrack_stat_*", relative: 0, absolute: 0 },
+  { match: "node_timex_frequency_adjustment_ratio", relative: 0, absolute: 1e-9 },
   { match: "node_textfile_mtime_seconds", relative: 0, absolute: 0.5 },
   { match: "node_memory_*_bytes", relative: 0.0001, absolute: 0 },
   { match: "node_filesystem_*_bytes", relative: 0.001, absolute: 0 },

@@ -7,7 +7,12 @@ import { parseLimits, parseSelfStat } from "../../../src/agent/collectors/proces
 import { MAX_FILES } from "../../../src/agent/collectors/textfile-collector.js";
 import { writeTimex, type Timex } from "../../../src/agent/collectors/timex-collector.js";
 import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
-import { SeriesType } from "../../../src/series/series-def.js";
+import { SeriesType, type SeriesDef } from "../../../src/series/series-def.js";
+import { DEFAULT_PRECISION_RULES, PrecisionRules } from "../../../src/series/precision.js";
+import { DeltaDecoder } from "../../../src/series/delta-decoder.js";
+import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
+import { decodePayload, encodePayload } from "../../../src/wire/payload-codec.js";
+import { DEFAULT_WIRE_LIMITS } from "../../../src/wire/wire-limits.js";
 import { fileTree } from "../../fixtures/file-tree.js";
 import { recorder } from "./sources.test.js";
 
@@ -181,4 +186,45 @@ t.test("amazonefa: EFA hw_counters with the HyperPod fork's names; other RDMA de
     'node_amazonefa_lifespan{device="rdmap16s27",port="1"}': 12,
   });
   t.equal(rec.defs.get('node_amazonefa_tx_bytes{device="rdmap16s27",port="1"}')!.type, SeriesType.Counter, "counters: they travel exact");
+});
+
+t.test("audit: every cumulative family the agent emits travels exact, so rate() at the root is the node's own", async (t) => {
+  const defs: SeriesDef[] = [];
+  const target = { define: (d: SeriesDef) => defs.push(d) - 1, set: () => undefined, remove: () => undefined };
+  await new NodeSource({ proc: "/proc", sys: "/sys", rootfs: "" }).collect(target);
+  const rules = new PrecisionRules(DEFAULT_PRECISION_RULES);
+  // Cumulative whatever TYPE line it is shown with: counters, node_exporter's untyped counters
+  // (vmstat, netstat), *_total, and the conntrack statistics node_exporter shows as gauges.
+  const cumulative = (d: SeriesDef): boolean =>
+    d.type === SeriesType.Counter || d.type === SeriesType.Untyped || /_total$/.test(d.name) || d.name.startsWith("node_nf_conntrack_stat_");
+  const families = [...new Map(defs.filter(cumulative).map((d) => [d.name, d])).values()];
+  t.ok(families.length > 100, `${families.length} cumulative families on this machine`);
+  const inexact = families.filter((d) => {
+    const p = rules.resolve(d);
+    return p.relative !== 0 || p.absolute !== 0;
+  });
+  t.same(inexact.map((d) => d.name), [], "none travels with a bound");
+  fc.assert(
+    fc.property(fc.constantFrom(...families), fc.integer({ min: 0, max: 2 ** 44 }), fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 2, maxLength: 30 }), (def, start, steps) => {
+      const enc = new DeltaEncoder(rules);
+      const dec = new DeltaDecoder();
+      const id = enc.define(def);
+      let v = start;
+      const first = v;
+      let firstAtRoot: number | undefined;
+      for (const step of steps) {
+        v += step;
+        enc.set(id, v);
+        const f = enc.encode();
+        if (f !== null) {
+          const w = encodePayload(f.payload);
+          dec.apply(decodePayload(w.codec, w.bytes, DEFAULT_WIRE_LIMITS), f.kind);
+        }
+        firstAtRoot ??= dec.value(id);
+      }
+      // rate() over the run: the increase at the root equals the node's.
+      return dec.value(id)! - firstAtRoot! === v - first - (steps[0] ?? 0);
+    }),
+    { numRuns: 300 },
+  );
 });
