@@ -105,6 +105,10 @@ console.log("push", r.status);\n`,
   t.match(p, new RegExp(`banyan_job_memory_bytes\\{job="node",job_id="${jobs[0]}",partition="debug",user="${USER}",instance="${HOST}"\\} \\d+`), "cgroup v1 accounting of the job");
   t.ok(await eventually(async () => /^slurm_queue_running\{job="node",instance="[^"]+"\} [12]$/m.test(await page()), 10_000, 250), "scheduler metrics (squeue) under prometheus-slurm-exporter's names");
   t.match(await page(), /^slurm_cpus_total\{job="node",instance="[^"]+"\} 2$/m, "sinfo's CPUs");
+  t.ok(await eventually(async () => new RegExp(`^slurm_user_jobs_running\\{job="node",user="${USER}",instance="[^"]+"\\} [12]$`, "m").test(await page()), 10_000, 250), "per user (squeue)");
+  t.match(await page(), new RegExp(`^slurm_node_cpu_total\\{job="node",node="${HOST}",status="[a-z]+",instance="[^"]+"\\} 2$`, "m"), "per node (sinfo -N -O)");
+  t.match(await page(), new RegExp(`^slurm_node_mem_total\\{job="node",node="${HOST}",status="[a-z]+",instance="[^"]+"\\} 2000$`, "m"), "the node's RealMemory, MB");
+  t.match(await page(), /^slurm_gpus_total\{job="node",instance="[^"]+"\} 0$/m, "no GPUs in this cluster's gres: 0");
   const agg = JSON.parse((await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/jobs/${jobs[0]}`)).text);
   t.match(agg, { job_id: jobs[0], user: USER, running: true, nodes: [HOST] }, "the root's per-job aggregate");
 
