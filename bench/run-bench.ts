@@ -65,14 +65,18 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
   const dir = mkdtempSync(join(tmpdir(), "banyan-bench-"));
   const cluster = new BenchCluster(plan, o, join(dir, "topology.json"));
   say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${o.relayProcesses} processes, ${plan.streams.length} simulated subtree streams; ports ${plan.portBase}+`);
-  // SIGTERM or Ctrl-C: stop every process of the cluster before leaving (their ports with them).
+  let receiver: Receiver | null = null;
+  // SIGTERM or Ctrl-C: stop every process of the cluster and the receiver before leaving (their
+  // ports with them), and remove the run's files.
   const onSignal = (signal: NodeJS.Signals): void => {
     say(`${signal}: stopping the bench cluster`);
-    void cluster.stop().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+    void Promise.allSettled([cluster.stop(), receiver?.stop()]).finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    });
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  let receiver: Receiver | null = null;
   try {
     if (o.remoteWrite !== null) {
       // The receiver first, so the roots write to it from their first frame.

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseConfig } from "../core/config-file.js";
+import { parseConfig, type ConfigSource } from "../core/config-file.js";
 import { nodeSchemaFields, positiveInt } from "../wire/wire-config.js";
 import { DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE } from "./collectors/disk-collectors.js";
 import { DEFAULT_NETDEV_EXCLUDE } from "./collectors/net-collectors.js";
@@ -108,6 +108,6 @@ export const agentConfigSchema = z.strictObject({
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 
-export function parseAgentConfig(raw: unknown, source = "agent config"): Readonly<AgentConfig> {
+export function parseAgentConfig(raw: unknown, source: ConfigSource = "agent config"): Readonly<AgentConfig> {
   return parseConfig(agentConfigSchema, raw, source);
 }

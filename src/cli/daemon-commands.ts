@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { Command, Option } from "commander";
 import { readTopologyFile } from "../../topology/topology-file.js";
-import { applyOverrides, readYamlFile } from "../core/config-file.js";
+import { z } from "zod";
+import { applyOverrides, parseConfig, readYamlFile, type ConfigSource } from "../core/config-file.js";
 import { BanyanError, Code } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { parseAgentConfig } from "../agent/agent-config.js";
@@ -13,6 +14,8 @@ import { startAgent } from "../agent/agent-daemon.js";
 import { startRelay } from "../relay/relay-daemon.js";
 import { startRoot } from "../root/root-daemon.js";
 import type { DaemonContext } from "../wire/daemon-context.js";
+import { logSchema } from "../wire/wire-config.js";
+import { routeGrpcLogs } from "../wire/uplink-grpc.js";
 import { subcommand } from "./subcommand.js";
 
 interface DaemonFlags {
@@ -36,7 +39,7 @@ function configPath(flags: DaemonFlags, daemon: string): string | null {
 }
 
 /** Raw config: the file, then the named flags, then every --set; parsed by the daemon's schema. */
-function rawConfig(flags: DaemonFlags, daemon: string): { raw: Record<string, unknown>; source: string } {
+function rawConfig(flags: DaemonFlags, daemon: string): { raw: Record<string, unknown>; source: ConfigSource } {
   const path = configPath(flags, daemon);
   const fromFile = path === null ? {} : readYamlFile(path);
   const named: string[] = [];
@@ -44,24 +47,33 @@ function rawConfig(flags: DaemonFlags, daemon: string): { raw: Record<string, un
   if (flags.name !== undefined) named.push(`name=${JSON.stringify(flags.name)}`);
   if (flags.http !== undefined) named.push(`http=${JSON.stringify(flags.http)}`);
   if (flags.source !== undefined) named.push(`source=${JSON.stringify(flags.source)}`);
-  return { raw: applyOverrides(fromFile, [...named, ...flags.set]), source: path ?? "flags" };
+  const sets = [...named, ...flags.set];
+  return { raw: applyOverrides(fromFile, sets), source: { file: path, flags: sets.map((s) => s.slice(0, Math.max(0, s.indexOf("=")))) } };
 }
 
 function contextOf(cfg: { topology?: string | undefined; name?: string | undefined }, log: Logger, daemon: string): DaemonContext {
   if (cfg.topology === undefined) throw new BanyanError(Code.InvalidArgument, `${daemon}: no topology: give --topology <file> or topology: in the config`);
-  const name = cfg.name ?? process.env["SLURMD_NODENAME"] ?? hostname().split(".")[0]!;
-  return { topology: readTopologyFile(cfg.topology), topologySource: cfg.topology, name, log };
+  const slurm = process.env["SLURMD_NODENAME"];
+  const name = cfg.name ?? slurm ?? hostname().split(".")[0]!;
+  const topology = readTopologyFile(cfg.topology);
+  if (cfg.name === undefined && !topology.nodes.has(name) && !topology.roots.some((r) => r.name === name)) {
+    const from = slurm !== undefined ? "$SLURMD_NODENAME" : "this host's short name";
+    throw new BanyanError(Code.NotFound, `${cfg.topology}: ${daemon} "${name}" (the name comes from ${from}) is not in the topology: give its name with --name <name> or name: in the config`);
+  }
+  return { topology, topologySource: cfg.topology, name, log };
 }
 
 /** Runs a daemon until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads config and topology. */
 async function runDaemon(
   daemon: string,
   flags: DaemonFlags,
-  start: (raw: Record<string, unknown>, source: string, log: Logger) => Promise<{ stop(): Promise<void>; reload(raw: Record<string, unknown>, source: string): void }>,
+  start: (raw: Record<string, unknown>, source: ConfigSource, log: Logger) => Promise<{ stop(): Promise<void>; reload(raw: Record<string, unknown>, source: ConfigSource): void }>,
 ): Promise<void> {
   const { raw, source } = rawConfig(flags, daemon);
-  const level = ((raw["log"] as { level?: string } | undefined)?.level ?? undefined) as "info" | undefined;
-  const log = createLogger({ name: `banyan-${daemon}`, ...(level ? { level } : {}) });
+  // The level first, checked like any config field: the logger exists before the daemon's schema runs.
+  const level = parseConfig(z.looseObject({ log: logSchema }), raw, source).log.level;
+  const log = createLogger({ name: `banyan-${daemon}`, level });
+  routeGrpcLogs(log);
   const running = await start(raw, source, log);
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -114,7 +126,7 @@ with honor_labels: true (banyan topology render --format prometheus prints the c
 
 Config keys (YAML, or --set): topology, name, listen, http, intervalMs, deadAfterMs, forgetAfterMs,
 resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel,
-aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], limits.*, log.level,
+aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], ${LIMITS_KEYS}, log.level,
 remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy|zstd, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
 sigv4: {region, accessKey, secretKey, profile, service},
@@ -154,7 +166,8 @@ fsTypesExclude,netdevExclude,textfileDirectory}, sources.scrape: [{url, job, int
 sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
 synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
-precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, limits.*, log.level.
+precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, ${LIMITS_KEYS},
+log.level.
 
 Examples:
   banyan agent --topology /etc/banyan/topology.json
@@ -172,9 +185,20 @@ Examples:
     );
 }
 
+/** The wire limits every daemon takes (src/wire/wire-limits.ts). */
+const LIMITS_KEYS = "limits.{maxMessageBytes,maxFramesPerBatch,maxDecompressedBytes,maxNameLength,maxSeriesPerOrigin,maxLabels,maxStringLength,maxStrings}";
+
 export function relayCommand(): Command {
   return daemonOptions(subcommand("relay").description("run a dedicated relay: forwards its children's frames, samples nothing"))
-    .addHelpText("after", "\nExample:\n  banyan relay --topology topology.json --name relay01")
+    .addHelpText(
+      "after",
+      `
+Config keys (YAML, or --set): topology, name, listen, intervalMs, flushMs, maxQueuedFrames, ackTimeoutMs,
+healAfterMs, ${LIMITS_KEYS}, log.level.
+
+Example:
+  banyan relay --topology topology.json --name relay01`,
+    )
     .action((flags: DaemonFlags) =>
       runDaemon("relay", flags, async (raw, source, log) => {
         const cfg = parseRelayConfig(raw, source);

@@ -1,14 +1,15 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { generateTopology } from "../../topology/generate.js";
 import { renderTopology } from "../../topology/renderers.js";
 import { writeTopologyFile, type Topology } from "../../topology/topology-file.js";
+import { BanyanError, Code } from "../core/errors.js";
 import { createLogger } from "../core/logger.js";
 import { parseAgentConfig } from "../agent/agent-config.js";
 import { parseRootConfig } from "../root/root-config.js";
-import { parseHostPort } from "../wire/uplink-grpc.js";
+import { parseHostPort, routeGrpcLogs } from "../wire/uplink-grpc.js";
 import { exitOnError, intOption } from "./cli-errors.js";
 import { startAgent } from "../agent/agent-daemon.js";
 import { startRoot, type RootDaemon } from "../root/root-daemon.js";
@@ -39,7 +40,7 @@ export function demoCommand(): Command {
     .option("--http <host:port>", "HTTP address of the first root (default 127.0.0.1:<base-port + 1>)")
     .option("--base-port <port>", "ports from here up: roots first, then nodes", intOption(1024, 60000), 17400)
     .option("--series <n>", "series per synthetic node", intOption(1, 100000), 500)
-    .option("--log-level <level>", "log level of the daemons", "warn")
+    .addOption(new Option("--log-level <level>", "log level of the daemons").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("warn"))
     .addHelpText("after", "\nExamples:\n  npm start\n  banyan demo --nodes 128 --trees 8 --roots 4 --http 127.0.0.1:9999")
     .action((flags: DemoFlags) => runDemo(flags).catch(exitOnError));
 }
@@ -55,6 +56,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   }
   const dir = join(tmpdir(), `banyan-demo-${process.pid}`);
   mkdirSync(dir, { recursive: true });
+  // The topology and scrape config live as long as the cluster: gone on Ctrl-C, on an error, on any exit.
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   const topoFile = join(dir, "topology.json");
   writeTopologyFile(topoFile, topology);
   const promFile = join(dir, "prometheus.yml");
@@ -62,13 +65,21 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   writeFileSync(promFile, scrape);
 
   const log = createLogger({ name: "banyan-demo", level: flags.logLevel as "warn" });
+  routeGrpcLogs(log);
   const ctx = (name: string): { topology: Topology; topologySource: string; name: string; log: typeof log } => ({ topology, topologySource: topoFile, name, log });
   const roots: RootDaemon[] = [];
-  for (const r of rootNames) roots.push(await startRoot(ctx(r), parseRootConfig({})));
   const agents: NodeDaemon[] = [];
-  for (const [k, n] of nodes.entries()) {
-    const cfg = parseAgentConfig(k === 0 ? { source: "procfs" } : { source: "synthetic", synthetic: { series: flags.series, seed: 7 } });
-    agents.push(await startAgent(ctx(n), cfg));
+  try {
+    for (const r of rootNames) roots.push(await startRoot(ctx(r), parseRootConfig({})));
+    for (const [k, n] of nodes.entries()) {
+      const cfg = parseAgentConfig(k === 0 ? { source: "procfs" } : { source: "synthetic", synthetic: { series: flags.series, seed: 7 } });
+      agents.push(await startAgent(ctx(n), cfg));
+    }
+  } catch (err) {
+    if (err instanceof BanyanError && /address already in use/.test(err.message)) {
+      throw new BanyanError(Code.InvalidConfig, `${err.message.replace(/ \(another daemon.*\)$/, "")}: another demo running? start this one on other ports: --base-port ${flags.basePort + 1000}`);
+    }
+    throw err;
   }
 
   const out = process.stdout;

@@ -75,7 +75,7 @@ clear of Prometheus, Pushgateway, Alertmanager, node_exporter, dcgm-exporter and
 
 Examples:
   banyan topology generate --nodes 'node[0001-4096],gpu[01-64]' --roots 'svc[1-4]' -o topology.json
-  scontrol show hostnames > nodes.txt
+  sinfo -h -N -o %N | sort -u > nodes.txt     # every node of the cluster, one per line
   banyan topology generate --nodes @nodes.txt --roots svc1,svc2 --switches /etc/slurm/topology.conf -o topology.json
   banyan topology generate --nodes @nodes.txt --roots svc1,svc2 --previous topology.json -o topology-new.json
   banyan topology generate --nodes 'n[01-64]' --roots 'r[1-2]' --local 17000 -o local.json`,

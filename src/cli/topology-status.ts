@@ -29,11 +29,31 @@ export async function fetchRootStatuses(t: Topology, timeoutMs: number): Promise
         if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
         out.set(r.name, (await res.json()) as RootStatusReport);
       } catch (err) {
-        out.set(r.name, err instanceof Error ? err : new Error(String(err)));
+        out.set(r.name, new Error(`${r.http}: ${whyUnreachable(err, timeoutMs)}`));
       }
     }),
   );
   return out;
+}
+
+/** fetch() says only "fetch failed": the reason an admin can act on is in its cause. */
+export function whyUnreachable(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === "TimeoutError" || e.name === "AbortError") return `no answer within ${timeoutMs} ms (timeout; --timeout-ms to wait longer)`;
+  switch (e.cause?.code) {
+    case "ECONNREFUSED":
+      return "connection refused (no root listening there: not started, or another port)";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `DNS: the host name does not resolve (${e.cause.code})`;
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return `no route to the host (${e.cause.code})`;
+    case "ECONNRESET":
+      return "connection reset (a firewall, or the root closed it)";
+    default:
+      return e.cause?.message ?? e.message ?? String(err);
+  }
 }
 
 /**

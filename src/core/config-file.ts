@@ -23,18 +23,32 @@ export function readYamlFile(path: string): unknown {
   }
 }
 
-export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown, source: string): Readonly<z.infer<S>> {
+/**
+ * Where a config came from: a file, and the dotted paths the command line set over it (--set and
+ * the named flags), so an error names the one that is wrong: `--set log.level`, not the file.
+ */
+export type ConfigSource = string | { readonly file: string | null; readonly flags: readonly string[] };
+
+/** The file or the flag a value at `path` came from. */
+export function sourceOf(source: ConfigSource, path: string): string {
+  if (typeof source === "string") return source;
+  const flag = source.flags.find((f) => path === f || path.startsWith(f + ".") || f.startsWith(path + "."));
+  return flag !== undefined ? `--set ${flag}` : (source.file ?? "flags");
+}
+
+export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown, source: ConfigSource): Readonly<z.infer<S>> {
   const result = schema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     const lines = result.error.issues.slice(0, 20).map((issue) => {
       const path = issue.path.map(String).join(".") || "(top)";
       if (issue.code === "unrecognized_keys") {
-        return `${source}: ${path === "(top)" ? "" : path + ": "}unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+        const prefix = path === "(top)" ? "" : path + ".";
+        return `${sourceOf(source, prefix + issue.keys[0]!)}: ${path === "(top)" ? "" : path + ": "}unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
       }
       const got = "input" in issue && issue.input !== undefined ? `got ${JSON.stringify(issue.input)}, ` : "";
       // One shape for every line: "path: got X, expected Y" (zod words its messages several ways).
       const expected = issue.message.replace(/^(Invalid input|Invalid option|Too small|Too big): /, "").replace(/, received \w+$/, "");
-      return `${source}: ${path}: ${got}${expected}`;
+      return `${sourceOf(source, path)}: ${path}: ${got}${expected}`;
     });
     throw new BanyanError(Code.InvalidConfig, lines.join("\n"));
   }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseConfig } from "../core/config-file.js";
+import { parseConfig, type ConfigSource } from "../core/config-file.js";
 import { isMetricName } from "../series/series-def.js";
 import { logSchema, limitsSchema, positiveInt } from "../wire/wire-config.js";
 import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js";
@@ -68,6 +68,6 @@ export const rootConfigSchema = z
 
 export type RootConfig = z.infer<typeof rootConfigSchema>;
 
-export function parseRootConfig(raw: unknown, source = "root config"): Readonly<RootConfig> {
+export function parseRootConfig(raw: unknown, source: ConfigSource = "root config"): Readonly<RootConfig> {
   return parseConfig(rootConfigSchema, raw, source);
 }

@@ -85,7 +85,7 @@ export class ChildServer {
     const { host, port } = parseHostPort(address, "listen address");
     this.boundPort = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-        err ? reject(new BanyanError(Code.InvalidConfig, `cannot listen on ${address}: ${err.message}`, { cause: err })) : resolve(bound),
+        err ? reject(new BanyanError(Code.InvalidConfig, `cannot listen on ${address}: ${/EADDRINUSE/.test(err.message) ? "address already in use (another daemon of this topology on this host?)" : err.message}`, { cause: err })) : resolve(bound),
       ),
     );
     return this.boundPort;

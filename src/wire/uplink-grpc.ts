@@ -1,5 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
 import type { ServiceDefinition } from "@grpc/grpc-js";
+import type { Logger } from "../core/logger.js";
 import { BanyanError, Code } from "../core/errors.js";
 import { DownSchema, UpSchema, type Down, type Up } from "../gen/banyan/v1/uplink_pb.js";
 
@@ -50,4 +52,17 @@ export function parseHostPort(addr: string, where: string): { host: string; port
   const port = m ? Number(m[2]) : -1;
   if (!m || port > 65535) throw new BanyanError(Code.InvalidConfig, `${where}: got ${JSON.stringify(addr)}, expected host:port`);
   return { host: m[1]!, port };
+}
+
+/**
+ * grpc-js writes its own errors to stderr ("E No address added out of total 1 resolved", before
+ * Banyan's own port-in-use message). Banyan reports what it acts on itself, so grpc-js' lines go to
+ * the daemon's log at debug level, once per process.
+ */
+export function routeGrpcLogs(log: Logger): void {
+  const line =
+    (level: string) =>
+    (...args: unknown[]): void =>
+      log.debug({ grpc: level }, args.map(String).join(" "));
+  grpc.setLogger({ error: line("error"), info: line("info"), debug: line("debug") });
 }

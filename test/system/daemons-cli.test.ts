@@ -76,3 +76,56 @@ t.test("daemons CLI - a bad config or name exits 2 with what, where and what was
   t.equal(source.status, 2);
   t.match(source.stderr, /Allowed choices are procfs, synthetic/);
 });
+
+t.test("daemons CLI - the mistakes a new admin makes each say what and where, exit 2, no stack trace", async (t) => {
+  const level = banyan(["root", "--topology", topo, "--name", "r1", "--set", "log.level=verbose"]);
+  t.equal(level.status, 2);
+  t.match(level.stderr, /^banyan: --set log\.level: log\.level: got "verbose", expected one of "trace"\|"debug"\|"info"/m);
+  t.notMatch(level.stderr, /internal error|\n\s+at /, "no stack trace");
+  const demoLevel = banyan(["demo", "--log-level", "verbose"]);
+  t.not(demoLevel.status, 0);
+  t.match(demoLevel.stderr, /Allowed choices are trace, debug, info/);
+  const yaml = join(dir, "plain.yaml");
+  writeFileSync(yaml, "intervalMs: 500\n");
+  const blamed = banyan(["root", "--topology", topo, "--name", "r1", "--config", yaml, "--set", "foo=1"]);
+  t.equal(blamed.status, 2);
+  t.match(blamed.stderr, /--set foo: unknown key "foo"/, "a --set mistake is blamed on --set, not on the file");
+  t.notMatch(blamed.stderr, /plain\.yaml/);
+  const unnamed = banyan(["agent", "--topology", topo]);
+  t.equal(unnamed.status, 2);
+  t.match(unnamed.stderr, /agent "[^"]+" \(the name comes from (this host's short name|\$SLURMD_NODENAME)\) is not in the topology: give its name with --name <name>/);
+
+  // A second root on the same port: Banyan's own message, not grpc-js' "E No address added".
+  const root = startBanyan(["root", "--topology", topo, "--name", "r1"]);
+  t.teardown(() => root.stop());
+  t.ok(await eventually(async () => (await httpText(`http://127.0.0.1:${BASE + 1}/-/healthy`)).status === 200, 15_000), "first root up");
+  const second = banyan(["root", "--topology", topo, "--name", "r1"]);
+  t.equal(second.status, 2);
+  t.match(second.stderr, /cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+  t.notMatch(second.stderr, /No address added/);
+  await root.stop();
+  const status = banyan(["topology", "status", topo, "--timeout-ms", "1000"]);
+  t.equal(status.status, 1);
+  t.match(status.stdout, /unreachable root r1: 127\.0\.0\.1:\d+: connection refused/, "why a root is unreachable");
+});
+
+/** Every key of a zod object schema, nested objects and arrays of objects included. */
+function keysOf(schema: unknown, depth = 0): string[] {
+  let s = schema as { shape?: Record<string, unknown>; _zod?: { def: { innerType?: unknown; element?: unknown; type?: string } } };
+  for (let k = 0; k < 5 && s._zod?.def.innerType !== undefined; k++) s = s._zod.def.innerType as typeof s;
+  if (s._zod?.def.type === "array") return keysOf(s._zod.def.element, depth);
+  if (s.shape === undefined || depth > 3) return [];
+  return Object.entries(s.shape).flatMap(([k, v]) => [k, ...keysOf(v, depth + 1)]);
+}
+
+t.test("daemons CLI - each daemon's --help names every config key its schema takes", async (t) => {
+  const { agentConfigSchema } = await import("../../src/agent/agent-config.js");
+  const { rootConfigSchema } = await import("../../src/root/root-config.js");
+  const { relayConfigSchema } = await import("../../src/relay/relay-config.js");
+  for (const [daemon, schema] of [["agent", agentConfigSchema], ["root", rootConfigSchema], ["relay", relayConfigSchema]] as const) {
+    const help = banyan([daemon, "--help"]).stdout;
+    const keys = [...new Set(keysOf(schema))];
+    t.ok(keys.length > 10, `${daemon}: ${keys.length} keys`);
+    t.same(keys.filter((k) => !new RegExp(`\\b${k}\\b`).test(help)), [], `${daemon} --help names them all`);
+  }
+});

@@ -26,7 +26,7 @@ import { requireProgram } from "../fixtures/programs.js";
 const BASE = 31800;
 const NE_PORT = BASE + 50;
 const PROM_PORT = BASE + 60;
-const DASHBOARD = new URL("../../../shared/reference/dashboards/node-exporter-full-1860.json", import.meta.url);
+const DASHBOARD = new URL("../fixtures/dashboards/node-exporter-full-1860.json", import.meta.url);
 /** Grafana's $__rate_interval for a 1 s scrape is 4 s; 5 s keeps five samples in each window. */
 const RATE_INTERVAL = "5s";
 /**

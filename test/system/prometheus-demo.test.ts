@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import t from "tap";
 import { eventually } from "../fixtures/cluster.js";
 import { httpText, startBanyan, startProcess } from "../fixtures/processes.js";
@@ -53,4 +53,6 @@ t.test("system - the real Prometheus scrapes a running demo's roots and sees eve
   t.equal(up[0]?.value[1], String(NODES), "banyan_node_up says every node is up");
   const rootsUp = await query('up{job="banyan"}');
   t.equal(rootsUp.length, 2, "Prometheus scrapes two targets, not 32");
+  t.equal(await demo.stop("SIGINT"), 0, "Ctrl-C stops the demo");
+  t.notOk(existsSync(dirname(scrapeFile!)), "and removes its temporary files");
 });

@@ -132,3 +132,21 @@ t.test("slurm - per-label families are bounded, whatever squeue prints", async (
     }),
   );
 });
+
+t.test("slurm - every family prometheus-slurm-exporter exports (dashboard 4323's source) is produced", async (t) => {
+  const reference = readFileSync(fileURLToPath(new URL("../../fixtures/dashboards/slurm-exporter-vpenso-metric-names.txt", import.meta.url)), "utf8").split("\n").filter(Boolean);
+  const produced = new Set(
+    [
+      ...parseNodeStates(fixture("sinfo-nodes.txt")),
+      ...parseCpus(fixture("sinfo-cpus.txt")),
+      ...parsePartitionCpus(fixture("sinfo-partitions.txt")),
+      ...parseJobs(fixture("squeue.txt")),
+      ...parseSdiag(fixture("sdiag.txt")),
+      ...parseAccountsAndUsers("physics|alice|RUNNING|4\n"),
+      ...parseFairshare("physics|0.5\n"),
+      ...parseNodes("n1|idle|0/2/0/2|0|2000|(null)|gpu:0\n"),
+    ].map((s) => s.name),
+  );
+  t.ok(reference.length > 50);
+  t.same(reference.filter((n) => !produced.has(n)), [], "none left out");
+});

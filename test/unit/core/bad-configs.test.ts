@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import t from "tap";
 import { parseAgentConfig } from "../../../src/agent/agent-config.js";
-import { applyOverrides, readYamlFile } from "../../../src/core/config-file.js";
+import { applyOverrides, readYamlFile, sourceOf } from "../../../src/core/config-file.js";
 import { BanyanError } from "../../../src/core/errors.js";
 import { parseRelayConfig } from "../../../src/relay/relay-config.js";
 import { parseRootConfig } from "../../../src/root/root-config.js";
@@ -41,4 +41,14 @@ t.test("config - defaults, frozen results, --set overrides", async (t) => {
   t.equal(agent.log.level, "debug");
   t.throws(() => applyOverrides({}, ["novalue"]), /--set: got "novalue", expected key.path=value/);
   t.throws(() => readYamlFile(dir + "missing.yaml"), /cannot read config/);
+});
+
+t.test("config - an error names the file, or the --set that made it", async (t) => {
+  const source = { file: "/etc/banyan/root.yaml", flags: ["log.level", "remoteWrite"] };
+  t.equal(sourceOf(source, "log.level"), "--set log.level");
+  t.equal(sourceOf(source, "remoteWrite.0.url"), "--set remoteWrite", "inside what a flag set");
+  t.equal(sourceOf(source, "intervalMs"), "/etc/banyan/root.yaml");
+  t.equal(sourceOf({ file: null, flags: [] }, "intervalMs"), "flags");
+  t.throws(() => parseRootConfig(applyOverrides({ intervalMs: 500 }, ["bogus=1"]), { file: "/x/root.yaml", flags: ["bogus"] }), /^--set bogus: unknown key "bogus"$/m);
+  t.throws(() => parseRootConfig({ bogus: 1 }, { file: "/x/root.yaml", flags: ["intervalMs"] }), /^\/x\/root\.yaml: unknown key "bogus"$/m);
 });
