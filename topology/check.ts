@@ -45,11 +45,14 @@ export function checkTopology(t: Topology): string[] {
 
   // Per node: names resolve, parent and children agree, fan-in, tree membership.
   const treeSize = new Array<number>(trees).fill(0);
+  /** Compute nodes only: dedicated relays are dealt round-robin and may differ by more. */
+  const computeSize = new Array<number>(trees).fill(0);
   for (const [name, n] of t.nodes) {
     if (n.tree >= trees) {
       problems.push(`node ${name}: tree ${n.tree} does not exist (params.trees = ${trees})`);
     } else {
       treeSize[n.tree]!++;
+      if (n.relay !== true) computeSize[n.tree]!++;
     }
     if (n.parent === name) problems.push(`node ${name}: is its own parent`);
     const parentNode = t.nodes.get(n.parent);
@@ -112,11 +115,11 @@ export function checkTopology(t: Topology): string[] {
     }
   }
 
-  // Balance and depth: tree sizes differ by at most one; no tree deeper than a complete one.
+  // Balance and depth: trees' compute nodes differ by at most one; no tree deeper than a complete one.
   if (trees > 0) {
-    const min = Math.min(...treeSize);
-    const max = Math.max(...treeSize);
-    if (max - min > 1) problems.push(`trees unbalanced: sizes from ${min} to ${max} (${treeSize.join(" ")})`);
+    const min = Math.min(...computeSize);
+    const max = Math.max(...computeSize);
+    if (max - min > 1) problems.push(`trees unbalanced: sizes from ${min} to ${max} (${computeSize.join(" ")})`);
   }
   const treeDepth = new Array<number>(trees).fill(0);
   for (const [name, n] of t.nodes) {

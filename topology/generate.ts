@@ -19,6 +19,11 @@ export const DEFAULT_FANOUT = 2;
 export interface GenerateOptions {
   readonly nodes: readonly string[];
   readonly roots: readonly string[];
+  /**
+   * Dedicated relay hosts: dealt round-robin to the trees and placed at the top of each (right
+   * under the root), so they carry the most traffic and no compute node has to.
+   */
+  readonly relays?: readonly string[];
   readonly trees?: number;
   readonly fanout?: number;
   readonly port?: number;
@@ -54,13 +59,19 @@ export function generateTopology(opts: GenerateOptions): GenerateResult {
   if (opts.roots.length === 0) throw new BanyanError(Code.InvalidArgument, "--roots: no roots given");
   assertUnique(opts.nodes, "--nodes");
   assertUnique(opts.roots, "--roots");
+  const relays = opts.relays ?? [];
+  assertUnique(relays, "--relays");
   const nodeSet = new Set(opts.nodes);
   for (const r of opts.roots) {
     if (nodeSet.has(r)) throw new BanyanError(Code.InvalidArgument, `--roots: ${r} is also a compute node in --nodes`);
   }
+  for (const r of relays) {
+    if (nodeSet.has(r)) throw new BanyanError(Code.InvalidArgument, `--relays: ${r} is also a compute node in --nodes`);
+    if (opts.roots.includes(r)) throw new BanyanError(Code.InvalidArgument, `--relays: ${r} is also a root in --roots`);
+  }
   if (local !== null) {
     checkInt("--local", local, 1, 65535);
-    const last = local + 2 * opts.roots.length + opts.nodes.length - 1;
+    const last = local + 2 * opts.roots.length + opts.nodes.length + relays.length - 1;
     if (last > 65535) {
       throw new BanyanError(Code.InvalidArgument, `--local: ports ${local}..${last} pass 65535; choose a lower base`);
     }
@@ -69,13 +80,14 @@ export function generateTopology(opts: GenerateOptions): GenerateResult {
   }
   if (trees > opts.nodes.length) warnings.push(`${trees} trees for ${opts.nodes.length} nodes: some trees are empty`);
   if (opts.roots.length > trees) warnings.push(`${opts.roots.length} roots for ${trees} trees: some roots terminate no tree`);
+  if (relays.length > 0 && relays.length < trees) warnings.push(`${relays.length} relays for ${trees} trees: trees ${relays.length}..${trees - 1} have none`);
   if (layout !== null) {
     const unplaced = opts.nodes.filter((n) => !layout.switchOf.has(n)).length;
     if (unplaced > 0) warnings.push(`${unplaced} nodes are on no switch of ${opts.switches!.path}`);
   }
 
   let placement: Placement;
-  const previous = opts.previous ?? null;
+  const previous = opts.previous === undefined || opts.previous === null ? null : computeOnly(opts.previous);
   if (previous !== null && (previous.params.trees !== trees || previous.params.fanout !== fanout)) {
     warnings.push(
       `--previous has trees=${previous.params.trees} fanout=${previous.params.fanout}; ` +
@@ -88,13 +100,18 @@ export function generateTopology(opts: GenerateOptions): GenerateResult {
     placement = freshPlacement(opts.nodes, trees, fanout, layout);
   }
 
+  // Each tree's relays take its top slots; its compute nodes follow in the placement's order.
+  const relaysOf = (t: number): string[] => relays.filter((_, k) => k % trees === t);
+  const slotNames = placement.slotNames.map((names, t) => [...relaysOf(t), ...names]);
+  const relaySet = new Set(relays);
+
   const rootOfTree = (t: number): string => opts.roots[t % opts.roots.length]!;
   const rootAddress = (k: number): { address: string; http: string } =>
     local !== null
       ? { address: `127.0.0.1:${local + 2 * k}`, http: `127.0.0.1:${local + 2 * k + 1}` }
       : { address: `${opts.roots[k]}:${port}`, http: `${opts.roots[k]}:${httpPort}` };
   const nodeAddress = new Map<string, string>();
-  opts.nodes.forEach((n, k) =>
+  [...opts.nodes, ...relays].forEach((n, k) =>
     nodeAddress.set(n, local !== null ? `127.0.0.1:${local + 2 * opts.roots.length + k}` : `${n}:${port}`),
   );
 
@@ -116,7 +133,7 @@ export function generateTopology(opts: GenerateOptions): GenerateResult {
 
   const records = new Map<string, NodeRecord>();
   const rootChildren = new Map<string, string[]>(opts.roots.map((r) => [r, []]));
-  placement.slotNames.forEach((names, t) => {
+  slotNames.forEach((names, t) => {
     const root = rootOfTree(t);
     const tail = [root, ...otherRoots(t)];
     for (let s = 0; s < names.length; s++) {
@@ -138,13 +155,14 @@ export function generateTopology(opts: GenerateOptions): GenerateResult {
         children,
         fallbacks,
         ...(sw !== undefined ? { switch: sw } : {}),
+        ...(relaySet.has(name) ? { relay: true as const } : {}),
       });
     }
   });
 
-  // Keep the order of the node list in the file.
+  // Keep the order of the node list in the file, the relays after it.
   const nodes = new Map<string, NodeRecord>();
-  for (const n of opts.nodes) nodes.set(n, records.get(n)!);
+  for (const n of [...opts.nodes, ...relays]) nodes.set(n, records.get(n)!);
   const roots: RootRecord[] = opts.roots.map((name, k) => ({
     name,
     ...rootAddress(k),
@@ -169,6 +187,19 @@ export function generateTopology(opts: GenerateOptions): GenerateResult {
     },
     warnings,
   };
+}
+
+/**
+ * An earlier topology as the compute nodes' placement saw it: without its relays, each node's slot
+ * counted from below its tree's relays (so `--previous` keeps nodes where they were).
+ */
+function computeOnly(t: Topology): Topology {
+  const relaysPerTree = new Map<number, number>();
+  for (const r of t.nodes.values()) if (r.relay === true) relaysPerTree.set(r.tree, (relaysPerTree.get(r.tree) ?? 0) + 1);
+  if (relaysPerTree.size === 0) return t;
+  const nodes = new Map<string, NodeRecord>();
+  for (const [n, r] of t.nodes) if (r.relay !== true) nodes.set(n, { ...r, slot: r.slot - (relaysPerTree.get(r.tree) ?? 0) });
+  return { ...t, nodes };
 }
 
 function checkInt(flag: string, value: number, min: number, max: number): void {

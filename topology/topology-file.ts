@@ -46,6 +46,8 @@ export interface NodeRecord {
   readonly fallbacks: readonly string[];
   /** Leaf switch from topology.conf, when known. */
   readonly switch?: string;
+  /** A dedicated relay host (`banyan relay`): it forwards its children's frames and collects nothing. */
+  readonly relay?: true;
 }
 
 export interface Topology {
@@ -94,6 +96,7 @@ const fileSchema = z.object({
       children: z.array(name),
       fallbacks: z.array(name),
       switch: z.string().optional(),
+      relay: z.literal(true).optional(),
     }),
   ),
 });
@@ -121,6 +124,7 @@ export function parseTopology(raw: unknown, source: string): Topology {
       children: n.children,
       fallbacks: n.fallbacks,
       ...(n.switch !== undefined ? { switch: n.switch } : {}),
+      ...(n.relay === true ? { relay: true as const } : {}),
     };
     nodes.set(nodeName, rec);
     i++;

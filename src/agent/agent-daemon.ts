@@ -7,12 +7,12 @@ import type { AgentConfig } from "./agent-config.js";
 import { startJobs } from "./agent-jobs.js";
 import type { GpuReadings } from "./gpu-readings.js";
 import { NodeSource } from "./node-source.js";
-import { NodeStatusSource } from "./node-status-source.js";
+import { NodeStatusSource } from "../wire/node-status-source.js";
 import { NvidiaSmiSource } from "./nvidia-smi-source.js";
-import { Sampler } from "./sampler.js";
+import { Sampler } from "../wire/sampler.js";
 import { ScrapeSource } from "./scrape-source.js";
 import { SlurmSource } from "./slurm/slurm-source.js";
-import type { Source } from "./source.js";
+import type { Source } from "../wire/source.js";
 import { SyntheticSource } from "./synthetic-source.js";
 
 /**

@@ -8,7 +8,7 @@ import { JobDiscovery } from "./slurm/job-discovery.js";
 import { JobManager } from "./slurm/job-manager.js";
 import { JobRegistry } from "./slurm/job-registry.js";
 import { JobSource } from "./slurm/job-source.js";
-import type { Source } from "./source.js";
+import type { Source } from "../wire/source.js";
 import type { DaemonContext } from "../wire/daemon-context.js";
 
 /** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */

@@ -6,7 +6,7 @@ import { PROTOBUF_DELIMITED, parseDelimitedFamilies } from "../series/protobuf-e
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
-import type { SampleTarget, Source } from "./source.js";
+import type { SampleTarget, Source } from "../wire/source.js";
 
 /** The job a token belongs to, and its labels. */
 export interface PushAuth {

@@ -60,6 +60,9 @@ function contextOf(cfg: { topology?: string | undefined; name?: string | undefin
     const from = slurm !== undefined ? "$SLURMD_NODENAME" : "this host's short name";
     throw new BanyanError(Code.NotFound, `${cfg.topology}: ${daemon} "${name}" (the name comes from ${from}) is not in the topology: give its name with --name <name> or name: in the config`);
   }
+  if (daemon === "agent" && topology.nodes.get(name)?.relay === true) {
+    throw new BanyanError(Code.InvalidArgument, `${cfg.topology}: ${name} is a dedicated relay: run \`banyan relay --name ${name}\` there`);
+  }
   return { topology, topologySource: cfg.topology, name, log };
 }
 

@@ -42,6 +42,7 @@ Examples:
 interface GenerateFlags {
   nodes: string;
   roots: string;
+  relays?: string;
   trees: number;
   fanout: number;
   port: number;
@@ -57,6 +58,7 @@ function generateCommand(): Command {
     .description("build the trees from a node list and write the topology file")
     .requiredOption("--nodes <hostlist|@file>", "compute nodes: a Slurm hostlist, or @file with one name or hostlist per line")
     .requiredOption("--roots <hostlist>", "root hosts (service nodes); with fewer roots than trees each takes several, round-robin")
+    .option("--relays <hostlist|@file>", "dedicated relay hosts (`banyan relay`), dealt to the trees and placed right under their roots")
     .option("--trees <n>", "number of trees", intOption(1, 4096), DEFAULT_TREES)
     .option("--fanout <n>", "children per node", intOption(1, 1024), DEFAULT_FANOUT)
     .option("--port <n>", "gRPC (tree) port of every host", intOption(1, 65535), DEFAULT_TREE_PORT)
@@ -78,6 +80,7 @@ Examples:
   sinfo -h -N -o %N | sort -u > nodes.txt     # every node of the cluster, one per line
   banyan topology generate --nodes @nodes.txt --roots svc1,svc2 --switches /etc/slurm/topology.conf -o topology.json
   banyan topology generate --nodes @nodes.txt --roots svc1,svc2 --previous topology.json -o topology-new.json
+  banyan topology generate --nodes @nodes.txt --roots svc1,svc2 --relays 'svc[3-10]' -o topology.json
   banyan topology generate --nodes 'n[01-64]' --roots 'r[1-2]' --local 17000 -o local.json`,
     )
     .action((flags: GenerateFlags) => {
@@ -85,11 +88,13 @@ Examples:
         const started = process.hrtime.bigint();
         const nodes = readHostlistArgument(flags.nodes);
         const roots = readHostlistArgument(flags.roots);
+        const relays = flags.relays !== undefined ? readHostlistArgument(flags.relays) : [];
         const switches = flags.switches !== undefined ? { path: flags.switches, layout: readSwitchLayout(flags.switches) } : null;
         const previous = flags.previous !== undefined ? readTopologyFile(flags.previous) : null;
         const { topology, warnings } = generateTopology({
           nodes,
           roots,
+          relays,
           trees: flags.trees,
           fanout: flags.fanout,
           port: flags.port,
@@ -105,7 +110,7 @@ Examples:
         const s = topologyStats(topology).totals;
         const where = flags.output === "-" ? "stdout" : flags.output;
         process.stderr.write(
-          `wrote ${where}: ${s.nodes} nodes in ${s.trees} trees under ${s.roots} roots, depth ${s.maxDepth}, ` +
+          `wrote ${where}: ${s.nodes - relays.length} nodes${relays.length > 0 ? ` and ${relays.length} relays` : ""} in ${s.trees} trees under ${s.roots} roots, depth ${s.maxDepth}, ` +
             `max fan-in ${s.maxFanIn}${s.crossSwitchEdges !== null ? `, ${s.crossSwitchEdges} edges cross switches` : ""} (${ms.toFixed(0)} ms)\n`,
         );
         if (previous !== null) {

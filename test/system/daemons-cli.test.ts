@@ -129,3 +129,28 @@ t.test("daemons CLI - each daemon's --help names every config key its schema tak
     t.same(keys.filter((k) => !new RegExp(`\\b${k}\\b`).test(help)), [], `${daemon} --help names them all`);
   }
 });
+
+t.test("daemons CLI - dedicated relays: generate --relays puts them under the roots; banyan relay runs as the README shows and counts as up", async (t) => {
+  const RB = 29300;
+  const rtopo = join(dir, "relays.json");
+  const gen = banyan(["topology", "generate", "--nodes", "c[1-6]", "--roots", "r1", "--relays", "relay[01-02]", "--trees", "1", "--local", String(RB), "-o", rtopo]);
+  t.equal(gen.status, 0, gen.stderr);
+  t.match(gen.stderr, /6 nodes and 2 relays in 1 trees/);
+  const check = banyan(["topology", "check", rtopo]);
+  t.equal(check.status, 0, check.stdout);
+  const procs: Started[] = [startBanyan(["root", "--topology", rtopo, "--name", "r1"])];
+  t.teardown(async () => {
+    for (const p of procs.reverse()) await p.stop();
+  });
+  for (const r of ["relay01", "relay02"]) procs.push(startBanyan(["relay", "--topology", rtopo, "--name", r]));
+  for (let k = 1; k <= 6; k++) procs.push(startBanyan(["agent", "--topology", rtopo, "--name", `c${k}`, "--source", "synthetic", "--set", "synthetic.series=20"]));
+  const status = async (): Promise<string> => banyan(["topology", "status", rtopo]).stdout;
+  t.ok(await eventually(async () => /total: 8 of 8 nodes up, 0 away/.test(await status()), 30_000, 500), "every node and both relays up");
+  const page = (await httpText(`http://127.0.0.1:${RB + 1}/metrics`)).text;
+  t.match(page, /^banyan_node_parent_info\{job="relay",parent="r1",planned="r1",instance="relay01"\} 1$/m, "a relay's own place in the tree");
+  t.notMatch(page, /node_cpu_seconds_total\{[^}]*instance="relay01"/, "and nothing of its host");
+  t.match(page, /instance="c6"/);
+  const wrong = banyan(["agent", "--topology", rtopo, "--name", "relay01"]);
+  t.equal(wrong.status, 2);
+  t.match(wrong.stderr, /relay01 is a dedicated relay: run `banyan relay --name relay01`/);
+});

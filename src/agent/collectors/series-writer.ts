@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SeriesType, seriesDef } from "../../series/series-def.js";
-import type { SampleTarget } from "../source.js";
+import type { SampleTarget } from "../../wire/source.js";
 
 /** Where a collector reads: the proc and sys trees and the root of the mounted filesystems. */
 export interface HostPaths {

@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import type { Logger } from "../../core/logger.js";
 import { SeriesType } from "../../series/series-def.js";
 import { SeriesWriter } from "../collectors/series-writer.js";
-import type { SampleTarget, Source } from "../source.js";
+import type { SampleTarget, Source } from "../../wire/source.js";
 import { parseAccountsAndUsers, parseCpus, parseFairshare, parseJobs, parseNodeStates, parseNodes, parsePartitionCpus, parseSdiag, type SchedulerSample } from "./scheduler-metrics.js";
 
 const run = promisify(execFile);

@@ -208,3 +208,35 @@ t.test("generate - with --previous and switches, a refilled slot takes a node fr
     t.equal(layout.switchOf.get(filler), layout.switchOf.get(parent), `${name}'s slot refilled by ${filler}, on its parent's switch`);
   }
 });
+
+t.test("generate - dedicated relays take the top slots of their trees, dealt round-robin; the topology stays sound", async (t) => {
+  fc.assert(
+    fc.property(cluster, fc.integer({ min: 0, max: 30 }), ({ n, trees, fanout, r }, k) => {
+      const relays = names(k, "relay");
+      const { topology } = generateTopology({ nodes: names(n), roots: roots(r), relays, trees, fanout });
+      const problems = checkTopology(topology);
+      if (problems.length > 0) throw new Error(problems.slice(0, 5).join("\n"));
+      if (topology.nodes.size !== n + k) return false;
+      for (let tree = 0; tree < trees; tree++) {
+        const mine = relays.filter((_, j) => j % trees === tree);
+        const records = [...topology.nodes].filter(([, rec]) => rec.tree === tree);
+        // The relays are the first slots, marked as relays; no compute node sits above one.
+        const top = records.filter(([, rec]) => rec.slot < mine.length).map(([name]) => name).sort();
+        if (JSON.stringify(top) !== JSON.stringify([...mine].sort())) throw new Error(`tree ${tree}: top ${top} vs ${mine}`);
+        for (const [name, rec] of records) if ((rec.relay === true) !== mine.includes(name)) throw new Error(`${name} relay flag`);
+        for (const name of mine) if (ancestors(topology, name).some((a) => topology.nodes.has(a) && topology.nodes.get(a)!.relay !== true)) throw new Error(`${name} under a compute node`);
+      }
+      return true;
+    }),
+    { numRuns: 60, seed: 20261130 },
+  );
+});
+
+t.test("generate - with relays, --previous keeps compute nodes where they were", async (t) => {
+  const relays = ["relay1", "relay2", "relay3", "relay4"];
+  const before = generateTopology({ nodes: names(500), roots: roots(2), relays }).topology;
+  const next = generateTopology({ nodes: [...names(500), ...names(9, "gpu")], roots: roots(2), relays, previous: before }).topology;
+  t.same(diffTopologies(before, next).moved, []);
+  t.throws(() => generateTopology({ nodes: names(5), roots: roots(1), relays: ["node00001"] }), /--relays: node00001 is also a compute node/);
+  t.throws(() => generateTopology({ nodes: names(5), roots: roots(1), relays: ["svc1"] }), /--relays: svc1 is also a root/);
+});

@@ -8,9 +8,9 @@ import { DeltaEncoder } from "../series/delta-encoder.js";
 import { KeyframeSchedule, namePhase } from "../series/keyframe-schedule.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules, type PrecisionRule } from "../series/precision.js";
 import type { SeriesDef } from "../series/series-def.js";
-import type { FrameSink } from "../wire/frame-flow.js";
-import { encodePayload } from "../wire/payload-codec.js";
-import { aliveRecord } from "../wire/frame-flow.js";
+import type { FrameSink } from "./frame-flow.js";
+import { encodePayload } from "./payload-codec.js";
+import { aliveRecord } from "./frame-flow.js";
 import type { SampleTarget, Source } from "./source.js";
 
 export interface SamplerOptions {
