@@ -207,7 +207,8 @@ function renderCommand(): Command {
     .description("print the topology in another format: a Prometheus scrape config of the roots, or a DOT picture")
     .argument("<file>", "topology JSON")
     .addOption(new Option("--format <format>", "output format").choices(RENDER_FORMATS).makeOptionMandatory())
-    .option("--scrape-interval <duration>", "prometheus: scrape interval (and timeout)", "1s")
+    .option("--scrape-interval <duration>", "prometheus: scrape interval (and timeout); auto fits it to the largest root's series", "auto")
+    .option("--series-per-node <n>", "prometheus: series each node sends, for --scrape-interval auto", intOption(1, 10_000_000), 500)
     .option("--job-name <name>", "prometheus: job name for the roots' own metrics", "banyan")
     .addHelpText(
       "after",
@@ -216,13 +217,13 @@ Examples:
   banyan topology render topology.json --format prometheus > /etc/prometheus/banyan.yml
   banyan topology render topology.json --format dot | dot -Tsvg > trees.svg`,
     )
-    .action((file: string, flags: { format: RenderFormat; scrapeInterval: string; jobName: string }) => {
+    .action((file: string, flags: { format: RenderFormat; scrapeInterval: string; seriesPerNode: number; jobName: string }) => {
       try {
-        if (!/^\d+(ms|s|m|h)$/.test(flags.scrapeInterval)) {
-          throw new BanyanError(Code.InvalidArgument, `--scrape-interval: got ${JSON.stringify(flags.scrapeInterval)}, expected a duration like 1s or 500ms`);
+        if (flags.scrapeInterval !== "auto" && !/^\d+(ms|s|m|h)$/.test(flags.scrapeInterval)) {
+          throw new BanyanError(Code.InvalidArgument, `--scrape-interval: got ${JSON.stringify(flags.scrapeInterval)}, expected auto or a duration like 1s or 500ms`);
         }
         const t = readTopologyFile(file);
-        process.stdout.write(renderTopology(t, flags.format, { scrapeInterval: flags.scrapeInterval, jobName: flags.jobName }));
+        process.stdout.write(renderTopology(t, flags.format, { scrapeInterval: flags.scrapeInterval, seriesPerNode: flags.seriesPerNode, jobName: flags.jobName }));
       } catch (err) {
         exitOnError(err);
       }

@@ -3,6 +3,7 @@ import t from "tap";
 import { checkTopology } from "../../../topology/check.js";
 import { generateTopology } from "../../../topology/generate.js";
 import { expandHostlist } from "../../../topology/hostlist.js";
+import { fittedScrapeInterval, renderTopology } from "../../../topology/renderers.js";
 import { parseSwitchLayout } from "../../../topology/switch-layout.js";
 import type { Topology } from "../../../topology/topology-file.js";
 import { diffTopologies, topologyStats } from "../../../topology/topology-stats.js";
@@ -239,4 +240,27 @@ t.test("generate - with relays, --previous keeps compute nodes where they were",
   t.same(diffTopologies(before, next).moved, []);
   t.throws(() => generateTopology({ nodes: names(5), roots: roots(1), relays: ["node00001"] }), /--relays: node00001 is also a compute node/);
   t.throws(() => generateTopology({ nodes: names(5), roots: roots(1), relays: ["svc1"] }), /--relays: svc1 is also a root/);
+});
+
+t.test("render - the Prometheus scrape interval fits the largest root: twice its scrape time, from 1 s up", async (t) => {
+  const small = generateTopology({ nodes: names(64), roots: roots(2) }).topology;
+  t.equal(fittedScrapeInterval(small, 500).seconds, 1, "a demo-size cluster: 1 s");
+  t.match(renderTopology(small, "prometheus"), /scrape_interval: 1s\n    scrape_timeout: 1s/);
+  const big = generateTopology({ nodes: names(4096), roots: roots(2) }).topology;
+  const fit = fittedScrapeInterval(big, 500);
+  t.equal(fit.nodes, 2048);
+  t.equal(fit.series, 1_024_000);
+  t.equal(fit.seconds, 10, "1M series: 2.56 s a scrape, so 10 s (the next step past 5.1 s)");
+  t.match(renderTopology(big, "prometheus"), /scrape_interval: 10s/);
+  t.match(renderTopology(big, "prometheus", { scrapeInterval: "1s" }), /scrape_interval: 1s/, "an explicit interval wins");
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5000 }), (n, r, spn) => {
+      const f = fittedScrapeInterval(generateTopology({ nodes: names(n), roots: roots(r) }).topology, spn);
+      // Long enough, and the shortest step that is.
+      const steps = [1, 2, 5, 10, 15, 30, 60];
+      const shorter = steps[steps.indexOf(f.seconds) - 1];
+      return f.seconds >= Math.min(60, 2 * f.scrapeSeconds) && (shorter === undefined || shorter < 2 * f.scrapeSeconds);
+    }),
+    { numRuns: 40 },
+  );
 });
