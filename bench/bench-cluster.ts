@@ -75,6 +75,8 @@ export class BenchCluster {
     readonly plan: BenchPlan,
     readonly o: BenchOptions,
     readonly topologyPath: string,
+    /** Where the processes' stderr goes (their warnings stay off the terminal): an open file's fd. */
+    private readonly logFd: number | "inherit" = "inherit",
   ) {
     writeTopologyFile(topologyPath, plan.topology);
   }
@@ -92,7 +94,7 @@ export class BenchCluster {
     const extra = (process.env.BANYAN_BENCH_ROOT_NODE_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
     const sets = this.rootSets(name).flatMap((s) => ["--set", s]);
     const p = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
-      stdio: ["ignore", "ignore", "inherit", "ipc"],
+      stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
     return p;
   }
@@ -112,7 +114,7 @@ export class BenchCluster {
     await Promise.all(
       groups.map(async (relays) => {
         if (relays.length === 0) return;
-        const w = new Worker(fork(RELAY_WORKER, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] }));
+        const w = new Worker(fork(RELAY_WORKER, [], { stdio: ["ignore", "ignore", this.logFd, "ipc"] }));
         this.relayWorkers.push(w);
         for (const r of relays) this.relaysOf.set(r, w);
         await w.ask(
@@ -126,12 +128,12 @@ export class BenchCluster {
   startAgent(): void {
     if (this.plan.realAgent === null) return;
     this.agent = spawn(process.execPath, [MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error"], {
-      stdio: ["ignore", "ignore", "inherit", "ipc"],
+      stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
   }
 
   async startSimulator(): Promise<void> {
-    this.sim = new Worker(fork(LEAF_SIMULATOR, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] }));
+    this.sim = new Worker(fork(LEAF_SIMULATOR, [], { stdio: ["ignore", "ignore", this.logFd, "ipc"] }));
     await this.sim.ask(
       {
         type: "start",

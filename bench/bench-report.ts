@@ -55,7 +55,8 @@ export function formatBenchTable(r: BenchResult): string {
   const model = Object.values(constants).every(Number.isFinite)
     ? [`capacity model (README) from this run's constants: ${f(constants.bytesPerNodePerInterval)} B per node per interval, ${f(constants.rootUsPerUpdate, 2)} µs per update and ${f(constants.rootBytesPerSeries)} B per series at a root, ${f(constants.relayUsPerFrame, 1)} µs per forwarded frame`, formatCapacity(r.series_per_node, r.interval_ms, constants)]
     : [];
-  return [`Banyan bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GiB, banyan ${m.banyan} (${m.commit})`, ...rows.map(([k, v, g]) => `${k.padEnd(w)}  ${v}${g ? `   [${g}]` : ""}`), ...model].join("\n") + "\n";
+  const unreliable = (r.unreliable ?? []).map((why) => `UNRELIABLE: ${why}`);
+  return [`Banyan bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GiB, banyan ${m.banyan} (${m.commit})`, ...unreliable, ...rows.map(([k, v, g]) => `${k.padEnd(w)}  ${v}${g ? `   [${g}]` : ""}`), ...model].join("\n") + "\n";
 }
 
 /** A self-contained HTML page (uPlot inlined): latency over time, bytes per level, recovery timeline. */
@@ -66,14 +67,16 @@ export function benchHtml(r: BenchResult): string {
   const data = JSON.stringify(r.timeline);
   const title = `Banyan bench: ${r.nodes} nodes × ${r.series_per_node} series (${r.machine.date}, ${r.machine.commit})`;
   return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><style>${css}
-body{font:14px system-ui,sans-serif;margin:16px;background:#fff}h1{font-size:18px}pre{background:#f4f4f4;padding:8px;font-size:12px}</style></head><body>
+body{font:14px system-ui,sans-serif;margin:16px;background:#fff;max-width:1140px}h1{font-size:18px}pre{background:#f4f4f4;padding:8px;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere}</style></head><body>
 <h1>${title}</h1><div id="lat"></div><div id="bytes"></div><div id="rec"></div>
 <pre>${formatBenchTable(r).replace(/&/g, "&amp;").replace(/</g, "&lt;")}</pre>
 <script>${js}</script><script>
 const d=${data};const W=Math.min(1100,innerWidth-40);
-new uPlot({title:"Sample → root latency (ms)",width:W,height:260,scales:{x:{time:false}},series:[{label:"s"},{label:"p50",stroke:"#2a7"},{label:"p99",stroke:"#c33"}]},[d.t_s,d.latency_p50_ms,d.latency_p99_ms],document.getElementById("lat"));
-new uPlot({title:"Bytes per second by level",width:W,height:260,scales:{x:{time:false}},series:[{label:"s"},{label:"leaf links",stroke:"#36c"},{label:"root links",stroke:"#e90"}]},[d.t_s,d.leaf_bytes_per_s,d.root_bytes_per_s],document.getElementById("bytes"));
-if(d.recovery.t_ms.length)new uPlot({title:"Recovery after killing relays: share of nodes fresh again",width:W,height:260,scales:{x:{time:false}},series:[{label:"ms"},{label:"fresh",stroke:"#63c"}]},[d.recovery.t_ms,d.recovery.fresh_fraction],document.getElementById("rec"));
+const si=v=>{const a=Math.abs(v);return a>=1e9?+(v/1e9).toFixed(1)+"G":a>=1e6?+(v/1e6).toFixed(1)+"M":a>=1e3?+(v/1e3).toFixed(1)+"k":String(+v.toFixed(3))};
+const axes=(x,y)=>[{label:x},{label:y,size:80,values:(u,vs)=>vs.map(si)}];
+new uPlot({title:"Sample → root latency",width:W,height:260,scales:{x:{time:false}},axes:axes("seconds into the steady window","ms"),series:[{label:"s"},{label:"p50 ms",stroke:"#2a7"},{label:"p99 ms",stroke:"#c33"}]},[d.t_s,d.latency_p50_ms,d.latency_p99_ms],document.getElementById("lat"));
+new uPlot({title:"Bytes per second by level",width:W,height:260,scales:{x:{time:false}},axes:axes("seconds into the steady window","bytes per second"),series:[{label:"s"},{label:"leaf links B/s",stroke:"#36c"},{label:"root links B/s",stroke:"#e90"}]},[d.t_s,d.leaf_bytes_per_s,d.root_bytes_per_s],document.getElementById("bytes"));
+if(d.recovery.t_ms.length)new uPlot({title:"Recovery after killing relays: share of nodes fresh again",width:W,height:260,scales:{x:{time:false}},axes:axes("ms after the kill","share of nodes"),series:[{label:"ms"},{label:"fresh",stroke:"#63c"}]},[d.recovery.t_ms,d.recovery.fresh_fraction],document.getElementById("rec"));
 </script></body></html>`;
 }
 

@@ -1,7 +1,7 @@
 import { Receiver, measureRemoteWrite, type RemoteWriteFigures } from "./remote-write-baseline.js";
 import { execSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { cpus, totalmem, tmpdir } from "node:os";
+import { closeSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../src/core/version.js";
 import { BenchCluster } from "./bench-cluster.js";
@@ -55,6 +55,8 @@ export interface BenchResult {
   prometheus_baseline: PrometheusBaseline | null;
   /** --remote-write: the receiver's cost against a Prometheus scraping the same series directly (cpu_ratio_vs_direct: receiver / direct). */
   remote_write: (RemoteWriteFigures & { direct_cpu_cores: number; direct_rss_mb: number; cpu_ratio_vs_direct: number }) | null;
+  /** Why this run's figures should not be trusted (empty when nothing says so): a machine loaded past its cores, scrapes that failed. */
+  unreliable: string[];
   timeline: { t_s: number[]; latency_p50_ms: number[]; latency_p99_ms: number[]; leaf_bytes_per_s: number[]; root_bytes_per_s: number[]; recovery: { t_ms: number[]; fresh_fraction: number[] } };
 }
 
@@ -63,15 +65,35 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function runBench(o: BenchOptions, say: (line: string) => void, progress: (label: string, fraction: number) => void): Promise<BenchResult> {
   const plan = planBench(o.nodes, o.trees, o.roots, o.maxRealRelays, o.basePort);
   const dir = mkdtempSync(join(tmpdir(), "banyan-bench-"));
-  const cluster = new BenchCluster(plan, o, join(dir, "topology.json"));
+  // The roots', relays' and simulator's own warnings (a node marked down, a slow scrape) go to a log
+  // the bench names, not over its progress; kept after the run only when something was written.
+  const logPath = join(tmpdir(), `banyan-bench-processes-${process.pid}.log`);
+  const logFd = openSync(logPath, "w");
+  const cluster = new BenchCluster(plan, o, join(dir, "topology.json"), logFd);
   say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${o.relayProcesses} processes, ${plan.streams.length} simulated subtree streams; ports ${plan.portBase}+`);
   let receiver: Receiver | null = null;
+  /**
+   * A phase whose steps report nothing themselves: the bar moves with the time it usually takes
+   * (held at 99 % until it ends), so every phase of a run shows it is alive.
+   */
+  const phase = async <T>(label: string, usualS: number, run: () => Promise<T>): Promise<T> => {
+    const began = Date.now();
+    progress(label, 0);
+    const timer = setInterval(() => progress(label, Math.min(0.99, (Date.now() - began) / 1000 / usualS)), 500);
+    try {
+      return await run();
+    } finally {
+      clearInterval(timer);
+      progress(label, 1);
+    }
+  };
   // SIGTERM or Ctrl-C: stop every process of the cluster and the receiver before leaving (their
   // ports with them), and remove the run's files.
   const onSignal = (signal: NodeJS.Signals): void => {
     say(`${signal}: stopping the bench cluster`);
     void Promise.allSettled([cluster.stop(), receiver?.stop()]).finally(() => {
       rmSync(dir, { recursive: true, force: true });
+      if (statSync(logPath, { throwIfNoEntry: false })?.size === 0) rmSync(logPath, { force: true });
       process.exit(signal === "SIGINT" ? 130 : 143);
     });
   };
@@ -130,6 +152,8 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       progress("steady", s / o.durationS);
     }
     const seconds = (Date.now() - t0) / 1000;
+    // The 1-minute load at the end of the steady window: past the cores, processes waited for CPU.
+    const steadyLoad = loadavg()[0]!;
     const [m1, w1, s1] = [prevM, await cluster.workerStats(), prevS];
     const downs = new CounterGrowth("banyan_root_nodes_down_total");
     downs.add(m0);
@@ -223,28 +247,35 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       root_restart: null,
       prometheus_baseline: null,
       remote_write: null,
+      unreliable: [],
       timeline,
     };
+    if (steadyLoad > cpus().length) result.unreliable.push(`the machine was loaded past its cores (1-minute load ${steadyLoad.toFixed(1)} on ${cpus().length} cores): CPU and latency figures are upper bounds`);
+    if (![renderMs, renderFirstMs, renderGzipMs].every(Number.isFinite)) result.unreliable.push("a root did not answer its scrape (see the log of the cluster's processes)");
 
     if (receiver !== null) {
       say(`remote_write: the roots write to a real ${receiver.kind}; its cost, then an outage of ${o.remoteWriteOutageS} s`);
-      const rw = await measureRemoteWrite(cluster, receiver, Math.max(5, o.durationS), o.remoteWriteOutageS, say);
+      const rw = await phase("remote_write", Math.max(5, o.durationS) + o.remoteWriteOutageS + 20, () => measureRemoteWrite(cluster, receiver!, Math.max(5, o.durationS), o.remoteWriteOutageS, say));
       await receiver.stop();
       // Against the same series scraped directly by a Prometheus, in this run.
-      const direct = o.baselinePrometheus ? null : await runDirectBaseline(cluster, o, dir, say);
+      const direct = o.baselinePrometheus ? null : await phase("direct", o.durationS + 15, () => runDirectBaseline(cluster, o, dir, say));
       result.remote_write = { ...rw, direct_cpu_cores: direct?.cpu_cores ?? NaN, direct_rss_mb: direct?.rss_mb ?? NaN, cpu_ratio_vs_direct: direct ? rw.receiver_cpu_cores / direct.cpu_cores : NaN };
+      if (direct !== null && direct.failed_scrapes > 0) result.unreliable.push(`the direct Prometheus failed ${direct.failed_scrapes} of ${direct.scrapes} scrapes: its cost is understated`);
     }
     if (o.baselinePrometheus) {
       say("baseline: a real Prometheus scraping the roots, then scraping the nodes directly");
-      result.prometheus_baseline = await runPrometheusBaseline(cluster, o, dir, say);
+      result.prometheus_baseline = await phase("baseline", 2 * o.durationS + 30, () => runPrometheusBaseline(cluster, o, dir, say));
+      for (const [what, run] of [["scraping the roots", result.prometheus_baseline.roots], ["scraping the nodes directly", result.prometheus_baseline.direct]] as const) {
+        if (run.failed_scrapes > 0) result.unreliable.push(`the baseline Prometheus ${what} failed ${run.failed_scrapes} of ${run.scrapes} scrapes: its cost is understated`);
+      }
       if (result.remote_write !== null) {
         const d = result.prometheus_baseline.direct;
         result.remote_write = { ...result.remote_write, direct_cpu_cores: d.cpu_cores, direct_rss_mb: d.rss_mb, cpu_ratio_vs_direct: result.remote_write.receiver_cpu_cores / d.cpu_cores };
       }
     }
     const killed = new Set<string>();
-    if (o.scenario === "failover" || o.scenario === "all") result.failover = await failoverScenario(cluster, o, timeline, killed, say);
-    if (o.scenario === "root-restart" || o.scenario === "storm" || o.scenario === "all") result.root_restart = await rootRestartScenario(cluster, o.intervalMs, killed, say);
+    if (o.scenario === "failover" || o.scenario === "all") result.failover = await phase("failover", 30, () => failoverScenario(cluster, o, timeline, killed, say));
+    if (o.scenario === "root-restart" || o.scenario === "storm" || o.scenario === "all") result.root_restart = await phase("restart", 40, () => rootRestartScenario(cluster, o.intervalMs, killed, say));
     return result;
   } finally {
     process.off("SIGINT", onSignal);
@@ -252,6 +283,9 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     await cluster.stop();
     await receiver?.stop();
     rmSync(dir, { recursive: true, force: true });
+    closeSync(logFd);
+    if (statSync(logPath).size === 0) rmSync(logPath, { force: true });
+    else say(`the cluster's processes logged to ${logPath}`);
   }
 }
 

@@ -25,6 +25,7 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
   t.equal(r.nodes, 200);
   t.equal(r.series_per_node, 50);
   t.equal(r.interval_ms, 1000);
+  t.ok(Array.isArray(r.unreliable) && r.unreliable.every((x: unknown) => typeof x === "string"), `unreliable: ${JSON.stringify(r.unreliable)}`);
   for (const k of [
     "bytes_per_node_per_interval",
     "prometheus_text_bytes_per_node_per_interval",
