@@ -7,10 +7,11 @@
 #   chromium    renders `banyan bench --plot out.png` (a headless screenshot of the HTML plot)
 #   victoria-metrics  a second remote_write receiver (test/system/remote-write-victoriametrics.test.ts)
 #   slurm-wlm, munge  a one-node Slurm whose prolog and epilog run deploy/slurm/* (test/system/slurm.test.ts)
+#   rpm, cpio   rpmbuild makes the .rpm of `npm run package`; rpm2cpio and cpio unpack it in its test
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway graphviz chromium victoria-metrics slurm-wlm munge)
+PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway graphviz chromium victoria-metrics slurm-wlm munge rpm cpio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

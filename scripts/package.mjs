@@ -6,7 +6,9 @@
 //   banyan-<version>.tgz                 npm pack (dist/ built by prepack): npm install -g ./banyan-<version>.tgz
 // The production dependencies are copied from this checkout's node_modules (npm ls --omit=dev), so the
 // package holds exactly what the tests ran against; the runtime is the Node that runs this script.
-// Options: --out DIR (default release/), --skip-npm-pack, --skip-tarball, --skip-deb.
+//   banyan-<version>-1.<arch>.rpm        RHEL family: the same tree as the .deb (rpmbuild, from Debian's rpm package)
+// Options: --out DIR (default release/), --skip-npm-pack, --skip-tarball, --skip-deb, --skip-rpm,
+// --fast (gzip -1). The system tree is staged once and each package is built from it.
 import { execFileSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
@@ -56,15 +58,32 @@ function write(path, text, mode = 0o644) {
 }
 
 const made = [];
+/** gzip level: 6, or 1 with --fast (the tests' builds: the same files, a few MB larger, much sooner). */
+const LEVEL = args.has("--fast") ? 1 : 6;
+
+/**
+ * The installed system tree both system packages hold: /opt/banyan, /usr/bin/banyan, the units
+ * (under `unitDir`: /lib/systemd/system on Debian, /usr/lib/systemd/system on RHEL), /etc/banyan.
+ */
+function stageSystem(dir, unitDir) {
+  const packages = stageProgram(join(dir, "opt/banyan"));
+  write(join(dir, "usr/bin/banyan"), '#!/bin/sh\nexec /opt/banyan/node/bin/node /opt/banyan/dist/src/cli/main.js "$@"\n', 0o755);
+  for (const unit of UNITS) cpSync(join(ROOT, "deploy/systemd", unit), join(dir, unitDir, unit));
+  for (const conf of CONFIGS) cpSync(join(ROOT, "deploy/etc", conf), join(dir, "etc/banyan", conf));
+  return packages;
+}
+
+const UNITS = ["banyan-agent.service", "banyan-root.service", "banyan-relay.service"];
+const CONFIGS = ["agent.yaml", "root.yaml", "relay.yaml"];
+const SUMMARY = pkg.description.split(":")[0];
+const RUNTIME_NOTE = "Ships its own Node.js runtime under /opt/banyan/node (Debian 12's nodejs is 18, RHEL 8's 16; Banyan needs 20).";
+
+const TREE = join(OUT, "tree");
+const packages = stageSystem(TREE, "lib/systemd/system");
+const installedKb = Number(run("du", ["-sk", TREE]).split("\t")[0]);
 
 if (!args.has("--skip-deb")) {
-  const deb = join(OUT, "deb");
-  const opt = join(deb, "opt/banyan");
-  const packages = stageProgram(opt);
-  write(join(deb, "usr/bin/banyan"), '#!/bin/sh\nexec /opt/banyan/node/bin/node /opt/banyan/dist/src/cli/main.js "$@"\n', 0o755);
-  for (const unit of ["banyan-agent.service", "banyan-root.service", "banyan-relay.service"]) cpSync(join(ROOT, "deploy/systemd", unit), join(deb, "lib/systemd/system", unit));
-  for (const conf of ["agent.yaml", "root.yaml", "relay.yaml"]) cpSync(join(ROOT, "deploy/etc", conf), join(deb, "etc/banyan", conf));
-  const installedKb = Number(run("du", ["-sk", deb]).split("\t")[0]);
+  const deb = TREE;
   write(
     join(deb, "DEBIAN/control"),
     [
@@ -77,27 +96,75 @@ if (!args.has("--skip-deb")) {
       "Section: admin",
       "Priority: optional",
       "Homepage: https://github.com/banyan-hpc/banyan",
-      `Description: ${pkg.description.split(":")[0]}`,
+      `Description: ${SUMMARY}`,
       ` ${pkg.description}`,
-      " Ships its own Node.js runtime under /opt/banyan/node (Debian 12's nodejs is 18; Banyan needs 20).",
+      ` ${RUNTIME_NOTE}`,
       "",
     ].join("\n"),
   );
-  write(join(deb, "DEBIAN/conffiles"), ["/etc/banyan/agent.yaml", "/etc/banyan/root.yaml", "/etc/banyan/relay.yaml", ""].join("\n"));
+  write(join(deb, "DEBIAN/conffiles"), [...CONFIGS.map((c) => `/etc/banyan/${c}`), ""].join("\n"));
   for (const script of ["postinst", "prerm", "postrm"]) cpSync(join(ROOT, "deploy/debian", script), join(deb, "DEBIAN", script));
   for (const script of ["postinst", "prerm", "postrm"]) chmodSync(join(deb, "DEBIAN", script), 0o755);
   const file = join(OUT, `banyan_${VERSION}_${DEB_ARCH}.deb`);
-  run("dpkg-deb", ["--root-owner-group", "-Zgzip", "--build", deb, file]);
-  rmSync(deb, { recursive: true, force: true });
+  run("dpkg-deb", ["--root-owner-group", "-Zgzip", `-z${LEVEL}`, "--build", deb, file]);
+  rmSync(join(deb, "DEBIAN"), { recursive: true, force: true });
   made.push(`${file} (${mb(file)} MB; ${(installedKb / 1024).toFixed(0)} MB installed, ${packages} npm packages)`);
 }
 
-if (!args.has("--skip-tarball")) {
-  const name = `banyan-${VERSION}-linux-${NODE_ARCH}`;
-  const dir = join(OUT, name);
-  stageProgram(dir);
+if (!args.has("--skip-rpm")) {
+  // RHEL-family clusters: the same tree, built with rpmbuild (Debian's `rpm` package has it) from
+  // the staged files; no automatic dependencies (the runtime is inside), gzip payload (RHEL 8's rpm reads it).
+  const top = join(OUT, "rpmbuild");
+  const rpmArch = { x64: "x86_64", arm64: "aarch64" }[NODE_ARCH];
+  const spec = join(top, "banyan.spec");
+  const script = (name) => readFileSync(join(ROOT, "deploy/rpm", name), "utf8").trim();
   write(
-    join(dir, "bin/banyan"),
+    spec,
+    [
+      "Name: banyan",
+      `Version: ${VERSION}`,
+      "Release: 1",
+      `Summary: ${SUMMARY}`,
+      `License: ${pkg.license}`,
+      "URL: https://github.com/banyan-hpc/banyan",
+      "AutoReqProv: no",
+      "Requires(pre): shadow-utils",
+      "%global __os_install_post %{nil}",
+      "%global _build_id_links none",
+      `%global _binary_payload w${LEVEL}.gzdio`,
+      "%description",
+      `${pkg.description}\n${RUNTIME_NOTE}`,
+      "%install",
+      `cp -a ${TREE}/. %{buildroot}/`,
+      // RHEL keeps units under /usr/lib/systemd/system (the staged tree has Debian's /lib/systemd/system).
+      "mkdir -p %{buildroot}/usr/lib/systemd && mv %{buildroot}/lib/systemd/system %{buildroot}/usr/lib/systemd/ && rm -rf %{buildroot}/lib",
+      "%pre",
+      script("pre"),
+      "%post",
+      script("post"),
+      "%preun",
+      script("preun"),
+      "%files",
+      "/opt/banyan",
+      "/usr/bin/banyan",
+      ...UNITS.map((u) => `/usr/lib/systemd/system/${u}`),
+      "%dir /etc/banyan",
+      ...CONFIGS.map((c) => `%config(noreplace) /etc/banyan/${c}`),
+      "",
+    ].join("\n"),
+  );
+  run("rpmbuild", ["-bb", "--quiet", "--target", rpmArch, "--define", `_topdir ${top}`, "--define", `_rpmdir ${OUT}`, "--define", "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm", spec]);
+  rmSync(top, { recursive: true, force: true });
+  const file = join(OUT, `banyan-${VERSION}-1.${rpmArch}.rpm`);
+  made.push(`${file} (${mb(file)} MB)`);
+}
+
+if (!args.has("--skip-tarball")) {
+  // The program of the tree, renamed banyan-<version>-linux-<arch>/, and a bin/banyan that finds it.
+  const name = `banyan-${VERSION}-linux-${NODE_ARCH}`;
+  const extra = join(OUT, "tarball-bin");
+  write(
+    join(extra, "bin/banyan"),
     [
       "#!/bin/sh",
       "# Self-contained: the Node runtime and the program live beside this script (no PATH needed;",
@@ -111,8 +178,8 @@ if (!args.has("--skip-tarball")) {
     0o755,
   );
   const file = join(OUT, `${name}.tar.gz`);
-  run("tar", ["-C", OUT, "-czf", file, name]);
-  rmSync(dir, { recursive: true, force: true });
+  run("tar", ["-I", `gzip -${LEVEL}`, "-cf", file, "--owner=0", "--group=0", `--transform=s,^banyan,${name},`, `--transform=s,^bin,${name}/bin,`, "-C", join(TREE, "opt"), "banyan", "-C", extra, "bin"]);
+  rmSync(extra, { recursive: true, force: true });
   made.push(`${file} (${mb(file)} MB)`);
 }
 
@@ -121,7 +188,7 @@ if (!args.has("--skip-npm-pack")) {
   made.push(`${join(OUT, name)} (${mb(join(OUT, name))} MB)`);
 }
 
-rmSync(join(OUT, "stage"), { recursive: true, force: true });
+rmSync(TREE, { recursive: true, force: true });
 for (const m of made) console.log(`wrote ${m}`);
 console.log(`in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 if (!existsSync(OUT)) process.exit(1);

@@ -20,16 +20,28 @@ const VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as
 const sh = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string => execFileSync(cmd, args, { encoding: "utf8", env });
 
 t.test("package - npm run package builds the .deb and the tarball; the .deb installs, runs from PATH, removes and purges cleanly", async (t) => {
-  requireProgram("dpkg-deb");
+  for (const p of ["dpkg-deb", "rpmbuild", "rpm2cpio", "cpio"]) requireProgram(p);
   const out = mkdtempSync(join(tmpdir(), "banyan-package-"));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const t0 = Date.now();
-  const built = sh(process.execPath, [join(REPO, "scripts/package.mjs"), "--out", out, "--skip-npm-pack"]);
+  const built = sh(process.execPath, [join(REPO, "scripts/package.mjs"), "--out", out, "--skip-npm-pack", "--fast"]);
   t.comment(built.trim().replaceAll("\n", "; "));
   const deb = join(out, `banyan_${VERSION}_amd64.deb`);
   const tarball = join(out, `banyan-${VERSION}-linux-x64.tar.gz`);
-  t.ok(existsSync(deb) && existsSync(tarball), `both built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  t.comment(`.deb ${(statSync(deb).size / 1e6).toFixed(1)} MB, tarball ${(statSync(tarball).size / 1e6).toFixed(1)} MB`);
+  const rpm = join(out, `banyan-${VERSION}-1.x86_64.rpm`);
+  t.ok(existsSync(deb) && existsSync(tarball) && existsSync(rpm), `all three built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  t.comment(`.deb ${(statSync(deb).size / 1e6).toFixed(1)} MB, tarball ${(statSync(tarball).size / 1e6).toFixed(1)} MB, .rpm ${(statSync(rpm).size / 1e6).toFixed(1)} MB`);
+
+  // The .rpm (RHEL family): its metadata, its config files, its scripts; unpacked, its program runs.
+  t.match(sh("rpm", ["-qp", "--queryformat", "%{NAME} %{VERSION} %{ARCH}\n", rpm]), new RegExp(`^banyan ${VERSION.replaceAll(".", "\\.")} x86_64`));
+  t.same(sh("rpm", ["-qcp", rpm]).trim().split("\n").sort(), ["/etc/banyan/agent.yaml", "/etc/banyan/relay.yaml", "/etc/banyan/root.yaml"], "configs marked %config");
+  const rpmFiles = sh("rpm", ["-qlp", rpm]);
+  for (const f of ["/usr/bin/banyan", "/usr/lib/systemd/system/banyan-root.service", "/opt/banyan/node/bin/node", "/opt/banyan/deploy/slurm/prolog"]) t.match(rpmFiles, f, `the .rpm holds ${f}`);
+  t.match(sh("rpm", ["-qp", "--scripts", rpm]), /useradd -r -g banyan/, "it creates the banyan user");
+  const rpmTree = join(out, "rpm-tree");
+  mkdirSync(rpmTree);
+  execFileSync("sh", ["-c", `rpm2cpio "${rpm}" | cpio -idm --quiet`], { cwd: rpmTree });
+  t.equal(sh(join(rpmTree, "opt/banyan/node/bin/node"), [join(rpmTree, "opt/banyan/dist/src/cli/main.js"), "--version"]).trim(), VERSION, "its program runs on its own runtime");
 
   // The tarball on a "machine without Node": PATH holds readlink and nothing else.
   const unpacked = join(out, "unpacked");

@@ -2,6 +2,7 @@ import { rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import t from "tap";
+import { sendTick } from "../../fixtures/wire-tick.js";
 import { NodeSource } from "../../../src/agent/node-source.js";
 import { parseLimits, parseSelfStat } from "../../../src/agent/collectors/process-collector.js";
 import { MAX_FILES } from "../../../src/agent/collectors/textfile-collector.js";
@@ -11,8 +12,6 @@ import { SeriesType, type SeriesDef } from "../../../src/series/series-def.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules } from "../../../src/series/precision.js";
 import { DeltaDecoder } from "../../../src/series/delta-decoder.js";
 import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
-import { decodePayload, encodePayload } from "../../../src/wire/payload-codec.js";
-import { DEFAULT_WIRE_LIMITS } from "../../../src/wire/wire-limits.js";
 import { fileTree } from "../../fixtures/file-tree.js";
 import { recorder } from "./sources.test.js";
 
@@ -215,11 +214,7 @@ t.test("audit: every cumulative family the agent emits travels exact, so rate() 
       for (const step of steps) {
         v += step;
         enc.set(id, v);
-        const f = enc.encode();
-        if (f !== null) {
-          const w = encodePayload(f.payload);
-          dec.apply(decodePayload(w.codec, w.bytes, DEFAULT_WIRE_LIMITS), f.kind);
-        }
+        sendTick(enc, dec);
         firstAtRoot ??= dec.value(id);
       }
       // rate() over the run: the increase at the root equals the node's.

@@ -1,9 +1,8 @@
 import fc from "fast-check";
 import t from "tap";
+import { sendTick } from "../../fixtures/wire-tick.js";
 import { DeltaDecoder } from "../../../src/series/delta-decoder.js";
 import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
-import { decodePayload, encodePayload } from "../../../src/wire/payload-codec.js";
-import { DEFAULT_WIRE_LIMITS } from "../../../src/wire/wire-limits.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules, globToRegExp } from "../../../src/series/precision.js";
 import { SeriesType, seriesDef } from "../../../src/series/series-def.js";
 
@@ -38,11 +37,7 @@ t.test("precision - node_exporter's untyped counters (vmstat, netstat) travel ex
       for (const step of steps) {
         v += step;
         enc.set(id, v);
-        const f = enc.encode();
-        if (f !== null) {
-          const w = encodePayload(f.payload);
-          dec.apply(decodePayload(w.codec, w.bytes, DEFAULT_WIRE_LIMITS), f.kind);
-        }
+        sendTick(enc, dec);
         t.equal(dec.value(id), v, `${name} exact at the root`);
       }
     }),
@@ -63,11 +58,7 @@ t.test("precision - Node Exporter Full's RAM Used (MemTotal − MemFree − Cach
         for (const shares of ticks) {
           const truth = [total, ...shares.map((s) => Math.round(s * total))];
           truth.forEach((v, i) => enc.set(ids[i]!, v));
-          const f = enc.encode();
-          if (f !== null) {
-            const w = encodePayload(f.payload);
-            dec.apply(decodePayload(w.codec, w.bytes, DEFAULT_WIRE_LIMITS), f.kind);
-          }
+          sendTick(enc, dec);
           const used = (v: number[]) => v[0]! - v[1]! - v[2]! - v[3]! - v[4]!;
           const atRoot = ids.map((id) => dec.value(id)!);
           const bound = 1e-4 * truth.reduce((s, v) => s + v, 0) + 1e-6;
