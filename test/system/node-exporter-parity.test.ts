@@ -16,8 +16,15 @@ const SELF = /^(go_|process_|promhttp_|node_scrape_|node_exporter_|node_textfile
 
 type Page = Map<string, ParsedSample[]>;
 
-/** Counter rates over the same window agree within 20 % (plus 2/s for counters that barely move). */
-const rateAgrees = (dNe: number, dBn: number, seconds: number): boolean => Math.abs(dNe / seconds - dBn / seconds) <= 0.2 * Math.abs(dNe / seconds) + 2;
+/**
+ * A counter's increase through Banyan over a window agrees with node_exporter's: the agent's value
+ * read at T is the node's at some instant of [T − LAG, T] (it samples at its own phase), so its
+ * increase from T1 to T2 lies between node_exporter's from T1 to T2 − LAG (lo) and from T1 − LAG to
+ * T2 (hi); 20 % and 2/s beyond those for the reads' own jitter. A burst of disk writes in the lag
+ * moves both sides alike; a wrong unit or factor falls outside every time.
+ */
+const LAG_MS = 1500;
+const rateAgrees = (lo: number, hi: number, dBn: number, seconds: number): boolean => dBn >= lo - 0.2 * Math.abs(lo) - 2 * seconds && dBn <= hi + 0.2 * Math.abs(hi) + 2 * seconds;
 
 /** The 1 % bound (0.5 °C / 0.5 s for temperatures and times), plus what moves between two reads ~1 s apart. */
 const gaugeAgrees = (ne: number, bn: number, family: string): boolean =>
@@ -57,11 +64,14 @@ t.test("parity - Banyan's agent and the real node_exporter 1.5 agree on every fa
   t.ok(await eventually(async () => (await httpText(`http://127.0.0.1:${NE_PORT}/metrics`)).status === 200, 10_000), "node_exporter up");
   await sleep(2000);
 
-  const snapshot = async (): Promise<[Page, Page]> => {
+  /** node_exporter and the root read together, and node_exporter LAG_MS before (see rateAgrees). */
+  const snapshot = async (): Promise<[Page, Page, Page]> => {
+    const early = await httpText(`http://127.0.0.1:${NE_PORT}/metrics`);
+    await sleep(LAG_MS);
     const [a, b] = await Promise.all([httpText(`http://127.0.0.1:${NE_PORT}/metrics`), httpText(rootUrl)]);
-    return [familiesOf(a.text), familiesOf(b.text)];
+    return [familiesOf(a.text), familiesOf(b.text), familiesOf(early.text)];
   };
-  const [ne1, bn1] = await snapshot();
+  const [ne1, bn1, neEarly1] = await snapshot();
   const t1 = Date.now();
 
   // Families: which of node_exporter's Banyan produces, and with the same label sets.
@@ -87,11 +97,11 @@ t.test("parity - Banyan's agent and the real node_exporter 1.5 agree on every fa
   // Gauges: the same value within the bound, allowing for the two reads not being the same instant.
   // Counters: the same rate over the same window.
   await sleep(6000);
-  const [ne2, bn2] = await snapshot();
+  const [ne2, bn2, neEarly2] = await snapshot();
   const seconds = (Date.now() - t1) / 1000;
   const valueProblems: string[] = [];
   const suspects = new Set<string>();
-  const counterSuspects = new Map<string, [number, number]>();
+  const counterSuspects = new Map<string, [number, number, number]>();
   let gauges = 0;
   let counters = 0;
   for (const f of both) {
@@ -101,10 +111,12 @@ t.test("parity - Banyan's agent and the real node_exporter 1.5 agree on every fa
       if (b === undefined) continue;
       if (s.type === SeriesType.Counter) {
         const a1 = ne1.get(f)!.find((x) => labelKey(x) === k)?.value;
+        const e1 = neEarly1.get(f)?.find((x) => labelKey(x) === k)?.value;
+        const e2 = neEarly2.get(f)?.find((x) => labelKey(x) === k)?.value;
         const b1 = bn1.get(f)?.find((x) => labelKey(x) === k)?.value;
-        if (a1 === undefined || b1 === undefined) continue;
+        if (a1 === undefined || b1 === undefined || e1 === undefined || e2 === undefined) continue;
         counters++;
-        if (!rateAgrees(s.value - a1, b.value - b1, seconds)) counterSuspects.set(`${f}\u0000${k}`, [a1, b1]);
+        if (!rateAgrees(e2 - a1, s.value - e1, b.value - b1, seconds)) counterSuspects.set(`${f}\u0000${k}`, [a1, b1, e1]);
       } else {
         gauges++;
         if (!gaugeAgrees(s.value, b.value, f)) suspects.add(`${f}\u0000${k}`);
@@ -117,13 +129,14 @@ t.test("parity - Banyan's agent and the real node_exporter 1.5 agree on every fa
   // again, up to 3 times (counters over a window that grows each time).
   for (let attempt = 0; attempt < 3 && (suspects.size > 0 || counterSuspects.size > 0); attempt++) {
     await sleep(1000);
-    const [a, b] = await snapshot();
+    const [a, b, early] = await snapshot();
     const window = (Date.now() - t1) / 1000;
-    for (const [key, [a1, b1]] of [...counterSuspects]) {
+    for (const [key, [a1, b1, e1]] of [...counterSuspects]) {
       const [f, k] = key.split("\u0000") as [string, string];
       const x = a.get(f)?.find((y) => labelKey(y) === k);
       const y = b.get(f)?.find((z) => labelKey(z) === k);
-      if (x !== undefined && y !== undefined && rateAgrees(x.value - a1, y.value - b1, window)) counterSuspects.delete(key);
+      const e = early.get(f)?.find((z) => labelKey(z) === k);
+      if (x !== undefined && y !== undefined && e !== undefined && rateAgrees(e.value - a1, x.value - e1, y.value - b1, window)) counterSuspects.delete(key);
     }
     for (const key of [...suspects]) {
       const [f, k] = key.split("\u0000") as [string, string];
