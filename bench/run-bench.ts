@@ -94,6 +94,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     void Promise.allSettled([cluster.stop(), receiver?.stop()]).finally(() => {
       rmSync(dir, { recursive: true, force: true });
       if (statSync(logPath, { throwIfNoEntry: false })?.size === 0) rmSync(logPath, { force: true });
+      else say(`the cluster's processes logged to ${logPath}`);
       process.exit(signal === "SIGINT" ? 130 : 143);
     });
   };
