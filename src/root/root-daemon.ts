@@ -2,6 +2,7 @@ import { Registry } from "prom-client";
 import { bindAddress, nodesOfRoot, rootRecord } from "../../topology/topology-lookup.js";
 import type { Topology } from "../../topology/topology-file.js";
 import { ChildServer } from "../wire/child-server.js";
+import { OriginAuthority } from "../wire/origin-authority.js";
 import type { DaemonContext } from "../wire/daemon-context.js";
 import { resolveLimits } from "../wire/wire-config.js";
 import { AggregateEngine } from "./aggregates.js";
@@ -55,7 +56,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     limits,
   };
   const store = new RootStore(storeOpts, aggregates, log, registry);
-  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry);
+  const authority = new OriginAuthority(ctx.topology);
+  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry, { authority });
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
   const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
   store.onResyncRequested((origin) => status.recordResync(origin));
@@ -101,6 +103,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       http.setGzipLevel(cfg.gzipLevel);
       store.setDeadAfterMs(deadAfterMs(cfg));
       expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
+      authority.setTopology(topology);
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
       if (JSON.stringify(cfg.remoteWrite) !== outputsConfig) {
         // The old outputs stop first (one with a queue on disk at once, leaving it to its successor

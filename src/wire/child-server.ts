@@ -7,6 +7,7 @@ import { counter, gauge } from "../core/metric-names.js";
 import { DownSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { aliveProblem, frameProblem, isNodeName } from "./frame-envelope.js";
 import type { FrameSink } from "./frame-flow.js";
+import type { OriginAuthority } from "./origin-authority.js";
 import { decodeUp, parseHostPort, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { WireLimits } from "./wire-limits.js";
 
@@ -19,6 +20,8 @@ export interface ChildLink {
 }
 
 export interface ChildServerHooks {
+  /** Who may speak for whom (from the topology); without it any well-formed origin passes (tests of the envelope alone). */
+  authority?: OriginAuthority;
   /** A child delivered a batch (the relay may flush early when every child has). */
   onBatch?(child: ChildLink): void;
   onChildUp?(child: ChildLink): void;
@@ -38,6 +41,8 @@ export class ChildServer {
   /** origin → the stream it last arrived on, and the newest epoch and sequence seen from it. */
   private readonly routes = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
   private readonly lastSeen = new Map<string, { epoch: bigint; seq: bigint }>();
+  /** The origins routed through each stream, so a departed child's routes are forgotten with it. */
+  private readonly routedBy = new Map<grpc.ServerDuplexStream<Buffer, unknown>, Set<string>>();
   private boundPort = 0;
   /** A misbehaving child must not flood the log: one line per second at most. */
   private readonly refused: LimitedWarning;
@@ -176,6 +181,7 @@ export class ChildServer {
         const h = up.msg.value;
         if (link !== null) return refuse("second Hello on one stream");
         if (!isNodeName(h.node, this.limits)) return refuse(`bad node name in Hello: ${JSON.stringify(h.node.slice(0, 64))}`);
+        if (this.hooks.authority !== undefined && !this.hooks.authority.knows(h.node)) return refuse(`${JSON.stringify(h.node)} is not a node of the topology`);
         if (h.probe) {
           // A would-be child checks that this process answers; it does not attach.
           call.write(create(DownSchema, { msg: { case: "ack", value: { linkSeq: 0n } } }));
@@ -205,6 +211,14 @@ export class ChildServer {
       const l = this.links.get(call);
       if (l === undefined) return;
       this.links.delete(call);
+      // Its origins' routes go with it (unless they already arrive on another stream).
+      for (const o of this.routedBy.get(call) ?? []) {
+        if (this.routes.get(o) === call) {
+          this.routes.delete(o);
+          this.lastSeen.delete(o);
+        }
+      }
+      this.routedBy.delete(call);
       this.disconnected.note(`${l.node} (${reason})`);
       this.hooks.onChildDown?.(l, reason);
     };
@@ -227,7 +241,7 @@ export class ChildServer {
         this.reject("bad_frame", `${link.node}: ${problem}`);
         continue;
       }
-      this.routes.set(f.origin, call);
+      if (!this.route(link, f.origin, call)) continue;
       const seen = this.lastSeen.get(f.origin);
       if (seen === undefined || f.epoch > seen.epoch || (f.epoch === seen.epoch && f.seq > seen.seq)) this.lastSeen.set(f.origin, { epoch: f.epoch, seq: f.seq });
       good.push(f);
@@ -241,12 +255,29 @@ export class ChildServer {
         this.reject("bad_alive", `${link.node}: ${problem}`);
         continue;
       }
-      this.routes.set(a.origin, call);
+      if (!this.route(link, a.origin, call)) continue;
       goodAlive.push(a);
     }
     this.m.frames.inc(good.length);
     this.m.bytes.inc(bytes);
     if (good.length > 0 || goodAlive.length > 0) this.sink.accept(good, goodAlive, link);
+  }
+
+  /**
+   * Learns that `origin` arrives through this stream, when the link may carry it; a foreign origin
+   * (another subtree's node, or none of the topology's) is refused, counted and never applied.
+   */
+  private route(link: ChildLink, origin: string, call: grpc.ServerDuplexStream<Buffer, unknown>): boolean {
+    if (this.routes.get(origin) === call) return true;
+    if (this.hooks.authority !== undefined && !this.hooks.authority.carries(link.node, origin)) {
+      this.reject("foreign_origin", `${link.node} may not carry ${JSON.stringify(origin)}: not in its planned subtree`);
+      return false;
+    }
+    this.routes.set(origin, call);
+    let mine = this.routedBy.get(call);
+    if (mine === undefined) this.routedBy.set(call, (mine = new Set()));
+    mine.add(origin);
+    return true;
   }
 
   private reject(reason: string, detail: string): void {

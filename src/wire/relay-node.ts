@@ -7,6 +7,7 @@ import { GrpcParentProbe, type ParentProbe } from "./parent-probe.js";
 import type { UplinkState, UplinkTarget } from "./uplink-contract.js";
 import { UplinkSession } from "./uplink-session.js";
 import type { WireLimits } from "./wire-limits.js";
+import type { OriginAuthority } from "./origin-authority.js";
 import { ChildServer, type ChildLink } from "./child-server.js";
 
 /** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */
@@ -35,6 +36,8 @@ export interface RelayNodeOptions {
   /** The planned parent must answer this long before the node moves back to it. */
   readonly healAfterMs: number;
   readonly limits: WireLimits;
+  /** Who may speak for whom: each child only for its planned subtree. */
+  readonly authority?: OriginAuthority;
 }
 
 /**
@@ -94,6 +97,7 @@ export class RelayNode implements FrameSink, Downlink {
     let port = 0;
     if (this.opts.listen !== null) {
       this.server = new ChildServer(this, this.opts.limits, this.log.child({ part: "children" }), this.registry, {
+        ...(this.opts.authority !== undefined ? { authority: this.opts.authority } : {}),
         onBatch: (child) => this.childDelivered(child),
       });
       port = await this.server.listen(this.opts.listen);

@@ -3,6 +3,7 @@ import { bindAddress, nodeRecord, treeAddress } from "../../topology/topology-lo
 import type { Topology } from "../../topology/topology-file.js";
 import type { DaemonContext } from "./daemon-context.js";
 import { RelayNode, type LocalOrigin } from "./relay-node.js";
+import { OriginAuthority } from "./origin-authority.js";
 import type { UplinkTarget } from "./uplink-contract.js";
 import { resolveLimits, type TreeNodeConfig } from "./wire-config.js";
 
@@ -39,6 +40,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
   const rec = nodeRecord(ctx.topology, ctx.name, ctx.topologySource);
   const registry = ctx.registry ?? new Registry();
   const log = ctx.log.child({ node: ctx.name });
+  const authority = new OriginAuthority(ctx.topology);
   const relay = new RelayNode(
     {
       name: ctx.name,
@@ -52,6 +54,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
       maxQueuedFrames: config.maxQueuedFrames,
       healAfterMs: config.healAfterMs ?? 10 * config.intervalMs,
       limits: resolveLimits(config.limits),
+      authority,
     },
     log,
     registry,
@@ -71,6 +74,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
     sampler: s,
     registry,
     reload(topology) {
+      authority.setTopology(topology);
       relay.uplink.setChain(chainOf(topology, ctx.name, ctx.topologySource), "topology reloaded");
     },
     async stop(drainMs = 1000) {

@@ -39,7 +39,8 @@ function frameOf(origin: string, epoch: bigint, seq: bigint, enc: DeltaEncoder):
 }
 
 t.test("hostile peer - bad frames are refused and counted, the good origin behind the same child keeps flowing", async (t) => {
-  const { topology } = generateTopology({ nodes: ["n01", "n02", "n03"], roots: ["r1"], trees: 1, local: 27000 });
+  // n01 and n09 under the root, n02 and n03 under n01.
+  const { topology } = generateTopology({ nodes: ["n01", "n02", "n03", "n09"], roots: ["r1"], trees: 1, local: 27000 });
   const registry = new Registry();
   const root = await startRoot({ topology, topologySource: "test", name: "r1", log: silentLogger(), registry }, parseRootConfig({ resyncIntervalMs: 1 }));
   t.teardown(() => root.stop());
@@ -111,4 +112,47 @@ t.test("hostile peer - bad frames are refused and counted, the good origin behin
   send([frameOf("n01", 5n, 4n, good)]);
   t.ok(await eventually(() => root.store.origin("n01")?.decoded.value(0) === 40, 5000), "the good stream still flows");
   call.end();
+});
+
+t.test("hostile peer - a child speaks only for its planned subtree: another node's origin, or one the topology lacks, is refused and counted; a stranger's Hello is refused", async (t) => {
+  // One tree of fanout 2: n01 and n09 under the root, n02 and n03 under n01.
+  const { topology } = generateTopology({ nodes: ["n01", "n02", "n03", "n09"], roots: ["r1"], trees: 1, local: 27100 });
+  const registry = new Registry();
+  const root = await startRoot({ topology, topologySource: "test", name: "r1", log: silentLogger(), registry }, parseRootConfig({}));
+  t.teardown(() => root.stop());
+  const open = (node: string): { call: grpc.ClientDuplexStream<Buffer, Buffer>; closed: Promise<string> } => {
+    const client = new RawClient(`127.0.0.1:${root.grpcPort}`, grpc.credentials.createInsecure());
+    t.teardown(() => client.close());
+    const call = (client as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
+    const closed = new Promise<string>((resolve) => {
+      call.on("error", (err: grpc.ServiceError) => resolve(err.details));
+      call.on("end", () => resolve("ended"));
+    });
+    call.on("data", () => undefined);
+    call.write(up({ msg: { case: "hello", value: { node, tree: 0, epoch: 1n, version: "test" } } }));
+    return { call, closed };
+  };
+  const key = (origin: string, v: number): Frame => {
+    const enc = new DeltaEncoder(new PrecisionRules());
+    enc.set(enc.define(seriesDef("owned_total", { job: "x" }, SeriesType.Counter)), v);
+    return frameOf(origin, 9n, 1n, enc);
+  };
+  // n02 (a leaf) claims to be its parent n01, and a node that does not exist; then sends its own.
+  const n02 = open("n02");
+  n02.call.write(up({ msg: { case: "batch", value: { linkSeq: 1n, frames: [key("n01", 666), key("n99", 666), key("n02", 2)], alive: [] } } }));
+  t.ok(await eventually(() => root.store.origin("n02")?.up === true, 5000), "its own origin is applied");
+  t.equal(root.store.origin("n01"), undefined, "its parent's origin was never applied");
+  t.equal(root.store.origin("n99"), undefined, "nor a node the topology lacks");
+  const page = await root.render();
+  t.match(page, /^banyan_relay_frames_rejected_total\{reason="foreign_origin"\} 2$/m, "both refused and counted");
+  // The real n01, above it, may carry n02 and n03 (its subtree) as well as itself.
+  const n01 = open("n01");
+  n01.call.write(up({ msg: { case: "batch", value: { linkSeq: 1n, frames: [key("n01", 1), key("n03", 3)], alive: [] } } }));
+  t.ok(await eventually(() => root.store.origin("n01")?.up === true && root.store.origin("n03")?.up === true, 5000), "a node carries its subtree");
+  // A Hello from a name the topology lacks is refused outright: no state for it at all.
+  const stranger = open("n42");
+  t.match(await stranger.closed, /not a node of the topology|ended/, "a stranger's stream is closed");
+  t.match(await root.render(), /^banyan_relay_streams_refused_total [1-9]/m);
+  n01.call.end();
+  n02.call.end();
 });
