@@ -32,6 +32,19 @@ const RawClient = grpc.makeGenericClientConstructor(
 
 const up = (msg: Parameters<typeof create<typeof UpSchema>>[1]): Buffer => Buffer.from(toBinary(UpSchema, create(UpSchema, msg)));
 
+/** A raw stream to a root's tree port, and how it ended (the error's details, or "ended"). */
+function rawStream(t: Tap.Test, port: number): { call: grpc.ClientDuplexStream<Buffer, Buffer>; closed: Promise<string> } {
+  const client = new RawClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const call = (client as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
+  const closed = new Promise<string>((resolve) => {
+    call.on("error", (err: grpc.ServiceError) => resolve(err.details));
+    call.on("end", () => resolve("ended"));
+  });
+  call.on("data", () => undefined);
+  return { call, closed };
+}
+
 function frameOf(origin: string, epoch: bigint, seq: bigint, enc: DeltaEncoder): Frame {
   const f = enc.encode()!;
   const w = encodePayload(f.payload);
@@ -98,14 +111,7 @@ t.test("hostile peer - bad frames are refused and counted, the good origin behin
   t.match(page, /^work_done_total\{job="x",instance="n01"\} 30$/m);
 
   // A stream that sends bytes that are not an Up message is closed; the others are not touched.
-  const other = new RawClient(`127.0.0.1:${root.grpcPort}`, grpc.credentials.createInsecure());
-  t.teardown(() => other.close());
-  const bad = (other as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
-  const closed = new Promise<string>((resolve) => {
-    bad.on("error", (err: grpc.ServiceError) => resolve(err.details));
-    bad.on("end", () => resolve("ended"));
-  });
-  bad.on("data", () => undefined);
+  const { call: bad, closed } = rawStream(t, root.grpcPort);
   bad.write(Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x01]));
   t.match(await closed, /malformed Up message|ended/, "malformed stream closed");
   good.set(g, 40);
@@ -121,16 +127,9 @@ t.test("hostile peer - a child speaks only for its planned subtree: another node
   const root = await startRoot({ topology, topologySource: "test", name: "r1", log: silentLogger(), registry }, parseRootConfig({}));
   t.teardown(() => root.stop());
   const open = (node: string): { call: grpc.ClientDuplexStream<Buffer, Buffer>; closed: Promise<string> } => {
-    const client = new RawClient(`127.0.0.1:${root.grpcPort}`, grpc.credentials.createInsecure());
-    t.teardown(() => client.close());
-    const call = (client as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
-    const closed = new Promise<string>((resolve) => {
-      call.on("error", (err: grpc.ServiceError) => resolve(err.details));
-      call.on("end", () => resolve("ended"));
-    });
-    call.on("data", () => undefined);
-    call.write(up({ msg: { case: "hello", value: { node, tree: 0, epoch: 1n, version: "test" } } }));
-    return { call, closed };
+    const stream = rawStream(t, root.grpcPort);
+    stream.call.write(up({ msg: { case: "hello", value: { node, tree: 0, epoch: 1n, version: "test" } } }));
+    return stream;
   };
   const key = (origin: string, v: number): Frame => {
     const enc = new DeltaEncoder(new PrecisionRules());
