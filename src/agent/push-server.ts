@@ -191,8 +191,14 @@ export function parseGroupingPath(pathname: string): { grouping: Record<string, 
   if (rest.length % 2 !== 0) return { status: 400, body: `odd number of components in label string "${pathname.slice("/metrics".length)}"\n` };
   const grouping: Record<string, string> = {};
   for (let k = 0; k < rest.length; k += 2) {
-    let name = decodeURIComponent(rest[k]!);
-    let value = decodeURIComponent(rest[k + 1]!);
+    let name: string;
+    let value: string;
+    try {
+      name = decodeURIComponent(rest[k]!);
+      value = decodeURIComponent(rest[k + 1]!);
+    } catch {
+      return { status: 400, body: `bad percent-escape in the path: ${JSON.stringify(`${rest[k]}/${rest[k + 1]}`.slice(0, 64))}\n` };
+    }
     if (name.endsWith("@base64")) {
       name = name.slice(0, -"@base64".length);
       value = value === "=" ? "" : Buffer.from(value, "base64").toString("utf8");

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
-import type { Logger } from "../core/logger.js";
+import { LimitedWarning, type Logger } from "../core/logger.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } from "./exposition-cache.js";
 import { SharedPage } from "./shared-page.js";
@@ -20,14 +20,16 @@ export class RootHttpServer {
   private ready = false;
   private readonly renderSeconds: Histogram;
   private readonly pages = new SharedPage();
+  private readonly failed: LimitedWarning;
 
   constructor(
     private readonly renderPage: (format: ExpositionFormat) => Promise<Buffer[]>,
-    private readonly log: Logger,
+    log: Logger,
     registry: Registry,
     /** zlib level for gzip responses; 0 sends the page uncompressed even when gzip is accepted. */
     private gzipLevel = 1,
   ) {
+    this.failed = new LimitedWarning(log, "http handler failed");
     this.renderSeconds = new Histogram({
       name: "banyan_root_render_seconds",
       help: "Time to render the /metrics page.",
@@ -36,7 +38,8 @@ export class RootHttpServer {
     });
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
-        this.log.error({ err: (err as Error).message, url: req.url }, "http handler failed");
+        // A peer can trigger this at will: one line a second at most.
+        this.failed.warn({ err: (err as Error).message, url: req.url?.slice(0, 200) });
         if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
         res.end("internal error\n");
       });

@@ -68,7 +68,13 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const jobs = new RootJobs(store);
   jobs.start();
   http.route("/api/v1/jobs", async (_req, url) => {
-    const id = decodeURIComponent(url.pathname.slice("/api/v1/jobs".length).replace(/^\//, ""));
+    const raw = url.pathname.slice("/api/v1/jobs".length).replace(/^\//, "");
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      return { status: 400, type: "text/plain", body: `bad percent-escape in the job id: ${JSON.stringify(raw.slice(0, 64))}\n` };
+    }
     if (id === "") return { status: 200, type: "application/json", body: JSON.stringify(jobs.list()) };
     const j = jobs.get(id);
     return j === undefined ? { status: 404, type: "application/json", body: JSON.stringify({ error: `no job ${id} seen at this root` }) } : { status: 200, type: "application/json", body: JSON.stringify(j) };

@@ -79,6 +79,7 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   t.equal(refused.status, 401);
   t.match(await refused.text(), /needs that job's token/);
   t.equal((await push("/metrics/job/app/slurm_job_id/43", "x 1\n", { authorization: `Bearer ${token}` })).status, 403, "job 42's token does not publish as job 43");
+  t.equal((await push("/metrics/job/app/rack/%E0%A4%A", "x 1\n")).status, 400, "a malformed percent-escape in the path is a 400, not a 500");
   const bad = await push("/metrics/job/app/slurm_job_id/42", "ok 1\nbroken{ 2\n", { authorization: `Bearer ${token}` });
   t.equal(bad.status, 400);
   t.match(await bad.text(), /line 2:/);
@@ -89,6 +90,7 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   const agg = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
   t.match(agg, { job_id: "42", user: "alice", partition: "debug", running: true, nodes: ["n1"], cpu_seconds: 42, memory_peak_bytes: 2097152, io_read_bytes: 4096 }, "the root's per-job aggregate");
   t.equal((await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/999`)).status, 404);
+  t.equal((await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/%E0%A4%A`)).status, 400, "a malformed percent-escape is a 400, not a 500");
   // GPUs 0 and 1 of the recording: 97 % and 95 % busy, 31,522 MiB used each.
   t.ok(await eventually(async () => /banyan_job_gpu_utilization_percent\{job="synthetic",job_id="42",partition="debug",user="alice",instance="n1"\} 96$/m.test(await page()), 10_000), "the job's GPUs' mean utilisation, from SLURM_JOB_GPUS and nvidia-smi");
   t.match(await page(), /banyan_job_gpu_info\{gpu="1",job="synthetic",job_id="42",partition="debug",user="alice",instance="n1"\} 1/, "one info series per GPU of the job, to join DCGM series with");
