@@ -20,7 +20,9 @@ export interface OriginFamily {
   readonly family: FamilyEntry;
   /** The origin the lines belong to. */
   readonly view: SeriesView;
+  /** In ascending order when `sorted`; new ids are appended and sorted once before the next render. */
   readonly ids: number[];
+  sorted: boolean;
   chunk: Buffer | null;
   /** The view's own index of this family (where it marks that a value changed). */
   readonly slot: number;
@@ -84,7 +86,7 @@ export class ExpositionCache {
       if (f.members.size === 0) continue;
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
-        if (of.view.takeChanged(of) || of.chunk === null) of.chunk = renderChunk(of.ids, of.view);
+        if (of.view.takeChanged(of) || of.chunk === null) of.chunk = renderChunk(sortedIds(of), of.view);
         parts.push(of.chunk);
       }
     }
@@ -107,7 +109,7 @@ export class ExpositionCache {
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
         if (of.view.takeChanged(of) || of.chunk === null) {
-          of.chunk = renderChunk(of.ids, of.view);
+          of.chunk = renderChunk(sortedIds(of), of.view);
           work += of.ids.length;
         }
         parts.push(of.chunk);
@@ -144,6 +146,15 @@ export function yieldToLoop(): Promise<void> {
  * A chunk by copying: the prefixes are bytes already, the values ASCII. Measured on 1M series after
  * a tick: 1.18 s building strings and encoding them, against this copy loop's figure in the note.
  */
+/** A family's ids in ascending order (a stable line order): sorted once after ids were appended out of order. */
+function sortedIds(of: OriginFamily): readonly number[] {
+  if (!of.sorted) {
+    of.ids.sort((a, b) => a - b);
+    of.sorted = true;
+  }
+  return of.ids;
+}
+
 function renderChunk(ids: readonly number[], view: SeriesView): Buffer {
   let len = 0;
   for (let k = 0; k < ids.length; k++) len += view.prefix(ids[k]!).length + view.valueText(ids[k]!).length + 1;

@@ -187,20 +187,16 @@ export class OriginState implements SeriesView {
     this.stale[id] = 1;
     let of = this.families.get(def.family);
     if (of === undefined) {
-      of = { family: this.cache.family(def), view: this, ids: [], chunk: null, slot: this.newSlot() };
+      of = { family: this.cache.family(def), view: this, ids: [], sorted: true, chunk: null, slot: this.newSlot() };
       this.slots[of.slot] = of;
       this.families.set(def.family, of);
       if (this.up) this.cache.show(of, true);
     }
-    // Keep ids sorted so a family's lines come out in a stable order.
+    // Appended; sorted once before the family's next render (a sorted insert per id was quadratic:
+    // one frame of 100k ids in descending order held the event loop for seconds).
     const ids = of.ids;
-    let k = ids.length;
+    if (ids.length > 0 && ids[ids.length - 1]! > id) of.sorted = false;
     ids.push(id);
-    while (k > 0 && ids[k - 1]! > id) {
-      ids[k] = ids[k - 1]!;
-      k--;
-    }
-    ids[k] = id;
     of.chunk = null;
     this.slotOf[id] = of.slot;
   }
