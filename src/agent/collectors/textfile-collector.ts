@@ -10,10 +10,12 @@ import { listDir, readText, type Collector, type SeriesWriter } from "./series-w
  * behaviour: a file that does not parse is left out whole and sets `node_textfile_scrape_error`,
  * the others still count; `node_textfile_mtime_seconds{file}` per file read; a sample may not carry
  * a timestamp. A file is parsed again only when its size or mtime changed. Bounded against whatever
- * a local user can write there: at most MAX_FILES files, MAX_FILE_BYTES each, MAX_SERIES series.
+ * a local user can write there: at most MAX_FILES files, MAX_FILE_BYTES each and MAX_TOTAL_BYTES
+ * together (what one tick may have to parse: ~50 ms at the bound), MAX_SERIES series.
  */
 export const MAX_FILES = 256;
-export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+export const MAX_FILE_BYTES = 1024 * 1024;
+export const MAX_TOTAL_BYTES = 4 * 1024 * 1024;
 export const MAX_SERIES = 20_000;
 
 interface Parsed {
@@ -50,6 +52,7 @@ export const textfileCollector: Collector = {
       if (names.length > MAX_FILES) error = 1;
       const kept = new Set<string>();
       let series = 0;
+      let bytes = 0;
       for (const name of names.slice(0, MAX_FILES)) {
         const path = join(dir, name);
         kept.add(path);
@@ -60,10 +63,11 @@ export const textfileCollector: Collector = {
           error = 1;
           continue;
         }
-        if (!st.isFile() || st.size > MAX_FILE_BYTES) {
+        if (!st.isFile() || st.size > MAX_FILE_BYTES || bytes + st.size > MAX_TOTAL_BYTES) {
           error = 1;
           continue;
         }
+        bytes += st.size;
         let parsed = cache.get(path);
         if (parsed === undefined || parsed.mtimeMs !== st.mtimeMs || parsed.size !== st.size) {
           const text = await readText(path);

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import t from "tap";
 import { sendTick } from "../../fixtures/wire-tick.js";
-import { NodeSource } from "../../../src/agent/node-source.js";
+import { COLLECTOR_NAMES, NodeSource } from "../../../src/agent/node-source.js";
 import { parseLimits, parseSelfStat } from "../../../src/agent/collectors/process-collector.js";
-import { MAX_FILES } from "../../../src/agent/collectors/textfile-collector.js";
+import { MAX_FILES, MAX_TOTAL_BYTES } from "../../../src/agent/collectors/textfile-collector.js";
 import { writeTimex, type Timex } from "../../../src/agent/collectors/timex-collector.js";
 import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { SeriesType, type SeriesDef } from "../../../src/series/series-def.js";
@@ -15,10 +15,8 @@ import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
 import { fileTree } from "../../fixtures/file-tree.js";
 import { recorder } from "./sources.test.js";
 
-const ALL_BUT = (...keep: string[]) =>
-  ["cpu", "cpufreq", "stat", "meminfo", "loadavg", "vmstat", "pressure", "filefd", "entropy", "netdev", "netclass", "netstat", "sockstat", "softnet", "conntrack", "udp_queues", "arp", "diskstats", "filesystem", "uname", "os", "time", "timex", "selinux", "hwmon", "infiniband", "amazonefa", "lustre", "lustre_jobstats", "textfile", "process"].filter(
-    (c) => !keep.includes(c),
-  );
+/** Every collector switched off but these. */
+const ALL_BUT = (...keep: string[]): string[] => COLLECTOR_NAMES.filter((c) => !keep.includes(c));
 
 t.test("textfile: *.prom files as node_exporter reads them; a bad file left out whole and flagged; bounded", async (t) => {
   const dir = fileTree({
@@ -58,6 +56,16 @@ t.test("textfile: *.prom files as node_exporter reads them; a bad file left out 
   await src.collect(rec);
   t.equal([...rec.values.keys()].filter((k) => k.startsWith("many{")).length, MAX_FILES - 1, "a.prom and the first others up to the bound");
   t.equal(rec.values.get("node_textfile_scrape_error"), 1);
+
+  // Big files: what one tick may parse is bounded in bytes too.
+  const big = fileTree({});
+  t.teardown(() => rmSync(big, { recursive: true, force: true }));
+  const line = (k: number): string => `# ${"x".repeat(MAX_TOTAL_BYTES / 4 - 20)}\nbig_${k} 1\n`;
+  for (let k = 0; k < 6; k++) writeFileSync(join(big, `b${k}.prom`), line(k));
+  const bigRec = recorder();
+  await new NodeSource({ proc: "/nonexistent", sys: "/nonexistent", rootfs: "", textfileDirectory: big }, ALL_BUT("textfile")).collect(bigRec);
+  t.equal([...bigRec.values.keys()].filter((k) => k.startsWith("big_")).length, 4, "files past the byte budget left out");
+  t.equal(bigRec.values.get("node_textfile_scrape_error"), 1);
 });
 
 t.test("textfile: no directory configured writes only node_textfile_scrape_error 0", async (t) => {
@@ -141,7 +149,7 @@ t.test("node_scrape_collector_*: each collector's duration, and 0 for one that f
   const src = new NodeSource({ proc: "/nonexistent", sys: "/nonexistent", rootfs: "" }, ["filesystem", "timex", "process"]);
   await src.collect(rec);
   const names = [...rec.values.keys()].filter((k) => k.startsWith("node_scrape_collector_success")).length;
-  t.equal(names, 31 - 3, "one per active collector");
+  t.equal(names, COLLECTOR_NAMES.length - 3, "one per active collector");
   t.equal(rec.values.get('node_scrape_collector_success{collector="cpu"}'), 1, "a missing file is no failure");
   fc.assert(
     fc.property(fc.constantFrom(...[...rec.values.keys()].filter((k) => k.startsWith("node_scrape_collector_duration_seconds"))), (k) => rec.values.get(k)! >= 0 && rec.values.get(k)! < 10),
