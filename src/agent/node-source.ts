@@ -61,6 +61,8 @@ export class NodeSource implements Source {
   /** Per active collector: seconds its last run took, and 1 when it ran whole. */
   private readonly seconds: Float64Array;
   private readonly success: Uint8Array;
+  /** `{collector}` of each, made once (the meta series are written every tick). */
+  private readonly collectorLabels: readonly Record<string, string>[];
 
   constructor(
     private readonly paths: HostPaths,
@@ -69,6 +71,7 @@ export class NodeSource implements Source {
     this.active = COLLECTORS.filter((c) => !disabled.includes(c.name));
     this.seconds = new Float64Array(this.active.length);
     this.success = new Uint8Array(this.active.length).fill(1);
+    this.collectorLabels = this.active.map((c) => ({ collector: c.name }));
   }
 
   async collect(target: SampleTarget): Promise<void> {
@@ -93,10 +96,9 @@ export class NodeSource implements Source {
     }
     // node_exporter's own row: how long each collector took the last time it ran, and whether it ran whole.
     w.owner = "";
-    for (const [i, c] of this.active.entries()) {
-      const collector = { collector: c.name };
-      w.gauge("node_scrape_collector_duration_seconds", collector, this.seconds[i]!, "node_exporter: Duration of a collector scrape.");
-      w.gauge("node_scrape_collector_success", collector, this.success[i]!, "node_exporter: Whether a collector succeeded.");
+    for (let i = 0; i < this.active.length; i++) {
+      w.gauge("node_scrape_collector_duration_seconds", this.collectorLabels[i]!, this.seconds[i]!, "node_exporter: Duration of a collector scrape.");
+      w.gauge("node_scrape_collector_success", this.collectorLabels[i]!, this.success[i]!, "node_exporter: Whether a collector succeeded.");
     }
     w.end();
     this.tick++;
