@@ -11,6 +11,7 @@ import { prometheusBytesPerNode } from "./frame-templates.js";
 import { peakRss, processStats } from "./process-stats.js";
 import { runDirectBaseline, runPrometheusBaseline, type PrometheusBaseline } from "./prometheus-baseline.js";
 import { CounterGrowth, histogramQuantile, latencyBuckets, total } from "./root-metrics.js";
+import { failoverScenario, type FailoverFigures } from "./failover-scenario.js";
 import { rootRestartScenario, watchWindow, type StormFigures } from "./storm-scenario.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
@@ -48,7 +49,7 @@ export interface BenchResult {
   relay_rss_mb: number[];
   simulator_cpu_cores: number;
   agent: { cpu_percent: number; rss_mb: number };
-  failover: { killed: number; detection_ms: number; recovery_ms: number; nodes_lost: number } | null;
+  failover: FailoverFigures | null;
   /** The start: every node started in the same tick (first keyframes spread by startSpreadMs). */
   start: StormFigures;
   root_restart: ({ visible_ms: number; back_home_ms: number; nodes_lost: number; share: number } & StormFigures) | null;
@@ -87,16 +88,21 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       progress(label, 1);
     }
   };
-  // SIGTERM or Ctrl-C: stop every process of the cluster and the receiver before leaving (their
-  // ports with them), and remove the run's files.
+  // At the end, or on SIGTERM or Ctrl-C: stop every process of the cluster and the receiver (their
+  // ports with them), remove the run's files, keep the processes' log only when they wrote one.
+  let cleaned = false;
+  const cleanUp = async (): Promise<void> => {
+    if (cleaned) return;
+    cleaned = true;
+    await Promise.allSettled([cluster.stop(), receiver?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+    closeSync(logFd);
+    if (statSync(logPath).size === 0) rmSync(logPath, { force: true });
+    else say(`the cluster's processes logged to ${logPath}`);
+  };
   const onSignal = (signal: NodeJS.Signals): void => {
     say(`${signal}: stopping the bench cluster`);
-    void Promise.allSettled([cluster.stop(), receiver?.stop()]).finally(() => {
-      rmSync(dir, { recursive: true, force: true });
-      if (statSync(logPath, { throwIfNoEntry: false })?.size === 0) rmSync(logPath, { force: true });
-      else say(`the cluster's processes logged to ${logPath}`);
-      process.exit(signal === "SIGINT" ? 130 : 143);
-    });
+    void cleanUp().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
@@ -275,53 +281,14 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       }
     }
     const killed = new Set<string>();
-    if (o.scenario === "failover" || o.scenario === "all") result.failover = await phase("failover", 30, () => failoverScenario(cluster, o, timeline, killed, say));
+    if (o.scenario === "failover" || o.scenario === "all") result.failover = await phase("failover", 30, () => failoverScenario(cluster, o.killRelays, timeline.recovery, killed, say));
     if (o.scenario === "root-restart" || o.scenario === "storm" || o.scenario === "all") result.root_restart = await phase("restart", 40, () => rootRestartScenario(cluster, o.intervalMs, killed, say));
     return result;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await cluster.stop();
-    await receiver?.stop();
-    rmSync(dir, { recursive: true, force: true });
-    closeSync(logFd);
-    if (statSync(logPath).size === 0) rmSync(logPath, { force: true });
-    else say(`the cluster's processes logged to ${logPath}`);
+    await cleanUp();
   }
-}
-
-/** Kills k real relays at once; detection, time until every other node is fresh again, nodes lost. */
-async function failoverScenario(cluster: BenchCluster, o: BenchOptions, timeline: BenchResult["timeline"], killed: Set<string>, say: (l: string) => void): Promise<BenchResult["failover"]> {
-  const plan = cluster.plan;
-  const candidates = plan.relays.filter((r) => plan.topology.nodes.get(r)!.parent.startsWith("sim"));
-  const step = Math.max(1, Math.floor(candidates.length / Math.max(1, o.killRelays)));
-  const victims = candidates.filter((_, k) => k % step === 0).slice(0, o.killRelays);
-  if (victims.length === 0) {
-    say("failover: no relay below another relay to kill at this size");
-    return null;
-  }
-  for (const v of victims) killed.add(v);
-  const killedAt = Date.now();
-  await Promise.all([...new Set(victims.map((v) => cluster.relaysOf.get(v)!))].map((w) => w.ask({ type: "kill", names: victims.filter((v) => cluster.relaysOf.get(v) === w) }, "killed")));
-  const others = [...plan.topology.nodes.keys()].filter((n) => !victims.includes(n));
-  let freshAt = NaN;
-  let fresh = 0;
-  while (Date.now() - killedAt < 60_000) {
-    const reports = (await cluster.nodes()).flat();
-    const ok = new Set(reports.filter((n) => n.up && n.last_sample_ms > killedAt).map((n) => n.node));
-    fresh = others.filter((n) => ok.has(n)).length;
-    timeline.recovery.t_ms.push(Date.now() - killedAt);
-    timeline.recovery.fresh_fraction.push(fresh / others.length);
-    if (fresh === others.length) {
-      freshAt = Date.now();
-      break;
-    }
-    await sleep(100);
-  }
-  const detections = [...(await cluster.workerStats()).map((w) => w.failoverAtMs), (await cluster.simStats()).failoverAtMs].filter((t) => t >= killedAt);
-  const result = { killed: victims.length, detection_ms: detections.length > 0 ? Math.min(...detections) - killedAt : NaN, recovery_ms: freshAt - killedAt, nodes_lost: others.length - fresh };
-  say(`failover: killed ${victims.join(" ")}; detected after ${result.detection_ms} ms, every other node fresh after ${result.recovery_ms} ms, ${result.nodes_lost} lost`);
-  return result;
 }
 
 function commit(): string {
