@@ -13,6 +13,7 @@ import { Sampler } from "../wire/sampler.js";
 import { ScrapeSource } from "./scrape-source.js";
 import { SlurmSource } from "./slurm/slurm-source.js";
 import type { Source } from "../wire/source.js";
+import { resolveLimits } from "../wire/wire-config.js";
 import { SyntheticSource } from "./synthetic-source.js";
 
 /**
@@ -41,6 +42,7 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
         startSpreadMs: config.startSpreadMs ?? defaultStartSpreadMs(ctx.topology.nodes.size, config.keyframeIntervalMs),
         job: config.job ?? (config.source === "procfs" ? "node" : "synthetic"),
         precision: config.precision,
+        limits: resolveLimits(config.limits),
       },
       src,
       relay,

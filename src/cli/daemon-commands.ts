@@ -189,7 +189,7 @@ Examples:
 }
 
 /** The wire limits every daemon takes (src/wire/wire-limits.ts). */
-const LIMITS_KEYS = "limits.{maxMessageBytes,maxFramesPerBatch,maxDecompressedBytes,maxNameLength,maxSeriesPerOrigin,maxLabels,maxStringLength,maxStrings}";
+const LIMITS_KEYS = "limits.{maxMessageBytes,maxFramesPerBatch,maxDecompressedBytes,maxNameLength,maxSeriesPerOrigin,maxLabels,maxStringLength,maxStrings,maxStringChars}";
 
 export function relayCommand(): Command {
   return daemonOptions(subcommand("relay").description("run a dedicated relay: forwards its children's frames, samples nothing"))

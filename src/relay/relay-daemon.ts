@@ -5,6 +5,7 @@ import { NodeStatusSource } from "../wire/node-status-source.js";
 import type { RelayNode } from "../wire/relay-node.js";
 import { Sampler } from "../wire/sampler.js";
 import { startTreeNode, type NodeDaemon } from "../wire/tree-node.js";
+import { resolveLimits } from "../wire/wire-config.js";
 import type { RelayConfig } from "./relay-config.js";
 
 /** Keyframe interval of the relay's own few series (the agents' default). */
@@ -26,6 +27,7 @@ export function startRelay(ctx: DaemonContext, config: Readonly<RelayConfig>): P
         startSpreadMs: defaultStartSpreadMs(ctx.topology.nodes.size, KEYFRAME_INTERVAL_MS),
         job: "relay",
         precision: [],
+        limits: resolveLimits(config.limits),
       },
       [status],
       relay,

@@ -108,7 +108,7 @@ export class OriginState implements SeriesView {
       return applied;
     }
     const applied = this.decoder.apply(payload, mode);
-    for (const id of applied.gone) this.forget(id);
+    if (applied.gone.length > 0) this.forget(applied.gone);
     for (const id of applied.defined) this.learn(id);
     const { changed, changedCount } = applied;
     const { stale, slotOf, changedSlots } = this;
@@ -201,22 +201,57 @@ export class OriginState implements SeriesView {
     this.slotOf[id] = of.slot;
   }
 
-  private forget(id: number): void {
-    this.jobSeries.delete(id);
-    if (id === this.parentInfoId) this.parentInfoId = -1;
-    if (id === this.failoversId) this.failoversId = -1;
-    const of = id < this.slotOf.length ? this.slots[this.slotOf[id]!] : undefined;
-    if (of === undefined) return;
-    const k = of.ids.indexOf(id);
-    if (k < 0) return;
-    of.ids.splice(k, 1);
-    of.chunk = null;
-    this.texts[id] = undefined;
-    if (of.ids.length === 0) {
-      this.cache.show(of, false);
-      this.families.delete(of.family.name);
-      this.slots[of.slot] = undefined;
-      this.freeSlots.push(of.slot);
+  /**
+   * Drops gone series from their families: one pass over each family they were in, whatever their
+   * number (an indexOf and a splice per id was quadratic when 100k series of one family went).
+   */
+  private forget(gone: readonly number[]): void {
+    const byFamily = new Map<OriginFamily, Set<number>>();
+    for (const id of gone) {
+      this.jobSeries.delete(id);
+      if (id === this.parentInfoId) this.parentInfoId = -1;
+      if (id === this.failoversId) this.failoversId = -1;
+      this.texts[id] = undefined;
+      const of = id < this.slotOf.length ? this.slots[this.slotOf[id]!] : undefined;
+      if (of === undefined) continue;
+      let ids = byFamily.get(of);
+      if (ids === undefined) byFamily.set(of, (ids = new Set()));
+      ids.add(id);
+    }
+    for (const [of, ids] of byFamily) {
+      const kept = of.ids;
+      let n: number;
+      if (ids.size <= 16 && of.sorted) {
+        // A few: found by bisection, each a splice (a memmove).
+        for (const id of ids) {
+          const k = lowerBound(kept, id);
+          if (kept[k] === id) kept.splice(k, 1);
+        }
+        n = kept.length;
+      } else {
+        n = 0;
+        for (const id of kept) if (!ids.has(id)) kept[n++] = id;
+        kept.length = n;
+      }
+      of.chunk = null;
+      if (n === 0) {
+        this.cache.show(of, false);
+        this.families.delete(of.family.name);
+        this.slots[of.slot] = undefined;
+        this.freeSlots.push(of.slot);
+      }
     }
   }
+}
+
+/** The first index of ascending `a` whose value is not below `x`. */
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

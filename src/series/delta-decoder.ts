@@ -24,6 +24,8 @@ export interface AppliedFrame {
  */
 export class DeltaDecoder {
   private strings: string[] = [];
+  /** Characters in `strings`, all together (bounded by `maxStringChars`). */
+  private stringChars = 0;
   private defs: (SeriesDef | undefined)[] = [];
   /** Sized at the first frame (a root allocates this once per origin and keyframe, not per sample). */
   private vals = NO_VALUES;
@@ -53,18 +55,46 @@ export class DeltaDecoder {
    * top of the tables as they are) or a DELTA frame. Throws a Protocol error on bad content.
    */
   apply(p: Payload, mode: FrameMode): AppliedFrame {
+    const before = this.strings.length;
+    const undo = UNDO;
+    undo.gone.length = 0;
+    undo.goneDefs.length = 0;
+    undo.defined.length = 0;
+    try {
+      return this.applyChecked(p, mode, undo);
+    } catch (err) {
+      // A DELTA or VALUES frame changes the tables in place (copying them per frame was quadratic
+      // in tables that only grow): a refused frame takes its changes back, newest first.
+      if (mode !== "key") {
+        this.strings.length = before;
+        for (let k = undo.defined.length - 1; k >= 0; k--) this.defs[undo.defined[k]!] = undefined;
+        for (let k = undo.gone.length - 1; k >= 0; k--) this.defs[undo.gone[k]!] = undo.goneDefs[k];
+      }
+      throw err;
+    }
+  }
+
+  private applyChecked(p: Payload, mode: FrameMode, undo: typeof UNDO): AppliedFrame {
     const key = mode === "key";
     const absolute = mode !== "delta";
-    // Copy-on-write: most DELTA frames carry values only and reuse the tables as they are.
-    const strings = key ? [...p.strings] : p.strings.length > 0 ? this.strings.concat(p.strings) : this.strings;
-    if (strings.length > this.limits.maxStrings) this.bad(`string table of ${strings.length} over the limit ${this.limits.maxStrings}`);
-    const defs: (SeriesDef | undefined)[] = key ? [] : p.gone.length > 0 || p.defs.length > 0 ? this.defs.slice() : this.defs;
+    let added = 0;
+    for (const s of p.strings) added += s.length;
+    const chars = key ? added : this.stringChars + added;
+    if (chars > this.limits.maxStringChars) this.bad(`string table of ${chars} characters over the limit ${this.limits.maxStringChars}`);
+    const count = key ? p.strings.length : this.strings.length + p.strings.length;
+    if (count > this.limits.maxStrings) this.bad(`string table of ${count} over the limit ${this.limits.maxStrings}`);
+    const strings = key ? [...p.strings] : this.strings;
+    if (!key) for (const s of p.strings) strings.push(s);
+    const defs: (SeriesDef | undefined)[] = key ? [] : this.defs;
     let live = key ? 0 : this.live;
 
     if (key && p.gone.length > 0) this.bad("a keyframe lists gone series");
     const gone: number[] = p.gone.length > 0 ? [] : NO_IDS;
     for (const id of p.gone) {
-      if (defs[id] === undefined) this.bad(`gone series ${id} is not defined`);
+      const was = defs[id];
+      if (was === undefined) this.bad(`gone series ${id} is not defined`);
+      undo.gone.push(id);
+      undo.goneDefs.push(was);
       defs[id] = undefined;
       live--;
       gone.push(id);
@@ -101,6 +131,7 @@ export class DeltaDecoder {
       }
       if (defs[id] !== undefined) this.bad(`series ${id} defined twice`);
       defs[id] = { name, labels, type: type as SeriesType, family, help };
+      undo.defined.push(id);
       live++;
       defined.push(id);
     }
@@ -141,6 +172,7 @@ export class DeltaDecoder {
     }
 
     this.strings = strings;
+    this.stringChars = chars;
     this.defs = defs;
     this.vals = vals;
     this.live = live;
@@ -174,6 +206,8 @@ const NO_VALUES = new Float64Array(0);
  * fresh decoder allocates no buffer of its own (at a start storm, thousands of small ArrayBuffers a
  * second counted as external memory and brought on full collections of a multi-GB heap).
  */
+/** What a frame changed in the tables in place, so that a refused one is taken back (shared like APPLIED). */
+const UNDO = { gone: [] as number[], goneDefs: [] as SeriesDef[], defined: [] as number[] };
 const APPLIED = { changed: new Int32Array(1024), changedCount: 0, defined: NO_IDS, gone: NO_IDS };
 
 /** How many ids two ascending gap-coded columns share. */

@@ -1,7 +1,8 @@
+import { MinHeap } from "@datastructures-js/heap";
 import { BanyanError, Code } from "../core/errors.js";
 import { doubledLength, grownTo } from "../core/typed-arrays.js";
 import { addDecimal, decodeDecimal, exactDecimal, exactDifference, roundedDecimal } from "./decimal.js";
-import type { FrameMode, Payload } from "./payload.js";
+import { DEFAULT_SERIES_LIMITS, type FrameMode, type Payload, type SeriesLimits } from "./payload.js";
 import { PrecisionRules } from "./precision.js";
 import { SeriesType, seriesKey, type SeriesDef } from "./series-def.js";
 
@@ -21,7 +22,12 @@ import { SeriesType, seriesKey, type SeriesDef } from "./series-def.js";
 export class DeltaEncoder {
   private defs: (SeriesDef | undefined)[] = [];
   private readonly idOf = new Map<string, number>();
-  private readonly freeIds: number[] = [];
+  /**
+   * Freed ids, lowest first: after many series went, new ones take the lowest ids, so every id
+   * stays under the number of live series (last-freed-first once handed out an id past the wire's
+   * limit after 100,000 removals, and the root refused every frame of that node).
+   */
+  private readonly freeIds = new MinHeap<number>();
   private values = new Float64Array(64);
   /** What the root holds for each series after the last frame. */
   private held = new Float64Array(64);
@@ -33,21 +39,32 @@ export class DeltaEncoder {
   private unsent = new Uint8Array(64);
   private gone: number[] = [];
   private stringIdx = new Map<string, number>();
+  /** Characters in the string table the root holds for this epoch (it only grows between KEY frames). */
+  private stringChars = 0;
+  /** The table's size right after the last KEY frame: the strings in use then. */
+  private keyStrings = { chars: 0, count: 0 };
   /** What the next `encode` must send beyond a delta: a full keyframe, the values of every series, or nothing more. */
   private due: "key" | "values" | null = "key";
 
-  constructor(private readonly precision: PrecisionRules = new PrecisionRules()) {}
+  constructor(
+    private readonly precision: PrecisionRules = new PrecisionRules(),
+    private readonly limits: SeriesLimits = DEFAULT_SERIES_LIMITS,
+  ) {}
 
   get size(): number {
     return this.idOf.size;
   }
 
-  /** Defines a series (idempotent by name and labels) and returns its id for `set`. */
+  /**
+   * Defines a series (idempotent by name and labels) and returns its id for `set`, or -1 when the
+   * origin already has the wire's most series (`set` and `remove` ignore -1; the caller counts it).
+   */
   define(def: SeriesDef): number {
     const key = seriesKey(def.name, def.labels);
     const known = this.idOf.get(key);
     if (known !== undefined) return known;
-    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.defs.length;
+    if (this.idOf.size >= this.limits.maxSeriesPerOrigin) return -1;
+    const id = this.freeIds.isEmpty() ? this.defs.length : this.freeIds.pop()!;
     if (id >= this.values.length) this.grow(id + 1);
     this.defs[id] = def;
     this.idOf.set(key, id);
@@ -66,11 +83,12 @@ export class DeltaEncoder {
   }
 
   set(id: number, value: number): void {
-    this.values[id] = value;
+    if (id >= 0) this.values[id] = value;
   }
 
   /** Ends a series: the root drops it at the next frame. */
   remove(id: number): void {
+    if (id < 0) return;
     const def = this.defs[id];
     if (def === undefined) return;
     this.idOf.delete(seriesKey(def.name, def.labels));
@@ -106,6 +124,13 @@ export class DeltaEncoder {
    * when nothing left its bound (the caller then only proves the origin alive).
    */
   encode(): { kind: FrameMode; payload: Payload } | null {
+    // The root's string table keeps every string since the last KEY frame, used or not: past half
+    // its bound (series with changing label values come and go), a KEY frame starts it afresh
+    // with only the strings in use.
+    // (Twice what was in use at that KEY, too, so live strings alone never bring a KEY each tick.)
+    const chars = this.stringChars;
+    const count = this.stringIdx.size;
+    if ((chars > this.limits.maxStringChars / 2 && chars > 2 * this.keyStrings.chars) || (count > this.limits.maxStrings / 2 && count > 2 * this.keyStrings.count)) this.due = "key";
     if (this.due === "key") return { kind: "key", payload: this.encodeAbsolute(true) };
     if (this.due === "values") return { kind: "values", payload: this.encodeAbsolute(false) };
     return this.encodeDelta();
@@ -122,7 +147,10 @@ export class DeltaEncoder {
    */
   private encodeAbsolute(full: boolean): Payload {
     this.due = null;
-    if (full) this.stringIdx = new Map();
+    if (full) {
+      this.stringIdx = new Map();
+      this.stringChars = 0;
+    }
     const out = new PayloadBuilder();
     let live = 0;
     for (let id = 0; id < this.defs.length; id++) {
@@ -145,6 +173,7 @@ export class DeltaEncoder {
     }
     const gone = full ? [] : this.gone;
     this.gone = [];
+    if (full) this.keyStrings = { chars: this.stringChars, count: this.stringIdx.size };
     return out.build(gone, full ? undefined : live);
   }
 
@@ -223,6 +252,7 @@ export class DeltaEncoder {
       if (k === undefined) {
         k = this.stringIdx.size;
         this.stringIdx.set(s, k);
+        this.stringChars += s.length;
         strings.push(s);
       }
       return k;

@@ -50,6 +50,8 @@ export interface SeriesLimits {
   readonly maxStringLength: number;
   /** Most strings an origin's table may hold. */
   readonly maxStrings: number;
+  /** Most characters an origin's table may hold, all strings together (what its memory at a root is bounded by). */
+  readonly maxStringChars: number;
 }
 
 export const DEFAULT_SERIES_LIMITS: SeriesLimits = Object.freeze({
@@ -57,6 +59,7 @@ export const DEFAULT_SERIES_LIMITS: SeriesLimits = Object.freeze({
   maxLabels: 32,
   maxStringLength: 4096,
   maxStrings: 400_000,
+  maxStringChars: 8_000_000,
 });
 
 export function payloadToArray(p: Payload): unknown[] {

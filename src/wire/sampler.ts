@@ -1,12 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import type { Registry } from "prom-client";
 import { Histogram } from "prom-client";
-import type { Logger } from "../core/logger.js";
+import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { FrameKind, FrameSchema } from "../gen/banyan/v1/uplink_pb.js";
 import { DeltaEncoder } from "../series/delta-encoder.js";
 import { KeyframeSchedule, namePhase } from "../series/keyframe-schedule.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules, type PrecisionRule } from "../series/precision.js";
+import type { SeriesLimits } from "../series/payload.js";
 import type { SeriesDef } from "../series/series-def.js";
 import type { FrameSink } from "./frame-flow.js";
 import { encodePayload } from "./payload-codec.js";
@@ -23,6 +24,8 @@ export interface SamplerOptions {
   /** `job` label added to every series that has none. */
   readonly job: string;
   readonly precision: readonly PrecisionRule[];
+  /** The wire's limits (series and string table per origin); default: the wire's defaults. */
+  readonly limits?: SeriesLimits;
 }
 
 /**
@@ -53,13 +56,21 @@ export class Sampler {
     private readonly onTick: () => void = () => undefined,
   ) {
     // The site's rules first, then the documented defaults (temperatures, times, load, infos).
-    this.encoder = new DeltaEncoder(new PrecisionRules([...opts.precision, ...DEFAULT_PRECISION_RULES]));
+    this.encoder = new DeltaEncoder(new PrecisionRules([...opts.precision, ...DEFAULT_PRECISION_RULES]), opts.limits);
+    const full = new LimitedWarning(log, `series refused: this node already has the wire's most series per origin (limits.maxSeriesPerOrigin)`, 60_000);
     this.epochNow = BigInt(Date.now());
     this.keys = new KeyframeSchedule(opts.origin, opts, Date.now());
     const enc = this.encoder;
     const job = opts.job;
     this.target = {
-      define: (def: SeriesDef) => enc.define(def.labels.some(([k]) => k === "job") ? def : withJob(def, job)),
+      define: (def: SeriesDef) => {
+        const id = enc.define(def.labels.some(([k]) => k === "job") ? def : withJob(def, job));
+        if (id < 0) {
+          this.m.refused.inc();
+          full.warn({ series: enc.size, name: def.name });
+        }
+        return id;
+      },
       set: (id, v) => enc.set(id, v),
       remove: (id) => enc.remove(id),
     };
@@ -68,6 +79,7 @@ export class Sampler {
       skipped: counter(registry, "banyan_agent_ticks_skipped_total", "Ticks skipped because the previous one was still running."),
       frames: counter(registry, "banyan_agent_frames_total", "Frames produced by this node's sampler.", ["kind"] as const),
       bytes: counter(registry, "banyan_agent_payload_bytes_total", "Payload bytes produced by this node's sampler."),
+      refused: counter(registry, "banyan_agent_series_refused_total", "Series not sampled: the node had the wire's most series per origin."),
       sourceErrors: counter(registry, "banyan_agent_source_errors_total", "Source collections that failed.", ["source"] as const),
       tickSeconds: new Histogram({
         name: "banyan_agent_tick_seconds",

@@ -14,6 +14,7 @@ export const limitsSchema = z
     maxLabels: positiveInt.optional(),
     maxStringLength: positiveInt.optional(),
     maxStrings: positiveInt.optional(),
+    maxStringChars: positiveInt.optional(),
   })
   .default({});
 

@@ -101,3 +101,48 @@ t.test("aggregates - incremental results equal a recomputation, whatever the upd
     { numRuns: 200, seed: 9 },
   );
 });
+
+t.test("exposition - series that come and go in batches of any size: the page shows exactly the live ones", async (t) => {
+  const op = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ k: fc.constant("set" as const), s: fc.integer({ min: 0, max: 80 }), v: fc.integer({ min: 0, max: 9 }) }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant("drop" as const), from: fc.integer({ min: 0, max: 80 }), n: fc.integer({ min: 1, max: 40 }) }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant("tick" as const) }) },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 200 }), (ops) => {
+      const cache = new ExpositionCache();
+      const st = new OriginState("n1", cache, DEFAULT_SERIES_LIMITS);
+      const enc = new DeltaEncoder(new PrecisionRules([{ match: "*", relative: 0, absolute: 0 }]));
+      const ids = new Map<number, number>();
+      const truth = new Map<number, number>();
+      const def = (s: number) => seriesDef(`f${s % 3}`, { s: String(s) }, SeriesType.Gauge);
+      let started = false;
+      for (const o of [...ops, { k: "tick" as const }]) {
+        if (o.k === "set") {
+          let id = ids.get(o.s);
+          if (id === undefined) ids.set(o.s, (id = enc.define(def(o.s))));
+          enc.set(id, o.v);
+          truth.set(o.s, o.v);
+        } else if (o.k === "drop") {
+          for (let s = o.from; s < o.from + o.n; s++) {
+            const id = ids.get(s);
+            if (id === undefined) continue;
+            enc.remove(id);
+            ids.delete(s);
+            truth.delete(s);
+          }
+        } else {
+          if (feed(enc, st) !== null && !started) {
+            started = true;
+            st.setVisible(true);
+          }
+          if (!started) continue;
+          const lines = cache.renderText("text").split("\n").filter((l) => l !== "" && !l.startsWith("#")).sort();
+          const want = [...truth].map(([s, v]) => `f${s % 3}{s="${s}",instance="n1"} ${v}`).sort();
+          if (JSON.stringify(lines) !== JSON.stringify(want)) throw new Error(`page ${JSON.stringify(lines)} vs ${JSON.stringify(want)}`);
+        }
+      }
+    }),
+    { numRuns: 200 },
+  );
+});

@@ -227,6 +227,108 @@ t.test("decoder - series come and go at random: the root holds exactly the node'
   );
 });
 
+t.test("encoder - ids are reused lowest first and stay under the limit; past it a series is refused (-1), never sent", async (t) => {
+  const limits = { ...DEFAULT_WIRE_LIMITS, maxSeriesPerOrigin: 40 };
+  const op = fc.oneof(
+    { weight: 3, arbitrary: fc.record({ k: fc.constant("define" as const), name: fc.integer({ min: 0, max: 120 }) }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant("remove" as const), name: fc.integer({ min: 0, max: 120 }) }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant("tick" as const) }) },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 400 }), (ops) => {
+      const enc = new DeltaEncoder(new PrecisionRules([], { relative: 0, absolute: 0 }), limits);
+      const dec = new DeltaDecoder(limits);
+      const ids = new Map<number, number>();
+      const tick = (): void => {
+        const f = enc.encode();
+        if (f === null) return;
+        const wire = encodePayload(f.payload);
+        dec.apply(decodePayload(wire.codec, wire.bytes, limits), f.kind); // throws if an id is past the limit
+      };
+      for (const o of [...ops, { k: "tick" as const }]) {
+        if (o.k === "define") {
+          if (ids.has(o.name)) continue;
+          const live = new Set(ids.values());
+          const id = enc.define(seriesDef(`s_${o.name}`, {}, SeriesType.Gauge));
+          if (live.size >= limits.maxSeriesPerOrigin) {
+            t.equal(id, -1, "refused when full");
+            enc.set(id, 1); // ignored
+            continue;
+          }
+          // The lowest id not in use.
+          let lowest = 0;
+          while (live.has(lowest)) lowest++;
+          if (id !== lowest) t.equal(id, lowest, "lowest free id");
+          enc.set(id, o.name);
+          ids.set(o.name, id);
+        } else if (o.k === "remove") {
+          const id = ids.get(o.name);
+          if (id === undefined) continue;
+          enc.remove(id);
+          ids.delete(o.name);
+        } else {
+          tick();
+        }
+      }
+      t.equal(dec.size, ids.size);
+      for (const [name, id] of ids) if (dec.value(id) !== name) t.equal(dec.value(id), name);
+    }),
+    { numRuns: 100 },
+  );
+});
+
+t.test("encoder - the string table is collected: label values that come and go never grow it past its bound", async (t) => {
+  const limits = { ...DEFAULT_WIRE_LIMITS, maxStringChars: 4000, maxStrings: 300 };
+  fc.assert(
+    fc.property(fc.array(fc.string({ minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 400 }), (jobs) => {
+      const enc = new DeltaEncoder(new PrecisionRules(), limits);
+      const dec = new DeltaDecoder(limits);
+      const stay = enc.define(seriesDef("node_up", {}, SeriesType.Gauge));
+      enc.set(stay, 1);
+      let keys = 0;
+      let prev = -1;
+      for (const job of jobs) {
+        // A job's series: a fresh label value each time, gone at the next job.
+        const id = enc.define(seriesDef("job_cpu", { job_id: job }, SeriesType.Gauge));
+        enc.set(id, job.length);
+        const f = enc.encode();
+        if (f !== null) {
+          if (f.kind === "key") keys++;
+          const wire = encodePayload(f.payload);
+          dec.apply(decodePayload(wire.codec, wire.bytes, limits), f.kind); // never over the bounds
+        }
+        if (prev >= 0 && prev !== id) enc.remove(prev);
+        prev = id;
+      }
+      t.equal(dec.value(stay), 1);
+      return keys >= 1;
+    }),
+    { numRuns: 60 },
+  );
+});
+
+t.test("decoder - a string table past its characters' bound is refused, and a refused frame takes back every change to the tables", async (t) => {
+  const limits = { ...DEFAULT_WIRE_LIMITS, maxStringChars: 100 };
+  const dec = new DeltaDecoder(limits);
+  // Key: series 0 = a{} and 1 = b{}.
+  dec.apply({ strings: ["a", "b", ""], defs: [0, 0, 0, 0, 2, 0, 1, 1, 0, 1, 2, 0], gone: [], ids: [0, 0], vals: [48, 48], rawIds: [], rawVals: new Uint8Array() }, "key");
+  t.throws(() => dec.apply({ strings: ["x".repeat(99)], defs: [], gone: [], ids: [], vals: [], rawIds: [], rawVals: new Uint8Array() }, "delta"), /characters over the limit 100/);
+  // Goes 0, defines 2 with a new string, then names series 5 that does not exist: all taken back.
+  t.throws(
+    () => dec.apply({ strings: ["c"], defs: [2, 3, 0, 3, 2, 0], gone: [0], ids: [5], vals: [48], rawIds: [], rawVals: new Uint8Array() }, "delta"),
+    /undefined series 5/,
+  );
+  t.equal(dec.size, 2);
+  t.equal(dec.def(0)?.name, "a", "the gone series is back");
+  t.equal(dec.def(2), undefined, "the new one is not");
+  // The string table is as it was: a frame referring to string 3 ("c" above) is refused.
+  t.throws(() => dec.apply({ strings: [], defs: [2, 3, 0, 3, 2, 0], gone: [], ids: [], vals: [], rawIds: [], rawVals: new Uint8Array() }, "delta"), /string 3 of 3/);
+  const ok = dec.apply({ strings: ["c"], defs: [2, 3, 0, 3, 2, 0], gone: [0], ids: [], vals: [], rawIds: [], rawVals: new Uint8Array() }, "delta");
+  t.same([...ok.gone], [0]);
+  t.equal(dec.def(2)?.name, "c");
+  t.equal(dec.size, 2);
+});
+
 t.test("decoder - a keyframe may carry a series in both columns; it is counted once", async (t) => {
   const dec = new DeltaDecoder();
   const strings = ["a", "b"];
