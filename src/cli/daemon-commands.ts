@@ -129,7 +129,7 @@ with honor_labels: true (banyan topology render --format prometheus prints the c
 
 Config keys (YAML, or --set): topology, name, listen, http, intervalMs, deadAfterMs, forgetAfterMs,
 resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel,
-aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], ${LIMITS_KEYS}, log.level,
+aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], ${LIMITS_KEYS}, ${TREE_KEYS}, log.level,
 remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy|zstd, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
 sigv4: {region, accessKey, secretKey, profile, service},
@@ -170,7 +170,7 @@ sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,bi
 synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
 precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, ${LIMITS_KEYS},
-log.level.
+${TREE_KEYS}, log.level.
 
 Examples:
   banyan agent --topology /etc/banyan/topology.json
@@ -188,6 +188,8 @@ Examples:
     );
 }
 
+/** The tree port's bounds every daemon with children takes (src/wire/connection-gate.ts, child-server.ts). */
+const TREE_KEYS = "tree.{maxConnections,maxConnectionsPerAddress,handshakeTimeoutMs,maxStreamsPerConnection}";
 /** The wire limits every daemon takes (src/wire/wire-limits.ts). */
 const LIMITS_KEYS = "limits.{maxMessageBytes,maxFramesPerBatch,maxDecompressedBytes,maxNameLength,maxSeriesPerOrigin,maxLabels,maxStringLength,maxStrings,maxStringChars}";
 
@@ -197,7 +199,8 @@ export function relayCommand(): Command {
       "after",
       `
 Config keys (YAML, or --set): topology, name, listen, intervalMs, flushMs, maxQueuedFrames, ackTimeoutMs,
-healAfterMs, ${LIMITS_KEYS}, log.level.
+healAfterMs, ${LIMITS_KEYS},
+${TREE_KEYS}, log.level.
 
 Example:
   banyan relay --topology topology.json --name relay01`,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseConfig, type ConfigSource } from "../core/config-file.js";
 import { isMetricName } from "../series/series-def.js";
-import { logSchema, limitsSchema, positiveInt } from "../wire/wire-config.js";
+import { logSchema, limitsSchema, positiveInt, treeSchema } from "../wire/wire-config.js";
 import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js";
 
 const aggregateSchema = z.strictObject({
@@ -48,6 +48,7 @@ export const rootConfigSchema = z
     /** Receivers this root writes every applied change to (Prometheus remote_write 1.0); see the README. */
     remoteWrite: z.array(remoteWriteSchema).default([]),
     limits: limitsSchema,
+    tree: treeSchema,
     log: logSchema,
   })
   .superRefine((c, ctx) => {

@@ -4,7 +4,7 @@ import type { Topology } from "../../topology/topology-file.js";
 import { ChildServer } from "../wire/child-server.js";
 import { OriginAuthority } from "../wire/origin-authority.js";
 import type { DaemonContext } from "../wire/daemon-context.js";
-import { resolveLimits } from "../wire/wire-config.js";
+import { resolveLimits, resolveTreePort } from "../wire/wire-config.js";
 import { AggregateEngine } from "./aggregates.js";
 import { RootHttpServer } from "./http-server.js";
 import type { RootConfig } from "./root-config.js";
@@ -57,7 +57,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   };
   const store = new RootStore(storeOpts, aggregates, log, registry);
   const authority = new OriginAuthority(ctx.topology);
-  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry, { authority });
+  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry, { authority, treePort: resolveTreePort(config.tree) });
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
   const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
   store.onResyncRequested((origin) => status.recordResync(origin));

@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import type { Registry } from "prom-client";
-import { BanyanError, Code } from "../core/errors.js";
 import { EventSummary, LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
 import { DownSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { aliveProblem, frameProblem, isNodeName } from "./frame-envelope.js";
 import type { FrameSink } from "./frame-flow.js";
+import { ConnectionGate, DEFAULT_GATE, type GateOptions } from "./connection-gate.js";
 import type { OriginAuthority } from "./origin-authority.js";
 import { decodeUp, parseHostPort, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { WireLimits } from "./wire-limits.js";
@@ -26,7 +26,19 @@ export interface ChildServerHooks {
   onBatch?(child: ChildLink): void;
   onChildUp?(child: ChildLink): void;
   onChildDown?(child: ChildLink, reason: string): void;
+  /** Bounds on the tree port's connections and streams (default: DEFAULT_TREE_PORT). */
+  treePort?: Partial<TreePortOptions>;
 }
+
+/** Bounds on a tree port: its connections (see ConnectionGate) and the streams each may open. */
+export interface TreePortOptions extends GateOptions {
+  readonly maxStreamsPerConnection: number;
+}
+
+export const DEFAULT_TREE_PORT: TreePortOptions = Object.freeze({ ...DEFAULT_GATE, maxStreamsPerConnection: 1024 });
+
+/** Acks a child has not read, at most: past it the child is closed (it would make this process queue acks without end). */
+const MAX_UNREAD_ACKS = 1024;
 
 /**
  * The child-facing side of a relay or root: accepts children's streams, checks each frame's
@@ -37,7 +49,11 @@ export interface ChildServerHooks {
  */
 export class ChildServer {
   private readonly server: grpc.Server;
+  private readonly gate: ConnectionGate;
+  private injector: grpc.ConnectionInjector | null = null;
   private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, ChildLink>();
+  /** A node's one stream here: a newer Hello from the same node replaces the older stream. */
+  private readonly byNode = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
   /** origin → the stream it last arrived on, and the newest epoch and sequence seen from it. */
   private readonly routes = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
   private readonly lastSeen = new Map<string, { epoch: bigint; seq: bigint }>();
@@ -66,10 +82,13 @@ export class ChildServer {
     this.disconnected = new EventSummary(log, "children disconnected");
     this.summaryTimer = setInterval(() => this.flushLogs(), 1000);
     this.summaryTimer.unref();
+    const port = { ...DEFAULT_TREE_PORT, ...hooks.treePort };
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": limits.maxMessageBytes,
       "grpc.max_send_message_length": limits.maxMessageBytes,
+      "grpc.max_concurrent_streams": port.maxStreamsPerConnection,
     });
+    this.gate = new ConnectionGate((socket) => this.injector?.injectConnection(socket), port, log, registry);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     const self = this;
     this.server.addService(uplinkServiceDefinition, { Stream: (call: grpc.ServerDuplexStream<Buffer, unknown>) => this.onStream(call) });
@@ -88,11 +107,8 @@ export class ChildServer {
   /** Binds `host:port` (port 0: any free port) and returns the bound port. */
   async listen(address: string): Promise<number> {
     const { host, port } = parseHostPort(address, "listen address");
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-        err ? reject(new BanyanError(Code.InvalidConfig, `cannot listen on ${address}: ${/EADDRINUSE/.test(err.message) ? "address already in use (another daemon of this topology on this host?)" : err.message}`, { cause: err })) : resolve(bound),
-      ),
-    );
+    this.injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.boundPort = await this.gate.listen(host, port, address);
     return this.boundPort;
   }
 
@@ -148,6 +164,7 @@ export class ChildServer {
     clearInterval(this.summaryTimer);
     this.flushLogs();
     for (const call of this.links.keys()) call.end();
+    const closed = this.gate.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -159,6 +176,8 @@ export class ChildServer {
         resolve();
       });
     });
+    this.injector?.destroy();
+    await closed;
   }
 
   private onStream(call: grpc.ServerDuplexStream<Buffer, unknown>): void {
@@ -169,7 +188,9 @@ export class ChildServer {
       call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: why });
       call.end();
     };
+    let dropped = false;
     call.on("data", (bytes: Buffer) => {
+      if (dropped) return;
       let up: Up;
       try {
         up = decodeUp(bytes);
@@ -183,12 +204,22 @@ export class ChildServer {
         if (!isNodeName(h.node, this.limits)) return refuse(`bad node name in Hello: ${JSON.stringify(h.node.slice(0, 64))}`);
         if (this.hooks.authority !== undefined && !this.hooks.authority.knows(h.node)) return refuse(`${JSON.stringify(h.node)} is not a node of the topology`);
         if (h.probe) {
+          this.gate.admitted(call.getPeer());
           // A would-be child checks that this process answers; it does not attach.
           call.write(create(DownSchema, { msg: { case: "ack", value: { linkSeq: 0n } } }));
           call.end();
           return;
         }
+        this.gate.admitted(call.getPeer());
         link = { node: h.node, tree: h.tree, epoch: h.epoch, connectedAtMs: Date.now() };
+        const older = this.byNode.get(h.node);
+        if (older !== undefined && older !== call) {
+          // The node reconnected (its old stream is dead but not yet timed out), or someone else
+          // claims its name: either way one stream per node, so streams are bounded by the topology.
+          older.emit("error", { code: grpc.status.ABORTED, details: `replaced by a newer stream of ${h.node}` });
+          older.end();
+        }
+        this.byNode.set(h.node, call);
         this.links.set(call, link);
         this.connected.note(h.node);
         this.hooks.onChildUp?.(link);
@@ -205,12 +236,21 @@ export class ChildServer {
         this.forward(link, b.frames, b.alive, call);
       }
       call.write(create(DownSchema, { msg: { case: "ack", value: { linkSeq: b.linkSeq } } }));
+      if (call.writableLength > MAX_UNREAD_ACKS) {
+        // Its status could not reach it either (it would queue behind the acks): the connection goes.
+        this.m.streamsRefused.inc();
+        this.streamsRefusedLog.warn({ child: link.node, reason: `does not read its acks (${call.writableLength} unread): connection closed` });
+        this.gate.drop(call.getPeer(), "acks_not_read");
+        dropped = true;
+        return;
+      }
       this.hooks.onBatch?.(link);
     });
     const gone = (reason: string): void => {
       const l = this.links.get(call);
       if (l === undefined) return;
       this.links.delete(call);
+      if (this.byNode.get(l.node) === call) this.byNode.delete(l.node);
       // Its origins' routes go with it (unless they already arrive on another stream).
       for (const o of this.routedBy.get(call) ?? []) {
         if (this.routes.get(o) === call) {

@@ -8,7 +8,7 @@ import type { UplinkState, UplinkTarget } from "./uplink-contract.js";
 import { UplinkSession } from "./uplink-session.js";
 import type { WireLimits } from "./wire-limits.js";
 import type { OriginAuthority } from "./origin-authority.js";
-import { ChildServer, type ChildLink } from "./child-server.js";
+import { ChildServer, type ChildLink, type TreePortOptions } from "./child-server.js";
 
 /** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */
 export interface LocalOrigin {
@@ -38,6 +38,8 @@ export interface RelayNodeOptions {
   readonly limits: WireLimits;
   /** Who may speak for whom: each child only for its planned subtree. */
   readonly authority?: OriginAuthority;
+  /** Bounds on the tree port (default: DEFAULT_TREE_PORT). */
+  readonly treePort?: TreePortOptions;
 }
 
 /**
@@ -98,6 +100,7 @@ export class RelayNode implements FrameSink, Downlink {
     if (this.opts.listen !== null) {
       this.server = new ChildServer(this, this.opts.limits, this.log.child({ part: "children" }), this.registry, {
         ...(this.opts.authority !== undefined ? { authority: this.opts.authority } : {}),
+        ...(this.opts.treePort !== undefined ? { treePort: this.opts.treePort } : {}),
         onBatch: (child) => this.childDelivered(child),
       });
       port = await this.server.listen(this.opts.listen);

@@ -5,7 +5,7 @@ import type { DaemonContext } from "./daemon-context.js";
 import { RelayNode, type LocalOrigin } from "./relay-node.js";
 import { OriginAuthority } from "./origin-authority.js";
 import type { UplinkTarget } from "./uplink-contract.js";
-import { resolveLimits, type TreeNodeConfig } from "./wire-config.js";
+import { resolveLimits, resolveTreePort, type TreeNodeConfig } from "./wire-config.js";
 
 /** A node in the trees as a running daemon: an agent (sampler + relay) or a dedicated relay. */
 export interface NodeDaemon<S extends LocalOrigin | null = LocalOrigin | null> {
@@ -54,6 +54,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
       maxQueuedFrames: config.maxQueuedFrames,
       healAfterMs: config.healAfterMs ?? 10 * config.intervalMs,
       limits: resolveLimits(config.limits),
+      treePort: resolveTreePort(config.tree),
       authority,
     },
     log,

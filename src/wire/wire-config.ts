@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_TREE_PORT, type TreePortOptions } from "./child-server.js";
 import { DEFAULT_WIRE_LIMITS, type WireLimits } from "./wire-limits.js";
 
 /** Schema pieces every daemon's config shares: wire limits, logging, uplink timing. */
@@ -22,6 +23,23 @@ export function resolveLimits(partial: z.infer<typeof limitsSchema>): WireLimits
   const out: Record<string, number> = { ...DEFAULT_WIRE_LIMITS };
   for (const [k, v] of Object.entries(partial)) if (v !== undefined) out[k] = v;
   return Object.freeze(out) as unknown as WireLimits;
+}
+
+/** Bounds on the tree port (see ConnectionGate and ChildServer); unset keys take DEFAULT_TREE_PORT. */
+export const treeSchema = z
+  .strictObject({
+    maxConnections: positiveInt.optional(),
+    maxConnectionsPerAddress: positiveInt.optional(),
+    handshakeTimeoutMs: positiveInt.optional(),
+    maxStreamsPerConnection: positiveInt.optional(),
+  })
+  .default({});
+
+/** The tree port's bounds: the config's, over the defaults. */
+export function resolveTreePort(partial: z.infer<typeof treeSchema>): TreePortOptions {
+  const out: Record<string, number> = { ...DEFAULT_TREE_PORT };
+  for (const [k, v] of Object.entries(partial)) if (v !== undefined) out[k] = v;
+  return Object.freeze(out) as unknown as TreePortOptions;
 }
 
 export const logSchema = z
@@ -49,9 +67,10 @@ export const nodeSchemaFields = {
   /** After a failover, the planned parent must answer probes this long before the node moves back; default 10 × intervalMs. */
   healAfterMs: positiveInt.optional(),
   limits: limitsSchema,
+  tree: treeSchema,
   log: logSchema,
 };
 
 const treeNodeSchema = z.object(nodeSchemaFields);
 /** The settings every node in the trees takes (agent and relay configs both carry them). */
-export type TreeNodeConfig = Readonly<Pick<z.infer<typeof treeNodeSchema>, "listen" | "intervalMs" | "flushMs" | "maxQueuedFrames" | "ackTimeoutMs" | "healAfterMs" | "limits">>;
+export type TreeNodeConfig = Readonly<Pick<z.infer<typeof treeNodeSchema>, "listen" | "intervalMs" | "flushMs" | "maxQueuedFrames" | "ackTimeoutMs" | "healAfterMs" | "limits" | "tree">>;

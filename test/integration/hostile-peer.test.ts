@@ -1,5 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import * as http2 from "node:http2";
+import * as net from "node:net";
 import { Registry } from "prom-client";
 import t from "tap";
 import { generateTopology } from "../../topology/generate.js";
@@ -154,4 +156,81 @@ t.test("hostile peer - a child speaks only for its planned subtree: another node
   t.match(await root.render(), /^banyan_relay_streams_refused_total [1-9]/m);
   n01.call.end();
   n02.call.end();
+});
+
+t.test("hostile peer - the tree port's connections are bounded: per address, and closed when no Hello comes in time", async (t) => {
+  const { topology } = generateTopology({ nodes: ["n01", "n02", "n03", "n09"], roots: ["r1"], trees: 1, local: 27200 });
+  const registry = new Registry();
+  const root = await startRoot(
+    { topology, topologySource: "test", name: "r1", log: silentLogger(), registry },
+    parseRootConfig({ tree: { maxConnectionsPerAddress: 6, handshakeTimeoutMs: 800 } }),
+  );
+  t.teardown(() => root.stop());
+  // Idle connections that never send the HTTP/2 preface: six held, the seventh refused at once.
+  const idle: net.Socket[] = [];
+  const closedAfter: Promise<number>[] = [];
+  for (let k = 0; k < 7; k++) {
+    const s = net.connect(root.grpcPort, "127.0.0.1");
+    s.on("error", () => undefined);
+    s.resume(); // reads, so it sees the root's close
+    const opened = Date.now();
+    closedAfter.push(new Promise((resolve) => s.once("close", () => resolve(Date.now() - opened))));
+    idle.push(s);
+    await new Promise((resolve) => s.once("connect", resolve));
+  }
+  t.teardown(() => idle.forEach((s) => s.destroy()));
+  const times = await Promise.all(closedAfter);
+  t.ok(times.every((ms) => ms < 10_000), `every idle connection was closed by the root (after ${times.join(", ")} ms)`);
+  const page = await root.render();
+  t.match(page, /^banyan_tree_connections_refused_total\{reason="too_many_from_address"\} [1-9]/m, "past the cap from one address: refused");
+  t.match(page, /^banyan_tree_connections_refused_total\{reason="handshake_timeout"\} 6$/m, "no Hello in time: closed");
+  // An honest child still gets in and is applied.
+  const { call } = rawStream(t, root.grpcPort);
+  call.write(up({ msg: { case: "hello", value: { node: "n09", tree: 0, epoch: 1n, version: "test" } } }));
+  const enc = new DeltaEncoder(new PrecisionRules());
+  enc.set(enc.define(seriesDef("honest_total", { job: "x" }, SeriesType.Counter)), 7);
+  call.write(up({ msg: { case: "batch", value: { linkSeq: 1n, frames: [frameOf("n09", 1n, 1n, enc)], alive: [] } } }));
+  t.ok(await eventually(() => root.store.origin("n09")?.up === true, 5000), "an honest child connects and is applied");
+  await new Promise((r) => setTimeout(r, 1200));
+  t.equal(root.store.origin("n09")?.up, true, "its connection outlives the handshake timeout (it said Hello)");
+  call.end();
+});
+
+t.test("hostile peer - a child that never reads its acks is closed; a second stream with the same name replaces the first", async (t) => {
+  const { topology } = generateTopology({ nodes: ["n01", "n02", "n03", "n09"], roots: ["r1"], trees: 1, local: 27300 });
+  const registry = new Registry();
+  const root = await startRoot({ topology, topologySource: "test", name: "r1", log: silentLogger(), registry }, parseRootConfig({}));
+  t.teardown(() => root.stop());
+  // Raw HTTP/2 with a receive window of 0: the root can send it nothing, while it writes batches
+  // (gRPC-framed Up messages) as fast as it can. Before, the root queued every ack (1 GB RSS).
+  const session = http2.connect(`http://127.0.0.1:${root.grpcPort}`, { settings: { initialWindowSize: 0 } });
+  session.on("error", () => undefined);
+  t.teardown(() => session.destroy());
+  const req = session.request({ ":method": "POST", ":path": UPLINK_STREAM_PATH, "content-type": "application/grpc", te: "trailers" });
+  req.on("error", () => undefined);
+  const grpcFrame = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, b.length >>> 24, (b.length >>> 16) & 255, (b.length >>> 8) & 255, b.length & 255]), b]);
+  let ended = false;
+  const deafClosed = new Promise<void>((resolve) => req.once("close", resolve)).then(() => (ended = true));
+  req.write(grpcFrame(up({ msg: { case: "hello", value: { node: "n01", tree: 0, epoch: 1n, version: "test" } } })));
+  const burst = Buffer.concat(Array.from({ length: 500 }, () => grpcFrame(up({ msg: { case: "batch", value: { linkSeq: 1n, frames: [], alive: [] } } }))));
+  let sent = 0;
+  while (!ended && sent < 200_000) {
+    req.write(burst);
+    sent += 500;
+    await new Promise((r) => setImmediate(r));
+  }
+  await deafClosed;
+  t.ok(sent < 200_000, `the deaf child's connection was closed after ${sent} batches`);
+  const pg = await root.render();
+  t.match(pg, /^banyan_tree_connections_refused_total\{reason="acks_not_read"\} 1$/m, "counted");
+
+  // n09 twice: the first stream is ended, the second carries on.
+  const first = rawStream(t, root.grpcPort);
+  first.call.write(up({ msg: { case: "hello", value: { node: "n09", tree: 0, epoch: 1n, version: "test" } } }));
+  await eventually(async () => /^banyan_relay_children 1$/m.test(await root.render()), 5000);
+  const second = rawStream(t, root.grpcPort);
+  second.call.write(up({ msg: { case: "hello", value: { node: "n09", tree: 0, epoch: 2n, version: "test" } } }));
+  t.match(await first.closed, /replaced by a newer stream of n09/);
+  t.ok(await eventually(async () => /^banyan_relay_children 1$/m.test(await root.render()), 5000), "one stream per node");
+  second.call.end();
 });
