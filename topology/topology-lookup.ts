@@ -1,3 +1,4 @@
+import { lookup } from "node:dns/promises";
 import { BanyanError, Code } from "../src/core/errors.js";
 import type { NodeRecord, RootRecord, Topology } from "./topology-file.js";
 
@@ -46,4 +47,22 @@ export function bindAddress(addr: string): string {
   const host = m[1]!;
   const isIp = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[");
   return isIp ? addr : `0.0.0.0:${m[2]}`;
+}
+
+/**
+ * The address to bind a tree port on: the topology's address only, a host name resolved to its
+ * address (the tree port is not for every interface: without TLS, whoever reaches it is heard as a
+ * child, so it listens only where the topology says children come).
+ */
+export async function treeBindAddress(addr: string, source: string): Promise<string> {
+  const m = /^(.*):(\d+)$/.exec(addr);
+  if (m === null) return addr;
+  const host = m[1]!;
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[")) return addr;
+  try {
+    const { address, family } = await lookup(host);
+    return family === 6 ? `[${address}]:${m[2]}` : `${address}:${m[2]}`;
+  } catch (err) {
+    throw new BanyanError(Code.InvalidConfig, `${source}: tree address ${JSON.stringify(addr)}: cannot resolve ${host} (${(err as Error).message}); set listen to bind another address`, { cause: err });
+  }
 }

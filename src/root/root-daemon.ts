@@ -1,5 +1,5 @@
 import { Registry } from "prom-client";
-import { bindAddress, nodesOfRoot, rootRecord } from "../../topology/topology-lookup.js";
+import { bindAddress, nodesOfRoot, rootRecord, treeBindAddress } from "../../topology/topology-lookup.js";
 import type { Topology } from "../../topology/topology-file.js";
 import { ChildServer } from "../wire/child-server.js";
 import { OriginAuthority } from "../wire/origin-authority.js";
@@ -90,7 +90,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   };
   let outputs = startOutputs(config);
   let outputsConfig = JSON.stringify(config.remoteWrite);
-  const grpcPort = await server.listen(config.listen ?? bindAddress(rec.address));
+  const grpcPort = await server.listen(config.listen ?? (await treeBindAddress(rec.address, ctx.topologySource)));
+  log.info({ grpc: grpcPort }, "the tree is not authenticated (no TLS yet): the tree port listens on the topology's address only, and origins are checked against the topology");
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
   store.start();
   http.setReady(true);

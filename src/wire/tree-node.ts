@@ -1,5 +1,5 @@
 import { Registry } from "prom-client";
-import { bindAddress, nodeRecord, treeAddress } from "../../topology/topology-lookup.js";
+import { nodeRecord, treeAddress, treeBindAddress } from "../../topology/topology-lookup.js";
 import type { Topology } from "../../topology/topology-file.js";
 import type { DaemonContext } from "./daemon-context.js";
 import { RelayNode, type LocalOrigin } from "./relay-node.js";
@@ -46,7 +46,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
       name: ctx.name,
       tree: rec.tree,
       chain: chainOf(ctx.topology, ctx.name, ctx.topologySource),
-      listen: rec.children.length > 0 ? (config.listen ?? bindAddress(rec.address)) : null,
+      listen: rec.children.length > 0 ? (config.listen ?? (await treeBindAddress(rec.address, ctx.topologySource))) : null,
       plannedChildren: rec.children,
       intervalMs: config.intervalMs,
       flushMs: config.flushMs,
@@ -66,7 +66,9 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
   s?.start();
   log.info(
     { parent: rec.parent, children: rec.children.length, port },
-    port > 0 ? `node ${ctx.name} ready: relays ${rec.children.length} children on port ${port}, parent ${rec.parent}` : `node ${ctx.name} ready: leaf, parent ${rec.parent}`,
+    port > 0
+      ? `node ${ctx.name} ready: relays ${rec.children.length} children on port ${port} (the topology's address only: the tree is not authenticated yet), parent ${rec.parent}`
+      : `node ${ctx.name} ready: leaf, parent ${rec.parent}`,
   );
   return {
     name: ctx.name,
