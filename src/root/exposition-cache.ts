@@ -18,6 +18,9 @@ export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1
 /** One family of one origin: its series ids and its cached lines (null when stale). */
 export interface OriginFamily {
   readonly family: FamilyEntry;
+  /** The type and HELP this origin gives the family (its first series'); the page shows the family's winner. */
+  readonly type: SeriesType;
+  readonly help: string;
   /** The origin the lines belong to. */
   readonly view: SeriesView;
   /** In ascending order when `sorted`; new ids are appended and sorted once before the next render. */
@@ -30,9 +33,18 @@ export interface OriginFamily {
 
 interface FamilyEntry {
   readonly name: string;
+  /** What the page writes: the type most shown origins give the family, and their most common HELP. */
   type: SeriesType;
   help: string;
+  /** Origins whose series are on the page (up), whatever type they give it. */
   readonly members: Set<OriginFamily>;
+  /** Shown members per type, and per type and HELP (`type\0help`): the vote. */
+  readonly types: Map<SeriesType, number>;
+  readonly helps: Map<string, number>;
+  /** The vote changed since type and help were chosen. */
+  dirty: boolean;
+  /** Origin families that hold the entry, shown or not: at 0 it leaves the cache. */
+  refs: number;
 }
 
 /**
@@ -51,28 +63,58 @@ export class ExpositionCache {
   private readonly families = new Map<string, FamilyEntry>();
   private sorted: FamilyEntry[] | null = null;
 
-  /** The family entry for a definition (created on first sight; the first type and help win). */
+  /**
+   * The family entry for a definition, held by one more origin family (created on first sight).
+   * Which TYPE and HELP the page shows is a vote of the origins on the page, not who spoke first:
+   * the type most of them give (ties: the lower type code), and among those the most common HELP
+   * (ties: the smaller text). An origin that gives another type is left off the page and counted
+   * (`conflicting`), so the page keeps one # TYPE line per family whatever the peers send.
+   */
   family(def: SeriesDef): FamilyEntry {
     let f = this.families.get(def.family);
     if (f === undefined) {
-      f = { name: def.family, type: def.type, help: def.help, members: new Set() };
+      f = { name: def.family, type: def.type, help: def.help, members: new Set(), types: new Map(), helps: new Map(), dirty: false, refs: 0 };
       this.families.set(def.family, f);
       this.sorted = null;
-    } else if (f.help === "" && def.help !== "") {
-      f.help = def.help;
     }
+    f.refs++;
     return f;
+  }
+
+  /** An origin family is gone (its series went, or its origin was forgotten or restated). */
+  release(of: OriginFamily): void {
+    this.show(of, false);
+    const f = of.family;
+    if (--f.refs > 0) return;
+    // Families leave with their last origin: names a peer made up do not pile up.
+    if (this.families.get(f.name) === f) {
+      this.families.delete(f.name);
+      this.sorted = null;
+    }
   }
 
   /** Shows (or hides, for a node that went down) an origin family in the page. */
   show(of: OriginFamily, visible: boolean): void {
-    if (visible) of.family.members.add(of);
-    else of.family.members.delete(of);
+    const f = of.family;
+    if (visible === f.members.has(of)) return;
+    const by = visible ? 1 : -1;
+    if (visible) f.members.add(of);
+    else f.members.delete(of);
+    bump(f.types, of.type, by);
+    bump(f.helps, `${of.type}\0${of.help}`, by);
+    f.dirty = true;
   }
 
   /** The families of the series shown (type and help as the page writes them). */
   *shownFamilies(): IterableIterator<{ readonly name: string; readonly type: SeriesType; readonly help: string }> {
-    for (const f of this.families.values()) if (f.members.size > 0) yield f;
+    for (const f of this.families.values()) if (f.members.size > 0) yield elect(f);
+  }
+
+  /** Origin families on the page's families whose type lost the vote (left off the page). */
+  get conflicting(): number {
+    let n = 0;
+    for (const f of this.families.values()) if (f.types.size > 1) n += f.members.size - (elect(f).types.get(f.type) ?? 0);
+    return n;
   }
 
   get familyCount(): number {
@@ -84,8 +126,10 @@ export class ExpositionCache {
     const parts: Buffer[] = [];
     for (const f of this.sortedFamilies()) {
       if (f.members.size === 0) continue;
+      elect(f);
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
+        if (of.type !== f.type) continue;
         if (of.view.takeChanged(of) || of.chunk === null) of.chunk = renderChunk(sortedIds(of), of.view);
         parts.push(of.chunk);
       }
@@ -106,8 +150,10 @@ export class ExpositionCache {
     let work = 0;
     for (const f of this.sortedFamilies()) {
       if (f.members.size === 0) continue;
+      elect(f);
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
+        if (of.type !== f.type) continue;
         if (of.view.takeChanged(of) || of.chunk === null) {
           of.chunk = renderChunk(sortedIds(of), of.view);
           work += of.ids.length;
@@ -135,6 +181,34 @@ export class ExpositionCache {
   renderText(format: ExpositionFormat): string {
     return Buffer.concat(this.render(format)).toString("utf8");
   }
+}
+
+function bump<K>(m: Map<K, number>, k: K, by: number): void {
+  const n = (m.get(k) ?? 0) + by;
+  if (n > 0) m.set(k, n);
+  else m.delete(k);
+}
+
+/** Counts the family's vote again when it changed (a few distinct types and texts: cheap). */
+function elect(f: FamilyEntry): FamilyEntry {
+  if (!f.dirty) return f;
+  f.dirty = false;
+  let type = f.type;
+  let most = -1;
+  for (const [t, n] of f.types) if (n > most || (n === most && t < type)) [type, most] = [t, n];
+  f.type = type;
+  let help = "";
+  let votes = 0;
+  const prefix = `${type}\0`;
+  for (const [k, n] of f.helps) {
+    if (!k.startsWith(prefix)) continue;
+    const h = k.slice(prefix.length);
+    // A HELP text beats none; then more origins; then the smaller text.
+    const better = votes === 0 || (h !== "") !== (help !== "") ? votes === 0 || h !== "" : n !== votes ? n > votes : h < help;
+    if (better) [help, votes] = [h, n];
+  }
+  f.help = help;
+  return f;
 }
 
 /** Lets pending I/O (frames) run before the next slice of a long job. */

@@ -130,6 +130,7 @@ export class OriginState implements SeriesView {
   clear(): void {
     this.jobSeries.clear();
     this.setVisible(false);
+    for (const of of this.families.values()) this.cache.release(of);
     this.families.clear();
     this.resetIndex(0);
     this.decoder = new DeltaDecoder(this.limits);
@@ -170,7 +171,7 @@ export class OriginState implements SeriesView {
     this.jobSeries.clear();
     this.parentInfoId = -1;
     this.failoversId = -1;
-    for (const of of this.families.values()) this.cache.show(of, false);
+    for (const of of this.families.values()) this.cache.release(of);
     this.families.clear();
     this.resetIndex(this.decoder.capacity);
     for (let id = 0; id < this.decoder.capacity; id++) if (this.decoder.def(id) !== undefined) this.learn(id);
@@ -187,7 +188,7 @@ export class OriginState implements SeriesView {
     this.stale[id] = 1;
     let of = this.families.get(def.family);
     if (of === undefined) {
-      of = { family: this.cache.family(def), view: this, ids: [], sorted: true, chunk: null, slot: this.newSlot() };
+      of = { family: this.cache.family(def), type: def.type, help: def.help, view: this, ids: [], sorted: true, chunk: null, slot: this.newSlot() };
       this.slots[of.slot] = of;
       this.families.set(def.family, of);
       if (this.up) this.cache.show(of, true);
@@ -235,7 +236,7 @@ export class OriginState implements SeriesView {
       }
       of.chunk = null;
       if (n === 0) {
-        this.cache.show(of, false);
+        this.cache.release(of);
         this.families.delete(of.family.name);
         this.slots[of.slot] = undefined;
         this.freeSlots.push(of.slot);

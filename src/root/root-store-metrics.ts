@@ -11,6 +11,7 @@ export interface RootStoreView {
   readonly resyncsWaiting: number;
   readonly resyncRatePerS: number;
   readonly heldBytes: number;
+  readonly familyConflicts: number;
   origins(): Iterable<OriginState>;
 }
 
@@ -60,6 +61,9 @@ export function rootStoreMetrics(registry: Registry, view: RootStoreView) {
     }),
     heldBytes: gauge(registry, "banyan_root_held_frame_bytes", "Bytes of frames held for a gap in their origin's sequence (bounded at 64 MiB).", [], function () {
       this.set(view.heldBytes);
+    }),
+    conflicts: gauge(registry, "banyan_root_family_conflicts", "Origins' families left off the page: they give the family another TYPE than most origins on the page do.", [], function () {
+      this.set(view.familyConflicts);
     }),
     nodesUp: gauge(registry, "banyan_root_nodes_up", "Origins currently up at this root.", [], function () {
       let n = 0;

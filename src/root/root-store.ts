@@ -77,6 +77,9 @@ export class RootStore implements FrameSink {
       get resyncRatePerS() {
         return self.resyncs.ratePerS;
       },
+      get familyConflicts() {
+        return self.cache.conflicting;
+      },
       get heldBytes() {
         return self.reorder.heldBytes;
       },

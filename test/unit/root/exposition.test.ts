@@ -146,3 +146,58 @@ t.test("exposition - series that come and go in batches of any size: the page sh
     { numRuns: 200 },
   );
 });
+
+t.test("exposition - a family's TYPE and HELP are a vote of the origins on the page, not who spoke first; the losers are left off and counted; a family leaves with its last origin", async (t) => {
+  const cache = new ExpositionCache();
+  const origin = (name: string, type: SeriesType, help: string): OriginState => {
+    const st = new OriginState(name, cache, DEFAULT_SERIES_LIMITS);
+    const enc = new DeltaEncoder();
+    enc.set(enc.define(seriesDef("temp", {}, type, { help })), 1);
+    feed(enc, st);
+    st.setVisible(true);
+    return st;
+  };
+  const liar = origin("liar", SeriesType.Counter, "Lies.");
+  const a = origin("a", SeriesType.Gauge, "Temperature.");
+  let page = cache.renderText("text");
+  t.equal((page.match(/# TYPE temp /g) ?? []).length, 1, "one # TYPE line");
+  t.match(page, /# TYPE temp gauge\n/, "1 against 1: the lower type code (gauge) wins the tie, though the counter spoke first");
+  const b = origin("b", SeriesType.Gauge, "Temperature.");
+  page = cache.renderText("text");
+  t.match(page, /# HELP temp Temperature\.\n# TYPE temp gauge\ntemp\{instance="a"\} 1\ntemp\{instance="b"\} 1\n/, "two gauges against one counter");
+  t.notMatch(page, /instance="liar"/, "the other type is left off the page");
+  t.equal(cache.conflicting, 1, "and counted");
+  a.setVisible(false);
+  b.setVisible(false);
+  t.match(cache.renderText("text"), /# TYPE temp counter\ntemp\{instance="liar"\} 1\n/, "the vote follows who is on the page");
+  t.equal(cache.familyCount, 1);
+  for (const st of [liar, a, b]) st.clear();
+  t.equal(cache.familyCount, 0, "the family left with its last origin");
+});
+
+t.test("exposition - whatever types and HELP texts origins give their families, the page has one # TYPE and at most one # HELP per family", async (t) => {
+  const types = [SeriesType.Gauge, SeriesType.Counter, SeriesType.Untyped];
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ family: fc.integer({ min: 0, max: 3 }), type: fc.constantFrom(...types), help: fc.constantFrom("", "A.", "B."), up: fc.boolean() }), { minLength: 1, maxLength: 30 }),
+      (origins) => {
+        const cache = new ExpositionCache();
+        origins.forEach((o, k) => {
+          const st = new OriginState(`n${k}`, cache, DEFAULT_SERIES_LIMITS);
+          const enc = new DeltaEncoder();
+          enc.set(enc.define(seriesDef(`f${o.family}_total`, {}, o.type, { help: o.help })), k);
+          feed(enc, st);
+          st.setVisible(o.up);
+        });
+        const page = cache.renderText("text");
+        const typeLines = page.match(/^# TYPE \S+/gm) ?? [];
+        const helpLines = page.match(/^# HELP \S+/gm) ?? [];
+        if (new Set(typeLines).size !== typeLines.length || new Set(helpLines).size !== helpLines.length) throw new Error(page);
+        // Every sample line sits under its family's header, and the shown ones are the winners.
+        const shown = page.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length;
+        if (shown + cache.conflicting !== origins.filter((o) => o.up).length) throw new Error(`${shown} shown + ${cache.conflicting} conflicting\n${page}`);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
