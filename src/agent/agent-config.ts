@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { httpBoundsFields } from "../core/http-bounds.js";
 import { parseConfig, type ConfigSource } from "../core/config-file.js";
 import { nodeSchemaFields, positiveInt } from "../wire/wire-config.js";
 import { DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE } from "./collectors/disk-collectors.js";
@@ -11,6 +12,22 @@ const precisionRule = z.strictObject({
   relative: z.number().min(0).max(1).default(0),
   absolute: z.number().min(0).default(0),
 });
+
+const pushSchema = z
+  .strictObject({
+    ...httpBoundsFields,
+    maxBodyBytes: z.number().int().positive().optional(),
+    maxSeriesPerGroup: z.number().int().positive().optional(),
+    maxGroups: z.number().int().positive().optional(),
+    maxSeries: z.number().int().positive().optional(),
+    /** Every push needs a token: its job's, or the node's push token (nodeTokenFile) for a group of no job. */
+    requireToken: z.boolean().optional(),
+    /** Where the node's push token is written at start (default: <runDir>/push.token). */
+    nodeTokenFile: z.string().min(1).optional(),
+    /** The group (name or gid) that may read the node's push token; default: root only. */
+    nodeTokenGroup: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+  })
+  .default({});
 
 export const agentConfigSchema = z.strictObject({
   ...nodeSchemaFields,
@@ -100,8 +117,10 @@ export const agentConfigSchema = z.strictObject({
       discoverMs: z.number().int().nonnegative().default(2000),
       /** A job whose cgroup has been gone this long without an epilog is ended by the agent. */
       lostEpilogMs: z.number().int().positive().default(60_000),
+      /** What the push API takes at most, and whom it hears; unset keys take the defaults (see README). */
+      push: pushSchema,
     })
-    .default({ enabled: false, controlSocket: "/run/banyan/agent.sock", runDir: "/run/banyan", reportDir: "/var/lib/banyan/jobs", cgroupRoot: "/sys/fs/cgroup", pushListen: "127.0.0.1:7472", discoverMs: 2000, lostEpilogMs: 60_000 }),
+    .default({ enabled: false, controlSocket: "/run/banyan/agent.sock", runDir: "/run/banyan", reportDir: "/var/lib/banyan/jobs", cgroupRoot: "/sys/fs/cgroup", pushListen: "127.0.0.1:7472", discoverMs: 2000, lostEpilogMs: 60_000, push: {} }),
   /** Precision per metric name; first match wins, then the documented defaults (gauges 1 %, counters exact, temperatures 0.5 °C…). */
   precision: z.array(precisionRule).default([]),
 });

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentConfig } from "./agent-config.js";
 import type { GpuReadings } from "./gpu-readings.js";
-import { PushServer } from "./push-server.js";
+import { DEFAULT_PUSH_POLICY, PushServer } from "./push-server.js";
 import { ControlServer } from "./slurm/control-server.js";
 import { JobDiscovery } from "./slurm/job-discovery.js";
 import { JobManager } from "./slurm/job-manager.js";
@@ -10,6 +10,13 @@ import { JobRegistry } from "./slurm/job-registry.js";
 import { JobSource } from "./slurm/job-source.js";
 import type { Source } from "../wire/source.js";
 import type { DaemonContext } from "../wire/daemon-context.js";
+import { resolveLimits } from "../wire/wire-config.js";
+import { resolveHttpBounds } from "../core/http-bounds.js";
+import { NodePushToken } from "./node-push-token.js";
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 
 /** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
 export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[]): Promise<{ sources: Source[]; stop(): Promise<void> }> {
@@ -17,7 +24,20 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
   const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot, gpus);
   const ended: ((jobId: string) => void)[] = [];
   const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)));
-  const push = new PushServer(config.jobs.pushListen, manager, log);
+  const p = config.jobs.push;
+  const nodeToken = p.requireToken === true ? new NodePushToken(p.nodeTokenFile ?? join(config.jobs.runDir, "push.token"), p.nodeTokenGroup) : null;
+  const auth = { jobOfToken: (t: string) => manager.jobOfToken(t), jobLabels: (id: string) => manager.jobLabels(id), isNodeToken: (t: string) => nodeToken?.matches(t) === true };
+  const d = DEFAULT_PUSH_POLICY;
+  const push = new PushServer(config.jobs.pushListen, auth, log, {
+    http: resolveHttpBounds({ ...d.http, ...definedOnly({ maxConnections: p.maxConnections, maxConcurrentRequests: p.maxConcurrentRequests, sendTimeoutMs: p.sendTimeoutMs, idleTimeoutMs: p.idleTimeoutMs }) }),
+    maxBodyBytes: p.maxBodyBytes ?? d.maxBodyBytes,
+    maxSeriesPerGroup: p.maxSeriesPerGroup ?? d.maxSeriesPerGroup,
+    maxGroups: p.maxGroups ?? d.maxGroups,
+    maxSeries: p.maxSeries ?? d.maxSeries,
+    requireToken: p.requireToken === true,
+    reservedJobs: [config.job ?? (config.source === "procfs" ? "node" : "synthetic"), "relay", ...config.sources.scrape.map((t) => t.job)],
+    limits: resolveLimits(config.limits),
+  });
   ended.push((jobId) => push.endJob(jobId));
   const control = new ControlServer(config.jobs.controlSocket, manager, log);
   await control.listen();

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
+import { boundHttpServer, DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../core/http-bounds.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
+import { counter } from "../core/metric-names.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } from "./exposition-cache.js";
 import { SharedPage } from "./shared-page.js";
@@ -28,7 +30,9 @@ export class RootHttpServer {
     registry: Registry,
     /** zlib level for gzip responses; 0 sends the page uncompressed even when gzip is accepted. */
     private gzipLevel = 1,
+    bounds: HttpBounds = DEFAULT_HTTP_BOUNDS,
   ) {
+    const busy = counter(registry, "banyan_http_requests_refused_total", "HTTP requests answered 503: too many in flight (web.maxConcurrentRequests).");
     this.failed = new LimitedWarning(log, "http handler failed");
     this.renderSeconds = new Histogram({
       name: "banyan_root_render_seconds",
@@ -37,6 +41,11 @@ export class RootHttpServer {
       registers: [registry],
     });
     this.server = createServer((req, res) => {
+      if (!admission.admit(res)) {
+        busy.inc();
+        res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" }).end("too many requests in flight\n");
+        return;
+      }
       this.handle(req, res).catch((err: unknown) => {
         // A peer can trigger this at will: one line a second at most.
         this.failed.warn({ err: (err as Error).message, url: req.url?.slice(0, 200) });
@@ -44,7 +53,7 @@ export class RootHttpServer {
         res.end("internal error\n");
       });
     });
-    this.server.keepAliveTimeout = 65_000;
+    const admission = boundHttpServer(this.server, bounds);
   }
 
   setGzipLevel(level: number): void {

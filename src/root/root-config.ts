@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseConfig, type ConfigSource } from "../core/config-file.js";
+import { httpBoundsFields } from "../core/http-bounds.js";
 import { isMetricName } from "../series/series-def.js";
 import { logSchema, limitsSchema, positiveInt, treeSchema } from "../wire/wire-config.js";
 import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js";
@@ -47,6 +48,8 @@ export const rootConfigSchema = z
     aggregates: z.array(aggregateSchema).default([]),
     /** Receivers this root writes every applied change to (Prometheus remote_write 1.0); see the README. */
     remoteWrite: z.array(remoteWriteSchema).default([]),
+    /** Bounds on the HTTP side (/metrics and the APIs): see src/core/http-bounds.ts. */
+    web: z.strictObject({ ...httpBoundsFields }).default({}),
     limits: limitsSchema,
     tree: treeSchema,
     log: logSchema,

@@ -13,6 +13,7 @@ import { renderRootPage } from "./root-page.js";
 import { RootStatus, nodesReport, type StatusPlan } from "./root-status.js";
 import { RootStore } from "./root-store.js";
 import type { RootOutput } from "./outputs/root-output.js";
+import { resolveHttpBounds } from "../core/http-bounds.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 
 /**
@@ -63,7 +64,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   store.onResyncRequested((origin) => status.recordResync(origin));
   const page = (format: "text" | "openmetrics"): Promise<Buffer[]> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
   const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => Buffer.concat(await page(format)).toString("utf8");
-  const http = new RootHttpServer(page, log, registry, config.gzipLevel);
+  const http = new RootHttpServer(page, log, registry, config.gzipLevel, resolveHttpBounds(config.web));
   http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
   const jobs = new RootJobs(store);
   jobs.start();

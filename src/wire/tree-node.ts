@@ -67,7 +67,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
   log.info(
     { parent: rec.parent, children: rec.children.length, port },
     port > 0
-      ? `node ${ctx.name} ready: relays ${rec.children.length} children on port ${port} (the topology's address only: the tree is not authenticated yet), parent ${rec.parent}`
+      ? `node ${ctx.name} ready: relays ${rec.children.length} children on port ${port}, parent ${rec.parent}; the tree is not authenticated yet, so the port listens on the topology's address only`
       : `node ${ctx.name} ready: leaf, parent ${rec.parent}`,
   );
   return {

@@ -1,6 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import writeFileAtomic from "write-file-atomic";
 import type { Logger } from "../../core/logger.js";
 import type { PushAuth } from "../push-server.js";
 import { runningJobSchema, type ControlHandlers, type ControlRequest } from "./control-server.js";
@@ -37,7 +38,12 @@ export class JobManager implements ControlHandlers, PushAuth {
 
   /** The job a push token belongs to, or undefined. */
   jobOfToken(token: string): string | undefined {
-    for (const [jobId, t] of this.tokens) if (t === token) return jobId;
+    if (token.length === 0) return undefined; // an empty token never authenticates
+    const given = Buffer.from(token);
+    for (const [jobId, t] of this.tokens) {
+      const want = Buffer.from(t);
+      if (want.length > 0 && want.length === given.length && timingSafeEqual(want, given)) return jobId;
+    }
     return undefined;
   }
 
@@ -59,6 +65,7 @@ export class JobManager implements ControlHandlers, PushAuth {
       try {
         const job = runningJobSchema.parse(JSON.parse(readFileSync(join(dir, f), "utf8")));
         const token = readFileSync(join(dir, `${job.jobId}.token`), "utf8").trim();
+        if (!/^[0-9a-f]{48}$/.test(token)) throw new Error(`its token file is not a token (${token.length} characters)`);
         this.registry.start(job);
         this.tokens.set(job.jobId, token);
         n++;
@@ -99,9 +106,10 @@ export class JobManager implements ControlHandlers, PushAuth {
       this.tokens.set(req.jobId, token);
       mkdirSync(dir, { recursive: true, mode: 0o755 });
       const file = join(dir, `${req.jobId}.token`);
-      writeFileSync(file, token + "\n", { mode: 0o400 });
-      chownSync(file, Number(req.uid), Number(req.gid ?? req.uid));
-      writeFileSync(join(dir, `${req.jobId}.json`), JSON.stringify(job) + "\n", { mode: 0o600 });
+      // Atomically (a temp file, fsync, chown, rename): a SIGKILL half way left an empty or a
+      // root-owned token before, and an empty one then let anyone push as the job.
+      writeFileAtomic.sync(file, token + "\n", { mode: 0o400, chown: { uid: Number(req.uid), gid: Number(req.gid ?? req.uid) } });
+      writeFileAtomic.sync(join(dir, `${req.jobId}.json`), JSON.stringify(job) + "\n", { mode: 0o600 });
       this.log.info({ job: req.jobId, user: req.user, partition: req.partition, gpus: req.gpus }, "job started");
       return { tokenFile: file };
     }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,11 +76,17 @@ t.test("job manager - an agent restarted while jobs run takes them back with the
   await first.handle({ op: "job-start", jobId: "42", user: "alice", uid, partition: "gpu", account: "proj", gpus: ["0"], atMs: 1_000 });
   const token = readFileSync(join(runDir, "jobs/42.token"), "utf8").trim();
   t.equal((statSync(join(runDir, "jobs/42.json")).mode & 0o777).toString(8), "600", "the registration is root's only");
+  t.equal((statSync(join(runDir, "jobs/42.token")).mode & 0o777).toString(8), "400", "the token is its user's only");
+  t.equal(readdirSync(join(runDir, "jobs")).filter((f) => !/^42\.(json|token)$/.test(f)).length, 0, "no temp file left behind");
   writeFileSync(join(runDir, "jobs/99.json"), "{not json");
+  // A registration whose token file is empty (a crash mid-write by an older agent): never restored.
+  writeFileSync(join(runDir, "jobs/98.json"), JSON.stringify({ jobId: "98", user: "mallory", uid, partition: "gpu", account: "proj", startedAtMs: 1 }) + "\n");
+  writeFileSync(join(runDir, "jobs/98.token"), "");
 
   const registry = new JobRegistry("n1", "/nonexistent-cgroup");
   const second = new JobManager(registry, runDir, reportDir, silentLogger());
-  t.equal(second.restore(), 1, "one job back, the unreadable one skipped");
+  t.equal(second.restore(), 1, "one job back, the unreadable one and the one with an empty token skipped");
+  t.equal(second.jobOfToken(""), undefined, "an empty token never authenticates");
   t.same(registry.running(), [{ jobId: "42", user: "alice", uid, partition: "gpu", account: "proj", gpus: ["0"], startedAtMs: 1_000 }]);
   t.equal(second.jobOfToken(token), "42", "its push token still works");
   t.same(second.jobLabels("42"), { slurm_job_id: "42", user: "alice", partition: "gpu" });

@@ -1,0 +1,67 @@
+import type { Server, ServerResponse } from "node:http";
+import { z } from "zod";
+
+/** Bounds on an HTTP server a peer or local user can reach (`web.*` in the root's config, `jobs.push*` in the agent's). */
+export interface HttpBounds {
+  /** Connections held at most; past it new ones are closed at once. */
+  readonly maxConnections: number;
+  /** Requests in flight at most; past it a 503 with Retry-After. */
+  readonly maxConcurrentRequests: number;
+  /** A response not sent whole this long after it started is cut (a client that reads slowly or not at all). */
+  readonly sendTimeoutMs: number;
+  /** A connection with no traffic either way this long is closed (also idle keep-alive ones). */
+  readonly idleTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_BOUNDS: HttpBounds = Object.freeze({ maxConnections: 256, maxConcurrentRequests: 32, sendTimeoutMs: 60_000, idleTimeoutMs: 30_000 });
+
+const positiveInt = z.number().int().positive();
+
+/** The config keys of HttpBounds (unset: the defaults). */
+export const httpBoundsFields = {
+  maxConnections: positiveInt.optional(),
+  maxConcurrentRequests: positiveInt.optional(),
+  sendTimeoutMs: positiveInt.optional(),
+  idleTimeoutMs: positiveInt.optional(),
+};
+
+export function resolveHttpBounds(partial: { [K in keyof HttpBounds]?: number | undefined }): HttpBounds {
+  const out: Record<string, number> = { ...DEFAULT_HTTP_BOUNDS };
+  for (const k of Object.keys(DEFAULT_HTTP_BOUNDS)) {
+    const v = partial[k as keyof HttpBounds];
+    if (v !== undefined) out[k] = v;
+  }
+  return Object.freeze(out) as unknown as HttpBounds;
+}
+
+/**
+ * Applies the bounds to a Node HTTP server: connection cap, idle and header timeouts, and returns
+ * the admission of one request (null past the cap: the caller answers 503) whose `done` must be
+ * called when the response ends; the response is cut when not sent within the send timeout (a
+ * scraper that never reads held a whole page in memory, with no end). Cost: one timer per request.
+ */
+export function boundHttpServer(server: Server, bounds: HttpBounds): { admit(res: ServerResponse): boolean; readonly inFlight: number } {
+  server.maxConnections = bounds.maxConnections;
+  server.keepAliveTimeout = Math.min(bounds.idleTimeoutMs, 65_000);
+  server.headersTimeout = Math.min(bounds.idleTimeoutMs, 60_000);
+  server.requestTimeout = bounds.sendTimeoutMs;
+  // No I/O either way this long (a client that stopped reading, or an idle one): the socket goes.
+  server.timeout = bounds.idleTimeoutMs;
+  let inFlight = 0;
+  return {
+    admit(res: ServerResponse): boolean {
+      if (inFlight >= bounds.maxConcurrentRequests) return false;
+      inFlight++;
+      const timer = setTimeout(() => res.destroy(), bounds.sendTimeoutMs);
+      timer.unref();
+      res.once("close", () => {
+        inFlight--;
+        clearTimeout(timer);
+      });
+      return true;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+  };
+}
