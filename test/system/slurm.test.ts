@@ -7,6 +7,7 @@ import t from "tap";
 import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually, sleep } from "../fixtures/cluster.js";
 import { httpText, startBanyan } from "../fixtures/processes.js";
+import { findScontrol, scontrolFacts } from "../../src/agent/slurm/job-discovery.js";
 import { requireProgram } from "../fixtures/programs.js";
 
 /**
@@ -100,6 +101,9 @@ console.log("push", r.status);\n`,
   const hooks = readFileSync(`${dir}/job.log`, "utf8");
   t.comment(`prologs run: ${jobs.filter((j) => hooks.includes(`prolog job ${j}\n`)).length} of 2`);
   if (!t.ok(seen, "both jobs' info and pushed metrics at the root while they run")) t.comment(`${hooks.slice(-2000)}\n${readFileSync(join(run, "agent.log"), "utf8").slice(-3000)}`);
+  // What discovery asks Slurm of a job no prolog registered, from the real scontrol.
+  const facts = await scontrolFacts(findScontrol(), HOST)(jobs[0]!);
+  t.match(facts, { partition: "debug", gpus: [] }, "scontrol show job -d -o gives the job's partition (discovery's source)");
   const p = await page();
   t.match(p, new RegExp(`banyan_job_info\\{account="[^"]*",job="node",job_id="${jobs[0]}",partition="debug",user="${USER}",instance="${HOST}"\\} 1`));
   t.match(p, new RegExp(`banyan_job_memory_bytes\\{job="node",job_id="${jobs[0]}",partition="debug",user="${USER}",instance="${HOST}"\\} \\d+`), "cgroup v1 accounting of the job");

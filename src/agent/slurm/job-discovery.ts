@@ -1,8 +1,12 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import type { Logger } from "../../core/logger.js";
+import { promisify } from "node:util";
+import { expandHostlist } from "../../../topology/hostlist.js";
+import { LimitedWarning, type Logger } from "../../core/logger.js";
+import { parseGpuList } from "../gpu-readings.js";
 import type { ControlRequest } from "./control-server.js";
-import { hookRequest } from "./hook-request.js";
 
 /** What discovery needs of the jobs the agent knows (the JobManager). */
 export interface KnownJobs {
@@ -11,31 +15,48 @@ export interface KnownJobs {
   handle(req: ControlRequest): Promise<Record<string, unknown>>;
 }
 
+/** What Slurm says of a job: where it runs and on which GPUs of this node. */
+export interface SlurmJobFacts {
+  readonly partition: string;
+  readonly account: string;
+  readonly gpus: readonly string[];
+}
+
 export interface DiscoveryPaths {
   readonly cgroupRoot: string;
   /** A registered job whose cgroup has been gone this long with no epilog is ended. */
   readonly lostEpilogMs: number;
   readonly proc?: string;
   readonly passwd?: string;
+  /** Slurm's word on a job (default: `scontrol show job -d -o`); null when Slurm cannot be asked. */
+  readonly slurm?: (jobId: string) => Promise<SlurmJobFacts | null>;
 }
 
 /**
  * The cgroup tree, for what the hooks did not say. A job with a cgroup but no registration (Slurm
- * 22.05 often skips the prolog of one of two jobs started together) is registered from its
- * processes' Slurm environment, or from the uid in its cgroup path when none shows within 5 s; a
- * registered job whose cgroup has been gone `lostEpilogMs` with no epilog is ended.
+ * 22.05 often skips the prolog of one of two jobs started together) is registered from what only
+ * the kernel and Slurm say: its user from the real uid of its processes (`/proc/<pid>/status`) or
+ * the uid in its cgroup path, its partition, account and GPUs from `scontrol show job`. Never from a
+ * process's environment: the job's own user writes that (`exec env SLURM_JOB_UID=0 …`), so a job
+ * could have been registered as another user's. A registered job whose cgroup has been gone
+ * `lostEpilogMs` with no epilog is ended.
  */
 export class JobDiscovery {
   /** Registered jobs whose cgroup was seen, and since when it is missing (null: present). */
   private readonly missingSince = new Map<string, number | null>();
-  /** Unregistered job cgroups whose processes have not shown their environment yet: first seen. */
+  /** Unregistered job cgroups with no user process yet: first seen. */
   private readonly pending = new Map<string, number>();
+  private readonly slurm: (jobId: string) => Promise<SlurmJobFacts | null>;
+  private readonly noSlurm: LimitedWarning;
 
   constructor(
     private readonly jobs: KnownJobs,
     private readonly paths: DiscoveryPaths,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.slurm = paths.slurm ?? scontrolFacts(findScontrol());
+    this.noSlurm = new LimitedWarning(log, "scontrol could not say a discovered job's partition, account and GPUs: registered without them", 60_000);
+  }
 
   async scan(nowMs = Date.now()): Promise<void> {
     const { cgroupRoot, lostEpilogMs, proc = "/proc", passwd = "/etc/passwd" } = this.paths;
@@ -47,18 +68,31 @@ export class JobDiscovery {
         continue;
       }
       if (this.jobs.endedLately(c.jobId, nowMs)) continue;
-      const env = jobEnvironment(c, proc);
+      const owner = jobOwner(c, proc);
       const firstSeen = this.pending.get(c.jobId) ?? nowMs;
       this.pending.set(c.jobId, firstSeen);
-      const uid = env?.["SLURM_JOB_UID"] ?? c.uid;
-      if (uid === null || uid === undefined || (env === null && nowMs - firstSeen < 5000)) continue;
+      // The kernel's word: a process's real uid, else (v1) the uid Slurm put in the cgroup path.
+      const uid = owner?.uid ?? c.uid;
+      if (uid === null || (owner === null && nowMs - firstSeen < 5000)) continue;
       this.pending.delete(c.jobId);
-      // What the job's processes say, else what its cgroup path says (v1 names the uid).
-      const { request } = hookRequest("start", { SLURM_JOB_UID: uid, SLURM_JOB_USER: userName(uid, passwd), ...env, SLURM_JOB_ID: c.jobId }, nowMs)!;
-      await this.jobs.handle(request.op === "job-start" && c.uid === null ? { ...request, cgroupPath: c.dir } : request);
+      const facts = await this.slurm(c.jobId).catch(() => null);
+      if (facts === null) this.noSlurm.warn({ job: c.jobId });
+      const request: ControlRequest = {
+        op: "job-start",
+        jobId: c.jobId,
+        user: userName(uid, passwd),
+        uid,
+        ...(owner !== null ? { gid: owner.gid } : {}),
+        partition: facts?.partition ?? "",
+        account: facts?.account ?? "",
+        ...(facts !== null && facts.gpus.length > 0 ? { gpus: [...facts.gpus] } : {}),
+        atMs: nowMs,
+        ...(c.uid === null ? { cgroupPath: c.dir } : {}),
+      };
+      await this.jobs.handle(request);
       this.missingSince.set(c.jobId, null);
-      const from = env === null ? "cgroup path" : "processes' environment";
-      this.log.warn({ job: c.jobId, cgroup: c.dir, from }, `job ${c.jobId} has a cgroup but no prolog registered it: registered from its ${from}`);
+      const from = owner === null ? "cgroup path" : "processes' real uid";
+      this.log.warn({ job: c.jobId, cgroup: c.dir, from, slurm: facts !== null }, `job ${c.jobId} has a cgroup but no prolog registered it: registered (user from its ${from}${facts !== null ? ", the rest from scontrol" : ""})`);
     }
     for (const id of this.pending.keys()) if (!present.has(id)) this.pending.delete(id);
     for (const [id, since] of this.missingSince) {
@@ -116,17 +150,18 @@ export function listJobCgroups(cgroupRoot: string): JobCgroup[] {
 }
 
 /**
- * The Slurm environment of one of the job's processes (SLURM_JOB_USER, SLURM_JOB_PARTITION,
- * SLURM_JOB_GPUS…), found through the cgroup.procs files under its cgroup; null when none of its
- * processes carries SLURM_JOB_ID=<id> yet (only slurmstepd runs, or /proc cannot be read).
+ * Who runs the job, as the kernel says: the real uid and gid (`/proc/<pid>/status`) of the first of
+ * its processes (found through the cgroup.procs files of its steps' user and task cgroups) that is
+ * not root's (slurmstepd's); null while none is there yet. A process cannot change its real uid, and
+ * cannot leave its job's cgroup.
  */
-export function jobEnvironment(job: JobCgroup, proc = "/proc"): Record<string, string> | null {
+export function jobOwner(job: JobCgroup, proc = "/proc"): { uid: string; gid: string } | null {
   const pids: string[] = [];
   const walk = (dir: string, depth: number): void => {
     for (const e of list(dir)) {
       if (e === "cgroup.procs") {
         try {
-          pids.push(...readFileSync(join(dir, e), "utf8").split("\n").filter((p) => p !== ""));
+          pids.push(...readFileSync(join(dir, e), "utf8").split("\n").filter((p) => /^\d+$/.test(p)));
         } catch {
           // gone meanwhile
         }
@@ -135,20 +170,56 @@ export function jobEnvironment(job: JobCgroup, proc = "/proc"): Record<string, s
   };
   walk(job.dir, 0);
   for (const pid of pids.slice(0, 64)) {
-    let raw: string;
+    let status: string;
     try {
-      raw = readFileSync(join(proc, pid, "environ"), "latin1");
+      status = readFileSync(join(proc, pid, "status"), "latin1");
     } catch {
       continue;
     }
-    const env: Record<string, string> = {};
-    for (const kv of raw.split("\0")) {
-      const eq = kv.indexOf("=");
-      if (eq > 0 && kv.startsWith("SLURM_")) env[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
-    if (env["SLURM_JOB_ID"] === job.jobId) return env;
+    const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+    const gid = /^Gid:\s+(\d+)/m.exec(status)?.[1];
+    if (uid !== undefined && uid !== "0") return { uid, gid: gid ?? uid };
   }
   return null;
+}
+
+/** scontrol where Slurm's hooks find it (they get no PATH): PATH, then the usual places. */
+export function findScontrol(dirs = [...(process.env["PATH"] ?? "").split(":").filter((d) => d !== ""), "/usr/bin", "/usr/local/bin", "/opt/slurm/bin"]): string {
+  for (const d of dirs) if (existsSync(join(d, "scontrol"))) return join(d, "scontrol");
+  return "scontrol";
+}
+
+const run = promisify(execFile);
+
+/** Asks `scontrol show job -d -o <id>` (5 s at most); null when it fails. */
+export function scontrolFacts(bin: string, node = hostname().split(".")[0]!): (jobId: string) => Promise<SlurmJobFacts | null> {
+  return async (jobId) => {
+    const { stdout } = await run(bin, ["show", "job", "-d", "-o", jobId], { timeout: 5000, maxBuffer: 1024 * 1024 });
+    return parseScontrolJob(stdout, jobId, node);
+  };
+}
+
+/**
+ * Partition, account and this node's GPUs of a job from `scontrol show job -d -o` (one line of
+ * `Key=Value` words; the per-node detail `Nodes=<hostlist> CPU_IDs=… Mem=… GRES=gpu:…(IDX:2-3)`).
+ * Null when the output is not that job's.
+ */
+export function parseScontrolJob(text: string, jobId: string, node: string): SlurmJobFacts | null {
+  const field = (k: string): string | undefined => new RegExp(`(?:^|\\s)${k}=(\\S*)`).exec(text)?.[1];
+  if (field("JobId") !== jobId) return null;
+  const clean = (v: string | undefined): string => (v === undefined || v === "(null)" ? "" : v);
+  let gpus: string[] = [];
+  const details = [...text.matchAll(/(?:^|\s)Nodes=(\S+) CPU_IDs=\S* Mem=\S* GRES=(\S*)/g)];
+  const mine = details.length === 1 ? details[0] : details.find((d) => expandHostlist(d[1]!).includes(node));
+  const idx = mine === undefined ? undefined : /gpu[^,(]*\(IDX:([^)]*)\)/.exec(mine[2]!)?.[1];
+  if (idx !== undefined && idx !== "N/A") {
+    try {
+      gpus = parseGpuList(idx);
+    } catch {
+      gpus = [];
+    }
+  }
+  return { partition: clean(field("Partition")), account: clean(field("Account")), gpus };
 }
 
 /** A user's name from the passwd file, or the uid itself when it has none there (LDAP without nss files). */

@@ -8,7 +8,7 @@ import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
 import { jobEndSchema, jobStartSchema } from "../../../src/agent/slurm/control-server.js";
 import { hookRequest } from "../../../src/agent/slurm/hook-request.js";
-import { JobDiscovery, listJobCgroups, userName } from "../../../src/agent/slurm/job-discovery.js";
+import { type SlurmJobFacts, JobDiscovery, listJobCgroups, parseScontrolJob, userName } from "../../../src/agent/slurm/job-discovery.js";
 import { JobManager } from "../../../src/agent/slurm/job-manager.js";
 import { JobRegistry } from "../../../src/agent/slurm/job-registry.js";
 import { silentLogger } from "../../../src/core/logger.js";
@@ -98,37 +98,49 @@ t.test("job manager - an agent restarted while jobs run takes them back with the
   t.equal(new JobManager(new JobRegistry("n1", "/x"), runDir, reportDir, silentLogger()).restore(), 0);
 });
 
-t.test("job discovery - a job with a cgroup but no prolog is registered from its processes' environment; one that lost its epilog is ended", async (t) => {
+t.test("job discovery - a job with a cgroup but no prolog is registered from what the kernel and Slurm say, never from its environment; one that lost its epilog is ended", async (t) => {
   const env = (vars: Record<string, string>): string => Object.entries(vars).map(([k, v]) => `${k}=${v}\0`).join("");
+  const status = (uid: number, gid: number): string => `Name:\tsolver\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nGid:\t${gid}\t${gid}\t${gid}\t${gid}\n`;
   const root = tree({
-    // v1, as Slurm 22.05 lays it out; the batch step's process carries the job's environment.
+    // v1, as Slurm 22.05 lays it out.
     "cgroup/cpuacct/slurm_n1/uid_1001/job_7/cpuacct.usage": "2000000000\n",
     "cgroup/cpuacct/slurm_n1/uid_1001/job_7/step_batch/cgroup.procs": "4242\n",
     "cgroup/cpuacct/slurm_n1/uid_1001/job_9/cpuacct.usage": "0\n",
-    // v2: a job whose only process is slurmstepd (no SLURM_JOB_ID=8 in its environment yet).
+    // v2: job 8's only process is slurmstepd (root's); job 6's user lies in its environment.
     "cgroup/system.slice/slurmstepd.scope/job_8/cpu.stat": "usage_usec 0\n",
     "cgroup/system.slice/slurmstepd.scope/job_8/step_batch/slurm/cgroup.procs": "4343\n",
     "cgroup/system.slice/slurmstepd.scope/job_8/step_batch/user/task_0/cgroup.procs": "",
-    "proc/4242/environ": env({ PATH: "/bin", SLURM_JOB_ID: "7", SLURM_JOB_USER: "alice", SLURM_JOB_UID: "1001", SLURM_JOB_GID: "1001", SLURM_JOB_PARTITION: "gpu", SLURM_JOB_ACCOUNT: "proj", SLURM_JOB_GPUS: "2,3" }),
-    "proc/4343/environ": env({ PATH: "/bin" }),
-    "passwd": "root:x:0:0::/root:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+    "cgroup/system.slice/slurmstepd.scope/job_6/cpu.stat": "usage_usec 0\n",
+    "cgroup/system.slice/slurmstepd.scope/job_6/step_batch/user/task_0/cgroup.procs": "4444\n",
+    "proc/4242/status": status(1001, 1001),
+    "proc/4242/environ": env({ SLURM_JOB_ID: "7", SLURM_JOB_UID: "1001" }),
+    "proc/4343/status": status(0, 0),
+    "proc/4444/status": status(1002, 1002),
+    "proc/4444/environ": env({ SLURM_JOB_ID: "6", SLURM_JOB_UID: "0", SLURM_JOB_USER: "root", SLURM_JOB_PARTITION: "admin", SLURM_JOB_GPUS: "0,1,2,3" }),
+    "passwd": "root:x:0:0::/root:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\ncarol:x:1002:1002::/home/carol:/bin/sh\n",
   });
   const cg = join(root, "cgroup");
-  t.same(listJobCgroups(cg).map((c) => [c.jobId, c.uid]).sort(), [["7", "1001"], ["8", null], ["9", "1001"]]);
+  t.same(listJobCgroups(cg).map((c) => [c.jobId, c.uid]).sort(), [["6", null], ["7", "1001"], ["8", null], ["9", "1001"]]);
   t.equal(userName("1001", join(root, "passwd")), "bob");
   t.equal(userName("4711", join(root, "passwd")), "4711", "a uid with no name stays a uid");
 
   const runDir = mkdtempSync(join(tmpdir(), "banyan-disc-"));
   const registry = new JobRegistry("n1", cg);
   const manager = new JobManager(registry, runDir, join(runDir, "reports"), silentLogger());
-  const discovery = new JobDiscovery(manager, { cgroupRoot: cg, lostEpilogMs: 60_000, proc: join(root, "proc"), passwd: join(root, "passwd") }, silentLogger());
+  // What scontrol says of each job (job 9: Slurm cannot be asked).
+  const slurm = async (id: string): Promise<SlurmJobFacts | null> =>
+    id === "7" ? { partition: "gpu", account: "proj", gpus: ["2", "3"] } : id === "6" ? { partition: "batch", account: "carol-lab", gpus: [] } : null;
+  const discovery = new JobDiscovery(manager, { cgroupRoot: cg, lostEpilogMs: 60_000, proc: join(root, "proc"), passwd: join(root, "passwd"), slurm }, silentLogger());
   await discovery.scan(10_000);
-  t.same(registry.running().map((j) => j.jobId), ["7"], "job 7 at once from its environment; job 9 (no process) waits, job 8 (v2, no uid) too");
-  t.match(registry.running()[0], { user: "alice", uid: "1001", partition: "gpu", account: "proj", gpus: ["2", "3"] });
+  t.same(registry.running().map((j) => j.jobId).sort(), ["6", "7"], "jobs 6 and 7 at once from their processes; job 9 (no process) waits, job 8 (only slurmstepd) too");
+  t.match(registry.running().find((j) => j.jobId === "7"), { user: "bob", uid: "1001", partition: "gpu", account: "proj", gpus: ["2", "3"] });
+  t.match(registry.running().find((j) => j.jobId === "6"), { user: "carol", uid: "1002", partition: "batch", account: "carol-lab" }, "the kernel's uid and Slurm's partition, not what the job's environment claims (root, admin, 4 GPUs)");
+  t.notOk(registry.running().find((j) => j.jobId === "6")?.gpus, "no GPUs but Slurm's");
   t.ok(existsSync(join(runDir, "jobs/7.token")), "it gets a push token as if its prolog had run");
   await discovery.scan(16_000);
-  t.same(registry.running().map((j) => j.jobId).sort(), ["7", "9"], "after 5 s job 9 from the uid of its cgroup path");
+  t.same(registry.running().map((j) => j.jobId).sort(), ["6", "7", "9"], "after 5 s job 9 from the uid of its cgroup path");
   t.match(registry.running().find((j) => j.jobId === "9"), { user: "bob", partition: "" });
+  t.notOk(registry.has("8"), "a job with only root's processes and no uid in its path is not registered as root's");
 
   rmSync(join(cg, "cpuacct/slurm_n1/uid_1001/job_7"), { recursive: true });
   await discovery.scan(20_000);
@@ -162,4 +174,17 @@ t.test("hook requests - the real prolog and epilog environments (recorded from s
   t.notOk("gpus" in odd.request, "a GPU list it cannot read leaves the GPUs out…");
   t.match(odd.problem, /SLURM_JOB_GPUS "gpu:a100:2"/, "…and says so");
   t.equal(hookRequest("start", { PATH: "/bin" }, 1), null, "not run by Slurm");
+});
+
+t.test("job discovery - scontrol show job -d -o: partition, account and this node's GPUs", async (t) => {
+  const line = (extra: string): string =>
+    `JobId=77 JobName=wrap UserId=bob(1001) GroupId=bob(1001) MCS_label=N/A Priority=4294901757 Nice=0 Account=proj QOS=normal JobState=RUNNING Reason=None Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 DerivedExitCode=0:0 RunTime=00:00:03 TimeLimit=UNLIMITED TimeMin=N/A SubmitTime=2026-11-30T10:00:00 EligibleTime=2026-11-30T10:00:00 Partition=gpu AllocNode:Sid=head:4242 ReqNodeList=(null) ExcNodeList=(null) NodeList=n[1-2] BatchHost=n1 NumNodes=2 NumCPUs=4 NumTasks=2 CPUs/Task=1 ReqB:S:C:T=0:0:*:* TRES=cpu=4,mem=2000M,node=2,billing=4,gres/gpu=4 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* JOB_GRES=gpu:a100:4 ${extra} MinCPUsNode=1 MinMemoryNode=1000M MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) Command=(null) WorkDir=/tmp Power=\n`;
+  const two = line("Nodes=n1 CPU_IDs=0-1 Mem=1000 GRES=gpu:a100:2(IDX:2-3) Nodes=n2 CPU_IDs=0-1 Mem=1000 GRES=gpu:a100:2(IDX:0-1)");
+  t.same(parseScontrolJob(two, "77", "n1"), { partition: "gpu", account: "proj", gpus: ["2", "3"] });
+  t.same(parseScontrolJob(two, "77", "n2")?.gpus, ["0", "1"], "this node's detail");
+  t.same(parseScontrolJob(line("Nodes=n1 CPU_IDs=0 Mem=0 GRES="), "77", "n1")?.gpus, [], "no GRES");
+  t.same(parseScontrolJob(line("Nodes=n1 CPU_IDs=0 Mem=0 GRES=gpu(IDX:0,2)"), "77", "n1")?.gpus, ["0", "2"], "the older form");
+  t.equal(parseScontrolJob(line("").replace("Account=proj", "Account=(null)"), "77", "n1")?.account, "", "no account");
+  t.equal(parseScontrolJob(two, "78", "n1"), null, "another job's output is not this job's");
+  t.equal(parseScontrolJob("slurm_load_jobs error: Invalid job id specified\n", "77", "n1"), null);
 });
