@@ -17,6 +17,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import("./demo-command.js")).demoCommand(),
   bench: async () => (await import("./bench-command.js")).benchCommand(),
   job: async () => (await import("./job-command.js")).jobCommand(),
+  certs: async () => (await import("./certs-command.js")).certsCommand(),
 };
 
 const SUMMARY: Record<string, string> = {
@@ -27,6 +28,7 @@ const SUMMARY: Record<string, string> = {
   demo: "run a whole small cluster on this machine: roots, relays and agents on 127.0.0.1",
   bench: "simulate a cluster at scale and report bandwidth, latency, CPU, memory and failover figures",
   job: "Slurm prolog/epilog: register or end a job on this node's agent (always exits 0)",
+  certs: "make the site CA and a certificate per node and root, for mutual TLS on the trees",
 };
 
 try {

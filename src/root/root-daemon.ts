@@ -14,6 +14,7 @@ import { RootStatus, nodesReport, type StatusPlan } from "./root-status.js";
 import { RootStore } from "./root-store.js";
 import type { RootOutput } from "./outputs/root-output.js";
 import { resolveHttpBounds } from "../core/http-bounds.js";
+import { TreeTls } from "../wire/tree-tls.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 
 /**
@@ -39,6 +40,8 @@ export interface RootDaemon {
 
 export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>): Promise<RootDaemon> {
   const rec = rootRecord(ctx.topology, ctx.name, ctx.topologySource);
+  // The certificates first: a bad file is a config error before anything starts.
+  const tls = config.tree.tls !== undefined ? new TreeTls(config.tree.tls, ctx.name, ctx.topology) : null;
   const registry = ctx.registry ?? new Registry();
   const log = ctx.log.child({ root: ctx.name });
   const limits = resolveLimits(config.limits);
@@ -58,7 +61,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   };
   const store = new RootStore(storeOpts, aggregates, log, registry);
   const authority = new OriginAuthority(ctx.topology);
-  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry, { authority, treePort: resolveTreePort(config.tree) });
+  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry, { authority, treePort: resolveTreePort(config.tree), ...(tls !== null ? { tls } : {}) });
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
   const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
   store.onResyncRequested((origin) => status.recordResync(origin));
@@ -92,7 +95,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   let outputs = startOutputs(config);
   let outputsConfig = JSON.stringify(config.remoteWrite);
   const grpcPort = await server.listen(config.listen ?? (await treeBindAddress(rec.address, ctx.topologySource)));
-  log.info({ grpc: grpcPort }, "the tree is not authenticated (no TLS yet): the tree port listens on the topology's address only, and origins are checked against the topology");
+  if (tls === null) log.info({ grpc: grpcPort }, "the tree is not authenticated (no tree.tls): the tree port listens on the topology's address only, and origins are checked against the topology");
+  else log.info({ grpc: grpcPort }, "mutual TLS on the tree: every child shows a certificate of the site CA that names it");
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
   store.start();
   http.setReady(true);
@@ -112,6 +116,11 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       store.setDeadAfterMs(deadAfterMs(cfg));
       expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
       authority.setTopology(topology);
+      if (tls !== null) {
+        tls.setTopology(topology);
+        tls.reload();
+        server.refreshCredentials();
+      }
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
       if (JSON.stringify(cfg.remoteWrite) !== outputsConfig) {
         // The old outputs stop first (one with a queue on disk at once, leaving it to its successor

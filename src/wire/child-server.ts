@@ -8,6 +8,7 @@ import { aliveProblem, frameProblem, isNodeName } from "./frame-envelope.js";
 import type { FrameSink } from "./frame-flow.js";
 import { ConnectionGate, DEFAULT_GATE, type GateOptions } from "./connection-gate.js";
 import type { OriginAuthority } from "./origin-authority.js";
+import type { TreeTls } from "./tree-tls.js";
 import { decodeUp, parseHostPort, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { WireLimits } from "./wire-limits.js";
 
@@ -28,6 +29,8 @@ export interface ChildServerHooks {
   onChildDown?(child: ChildLink, reason: string): void;
   /** Bounds on the tree port's connections and streams (default: DEFAULT_TREE_PORT). */
   treePort?: Partial<TreePortOptions>;
+  /** Mutual TLS: children show a certificate of the site CA that names them (default: none, an unauthenticated tree). */
+  tls?: TreeTls;
 }
 
 /** Bounds on a tree port: its connections (see ConnectionGate) and the streams each may open. */
@@ -51,6 +54,8 @@ export class ChildServer {
   private readonly server: grpc.Server;
   private readonly gate: ConnectionGate;
   private injector: grpc.ConnectionInjector | null = null;
+  /** Injectors of credentials a reload replaced: their connections keep them until they end. */
+  private readonly oldInjectors: grpc.ConnectionInjector[] = [];
   private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, ChildLink>();
   /** A node's one stream here: a newer Hello from the same node replaces the older stream. */
   private readonly byNode = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
@@ -107,9 +112,17 @@ export class ChildServer {
   /** Binds `host:port` (port 0: any free port) and returns the bound port. */
   async listen(address: string): Promise<number> {
     const { host, port } = parseHostPort(address, "listen address");
-    this.injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.injector = this.server.createConnectionInjector(this.hooks.tls?.serverCredentials() ?? grpc.ServerCredentials.createInsecure());
     this.boundPort = await this.gate.listen(host, port, address);
     return this.boundPort;
+  }
+
+  /** New connections use the TLS material as it is now (after TreeTls.reload); open ones keep theirs. */
+  refreshCredentials(): void {
+    if (this.injector === null || this.hooks.tls === undefined) return;
+    if (this.oldInjectors.length >= 8) this.oldInjectors.shift()!.destroy();
+    this.oldInjectors.push(this.injector);
+    this.injector = this.server.createConnectionInjector(this.hooks.tls.serverCredentials());
   }
 
   get port(): number {
@@ -177,6 +190,7 @@ export class ChildServer {
       });
     });
     this.injector?.destroy();
+    for (const i of this.oldInjectors) i.destroy();
     await closed;
   }
 
@@ -203,6 +217,8 @@ export class ChildServer {
         if (link !== null) return refuse("second Hello on one stream");
         if (!isNodeName(h.node, this.limits)) return refuse(`bad node name in Hello: ${JSON.stringify(h.node.slice(0, 64))}`);
         if (this.hooks.authority !== undefined && !this.hooks.authority.knows(h.node)) return refuse(`${JSON.stringify(h.node)} is not a node of the topology`);
+        const impostor = this.hooks.tls?.peerProblem(call, h.node) ?? null;
+        if (impostor !== null) return refuse(`Hello as ${h.node}: ${impostor}`);
         if (h.probe) {
           this.gate.admitted(call.getPeer());
           // A would-be child checks that this process answers; it does not attach.

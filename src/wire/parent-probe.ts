@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { VERSION } from "../core/version.js";
 import { UpSchema, type Up } from "../gen/banyan/v1/uplink_pb.js";
+import type { TreeTls } from "./tree-tls.js";
 import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
 
 /** Asks a would-be parent whether its process answers. An interface so healing is testable without a socket. */
@@ -24,12 +25,14 @@ export class GrpcParentProbe implements ParentProbe {
   constructor(
     private readonly node: string,
     private readonly tree: number,
+    private readonly tls?: TreeTls,
   ) {}
 
   probe(address: string, timeoutMs: number): Promise<boolean> {
     if (this.client === null || this.address !== address) {
       this.client?.close();
-      this.client = new Client(address, grpc.credentials.createInsecure(), { "grpc.max_reconnect_backoff_ms": 1000 });
+      const secure = this.tls?.channel(address);
+      this.client = new Client(address, secure?.credentials ?? grpc.credentials.createInsecure(), { ...secure?.options, "grpc.max_reconnect_backoff_ms": 1000 });
       this.address = address;
     }
     const call = (this.client as unknown as { Stream(): grpc.ClientDuplexStream<Up, Buffer> }).Stream();

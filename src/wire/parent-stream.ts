@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { VERSION } from "../core/version.js";
 import { UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
+import type { TreeTls } from "./tree-tls.js";
 import type { WireLimits } from "./wire-limits.js";
 
 /** What a stream tells its owner. Events of a stream that was ended or replaced are never delivered. */
@@ -52,7 +53,11 @@ export class ParentStream {
   /** False while HTTP/2 flow control holds writes back. */
   writable = true;
 
-  constructor(private readonly limits: WireLimits) {}
+  constructor(
+    private readonly limits: WireLimits,
+    /** Mutual TLS toward the parent (default: none). */
+    private readonly tls?: TreeTls,
+  ) {}
 
   get isOpen(): boolean {
     return this.call !== null;
@@ -88,7 +93,9 @@ export class ParentStream {
     this.end();
     if (this.client === null || this.clientAddress !== address) {
       this.client?.close();
-      this.client = new Client(address, grpc.credentials.createInsecure(), {
+      const secure = this.tls?.channel(address);
+      this.client = new Client(address, secure?.credentials ?? grpc.credentials.createInsecure(), {
+        ...secure?.options,
         "grpc.max_receive_message_length": this.limits.maxMessageBytes,
         "grpc.max_send_message_length": this.limits.maxMessageBytes,
         "grpc.initial_reconnect_backoff_ms": 100,

@@ -8,6 +8,7 @@ import type { UplinkState, UplinkTarget } from "./uplink-contract.js";
 import { UplinkSession } from "./uplink-session.js";
 import type { WireLimits } from "./wire-limits.js";
 import type { OriginAuthority } from "./origin-authority.js";
+import type { TreeTls } from "./tree-tls.js";
 import { ChildServer, type ChildLink, type TreePortOptions } from "./child-server.js";
 
 /** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */
@@ -40,6 +41,8 @@ export interface RelayNodeOptions {
   readonly authority?: OriginAuthority;
   /** Bounds on the tree port (default: DEFAULT_TREE_PORT). */
   readonly treePort?: TreePortOptions;
+  /** Mutual TLS with children and parents (default: none). */
+  readonly tls?: TreeTls;
 }
 
 /**
@@ -63,7 +66,7 @@ export class RelayNode implements FrameSink, Downlink {
     private readonly log: Logger,
     private readonly registry: Registry,
     private readonly onUplinkState?: (state: UplinkState, target: UplinkTarget) => void,
-    prober: ParentProbe = new GrpcParentProbe(opts.name, opts.tree),
+    prober: ParentProbe = new GrpcParentProbe(opts.name, opts.tree, opts.tls),
   ) {
     this.uplink = new UplinkSession(
       opts.chain,
@@ -82,6 +85,7 @@ export class RelayNode implements FrameSink, Downlink {
         probeIntervalMs: Math.min(1000, opts.intervalMs),
         handoverMs: 2 * opts.intervalMs,
         limits: opts.limits,
+        ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
       },
       prober,
       log,
@@ -101,12 +105,18 @@ export class RelayNode implements FrameSink, Downlink {
       this.server = new ChildServer(this, this.opts.limits, this.log.child({ part: "children" }), this.registry, {
         ...(this.opts.authority !== undefined ? { authority: this.opts.authority } : {}),
         ...(this.opts.treePort !== undefined ? { treePort: this.opts.treePort } : {}),
+        ...(this.opts.tls !== undefined ? { tls: this.opts.tls } : {}),
         onBatch: (child) => this.childDelivered(child),
       });
       port = await this.server.listen(this.opts.listen);
     }
     this.uplink.start();
     return port;
+  }
+
+  /** New tree connections use the TLS material as it is now (after TreeTls.reload). */
+  refreshTls(): void {
+    this.server?.refreshCredentials();
   }
 
   get children(): readonly ChildLink[] {

@@ -4,6 +4,7 @@ import type { Topology } from "../../topology/topology-file.js";
 import type { DaemonContext } from "./daemon-context.js";
 import { RelayNode, type LocalOrigin } from "./relay-node.js";
 import { OriginAuthority } from "./origin-authority.js";
+import { TreeTls } from "./tree-tls.js";
 import type { UplinkTarget } from "./uplink-contract.js";
 import { resolveLimits, resolveTreePort, type TreeNodeConfig } from "./wire-config.js";
 
@@ -38,6 +39,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
   sampler: (relay: RelayNode, registry: Registry) => S,
 ): Promise<NodeDaemon<S>> {
   const rec = nodeRecord(ctx.topology, ctx.name, ctx.topologySource);
+  const tls = config.tree.tls !== undefined ? new TreeTls(config.tree.tls, ctx.name, ctx.topology) : null;
   const registry = ctx.registry ?? new Registry();
   const log = ctx.log.child({ node: ctx.name });
   const authority = new OriginAuthority(ctx.topology);
@@ -56,6 +58,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
       limits: resolveLimits(config.limits),
       treePort: resolveTreePort(config.tree),
       authority,
+      ...(tls !== null ? { tls } : {}),
     },
     log,
     registry,
@@ -67,8 +70,8 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
   log.info(
     { parent: rec.parent, children: rec.children.length, port },
     port > 0
-      ? `node ${ctx.name} ready: relays ${rec.children.length} children on port ${port}, parent ${rec.parent}; the tree is not authenticated yet, so the port listens on the topology's address only`
-      : `node ${ctx.name} ready: leaf, parent ${rec.parent}`,
+      ? `node ${ctx.name} ready: relays ${rec.children.length} children on port ${port}, parent ${rec.parent}; ${tls !== null ? "mutual TLS on the tree" : "the tree is not authenticated (no tree.tls), so the port listens on the topology's address only"}`
+      : `node ${ctx.name} ready: leaf, parent ${rec.parent}${tls !== null ? "; mutual TLS on the tree" : ""}`,
   );
   return {
     name: ctx.name,
@@ -78,6 +81,12 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
     registry,
     reload(topology) {
       authority.setTopology(topology);
+      if (tls !== null) {
+        // New certificates (renewed, or a new CA bundle) for the connections made from now on.
+        tls.setTopology(topology);
+        tls.reload();
+        relay.refreshTls();
+      }
       relay.uplink.setChain(chainOf(topology, ctx.name, ctx.topologySource), "topology reloaded");
     },
     async stop(drainMs = 1000) {

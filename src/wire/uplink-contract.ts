@@ -1,5 +1,6 @@
 import type { Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Hello } from "./parent-stream.js";
+import type { TreeTls } from "./tree-tls.js";
 import type { WireLimits } from "./wire-limits.js";
 
 // What an uplink session is given and says: its states, where its parents are, what it asks its
@@ -44,4 +45,6 @@ export interface UplinkOptions {
    */
   readonly handoverMs?: number;
   readonly limits: WireLimits;
+  /** Mutual TLS toward the parents (default: none). */
+  readonly tls?: TreeTls;
 }

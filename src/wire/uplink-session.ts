@@ -55,7 +55,7 @@ export class UplinkSession implements FrameSink {
     registry: Registry,
   ) {
     this.chain = chain;
-    this.stream = new ParentStream(opts.limits);
+    this.stream = new ParentStream(opts.limits, opts.tls);
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the session when scraped
     const self = this;
@@ -250,7 +250,7 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "ready" && this.handover === null) {
       this.transition("healing", reason);
       this.handover = new Handover(this.stream, this.hooks.leaving());
-      this.stream = new ParentStream(this.opts.limits);
+      this.stream = new ParentStream(this.opts.limits, this.opts.tls);
     } else {
       // Not attached anywhere (connecting, backoff) or already moving: nothing to keep visible.
       if (this.retryTimer) {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_TREE_PORT, type TreePortOptions } from "./child-server.js";
+import { treeTlsSchema } from "./tree-tls.js";
 import { DEFAULT_WIRE_LIMITS, type WireLimits } from "./wire-limits.js";
 
 /** Schema pieces every daemon's config shares: wire limits, logging, uplink timing. */
@@ -32,13 +33,18 @@ export const treeSchema = z
     maxConnectionsPerAddress: positiveInt.optional(),
     handshakeTimeoutMs: positiveInt.optional(),
     maxStreamsPerConnection: positiveInt.optional(),
+    /** Mutual TLS on the tree (see TreeTls); without it the tree is not authenticated. */
+    tls: treeTlsSchema.optional(),
   })
   .default({});
 
 /** The tree port's bounds: the config's, over the defaults. */
 export function resolveTreePort(partial: z.infer<typeof treeSchema>): TreePortOptions {
   const out: Record<string, number> = { ...DEFAULT_TREE_PORT };
-  for (const [k, v] of Object.entries(partial)) if (v !== undefined) out[k] = v;
+  for (const k of Object.keys(DEFAULT_TREE_PORT)) {
+    const v = (partial as Record<string, unknown>)[k];
+    if (typeof v === "number") out[k] = v;
+  }
   return Object.freeze(out) as unknown as TreePortOptions;
 }
 

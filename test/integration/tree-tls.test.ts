@@ -1,0 +1,94 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { Registry } from "prom-client";
+import t from "tap";
+import { generateTopology } from "../../topology/generate.js";
+import { writeTopologyFile } from "../../topology/topology-file.js";
+import { makeCertificates } from "../../src/cli/certs-command.js";
+import { startAgent } from "../../src/agent/agent-daemon.js";
+import { parseAgentConfig } from "../../src/agent/agent-config.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { UpSchema } from "../../src/gen/banyan/v1/uplink_pb.js";
+import { parseRootConfig } from "../../src/root/root-config.js";
+import { startRoot } from "../../src/root/root-daemon.js";
+import { UPLINK_STREAM_PATH } from "../../src/wire/uplink-grpc.js";
+import { eventually } from "../fixtures/cluster.js";
+
+const RawClient = grpc.makeGenericClientConstructor(
+  { Stream: { path: UPLINK_STREAM_PATH, requestStream: true, responseStream: true, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+  "Uplink",
+);
+
+/** A stream to the root that says Hello as `node` over `credentials`; resolves with how it ended. */
+function helloAs(t: Tap.Test, port: number, node: string, credentials: grpc.ChannelCredentials): Promise<string> {
+  const client = new RawClient(`127.0.0.1:${port}`, credentials, { "grpc.ssl_target_name_override": "r1", "grpc.use_local_subchannel_pool": 1 });
+  t.teardown(() => client.close());
+  const call = (client as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
+  call.on("data", () => undefined);
+  call.write(Buffer.from(toBinary(UpSchema, create(UpSchema, { msg: { case: "hello", value: { node, tree: 0, epoch: 1n, version: "test" } } }))));
+  return new Promise((resolve) => {
+    call.on("error", (err: grpc.ServiceError) => resolve(`${grpc.status[err.code]}: ${err.details}`));
+    call.on("end", () => resolve("ended"));
+  });
+}
+
+t.test("tree TLS - with banyan certs' certificates the tree runs on mutual TLS; only a node's own certificate speaks for it", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-tls-"));
+  const { topology } = generateTopology({ nodes: ["n1", "n2", "n3", "n4"], roots: ["r1"], trees: 1, local: 23700 });
+  const file = join(dir, "topology.json");
+  writeTopologyFile(file, topology);
+  const tls = join(dir, "tls");
+  const made = await makeCertificates({ topology: file, out: tls, days: "30" });
+  t.match(made, { caMade: true, made: 5, kept: 0 });
+  t.match(await makeCertificates({ topology: file, out: tls, days: "30" }), { caMade: false, made: 0, kept: 5 }, "a second run keeps what is there");
+  const other = join(dir, "other");
+  await makeCertificates({ topology: file, out: other, days: "30" }); // another CA, same names
+  const tlsOf = (name: string, base = tls) => ({ caFile: join(tls, "ca.crt"), certFile: join(base, `${name}.crt`), keyFile: join(base, `${name}.key`) });
+
+  const ctx = (name: string) => ({ topology, topologySource: file, name, log: silentLogger(), registry: new Registry() });
+  const rootConfig = parseRootConfig({ intervalMs: 200, tree: { tls: tlsOf("r1") } });
+  const root = await startRoot(ctx("r1"), rootConfig);
+  t.teardown(() => root.stop());
+  const agents = [];
+  for (const n of ["n1", "n2", "n3", "n4"]) agents.push(await startAgent(ctx(n), parseAgentConfig({ source: "synthetic", intervalMs: 200, tree: { tls: tlsOf(n) } })));
+  t.teardown(async () => {
+    for (const a of agents.reverse()) await a.stop(0);
+  });
+  t.ok(await eventually(() => ["n1", "n2", "n3", "n4"].every((n) => root.store.origin(n)?.up === true), 20_000), "every node up over mutual TLS, relays included");
+
+  const ca = readFileSync(join(tls, "ca.crt"));
+  const creds = (name: string, base = tls) => grpc.credentials.createSsl(ca, readFileSync(join(base, `${name}.key`)), readFileSync(join(base, `${name}.crt`)));
+  t.match(await helloAs(t, root.grpcPort, "n1", creds("n3")), /certificate names n3, not n1/, "n3's certificate cannot say Hello as n1");
+  const noCert = await helloAs(t, root.grpcPort, "n1", grpc.credentials.createSsl(ca));
+  t.match(noCert, /UNAVAILABLE/, `no client certificate: no connection (${noCert.slice(0, 80)})`);
+  const foreign = await helloAs(t, root.grpcPort, "n1", grpc.credentials.createSsl(ca, readFileSync(join(other, "n1.key")), readFileSync(join(other, "n1.crt"))));
+  t.match(foreign, /UNAVAILABLE/, "a certificate of another CA: no connection");
+  const plain = await helloAs(t, root.grpcPort, "n1", grpc.credentials.createInsecure());
+  t.match(plain, /UNAVAILABLE/, "plain text: no connection");
+  t.ok(["n1", "n2", "n3", "n4"].every((n) => root.store.origin(n)?.up === true), "the honest nodes were not disturbed");
+
+  // Renewed certificates, read on reload (SIGHUP): new connections use them.
+  await makeCertificates({ topology: file, out: tls, days: "60", force: true, names: "r1,n4", caCert: join(tls, "ca.crt"), caKey: join(tls, "ca.key") });
+  root.reload(rootConfig, topology);
+  await agents.pop()!.stop(0);
+  agents.push(await startAgent(ctx("n4"), parseAgentConfig({ source: "synthetic", intervalMs: 200, tree: { tls: tlsOf("n4") } })));
+  t.ok(await eventually(() => root.store.origin("n4")?.up === true && root.store.origin("n4")!.epoch > 0n, 20_000), "a node with a renewed certificate connects after the root reloaded");
+  writeFileSync(join(tls, "r1.key"), "not a key");
+  t.throws(() => root.reload(rootConfig, topology), /tree.tls.keyFile/, "a broken file on reload is refused, naming the key");
+});
+
+t.test("tree TLS - a certificate that does not name the daemon, or a key that is not its, is a config error", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-tls-"));
+  const { topology } = generateTopology({ nodes: ["n1", "n2"], roots: ["r1"], trees: 1, local: 23750 });
+  const file = join(dir, "topology.json");
+  writeTopologyFile(file, topology);
+  const tls = join(dir, "tls");
+  await makeCertificates({ topology: file, out: tls, days: "30" });
+  const ctx = () => ({ topology, topologySource: file, name: "r1", log: silentLogger(), registry: new Registry() });
+  await t.rejects(startRoot(ctx(), parseRootConfig({ tree: { tls: { caFile: join(tls, "ca.crt"), certFile: join(tls, "n1.crt"), keyFile: join(tls, "n1.key") } } })), /names n1, not this daemon \(r1\)/);
+  await t.rejects(startRoot(ctx(), parseRootConfig({ tree: { tls: { caFile: join(tls, "ca.crt"), certFile: join(tls, "r1.crt"), keyFile: join(tls, "n1.key") } } })), /is not the key of/);
+  await t.rejects(startRoot(ctx(), parseRootConfig({ tree: { tls: { caFile: join(tls, "nope.crt"), certFile: join(tls, "r1.crt"), keyFile: join(tls, "r1.key") } } })), /tree.tls.caFile: .*nope.crt: ENOENT/);
+});
