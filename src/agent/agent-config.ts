@@ -26,6 +26,8 @@ const pushSchema = z
     nodeTokenFile: z.string().min(1).optional(),
     /** The group (name or gid) that may read the node's push token; default: root only. */
     nodeTokenGroup: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+    /** Prometheus' web config file (tls_server_config, basic_auth_users) in front of the push API. */
+    webConfigFile: z.string().min(1).optional(),
   })
   .default({});
 

@@ -13,6 +13,7 @@ import type { DaemonContext } from "../wire/daemon-context.js";
 import { resolveLimits } from "../wire/wire-config.js";
 import { resolveHttpBounds } from "../core/http-bounds.js";
 import { NodePushToken } from "./node-push-token.js";
+import { readWebConfig } from "../core/web-config.js";
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -37,6 +38,7 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
     requireToken: p.requireToken === true,
     reservedJobs: [config.job ?? (config.source === "procfs" ? "node" : "synthetic"), "relay", ...config.sources.scrape.map((t) => t.job)],
     limits: resolveLimits(config.limits),
+    web: p.webConfigFile !== undefined ? readWebConfig(p.webConfigFile, "jobs.push.webConfigFile") : null,
   });
   ended.push((jobId) => push.endJob(jobId));
   const control = new ControlServer(config.jobs.controlSocket, manager, log);

@@ -1,7 +1,9 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
+import type { Server as HttpsServer } from "node:https";
 import { BanyanError, Code } from "../core/errors.js";
 import { boundHttpServer, DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../core/http-bounds.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
+import { WebAuth, createWebServer, type WebConfig } from "../core/web-config.js";
 import { DEFAULT_SERIES_LIMITS, type SeriesLimits } from "../series/payload.js";
 import { SeriesType, forwardedType, seriesKey } from "../series/series-def.js";
 import { PROTOBUF_DELIMITED, parseDelimitedFamilies } from "../series/protobuf-exposition.js";
@@ -33,6 +35,11 @@ export interface PushPolicy {
   readonly reservedJobs: readonly string[];
   /** The wire's limits: what could not travel is refused at push time. */
   readonly limits: SeriesLimits & { readonly maxNameLength?: number };
+  /**
+   * Prometheus' web config (TLS, basic auth) in front of the API; with basic_auth_users the job's
+   * token travels in `X-Push-Token` (Authorization carries the user's password).
+   */
+  readonly web?: WebConfig | null;
 }
 
 /** The push API's defaults: a node's own jobs push, so fewer connections and requests than a root's HTTP side. */
@@ -82,7 +89,8 @@ const PUSH_TIMES = new Set(["push_time_seconds", "push_failure_time_seconds"]);
 export class PushServer implements Source {
   readonly name = "push";
   private readonly groups = new Map<string, Group>();
-  private server: Server | null = null;
+  private server: Server | HttpsServer | null = null;
+  private readonly webAuth: WebAuth;
   private writer: SeriesWriter | null = null;
   /** Series of every group together (bounded by maxSeries). */
   private seriesCount = 0;
@@ -95,23 +103,24 @@ export class PushServer implements Source {
     private readonly policy: PushPolicy = DEFAULT_PUSH_POLICY,
   ) {
     this.groupFailed = new LimitedWarning(log, "a pushed group could not be sampled (skipped; the other groups go on)", 60_000);
+    this.webAuth = new WebAuth(policy.web ?? null);
   }
 
   async listen(): Promise<number> {
     const { host, port } = parseHostPort(this.listenAddress, "jobs.pushListen");
-    this.server = createServer((req, res) => {
+    this.server = createWebServer((req, res) => {
       if (!admission.admit(res)) {
         res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "1" }).end("too many pushes in flight\n");
         return;
       }
       void this.handle(req).then(
-        ({ status, body }) => {
+        ({ status, body, headers }) => {
           if (status >= 400) this.log.debug({ status, path: req.url, reason: body.trim() }, "push refused");
-          res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(body);
+          res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...headers }).end(body);
         },
         () => res.writeHead(500).end("internal error\n"),
       );
-    });
+    }, this.policy.web ?? null);
     const admission = boundHttpServer(this.server, this.policy.http);
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", (err) => reject(new BanyanError(Code.InvalidConfig, `cannot listen on ${this.listenAddress}: ${err.message}`)));
@@ -160,13 +169,17 @@ export class PushServer implements Source {
     w.end();
   }
 
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: string }> {
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: string; headers?: Record<string, string> }> {
+    const unauthorized = await this.webAuth.refusal(req);
+    if (unauthorized !== null) return unauthorized;
     const url = new URL(req.url ?? "/", "http://push");
     if (req.method === "GET" && url.pathname === "/-/healthy") return { status: 200, body: "OK\n" };
     const path = parseGroupingPath(url.pathname);
     if ("status" in path) return path;
     const grouping = path.grouping;
-    const token = tokenOf(req.headers.authorization);
+    const webUsers = (this.policy.web?.users.size ?? 0) > 0;
+    const pushToken = req.headers["x-push-token"];
+    const token = webUsers ? (typeof pushToken === "string" && pushToken !== "" ? pushToken : null) : tokenOf(req.headers.authorization);
     const named = grouping["slurm_job_id"];
     const owner = token === null ? undefined : this.auth.jobOfToken(token);
     const nodeToken = token !== null && owner === undefined && this.auth.isNodeToken?.(token) === true;

@@ -130,7 +130,8 @@ with honor_labels: true (banyan topology render --format prometheus prints the c
 Config keys (YAML, or --set): topology, name, listen, http, intervalMs, deadAfterMs, forgetAfterMs,
 resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel,
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], ${LIMITS_KEYS}, ${TREE_KEYS},
-web.{maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs}, log.level,
+web.{maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,configFile} (configFile: Prometheus' web
+config, tls_server_config and basic_auth_users), log.level,
 remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy|zstd, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
 sigv4: {region, accessKey, secretKey, profile, service},
@@ -171,7 +172,7 @@ sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,bi
 synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
 jobs.push.{maxBodyBytes,maxSeriesPerGroup,maxGroups,maxSeries,requireToken,nodeTokenFile,nodeTokenGroup,
-maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs},
+maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,webConfigFile},
 precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, ${LIMITS_KEYS},
 ${TREE_KEYS}, log.level.
 

@@ -1,8 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Server as HttpsServer } from "node:https";
 import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
 import { boundHttpServer, DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../core/http-bounds.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
+import { WebAuth, createWebServer, type WebConfig } from "../core/web-config.js";
 import { counter } from "../core/metric-names.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } from "./exposition-cache.js";
@@ -17,7 +19,8 @@ export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status:
  * routes other parts register (status, jobs…).
  */
 export class RootHttpServer {
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
+  private auth: WebAuth;
   private readonly routes = new Map<string, RouteHandler>();
   private ready = false;
   private readonly renderSeconds: Histogram;
@@ -31,7 +34,10 @@ export class RootHttpServer {
     /** zlib level for gzip responses; 0 sends the page uncompressed even when gzip is accepted. */
     private gzipLevel = 1,
     bounds: HttpBounds = DEFAULT_HTTP_BOUNDS,
+    /** Prometheus' web config (TLS, basic auth), or none: plain HTTP for anyone who reaches the port. */
+    private web: WebConfig | null = null,
   ) {
+    this.auth = new WebAuth(web);
     const busy = counter(registry, "banyan_http_requests_refused_total", "HTTP requests answered 503: too many in flight (web.maxConcurrentRequests).");
     this.failed = new LimitedWarning(log, "http handler failed");
     this.renderSeconds = new Histogram({
@@ -40,20 +46,31 @@ export class RootHttpServer {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     });
-    this.server = createServer((req, res) => {
+    this.server = createWebServer((req, res) => {
       if (!admission.admit(res)) {
         busy.inc();
         res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" }).end("too many requests in flight\n");
         return;
       }
-      this.handle(req, res).catch((err: unknown) => {
+      this.guarded(req, res).catch((err: unknown) => {
         // A peer can trigger this at will: one line a second at most.
         this.failed.warn({ err: (err as Error).message, url: req.url?.slice(0, 200) });
         if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
         res.end("internal error\n");
       });
-    });
+    }, web);
     const admission = boundHttpServer(this.server, bounds);
+  }
+
+  /**
+   * A reloaded web config: users and client-certificate rules at once, TLS certificates for new
+   * connections. Plain HTTP cannot become HTTPS (or back) without a restart: that is refused.
+   */
+  setWebConfig(web: WebConfig | null): void {
+    if ((web?.tls == null) !== (this.web?.tls == null)) throw new BanyanError(Code.InvalidConfig, `web.configFile: switching /metrics between HTTP and HTTPS needs a restart`);
+    if (web?.tls != null) (this.server as HttpsServer).setSecureContext(web.tls);
+    this.web = web;
+    this.auth = new WebAuth(web);
   }
 
   setGzipLevel(level: number): void {
@@ -81,6 +98,15 @@ export class RootHttpServer {
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async guarded(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refused = await this.auth.refusal(req);
+    if (refused !== null) {
+      res.writeHead(refused.status, { "content-type": "text/plain", ...refused.headers }).end(refused.body);
+      return;
+    }
+    return this.handle(req, res);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

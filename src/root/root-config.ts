@@ -49,7 +49,13 @@ export const rootConfigSchema = z
     /** Receivers this root writes every applied change to (Prometheus remote_write 1.0); see the README. */
     remoteWrite: z.array(remoteWriteSchema).default([]),
     /** Bounds on the HTTP side (/metrics and the APIs): see src/core/http-bounds.ts. */
-    web: z.strictObject({ ...httpBoundsFields }).default({}),
+    web: z
+      .strictObject({
+        ...httpBoundsFields,
+        /** Prometheus' web config file (tls_server_config, basic_auth_users) for /metrics and the APIs. */
+        configFile: z.string().min(1).optional(),
+      })
+      .default({}),
     limits: limitsSchema,
     tree: treeSchema,
     log: logSchema,

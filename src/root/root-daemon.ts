@@ -15,6 +15,7 @@ import { RootStore } from "./root-store.js";
 import type { RootOutput } from "./outputs/root-output.js";
 import { resolveHttpBounds } from "../core/http-bounds.js";
 import { TreeTls } from "../wire/tree-tls.js";
+import { readWebConfig, type WebConfig } from "../core/web-config.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 
 /**
@@ -67,7 +68,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   store.onResyncRequested((origin) => status.recordResync(origin));
   const page = (format: "text" | "openmetrics"): Promise<Buffer[]> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
   const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => Buffer.concat(await page(format)).toString("utf8");
-  const http = new RootHttpServer(page, log, registry, config.gzipLevel, resolveHttpBounds(config.web));
+  const webConfig = (cfg: Readonly<RootConfig>): WebConfig | null => (cfg.web.configFile !== undefined ? readWebConfig(cfg.web.configFile, "web.configFile") : null);
+  const http = new RootHttpServer(page, log, registry, config.gzipLevel, resolveHttpBounds(config.web), webConfig(config));
   http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
   const jobs = new RootJobs(store);
   jobs.start();
@@ -112,6 +114,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       aggregates = new AggregateEngine(cfg.aggregates);
       store.setAggregates(aggregates);
       exposeRaw = cfg.exposeRaw;
+      http.setWebConfig(webConfig(cfg));
       http.setGzipLevel(cfg.gzipLevel);
       store.setDeadAfterMs(deadAfterMs(cfg));
       expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));

@@ -118,3 +118,20 @@ t.test("push hostile - requests in flight are capped: past the cap, a 503 at onc
   await new Promise((r) => setTimeout(r, 200));
   t.equal((await send("PUT", "/metrics/job/app", "m 1\n")).status, 200, "and taken once the others are gone");
 });
+
+t.test("push hostile - behind a web config with basic auth, the user's password goes in Authorization and the job's token in X-Push-Token", async (t) => {
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const bcrypt = (await import("bcrypt")).default;
+  const { readWebConfig } = await import("../../src/core/web-config.js");
+  const dir = mkdtempSync(join(tmpdir(), "banyan-pushweb-"));
+  writeFileSync(join(dir, "web.yml"), `basic_auth_users:\n  pusher: "${bcrypt.hashSync("pw", 4)}"\n`);
+  const { port } = await server(t, { web: readWebConfig(join(dir, "web.yml"), "jobs.push.webConfigFile") });
+  const put = async (path: string, headers: Record<string, string>): Promise<number> => (await fetch(`http://127.0.0.1:${port}${path}`, { method: "PUT", headers, body: "m 1\n" })).status;
+  const user = `Basic ${Buffer.from("pusher:pw").toString("base64")}`;
+  t.equal(await put("/metrics/job/app", {}), 401, "no credentials");
+  t.equal(await put("/metrics/job/app", { authorization: user }), 200, "the user's password");
+  t.equal(await put("/metrics/job/x/slurm_job_id/7", { authorization: user }), 401, "a job's group still needs the job's token");
+  t.equal(await put("/metrics/job/x/slurm_job_id/7", { authorization: user, "x-push-token": "t7" }), 200, "given in X-Push-Token");
+});
