@@ -128,7 +128,7 @@ The root listens for its trees on the topology's gRPC address and serves /metric
 with honor_labels: true (banyan topology render --format prometheus prints the config).
 
 Config keys (YAML, or --set): topology, name, listen, http, intervalMs, deadAfterMs, forgetAfterMs,
-resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel,
+resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel, memoryBudgetBytes,
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], ${LIMITS_KEYS}, ${TREE_KEYS},
 web.{maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,configFile} (configFile: Prometheus' web
 config, tls_server_config and basic_auth_users), log.level,

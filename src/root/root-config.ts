@@ -48,6 +48,8 @@ export const rootConfigSchema = z
     aggregates: z.array(aggregateSchema).default([]),
     /** Receivers this root writes every applied change to (Prometheus remote_write 1.0); see the README. */
     remoteWrite: z.array(remoteWriteSchema).default([]),
+    /** Heap and external memory past which no new origin or series is taken; default 80 % of the heap limit (--max-old-space-size). */
+    memoryBudgetBytes: positiveInt.optional(),
     /** Bounds on the HTTP side (/metrics and the APIs): see src/core/http-bounds.ts. */
     web: z
       .strictObject({

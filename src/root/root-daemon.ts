@@ -59,6 +59,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     resyncPerS: config.resyncPerS ?? null,
     resyncBurst: config.resyncBurst,
     limits,
+    memoryBudgetBytes: config.memoryBudgetBytes ?? null,
   };
   const store = new RootStore(storeOpts, aggregates, log, registry);
   const authority = new OriginAuthority(ctx.topology);
@@ -117,6 +118,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       http.setWebConfig(webConfig(cfg));
       http.setGzipLevel(cfg.gzipLevel);
       store.setDeadAfterMs(deadAfterMs(cfg));
+      store.setMemoryBudget(cfg.memoryBudgetBytes ?? null);
       expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
       authority.setTopology(topology);
       if (tls !== null) {

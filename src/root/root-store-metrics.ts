@@ -12,6 +12,7 @@ export interface RootStoreView {
   readonly resyncRatePerS: number;
   readonly heldBytes: number;
   readonly familyConflicts: number;
+  readonly memory: { readonly budget: number; readonly used: number; readonly over: boolean };
   origins(): Iterable<OriginState>;
 }
 
@@ -61,6 +62,12 @@ export function rootStoreMetrics(registry: Registry, view: RootStoreView) {
     }),
     heldBytes: gauge(registry, "banyan_root_held_frame_bytes", "Bytes of frames held for a gap in their origin's sequence (bounded at 64 MiB).", [], function () {
       this.set(view.heldBytes);
+    }),
+    memoryBudget: gauge(registry, "banyan_root_memory_budget_bytes", "Heap and external memory past which the root takes no new origin and lets no origin grow.", [], function () {
+      this.set(view.memory.budget);
+    }),
+    memoryUsed: gauge(registry, "banyan_root_memory_used_bytes", "Heap and external memory in use at the last sample (against the budget).", [], function () {
+      this.set(view.memory.used);
     }),
     conflicts: gauge(registry, "banyan_root_family_conflicts", "Origins' families left off the page: they give the family another TYPE than most origins on the page do.", [], function () {
       this.set(view.familyConflicts);

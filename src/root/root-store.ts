@@ -12,6 +12,7 @@ import { OriginState, type LinkClock } from "./origin-state.js";
 import { ReorderBuffer } from "./reorder-buffer.js";
 import { RootResyncs, type RootResyncOptions } from "./root-resyncs.js";
 import { newIngestTally, rootStoreMetrics } from "./root-store-metrics.js";
+import { MemoryBudget } from "./memory-budget.js";
 import type { HiddenReason, RootOutput } from "./outputs/root-output.js";
 
 /** The store's settings; the keyframe-request ones are RootResyncs'. */
@@ -23,6 +24,8 @@ export interface RootStoreOptions extends RootResyncOptions {
   readonly limits: WireLimits;
   /** The root's clock (tests drive it). Default Date.now. */
   readonly clock?: () => number;
+  /** Heap and external memory past which new state is refused (see MemoryBudget); default 80 % of the heap limit. */
+  readonly memoryBudgetBytes?: number | null;
 }
 
 /**
@@ -49,6 +52,8 @@ export class RootStore implements FrameSink {
   private readonly clock: () => number;
   /** Bad payloads from any origin: one line per second at most, however many arrive. */
   private readonly refused: LimitedWarning;
+  private readonly memory: MemoryBudget;
+  private readonly memoryRefused: LimitedWarning;
 
   constructor(
     private readonly opts: RootStoreOptions,
@@ -57,6 +62,9 @@ export class RootStore implements FrameSink {
     registry: Registry,
   ) {
     this.refused = new LimitedWarning(log, "frame refused");
+    this.memory = new MemoryBudget(opts.memoryBudgetBytes);
+    this.memory.sample();
+    this.memoryRefused = new LimitedWarning(log, "over the memory budget: new origins and new series refused until memory is back under it", 10_000);
     this.downs = new EventSummary(log, "nodes down (silent past deadAfterMs)", "warn");
     this.ups = new EventSummary(log, "nodes up");
     this.lefts = new EventSummary(log, "nodes left this root for another parent");
@@ -76,6 +84,9 @@ export class RootStore implements FrameSink {
       },
       get resyncRatePerS() {
         return self.resyncs.ratePerS;
+      },
+      get memory() {
+        return self.memory;
       },
       get familyConflicts() {
         return self.cache.conflicting;
@@ -141,6 +152,11 @@ export class RootStore implements FrameSink {
     return this.origins.keys();
   }
 
+  /** A new memory budget (config reload); null: 80 % of the heap limit. */
+  setMemoryBudget(bytes: number | null): void {
+    this.memory.setBudget(bytes);
+  }
+
   accept(frames: readonly Frame[], alive: readonly Alive[], from?: object): void {
     const now = this.clock();
     const link = this.liveness.linkClock(from, this, now);
@@ -185,7 +201,16 @@ export class RootStore implements FrameSink {
     let applied;
     const t0 = key ? performance.now() : 0;
     try {
-      applied = st.apply(decodePayload(f.codec, f.payload, this.opts.limits), mode);
+      const payload = decodePayload(f.codec, f.payload, this.opts.limits);
+      // Over the memory budget, nothing new is taken: no new origin, no origin that grows. What an
+      // origin already holds keeps flowing; the refused one is asked for a keyframe later.
+      if (this.memory.over && (key ? payload.ids.length + payload.rawIds.length > st.seriesCount : payload.defs.length > 0 || payload.strings.length > 0)) {
+        this.drop("memory_budget");
+        this.memoryRefused.warn({ origin: f.origin, budget: this.memory.budget, used: this.memory.used });
+        this.wantKey(st, "memory_budget");
+        return;
+      }
+      applied = st.apply(payload, mode);
     } catch (err) {
       this.m.decodeErrors.inc();
       this.refused.warn({ origin: f.origin, seq: String(f.seq), err: (err as Error).message });
@@ -261,6 +286,7 @@ export class RootStore implements FrameSink {
 
   /** Marks silent nodes down (see Liveness), asks for keyframes where a gap stayed open, and forgets long-gone nodes. */
   sweep(now: number): void {
+    this.memory.sample();
     const { stalled, down } = this.liveness.sweep(now, this.origins.values());
     if (stalled) this.m.sweepsStalled.inc();
     for (const st of down) {

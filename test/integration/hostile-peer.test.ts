@@ -234,3 +234,44 @@ t.test("hostile peer - a child that never reads its acks is closed; a second str
   t.ok(await eventually(async () => /^banyan_relay_children 1$/m.test(await root.render()), 5000), "one stream per node");
   second.call.end();
 });
+
+t.test("hostile peer - over its memory budget a root takes no new origin and lets none grow; what it holds keeps flowing; under it again, all comes", async (t) => {
+  const { topology } = generateTopology({ nodes: ["n01", "n02", "n03", "n09"], roots: ["r1"], trees: 1, local: 27400 });
+  const registry = new Registry();
+  const config = parseRootConfig({ resyncIntervalMs: 1 });
+  const root = await startRoot({ topology, topologySource: "test", name: "r1", log: silentLogger(), registry }, config);
+  t.teardown(() => root.stop());
+  const { call } = rawStream(t, root.grpcPort);
+  call.write(up({ msg: { case: "hello", value: { node: "n01", tree: 0, epoch: 1n, version: "test" } } }));
+  let linkSeq = 0n;
+  const send = (frames: Frame[]): void => void call.write(up({ msg: { case: "batch", value: { linkSeq: ++linkSeq, frames, alive: [] } } }));
+  const n01 = new DeltaEncoder(new PrecisionRules([{ match: "*", relative: 0, absolute: 0 }]));
+  const a = n01.define(seriesDef("held_total", { job: "x" }, SeriesType.Counter));
+  n01.set(a, 1);
+  send([frameOf("n01", 1n, 1n, n01)]);
+  t.ok(await eventually(() => root.store.origin("n01")?.up === true, 5000), "n01 up");
+
+  root.reload(parseRootConfig({ resyncIntervalMs: 1, memoryBudgetBytes: 1 }), topology);
+  t.match(await root.render(), /^banyan_root_memory_budget_bytes 1$/m);
+  const n02 = new DeltaEncoder();
+  n02.set(n02.define(seriesDef("new_total", { job: "x" }, SeriesType.Counter)), 5);
+  send([frameOf("n02", 1n, 1n, n02)]);
+  n01.set(a, 2);
+  send([frameOf("n01", 1n, 2n, n01)]);
+  t.ok(await eventually(() => root.store.origin("n01")?.decoded.value(0) === 2, 5000), "what n01 holds keeps flowing");
+  n01.set(n01.define(seriesDef("grown_total", { job: "x" }, SeriesType.Counter)), 1);
+  send([frameOf("n01", 1n, 3n, n01)]);
+  t.ok(await eventually(async () => /^banyan_root_frames_dropped_total\{reason="memory_budget"\} 2$/m.test(await root.render()), 5000), "a new origin and a growing one refused, and counted");
+  t.notOk(root.store.origin("n02")?.up, "n02 was not taken");
+  t.equal(root.store.origin("n01")?.seriesCount, 1, "n01 did not grow");
+
+  root.reload(config, topology);
+  // Their keyframes, as the nodes would send them when asked.
+  n02.requestKeyframe();
+  n02.set(0, 6);
+  send([frameOf("n02", 2n, 1n, n02)]);
+  n01.requestKeyframe();
+  send([frameOf("n01", 1n, 4n, n01)]);
+  t.ok(await eventually(() => root.store.origin("n02")?.up === true && root.store.origin("n01")?.seriesCount === 2, 5000), "under the budget again: both taken");
+  call.end();
+});
