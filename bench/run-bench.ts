@@ -133,6 +133,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
         up = new Set(reports.flat().filter((n) => n.up).map((n) => n.node)).size;
         progress("warm-up", up / o.nodes);
       },
+      0,
     );
     say(`start: ${up} of ${o.nodes} nodes up at the roots after ${start.whole_ms ?? "(never)"} ms; peak p99 ${start.peak_p99_ms.toFixed(0)} ms, ${(start.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${start.nodes_marked_down} nodes marked down, ${start.failovers} failovers`);
     await sleep(2 * o.intervalMs);

@@ -30,9 +30,11 @@ export async function watchWindow(
   whole: (reports: NodeReports) => boolean,
   timeoutMs: number,
   onPoll: (reports: NodeReports) => void = () => undefined,
+  /** The simulator's keyframe bytes when the window began (a start window: 0, taken before the simulator started, which sends its first keyframes at once). */
+  keysBefore?: number,
 ): Promise<StormFigures> {
   const downs = new CounterGrowth("banyan_root_nodes_down_total");
-  const keys0 = (await cluster.simStats()).keyBytes;
+  const keys0 = keysBefore ?? (await cluster.simStats()).keyBytes;
   const failovers0 = await cluster.failovers();
   let prev: RootMetrics = await cluster.rootMetrics();
   downs.add(prev);
