@@ -1,4 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
@@ -14,6 +15,7 @@ import { UPLINK_STREAM_PATH } from "../../src/wire/uplink-grpc.js";
 import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually, sleep } from "../fixtures/cluster.js";
 import { httpText, startBanyan, type Started } from "../fixtures/processes.js";
+import { requireProgram } from "../fixtures/programs.js";
 
 /**
  * The attack suite: a hostile child, a hostile scraper and a hostile local user against real
@@ -115,6 +117,26 @@ t.test("attacks - a hostile child, scraper and local user against a root and fiv
     req.write(up({ msg: { case: "batch", value: { linkSeq: 1n, frames: [frameOf(honest[0]!, 1_000_000n, enc)], alive: [] } } }));
     t.ok(await eventually(async () => counter(await page(), "banyan_relay_frames_rejected_total", '{reason="foreign_origin"}') >= 1, 5000, 200), "refused: foreign_origin");
     t.notMatch(await page(), new RegExp(`node_load1\\{[^}]*instance="${honest[0]}"[^}]*\\} 999`), "never applied");
+  });
+
+  await t.test("child: a family given another TYPE and HELP by a hostile node: one # TYPE line, the lie left off the page, and promtool parses it", async (t) => {
+    const { req, session } = rawChild(rootPort);
+    t.teardown(() => session.destroy());
+    req.write(up({ msg: { case: "hello", value: { node: evil, tree: 0, epoch: 20n, version: "x" } } }));
+    const p0 = await page();
+    const honestFamily = /^# TYPE (node_\w+) gauge$/m.exec(p0)?.[1];
+    t.ok(honestFamily !== undefined, `an honest gauge family on the page (${honestFamily})`);
+    const enc = new DeltaEncoder();
+    enc.set(enc.define(seriesDef(`${honestFamily}`, { lie: "1" }, SeriesType.Counter, { help: "Lies." })), 1);
+    enc.set(enc.define(seriesDef("evil_histogram_count", {}, SeriesType.Gauge)), 1);
+    req.write(up({ msg: { case: "batch", value: { linkSeq: 1n, frames: [{ ...frameOf(evil, 1n, enc), epoch: 20n }], alive: [] } } }));
+    t.ok(await eventually(async () => counter(await page(), "banyan_root_family_conflicts") >= 1, 5000, 200), "the conflicting origin is counted");
+    const p = await page();
+    t.equal((p.match(new RegExp(`^# TYPE ${honestFamily} `, "gm")) ?? []).length, 1, "one # TYPE line");
+    t.match(p, new RegExp(`^# TYPE ${honestFamily} gauge$`, "m"), "the honest nodes' type");
+    t.notMatch(p, /lie="1"/, "the lie is not on the page");
+    const check = spawnSync(requireProgram("promtool"), ["check", "metrics"], { input: p, encoding: "utf8" });
+    t.not(check.status, 1, `promtool parses the page (exit ${check.status}: 3 is lint warnings only) ${check.status === 1 ? check.stderr.slice(0, 300) : ""}`);
   });
 
   await t.test("child: one that never reads its acks has its connection closed", async (t) => {
