@@ -3,6 +3,7 @@
 #   prometheus  the real Prometheus and promtool of the system tests
 #   prometheus-node-exporter  the reference the agent's collectors are compared with
 #   prometheus-pushgateway    the reference the node's push API is compared with
+#   prometheus-alertmanager   where the roots' alerts go (events)
 #   graphviz    dot draws the picture that `banyan topology render --format dot` prints
 #   chromium    renders `banyan bench --plot out.png` (a headless screenshot of the HTML plot)
 #   victoria-metrics  a second remote_write receiver (test/system/remote-write-victoriametrics.test.ts)
@@ -11,7 +12,7 @@
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway graphviz chromium victoria-metrics slurm-wlm munge rpm cpio)
+PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -109,7 +109,7 @@ export class PushServer implements Source {
   async listen(): Promise<number> {
     const { host, port } = parseHostPort(this.listenAddress, "jobs.pushListen");
     this.server = createWebServer((req, res) => {
-      if (!admission.admit(res)) {
+      if (admission.admit(res) === null) {
         res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "1" }).end("too many pushes in flight\n");
         return;
       }

@@ -40,7 +40,7 @@ export function resolveHttpBounds(partial: { [K in keyof HttpBounds]?: number | 
  * called when the response ends; the response is cut when not sent within the send timeout (a
  * scraper that never reads held a whole page in memory, with no end). Cost: one timer per request.
  */
-export function boundHttpServer(server: Server, bounds: HttpBounds): { admit(res: ServerResponse): boolean; readonly inFlight: number } {
+export function boundHttpServer(server: Server, bounds: HttpBounds): { admit(res: ServerResponse): { longLived(): void } | null; readonly inFlight: number } {
   server.maxConnections = bounds.maxConnections;
   server.keepAliveTimeout = Math.min(bounds.idleTimeoutMs, 65_000);
   server.headersTimeout = Math.min(bounds.idleTimeoutMs, 60_000);
@@ -49,16 +49,22 @@ export function boundHttpServer(server: Server, bounds: HttpBounds): { admit(res
   server.timeout = bounds.idleTimeoutMs;
   let inFlight = 0;
   return {
-    admit(res: ServerResponse): boolean {
-      if (inFlight >= bounds.maxConcurrentRequests) return false;
+    admit(res: ServerResponse) {
+      if (inFlight >= bounds.maxConcurrentRequests) return null;
       inFlight++;
+      let counted = true;
       const timer = setTimeout(() => res.destroy(), bounds.sendTimeoutMs);
       timer.unref();
-      res.once("close", () => {
-        inFlight--;
+      const release = (): void => {
         clearTimeout(timer);
-      });
-      return true;
+        if (counted) inFlight--;
+        counted = false;
+      };
+      res.once("close", release);
+      return {
+        /** A stream (server-sent events) bounded elsewhere: no send timeout, not a request in flight. */
+        longLived: release,
+      };
     },
     get inFlight() {
       return inFlight;

@@ -22,6 +22,7 @@ export class RootHttpServer {
   private readonly server: Server | HttpsServer;
   private auth: WebAuth;
   private readonly routes = new Map<string, RouteHandler>();
+  private readonly streams = new Map<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void>();
   private ready = false;
   private readonly renderSeconds: Histogram;
   private readonly pages = new SharedPage();
@@ -47,12 +48,13 @@ export class RootHttpServer {
       registers: [registry],
     });
     this.server = createWebServer((req, res) => {
-      if (!admission.admit(res)) {
+      const admitted = admission.admit(res);
+      if (admitted === null) {
         busy.inc();
         res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" }).end("too many requests in flight\n");
         return;
       }
-      this.guarded(req, res).catch((err: unknown) => {
+      this.guarded(req, res, admitted).catch((err: unknown) => {
         // A peer can trigger this at will: one line a second at most.
         this.failed.warn({ err: (err as Error).message, url: req.url?.slice(0, 200) });
         if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
@@ -75,6 +77,11 @@ export class RootHttpServer {
 
   setGzipLevel(level: number): void {
     this.gzipLevel = level;
+  }
+
+  /** A long-lived response (server-sent events) at exactly `path`: no send timeout; the handler bounds itself. */
+  streamRoute(path: string, handler: (req: IncomingMessage, res: ServerResponse, url: URL) => void): void {
+    this.streams.set(path, handler);
   }
 
   route(path: string, handler: RouteHandler): void {
@@ -100,10 +107,17 @@ export class RootHttpServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private async guarded(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async guarded(req: IncomingMessage, res: ServerResponse, admitted: { longLived(): void }): Promise<void> {
     const refused = await this.auth.refusal(req);
     if (refused !== null) {
       res.writeHead(refused.status, { "content-type": "text/plain", ...refused.headers }).end(refused.body);
+      return;
+    }
+    const url = new URL(req.url ?? "/", "http://root");
+    const stream = req.method === "GET" ? this.streams.get(url.pathname) : undefined;
+    if (stream !== undefined) {
+      admitted.longLived();
+      stream(req, res, url);
       return;
     }
     return this.handle(req, res);

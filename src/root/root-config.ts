@@ -4,6 +4,7 @@ import { httpBoundsFields } from "../core/http-bounds.js";
 import { isMetricName } from "../series/series-def.js";
 import { logSchema, limitsSchema, positiveInt, treeSchema } from "../wire/wire-config.js";
 import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js";
+import { alertmanagerSchema } from "./events/alertmanager.js";
 
 const aggregateSchema = z.strictObject({
   record: z.string().refine(isMetricName, "expected a Prometheus metric name"),
@@ -48,6 +49,19 @@ export const rootConfigSchema = z
     aggregates: z.array(aggregateSchema).default([]),
     /** Receivers this root writes every applied change to (Prometheus remote_write 1.0); see the README. */
     remoteWrite: z.array(remoteWriteSchema).default([]),
+    /** Events (node, tree and job state changes) and where they go: see the README. */
+    events: z
+      .strictObject({
+        /** Alertmanagers (API v2) every alert goes to, each with an optional label filter. */
+        alertmanagers: z.array(alertmanagerSchema).default([]),
+        /** A firing alert is re-sent this often (endsAt = now + 4 × this). */
+        resendMs: positiveInt.default(60_000),
+        /** A tree is degraded while fewer than this share of its nodes are up at its root. */
+        treeDegradedBelow: z.number().min(0).max(1).default(0.9),
+        /** Events kept for /api/v1/events. */
+        keep: positiveInt.max(1_000_000).default(10_000),
+      })
+      .default({ alertmanagers: [], resendMs: 60_000, treeDegradedBelow: 0.9, keep: 10_000 }),
     /** Heap and external memory past which no new origin or series is taken; default 80 % of the heap limit (--max-old-space-size). */
     memoryBudgetBytes: positiveInt.optional(),
     /** Bounds on the HTTP side (/metrics and the APIs): see src/core/http-bounds.ts. */

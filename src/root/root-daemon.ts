@@ -16,6 +16,10 @@ import type { RootOutput } from "./outputs/root-output.js";
 import { resolveHttpBounds } from "../core/http-bounds.js";
 import { TreeTls } from "../wire/tree-tls.js";
 import { readWebConfig, type WebConfig } from "../core/web-config.js";
+import { AlertmanagerOutput } from "./events/alertmanager.js";
+import { EventLog, eventFilterOf } from "./events/event-log.js";
+import { eventStream } from "./events/event-stream.js";
+import { EventWatch } from "./events/event-watch.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 
 /**
@@ -73,7 +77,29 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const http = new RootHttpServer(page, log, registry, config.gzipLevel, resolveHttpBounds(config.web), webConfig(config));
   http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
   const jobs = new RootJobs(store);
+  // Events: what the root sees happen, kept for /api/v1/events, streamed, and sent to Alertmanagers.
+  const events = new EventLog(ctx.name, registry, config.events.keep);
+  const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource), { treeDegradedBelow: config.events.treeDegradedBelow, startupMs: Math.max(10_000, 3 * deadAfterMs(config)) });
+  watch.start();
   jobs.start();
+  http.route("/api/v1/events", async (_req, url) => {
+    if (url.pathname !== "/api/v1/events") return null;
+    const filter = eventFilterOf(url.searchParams);
+    return typeof filter === "string" ? { status: 400, type: "text/plain", body: filter + "\n" } : { status: 200, type: "application/json", body: JSON.stringify({ events: events.recent(filter) }) };
+  });
+  http.streamRoute("/api/v1/events/stream", eventStream(events));
+  let alertmanagerOut: AlertmanagerOutput | null = null;
+  let alertmanagerConfig = "";
+  const startAlertmanagers = (cfg: Readonly<RootConfig>, httpAddress: string): void => {
+    const key = JSON.stringify([cfg.events.alertmanagers, cfg.events.resendMs]);
+    if (key === alertmanagerConfig) return;
+    alertmanagerOut?.stop();
+    alertmanagerOut = null;
+    alertmanagerConfig = key;
+    if (cfg.events.alertmanagers.length === 0) return;
+    alertmanagerOut = new AlertmanagerOutput(cfg.events.alertmanagers, cfg.events.resendMs, `http://${httpAddress}/api/v1/status`, log.child({ part: "alertmanager" }), registry);
+    alertmanagerOut.start(events);
+  };
   http.route("/api/v1/jobs", async (_req, url) => {
     const raw = url.pathname.slice("/api/v1/jobs".length).replace(/^\//, "");
     let id: string;
@@ -101,6 +127,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   if (tls === null) log.info({ grpc: grpcPort }, "the tree is not authenticated (no tree.tls): the tree port listens on the topology's address only, and origins are checked against the topology");
   else log.info({ grpc: grpcPort }, "mutual TLS on the tree: every child shows a certificate of the site CA that names it");
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
+  const generatorAddress = `${/^(0\.0\.0\.0|\[::\])$/.test(rec.http.replace(/:\d+$/, "")) ? "127.0.0.1" : rec.http.replace(/:\d+$/, "")}:${httpPort}`;
+  startAlertmanagers(config, generatorAddress);
   store.start();
   http.setReady(true);
   log.info({ grpc: grpcPort, http: httpPort, trees: rec.trees, nodes: expected.size }, `root ${ctx.name} ready: trees on port ${grpcPort}, /metrics on port ${httpPort}`);
@@ -127,6 +155,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
         server.refreshCredentials();
       }
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
+      watch.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
+      startAlertmanagers(cfg, generatorAddress);
       if (JSON.stringify(cfg.remoteWrite) !== outputsConfig) {
         // The old outputs stop first (one with a queue on disk at once, leaving it to its successor
         // on the same directory; one in memory drains in the background), then the new ones start.
@@ -144,6 +174,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       store.setOutputs([]);
       await Promise.all(outputs.map((o) => o.stop()));
       jobs.stop();
+      watch.stop();
+      alertmanagerOut?.stop();
     },
   };
 }

@@ -41,6 +41,8 @@ const SUMS: Record<string, keyof JobAggregate> = {
 export class RootJobs {
   private readonly jobs = new Map<string, JobAggregate>();
   private timer: NodeJS.Timeout | null = null;
+  /** Told when a job first shows at this root, and when it stops running (its last figures). */
+  onChange: ((change: "start" | "end", job: JobAggregate) => void) | null = null;
 
   constructor(private readonly store: RootStore) {}
 
@@ -75,11 +77,17 @@ export class RootJobs {
     for (const [id, old] of this.jobs) {
       if (fresh.has(id)) continue;
       if (now - Date.parse(old.last_seen) > KEEP_MS) this.jobs.delete(id);
-      else old.running = false;
+      // Its nodes are up here and its series left: it ended (its nodes gone silent say nothing of the job).
+      else if (old.running && old.nodes.some((n) => this.store.origin(n)?.up === true)) {
+        old.running = false;
+        this.onChange?.("end", old);
+      }
     }
     for (const [id, a] of fresh) {
       a.nodes.sort();
+      const before = this.jobs.get(id);
       this.jobs.set(id, a);
+      if (before === undefined || !before.running) this.onChange?.("start", a);
     }
   }
 

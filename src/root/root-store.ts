@@ -53,6 +53,7 @@ export class RootStore implements FrameSink {
   /** Bad payloads from any origin: one line per second at most, however many arrive. */
   private readonly refused: LimitedWarning;
   private readonly memory: MemoryBudget;
+  private readonly nodeListeners: ((change: "up" | "down" | "left", st: OriginState) => void)[] = [];
   private readonly memoryRefused: LimitedWarning;
 
   constructor(
@@ -152,6 +153,11 @@ export class RootStore implements FrameSink {
     return this.origins.keys();
   }
 
+  /** Told when a node comes up here, goes down (silent), or leaves (moved to another parent). */
+  onNodeChange(listener: (change: "up" | "down" | "left", st: OriginState) => void): void {
+    this.nodeListeners.push(listener);
+  }
+
   /** A new memory budget (config reload); null: 80 % of the heap limit. */
   setMemoryBudget(bytes: number | null): void {
     this.memory.setBudget(bytes);
@@ -246,6 +252,7 @@ export class RootStore implements FrameSink {
     this.hide(st, "left");
     this.m.left.inc();
     this.lefts.note(f.origin);
+    for (const l of this.nodeListeners) l("left", st);
   }
 
   private stateOf(name: string): OriginState {
@@ -264,6 +271,7 @@ export class RootStore implements FrameSink {
       this.aggregates.join(st);
       for (const o of this.outputs) o.shown(st);
       this.ups.note(st.name);
+      for (const l of this.nodeListeners) l("up", st);
     }
   }
 
@@ -292,6 +300,7 @@ export class RootStore implements FrameSink {
     for (const st of down) {
       this.hide(st, "down");
       this.downs.note(st.name);
+      for (const l of this.nodeListeners) l("down", st);
       this.m.down.inc();
     }
     for (const st of this.reorder.expired(now)) {

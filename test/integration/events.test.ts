@@ -1,0 +1,59 @@
+import { request } from "node:http";
+import t from "tap";
+import { eventually, sleep, startCluster } from "../fixtures/cluster.js";
+
+type Ev = { id: string; type: string; node?: string; severity: string; labels: Record<string, string>; details?: Record<string, unknown> };
+
+async function eventsAt(port: number, query = ""): Promise<Ev[]> {
+  const r = await fetch(`http://127.0.0.1:${port}/api/v1/events${query}`);
+  return ((await r.json()) as { events: Ev[] }).events;
+}
+
+/** The SSE stream's events as they come. */
+function stream(t: Tap.Test, port: number, query = ""): Ev[] {
+  const got: Ev[] = [];
+  const req = request({ host: "127.0.0.1", port, path: `/api/v1/events/stream${query}` }, (res) => {
+    let buf = "";
+    res.setEncoding("utf8");
+    res.on("data", (c: string) => {
+      buf += c;
+      let k: number;
+      while ((k = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, k);
+        buf = buf.slice(k + 2);
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (data !== undefined) got.push(JSON.parse(data) as Ev);
+      }
+    });
+  });
+  req.on("error", () => undefined);
+  req.end();
+  t.teardown(() => req.destroy());
+  return got;
+}
+
+t.test("events - a node that goes down and comes back, as events at /api/v1/events, on the SSE stream and in banyan_events_total", async (t) => {
+  const cluster = await startCluster({ nodes: "n[1-6]", roots: "r1", trees: 1, basePort: 22400, series: 10, intervalMs: 200, rootConfig: { deadAfterMs: 1000 } });
+  t.teardown(() => cluster.stop());
+  t.ok(await eventually(() => cluster.upNodes().size === 6, 20_000), "all up");
+  const port = cluster.roots[0]!.httpPort;
+  t.match((await eventsAt(port))[0], { type: "root_restart", labels: { root: "r1" } }, "the root's start is an event");
+  const live = stream(t, port, "?type=node_down,node_up");
+  await sleep(300);
+  // A leaf: its going does not take others with it.
+  const leaf = [...cluster.topology.nodes].find(([, n]) => n.children.length === 0)![0];
+  await cluster.kill(leaf);
+  t.ok(await eventually(async () => (await eventsAt(port, `?type=node_down&node=${leaf}`)).length === 1, 10_000), `node_down for ${leaf}`);
+  const down = (await eventsAt(port, "?type=node_down"))[0]!;
+  t.match(down, { node: leaf, severity: "warning", labels: { instance: leaf, tree: "0", root: "r1" } });
+  t.match(down.id, /^[0-9a-f]{16}$/);
+  await cluster.restart(leaf);
+  t.ok(await eventually(async () => (await eventsAt(port, `?type=node_up&node=${leaf}`)).length === 1, 10_000), `node_up for ${leaf}`);
+  t.ok(await eventually(() => live.map((e) => e.type).join(",") === "node_down,node_up", 5000), `the stream had both, filtered (${live.map((e) => e.type)})`);
+  const page = await cluster.roots[0]!.render();
+  t.match(page, /^banyan_events_total\{type="node_down"\} 1$/m);
+  t.match(page, /^banyan_events_total\{type="root_restart"\} 1$/m);
+  t.equal((await fetch(`http://127.0.0.1:${port}/api/v1/events?type=nope`)).status, 400, "an unknown type is a 400");
+  t.equal((await eventsAt(port, `?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).length, 0, "since");
+  t.equal((await eventsAt(port, "?limit=1")).length, 1, "limit");
+});

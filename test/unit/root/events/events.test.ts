@@ -1,0 +1,65 @@
+import { createServer } from "node:http";
+import { Registry } from "prom-client";
+import t from "tap";
+import { silentLogger } from "../../../../src/core/logger.js";
+import { AlertmanagerOutput } from "../../../../src/root/events/alertmanager.js";
+import { EventLog, eventFilterOf } from "../../../../src/root/events/event-log.js";
+
+t.test("event log - bounded ring, oldest first; the same moment seen by two roots has one id; filters", async (t) => {
+  const log = new EventLog("r1", new Registry(), 3);
+  for (let k = 0; k < 5; k++) log.emit("node_down", { node: `n${k}`, moment: k }, 1000 + k);
+  t.same(log.recent().map((e) => e.node), ["n2", "n3", "n4"], "the last 3");
+  const other = new EventLog("r2", new Registry(), 10);
+  t.equal(other.emit("node_down", { node: "n4", moment: 4 }, 9999).id, log.recent()[2]!.id, "same type, node and moment: same id, whichever root and when");
+  t.not(other.emit("node_down", { node: "n4", moment: 5 }).id, log.recent()[2]!.id);
+  t.same(log.recent({ node: "n3" }).map((e) => e.node), ["n3"]);
+  t.same(log.recent({ limit: 1 }).map((e) => e.node), ["n4"]);
+  t.same(eventFilterOf(new URLSearchParams("type=node_down,node_up&since=10&limit=5")), { type: ["node_down", "node_up"], sinceMs: 10_000, limit: 5 });
+  t.match(eventFilterOf(new URLSearchParams("type=bogus")), /unknown event type "bogus"/);
+  t.match(eventFilterOf(new URLSearchParams("since=yesterday")), /since "yesterday"/);
+});
+
+t.test("alertmanager output - fires, re-sends with endsAt = now + 4 × resend, resolves with endsAt = resolution for 15 min; job ends are one-shot; filters per destination", async (t) => {
+  const posts: { path: string; alerts: { labels: Record<string, string>; endsAt: string; annotations: Record<string, string> }[] }[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      posts.push({ path: req.url ?? "", alerts: JSON.parse(body) });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const events = new EventLog("r1", new Registry());
+  const out = new AlertmanagerOutput(
+    [{ url: `http://127.0.0.1:${port}/all`, timeoutMs: 2000, match: {} }, { url: `http://127.0.0.1:${port}/gpu`, timeoutMs: 2000, match: { partition: "gpu.*" } }],
+    60_000,
+    "http://root/api/v1/status",
+    silentLogger(),
+    new Registry(),
+  );
+  out.start(events);
+  t.teardown(() => out.stop());
+  const t0 = Date.parse("2026-11-30T10:00:00Z");
+  events.emit("node_down", { node: "n1", labels: { instance: "n1" }, severity: "warning", moment: 1 }, t0);
+  await out.sendAll(t0);
+  const first = posts.find((p) => p.path.startsWith("/all"))!.alerts[0]!;
+  t.match(first, { labels: { alertname: "BanyanNodeDown", instance: "n1", severity: "warning" } });
+  t.equal(first.endsAt, new Date(t0 + 240_000).toISOString(), "firing: endsAt = now + 4 × resend");
+  t.notOk(posts.some((p) => p.path.startsWith("/gpu")), "a destination's filter keeps what it does not match");
+  events.emit("node_up", { node: "n1", labels: { instance: "n1" }, moment: 2 }, t0 + 5000);
+  posts.length = 0;
+  await out.sendAll(t0 + 6000);
+  t.equal(posts[0]!.alerts[0]!.endsAt, new Date(t0 + 5000).toISOString(), "resolved: endsAt = when it resolved");
+  posts.length = 0;
+  await out.sendAll(t0 + 5000 + 16 * 60_000);
+  t.equal(posts.length, 0, "not re-sent after 15 minutes");
+  events.emit("job_end", { job: "7", labels: { job_id: "7", user: "alice", partition: "gpu-a100" }, details: { duration_s: 60, nodes: ["n1"], cpu_seconds: 30 }, moment: "end" }, t0);
+  posts.length = 0;
+  await out.sendAll(t0 + 1000);
+  const gpu = posts.find((p) => p.path.startsWith("/gpu"))!.alerts[0]!;
+  t.match(gpu, { labels: { alertname: "BanyanJobEnded", user: "alice", job_id: "7" }, annotations: { cpu_seconds: "30" } }, "a job's end, with its user for a route to mail, to the gpu destination too");
+  t.equal(gpu.endsAt, new Date(t0 + 5 * 60_000).toISOString(), "one-shot: a short endsAt");
+});
