@@ -60,6 +60,8 @@ export const rootConfigSchema = z
         treeDegradedBelow: z.number().min(0).max(1).default(0.9),
         /** Events kept for /api/v1/events. */
         keep: positiveInt.max(1_000_000).default(10_000),
+        /** After the root's start, nodes coming up are its start, not joins, and trees are not judged; default max(10 s, 3 × deadAfterMs). */
+        startupMs: positiveInt.optional(),
       })
       .default({ alertmanagers: [], resendMs: 60_000, treeDegradedBelow: 0.9, keep: 10_000 }),
     /** Heap and external memory past which no new origin or series is taken; default 80 % of the heap limit (--max-old-space-size). */

@@ -57,3 +57,24 @@ t.test("events - a node that goes down and comes back, as events at /api/v1/even
   t.equal((await eventsAt(port, `?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).length, 0, "since");
   t.equal((await eventsAt(port, "?limit=1")).length, 1, "limit");
 });
+
+t.test("events - a relay killed: its children's failovers, the tree degraded; back: their heals, the tree restored", async (t) => {
+  const FAST = { intervalMs: 250, ackTimeoutMs: 500, healAfterMs: 1500 };
+  const cluster = await startCluster({ nodes: "n[01-07]", roots: "r1", trees: 1, basePort: 22450, series: 10, intervalMs: 250, agentConfig: FAST, rootConfig: { deadAfterMs: 1500, events: { startupMs: 1000, treeDegradedBelow: 0.9 } } });
+  t.teardown(() => cluster.stop());
+  t.ok(await eventually(() => cluster.upNodes().size === 7, 20_000), "all up");
+  const port = cluster.roots[0]!.httpPort;
+  // An interior relay with children.
+  const relay = [...cluster.topology.nodes].find(([, n]) => n.children.length > 0 && n.parent !== "r1")?.[0] ?? [...cluster.topology.nodes].find(([, n]) => n.children.length > 0)![0];
+  const children = cluster.topology.nodes.get(relay)!.children;
+  await sleep(1200);
+  await cluster.kill(relay);
+  t.ok(await eventually(async () => (await eventsAt(port, "?type=failover")).filter((e) => children.includes(e.node!)).length === children.length, 15_000), `a failover event for each of ${relay}'s children`);
+  const f = (await eventsAt(port, "?type=failover"))[0]!;
+  t.match(f, { severity: "warning", details: { from: relay, planned: relay } });
+  t.ok(await eventually(async () => (await eventsAt(port, "?type=tree_degraded")).length === 1, 10_000), "1 of 7 nodes down: the tree is degraded (below 0.9)");
+  t.match((await eventsAt(port, "?type=tree_degraded"))[0], { severity: "critical", labels: { tree: "0", root: "r1" }, details: { up: 6, nodes: 7 } });
+  await cluster.restart(relay);
+  t.ok(await eventually(async () => (await eventsAt(port, "?type=heal")).filter((e) => children.includes(e.node!)).length === children.length, 20_000), "a heal event for each child when they move back");
+  t.ok(await eventually(async () => (await eventsAt(port, "?type=tree_restored")).length === 1, 10_000), "the tree restored");
+});

@@ -126,6 +126,12 @@ console.log("push", r.status);\n`,
     "their series and pushes left the root",
   );
   t.ok(await eventually(() => existsSync(reports) && jobs.every((j) => readdirSync(reports).includes(`${j}.${HOST}.json`)), 10_000), "the epilog left a report per job");
+  // The root saw both jobs start and end: events with the job's labels and, at the end, its figures.
+  const events = async (type: string): Promise<{ job?: string; labels: Record<string, string>; details?: Record<string, unknown> }[]> =>
+    (JSON.parse((await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/events?type=${type}`)).text) as { events: { job?: string; labels: Record<string, string>; details?: Record<string, unknown> }[] }).events;
+  t.ok(await eventually(async () => (await events("job_end")).filter((e) => jobs.includes(e.job!)).length === 2, 15_000, 500), "a job_end event per job at the root");
+  t.match((await events("job_start")).find((e) => e.job === jobs[0]), { labels: { job_id: jobs[0], user: USER, partition: "debug" } }, "job_start with the job's labels");
+  t.match((await events("job_end")).find((e) => e.job === jobs[0]), { details: { nodes: [HOST] } }, "job_end with its figures");
   const report = JSON.parse(readFileSync(join(reports, `${jobs[0]}.${HOST}.json`), "utf8"));
   t.match(report, { job_id: jobs[0], user: USER, partition: "debug", exit_code: "0" });
   t.ok(report.duration_s > 5 && report.samples > 0, `duration ${report.duration_s} s, ${report.samples} samples`);
