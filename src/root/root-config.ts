@@ -5,6 +5,7 @@ import { isMetricName } from "../series/series-def.js";
 import { logSchema, limitsSchema, positiveInt, treeSchema } from "../wire/wire-config.js";
 import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js";
 import { alertmanagerSchema } from "./events/alertmanager.js";
+import { webhookSchema } from "./events/webhook.js";
 
 const aggregateSchema = z.strictObject({
   record: z.string().refine(isMetricName, "expected a Prometheus metric name"),
@@ -54,6 +55,8 @@ export const rootConfigSchema = z
       .strictObject({
         /** Alertmanagers (API v2) every alert goes to, each with an optional label filter. */
         alertmanagers: z.array(alertmanagerSchema).default([]),
+        /** Webhooks every event goes to (JSON POSTs, HMAC-signed, retried), each with filters. */
+        webhooks: z.array(webhookSchema).default([]),
         /** A firing alert is re-sent this often (endsAt = now + 4 × this). */
         resendMs: positiveInt.default(60_000),
         /** A tree is degraded while fewer than this share of its nodes are up at its root. */
@@ -63,7 +66,7 @@ export const rootConfigSchema = z
         /** After the root's start, nodes coming up are its start, not joins, and trees are not judged; default max(10 s, 3 × deadAfterMs). */
         startupMs: positiveInt.optional(),
       })
-      .default({ alertmanagers: [], resendMs: 60_000, treeDegradedBelow: 0.9, keep: 10_000 }),
+      .default({ alertmanagers: [], webhooks: [], resendMs: 60_000, treeDegradedBelow: 0.9, keep: 10_000 }),
     /** Heap and external memory past which no new origin or series is taken; default 80 % of the heap limit (--max-old-space-size). */
     memoryBudgetBytes: positiveInt.optional(),
     /** Bounds on the HTTP side (/metrics and the APIs): see src/core/http-bounds.ts. */

@@ -20,6 +20,7 @@ import { AlertmanagerOutput } from "./events/alertmanager.js";
 import { EventLog, eventFilterOf } from "./events/event-log.js";
 import { eventStream } from "./events/event-stream.js";
 import { EventWatch } from "./events/event-watch.js";
+import { WebhookOutput } from "./events/webhook.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 
 /**
@@ -80,7 +81,6 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   // Events: what the root sees happen, kept for /api/v1/events, streamed, and sent to Alertmanagers.
   const events = new EventLog(ctx.name, registry, config.events.keep);
   const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource), { treeDegradedBelow: config.events.treeDegradedBelow, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMs(config)) });
-  watch.start();
   jobs.start();
   http.route("/api/v1/events", async (_req, url) => {
     if (url.pathname !== "/api/v1/events") return null;
@@ -100,6 +100,19 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     alertmanagerOut = new AlertmanagerOutput(cfg.events.alertmanagers, cfg.events.resendMs, `http://${httpAddress}/api/v1/status`, log.child({ part: "alertmanager" }), registry);
     alertmanagerOut.start(events);
   };
+  let webhooks: WebhookOutput[] = [];
+  let webhooksConfig = "";
+  const startWebhooks = (cfg: Readonly<RootConfig>): void => {
+    const key = JSON.stringify(cfg.events.webhooks);
+    if (key === webhooksConfig) return;
+    // The new ones are made first: a bad secret file refuses the reload and keeps the old ones.
+    const next = cfg.events.webhooks.map((w) => new WebhookOutput(w, ctx.name, log.child({ part: "webhook" }), registry));
+    for (const w of webhooks) w.stop();
+    webhooks = next;
+    webhooksConfig = key;
+    for (const w of webhooks) w.start(events);
+  };
+  startWebhooks(config);
   http.route("/api/v1/jobs", async (_req, url) => {
     const raw = url.pathname.slice("/api/v1/jobs".length).replace(/^\//, "");
     let id: string;
@@ -129,6 +142,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
   const generatorAddress = `${/^(0\.0\.0\.0|\[::\])$/.test(rec.http.replace(/:\d+$/, "")) ? "127.0.0.1" : rec.http.replace(/:\d+$/, "")}:${httpPort}`;
   startAlertmanagers(config, generatorAddress);
+  watch.start();
   store.start();
   http.setReady(true);
   log.info({ grpc: grpcPort, http: httpPort, trees: rec.trees, nodes: expected.size }, `root ${ctx.name} ready: trees on port ${grpcPort}, /metrics on port ${httpPort}`);
@@ -157,6 +171,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
       watch.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
       startAlertmanagers(cfg, generatorAddress);
+      startWebhooks(cfg);
       if (JSON.stringify(cfg.remoteWrite) !== outputsConfig) {
         // The old outputs stop first (one with a queue on disk at once, leaving it to its successor
         // on the same directory; one in memory drains in the background), then the new ones start.
@@ -176,6 +191,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       jobs.stop();
       watch.stop();
       alertmanagerOut?.stop();
+      for (const w of webhooks) w.stop();
     },
   };
 }

@@ -78,3 +78,54 @@ t.test("events - a relay killed: its children's failovers, the tree degraded; ba
   t.ok(await eventually(async () => (await eventsAt(port, "?type=heal")).filter((e) => children.includes(e.node!)).length === children.length, 20_000), "a heal event for each child when they move back");
   t.ok(await eventually(async () => (await eventsAt(port, "?type=tree_restored")).length === 1, 10_000), "the tree restored");
 });
+
+t.test("events - a webhook receiver down for a while gets every event afterwards, in order and signed; past its queue, dead letters are counted", async (t) => {
+  const { createServer } = await import("node:http");
+  const { createHmac } = await import("node:crypto");
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "banyan-hook-"));
+  writeFileSync(join(dir, "secret"), "s3cret\n");
+  const hookPort = 22590;
+  const got: Ev[] = [];
+  let badSignatures = 0;
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      const want = `sha256=${createHmac("sha256", "s3cret").update(body).digest("hex")}`;
+      if (req.headers["x-banyan-signature"] !== want) badSignatures++;
+      got.push(...(JSON.parse(body) as { events: Ev[] }).events);
+      res.writeHead(200).end();
+    });
+  });
+  t.teardown(() => receiver.close());
+  // The receiver is down from the start: the root's start and the first events wait.
+  const cluster = await startCluster({
+    nodes: "n[1-4]",
+    roots: "r1",
+    trees: 1,
+    basePort: 22500,
+    series: 10,
+    intervalMs: 200,
+    rootConfig: { deadAfterMs: 1000, events: { webhooks: [{ url: `http://127.0.0.1:${hookPort}/hook`, secretFile: join(dir, "secret") }, { url: `http://127.0.0.1:${hookPort + 1}/never`, maxQueue: 2 }] } },
+  });
+  t.teardown(() => cluster.stop());
+  t.ok(await eventually(() => cluster.upNodes().size === 4, 20_000), "all up");
+  const port = cluster.roots[0]!.httpPort;
+  const leaf = [...cluster.topology.nodes].find(([, n]) => n.children.length === 0)![0];
+  await cluster.kill(leaf);
+  t.ok(await eventually(async () => (await eventsAt(port, "?type=node_down")).length === 1, 10_000), "an event while the receiver is down");
+  await cluster.restart(leaf);
+  t.ok(await eventually(async () => (await eventsAt(port, "?type=node_up")).length === 1, 10_000));
+  await sleep(3000);
+  await new Promise<void>((r) => receiver.listen(hookPort, "127.0.0.1", () => r()));
+  const atRoot = await eventsAt(port);
+  t.ok(await eventually(() => got.length >= atRoot.length, 40_000, 250), `every event delivered once it is back (${got.length} of ${atRoot.length})`);
+  t.same(got.slice(0, atRoot.length).map((e) => e.id), atRoot.map((e) => e.id), "in order, none lost");
+  t.equal(badSignatures, 0, "every POST signed with the shared secret");
+  const page = await cluster.roots[0]!.render();
+  t.match(page, new RegExp(`^banyan_webhook_dead_letters_total\\{url="http://127.0.0.1:${hookPort + 1}/never"\\} [1-9]`, "m"), "the other webhook, down all along with a queue of 2: dead letters counted");
+  t.match(page, new RegExp(`^banyan_webhook_queued_events\\{url="http://127.0.0.1:${hookPort + 1}/never"\\} 2$`, "m"), "and its queue stays at its bound");
+});

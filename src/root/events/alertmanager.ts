@@ -73,17 +73,11 @@ export class AlertmanagerOutput {
   ) {
     this.matchers = targets.map((t) => ({ url: t.url.replace(/\/+$/, ""), timeoutMs: t.timeoutMs, match: Object.entries(t.match).map(([k, r]) => [k, new RegExp(`^(?:${r})$`)] as [string, RegExp]) }));
     this.failed = new LimitedWarning(log, "sending alerts to an Alertmanager failed (retried at the next send)", 60_000);
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
-    const self = this;
     this.m = {
       sent: counter(registry, "banyan_alertmanager_alerts_sent_total", "Alerts posted to an Alertmanager (each re-send counts).", ["url"] as const),
       errors: counter(registry, "banyan_alertmanager_errors_total", "Posts to an Alertmanager that failed.", ["url"] as const),
-      active: gauge(registry, "banyan_alertmanager_alerts", "Alerts this root tracks (firing, or resolved in the last 15 minutes).", ["state"] as const, function () {
-        let firing = 0;
-        for (const a of self.alerts.values()) if (a.resolvedMs === null && a.oneShotUntilMs === null) firing++;
-        this.set({ state: "firing" }, firing);
-        this.set({ state: "resolved_or_notice" }, self.alerts.size - firing);
-      }),
+      // Set at each send (a reload makes a new output; a collect callback would keep reading the old one).
+      active: gauge(registry, "banyan_alertmanager_alerts", "Alerts this root tracks (firing, or resolved in the last 15 minutes).", ["state"] as const),
     };
   }
 
@@ -179,6 +173,10 @@ export class AlertmanagerOutput {
       }
       body.push(a.alert);
     }
+    let firing = 0;
+    for (const a of this.alerts.values()) if (a.resolvedMs === null && a.oneShotUntilMs === null) firing++;
+    this.m.active.set({ state: "firing" }, firing);
+    this.m.active.set({ state: "resolved_or_notice" }, this.alerts.size - firing);
     if (body.length === 0) return;
     await Promise.all(
       this.matchers.map(async (t) => {

@@ -35,12 +35,13 @@ export class EventWatch {
     now = Date.now(),
   ) {
     this.startedMs = now;
-    events.emit("root_restart", { labels: { root: plan.root }, details: { trees: [...plan.trees] }, moment: now }, now);
     store.onNodeChange((change, st) => this.onNode(change, st));
     jobs.onChange = (change, job) => this.onJob(change, job);
   }
 
+  /** Says the root started (once its outputs listen), then scans every `everyMs`. */
   start(everyMs = 2000): void {
+    this.events.emit("root_restart", { labels: { root: this.plan.root }, details: { trees: [...this.plan.trees] }, moment: this.startedMs }, this.startedMs);
     this.timer = setInterval(() => this.scan(), everyMs);
     this.timer.unref();
   }
