@@ -18,6 +18,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   bench: async () => (await import("./bench-command.js")).benchCommand(),
   job: async () => (await import("./job-command.js")).jobCommand(),
   certs: async () => (await import("./certs-command.js")).certsCommand(),
+  report: async () => (await import("./report-command.js")).reportCommand(),
 };
 
 const SUMMARY: Record<string, string> = {
@@ -29,6 +30,7 @@ const SUMMARY: Record<string, string> = {
   bench: "simulate a cluster at scale and report bandwidth, latency, CPU, memory and failover figures",
   job: "Slurm prolog/epilog: register or end a job on this node's agent (always exits 0)",
   certs: "make the site CA and a certificate per node and root, for mutual TLS on the trees",
+  report: "usage per user, account, partition or day from the job reports and the roots' job-end logs",
 };
 
 try {

@@ -61,6 +61,8 @@ export const rootConfigSchema = z
         resendMs: positiveInt.default(60_000),
         /** A tree is degraded while fewer than this share of its nodes are up at its root. */
         treeDegradedBelow: z.number().min(0).max(1).default(0.9),
+        /** A file the root appends every job's end to (JSON lines), for `banyan report usage`. */
+        jobLog: z.string().min(1).optional(),
         /** Events kept for /api/v1/events. */
         keep: positiveInt.max(1_000_000).default(10_000),
         /** After the root's start, nodes coming up are its start, not joins, and trees are not judged; default max(10 s, 3 × deadAfterMs). */

@@ -21,6 +21,7 @@ import { EventLog, eventFilterOf } from "./events/event-log.js";
 import { eventStream } from "./events/event-stream.js";
 import { EventWatch } from "./events/event-watch.js";
 import { WebhookOutput } from "./events/webhook.js";
+import { JobLog } from "./events/job-log.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 
 /**
@@ -113,6 +114,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     for (const w of webhooks) w.start(events);
   };
   startWebhooks(config);
+  const jobLog = config.events.jobLog !== undefined ? new JobLog(config.events.jobLog, log.child({ part: "job-log" })) : null;
+  jobLog?.start(events);
   http.route("/api/v1/jobs", async (_req, url) => {
     const raw = url.pathname.slice("/api/v1/jobs".length).replace(/^\//, "");
     let id: string;
@@ -192,6 +195,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       watch.stop();
       alertmanagerOut?.stop();
       for (const w of webhooks) w.stop();
+      await jobLog?.stop();
     },
   };
 }

@@ -19,6 +19,8 @@ export const jobStartSchema = z.strictObject({
   cgroupPath: z.string().optional(),
   /** GPU indices from SLURM_JOB_GPUS. */
   gpus: z.array(z.string().regex(/^\d+$/, "a GPU index")).max(1024).optional(),
+  /** CPUs Slurm allocated the job on this node (SLURM_JOB_CPUS_PER_NODE, or scontrol's CPU_IDs). */
+  cpus: z.number().int().positive().max(1_000_000).optional(),
   /** When the hook ran (ms since the epoch): a spooled request is applied later, but dated right. */
   atMs: z.number().int().positive().optional(),
 });
@@ -37,6 +39,7 @@ export const runningJobSchema = z.strictObject({
   account: z.string(),
   cgroupPath: z.string().optional(),
   gpus: z.array(z.string().regex(/^\d+$/)).optional(),
+  cpus: z.number().int().positive().optional(),
   startedAtMs: z.number(),
 });
 const requestSchema = z.discriminatedUnion("op", [jobStartSchema, jobEndSchema, z.strictObject({ op: z.literal("ping") })]);

@@ -25,6 +25,8 @@ export function hookRequest(op: "start" | "end", env: SlurmEnv, atMs: number): {
     problem = `${(err as Error).message}: the job is registered without its GPUs`;
   }
   const gid = env["SLURM_JOB_GID"];
+  // "4" or "4(x2),2": the first group's count (a job with uneven CPUs per node reports the first node's).
+  const cpus = Number(/^(\d+)/.exec(env["SLURM_JOB_CPUS_PER_NODE"] ?? "")?.[1] ?? NaN);
   return {
     request: {
       op: "job-start",
@@ -35,6 +37,7 @@ export function hookRequest(op: "start" | "end", env: SlurmEnv, atMs: number): {
       partition: env["SLURM_JOB_PARTITION"] ?? "",
       account: env["SLURM_JOB_ACCOUNT"] ?? "",
       ...(gpus.length > 0 ? { gpus } : {}),
+      ...(Number.isInteger(cpus) && cpus > 0 ? { cpus } : {}),
       atMs,
     },
     problem,

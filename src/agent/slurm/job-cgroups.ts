@@ -12,6 +12,8 @@ export interface RunningJob {
   readonly cgroupPath?: string;
   /** GPU indices of the job on this node (SLURM_JOB_GPUS), as nvidia-smi and dcgm-exporter number them. */
   readonly gpus?: readonly string[];
+  /** CPUs allocated on this node, when Slurm said (the usage report's efficiency). */
+  readonly cpus?: number;
   readonly startedAtMs: number;
 }
 

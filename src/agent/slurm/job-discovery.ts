@@ -20,6 +20,8 @@ export interface SlurmJobFacts {
   readonly partition: string;
   readonly account: string;
   readonly gpus: readonly string[];
+  /** CPUs on this node (its CPU_IDs), when scontrol said. */
+  readonly cpus?: number;
 }
 
 export interface DiscoveryPaths {
@@ -86,6 +88,7 @@ export class JobDiscovery {
         partition: facts?.partition ?? "",
         account: facts?.account ?? "",
         ...(facts !== null && facts.gpus.length > 0 ? { gpus: [...facts.gpus] } : {}),
+        ...(facts?.cpus !== undefined ? { cpus: facts.cpus } : {}),
         atMs: nowMs,
         ...(c.uid === null ? { cgroupPath: c.dir } : {}),
       };
@@ -219,7 +222,14 @@ export function parseScontrolJob(text: string, jobId: string, node: string): Slu
       gpus = [];
     }
   }
-  return { partition: clean(field("Partition")), account: clean(field("Account")), gpus };
+  const cpuIds = mine === undefined ? undefined : /CPU_IDs=(\S+)/.exec(mine[0])?.[1];
+  let cpus: number | undefined;
+  try {
+    cpus = cpuIds === undefined ? undefined : parseGpuList(cpuIds).length || undefined;
+  } catch {
+    cpus = undefined;
+  }
+  return { partition: clean(field("Partition")), account: clean(field("Account")), gpus, ...(cpus !== undefined ? { cpus } : {}) };
 }
 
 /** A user's name from the passwd file, or the uid itself when it has none there (LDAP without nss files). */

@@ -100,6 +100,7 @@ export class JobManager implements ControlHandlers, PushAuth {
         startedAtMs: req.atMs ?? Date.now(),
         ...(req.cgroupPath ? { cgroupPath: req.cgroupPath } : {}),
         ...(req.gpus ? { gpus: req.gpus } : {}),
+        ...(req.cpus ? { cpus: req.cpus } : {}),
       };
       this.registry.start(job);
       const token = this.tokens.get(req.jobId) ?? randomBytes(24).toString("hex");

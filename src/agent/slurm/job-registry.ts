@@ -18,6 +18,8 @@ export interface JobReport {
   readonly cpu_system_seconds: number | null;
   readonly cpu_avg_cores: number | null;
   readonly cpu_peak_cores: number | null;
+  /** CPUs Slurm allocated the job on this node; null when it did not say. */
+  readonly cpus_allocated: number | null;
   readonly memory_avg_bytes: number | null;
   readonly memory_peak_bytes: number | null;
   readonly io_read_bytes: number | null;
@@ -160,6 +162,7 @@ export class JobRegistry {
       cpu_system_seconds: u?.systemSeconds ?? null,
       cpu_avg_cores: u && durationS > 0 ? u.cpuSeconds / durationS : null,
       cpu_peak_cores: u ? t.peakCores : null,
+      cpus_allocated: t.job.cpus ?? null,
       memory_avg_bytes: t.samples > 0 ? t.memorySum / t.samples : null,
       memory_peak_bytes: u ? t.memoryPeak : null,
       io_read_bytes: u?.ioReadBytes ?? null,

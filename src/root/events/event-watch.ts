@@ -127,6 +127,7 @@ export class EventWatch {
         labels,
         details: {
           nodes: job.nodes,
+          started_at: job.first_seen,
           duration_s: durationS,
           cpu_seconds: job.cpu_seconds,
           memory_peak_bytes: job.memory_peak_bytes,

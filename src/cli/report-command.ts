@@ -1,0 +1,261 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Command, Option } from "commander";
+import { BanyanError, Code } from "../core/errors.js";
+import { exitOnError } from "./cli-errors.js";
+import { subcommand } from "./subcommand.js";
+
+/** One job as the usage report counts it, from its nodes' reports or from a root's job-end log. */
+export interface JobUsageRecord {
+  readonly job_id: string;
+  readonly user: string;
+  readonly account: string;
+  readonly partition: string;
+  readonly ended_at: string;
+  readonly node_hours: number;
+  readonly cpu_hours: number;
+  /** CPU-hours allocated, where every node said how many CPUs it had; null otherwise. */
+  readonly cpu_alloc_hours: number | null;
+  readonly gpu_hours: number;
+  /** GPU utilisation × GPU-hours (the weighted mean is this over gpu_hours). */
+  readonly gpu_util_hours: number;
+  readonly memory_peak_bytes: number;
+  readonly io_read_bytes: number;
+  readonly io_written_bytes: number;
+}
+
+export type GroupBy = "user" | "account" | "partition" | "day";
+
+const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+
+/** Jobs from per-node epilog reports (`<id>.<node>.json`), summed over their nodes. */
+export function jobsFromReports(reports: readonly Record<string, unknown>[]): Map<string, JobUsageRecord> {
+  const byJob = new Map<string, Record<string, unknown>[]>();
+  for (const r of reports) {
+    const id = r["job_id"];
+    if (typeof id !== "string") continue;
+    let list = byJob.get(id);
+    if (list === undefined) byJob.set(id, (list = []));
+    list.push(r);
+  }
+  const out = new Map<string, JobUsageRecord>();
+  for (const [id, nodes] of byJob) {
+    let nodeH = 0;
+    let cpuH = 0;
+    let allocH: number | null = 0;
+    let gpuH = 0;
+    let gpuUtilH = 0;
+    let peak = 0;
+    let read = 0;
+    let written = 0;
+    let ended = "";
+    for (const r of nodes) {
+      const h = num(r["duration_s"]) / 3600;
+      nodeH += h;
+      cpuH += num(r["cpu_seconds"]) / 3600;
+      const cpus = r["cpus_allocated"];
+      allocH = allocH !== null && typeof cpus === "number" && cpus > 0 ? allocH + cpus * h : null;
+      const gpus = Array.isArray(r["gpus"]) ? r["gpus"].length : 0;
+      gpuH += gpus * h;
+      gpuUtilH += gpus * h * num(r["gpu_util_avg_percent"]);
+      peak = Math.max(peak, num(r["memory_peak_bytes"]));
+      read += num(r["io_read_bytes"]);
+      written += num(r["io_written_bytes"]);
+      if (typeof r["ended_at"] === "string" && r["ended_at"] > ended) ended = r["ended_at"];
+    }
+    const first = nodes[0]!;
+    out.set(id, { job_id: id, user: String(first["user"] ?? ""), account: String(first["account"] ?? ""), partition: String(first["partition"] ?? ""), ended_at: ended, node_hours: nodeH, cpu_hours: cpuH, cpu_alloc_hours: allocH, gpu_hours: gpuH, gpu_util_hours: gpuUtilH, memory_peak_bytes: peak, io_read_bytes: read, io_written_bytes: written });
+  }
+  return out;
+}
+
+/** A job from a root's job-end log line (what the root saw across the job's nodes). */
+export function jobFromLogLine(r: Record<string, unknown>): JobUsageRecord | null {
+  const id = r["job_id"];
+  if (typeof id !== "string" || typeof r["ended_at"] !== "string") return null;
+  const h = num(r["duration_s"]) / 3600;
+  const nodes = Array.isArray(r["nodes"]) ? r["nodes"].length : 1;
+  const gpus = num(r["gpus"]);
+  return {
+    job_id: id,
+    user: String(r["user"] ?? ""),
+    account: String(r["account"] ?? ""),
+    partition: String(r["partition"] ?? ""),
+    ended_at: r["ended_at"],
+    node_hours: nodes * h,
+    cpu_hours: num(r["cpu_seconds"]) / 3600,
+    cpu_alloc_hours: null,
+    gpu_hours: gpus * h,
+    gpu_util_hours: gpus * h * num(r["gpu_utilization_percent"]),
+    memory_peak_bytes: num(r["memory_peak_bytes"]),
+    io_read_bytes: num(r["io_read_bytes"]),
+    io_written_bytes: num(r["io_written_bytes"]),
+  };
+}
+
+/**
+ * Reads every source: a directory of epilog reports (`*.json`, searched two levels deep, as a site
+ * gathers `/var/lib/banyan/jobs` of its nodes), or a root's job-end log (`*.jsonl`, and its
+ * rotated `.1`). A job with epilog reports is counted from them (per node), else from the logs;
+ * a job seen by two roots' logs is counted once. Unreadable lines are counted, not fatal.
+ */
+export function readUsage(paths: readonly string[]): { jobs: JobUsageRecord[]; skipped: number } {
+  const reports: Record<string, unknown>[] = [];
+  const logged = new Map<string, JobUsageRecord>();
+  let skipped = 0;
+  const parse = (text: string): Record<string, unknown> | null => {
+    try {
+      const v: unknown = JSON.parse(text);
+      return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  };
+  const readLog = (file: string): void => {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (line.trim() === "") continue;
+      const r = parse(line);
+      const j = r === null ? null : jobFromLogLine(r);
+      if (j === null) skipped++;
+      else if (!logged.has(j.job_id)) logged.set(j.job_id, j);
+    }
+  };
+  const walk = (dir: string, depth: number): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory() && depth < 2) walk(p, depth + 1);
+      else if (e.isFile() && e.name.endsWith(".json")) {
+        const r = parse(readFileSync(p, "utf8"));
+        if (r === null || typeof r["job_id"] !== "string") skipped++;
+        else reports.push(r);
+      } else if (e.isFile() && /\.jsonl(\.1)?$/.test(e.name)) readLog(p);
+    }
+  };
+  for (const p of paths) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch (err) {
+      throw new BanyanError(Code.InvalidConfig, `${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: expected a directory of job reports or a root's job-end log`);
+    }
+    if (isDir) walk(p, 0);
+    else readLog(p);
+  }
+  const fromReports = jobsFromReports(reports);
+  for (const [id, j] of logged) if (!fromReports.has(id)) fromReports.set(id, j);
+  return { jobs: [...fromReports.values()], skipped };
+}
+
+export interface UsageRow {
+  readonly key: string;
+  readonly jobs: number;
+  readonly node_hours: number;
+  readonly cpu_hours: number;
+  /** CPU-hours used over allocated, %, over the jobs that said their allocation; null when none did. */
+  readonly cpu_efficiency_percent: number | null;
+  readonly gpu_hours: number;
+  readonly gpu_utilization_percent: number | null;
+  readonly memory_peak_bytes: number;
+  readonly io_read_bytes: number;
+  readonly io_written_bytes: number;
+}
+
+/** Sums the jobs that ended in [fromMs, toMs) by the key. */
+export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: number, toMs: number): UsageRow[] {
+  const acc = new Map<string, { jobs: number; nodeH: number; cpuH: number; usedOfAlloc: number; allocH: number; gpuH: number; gpuUtilH: number; peak: number; read: number; written: number }>();
+  for (const j of jobs) {
+    const at = Date.parse(j.ended_at);
+    if (!(at >= fromMs && at < toMs)) continue;
+    const key = by === "day" ? j.ended_at.slice(0, 10) : j[by] || "(none)";
+    let a = acc.get(key);
+    if (a === undefined) acc.set(key, (a = { jobs: 0, nodeH: 0, cpuH: 0, usedOfAlloc: 0, allocH: 0, gpuH: 0, gpuUtilH: 0, peak: 0, read: 0, written: 0 }));
+    a.jobs++;
+    a.nodeH += j.node_hours;
+    a.cpuH += j.cpu_hours;
+    if (j.cpu_alloc_hours !== null && j.cpu_alloc_hours > 0) {
+      a.usedOfAlloc += j.cpu_hours;
+      a.allocH += j.cpu_alloc_hours;
+    }
+    a.gpuH += j.gpu_hours;
+    a.gpuUtilH += j.gpu_util_hours;
+    a.peak = Math.max(a.peak, j.memory_peak_bytes);
+    a.read += j.io_read_bytes;
+    a.written += j.io_written_bytes;
+  }
+  return [...acc]
+    .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+    .map(([key, a]) => ({
+      key,
+      jobs: a.jobs,
+      node_hours: a.nodeH,
+      cpu_hours: a.cpuH,
+      cpu_efficiency_percent: a.allocH > 0 ? (100 * a.usedOfAlloc) / a.allocH : null,
+      gpu_hours: a.gpuH,
+      gpu_utilization_percent: a.gpuH > 0 ? a.gpuUtilH / a.gpuH : null,
+      memory_peak_bytes: a.peak,
+      io_read_bytes: a.read,
+      io_written_bytes: a.written,
+    }));
+}
+
+const COLUMNS: readonly (keyof UsageRow)[] = ["key", "jobs", "node_hours", "cpu_hours", "cpu_efficiency_percent", "gpu_hours", "gpu_utilization_percent", "memory_peak_bytes", "io_read_bytes", "io_written_bytes"];
+
+function cell(k: keyof UsageRow, v: UsageRow[keyof UsageRow]): string {
+  if (v === null) return "-";
+  if (typeof v === "string") return v;
+  if (k === "jobs") return String(v);
+  if (/bytes/.test(k)) return v >= 1e12 ? `${(v / 1e12).toFixed(1)} TB` : v >= 1e9 ? `${(v / 1e9).toFixed(1)} GB` : `${(v / 1e6).toFixed(1)} MB`;
+  return v.toFixed(1);
+}
+
+/** `2026-11-30` (a whole day, UTC) or any time Date.parse takes; `end` moves a bare day to its end. */
+function timeOf(text: string, flag: string, end: boolean): number {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  const ms = Date.parse(day ? `${text}T00:00:00Z` : text);
+  if (!Number.isFinite(ms)) throw new BanyanError(Code.InvalidConfig, `${flag} ${JSON.stringify(text)}: expected a day (2026-11-30) or an RFC 3339 time`);
+  return day && end ? ms + 86_400_000 : ms;
+}
+
+export function reportCommand(): Command {
+  const usage = subcommand("usage")
+    .description("use of the cluster per user, account, partition or day, from the epilogs' job reports and the roots' job-end logs")
+    .argument("<paths...>", "directories of job reports (<id>.<node>.json; e.g. /var/lib/banyan/jobs gathered from the nodes) and roots' job-end logs (events.jobLog)")
+    .requiredOption("--from <day>", "first day (UTC) or time counted: jobs that ended from then")
+    .requiredOption("--to <day>", "last day (UTC, included) or time")
+    .addOption(new Option("--by <key>", "one row per").choices(["user", "account", "partition", "day"]).default("user"))
+    .addOption(new Option("--format <format>", "output").choices(["table", "csv", "json"]).default("table"))
+    .addHelpText(
+      "after",
+      `
+Columns: jobs; node-hours; CPU-hours used; CPU efficiency (used over allocated, for jobs whose
+nodes said their CPUs: SLURM_JOB_CPUS_PER_NODE or scontrol); GPU-hours and mean GPU utilisation
+(weighted by GPU-hours); the largest memory peak; I/O read and written. A job with epilog reports
+is counted from them, else from a root's log; a job in two roots' logs once.
+
+Examples:
+  banyan report usage /var/lib/banyan/jobs --from 2026-11-01 --to 2026-11-30 --by account
+  banyan report usage /var/log/banyan/jobs-r1.jsonl /var/log/banyan/jobs-r2.jsonl --from 2026-11-29 --to 2026-11-29 --by day --format csv`,
+    )
+    .action((paths: string[], flags: { from: string; to: string; by: GroupBy; format: "table" | "csv" | "json" }) => {
+      try {
+        const fromMs = timeOf(flags.from, "--from", false);
+        const toMs = timeOf(flags.to, "--to", true);
+        if (toMs <= fromMs) throw new BanyanError(Code.InvalidConfig, `--to ${flags.to} is not after --from ${flags.from}`);
+        const { jobs, skipped } = readUsage(paths);
+        const rows = usageRows(jobs, flags.by, fromMs, toMs);
+        if (flags.format === "json") process.stdout.write(JSON.stringify({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), by: flags.by, rows }, null, 2) + "\n");
+        else if (flags.format === "csv") process.stdout.write([COLUMNS.map((c) => (c === "key" ? flags.by : c)).join(","), ...rows.map((r) => COLUMNS.map((c) => (r[c] === null ? "" : typeof r[c] === "string" ? JSON.stringify(r[c]) : String(r[c]))).join(","))].join("\n") + "\n");
+        else {
+          const head = [flags.by, "jobs", "node-h", "cpu-h", "cpu-eff %", "gpu-h", "gpu-util %", "mem peak", "read", "written"];
+          const body = rows.map((r) => COLUMNS.map((c) => cell(c, r[c])));
+          const widths = head.map((h, k) => Math.max(h.length, ...body.map((b) => b[k]!.length)));
+          const line = (cells: readonly string[]): string => cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join("  ");
+          process.stdout.write([line(head), ...body.map(line)].join("\n") + "\n");
+        }
+        process.stderr.write(`${jobs.length} jobs read, ${rows.reduce((n, r) => n + r.jobs, 0)} in the period${skipped > 0 ? `, ${skipped} unreadable records skipped` : ""}\n`);
+      } catch (err) {
+        exitOnError(err);
+      }
+    });
+  return subcommand("report").description("reports from what the daemons left: usage per user, account, partition or day").addCommand(usage);
+}
