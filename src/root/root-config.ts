@@ -6,6 +6,7 @@ import { logSchema, limitsSchema, positiveInt, treeSchema } from "../wire/wire-c
 import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js";
 import { alertmanagerSchema } from "./events/alertmanager.js";
 import { webhookSchema } from "./events/webhook.js";
+import { stragglerSchema } from "./events/stragglers.js";
 
 const aggregateSchema = z.strictObject({
   record: z.string().refine(isMetricName, "expected a Prometheus metric name"),
@@ -61,6 +62,8 @@ export const rootConfigSchema = z
         resendMs: positiveInt.default(60_000),
         /** A tree is degraded while fewer than this share of its nodes are up at its root. */
         treeDegradedBelow: z.number().min(0).max(1).default(0.9),
+        /** Nodes of a running job far under the job's median (job_straggler). */
+        stragglers: stragglerSchema.default({ metrics: ["banyan_job_cpu_seconds_total"], belowMedian: 0.5, windowMs: 120_000, minNodes: 3 }),
         /** A file the root appends every job's end to (JSON lines), for `banyan report usage`. */
         jobLog: z.string().min(1).optional(),
         /** Events kept for /api/v1/events. */
@@ -68,7 +71,14 @@ export const rootConfigSchema = z
         /** After the root's start, nodes coming up are its start, not joins, and trees are not judged; default max(10 s, 3 × deadAfterMs). */
         startupMs: positiveInt.optional(),
       })
-      .default({ alertmanagers: [], webhooks: [], resendMs: 60_000, treeDegradedBelow: 0.9, keep: 10_000 }),
+      .default({
+        alertmanagers: [],
+        webhooks: [],
+        stragglers: { metrics: ["banyan_job_cpu_seconds_total"], belowMedian: 0.5, windowMs: 120_000, minNodes: 3 },
+        resendMs: 60_000,
+        treeDegradedBelow: 0.9,
+        keep: 10_000,
+      }),
     /** Heap and external memory past which no new origin or series is taken; default 80 % of the heap limit (--max-old-space-size). */
     memoryBudgetBytes: positiveInt.optional(),
     /** Bounds on the HTTP side (/metrics and the APIs): see src/core/http-bounds.ts. */

@@ -81,7 +81,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const jobs = new RootJobs(store);
   // Events: what the root sees happen, kept for /api/v1/events, streamed, and sent to Alertmanagers.
   const events = new EventLog(ctx.name, registry, config.events.keep);
-  const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource), { treeDegradedBelow: config.events.treeDegradedBelow, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMs(config)) });
+  const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource), { treeDegradedBelow: config.events.treeDegradedBelow, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMs(config)) });
   jobs.start();
   http.route("/api/v1/events", async (_req, url) => {
     if (url.pathname !== "/api/v1/events") return null;

@@ -129,3 +129,68 @@ t.test("events - a webhook receiver down for a while gets every event afterwards
   t.match(page, new RegExp(`^banyan_webhook_dead_letters_total\\{url="http://127.0.0.1:${hookPort + 1}/never"\\} [1-9]`, "m"), "the other webhook, down all along with a queue of 2: dead letters counted");
   t.match(page, new RegExp(`^banyan_webhook_queued_events\\{url="http://127.0.0.1:${hookPort + 1}/never"\\} 2$`, "m"), "and its queue stays at its bound");
 });
+
+t.test("events - a straggler: one node of a job idles while the others work, a job_straggler event; it recovers when it works again", async (t) => {
+  const grpc = await import("@grpc/grpc-js");
+  const { create, toBinary } = await import("@bufbuild/protobuf");
+  const { Registry } = await import("prom-client");
+  const { generateTopology } = await import("../../topology/generate.js");
+  const { startRoot } = await import("../../src/root/root-daemon.js");
+  const { parseRootConfig } = await import("../../src/root/root-config.js");
+  const { silentLogger } = await import("../../src/core/logger.js");
+  const { FrameKind, FrameSchema, UpSchema } = await import("../../src/gen/banyan/v1/uplink_pb.js");
+  const { DeltaEncoder } = await import("../../src/series/delta-encoder.js");
+  const { PrecisionRules } = await import("../../src/series/precision.js");
+  const { SeriesType, seriesDef } = await import("../../src/series/series-def.js");
+  const { encodePayload } = await import("../../src/wire/payload-codec.js");
+  const { UPLINK_STREAM_PATH } = await import("../../src/wire/uplink-grpc.js");
+  const nodes = ["n01", "n02", "n03", "n04"];
+  const { topology } = generateTopology({ nodes, roots: ["r1"], trees: 1, local: 22550 });
+  const root = await startRoot(
+    { topology, topologySource: "test", name: "r1", log: silentLogger(), registry: new Registry() },
+    parseRootConfig({ intervalMs: 250, deadAfterMs: 5000, events: { startupMs: 1000, stragglers: { windowMs: 2000, minNodes: 3, belowMedian: 0.5 } } }),
+  );
+  t.teardown(() => root.stop());
+  const Raw = grpc.makeGenericClientConstructor(
+    { Stream: { path: UPLINK_STREAM_PATH, requestStream: true, responseStream: true, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+    "Uplink",
+  );
+  // Each node on its own stream, with the job's CPU counter: 2 CPU-seconds a second, n04 none until told.
+  let n04Works = false;
+  const sims = nodes.map((node) => {
+    const client = new Raw(`127.0.0.1:${root.grpcPort}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    const call = (client as unknown as { Stream(): import("@grpc/grpc-js").ClientDuplexStream<Buffer, Buffer> }).Stream();
+    call.on("data", () => undefined);
+    call.on("error", () => undefined);
+    call.write(Buffer.from(toBinary(UpSchema, create(UpSchema, { msg: { case: "hello", value: { node, tree: 0, epoch: 1n, version: "test" } } }))));
+    const enc = new DeltaEncoder(new PrecisionRules([{ match: "*", relative: 0, absolute: 0 }]));
+    const id = enc.define(seriesDef("banyan_job_cpu_seconds_total", { job_id: "9", user: "alice", partition: "p", job: "node" }, SeriesType.Counter));
+    return { node, client, call, enc, id, cpu: 0, seq: 0n };
+  });
+  const tick = (): void => {
+    for (const s of sims) {
+      if (s.node !== "n04" || n04Works) s.cpu += 0.5;
+      s.enc.set(s.id, s.cpu);
+      const f = s.enc.encode();
+      if (f === null) continue;
+      const w = encodePayload(f.payload);
+      const frame = create(FrameSchema, { origin: s.node, epoch: 1n, seq: ++s.seq, timeMs: BigInt(Date.now()), kind: f.kind === "key" ? FrameKind.KEY : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
+      s.call.write(Buffer.from(toBinary(UpSchema, create(UpSchema, { msg: { case: "batch", value: { linkSeq: s.seq, frames: [frame], alive: [] } } }))));
+    }
+  };
+  const timer = setInterval(tick, 250);
+  t.teardown(() => {
+    clearInterval(timer);
+    for (const s of sims) {
+      s.call.end();
+      s.client.close();
+    }
+  });
+  const stragglers = async (): Promise<Ev[]> => eventsAt(root.httpPort, "?type=job_straggler");
+  t.ok(await eventually(async () => (await stragglers()).length === 1, 15_000), "a job_straggler event");
+  t.match((await stragglers())[0], { node: "n04", severity: "warning", labels: { job_id: "9", instance: "n04", user: "alice" }, details: { metric: "banyan_job_cpu_seconds_total", value: 0 } }, "n04 at 0 CPU-seconds a second…");
+  t.ok(Math.abs(Number((await stragglers())[0]!.details?.["median"]) - 2) < 0.2, "…against the job's median, ~2");
+  n04Works = true;
+  t.ok(await eventually(async () => (await stragglers()).some((e) => e.details?.["recovered"] === true), 15_000), "it recovers once it works again");
+  t.equal((await stragglers()).filter((e) => e.details?.["recovered"] !== true).length, 1, "reported once, not every scan");
+});

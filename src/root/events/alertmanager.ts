@@ -122,7 +122,12 @@ export class AlertmanagerOutput {
       case "tree_restored":
         resolve(`tree\0${e.labels["tree"]}`);
         break;
+      case "job_straggler":
+        if (e.details?.["recovered"] === true) resolve(`straggler\0${e.job}\0${e.node}`);
+        else fire("BanyanJobStraggler", `straggler\0${e.job}\0${e.node}`, `${e.node} of job ${e.job}: ${String(e.details?.["metric"])} at ${Number(e.details?.["value"]).toFixed(2)}, the job's median ${Number(e.details?.["median"]).toFixed(2)}`);
+        break;
       case "job_end": {
+        for (const [key, a] of this.alerts) if (key.startsWith(`straggler\0${e.job}\0`) && a.resolvedMs === null) a.resolvedMs = now;
         const d = e.details ?? {};
         const annotations: Record<string, string> = { summary: `job ${e.job} of ${e.labels["user"] ?? "?"} ended after ${Math.round(Number(d["duration_s"] ?? 0))} s on ${(d["nodes"] as string[] | undefined)?.length ?? 0} nodes`, event_id: e.id };
         for (const k of ["duration_s", "cpu_seconds", "memory_peak_bytes", "io_read_bytes", "io_written_bytes", "gpus", "gpu_utilization_percent"]) if (d[k] !== undefined && d[k] !== null) annotations[k] = String(d[k]);

@@ -3,12 +3,14 @@ import type { JobAggregate, RootJobs } from "../root-jobs.js";
 import type { StatusPlan } from "../root-status.js";
 import type { RootStore } from "../root-store.js";
 import type { EventLog } from "./event-log.js";
+import { StragglerWatch, type StragglerConfig } from "./stragglers.js";
 
 export interface EventWatchOptions {
   /** A tree this root terminates is degraded while fewer than this share of its nodes are up here. */
   readonly treeDegradedBelow: number;
   /** After a start, nodes coming up are the root's start (root_restart), not joins or returns. */
   readonly startupMs: number;
+  readonly stragglers: StragglerConfig;
 }
 
 /**
@@ -25,6 +27,7 @@ export class EventWatch {
   private readonly known = new Map<string, { up: boolean; parent: string | null; away: boolean }>();
   private readonly degraded = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
+  private readonly stragglers: StragglerWatch;
 
   constructor(
     private readonly events: EventLog,
@@ -35,6 +38,7 @@ export class EventWatch {
     now = Date.now(),
   ) {
     this.startedMs = now;
+    this.stragglers = new StragglerWatch(opts.stragglers);
     store.onNodeChange((change, st) => this.onNode(change, st));
     jobs.onChange = (change, job) => this.onJob(change, job);
   }
@@ -69,6 +73,13 @@ export class EventWatch {
         this.events.emit(type, { node: name, labels: this.nodeLabels(name), severity: type === "failover" ? "warning" : "info", details: { from: k.parent, to: parent, planned: plannedHere }, moment: `${k.parent}>${parent}@${st.lastSampleMs}` }, now);
       }
       if (parent !== null) k.parent = parent;
+    }
+    const { found, recovered } = this.stragglers.scan(this.store, now);
+    for (const s of found) {
+      this.events.emit("job_straggler", { node: s.node, job: s.job, labels: s.labels, severity: "warning", details: { metric: s.metric, value: s.value, median: s.median }, moment: `${s.metric}@${Math.floor(now / 60_000)}` }, now);
+    }
+    for (const s of recovered) {
+      this.events.emit("job_straggler", { node: s.node, job: s.job, labels: s.labels, details: { metric: s.metric, value: s.value, median: s.median, recovered: true }, moment: `${s.metric}@${Math.floor(now / 60_000)}:ok` }, now);
     }
     if (now - this.startedMs < this.opts.startupMs) return;
     for (const tree of this.plan.trees) {
