@@ -62,6 +62,8 @@ export const rootConfigSchema = z
         resendMs: positiveInt.default(60_000),
         /** A tree is degraded while fewer than this share of its nodes are up at its root. */
         treeDegradedBelow: z.number().min(0).max(1).default(0.9),
+        /** A resync storm: more origins than this waiting for their keyframe request at once. */
+        resyncStormAbove: positiveInt.default(500),
         /** Nodes of a running job far under the job's median (job_straggler). */
         stragglers: stragglerSchema.default({ metrics: ["banyan_job_cpu_seconds_total"], belowMedian: 0.5, windowMs: 120_000, minNodes: 3 }),
         /** A file the root appends every job's end to (JSON lines), for `banyan report usage`. */
@@ -76,6 +78,7 @@ export const rootConfigSchema = z
         webhooks: [],
         stragglers: { metrics: ["banyan_job_cpu_seconds_total"], belowMedian: 0.5, windowMs: 120_000, minNodes: 3 },
         resendMs: 60_000,
+        resyncStormAbove: 500,
         treeDegradedBelow: 0.9,
         keep: 10_000,
       }),

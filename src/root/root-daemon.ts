@@ -81,7 +81,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const jobs = new RootJobs(store);
   // Events: what the root sees happen, kept for /api/v1/events, streamed, and sent to Alertmanagers.
   const events = new EventLog(ctx.name, registry, config.events.keep);
-  const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource), { treeDegradedBelow: config.events.treeDegradedBelow, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMs(config)) });
+  const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource), { treeDegradedBelow: config.events.treeDegradedBelow, resyncStormAbove: config.events.resyncStormAbove, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMs(config)) });
   jobs.start();
   http.route("/api/v1/events", async (_req, url) => {
     if (url.pathname !== "/api/v1/events") return null;
@@ -206,8 +206,10 @@ function statusPlan(t: Topology, name: string, source: string): StatusPlan {
   const treeOf = new Map<string, number>();
   const plannedParent = new Map<string, string>();
   const nodesOfTree = new Map<number, string[]>();
+  const switchOf = new Map<string, string>();
   for (const [n, r] of t.nodes) {
     treeOf.set(n, r.tree);
+    if (r.switch !== undefined) switchOf.set(n, r.switch);
     plannedParent.set(n, r.parent);
     let list = nodesOfTree.get(r.tree);
     if (list === undefined) nodesOfTree.set(r.tree, (list = []));
@@ -215,6 +217,6 @@ function statusPlan(t: Topology, name: string, source: string): StatusPlan {
   }
   const rootOfTree = new Map<number, string>();
   for (const r of t.roots) for (const tree of r.trees) rootOfTree.set(tree, r.name);
-  return { root: name, trees: rec.trees, treeOf, plannedParent, nodesOfTree, rootOfTree };
+  return { root: name, trees: rec.trees, treeOf, plannedParent, nodesOfTree, rootOfTree, switchOf };
 }
 

@@ -10,6 +10,8 @@ export interface StatusPlan {
   readonly plannedParent: ReadonlyMap<string, string>;
   readonly nodesOfTree: ReadonlyMap<number, readonly string[]>;
   readonly rootOfTree: ReadonlyMap<number, string>;
+  /** Leaf switch of a node, when the topology knows it (events carry it as a label). */
+  readonly switchOf?: ReadonlyMap<string, string>;
 }
 
 export interface TreeStatus {

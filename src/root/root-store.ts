@@ -158,6 +158,11 @@ export class RootStore implements FrameSink {
     this.nodeListeners.push(listener);
   }
 
+  /** Origins waiting for their keyframe request to leave (the resync budget). */
+  get resyncsWaiting(): number {
+    return this.resyncs.waiting;
+  }
+
   /** A new memory budget (config reload); null: 80 % of the heap limit. */
   setMemoryBudget(bytes: number | null): void {
     this.memory.setBudget(bytes);

@@ -11,6 +11,8 @@ export interface EventWatchOptions {
   /** After a start, nodes coming up are the root's start (root_restart), not joins or returns. */
   readonly startupMs: number;
   readonly stragglers: StragglerConfig;
+  /** A resync storm: more origins than this waiting for their keyframe request. */
+  readonly resyncStormAbove: number;
 }
 
 /**
@@ -28,6 +30,7 @@ export class EventWatch {
   private readonly degraded = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
   private readonly stragglers: StragglerWatch;
+  private storm = false;
 
   constructor(
     private readonly events: EventLog,
@@ -80,6 +83,14 @@ export class EventWatch {
     }
     for (const s of recovered) {
       this.events.emit("job_straggler", { node: s.node, job: s.job, labels: s.labels, details: { metric: s.metric, value: s.value, median: s.median, recovered: true }, moment: `${s.metric}@${Math.floor(now / 60_000)}:ok` }, now);
+    }
+    const waiting = this.store.resyncsWaiting;
+    if (!this.storm && waiting > this.opts.resyncStormAbove) {
+      this.storm = true;
+      this.events.emit("resync_storm", { labels: { root: this.plan.root }, severity: "warning", details: { waiting, above: this.opts.resyncStormAbove }, moment: Math.floor(now / 1000) }, now);
+    } else if (this.storm && waiting < this.opts.resyncStormAbove / 2) {
+      this.storm = false;
+      this.events.emit("resync_storm", { labels: { root: this.plan.root }, details: { waiting, ended: true }, moment: `${Math.floor(now / 1000)}:end` }, now);
     }
     if (now - this.startedMs < this.opts.startupMs) return;
     for (const tree of this.plan.trees) {
@@ -155,6 +166,7 @@ export class EventWatch {
 
   private nodeLabels(node: string): Record<string, string> {
     const tree = this.plan.treeOf.get(node);
-    return { instance: node, ...(tree !== undefined ? { tree: String(tree) } : {}), root: this.plan.root };
+    const sw = this.plan.switchOf?.get(node);
+    return { instance: node, ...(tree !== undefined ? { tree: String(tree) } : {}), ...(sw !== undefined ? { switch: sw } : {}), root: this.plan.root };
   }
 }

@@ -63,3 +63,21 @@ t.test("alertmanager output - fires, re-sends with endsAt = now + 4 × resend, r
   t.match(gpu, { labels: { alertname: "BanyanJobEnded", user: "alice", job_id: "7" }, annotations: { cpu_seconds: "30" } }, "a job's end, with its user for a route to mail, to the gpu destination too");
   t.equal(gpu.endsAt, new Date(t0 + 5 * 60_000).toISOString(), "one-shot: a short endsAt");
 });
+
+t.test("event watch - a resync storm is one event when it starts and one when it ends", async (t) => {
+  const { EventWatch } = await import("../../../../src/root/events/event-watch.js");
+  const events = new EventLog("r1", new Registry());
+  let waiting = 0;
+  const store = { originNames: [][Symbol.iterator](), origin: () => undefined, onNodeChange: () => undefined, get resyncsWaiting() { return waiting; } };
+  const jobs = { onChange: null };
+  const plan = { root: "r1", trees: [0], treeOf: new Map(), plannedParent: new Map(), nodesOfTree: new Map(), rootOfTree: new Map() };
+  const watch = new EventWatch(events, store as never, jobs as never, plan, { treeDegradedBelow: 0.9, startupMs: 0, resyncStormAbove: 100, stragglers: { metrics: [], belowMedian: 0.5, windowMs: 1000, minNodes: 3 } }, 0);
+  for (const [w, at] of [[50, 1000], [150, 2000], [300, 3000], [80, 4000], [40, 5000], [30, 6000]] as const) {
+    waiting = w;
+    watch.scan(at);
+  }
+  const storms = events.recent({ type: ["resync_storm"] });
+  t.equal(storms.length, 2, "started once, ended once");
+  t.match(storms[0], { severity: "warning", details: { waiting: 150, above: 100 } });
+  t.match(storms[1], { details: { waiting: 40, ended: true } }, "ended under half the threshold (80 was not)");
+});
