@@ -2,11 +2,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import t from "tap";
 import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually, sleep } from "../fixtures/cluster.js";
-import { httpText, startBanyan } from "../fixtures/processes.js";
+import { httpText, startProcess, startBanyan } from "../fixtures/processes.js";
 import { findScontrol, scontrolFacts } from "../../src/agent/slurm/job-discovery.js";
 import { requireProgram } from "../fixtures/programs.js";
 
@@ -58,7 +59,37 @@ t.test("slurm - the prolog starts the agent and registers jobs; their info, cgro
   sh("install -d -o munge -g munge /run/munge && ( [ -f /etc/munge/munge.key ] || mungekey 2>/dev/null || /usr/sbin/create-munge-key -f ) && chown munge:munge /etc/munge/munge.key");
   sh(`runuser -u munge -- ${munged}`);
   sh("slurmctld && slurmd");
-  const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--set", "intervalMs=500"]);
+  // A real Alertmanager whose route for this user is where a job's end goes (the seed's job notice to the user).
+  const notices: { labels: Record<string, string>; annotations: Record<string, string>; status: string }[] = [];
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      if (req.url === "/user") notices.push(...(JSON.parse(body) as { alerts: typeof notices }).alerts);
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(BASE + 96, "127.0.0.1", () => r()));
+  writeFileSync(
+    join(dir, "alertmanager.yml"),
+    `route:
+  receiver: ops
+  group_by: ['alertname', 'job_id']
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['alertname="BanyanJobEnded"', 'user="${USER}"']
+      receiver: user
+receivers:
+  - name: ops
+  - name: user
+    webhook_configs:
+      - url: http://127.0.0.1:${BASE + 96}/user
+`,
+  );
+  const am = startProcess(requireProgram("prometheus-alertmanager"), [`--config.file=${join(dir, "alertmanager.yml")}`, `--storage.path=${join(dir, "am")}`, `--web.listen-address=127.0.0.1:${BASE + 95}`, "--cluster.listen-address="]);
+  const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--set", "intervalMs=500", "--set", `events.alertmanagers=[{url: "http://127.0.0.1:${BASE + 95}"}]`]);
   t.teardown(async () => {
     spawnSync("scancel", ["-u", USER]);
     await sleep(500);
@@ -67,6 +98,8 @@ t.test("slurm - the prolog starts the agent and registers jobs; their info, cgro
     kill(pidOf("/run/slurmctld.pid"));
     kill(pidOf("/run/munge/munged.pid"));
     await root.stop();
+    await am.stop();
+    receiver.close();
     rmSync("/etc/default/banyan", { force: true });
   });
   t.ok(await eventually(() => /idle/.test(spawnSync("sinfo", ["-h", "-o", "%t"], { encoding: "utf8" }).stdout), 30_000, 250), "Slurm is up");
@@ -132,6 +165,8 @@ console.log("push", r.status);\n`,
   t.ok(await eventually(async () => (await events("job_end")).filter((e) => jobs.includes(e.job!)).length === 2, 15_000, 500), "a job_end event per job at the root");
   t.match((await events("job_start")).find((e) => e.job === jobs[0]), { labels: { job_id: jobs[0], user: USER, partition: "debug" } }, "job_start with the job's labels");
   t.match((await events("job_end")).find((e) => e.job === jobs[0]), { details: { nodes: [HOST] } }, "job_end with its figures");
+  t.ok(await eventually(() => jobs.every((j) => notices.some((n) => n.labels["alertname"] === "BanyanJobEnded" && n.labels["job_id"] === j)), 15_000, 250), "each job's end reached the route keyed by its user, through the real Alertmanager");
+  t.match(notices.find((n) => n.labels["job_id"] === jobs[0]), { labels: { user: USER, partition: "debug" }, annotations: { summary: new RegExp(`job ${jobs[0]} of ${USER} ended`) } });
   const report = JSON.parse(readFileSync(join(reports, `${jobs[0]}.${HOST}.json`), "utf8"));
   t.match(report, { job_id: jobs[0], user: USER, partition: "debug", exit_code: "0" });
   t.ok(report.duration_s > 5 && report.samples > 0, `duration ${report.duration_s} s, ${report.samples} samples`);
