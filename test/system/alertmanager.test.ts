@@ -60,7 +60,7 @@ t.test("alertmanager - a node killed fires BanyanNodeDown through a real Alertma
   await agents.get(leaf)!.stop("SIGKILL");
   const firing = (): Notification["alerts"][number] | undefined => got.flatMap((n) => n.alerts).find((a) => a.labels["alertname"] === "BanyanNodeDown" && a.labels["instance"] === leaf && a.status === "firing");
   t.ok(await eventually(() => firing() !== undefined, 20_000, 250), `BanyanNodeDown for ${leaf} reached the webhook through Alertmanager`);
-  t.match(firing(), { labels: { instance: leaf, root: "r1", severity: "warning" }, generatorURL: new RegExp(`/api/v1/status$`) });
+  t.match(firing(), { labels: { instance: leaf, severity: "warning" }, annotations: { root: "r1" }, generatorURL: new RegExp(`/api/v1/status$`) });
   t.match((await httpText(`${rootHttp}/api/v1/events?type=node_down`)).text, new RegExp(`"node":"${leaf}"`), "and it is an event at the root");
 
   agents.set(leaf, agentOf(leaf));

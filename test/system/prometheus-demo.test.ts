@@ -53,6 +53,8 @@ t.test("system - the real Prometheus scrapes a running demo's roots and sees eve
   t.equal(up[0]?.value[1], String(NODES), "banyan_node_up says every node is up");
   const rootsUp = await query('up{job="banyan"}');
   t.equal(rootsUp.length, 2, "Prometheus scrapes two targets, not 32");
+  const events = await query('sum(banyan_events_total{type="root_restart"})');
+  t.equal(events[0]?.value[1], "2", "the roots' events series reach Prometheus (one root_restart each)");
   t.equal(await demo.stop("SIGINT"), 0, "Ctrl-C stops the demo");
   t.notOk(existsSync(dirname(scrapeFile!)), "and removes its temporary files");
 });

@@ -98,7 +98,8 @@ export class AlertmanagerOutput {
       const existing = this.alerts.get(key);
       if (existing !== undefined && existing.resolvedMs === null) return;
       this.track(key, {
-        alert: { labels: { alertname, severity: e.severity, ...e.labels }, annotations: { summary, event_id: e.id }, startsAt: e.time, endsAt: "", generatorURL: this.generatorURL },
+        // Not the root among its labels: the same node down seen by two roots is one alert at Alertmanager.
+        alert: { labels: { alertname, severity: e.severity, ...withoutRoot(e.labels) }, annotations: { summary, event_id: e.id, root: e.root }, startsAt: e.time, endsAt: "", generatorURL: this.generatorURL },
         resolvedMs: null,
         oneShotUntilMs: null,
       });
@@ -131,7 +132,7 @@ export class AlertmanagerOutput {
         const d = e.details ?? {};
         const annotations: Record<string, string> = { summary: `job ${e.job} of ${e.labels["user"] ?? "?"} ended after ${Math.round(Number(d["duration_s"] ?? 0))} s on ${(d["nodes"] as string[] | undefined)?.length ?? 0} nodes`, event_id: e.id };
         for (const k of ["duration_s", "cpu_seconds", "memory_peak_bytes", "io_read_bytes", "io_written_bytes", "gpus", "gpu_utilization_percent"]) if (d[k] !== undefined && d[k] !== null) annotations[k] = String(d[k]);
-        this.track(`job\0${e.job}`, { alert: { labels: { alertname: "BanyanJobEnded", severity: "info", ...e.labels }, annotations, startsAt: e.time, endsAt: new Date(now + ONE_SHOT_MS).toISOString(), generatorURL: this.generatorURL }, resolvedMs: null, oneShotUntilMs: now + ONE_SHOT_MS });
+        this.track(`job\0${e.job}`, { alert: { labels: { alertname: "BanyanJobEnded", severity: "info", ...withoutRoot(e.labels) }, annotations: { ...annotations, root: e.root }, startsAt: e.time, endsAt: new Date(now + ONE_SHOT_MS).toISOString(), generatorURL: this.generatorURL }, resolvedMs: null, oneShotUntilMs: now + ONE_SHOT_MS });
         break;
       }
       default:
@@ -199,4 +200,9 @@ export class AlertmanagerOutput {
       }),
     );
   }
+}
+
+function withoutRoot(labels: Readonly<Record<string, string>>): Record<string, string> {
+  const { root: _root, ...rest } = labels;
+  return rest;
 }

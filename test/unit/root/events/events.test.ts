@@ -43,11 +43,12 @@ t.test("alertmanager output - fires, re-sends with endsAt = now + 4 × resend, r
   out.start(events);
   t.teardown(() => out.stop());
   const t0 = Date.parse("2026-11-30T10:00:00Z");
-  events.emit("node_down", { node: "n1", labels: { instance: "n1" }, severity: "warning", moment: 1 }, t0);
+  events.emit("node_down", { node: "n1", labels: { instance: "n1", root: "r1" }, severity: "warning", moment: 1 }, t0);
   await out.sendAll(t0);
   const first = posts.find((p) => p.path.startsWith("/all"))!.alerts[0]!;
   t.match(first, { labels: { alertname: "BanyanNodeDown", instance: "n1", severity: "warning" } });
   t.equal(first.endsAt, new Date(t0 + 240_000).toISOString(), "firing: endsAt = now + 4 × resend");
+  t.notOk("root" in first.labels, "the root is not a label: two roots that see the node down make one alert");
   t.notOk(posts.some((p) => p.path.startsWith("/gpu")), "a destination's filter keeps what it does not match");
   events.emit("node_up", { node: "n1", labels: { instance: "n1" }, moment: 2 }, t0 + 5000);
   posts.length = 0;
@@ -80,4 +81,15 @@ t.test("event watch - a resync storm is one event when it starts and one when it
   t.equal(storms.length, 2, "started once, ended once");
   t.match(storms[0], { severity: "warning", details: { waiting: 150, above: 100 } });
   t.match(storms[1], { details: { waiting: 40, ended: true } }, "ended under half the threshold (80 was not)");
+});
+
+t.test("alertmanager output - an Alertmanager that does not answer is a counted, logged failure, never a throw", async (t) => {
+  const registry = new Registry();
+  const out = new AlertmanagerOutput([{ url: "http://127.0.0.1:1", timeoutMs: 500, match: {} }], 60_000, "http://root/api/v1/status", silentLogger(), registry);
+  const events = new EventLog("r1", new Registry());
+  out.start(events);
+  t.teardown(() => out.stop());
+  events.emit("node_down", { node: "n1", labels: { instance: "n1", tree: "0", root: "r1" }, moment: 1 });
+  await out.sendAll();
+  t.match(await registry.metrics(), /^banyan_alertmanager_errors_total\{url="http:\/\/127\.0\.0\.1:1"\} [1-9]/m);
 });
