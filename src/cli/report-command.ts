@@ -84,7 +84,8 @@ export function jobFromLogLine(r: Record<string, unknown>): JobUsageRecord | nul
     ended_at: r["ended_at"],
     node_hours: nodes * h,
     cpu_hours: num(r["cpu_seconds"]) / 3600,
-    cpu_alloc_hours: null,
+    // The root's sum of its nodes' CPUs × the job's duration (null when the nodes did not say).
+    cpu_alloc_hours: num(r["cpus_allocated"]) > 0 ? num(r["cpus_allocated"]) * h : null,
     gpu_hours: gpus * h,
     gpu_util_hours: gpus * h * num(r["gpu_utilization_percent"]),
     memory_peak_bytes: num(r["memory_peak_bytes"]),

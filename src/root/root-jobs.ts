@@ -21,6 +21,8 @@ export interface JobAggregate {
   gpus: number;
   gpu_utilization_percent: number | null;
   gpu_memory_used_bytes: number;
+  /** CPUs allocated on its nodes together, where they said (banyan_job_cpus_allocated); 0 when none did. */
+  cpus_allocated: number;
 }
 
 const KEEP_MS = 24 * 3_600_000;
@@ -30,6 +32,7 @@ const SUMS: Record<string, keyof JobAggregate> = {
   banyan_job_io_read_bytes_total: "io_read_bytes",
   banyan_job_io_written_bytes_total: "io_written_bytes",
   banyan_job_gpu_memory_used_bytes: "gpu_memory_used_bytes",
+  banyan_job_cpus_allocated: "cpus_allocated",
 };
 
 /**
@@ -146,5 +149,6 @@ function newAggregate(jobId: string, user: string, partition: string, firstSeen:
     gpus: 0,
     gpu_utilization_percent: null,
     gpu_memory_used_bytes: 0,
+    cpus_allocated: 0,
   };
 }

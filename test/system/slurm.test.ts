@@ -164,7 +164,8 @@ console.log("push", r.status);\n`,
     (JSON.parse((await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/events?type=${type}`)).text) as { events: { job?: string; labels: Record<string, string>; details?: Record<string, unknown> }[] }).events;
   t.ok(await eventually(async () => (await events("job_end")).filter((e) => jobs.includes(e.job!)).length === 2, 15_000, 500), "a job_end event per job at the root");
   t.match((await events("job_start")).find((e) => e.job === jobs[0]), { labels: { job_id: jobs[0], user: USER, partition: "debug" } }, "job_start with the job's labels");
-  t.match((await events("job_end")).find((e) => e.job === jobs[0]), { details: { nodes: [HOST] } }, "job_end with its figures");
+  t.match((await events("job_end")).find((e) => e.job === jobs[0]), { details: { nodes: [HOST], cpus_allocated: 1 } }, "job_end with its figures, its allocated CPUs among them");
+  t.equal(typeof (await events("job_end")).find((e) => e.job === jobs[0])?.details?.["cpu_efficiency"], "number", "and its CPU efficiency");
   t.ok(await eventually(() => jobs.every((j) => notices.some((n) => n.labels["alertname"] === "BanyanJobEnded" && n.labels["job_id"] === j)), 15_000, 250), "each job's end reached the route keyed by its user, through the real Alertmanager");
   t.match(notices.find((n) => n.labels["job_id"] === jobs[0]), { labels: { user: USER, partition: "debug" }, annotations: { summary: new RegExp(`job ${jobs[0]} of ${USER} ended`) } });
   const report = JSON.parse(readFileSync(join(reports, `${jobs[0]}.${HOST}.json`), "utf8"));

@@ -21,6 +21,7 @@ export class JobSource implements Source {
       w.gauge("banyan_job_info", { ...l, account: job.account }, 1, "A Slurm job running on this node.");
       const u = this.registry.sample(job.jobId, nowMs);
       // GPU series first: a job without a cgroup (Slurm without cgroup plugins) may still hold GPUs.
+      if (job.cpus !== undefined) w.gauge("banyan_job_cpus_allocated", l, job.cpus, "CPUs Slurm allocated the job on this node.");
       for (const gpu of job.gpus ?? []) w.gauge("banyan_job_gpu_info", { ...l, gpu }, 1, "A GPU of the job (SLURM_JOB_GPUS), to join with DCGM_FI_DEV_* on instance and gpu.");
       const g = this.registry.gpu(job.jobId);
       if (g?.utilPercent != null) w.gauge("banyan_job_gpu_utilization_percent", l, g.utilPercent, "Mean utilisation of the job's GPUs on this node (in %).");

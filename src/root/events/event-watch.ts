@@ -152,6 +152,9 @@ export class EventWatch {
           started_at: job.first_seen,
           duration_s: durationS,
           cpu_seconds: job.cpu_seconds,
+          cpus_allocated: job.cpus_allocated > 0 ? job.cpus_allocated : null,
+          // CPU-seconds used over allocated (CPUs × duration), when the nodes said their CPUs.
+          cpu_efficiency: job.cpus_allocated > 0 && durationS > 0 ? job.cpu_seconds / (job.cpus_allocated * durationS) : null,
           memory_peak_bytes: job.memory_peak_bytes,
           io_read_bytes: job.io_read_bytes,
           io_written_bytes: job.io_written_bytes,
