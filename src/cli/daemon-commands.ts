@@ -133,7 +133,7 @@ aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], ${LIM
 web.{maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,configFile} (configFile: Prometheus' web
 config, tls_server_config and basic_auth_users), log.level,
 events: {alertmanagers: [{url, timeoutMs, match: {label: regex}}], webhooks: [{url, secretFile, types, match, maxQueue,
-maxBatch, timeoutMs}], jobLog, stragglers: {metrics, belowMedian, windowMs, minNodes}, resendMs, treeDegradedBelow, resyncStormAbove,
+maxBatch, timeoutMs}], jobLog, stragglers: {metrics, belowMedian, windowMs, minNodes}, nodeLabels: [{nodes: hostlist, labels}], resendMs, treeDegradedBelow, resyncStormAbove,
 keep, startupMs}
 (node, tree and job events: /api/v1/events, /api/v1/events/stream, banyan_events_total, Alertmanager),
 remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy|zstd, headers, basicAuth: {username, password |

@@ -62,6 +62,15 @@ export const rootConfigSchema = z
         resendMs: positiveInt.default(60_000),
         /** A tree is degraded while fewer than this share of its nodes are up at its root. */
         treeDegradedBelow: z.number().min(0).max(1).default(0.9),
+        /** Labels events of these nodes carry (a hostlist each): racks, Slurm features, whatever destinations filter on. */
+        nodeLabels: z
+          .array(
+            z.strictObject({
+              nodes: z.string().min(1),
+              labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a label name"), z.string()),
+            }),
+          )
+          .default([]),
         /** A resync storm: more origins than this waiting for their keyframe request at once. */
         resyncStormAbove: positiveInt.default(500),
         /** Nodes of a running job far under the job's median (job_straggler). */
@@ -76,6 +85,7 @@ export const rootConfigSchema = z
       .default({
         alertmanagers: [],
         webhooks: [],
+        nodeLabels: [],
         stragglers: { metrics: ["banyan_job_cpu_seconds_total"], belowMedian: 0.5, windowMs: 120_000, minNodes: 3 },
         resendMs: 60_000,
         resyncStormAbove: 500,

@@ -22,6 +22,7 @@ import { eventStream } from "./events/event-stream.js";
 import { EventWatch } from "./events/event-watch.js";
 import { WebhookOutput } from "./events/webhook.js";
 import { JobLog } from "./events/job-log.js";
+import { expandHostlist } from "../../topology/hostlist.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 
 /**
@@ -81,7 +82,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const jobs = new RootJobs(store);
   // Events: what the root sees happen, kept for /api/v1/events, streamed, and sent to Alertmanagers.
   const events = new EventLog(ctx.name, registry, config.events.keep);
-  const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource), { treeDegradedBelow: config.events.treeDegradedBelow, resyncStormAbove: config.events.resyncStormAbove, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMs(config)) });
+  const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource, config.events.nodeLabels), { treeDegradedBelow: config.events.treeDegradedBelow, resyncStormAbove: config.events.resyncStormAbove, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMs(config)) });
   jobs.start();
   http.route("/api/v1/events", async (_req, url) => {
     if (url.pathname !== "/api/v1/events") return null;
@@ -172,7 +173,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
         server.refreshCredentials();
       }
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
-      watch.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
+      watch.setPlan(statusPlan(topology, ctx.name, ctx.topologySource, cfg.events.nodeLabels));
       startAlertmanagers(cfg, generatorAddress);
       startWebhooks(cfg);
       if (JSON.stringify(cfg.remoteWrite) !== outputsConfig) {
@@ -201,7 +202,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
 }
 
 /** The topology as the root's status page needs it. */
-function statusPlan(t: Topology, name: string, source: string): StatusPlan {
+function statusPlan(t: Topology, name: string, source: string, nodeLabels: Readonly<RootConfig>["events"]["nodeLabels"] = []): StatusPlan {
   const rec = rootRecord(t, name, source);
   const treeOf = new Map<string, number>();
   const plannedParent = new Map<string, string>();
@@ -217,6 +218,10 @@ function statusPlan(t: Topology, name: string, source: string): StatusPlan {
   }
   const rootOfTree = new Map<number, string>();
   for (const r of t.roots) for (const tree of r.trees) rootOfTree.set(tree, r.name);
-  return { root: name, trees: rec.trees, treeOf, plannedParent, nodesOfTree, rootOfTree, switchOf };
+  const labelsOf = new Map<string, Record<string, string>>();
+  for (const { nodes, labels } of nodeLabels) {
+    for (const n of expandHostlist(nodes, "events.nodeLabels[].nodes")) labelsOf.set(n, { ...labelsOf.get(n), ...labels });
+  }
+  return { root: name, trees: rec.trees, treeOf, plannedParent, nodesOfTree, rootOfTree, switchOf, labelsOf };
 }
 

@@ -12,6 +12,8 @@ export interface StatusPlan {
   readonly rootOfTree: ReadonlyMap<number, string>;
   /** Leaf switch of a node, when the topology knows it (events carry it as a label). */
   readonly switchOf?: ReadonlyMap<string, string>;
+  /** Labels from the root's config (events.nodeLabels) per node. */
+  readonly labelsOf?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 export interface TreeStatus {

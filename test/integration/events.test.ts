@@ -33,7 +33,7 @@ function stream(t: Tap.Test, port: number, query = ""): Ev[] {
 }
 
 t.test("events - a node that goes down and comes back, as events at /api/v1/events, on the SSE stream and in banyan_events_total", async (t) => {
-  const cluster = await startCluster({ nodes: "n[1-6]", roots: "r1", trees: 1, basePort: 22400, series: 10, intervalMs: 200, rootConfig: { deadAfterMs: 1000 } });
+  const cluster = await startCluster({ nodes: "n[1-6]", roots: "r1", trees: 1, basePort: 22400, series: 10, intervalMs: 200, rootConfig: { deadAfterMs: 1000, events: { nodeLabels: [{ nodes: "n[1-3]", labels: { rack: "a1" } }, { nodes: "n[1-6]", labels: { features: "ib,gpu" } }] } } });
   t.teardown(() => cluster.stop());
   t.ok(await eventually(() => cluster.upNodes().size === 6, 20_000), "all up");
   const port = cluster.roots[0]!.httpPort;
@@ -45,7 +45,8 @@ t.test("events - a node that goes down and comes back, as events at /api/v1/even
   await cluster.kill(leaf);
   t.ok(await eventually(async () => (await eventsAt(port, `?type=node_down&node=${leaf}`)).length === 1, 10_000), `node_down for ${leaf}`);
   const down = (await eventsAt(port, "?type=node_down"))[0]!;
-  t.match(down, { node: leaf, severity: "warning", labels: { instance: leaf, tree: "0", root: "r1" } });
+  t.match(down, { node: leaf, severity: "warning", labels: { instance: leaf, tree: "0", root: "r1", features: "ib,gpu" } }, "with the node's labels from the config");
+  t.equal(down.labels["rack"], ["n1", "n2", "n3"].includes(leaf) ? "a1" : undefined, "each hostlist's labels on its own nodes");
   t.match(down.id, /^[0-9a-f]{16}$/);
   await cluster.restart(leaf);
   t.ok(await eventually(async () => (await eventsAt(port, `?type=node_up&node=${leaf}`)).length === 1, 10_000), `node_up for ${leaf}`);

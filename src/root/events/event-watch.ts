@@ -170,6 +170,6 @@ export class EventWatch {
   private nodeLabels(node: string): Record<string, string> {
     const tree = this.plan.treeOf.get(node);
     const sw = this.plan.switchOf?.get(node);
-    return { instance: node, ...(tree !== undefined ? { tree: String(tree) } : {}), ...(sw !== undefined ? { switch: sw } : {}), root: this.plan.root };
+    return { ...this.plan.labelsOf?.get(node), instance: node, ...(tree !== undefined ? { tree: String(tree) } : {}), ...(sw !== undefined ? { switch: sw } : {}), root: this.plan.root };
   }
 }
