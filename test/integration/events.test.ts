@@ -120,7 +120,7 @@ t.test("events - a webhook receiver down for a while gets every event afterwards
   t.ok(await eventually(async () => (await eventsAt(port, "?type=node_down")).length === 1, 10_000), "an event while the receiver is down");
   await cluster.restart(leaf);
   t.ok(await eventually(async () => (await eventsAt(port, "?type=node_up")).length === 1, 10_000));
-  await sleep(3000);
+  await sleep(1500);
   await new Promise<void>((r) => receiver.listen(hookPort, "127.0.0.1", () => r()));
   const atRoot = await eventsAt(port);
   t.ok(await eventually(() => got.length >= atRoot.length, 40_000, 250), `every event delivered once it is back (${got.length} of ${atRoot.length})`);
