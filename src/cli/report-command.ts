@@ -20,6 +20,8 @@ export interface JobUsageRecord {
   /** GPU utilisation × GPU-hours (the weighted mean is this over gpu_hours). */
   readonly gpu_util_hours: number;
   readonly memory_peak_bytes: number;
+  /** The largest share of its allocation a node of the job's memory peaked at (0..1+); null when no node said its allocation. */
+  readonly memory_peak_share: number | null;
   readonly io_read_bytes: number;
   readonly io_written_bytes: number;
 }
@@ -46,6 +48,7 @@ export function jobsFromReports(reports: readonly Record<string, unknown>[]): Ma
     let gpuH = 0;
     let gpuUtilH = 0;
     let peak = 0;
+    let share: number | null = null;
     let read = 0;
     let written = 0;
     let ended = "";
@@ -59,12 +62,14 @@ export function jobsFromReports(reports: readonly Record<string, unknown>[]): Ma
       gpuH += gpus * h;
       gpuUtilH += gpus * h * num(r["gpu_util_avg_percent"]);
       peak = Math.max(peak, num(r["memory_peak_bytes"]));
+      const alloc = num(r["memory_allocated_bytes"]);
+      if (alloc > 0) share = Math.max(share ?? 0, num(r["memory_peak_bytes"]) / alloc);
       read += num(r["io_read_bytes"]);
       written += num(r["io_written_bytes"]);
       if (typeof r["ended_at"] === "string" && r["ended_at"] > ended) ended = r["ended_at"];
     }
     const first = nodes[0]!;
-    out.set(id, { job_id: id, user: String(first["user"] ?? ""), account: String(first["account"] ?? ""), partition: String(first["partition"] ?? ""), ended_at: ended, node_hours: nodeH, cpu_hours: cpuH, cpu_alloc_hours: allocH, gpu_hours: gpuH, gpu_util_hours: gpuUtilH, memory_peak_bytes: peak, io_read_bytes: read, io_written_bytes: written });
+    out.set(id, { job_id: id, user: String(first["user"] ?? ""), account: String(first["account"] ?? ""), partition: String(first["partition"] ?? ""), ended_at: ended, node_hours: nodeH, cpu_hours: cpuH, cpu_alloc_hours: allocH, gpu_hours: gpuH, gpu_util_hours: gpuUtilH, memory_peak_bytes: peak, memory_peak_share: share, io_read_bytes: read, io_written_bytes: written });
   }
   return out;
 }
@@ -89,6 +94,7 @@ export function jobFromLogLine(r: Record<string, unknown>): JobUsageRecord | nul
     gpu_hours: gpus * h,
     gpu_util_hours: gpus * h * num(r["gpu_utilization_percent"]),
     memory_peak_bytes: num(r["memory_peak_bytes"]),
+    memory_peak_share: null,
     io_read_bytes: num(r["io_read_bytes"]),
     io_written_bytes: num(r["io_written_bytes"]),
   };
@@ -157,19 +163,21 @@ export interface UsageRow {
   readonly gpu_hours: number;
   readonly gpu_utilization_percent: number | null;
   readonly memory_peak_bytes: number;
+  /** Mean over the jobs that said their allocation of each one's peak share of it, %. */
+  readonly memory_peak_of_allocated_percent: number | null;
   readonly io_read_bytes: number;
   readonly io_written_bytes: number;
 }
 
 /** Sums the jobs that ended in [fromMs, toMs) by the key. */
 export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: number, toMs: number): UsageRow[] {
-  const acc = new Map<string, { jobs: number; nodeH: number; cpuH: number; usedOfAlloc: number; allocH: number; gpuH: number; gpuUtilH: number; peak: number; read: number; written: number }>();
+  const acc = new Map<string, { jobs: number; nodeH: number; cpuH: number; usedOfAlloc: number; allocH: number; gpuH: number; gpuUtilH: number; peak: number; shares: number; shareSum: number; read: number; written: number }>();
   for (const j of jobs) {
     const at = Date.parse(j.ended_at);
     if (!(at >= fromMs && at < toMs)) continue;
     const key = by === "day" ? j.ended_at.slice(0, 10) : j[by] || "(none)";
     let a = acc.get(key);
-    if (a === undefined) acc.set(key, (a = { jobs: 0, nodeH: 0, cpuH: 0, usedOfAlloc: 0, allocH: 0, gpuH: 0, gpuUtilH: 0, peak: 0, read: 0, written: 0 }));
+    if (a === undefined) acc.set(key, (a = { jobs: 0, nodeH: 0, cpuH: 0, usedOfAlloc: 0, allocH: 0, gpuH: 0, gpuUtilH: 0, peak: 0, shares: 0, shareSum: 0, read: 0, written: 0 }));
     a.jobs++;
     a.nodeH += j.node_hours;
     a.cpuH += j.cpu_hours;
@@ -180,6 +188,10 @@ export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: 
     a.gpuH += j.gpu_hours;
     a.gpuUtilH += j.gpu_util_hours;
     a.peak = Math.max(a.peak, j.memory_peak_bytes);
+    if (j.memory_peak_share !== null) {
+      a.shares++;
+      a.shareSum += j.memory_peak_share;
+    }
     a.read += j.io_read_bytes;
     a.written += j.io_written_bytes;
   }
@@ -194,12 +206,13 @@ export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: 
       gpu_hours: a.gpuH,
       gpu_utilization_percent: a.gpuH > 0 ? a.gpuUtilH / a.gpuH : null,
       memory_peak_bytes: a.peak,
+      memory_peak_of_allocated_percent: a.shares > 0 ? (100 * a.shareSum) / a.shares : null,
       io_read_bytes: a.read,
       io_written_bytes: a.written,
     }));
 }
 
-const COLUMNS: readonly (keyof UsageRow)[] = ["key", "jobs", "node_hours", "cpu_hours", "cpu_efficiency_percent", "gpu_hours", "gpu_utilization_percent", "memory_peak_bytes", "io_read_bytes", "io_written_bytes"];
+const COLUMNS: readonly (keyof UsageRow)[] = ["key", "jobs", "node_hours", "cpu_hours", "cpu_efficiency_percent", "gpu_hours", "gpu_utilization_percent", "memory_peak_bytes", "memory_peak_of_allocated_percent", "io_read_bytes", "io_written_bytes"];
 
 function cell(k: keyof UsageRow, v: UsageRow[keyof UsageRow]): string {
   if (v === null) return "-";
@@ -230,7 +243,8 @@ export function reportCommand(): Command {
       `
 Columns: jobs; node-hours; CPU-hours used; CPU efficiency (used over allocated, for jobs whose
 nodes said their CPUs: SLURM_JOB_CPUS_PER_NODE or scontrol); GPU-hours and mean GPU utilisation
-(weighted by GPU-hours); the largest memory peak; I/O read and written. A job with epilog reports
+(weighted by GPU-hours); the largest memory peak, and the mean of each job's peak over its
+allocation (its cgroup's memory limit, where Slurm set one); I/O read and written. A job with epilog reports
 is counted from them, else from a root's log; a job in two roots' logs once.
 
 Examples:
@@ -247,7 +261,7 @@ Examples:
         if (flags.format === "json") process.stdout.write(JSON.stringify({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), by: flags.by, rows }, null, 2) + "\n");
         else if (flags.format === "csv") process.stdout.write([COLUMNS.map((c) => (c === "key" ? flags.by : c)).join(","), ...rows.map((r) => COLUMNS.map((c) => (r[c] === null ? "" : typeof r[c] === "string" ? JSON.stringify(r[c]) : String(r[c]))).join(","))].join("\n") + "\n");
         else {
-          const head = [flags.by, "jobs", "node-h", "cpu-h", "cpu-eff %", "gpu-h", "gpu-util %", "mem peak", "read", "written"];
+          const head = [flags.by, "jobs", "node-h", "cpu-h", "cpu-eff %", "gpu-h", "gpu-util %", "mem peak", "mem/alloc %", "read", "written"];
           const body = rows.map((r) => COLUMNS.map((c) => cell(c, r[c])));
           const widths = head.map((h, k) => Math.max(h.length, ...body.map((b) => b[k]!.length)));
           const line = (cells: readonly string[]): string => cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join("  ");

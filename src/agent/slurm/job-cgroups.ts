@@ -24,6 +24,8 @@ export interface JobUsage {
   readonly systemSeconds: number | null;
   readonly memoryBytes: number;
   readonly memoryPeakBytes: number | null;
+  /** The job's memory limit (its allocation, as Slurm set the cgroup); null when unlimited. */
+  readonly memoryLimitBytes: number | null;
   readonly ioReadBytes: number;
   readonly ioWrittenBytes: number;
   readonly version: 1 | 2;
@@ -37,6 +39,11 @@ const read = (...p: string[]): string | null => {
   }
 };
 const num = (s: string | null): number | null => (s === null || s.trim() === "" || s.trim() === "max" ? null : Number(s.trim()));
+/** A cgroup memory limit; v1's "no limit" is a number near 2^63. */
+const limit = (s: string | null): number | null => {
+  const n = num(s);
+  return n === null || !Number.isFinite(n) || n >= 2 ** 60 ? null : n;
+};
 /** USER_HZ, for cpuacct.stat. */
 const USER_HZ = 100;
 
@@ -64,6 +71,7 @@ export function readJobUsage(cgroupRoot: string, job: RunningJob, node = ""): Jo
       systemSeconds: kv.has("system_usec") ? Number(kv.get("system_usec")) / 1e6 : null,
       memoryBytes: num(read(v2, "memory.current")) ?? 0,
       memoryPeakBytes: num(read(v2, "memory.peak")),
+      memoryLimitBytes: limit(read(v2, "memory.max")),
       ioReadBytes: rd,
       ioWrittenBytes: wr,
       version: 2,
@@ -93,6 +101,7 @@ export function readJobUsage(cgroupRoot: string, job: RunningJob, node = ""): Jo
     systemSeconds: sys ? Number(sys[1]) / USER_HZ : null,
     memoryBytes: num(read(v1("memory"), "memory.usage_in_bytes")) ?? 0,
     memoryPeakBytes: num(read(v1("memory"), "memory.max_usage_in_bytes")),
+    memoryLimitBytes: limit(read(v1("memory"), "memory.limit_in_bytes")),
     ioReadBytes: rd,
     ioWrittenBytes: wr,
     version: 1,

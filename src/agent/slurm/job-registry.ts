@@ -22,6 +22,8 @@ export interface JobReport {
   readonly cpus_allocated: number | null;
   readonly memory_avg_bytes: number | null;
   readonly memory_peak_bytes: number | null;
+  /** The job's memory limit on this node (its cgroup's: what Slurm allocated); null when unlimited. */
+  readonly memory_allocated_bytes: number | null;
   readonly io_read_bytes: number | null;
   readonly io_written_bytes: number | null;
   /** The job's GPUs on this node (SLURM_JOB_GPUS); the figures below are null without a GPU source. */
@@ -165,6 +167,7 @@ export class JobRegistry {
       cpus_allocated: t.job.cpus ?? null,
       memory_avg_bytes: t.samples > 0 ? t.memorySum / t.samples : null,
       memory_peak_bytes: u ? t.memoryPeak : null,
+      memory_allocated_bytes: u?.memoryLimitBytes ?? null,
       io_read_bytes: u?.ioReadBytes ?? null,
       io_written_bytes: u?.ioWrittenBytes ?? null,
       gpus: t.job.gpus ?? [],

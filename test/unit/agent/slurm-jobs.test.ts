@@ -23,9 +23,10 @@ t.test("job cgroups - v2 as Slurm lays it out under slurmstepd.scope", async (t)
     "system.slice/slurmstepd.scope/job_42/cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 0\n",
     "system.slice/slurmstepd.scope/job_42/memory.current": "104857600\n",
     "system.slice/slurmstepd.scope/job_42/memory.peak": "209715200\n",
+    "system.slice/slurmstepd.scope/job_42/memory.max": "1073741824\n",
     "system.slice/slurmstepd.scope/job_42/io.stat": "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n259:0 rbytes=1000 wbytes=0 rios=1 wios=0\n",
   });
-  t.same(readJobUsage(root, job), { cpuSeconds: 2.5, userSeconds: 2, systemSeconds: 0.5, memoryBytes: 104857600, memoryPeakBytes: 209715200, ioReadBytes: 5096, ioWrittenBytes: 8192, version: 2 });
+  t.same(readJobUsage(root, job), { cpuSeconds: 2.5, userSeconds: 2, systemSeconds: 0.5, memoryBytes: 104857600, memoryPeakBytes: 209715200, memoryLimitBytes: 1073741824, ioReadBytes: 5096, ioWrittenBytes: 8192, version: 2 }, "memory.max is its allocation");
   const noPeak = tree({ "system.slice/slurmstepd.scope/job_42/cpu.stat": "usage_usec 1\n", "system.slice/slurmstepd.scope/job_42/memory.current": "5\n" });
   t.equal(readJobUsage(noPeak, job)!.memoryPeakBytes, null, "kernels before 5.19 have no memory.peak");
   t.equal(readJobUsage(root, { ...job, jobId: "43" }), null, "a job without a cgroup: nothing, no error");
@@ -38,9 +39,10 @@ t.test("job cgroups - v1 per controller under slurm/uid_<uid>/job_<id>", async (
     [`cpuacct/${base}/cpuacct.stat`]: "user 250\nsystem 50\n",
     [`memory/${base}/memory.usage_in_bytes`]: "52428800\n",
     [`memory/${base}/memory.max_usage_in_bytes`]: "62914560\n",
+    [`memory/${base}/memory.limit_in_bytes`]: "9223372036854771712\n",
     [`blkio/${base}/blkio.throttle.io_service_bytes`]: "8:0 Read 4096\n8:0 Write 12288\n8:0 Sync 0\n8:0 Total 16384\nTotal 16384\n",
   });
-  t.same(readJobUsage(root, job), { cpuSeconds: 3, userSeconds: 2.5, systemSeconds: 0.5, memoryBytes: 52428800, memoryPeakBytes: 62914560, ioReadBytes: 4096, ioWrittenBytes: 12288, version: 1 });
+  t.same(readJobUsage(root, job), { cpuSeconds: 3, userSeconds: 2.5, systemSeconds: 0.5, memoryBytes: 52428800, memoryPeakBytes: 62914560, memoryLimitBytes: null, ioReadBytes: 4096, ioWrittenBytes: 12288, version: 1 }, "v1's no-limit (~2^63) is no allocation");
 });
 
 t.test("job cgroups - v1 as Slurm 22.05 names it: slurm_<node>/uid_<uid>/job_<id>", async (t) => {

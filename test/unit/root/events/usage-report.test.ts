@@ -20,6 +20,7 @@ const report = (job: string, node: string, extra: Record<string, unknown> = {}):
   cpu_seconds: 3600 * 3,
   cpus_allocated: 4,
   memory_peak_bytes: 8e9,
+  memory_allocated_bytes: 16e9,
   io_read_bytes: 1e9,
   io_written_bytes: 2e9,
   gpus: ["0", "1"],
@@ -45,8 +46,8 @@ t.test("usage report - per-node reports summed per job, the roots' job-end logs 
   t.match(seven, { user: "alice", node_hours: 2, cpu_hours: 6, cpu_alloc_hours: 8, gpu_hours: 4, gpu_util_hours: 2 * 50 + 2 * 100, memory_peak_bytes: 9e9 }, "two nodes' reports: one job");
   const byUser = usageRows(jobs, "user", Date.parse("2026-11-01T00:00:00Z"), Date.parse("2026-12-01T00:00:00Z"));
   t.match(byUser, [
-    { key: "alice", jobs: 1, node_hours: 2, cpu_hours: 6, cpu_efficiency_percent: 75, gpu_hours: 4, gpu_utilization_percent: 75 },
-    { key: "bob", jobs: 1, node_hours: 1, cpu_hours: 0.25, cpu_efficiency_percent: null, gpu_utilization_percent: null },
+    { key: "alice", jobs: 1, node_hours: 2, cpu_hours: 6, cpu_efficiency_percent: 75, gpu_hours: 4, gpu_utilization_percent: 75, memory_peak_of_allocated_percent: 56.25 },
+    { key: "bob", jobs: 1, node_hours: 1, cpu_hours: 0.25, cpu_efficiency_percent: null, gpu_utilization_percent: null, memory_peak_of_allocated_percent: null },
   ]);
   t.same(usageRows(jobs, "day", Date.parse("2026-11-11T00:00:00Z"), Date.parse("2026-11-12T00:00:00Z")).map((r) => r.key), ["2026-11-11"], "only what ended in the period");
 });
