@@ -15,9 +15,6 @@ import { resolveHttpBounds } from "../core/http-bounds.js";
 import { NodePushToken } from "./node-push-token.js";
 import { readWebConfig } from "../core/web-config.js";
 
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 /** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
 export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[]): Promise<{ sources: Source[]; stop(): Promise<void> }> {
@@ -30,7 +27,7 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
   const auth = { jobOfToken: (t: string) => manager.jobOfToken(t), jobLabels: (id: string) => manager.jobLabels(id), isNodeToken: (t: string) => nodeToken?.matches(t) === true };
   const d = DEFAULT_PUSH_POLICY;
   const push = new PushServer(config.jobs.pushListen, auth, log, {
-    http: resolveHttpBounds({ ...d.http, ...definedOnly({ maxConnections: p.maxConnections, maxConcurrentRequests: p.maxConcurrentRequests, sendTimeoutMs: p.sendTimeoutMs, idleTimeoutMs: p.idleTimeoutMs }) }),
+    http: resolveHttpBounds(p, d.http),
     maxBodyBytes: p.maxBodyBytes ?? d.maxBodyBytes,
     maxSeriesPerGroup: p.maxSeriesPerGroup ?? d.maxSeriesPerGroup,
     maxGroups: p.maxGroups ?? d.maxGroups,

@@ -5,7 +5,7 @@ import writeFileAtomic from "write-file-atomic";
 import { BanyanError, Code } from "../core/errors.js";
 
 /** A group's gid from its name (/etc/group) or as given; a config error names the key when there is none. */
-export function gidOf(group: string | number, etcGroup = "/etc/group"): number {
+function gidOf(group: string | number, etcGroup = "/etc/group"): number {
   if (typeof group === "number") return group;
   if (/^\d+$/.test(group)) return Number(group);
   let text = "";

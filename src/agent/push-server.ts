@@ -10,6 +10,7 @@ import { PROTOBUF_DELIMITED, parseDelimitedFamilies } from "../series/protobuf-e
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
+import { parseGroupingPath, readBody, tokenOf } from "./push-request.js";
 import type { SampleTarget, Source } from "../wire/source.js";
 
 /** The job a token belongs to, and its labels. */
@@ -58,7 +59,7 @@ export const DEFAULT_PUSH_POLICY: PushPolicy = Object.freeze({
  * Name prefixes of the node's own series and of what the root accounts (banyan_job_*,
  * banyan_node_parent_info): a push may not write them, whatever its job.
  */
-export const RESERVED_PREFIXES = ["banyan_", "node_", "slurm_", "DCGM_"] as const;
+const RESERVED_PREFIXES = ["banyan_", "node_", "slurm_", "DCGM_"] as const;
 
 interface Group {
   readonly grouping: Record<string, string>;
@@ -290,62 +291,3 @@ const TYPE_NAMES: Record<SeriesType, string> = {
   [SeriesType.SummaryPart]: "a summary",
   [SeriesType.Untyped]: "untyped",
 };
-
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-/**
- * The grouping key of a Pushgateway path, `/metrics/job/<job>[/<label>/<value>…]`, where any
- * component may be written `<name>@base64/<base64url value>` (`=` alone for an empty value), as
- * client libraries do for values with a slash. Errors are the Pushgateway's: 404 for another path,
- * 400 for an odd component count, an empty job or a bad label name.
- */
-export function parseGroupingPath(pathname: string): { grouping: Record<string, string> } | { status: number; body: string } {
-  const parts = pathname.split("/").slice(1);
-  if (parts[0] !== "metrics" || parts[1] === undefined || !/^job(@base64)?$/.test(parts[1])) {
-    return { status: 404, body: "expected /metrics/job/<job>[/<label>/<value>…]\n" };
-  }
-  const rest = parts.slice(1);
-  if (rest.length % 2 !== 0) return { status: 400, body: `odd number of components in label string "${pathname.slice("/metrics".length)}"\n` };
-  const grouping: Record<string, string> = {};
-  for (let k = 0; k < rest.length; k += 2) {
-    let name: string;
-    let value: string;
-    try {
-      name = decodeURIComponent(rest[k]!);
-      value = decodeURIComponent(rest[k + 1]!);
-    } catch {
-      return { status: 400, body: `bad percent-escape in the path: ${JSON.stringify(`${rest[k]}/${rest[k + 1]}`.slice(0, 64))}\n` };
-    }
-    if (name.endsWith("@base64")) {
-      name = name.slice(0, -"@base64".length);
-      value = value === "=" ? "" : Buffer.from(value, "base64").toString("utf8");
-    }
-    if (!LABEL_NAME.test(name) || name.startsWith("__")) return { status: 400, body: `invalid label name "${name}" in the path\n` };
-    grouping[name] = value;
-  }
-  if (grouping["job"] === "") return { status: 400, body: "the job name is empty\n" };
-  return { grouping };
-}
-
-function tokenOf(header: string | undefined): string | null {
-  if (header === undefined) return null;
-  const bearer = /^Bearer\s+(\S+)$/i.exec(header);
-  if (bearer) return bearer[1]!;
-  const basic = /^Basic\s+(\S+)$/i.exec(header);
-  if (basic) {
-    const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
-    return decoded.slice(decoded.indexOf(":") + 1);
-  }
-  return null;
-}
-
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of req) {
-    n += (c as Buffer).length;
-    if (n > maxBytes) return null;
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
-}

@@ -89,3 +89,17 @@ function deepFreeze<T>(v: T): T {
   }
   return v;
 }
+
+/**
+ * `defaults` with each of its keys the partial sets to a number taken from it, frozen: how a
+ * daemon's optional numeric settings (limits, tree port, HTTP bounds) meet their defaults. Keys
+ * the defaults do not have are ignored, so a wider config object can be passed as it is.
+ */
+export function overDefaults<T extends object>(defaults: T, partial: object): Readonly<T> {
+  const out = { ...defaults } as Record<string, unknown>;
+  for (const k of Object.keys(defaults)) {
+    const v = (partial as Record<string, unknown>)[k];
+    if (typeof v === "number") out[k] = v;
+  }
+  return Object.freeze(out) as unknown as T;
+}

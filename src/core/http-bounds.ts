@@ -1,5 +1,6 @@
 import type { Server, ServerResponse } from "node:http";
 import { z } from "zod";
+import { overDefaults } from "./config-file.js";
 
 /** Bounds on an HTTP server a peer or local user can reach (`web.*` in the root's config, `jobs.push*` in the agent's). */
 export interface HttpBounds {
@@ -25,13 +26,9 @@ export const httpBoundsFields = {
   idleTimeoutMs: positiveInt.optional(),
 };
 
-export function resolveHttpBounds(partial: { [K in keyof HttpBounds]?: number | undefined }): HttpBounds {
-  const out: Record<string, number> = { ...DEFAULT_HTTP_BOUNDS };
-  for (const k of Object.keys(DEFAULT_HTTP_BOUNDS)) {
-    const v = partial[k as keyof HttpBounds];
-    if (v !== undefined) out[k] = v;
-  }
-  return Object.freeze(out) as unknown as HttpBounds;
+/** The bounds a config sets, over `defaults` (the root's, or the push API's smaller ones). */
+export function resolveHttpBounds(partial: object, defaults: HttpBounds = DEFAULT_HTTP_BOUNDS): HttpBounds {
+  return overDefaults(defaults, partial);
 }
 
 /**

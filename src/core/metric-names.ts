@@ -19,8 +19,12 @@ export function gauge<L extends string = never>(
   labelNames: readonly L[] = [],
   collect?: (this: Gauge<L>) => void,
 ): Gauge<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing !== undefined) return existing as Gauge<L>;
+  const existing = registry.getSingleMetric(name) as (Gauge<L> & { collect?: unknown }) | undefined;
+  if (existing !== undefined) {
+    // A reloaded part registers again: its collect replaces the old one's, which would read a stopped object.
+    if (collect) existing.collect = collect;
+    return existing;
+  }
   return new Gauge({ name, help, labelNames: [...labelNames], registers: [registry], ...(collect ? { collect } : {}) });
 }
 
@@ -32,7 +36,10 @@ export function tallied<L extends string = never>(
   labelNames: readonly L[],
   collect: (this: Counter<L>) => void,
 ): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing !== undefined) return existing as Counter<L>;
+  const existing = registry.getSingleMetric(name) as (Counter<L> & { collect?: unknown }) | undefined;
+  if (existing !== undefined) {
+    existing.collect = collect;
+    return existing;
+  }
   return new Counter({ name, help, labelNames: [...labelNames], registers: [registry], collect });
 }

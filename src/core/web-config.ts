@@ -111,13 +111,9 @@ export class WebAuth {
     }
     if (web.users.size === 0) return null;
     const challenge = { status: 401, headers: { "www-authenticate": 'Basic realm="banyan"' }, body: "Unauthorized\n" };
-    const m = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? "");
-    if (m === null) return challenge;
-    const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon < 0) return challenge;
-    const user = decoded.slice(0, colon);
-    const password = decoded.slice(colon + 1);
+    const given = basicCredentials(req.headers.authorization);
+    if (given === null) return challenge;
+    const { user, password } = given;
     const hash = web.users.get(user);
     if (hash === undefined || password.length === 0) return challenge;
     const key = createHash("sha256").update(`${user}\0${password}\0${hash}`).digest("base64");
@@ -129,4 +125,13 @@ export class WebAuth {
     this.verified.add(key);
     return null;
   }
+}
+
+/** The user and password of an `Authorization: Basic …` header, or null for any other header. */
+export function basicCredentials(header: string | undefined): { user: string; password: string } | null {
+  const m = /^Basic\s+(\S+)$/i.exec(header ?? "");
+  if (m === null) return null;
+  const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon < 0 ? null : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }

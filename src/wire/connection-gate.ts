@@ -92,10 +92,6 @@ export class ConnectionGate {
     h.socket.destroy();
   }
 
-  get connections(): number {
-    return this.held.size;
-  }
-
   /** Stops accepting and closes every connection. */
   close(): Promise<void> {
     for (const h of this.held.values()) h.socket.destroy();

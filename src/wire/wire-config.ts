@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { overDefaults } from "../core/config-file.js";
 import { DEFAULT_TREE_PORT, type TreePortOptions } from "./child-server.js";
 import { treeTlsSchema } from "./tree-tls.js";
 import { DEFAULT_WIRE_LIMITS, type WireLimits } from "./wire-limits.js";
@@ -21,9 +22,7 @@ export const limitsSchema = z
   .default({});
 
 export function resolveLimits(partial: z.infer<typeof limitsSchema>): WireLimits {
-  const out: Record<string, number> = { ...DEFAULT_WIRE_LIMITS };
-  for (const [k, v] of Object.entries(partial)) if (v !== undefined) out[k] = v;
-  return Object.freeze(out) as unknown as WireLimits;
+  return overDefaults(DEFAULT_WIRE_LIMITS, partial);
 }
 
 /** Bounds on the tree port (see ConnectionGate and ChildServer); unset keys take DEFAULT_TREE_PORT. */
@@ -40,12 +39,7 @@ export const treeSchema = z
 
 /** The tree port's bounds: the config's, over the defaults. */
 export function resolveTreePort(partial: z.infer<typeof treeSchema>): TreePortOptions {
-  const out: Record<string, number> = { ...DEFAULT_TREE_PORT };
-  for (const k of Object.keys(DEFAULT_TREE_PORT)) {
-    const v = (partial as Record<string, unknown>)[k];
-    if (typeof v === "number") out[k] = v;
-  }
-  return Object.freeze(out) as unknown as TreePortOptions;
+  return overDefaults(DEFAULT_TREE_PORT, partial);
 }
 
 export const logSchema = z

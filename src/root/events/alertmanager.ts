@@ -2,25 +2,13 @@ import type { Registry } from "prom-client";
 import { z } from "zod";
 import { LimitedWarning, type Logger } from "../../core/logger.js";
 import { counter, gauge } from "../../core/metric-names.js";
-import type { EventLog, RootEvent } from "./event-log.js";
+import { labelMatchSchema, labelMatcher, type EventLog, type RootEvent } from "./event-log.js";
 
 /** `events.alertmanagers[]`: where alerts go, and which (labels matched as anchored regexps). */
 export const alertmanagerSchema = z.strictObject({
   url: z.string().url(),
   timeoutMs: z.number().int().positive().default(5000),
-  match: z
-    .record(
-      z.string(),
-      z.string().refine((r) => {
-        try {
-          new RegExp(`^(?:${r})$`);
-          return true;
-        } catch {
-          return false;
-        }
-      }, "expected a regular expression"),
-    )
-    .default({}),
+  match: labelMatchSchema,
 });
 export type AlertmanagerConfig = z.infer<typeof alertmanagerSchema>;
 
@@ -61,7 +49,7 @@ export class AlertmanagerOutput {
   private unsubscribe: (() => void) | null = null;
   private readonly failed: LimitedWarning;
   private readonly m;
-  private readonly matchers: { url: string; timeoutMs: number; match: [string, RegExp][] }[];
+  private readonly matchers: { url: string; timeoutMs: number; takes: (labels: Readonly<Record<string, string>>) => boolean }[];
 
   constructor(
     targets: readonly AlertmanagerConfig[],
@@ -71,7 +59,7 @@ export class AlertmanagerOutput {
     log: Logger,
     registry: Registry,
   ) {
-    this.matchers = targets.map((t) => ({ url: t.url.replace(/\/+$/, ""), timeoutMs: t.timeoutMs, match: Object.entries(t.match).map(([k, r]) => [k, new RegExp(`^(?:${r})$`)] as [string, RegExp]) }));
+    this.matchers = targets.map((t) => ({ url: t.url.replace(/\/+$/, ""), timeoutMs: t.timeoutMs, takes: labelMatcher(t.match) }));
     this.failed = new LimitedWarning(log, "sending alerts to an Alertmanager failed (retried at the next send)", 60_000);
     this.m = {
       sent: counter(registry, "banyan_alertmanager_alerts_sent_total", "Alerts posted to an Alertmanager (each re-send counts).", ["url"] as const),
@@ -186,7 +174,7 @@ export class AlertmanagerOutput {
     if (body.length === 0) return;
     await Promise.all(
       this.matchers.map(async (t) => {
-        const mine = t.match.length === 0 ? body : body.filter((a) => t.match.every(([k, r]) => r.test(a.labels[k] ?? "")));
+        const mine = body.filter((a) => t.takes(a.labels));
         if (mine.length === 0) return;
         try {
           const res = await fetch(`${t.url}/api/v2/alerts`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(mine), signal: AbortSignal.timeout(t.timeoutMs) });

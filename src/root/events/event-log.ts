@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Registry } from "prom-client";
+import { z } from "zod";
 import { counter } from "../../core/metric-names.js";
 
 export const EVENT_TYPES = [
@@ -139,4 +140,25 @@ export function eventFilterOf(params: URLSearchParams): EventFilter | string {
     ...(sinceMs !== undefined ? { sinceMs } : {}),
     ...(limit !== undefined ? { limit } : {}),
   };
+}
+
+/** A destination's filter: label name → regexp the label's value must match whole (config: `match`). */
+export const labelMatchSchema = z
+  .record(
+    z.string(),
+    z.string().refine((r) => {
+      try {
+        new RegExp(`^(?:${r})$`);
+        return true;
+      } catch {
+        return false;
+      }
+    }, "expected a regular expression"),
+  )
+  .default({});
+
+/** The filter of `labelMatchSchema` as a test of a label set (empty: everything passes). */
+export function labelMatcher(match: Readonly<Record<string, string>>): (labels: Readonly<Record<string, string>>) => boolean {
+  const rules = Object.entries(match).map(([k, r]) => [k, new RegExp(`^(?:${r})$`)] as const);
+  return (labels) => rules.every(([k, r]) => r.test(labels[k] ?? ""));
 }

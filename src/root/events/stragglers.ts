@@ -24,6 +24,9 @@ export interface Straggler {
   readonly labels: Record<string, string>;
 }
 
+/** Job, node and metric triples followed at most: the job series come from peers. */
+const MAX_TRACKS = 100_000;
+
 interface Track {
   /** Samples (ms, value) over the last window and a little more. */
   samples: [number, number][];
@@ -62,6 +65,7 @@ export class StragglerWatch {
         const key = `${job}\0${name}\0${def.name}`;
         seen.add(key);
         let tr = this.tracks.get(key);
+        if (tr === undefined && this.tracks.size >= MAX_TRACKS) continue;
         if (tr === undefined) this.tracks.set(key, (tr = { samples: [], counter: def.type === SeriesType.Counter, flagged: false }));
         tr.samples.push([now, v]);
         while (tr.samples.length > 2 && tr.samples[1]![0] <= now - this.cfg.windowMs) tr.samples.shift();

@@ -6,16 +6,7 @@ import { Backoff } from "../../core/backoff.js";
 import { BanyanError, Code } from "../../core/errors.js";
 import { LimitedWarning, type Logger } from "../../core/logger.js";
 import { counter, gauge } from "../../core/metric-names.js";
-import { EVENT_TYPES, type EventLog, type RootEvent } from "./event-log.js";
-
-const regex = z.string().refine((r) => {
-  try {
-    new RegExp(`^(?:${r})$`);
-    return true;
-  } catch {
-    return false;
-  }
-}, "expected a regular expression");
+import { EVENT_TYPES, labelMatchSchema, labelMatcher, type EventLog, type RootEvent } from "./event-log.js";
 
 /** `events.webhooks[]`: a JSON POST of events, signed, with retries. */
 export const webhookSchema = z.strictObject({
@@ -25,7 +16,7 @@ export const webhookSchema = z.strictObject({
   /** Only these event types (default: all). */
   types: z.array(z.enum(EVENT_TYPES)).optional(),
   /** Only events whose labels match (anchored regexps). */
-  match: z.record(z.string(), regex).default({}),
+  match: labelMatchSchema,
   /** Events waiting at most; past it the oldest are dropped and counted as dead letters. */
   maxQueue: z.number().int().positive().max(1_000_000).default(10_000),
   /** Events in one POST at most. */
@@ -49,7 +40,7 @@ export class WebhookOutput {
   private unsubscribe: (() => void) | null = null;
   private readonly backoff = new Backoff(500, 30_000);
   private readonly secret: Buffer | null;
-  private readonly match: [string, RegExp][];
+  private readonly takes: (labels: Readonly<Record<string, string>>) => boolean;
   private readonly failed: LimitedWarning;
   private readonly m;
   private stopped = false;
@@ -61,7 +52,7 @@ export class WebhookOutput {
     registry: Registry,
   ) {
     this.secret = cfg.secretFile === undefined ? null : readSecret(cfg.secretFile);
-    this.match = Object.entries(cfg.match).map(([k, r]) => [k, new RegExp(`^(?:${r})$`)]);
+    this.takes = labelMatcher(cfg.match);
     this.failed = new LimitedWarning(log, "posting events to a webhook failed (retried with backoff)", 60_000);
     this.m = {
       sent: counter(registry, "banyan_webhook_events_sent_total", "Events a webhook took.", ["url"] as const),
@@ -83,13 +74,9 @@ export class WebhookOutput {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  get queued(): number {
-    return this.queue.length;
-  }
-
   private offer(e: RootEvent): void {
     if (this.cfg.types !== undefined && !this.cfg.types.includes(e.type)) return;
-    if (!this.match.every(([k, r]) => r.test(e.labels[k] ?? ""))) return;
+    if (!this.takes(e.labels)) return;
     this.queue.push(e);
     if (this.queue.length > this.cfg.maxQueue) {
       const over = this.queue.length - this.cfg.maxQueue;

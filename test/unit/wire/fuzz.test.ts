@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import t from "tap";
-import { parseGroupingPath } from "../../../src/agent/push-server.js";
+import { parseGroupingPath } from "../../../src/agent/push-request.js";
 import { BanyanError } from "../../../src/core/errors.js";
 import { Codec, FrameKind, FrameSchema, UpSchema } from "../../../src/gen/banyan/v1/uplink_pb.js";
 import { DeltaDecoder } from "../../../src/series/delta-decoder.js";
