@@ -48,6 +48,11 @@ export interface NodeRecord {
   readonly switch?: string;
   /** A dedicated relay host (`banyan relay`): it forwards its children's frames and collects nothing. */
   readonly relay?: true;
+  /**
+   * In a central topology (`banyan topology central`): this "node" is a cluster's root, and its link
+   * carries that cluster's origins, named `<cluster>/<node>`.
+   */
+  readonly cluster?: string;
 }
 
 export interface Topology {
@@ -97,6 +102,7 @@ const fileSchema = z.object({
       fallbacks: z.array(name),
       switch: z.string().optional(),
       relay: z.literal(true).optional(),
+      cluster: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, "a cluster name of letters, digits, '_', '.' or '-'").optional(),
     }),
   ),
 });
@@ -125,6 +131,7 @@ export function parseTopology(raw: unknown, source: string): Topology {
       fallbacks: n.fallbacks,
       ...(n.switch !== undefined ? { switch: n.switch } : {}),
       ...(n.relay === true ? { relay: true as const } : {}),
+      ...(n.cluster !== undefined ? { cluster: n.cluster } : {}),
     };
     nodes.set(nodeName, rec);
     i++;

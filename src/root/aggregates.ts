@@ -2,6 +2,7 @@ import type { AppliedFrame } from "../series/delta-decoder.js";
 import { SeriesType, escapeLabelValue } from "../series/series-def.js";
 import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-cache.js";
 import type { OriginState } from "./origin-state.js";
+import type { OriginIdentity } from "./origin-identity.js";
 
 /** A recording-rule-like aggregate: `record` = `expr` of `metric` grouped by the `by` labels. */
 export interface AggregateRule {
@@ -15,6 +16,7 @@ export interface AggregateRule {
 interface Group {
   readonly rule: AggregateRule;
   readonly labelText: string;
+  readonly labels: readonly (readonly [string, string])[];
   readonly members: Set<Member>;
   sum: number;
   count: number;
@@ -103,13 +105,18 @@ export class AggregateEngine {
     return parts.join("");
   }
 
+  /** Every group's current value (what the central uplink forwards in place of the raw series). */
+  forEachResult(fn: (record: string, labels: readonly (readonly [string, string])[], value: number) => void): void {
+    for (const g of this.groups.values()) fn(g.rule.record, g.labels, this.result(g));
+  }
+
   private enroll(origin: OriginState, id: number, mine: Map<number, Member[]>): void {
     const def = origin.decoded.def(id)!;
     const rules = this.byMetric.get(def.name);
     if (rules === undefined) return;
     const list: Member[] = [];
     for (const rule of rules) {
-      const m: Member = { group: this.groupFor(rule, def.labels, origin.name), value: NaN };
+      const m: Member = { group: this.groupFor(rule, def.labels, origin), value: NaN };
       m.group.members.add(m);
       this.update(m, origin.value(id));
       list.push(m);
@@ -117,17 +124,19 @@ export class AggregateEngine {
     mine.set(id, list);
   }
 
-  private groupFor(rule: AggregateRule, labels: readonly (readonly [string, string])[], instance: string): Group {
+  private groupFor(rule: AggregateRule, labels: readonly (readonly [string, string])[], origin: OriginIdentity): Group {
     let text = "";
+    const pairs: [string, string][] = [];
     for (const name of rule.by) {
-      const v = name === "instance" ? instance : (labels.find(([k]) => k === name)?.[1] ?? "");
+      const v = name === "instance" ? origin.instance : name === "cluster" && origin.cluster !== null ? origin.cluster : (labels.find(([k]) => k === name)?.[1] ?? "");
       text += `${text === "" ? "" : ","}${name}="${escapeLabelValue(v)}"`;
+      pairs.push([name, v]);
     }
     const labelText = text === "" ? "" : `{${text}}`;
     const key = `${rule.record}${labelText}`;
     let g = this.groups.get(key);
     if (g === undefined) {
-      g = { rule, labelText, members: new Set(), sum: 0, count: 0, extreme: NaN, extremeKnown: true, updates: 0 };
+      g = { rule, labelText, labels: pairs, members: new Set(), sum: 0, count: 0, extreme: NaN, extremeKnown: true, updates: 0 };
       this.groups.set(key, g);
     }
     return g;

@@ -1,3 +1,4 @@
+import type { OriginIdentity } from "./origin-identity.js";
 import { SeriesType, escapeLabelValue, type SeriesDef } from "../series/series-def.js";
 
 /**
@@ -243,14 +244,15 @@ function renderChunk(ids: readonly number[], view: SeriesView): Buffer {
   return out;
 }
 
-/** `name{a="x",instance="node1"} ` with the origin as `instance`, built once per series. */
-export function seriesPrefix(def: SeriesDef, instance: string): string {
+/** `name{a="x",instance="node1"} ` with the origin as `instance` (and its `cluster`, forwarded by another root), built once per series. */
+export function seriesPrefix(def: SeriesDef, origin: OriginIdentity): string {
   let s = def.name + "{";
   for (const [k, v] of def.labels) {
-    if (k === "instance") continue;
+    if (k === "instance" || (k === "cluster" && origin.cluster !== null)) continue;
     s += k + '="' + escapeLabelValue(v) + '",';
   }
-  return s + 'instance="' + escapeLabelValue(instance) + '"} ';
+  if (origin.cluster !== null) s += 'cluster="' + escapeLabelValue(origin.cluster) + '",';
+  return s + 'instance="' + escapeLabelValue(origin.instance) + '"} ';
 }
 
 /** Prometheus' spelling of a float: NaN, +Inf, -Inf, and -0 kept. */

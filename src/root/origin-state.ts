@@ -4,6 +4,7 @@ import type { SeriesLimits } from "../series/payload.js";
 import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
 import { formatValue, seriesPrefix } from "./exposition-cache.js";
+import { originIdentity, type OriginIdentity } from "./origin-identity.js";
 
 /** What one child link has delivered: the newest sample time among its frames, and when it last delivered anything. */
 export interface LinkClock {
@@ -15,7 +16,9 @@ export interface LinkClock {
  * Everything the root holds for one origin: where it is in its stream (epoch, sequence), its
  * series and values (the decoder), and its share of the exposition cache.
  */
-export class OriginState implements SeriesView {
+export class OriginState implements SeriesView, OriginIdentity {
+  readonly instance: string;
+  readonly cluster: string | null;
   epoch = -1n;
   seq = 0n;
   /** Set after a gap or a bad frame: deltas are useless until the next keyframe. */
@@ -57,6 +60,7 @@ export class OriginState implements SeriesView {
     private readonly limits: SeriesLimits,
   ) {
     this.decoder = new DeltaDecoder(limits);
+    ({ instance: this.instance, cluster: this.cluster } = originIdentity(name));
   }
 
   get seriesCount(): number {
@@ -182,7 +186,7 @@ export class OriginState implements SeriesView {
     if (def.name.startsWith("banyan_job_")) this.jobSeries.add(id);
     if (def.name === "banyan_node_parent_info") this.parentInfoId = id;
     else if (def.name === "banyan_node_failovers_last_hour") this.failoversId = id;
-    this.prefixes[id] = Buffer.from(seriesPrefix(def, this.name), "utf8");
+    this.prefixes[id] = Buffer.from(seriesPrefix(def, this), "utf8");
     this.texts[id] = undefined;
     this.fitId(id);
     this.stale[id] = 1;

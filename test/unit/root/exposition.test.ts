@@ -15,7 +15,7 @@ t.test("exposition - values and headers in the text format and OpenMetrics", asy
   t.equal(familyHeader("x", SeriesType.Counter, "", "openmetrics"), "# TYPE x unknown\n", "a counter without _total is unknown in OpenMetrics");
   t.equal(familyHeader("x", SeriesType.Untyped, "", "text"), "# TYPE x untyped\n");
   t.equal(familyHeader("lat", SeriesType.HistogramPart, "", "openmetrics"), "# TYPE lat histogram\n");
-  t.equal(seriesPrefix(seriesDef("m", { path: 'a"b\\c\nd', instance: "spoofed" }, SeriesType.Gauge), "n1"), 'm{path="a\\"b\\\\c\\nd",instance="n1"} ', "escaped, and the origin is the instance");
+  t.equal(seriesPrefix(seriesDef("m", { path: 'a"b\\c\nd', instance: "spoofed" }, SeriesType.Gauge), { instance: "n1", cluster: null }), 'm{path="a\\"b\\\\c\\nd",instance="n1"} ', "escaped, and the origin is the instance");
 });
 
 /** Feeds an origin state from an encoder, as the root does. */

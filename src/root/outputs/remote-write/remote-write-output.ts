@@ -149,7 +149,7 @@ export class RemoteWriteOutput implements RootOutput {
       const id = applied.changed[k]!;
       const def = d.def(id);
       if (def === undefined || !this.filter.wanted(def)) continue;
-      shard.batch.add(def, origin.name, d.value(id), timeMs, now);
+      shard.batch.add(def, origin, d.value(id), timeMs, now);
       if (shard.batch.count >= this.config.queue.maxSamplesPerSend) this.seal(shard, false);
     }
   }
@@ -211,7 +211,7 @@ export class RemoteWriteOutput implements RootOutput {
     for (let id = 0; id < d.capacity; id++) {
       const def = d.def(id);
       if (def === undefined || !this.filter.wanted(def)) continue;
-      shard.batch.add(def, origin.name, stale ? NaN : d.value(id), timeMs, now, stale);
+      shard.batch.add(def, origin, stale ? NaN : d.value(id), timeMs, now, stale);
       if (shard.batch.count >= this.config.queue.maxSamplesPerSend) this.seal(shard, stale);
     }
   }

@@ -1,5 +1,6 @@
 import { grownTo } from "../../../core/typed-arrays.js";
 import type { SeriesDef } from "../../../series/series-def.js";
+import type { OriginIdentity } from "../../origin-identity.js";
 import type { RequestWriter } from "./write-request.js";
 import { METRIC_TYPE } from "./metric-type.js";
 
@@ -11,7 +12,7 @@ import { METRIC_TYPE } from "./metric-type.js";
  */
 export class SampleBatch {
   private defs: SeriesDef[] = [];
-  private instances: string[] = [];
+  private origins: OriginIdentity[] = [];
   private values = new Float64Array(256);
   private times = new Float64Array(256);
   /** 1: a staleness marker (its NaN is written bit for bit, not as whatever NaN the value holds). */
@@ -24,7 +25,7 @@ export class SampleBatch {
   /** The newest sample time in the batch. */
   newestMs = 0;
 
-  add(def: SeriesDef, instance: string, value: number, timeMs: number, nowMs: number, stale = false): void {
+  add(def: SeriesDef, origin: OriginIdentity, value: number, timeMs: number, nowMs: number, stale = false): void {
     const k = this.count;
     if (k === 0) {
       this.firstAtMs = nowMs;
@@ -32,7 +33,7 @@ export class SampleBatch {
     } else if (timeMs > this.newestMs) this.newestMs = timeMs;
     if (k === this.values.length) this.grow();
     this.defs[k] = def;
-    this.instances[k] = instance;
+    this.origins[k] = origin;
     this.values[k] = value;
     this.times[k] = timeMs;
     this.stale[k] = stale ? 1 : 0;
@@ -45,7 +46,7 @@ export class SampleBatch {
     const names = this.names;
     const vals = this.vals;
     for (let k = 0; k < this.count; k++) {
-      const n = mergeLabels(this.defs[k]!, this.instances[k]!, external, names, vals);
+      const n = mergeLabels(this.defs[k]!, this.origins[k]!, external, names, vals);
       const def = this.defs[k]!;
       w.sample(names, vals, n, this.values[k]!, this.times[k]!, this.stale[k] === 1, METRIC_TYPE[def.type] ?? 0, def.help);
     }
@@ -56,7 +57,7 @@ export class SampleBatch {
   clear(): void {
     // Drop the references so definitions of forgotten origins can be collected.
     this.defs.length = 0;
-    this.instances.length = 0;
+    this.origins.length = 0;
     this.count = 0;
   }
 
@@ -74,12 +75,14 @@ export type ExternalLabels = readonly (readonly [string, string])[];
 /**
  * The series' labels as remote_write wants them, sorted by name into `names`/`vals` (scratch
  * arrays the caller reuses): __name__, its own labels (its `instance` replaced by the origin, as on
- * the root's page), `instance`, and the external labels it does not carry. Returns how many.
+ * the root's page), `instance` (and `cluster`, for a cluster's origin at a central root), and the external labels it does not carry. Returns how many.
  */
-export function mergeLabels(def: SeriesDef, instance: string, external: ExternalLabels, names: string[], vals: string[]): number {
+export function mergeLabels(def: SeriesDef, origin: OriginIdentity, external: ExternalLabels, names: string[], vals: string[]): number {
   let n = put(names, vals, 0, "__name__", def.name);
-  for (const [name, value] of def.labels) if (name !== "instance" && value !== "") n = put(names, vals, n, name, value);
-  n = put(names, vals, n, "instance", instance);
+  const cluster = origin.cluster;
+  for (const [name, value] of def.labels) if (name !== "instance" && value !== "" && !(cluster !== null && name === "cluster")) n = put(names, vals, n, name, value);
+  if (cluster !== null) n = put(names, vals, n, "cluster", cluster);
+  n = put(names, vals, n, "instance", origin.instance);
   for (const [name, value] of external) {
     let present = false;
     for (let k = 0; k < n; k++) if (names[k] === name) present = true;

@@ -24,8 +24,8 @@ t.test("remote_write - labels are sorted and unique, the origin is the instance,
         const def = seriesDef("m_x", Object.fromEntries(labels), SeriesType.Gauge);
         const ext = external.filter(([n]) => n !== "instance").sort(([a], [b]) => (a < b ? -1 : 1));
         const batch = new SampleBatch();
-        batch.add(def, "node7", value, ts, 0);
-        batch.add(def, "node7", NaN, ts + 1, 0, true);
+        batch.add(def, { instance: "node7", cluster: null }, value, ts, 0);
+        batch.add(def, { instance: "node7", cluster: null }, NaN, ts + 1, 0, true);
         const req = decodeWriteRequest(batch.encode(new WriteRequestWriter(16), ext));
         t.equal(req.series.length, 2);
         const got = req.series[0]!;
@@ -48,7 +48,7 @@ t.test("remote_write - labels merge into the caller's scratch without growing it
   const names: string[] = [];
   const vals: string[] = [];
   const def = seriesDef("up", { job: "node", instance: "ignored", zone: "" }, SeriesType.Gauge);
-  t.equal(mergeLabels(def, "n1", [["cluster", "c1"], ["job", "other"]], names, vals), 4);
+  t.equal(mergeLabels(def, { instance: "n1", cluster: null }, [["cluster", "c1"], ["job", "other"]], names, vals), 4);
   t.same(names.slice(0, 4), ["__name__", "cluster", "instance", "job"]);
   t.same(vals.slice(0, 4), ["up", "c1", "n1", "node"], "the series' own job wins over the external one; an empty label is no label");
 });
@@ -73,9 +73,9 @@ t.test("remote_write 2.0 - the symbol table starts empty, labels and help are re
       fc.array(fc.tuple(fc.constantFrom("m_a", "m_b_total", "m_c"), fc.uniqueArray(fc.tuple(labelName, fc.string({ minLength: 1, maxLength: 5 })), { selector: ([n]) => n, maxLength: 4 }), fc.double(), fc.integer({ min: 0, max: 2 ** 42 }), fc.boolean()), { minLength: 1, maxLength: 30 }),
       (samples) => {
         const batch = new SampleBatch();
-        for (const [name, labels, value, ts, stale] of samples) batch.add(seriesDef(name, Object.fromEntries(labels), name.endsWith("_total") ? SeriesType.Counter : SeriesType.Gauge, { help: `help of ${name}` }), "n1", value, ts, 0, stale);
+        for (const [name, labels, value, ts, stale] of samples) batch.add(seriesDef(name, Object.fromEntries(labels), name.endsWith("_total") ? SeriesType.Counter : SeriesType.Gauge, { help: `help of ${name}` }), { instance: "n1", cluster: null }, value, ts, 0, stale);
         const copy = new SampleBatch();
-        for (const [name, labels, value, ts, stale] of samples) copy.add(seriesDef(name, Object.fromEntries(labels), name.endsWith("_total") ? SeriesType.Counter : SeriesType.Gauge, { help: `help of ${name}` }), "n1", value, ts, 0, stale);
+        for (const [name, labels, value, ts, stale] of samples) copy.add(seriesDef(name, Object.fromEntries(labels), name.endsWith("_total") ? SeriesType.Counter : SeriesType.Gauge, { help: `help of ${name}` }), { instance: "n1", cluster: null }, value, ts, 0, stale);
         const v2 = Buffer.from(batch.encode(new WriteRequestV2Writer(), [["cluster", "c"]]));
         const req = decodeV2(v2);
         t.equal(req.symbols[0], "", "symbols[0] is the empty string");
