@@ -197,7 +197,7 @@ Examples:
 }
 
 /** The tree port's bounds every daemon with children takes (src/wire/connection-gate.ts, child-server.ts). */
-const TREE_KEYS = "tree.{maxConnections,maxConnectionsPerAddress,handshakeTimeoutMs,maxStreamsPerConnection},\ntree.tls.{caFile,certFile,keyFile} (mutual TLS on the trees: banyan certs makes them)";
+const TREE_KEYS = "tree.{maxConnections,maxConnectionsPerAddress,handshakeTimeoutMs,maxStreamsPerConnection,maxOriginsPerLink},\ntree.tls.{caFile,certFile,keyFile} (mutual TLS on the trees: banyan certs makes them)";
 /** The wire limits every daemon takes (src/wire/wire-limits.ts). */
 const LIMITS_KEYS = "limits.{maxMessageBytes,maxFramesPerBatch,maxDecompressedBytes,maxNameLength,maxSeriesPerOrigin,maxLabels,maxStringLength,maxStrings,maxStringChars}";
 

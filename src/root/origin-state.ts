@@ -93,6 +93,13 @@ export class OriginState implements SeriesView, OriginIdentity {
     return this.decoder;
   }
 
+  /** The value of the origin's first series called `name`, or null (a status page's lookup: it walks the series). */
+  seriesValue(name: string): number | null {
+    const d = this.decoder;
+    for (let id = 0; id < d.capacity; id++) if (d.def(id)?.name === name) return d.value(id);
+    return null;
+  }
+
   /** The node's own account of its place in the trees, from its status series. */
   nodeStatus(): { parent: string | null; planned: string | null; failoversLastHour: number } {
     const def = this.parentInfoId >= 0 ? this.decoder.def(this.parentInfoId) : undefined;

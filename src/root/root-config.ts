@@ -7,6 +7,7 @@ import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js
 import { alertmanagerSchema } from "./events/alertmanager.js";
 import { webhookSchema } from "./events/webhook.js";
 import { stragglerSchema } from "./events/stragglers.js";
+import { centralSchema, clustersSchema } from "./outputs/central/central-config.js";
 
 const aggregateSchema = z.strictObject({
   record: z.string().refine(isMetricName, "expected a Prometheus metric name"),
@@ -92,6 +93,10 @@ export const rootConfigSchema = z
         treeDegradedBelow: 0.9,
         keep: 10_000,
       }),
+    /** This root uplinks into a central Banyan (banyan topology central), forwarding what `forward` allows. */
+    central: centralSchema.optional(),
+    /** At a central root: what each cluster may cost it (series, origins, bytes per second), with overrides by cluster. */
+    clusters: clustersSchema,
     /** Heap and external memory past which no new origin or series is taken; default 80 % of the heap limit (--max-old-space-size). */
     memoryBudgetBytes: positiveInt.optional(),
     /** Bounds on the HTTP side (/metrics and the APIs): see src/core/http-bounds.ts. */

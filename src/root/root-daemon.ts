@@ -1,6 +1,5 @@
 import { Registry } from "prom-client";
 import { bindAddress, nodesOfRoot, rootRecord, treeBindAddress } from "../../topology/topology-lookup.js";
-import type { Topology } from "../../topology/topology-file.js";
 import { ChildServer } from "../wire/child-server.js";
 import { OriginAuthority } from "../wire/origin-authority.js";
 import type { DaemonContext } from "../wire/daemon-context.js";
@@ -24,6 +23,10 @@ import { WebhookOutput } from "./events/webhook.js";
 import { JobLog } from "./events/job-log.js";
 import { expandHostlist } from "../../topology/hostlist.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
+import { CentralUplink } from "./outputs/central/central-uplink.js";
+import { ClusterQuotas } from "./cluster-quotas.js";
+import { clusterEventsTaker, clusterStatus, clustersOf } from "./central-view.js";
+import { readTopologyFile, type RootRecord, type Topology } from "../../topology/topology-file.js";
 
 /**
  * A root: the child-facing server feeding the store (resyncs go back down through it), the HTTP
@@ -55,7 +58,10 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const limits = resolveLimits(config.limits);
   const deadAfterMs = (cfg: Readonly<RootConfig>): number => cfg.deadAfterMs ?? 3 * cfg.intervalMs;
   let aggregates = new AggregateEngine(config.aggregates);
-  let expected = new Set(nodesOfRoot(ctx.topology, rec));
+  // A central root's "nodes" are clusters' roots: links, not origins of their own.
+  const expectedNodes = (t: Topology, r: RootRecord): Set<string> => new Set(nodesOfRoot(t, r).filter((n) => t.nodes.get(n)?.cluster === undefined));
+  let expected = expectedNodes(ctx.topology, rec);
+  let clusters = clustersOf(ctx.topology);
   let exposeRaw = config.exposeRaw;
   const storeOpts = {
     deadAfterMs: deadAfterMs(config),
@@ -78,10 +84,17 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => Buffer.concat(await page(format)).toString("utf8");
   const webConfig = (cfg: Readonly<RootConfig>): WebConfig | null => (cfg.web.configFile !== undefined ? readWebConfig(cfg.web.configFile, "web.configFile") : null);
   const http = new RootHttpServer(page, log, registry, config.gzipLevel, resolveHttpBounds(config.web), webConfig(config));
-  http.route("/api/v1/status", async () => ({ status: 200, type: "application/json", body: JSON.stringify(status.report(store)) }));
-  const jobs = new RootJobs(store);
   // Events: what the root sees happen, kept for /api/v1/events, streamed, and sent to Alertmanagers.
   const events = new EventLog(ctx.name, registry, config.events.keep);
+  // At a central root: each cluster's limits, and its events arriving in EVENTS frames.
+  const quotas = new ClusterQuotas(config.clusters, registry);
+  store.setClusterQuotas(quotas);
+  store.onEventsFrame(clusterEventsTaker(events, log.child({ part: "clusters" })));
+  http.route("/api/v1/status", async () => {
+    const report = clusters.size > 0 ? { ...status.report(store), clusters: clusterStatus(clusters, server.children, store, quotas) } : status.report(store);
+    return { status: 200, type: "application/json", body: JSON.stringify(report) };
+  });
+  const jobs = new RootJobs(store);
   const watch = new EventWatch(events, store, jobs, statusPlan(ctx.topology, ctx.name, ctx.topologySource, config.events.nodeLabels), { treeDegradedBelow: config.events.treeDegradedBelow, resyncStormAbove: config.events.resyncStormAbove, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMs(config)) });
   jobs.start();
   http.route("/api/v1/events", async (_req, url) => {
@@ -132,14 +145,26 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
   http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
   const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies() };
+  const centralSources = {
+    rootName: ctx.name,
+    intervalMs: config.intervalMs,
+    limits,
+    ...(config.tree.tls !== undefined ? { treeTls: config.tree.tls } : {}),
+    summary: () => ({ nodesUp: countUp(store, expected), nodesExpected: expected.size }),
+    aggregates: () => aggregates,
+    events,
+  };
+  let central: CentralUplink | null = null;
   const startOutputs = (cfg: Readonly<RootConfig>): RootOutput[] => {
-    const outs = cfg.remoteWrite.map((w) => new RemoteWriteOutput(w, log.child({ part: "remote_write" }), registry));
+    const outs: RootOutput[] = cfg.remoteWrite.map((w) => new RemoteWriteOutput(w, log.child({ part: "remote_write" }), registry));
+    central = cfg.central !== undefined ? new CentralUplink(cfg.central, readTopologyFile(cfg.central.topology), centralSources, log, registry) : null;
+    if (central !== null) outs.push(central);
     for (const o of outs) o.start(outputView);
     store.setOutputs(outs);
     return outs;
   };
   let outputs = startOutputs(config);
-  let outputsConfig = JSON.stringify(config.remoteWrite);
+  let outputsConfig = JSON.stringify([config.remoteWrite, config.central]);
   const grpcPort = await server.listen(config.listen ?? (await treeBindAddress(rec.address, ctx.topologySource)));
   if (tls === null) log.info({ grpc: grpcPort }, "the tree is not authenticated (no tree.tls): the tree port listens on the topology's address only, and origins are checked against the topology");
   else log.info({ grpc: grpcPort }, "mutual TLS on the tree: every child shows a certificate of the site CA that names it");
@@ -165,7 +190,9 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       http.setGzipLevel(cfg.gzipLevel);
       store.setDeadAfterMs(deadAfterMs(cfg));
       store.setMemoryBudget(cfg.memoryBudgetBytes ?? null);
-      expected = new Set(nodesOfRoot(topology, rootRecord(topology, ctx.name, ctx.topologySource)));
+      expected = expectedNodes(topology, rootRecord(topology, ctx.name, ctx.topologySource));
+      clusters = clustersOf(topology);
+      quotas.setConfig(cfg.clusters);
       authority.setTopology(topology);
       if (tls !== null) {
         tls.setTopology(topology);
@@ -176,12 +203,14 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       watch.setPlan(statusPlan(topology, ctx.name, ctx.topologySource, cfg.events.nodeLabels));
       startAlertmanagers(cfg, generatorAddress);
       startWebhooks(cfg);
-      if (JSON.stringify(cfg.remoteWrite) !== outputsConfig) {
+      // The central topology is read again (a new chain of central roots) even when the config is the same.
+      if (JSON.stringify([cfg.remoteWrite, cfg.central]) === outputsConfig && cfg.central !== undefined) central?.setTopology(readTopologyFile(cfg.central.topology));
+      if (JSON.stringify([cfg.remoteWrite, cfg.central]) !== outputsConfig) {
         // The old outputs stop first (one with a queue on disk at once, leaving it to its successor
         // on the same directory; one in memory drains in the background), then the new ones start.
         for (const o of outputs) void o.stop();
         outputs = startOutputs(cfg);
-        outputsConfig = JSON.stringify(cfg.remoteWrite);
+        outputsConfig = JSON.stringify([cfg.remoteWrite, cfg.central]);
       }
       log.info({ aggregates: cfg.aggregates.length, exposeRaw }, "root reloaded its config and topology");
     },
@@ -225,3 +254,10 @@ function statusPlan(t: Topology, name: string, source: string, nodeLabels: Reado
   return { root: name, trees: rec.trees, treeOf, plannedParent, nodesOfTree, rootOfTree, switchOf, labelsOf };
 }
 
+
+/** Nodes of the topology up at this root (what a cluster's root tells the central one). */
+function countUp(store: RootStore, expected: ReadonlySet<string>): number {
+  let n = 0;
+  for (const name of expected) if (store.origin(name)?.up === true) n++;
+  return n;
+}

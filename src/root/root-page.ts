@@ -3,6 +3,7 @@ import { SeriesType, escapeLabelValue } from "../series/series-def.js";
 import type { AggregateEngine } from "./aggregates.js";
 import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-cache.js";
 import type { RootStore } from "./root-store.js";
+import { originIdentity } from "./origin-identity.js";
 
 const PROM_CLIENT_TYPE: Record<string, SeriesType> = {
   counter: SeriesType.Counter,
@@ -54,7 +55,8 @@ function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: Read
   );
   for (const n of sorted) {
     const st = store.origin(n);
-    const inst = `{instance="${escapeLabelValue(n)}",root="${escapeLabelValue(rootName)}"} `;
+    const id = originIdentity(n);
+    const inst = `{${id.cluster !== null ? `cluster="${escapeLabelValue(id.cluster)}",` : ""}instance="${escapeLabelValue(id.instance)}",root="${escapeLabelValue(rootName)}"} `;
     up += `banyan_node_up${inst}${st?.up === true ? 1 : 0}\n`;
     if (st !== undefined && st.lastSeenMs > 0) seen += `banyan_node_last_seen_timestamp_seconds${inst}${st.lastSeenMs / 1000}\n`;
   }

@@ -14,6 +14,9 @@ import { RootResyncs, type RootResyncOptions } from "./root-resyncs.js";
 import { newIngestTally, rootStoreMetrics } from "./root-store-metrics.js";
 import { MemoryBudget } from "./memory-budget.js";
 import type { HiddenReason, RootOutput } from "./outputs/root-output.js";
+import type { ClusterQuotas } from "./cluster-quotas.js";
+import { originIdentity } from "./origin-identity.js";
+import { definedCount } from "../series/payload.js";
 
 /** The store's settings; the keyframe-request ones are RootResyncs'. */
 export interface RootStoreOptions extends RootResyncOptions {
@@ -55,6 +58,9 @@ export class RootStore implements FrameSink {
   private readonly memory: MemoryBudget;
   private readonly nodeListeners: ((change: "up" | "down" | "left", st: OriginState) => void)[] = [];
   private readonly memoryRefused: LimitedWarning;
+  /** At a central root: what each cluster may cost (null elsewhere). */
+  private quotas: ClusterQuotas | null = null;
+  private eventsFrames: ((f: Frame) => void) | null = null;
 
   constructor(
     private readonly opts: RootStoreOptions,
@@ -102,6 +108,16 @@ export class RootStore implements FrameSink {
   /** The outputs fed every applied frame and liveness change (see RootOutput). */
   setOutputs(outputs: readonly RootOutput[]): void {
     this.outputs = outputs;
+  }
+
+  /** A central root's per-cluster limits (see ClusterQuotas). */
+  setClusterQuotas(quotas: ClusterQuotas): void {
+    this.quotas = quotas;
+  }
+
+  /** Where EVENTS frames (a cluster root's events, at a central root) go; without a listener they are dropped. */
+  onEventsFrame(listener: (f: Frame) => void): void {
+    this.eventsFrames = listener;
   }
 
   /** Replaces the aggregate rules (config reload): every node that is up enrolls afresh. */
@@ -174,10 +190,22 @@ export class RootStore implements FrameSink {
     for (const f of frames) {
       this.tally.payloadBytes += f.payload.length;
       this.liveness.heard(link, Number(f.timeMs), now);
+      // A cluster past its bytes per second loses the frame: the gap brings a keyframe later (ClusterQuotas).
+      const cluster = this.quotas !== null ? clusterOf(f.origin) : null;
+      if (cluster !== null && !this.quotas!.takeBytes(cluster, f.payload.length, now)) {
+        this.drop("cluster_bytes_per_s");
+        continue;
+      }
+      if (f.kind === FrameKind.EVENTS) {
+        if (this.eventsFrames !== null) this.eventsFrames(f);
+        else this.drop("events_not_taken");
+        continue;
+      }
       this.applyFrame(f, now, link);
     }
     for (const a of alive) {
-      const st = this.stateOf(a.origin);
+      const st = this.stateOf(a.origin, now);
+      if (st === null) continue;
       st.link = link;
       this.liveness.heard(link, Number(a.timeMs), now);
       this.seen(st, now);
@@ -194,7 +222,8 @@ export class RootStore implements FrameSink {
       this.leave(f);
       return;
     }
-    const st = this.stateOf(f.origin);
+    const st = this.stateOf(f.origin, now);
+    if (st === null) return;
     st.link = link;
     const key = f.kind === FrameKind.KEY;
     const mode: FrameMode = key ? "key" : f.kind === FrameKind.VALUES ? "values" : "delta";
@@ -221,7 +250,17 @@ export class RootStore implements FrameSink {
         this.wantKey(st, "memory_budget");
         return;
       }
+      const held = st.seriesCount;
+      if (st.cluster !== null && this.quotas !== null) {
+        const next = key ? payload.ids.length + payload.rawIds.length : held + definedCount(payload.defs);
+        if (!this.quotas.admitSeries(st.cluster, held, next, now)) {
+          this.drop("cluster_series");
+          this.wantKey(st, "cluster_series");
+          return;
+        }
+      }
       applied = st.apply(payload, mode);
+      if (st.cluster !== null) this.quotas?.held(st.cluster, held, st.seriesCount);
     } catch (err) {
       this.m.decodeErrors.inc();
       this.refused.warn({ origin: f.origin, seq: String(f.seq), err: (err as Error).message });
@@ -260,9 +299,15 @@ export class RootStore implements FrameSink {
     for (const l of this.nodeListeners) l("left", st);
   }
 
-  private stateOf(name: string): OriginState {
+  /** The origin's state, made on its first frame; null when its cluster may have no more origins here. */
+  private stateOf(name: string, now: number): OriginState | null {
     let st = this.origins.get(name);
     if (st === undefined) {
+      const cluster = this.quotas !== null ? clusterOf(name) : null;
+      if (cluster !== null && !this.quotas!.addOrigin(cluster, now)) {
+        this.drop("cluster_origins");
+        return null;
+      }
       st = new OriginState(name, this.cache, this.opts.limits);
       this.origins.set(name, st);
     }
@@ -315,6 +360,7 @@ export class RootStore implements FrameSink {
     for (const [name, st] of this.origins) {
       if (st.up || now - st.lastSeenMs <= this.opts.forgetAfterMs) continue;
       this.resyncs.forget(name);
+      if (st.cluster !== null) this.quotas?.removeOrigin(st.cluster, st.seriesCount);
       this.reorder.clear(st);
       st.clear();
       this.origins.delete(name);
@@ -332,4 +378,9 @@ export class RootStore implements FrameSink {
     this.ups.flush();
     this.lefts.flush();
   }
+}
+
+/** The cluster of a central root's origin (`siteA/n1`), or null. */
+function clusterOf(origin: string): string | null {
+  return origin.includes("/") ? originIdentity(origin).cluster : null;
 }

@@ -110,3 +110,10 @@ export function payloadFromArray(raw: unknown, limits: SeriesLimits): Payload {
   return { ...p, live };
 }
 
+
+/** How many series a payload defines (its `defs` walked, not decoded): what a quota checks before applying. */
+export function definedCount(defs: readonly number[]): number {
+  let n = 0;
+  for (let k = 0; k + 5 < defs.length; k += 6 + 2 * (defs[k + 5]! >>> 0)) n++;
+  return n;
+}

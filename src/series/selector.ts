@@ -50,6 +50,16 @@ export class Selector {
     return true;
   }
 
+  /** What is wrong with a selector ("expected … at character N"), or null when it parses (config schemas). */
+  static problem(text: string): string | null {
+    try {
+      Selector.parse(text, "");
+      return null;
+    } catch (err) {
+      return (err as Error).message.replace(/^: "(?:[^"\\]|\\.)*": /, "");
+    }
+  }
+
   /** Parses a selector; a BanyanError (InvalidConfig) names `where`, the text and what was expected. */
   static parse(text: string, where: string): Selector {
     const p = new SelectorParser(text, where);

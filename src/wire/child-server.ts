@@ -36,9 +36,14 @@ export interface ChildServerHooks {
 /** Bounds on a tree port: its connections (see ConnectionGate) and the streams each may open. */
 export interface TreePortOptions extends GateOptions {
   readonly maxStreamsPerConnection: number;
+  /**
+   * Origins one child's stream may carry. The topology bounds a node's subtree already; a cluster's
+   * root at a central root names its cluster's nodes itself, and this bounds them (default 100,000).
+   */
+  readonly maxOriginsPerLink: number;
 }
 
-export const DEFAULT_TREE_PORT: TreePortOptions = Object.freeze({ ...DEFAULT_GATE, maxStreamsPerConnection: 1024 });
+export const DEFAULT_TREE_PORT: TreePortOptions = Object.freeze({ ...DEFAULT_GATE, maxStreamsPerConnection: 1024, maxOriginsPerLink: 100_000 });
 
 /** Acks a child has not read, at most: past it the child is closed (it would make this process queue acks without end). */
 const MAX_UNREAD_ACKS = 1024;
@@ -73,6 +78,7 @@ export class ChildServer {
   private readonly disconnected: EventSummary;
   private readonly summaryTimer: NodeJS.Timeout;
   private readonly m;
+  private readonly maxOriginsPerLink: number;
 
   constructor(
     private readonly sink: FrameSink,
@@ -88,6 +94,7 @@ export class ChildServer {
     this.summaryTimer = setInterval(() => this.flushLogs(), 1000);
     this.summaryTimer.unref();
     const port = { ...DEFAULT_TREE_PORT, ...hooks.treePort };
+    this.maxOriginsPerLink = port.maxOriginsPerLink;
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": limits.maxMessageBytes,
       "grpc.max_send_message_length": limits.maxMessageBytes,
@@ -329,9 +336,13 @@ export class ChildServer {
       this.reject("foreign_origin", `${link.node} may not carry ${JSON.stringify(origin)}: not in its planned subtree`);
       return false;
     }
-    this.routes.set(origin, call);
     let mine = this.routedBy.get(call);
     if (mine === undefined) this.routedBy.set(call, (mine = new Set()));
+    if (mine.size >= this.maxOriginsPerLink && !mine.has(origin)) {
+      this.reject("too_many_origins", `${link.node} carries ${mine.size} origins already (tree.maxOriginsPerLink)`);
+      return false;
+    }
+    this.routes.set(origin, call);
     mine.add(origin);
     return true;
   }

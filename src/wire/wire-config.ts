@@ -32,6 +32,7 @@ export const treeSchema = z
     maxConnectionsPerAddress: positiveInt.optional(),
     handshakeTimeoutMs: positiveInt.optional(),
     maxStreamsPerConnection: positiveInt.optional(),
+    maxOriginsPerLink: positiveInt.optional(),
     /** Mutual TLS on the tree (see TreeTls); without it the tree is not authenticated. */
     tls: treeTlsSchema.optional(),
   })

@@ -41,6 +41,8 @@ export interface EventFilter {
   readonly type?: readonly EventType[];
   readonly node?: string;
   readonly job?: string;
+  /** At a central root: only this cluster's events. */
+  readonly cluster?: string;
   readonly sinceMs?: number;
   readonly limit?: number;
 }
@@ -56,6 +58,8 @@ export class EventLog {
   private count = 0;
   private readonly listeners = new Set<(e: RootEvent) => void>();
   private readonly total;
+  /** Ids of the events taken from clusters lately (insertion order: the oldest go first past `capacity`). */
+  private readonly ingested = new Set<string>();
 
   constructor(
     private readonly root: string,
@@ -86,12 +90,29 @@ export class EventLog {
       labels: e.labels ?? {},
       ...(e.details !== undefined ? { details: e.details } : {}),
     };
+    this.record(event);
+    return event;
+  }
+
+  /**
+   * An event a cluster's root saw, arrived at this central root: kept and passed on like its own,
+   * with the `cluster` label (the link's, whatever the event said). The same moment seen by two of
+   * the cluster's roots has one id, and is kept once.
+   */
+  ingest(e: RootEvent, cluster: string): void {
+    const key = `${cluster}/${e.id}`;
+    if (this.ingested.has(key)) return;
+    this.ingested.add(key);
+    if (this.ingested.size > this.capacity) this.ingested.delete(this.ingested.values().next().value!);
+    this.record({ ...e, labels: { ...e.labels, cluster } });
+  }
+
+  private record(event: RootEvent): void {
     this.ring[this.next] = event;
     this.next = (this.next + 1) % this.capacity;
     this.count = Math.min(this.count + 1, this.capacity);
-    this.total.inc({ type });
+    this.total.inc({ type: event.type });
     for (const l of this.listeners) l(event);
-    return event;
   }
 
   /** Recent events, oldest first, filtered. */
@@ -116,11 +137,12 @@ export function matches(e: RootEvent, f: EventFilter): boolean {
   if (f.type !== undefined && !f.type.includes(e.type)) return false;
   if (f.node !== undefined && e.node !== f.node) return false;
   if (f.job !== undefined && e.job !== f.job) return false;
+  if (f.cluster !== undefined && e.labels.cluster !== f.cluster) return false;
   if (f.sinceMs !== undefined && Date.parse(e.time) < f.sinceMs) return false;
   return true;
 }
 
-/** An events query from a URL's parameters (`type` repeated or comma-separated, `node`, `job`, `since` ISO or Unix s, `limit`); a string says what is wrong. */
+/** An events query from a URL's parameters (`type` repeated or comma-separated, `node`, `job`, `cluster`, `since` ISO or Unix s, `limit`); a string says what is wrong. */
 export function eventFilterOf(params: URLSearchParams): EventFilter | string {
   const types = params.getAll("type").flatMap((t) => t.split(",")).filter((t) => t !== "");
   for (const t of types) if (!(EVENT_TYPES as readonly string[]).includes(t)) return `unknown event type ${JSON.stringify(t.slice(0, 40))}: expected one of ${EVENT_TYPES.join(", ")}`;
@@ -137,6 +159,7 @@ export function eventFilterOf(params: URLSearchParams): EventFilter | string {
     ...(types.length > 0 ? { type: types as EventType[] } : {}),
     ...(params.get("node") !== null ? { node: params.get("node")! } : {}),
     ...(params.get("job") !== null ? { job: params.get("job")! } : {}),
+    ...(params.get("cluster") !== null ? { cluster: params.get("cluster")! } : {}),
     ...(sinceMs !== undefined ? { sinceMs } : {}),
     ...(limit !== undefined ? { limit } : {}),
   };
