@@ -142,7 +142,12 @@ sigv4: {region, accessKey, secretKey, profile, service},
 queue: {maxSamplesPerSend, batchDeadlineMs, concurrency, maxBytes, dir, minBackoffMs,
 maxBackoffMs, timeoutMs}, refreshMs, externalLabels, match: [{name, labels}], drop: [{name, labels}],
 metadataIntervalMs}] (Prometheus remote_write: every applied change, a refresh of every series
-each refreshMs, staleness markers for nodes that go down).
+each refreshMs, staleness markers for nodes that go down),
+central: {topology, name, forward: {series: raw|aggregates|none, allow: [selector], deny: [selector], events},
+flushMs, maxQueuedFrames, ackTimeoutMs, healAfterMs, tls: {caFile, certFile, keyFile}} (this root uplinks into a
+central Banyan made by banyan topology central; its series arrive there as cluster="<cluster>"),
+clusters: {maxSeries, maxOrigins, maxBytesPerS, overrides: {<cluster>: {maxSeries, maxOrigins, maxBytesPerS}}}
+(at a central root: what each cluster may cost it).
 
 Example:
   banyan root --topology topology.json --name svc1 --http 0.0.0.0:7471`,

@@ -15,6 +15,8 @@ import { SeriesType, seriesDef } from "../../src/series/series-def.js";
 import { encodePayload } from "../../src/wire/payload-codec.js";
 import { UPLINK_STREAM_PATH, decodeDown } from "../../src/wire/uplink-grpc.js";
 import { eventually } from "../fixtures/cluster.js";
+import { generateCentralTopology } from "../../topology/central.js";
+import { encodeEvents } from "../../src/root/events/event-frames.js";
 
 /** A client that writes raw bytes, so a test can send what no Banyan node would. */
 const RawClient = grpc.makeGenericClientConstructor(
@@ -274,4 +276,50 @@ t.test("hostile peer - over its memory budget a root takes no new origin and let
   send([frameOf("n01", 1n, 4n, n01)]);
   t.ok(await eventually(() => root.store.origin("n02")?.up === true && root.store.origin("n01")?.seriesCount === 2, 5000), "under the budget again: both taken");
   call.end();
+});
+
+t.test("hostile peer - a cluster's root at a central root: only its own cluster's names, its label not forgeable, its origins bounded, bad events refused", async (t) => {
+  const topology = generateCentralTopology({ clusters: [{ name: "siteA", roots: ["ra1"] }, { name: "siteB", roots: ["rb1"] }], roots: ["central1"], local: 27150 });
+  const registry = new Registry();
+  const root = await startRoot(
+    { topology, topologySource: "test", name: "central1", log: silentLogger(), registry },
+    parseRootConfig({ tree: { maxOriginsPerLink: 5 }, clusters: { overrides: { siteA: { maxOrigins: 3 } } } }),
+  );
+  t.teardown(() => root.stop());
+  const stream = rawStream(t, root.grpcPort);
+  stream.call.write(up({ msg: { case: "hello", value: { node: "ra1", tree: 0, epoch: 1n, version: "test" } } }));
+  const key = (origin: string): Frame => {
+    const enc = new DeltaEncoder(new PrecisionRules());
+    enc.set(enc.define(seriesDef("owned_total", { cluster: "siteB", instance: "elsewhere" }, SeriesType.Counter)), 1);
+    return frameOf(origin, 9n, 1n, enc);
+  };
+  const events = (payload: Uint8Array): Frame => create(FrameSchema, { origin: "siteA/ra1", epoch: 9n, seq: 5n, timeMs: BigInt(Date.now()), kind: FrameKind.EVENTS, codec: Codec.MSGPACK, payload });
+  stream.call.write(
+    up({
+      msg: {
+        case: "batch",
+        value: {
+          linkSeq: 1n,
+          frames: [key("siteB/n01"), key("n01"), key("siteA/x/y"), key("siteA/n01"), events(new Uint8Array([0xc1])), events(encodeEvents([{ id: "ab", type: "node_down", time: new Date().toISOString(), severity: "warning", root: "ra1", node: "n01", labels: { cluster: "siteB" } }]))],
+          alive: [],
+        },
+      },
+    }),
+  );
+  t.ok(await eventually(() => root.store.origin("siteA/n01")?.up === true, 5000), "its own cluster's node is applied");
+  t.equal(root.store.origin("siteB/n01"), undefined, "another cluster's name is refused");
+  t.equal(root.store.origin("n01"), undefined, "so is a name of no cluster");
+  let page = await root.render();
+  t.match(page, /^owned_total\{cluster="siteA",instance="n01"\} 1$/m, "the link's cluster and the node's name, whatever labels the series claimed");
+  t.match(page, /^banyan_relay_frames_rejected_total\{reason="foreign_origin"\} 2$/m);
+  t.match(page, /^banyan_relay_frames_rejected_total\{reason="bad_frame"\} 1$/m, "a name with two slashes is no origin name");
+  const got = (await (await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/events?type=node_down`)).json()) as { events: { labels: Record<string, string> }[] };
+  t.same(got.events.map((e) => e.labels.cluster), ["siteA"], "the good event is kept, with the link's cluster; the bad payload is refused");
+  // Past maxOrigins for siteA (3), then past tree.maxOriginsPerLink (5): refused, counted, nothing kept.
+  stream.call.write(up({ msg: { case: "batch", value: { linkSeq: 2n, frames: ["n02", "n03", "n04", "n05", "n06", "n07"].map((n) => key(`siteA/${n}`)), alive: [] } } }));
+  t.ok(await eventually(async () => /^banyan_relay_frames_rejected_total\{reason="too_many_origins"\} [1-9]/m.test(await root.render()), 5000), "origins per link bounded");
+  page = await root.render();
+  t.match(page, /^banyan_central_refused_total\{cluster="siteA",reason="origins"\} [1-9]/m, "origins per cluster bounded");
+  t.equal([...root.store.originNames].filter((n) => n.startsWith("siteA/")).length, 3, "siteA holds exactly its maxOrigins");
+  stream.call.end();
 });

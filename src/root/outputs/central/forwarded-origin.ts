@@ -78,12 +78,16 @@ export class ForwardedOrigin {
     }
     for (const id of a.defined) this.learn(st, id);
     const map = this.idMap;
+    let touched = a.defined.length > 0 || a.gone.length > 0 || this.encoder.keyframeDue;
     for (let k = 0; k < a.changedCount; k++) {
       const id = a.changed[k]!;
       const eid = id < map.length ? map[id]! : -1;
-      if (eid >= 0) this.encoder.set(eid, st.value(id));
+      if (eid < 0) continue;
+      this.encoder.set(eid, st.value(id));
+      touched = true;
     }
-    return this.frame(st);
+    // None of the forwarded series moved: no encode (a walk over every series) at all.
+    return touched ? this.frame(st) : null;
   }
 
   private learn(st: OriginState, id: number): void {
