@@ -109,21 +109,27 @@ export class WebAuth {
       if (web.tls.clientAuth === "RequireAnyClientCert" && !given) return { status: 403, headers: {}, body: "a client certificate is required\n" };
       if (web.tls.clientAuth === "VerifyClientCertIfGiven" && given && !socket.authorized) return { status: 403, headers: {}, body: "the client certificate is not of the configured CA\n" };
     }
-    if (web.users.size === 0) return null;
-    const challenge = { status: 401, headers: { "www-authenticate": 'Basic realm="banyan"' }, body: "Unauthorized\n" };
-    const given = basicCredentials(req.headers.authorization);
-    if (given === null) return challenge;
+    if (await this.basicAuthorized(req.headers.authorization)) return null;
+    return { status: 401, headers: { "www-authenticate": 'Basic realm="banyan"' }, body: "Unauthorized\n" };
+  }
+
+  /** Whether an Authorization header passes the config's basic auth (true when it has no users). */
+  async basicAuthorized(header: string | undefined): Promise<boolean> {
+    const web = this.web;
+    if (web === null || web.users.size === 0) return true;
+    const given = basicCredentials(header);
+    if (given === null) return false;
     const { user, password } = given;
     const hash = web.users.get(user);
-    if (hash === undefined || password.length === 0) return challenge;
+    if (hash === undefined || password.length === 0) return false;
     const key = createHash("sha256").update(`${user}\0${password}\0${hash}`).digest("base64");
-    if (this.verified.has(key)) return null;
+    if (this.verified.has(key)) return true;
     // Node's bcrypt takes $2a$/$2b$; htpasswd -B writes $2y$, the same algorithm.
     const ok = await bcrypt.compare(password, hash.replace(/^\$2y\$/, "$2b$"));
-    if (!ok) return challenge;
+    if (!ok) return false;
     if (this.verified.size >= MAX_REMEMBERED) this.verified.clear();
     this.verified.add(key);
-    return null;
+    return true;
   }
 }
 

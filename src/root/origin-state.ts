@@ -19,6 +19,8 @@ export interface LinkClock {
 export class OriginState implements SeriesView, OriginIdentity {
   readonly instance: string;
   readonly cluster: string | null;
+  /** The labels the root gives every series of the origin (`instance`, and `cluster` at a central root). */
+  readonly labels: Readonly<Record<string, string>>;
   epoch = -1n;
   seq = 0n;
   /** Set after a gap or a bad frame: deltas are useless until the next keyframe. */
@@ -61,6 +63,8 @@ export class OriginState implements SeriesView, OriginIdentity {
   ) {
     this.decoder = new DeltaDecoder(limits);
     ({ instance: this.instance, cluster: this.cluster } = originIdentity(name));
+    const labels: Record<string, string> = this.cluster !== null ? { cluster: this.cluster, instance: this.instance } : { instance: this.instance };
+    this.labels = Object.freeze(labels);
   }
 
   get seriesCount(): number {

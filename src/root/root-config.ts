@@ -95,6 +95,16 @@ export const rootConfigSchema = z
       }),
     /** This root uplinks into a central Banyan (banyan topology central), forwarding what `forward` allows. */
     central: centralSchema.optional(),
+    /** The watch API (GET /api/v1/watch, /api/v1/query, and gRPC banyan.v1.Watch when grpcListen is set). */
+    watch: z
+      .strictObject({
+        /** host:port of the gRPC Watch service; unset: no gRPC port (SSE and query stay on the HTTP port). */
+        grpcListen: z.string().optional(),
+        maxWatchers: positiveInt.optional(),
+        maxSeriesPerWatch: positiveInt.optional(),
+        maxPendingBytes: positiveInt.optional(),
+      })
+      .default({}),
     /** At a central root: what each cluster may cost it (series, origins, bytes per second), with overrides by cluster. */
     clusters: clustersSchema,
     /** Heap and external memory past which no new origin or series is taken; default 80 % of the heap limit (--max-old-space-size). */

@@ -24,6 +24,10 @@ import { JobLog } from "./events/job-log.js";
 import { expandHostlist } from "../../topology/hostlist.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 import { CentralUplink } from "./outputs/central/central-uplink.js";
+import { DEFAULT_WATCH_LIMITS, WatchHub } from "./outputs/watch/watch-hub.js";
+import { queryRoute, watchStream } from "./outputs/watch/watch-http.js";
+import { WatchGrpcServer } from "./outputs/watch/watch-grpc.js";
+import { overDefaults } from "../core/config-file.js";
 import { ClusterQuotas } from "./cluster-quotas.js";
 import { clusterEventsTaker, clusterStatus, clustersOf } from "./central-view.js";
 import { readTopologyFile, type RootRecord, type Topology } from "../../topology/topology-file.js";
@@ -40,6 +44,8 @@ export interface RootDaemon {
   readonly name: string;
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** The gRPC Watch port (watch.grpcListen), 0 without one. */
+  readonly watchPort: number;
   readonly store: RootStore;
   readonly registry: Registry;
   /** The /metrics page as a string (tests; the HTTP server sends the bytes). */
@@ -145,6 +151,12 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
   http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
   const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies() };
+  // The watch API: one hub for the SSE, query and gRPC forms, fed like any output (never replaced on reload).
+  const hub = new WatchHub(overDefaults(DEFAULT_WATCH_LIMITS, config.watch), registry);
+  hub.start(outputView);
+  http.streamRoute("/api/v1/watch", watchStream(hub, config.intervalMs));
+  http.route("/api/v1/query", queryRoute(hub, config.intervalMs));
+  const watchGrpc = config.watch.grpcListen !== undefined ? new WatchGrpcServer(hub, config.intervalMs, webConfig(config), log.child({ part: "watch" })) : null;
   const centralSources = {
     rootName: ctx.name,
     intervalMs: config.intervalMs,
@@ -160,7 +172,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     central = cfg.central !== undefined ? new CentralUplink(cfg.central, readTopologyFile(cfg.central.topology), centralSources, log, registry) : null;
     if (central !== null) outs.push(central);
     for (const o of outs) o.start(outputView);
-    store.setOutputs(outs);
+    store.setOutputs([...outs, hub]);
     return outs;
   };
   let outputs = startOutputs(config);
@@ -169,6 +181,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   if (tls === null) log.info({ grpc: grpcPort }, "the tree is not authenticated (no tree.tls): the tree port listens on the topology's address only, and origins are checked against the topology");
   else log.info({ grpc: grpcPort }, "mutual TLS on the tree: every child shows a certificate of the site CA that names it");
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
+  const watchPort = watchGrpc !== null ? await watchGrpc.listen(config.watch.grpcListen!) : 0;
   const generatorAddress = `${/^(0\.0\.0\.0|\[::\])$/.test(rec.http.replace(/:\d+$/, "")) ? "127.0.0.1" : rec.http.replace(/:\d+$/, "")}:${httpPort}`;
   startAlertmanagers(config, generatorAddress);
   watch.start();
@@ -179,6 +192,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     name: ctx.name,
     grpcPort,
     httpPort,
+    watchPort,
     store,
     registry,
     render,
@@ -187,9 +201,11 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       store.setAggregates(aggregates);
       exposeRaw = cfg.exposeRaw;
       http.setWebConfig(webConfig(cfg));
+      watchGrpc?.setWebConfig(webConfig(cfg));
       http.setGzipLevel(cfg.gzipLevel);
       store.setDeadAfterMs(deadAfterMs(cfg));
       store.setMemoryBudget(cfg.memoryBudgetBytes ?? null);
+      hub.setLimits(overDefaults(DEFAULT_WATCH_LIMITS, cfg.watch));
       expected = expectedNodes(topology, rootRecord(topology, ctx.name, ctx.topologySource));
       clusters = clustersOf(topology);
       quotas.setConfig(cfg.clusters);
@@ -217,10 +233,12 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     async stop() {
       http.setReady(false);
       await http.stop();
+      await watchGrpc?.stop();
       await server.stop();
       store.stop();
       store.setOutputs([]);
       await Promise.all(outputs.map((o) => o.stop()));
+      await hub.stop();
       jobs.stop();
       watch.stop();
       alertmanagerOut?.stop();
