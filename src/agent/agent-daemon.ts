@@ -12,6 +12,8 @@ import { NvidiaSmiSource } from "./nvidia-smi-source.js";
 import { Sampler } from "../wire/sampler.js";
 import { ScrapeSource } from "./scrape-source.js";
 import { SlurmSource } from "./slurm/slurm-source.js";
+import { SlurmNodeSource } from "./slurm/slurm-node-source.js";
+import { findScontrol } from "./slurm/job-discovery.js";
 import type { Source } from "../wire/source.js";
 import { resolveLimits } from "../wire/wire-config.js";
 import { SyntheticSource } from "./synthetic-source.js";
@@ -33,6 +35,8 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
     const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour }));
     const extra: Source[] = [...gpuSources];
     if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
+    // On a Slurm node, Slurm's own word on it (partitions, features) for the roots' inventory.
+    if (config.jobs.enabled) extra.push(new SlurmNodeSource(ctx.name, config.sources.slurm.binDir !== "" ? `${config.sources.slurm.binDir}/scontrol` : findScontrol(), 60_000, ctx.log.child({ node: ctx.name, part: "slurm-node" })));
     const src = [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, ...(jobs?.sources ?? []), status];
     return new Sampler(
       {

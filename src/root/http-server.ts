@@ -23,6 +23,7 @@ export class RootHttpServer {
   private auth: WebAuth;
   private readonly routes = new Map<string, RouteHandler>();
   private readonly streams = new Map<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void>();
+  private readonly watchRoutes = new Map<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void>();
   private ready = false;
   private readonly renderSeconds: Histogram;
   private readonly pages = new SharedPage();
@@ -84,6 +85,14 @@ export class RootHttpServer {
     this.streams.set(path, handler);
   }
 
+  /**
+   * A stream under `prefix` for a client that asks for one (`Accept: text/event-stream`, as
+   * EventSource does, or `?watch=1`); other requests of the path go to the plain routes.
+   */
+  watchRoute(prefix: string, handler: (req: IncomingMessage, res: ServerResponse, url: URL) => void): void {
+    this.watchRoutes.set(prefix, handler);
+  }
+
   route(path: string, handler: RouteHandler): void {
     this.routes.set(path, handler);
   }
@@ -114,13 +123,19 @@ export class RootHttpServer {
       return;
     }
     const url = new URL(req.url ?? "/", "http://root");
-    const stream = req.method === "GET" ? this.streams.get(url.pathname) : undefined;
+    const stream = req.method === "GET" ? (this.streams.get(url.pathname) ?? this.watchRouteOf(req, url)) : undefined;
     if (stream !== undefined) {
       admitted.longLived();
       stream(req, res, url);
       return;
     }
     return this.handle(req, res);
+  }
+
+  private watchRouteOf(req: IncomingMessage, url: URL): ((req: IncomingMessage, res: ServerResponse, url: URL) => void) | undefined {
+    if (!/\btext\/event-stream\b/.test(req.headers.accept ?? "") && url.searchParams.get("watch") !== "1") return undefined;
+    for (const [prefix, handler] of this.watchRoutes) if (url.pathname.startsWith(prefix)) return handler;
+    return undefined;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -27,6 +27,9 @@ import { CentralUplink } from "./outputs/central/central-uplink.js";
 import { DEFAULT_WATCH_LIMITS, WatchHub } from "./outputs/watch/watch-hub.js";
 import { queryRoute, watchStream } from "./outputs/watch/watch-http.js";
 import { WatchGrpcServer } from "./outputs/watch/watch-grpc.js";
+import { jobWatchStream } from "./outputs/watch/job-watch.js";
+import { Inventory } from "./inventory.js";
+import { inventoryRoutes } from "./inventory-routes.js";
 import { overDefaults } from "../core/config-file.js";
 import { ClusterQuotas } from "./cluster-quotas.js";
 import { clusterEventsTaker, clusterStatus, clustersOf } from "./central-view.js";
@@ -156,6 +159,9 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   hub.start(outputView);
   http.streamRoute("/api/v1/watch", watchStream(hub, config.intervalMs));
   http.route("/api/v1/query", queryRoute(hub, config.intervalMs));
+  http.watchRoute("/api/v1/jobs/", jobWatchStream(hub, jobs, config.intervalMs));
+  let plan = statusPlan(ctx.topology, ctx.name, ctx.topologySource, config.events.nodeLabels);
+  inventoryRoutes(http, new Inventory(store, () => plan), () => expected, ctx.name, () => config.intervalMs);
   const watchGrpc = config.watch.grpcListen !== undefined ? new WatchGrpcServer(hub, config.intervalMs, webConfig(config), log.child({ part: "watch" })) : null;
   const centralSources = {
     rootName: ctx.name,
@@ -216,7 +222,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
         server.refreshCredentials();
       }
       status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
-      watch.setPlan(statusPlan(topology, ctx.name, ctx.topologySource, cfg.events.nodeLabels));
+      plan = statusPlan(topology, ctx.name, ctx.topologySource, cfg.events.nodeLabels);
+      watch.setPlan(plan);
       startAlertmanagers(cfg, generatorAddress);
       startWebhooks(cfg);
       // The central topology is read again (a new chain of central roots) even when the config is the same.

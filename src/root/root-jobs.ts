@@ -44,6 +44,7 @@ const SUMS: Record<string, keyof JobAggregate> = {
 export class RootJobs {
   private readonly jobs = new Map<string, JobAggregate>();
   private timer: NodeJS.Timeout | null = null;
+  private refreshedMs = -Infinity;
   /** Told when a job first shows at this root, and when it stops running (its last figures). */
   onChange: ((change: "start" | "end", job: JobAggregate) => void) | null = null;
 
@@ -58,8 +59,9 @@ export class RootJobs {
     if (this.timer) clearInterval(this.timer);
   }
 
-  get(jobId: string): JobAggregate | undefined {
-    this.refresh();
+  /** A job's figures; `maxAgeMs`: figures refreshed that recently will do (many job watchers share one refresh). */
+  get(jobId: string, maxAgeMs = 0): JobAggregate | undefined {
+    if (Date.now() - this.refreshedMs > maxAgeMs) this.refresh();
     return this.jobs.get(jobId);
   }
 
@@ -69,6 +71,7 @@ export class RootJobs {
   }
 
   refresh(now = Date.now()): void {
+    this.refreshedMs = now;
     const fresh = new Map<string, JobAggregate>();
     // Per job: Σ(node's mean utilisation × its GPUs) and Σ GPUs of the nodes that report one.
     const gpuWeighted = new Map<string, { sum: number; gpus: number }>();

@@ -30,11 +30,17 @@ export class DeltaDecoder {
   /** Sized at the first frame (a root allocates this once per origin and keyframe, not per sample). */
   private vals = NO_VALUES;
   private live = 0;
+  private version = 0;
 
   constructor(private readonly limits: SeriesLimits = DEFAULT_SERIES_LIMITS) {}
 
   get size(): number {
     return this.live;
+  }
+
+  /** Bumped whenever a frame defines or ends series: what a cache of facts read from the definitions checks. */
+  get definitionsVersion(): number {
+    return this.version;
   }
 
   /** Highest id + 1 that has ever been defined (iterate 0..capacity and skip undefined). */
@@ -176,6 +182,7 @@ export class DeltaDecoder {
     this.defs = defs;
     this.vals = vals;
     this.live = live;
+    if (defined.length > 0 || gone.length > 0) this.version++;
     applied.changedCount = n;
     applied.defined = defined;
     applied.gone = gone;

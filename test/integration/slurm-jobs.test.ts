@@ -98,11 +98,32 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   t.notMatch(await page(), /banyan_job_gpu_\w+\{[^}]*job_id="43"/, "a job without GPUs has no GPU series");
   const gpuAgg = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
   t.match(gpuAgg, { gpus: 2, gpu_utilization_percent: 96, gpu_memory_used_bytes: 2 * 31522 * MIB }, "the root's aggregate counts the job's GPUs");
+  // The same figures as a watch: the state now, then again when the job's series move (with rates).
+  const watched: { cpu_seconds: number; cpu_cores: number | null; job_id: string }[] = [];
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  void fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`, { headers: { accept: "text/event-stream" }, signal: ac.signal })
+    .then(async (r) => {
+      let buf = "";
+      for await (const chunk of r.body!) {
+        buf += Buffer.from(chunk).toString();
+        for (const m of buf.matchAll(/^data: (.*)$/gm)) watched.push(JSON.parse(m[1]!));
+        buf = buf.slice(buf.lastIndexOf("\n") + 1);
+      }
+    })
+    .catch(() => undefined);
+  t.ok(await eventually(() => watched.length > 0, 5000), "a job watch answers with the job now");
+  t.match(watched[0], { job_id: "42", cpu_seconds: 42, cpu_cores: null });
+  writeFileSync(join(cg, "system.slice/slurmstepd.scope/job_42/cpu.stat"), "usage_usec 50000000\nuser_usec 1000000\nsystem_usec 500000\n");
+  t.ok(await eventually(() => watched.some((w) => w.cpu_seconds === 50 && w.cpu_cores !== null && w.cpu_cores > 0), 10_000), "pushed when its CPU seconds move, with the cores in use");
+  ac.abort();
+  const inv = (await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/inventory`).then((r) => r.json())) as { nodes: Record<string, unknown>[] };
+  t.match(inv.nodes, [{ node: "n1", up: true, tree: 0, parent: "r1", root: "r1", jobs: ["42", "43"], gpus: 4, gpu_model: "NVIDIA A100-SXM4-40GB", cpus: 2 }], "the inventory: place, jobs, hardware");
   const e1 = await job("end", env("42", { SLURM_JOB_EXIT_CODE: "0" }));
   t.equal(e1.status, 0, e1.stderr);
   const report = JSON.parse(readFileSync(join(jobs.reportDir, "42.n1.json"), "utf8"));
   t.equal(report.job_id, "42");
-  t.equal(report.cpu_seconds, 42);
+  t.equal(report.cpu_seconds, 50, "the CPU seconds at its end (moved to 50 above)");
   t.equal(report.memory_peak_bytes, 2097152);
   t.equal(report.exit_code, "0");
   t.match(report, { gpus: ["0", "1"], gpu_util_avg_percent: 96, gpu_util_peak_percent: 97, gpu_memory_peak_bytes: 2 * 31522 * MIB }, "GPU utilisation in the report");
@@ -112,7 +133,7 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   t.match(await page(), /banyan_job_info\{[^}]*job_id="43"/, "job 43 still runs");
   t.match(await page(), /steps_done_total\{job="app",partition="debug",slurm_job_id="43",user="alice",instance="n1"\} 7/, "and its push outlived job 42's refused, malformed and ended pushes");
   const after = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
-  t.match(after, { job_id: "42", running: false, cpu_seconds: 42 }, "an ended job keeps its last figures at the root");
+  t.match(after, { job_id: "42", running: false, cpu_seconds: 50 }, "an ended job keeps its last figures at the root");
   t.equal((await job("end", env("43"))).status, 0);
 });
 
