@@ -174,3 +174,51 @@ t.test("watch - a consumer that stops reading is dropped while the root keeps in
   t.ok(await eventually(() => e.length > 0, 5000));
   t.match(e[0], { event: "dropped", reason: /match more than 1000 series/ }, "past watch.maxSeriesPerWatch");
 });
+
+t.test("watch - a partition's nodes ranked by a metric, and the inventory, one-shot and as streams", async (t) => {
+  const cluster = await startCluster({
+    nodes: "n[1-6]",
+    roots: "r1",
+    trees: 1,
+    basePort: 18530,
+    series: 30,
+    intervalMs: 200,
+    rootConfig: { events: { nodeLabels: [{ nodes: "n[1-4]", labels: { partition: "gpu", features: "a100,ib" } }, { nodes: "n[5-6]", labels: { partition: "cpu" } }] } },
+  });
+  t.teardown(() => cluster.stop());
+  t.ok(await eventually(() => cluster.upNodes().size === 6, 20_000), "all up");
+  const port = cluster.roots[0]!.httpPort;
+  type Ranked = { partition: string; metric: string; nodes: { node: string; value: number | null; up: boolean }[] };
+  const r = (await (await fetch(`http://127.0.0.1:${port}/api/v1/partitions/gpu/nodes?metric=node_context_switches_total`)).json()) as Ranked;
+  t.same(r.nodes.map((n) => n.node).sort(), ["n1", "n2", "n3", "n4"], "the partition's nodes only");
+  const values = r.nodes.map((n) => n.value!);
+  t.same(values, [...values].sort((a, b) => b - a), "highest first");
+  t.equal((await fetch(`http://127.0.0.1:${port}/api/v1/partitions/gpu/nodes?metric=bad-name`)).status, 400);
+  const inv = (await (await fetch(`http://127.0.0.1:${port}/api/v1/inventory?feature=ib`)).json()) as { nodes: { node: string; partitions: string[]; features: string[]; tree: number; cpus: number }[] };
+  t.same(inv.nodes.map((n) => n.node), ["n1", "n2", "n3", "n4"], "filtered by feature");
+  t.match(inv.nodes[0], { partitions: ["gpu"], features: ["a100", "ib"], tree: 0, cpus: 2 });
+
+  // The inventory as a stream: a node going down is an update of that node only.
+  const got: { event: string; items: Record<string, { up: boolean }> }[] = [];
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  void fetch(`http://127.0.0.1:${port}/api/v1/inventory?watch=1`, { signal: ac.signal })
+    .then(async (res) => {
+      let buf = "";
+      for await (const c of res.body!) {
+        buf += Buffer.from(c).toString();
+        let k: number;
+        while ((k = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, k);
+          buf = buf.slice(k + 2);
+          got.push({ event: /^event: (.*)$/m.exec(block)![1]!, ...(JSON.parse(/^data: (.*)$/m.exec(block)![1]!) as { items: Record<string, { up: boolean }> }) });
+        }
+      }
+    })
+    .catch(() => undefined);
+  t.ok(await eventually(() => got.length > 0, 5000));
+  t.equal(Object.keys(got[0]!.items).length, 6, "the snapshot has every node");
+  await cluster.kill("n6");
+  t.ok(await eventually(() => got.some((g) => g.event === "update" && g.items["n6"]?.up === false), 10_000), "n6 down as an update");
+  t.ok(got.filter((g) => g.event === "update").every((g) => Object.keys(g.items).every((k) => k === "n6")), "only what changed");
+});
