@@ -13,6 +13,8 @@ import { SeriesType, escapeLabelValue, type SeriesDef } from "../series/series-d
  */
 export type ExpositionFormat = "text" | "openmetrics";
 
+const NO_MEMBERS: ReadonlySet<never> = new Set();
+
 export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -109,6 +111,11 @@ export class ExpositionCache {
   /** The families of the series shown (type and help as the page writes them). */
   *shownFamilies(): IterableIterator<{ readonly name: string; readonly type: SeriesType; readonly help: string }> {
     for (const f of this.families.values()) if (f.members.size > 0) yield elect(f);
+  }
+
+  /** The shown origins' parts of a family (by family name: a histogram's, not its `_bucket`'s), for a lookup by metric name. */
+  shownMembers(family: string): ReadonlySet<OriginFamily> {
+    return this.families.get(family)?.members ?? NO_MEMBERS;
   }
 
   /** Origin families on the page's families whose type lost the vote (left off the page). */

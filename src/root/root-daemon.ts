@@ -11,6 +11,7 @@ import { RootJobs } from "./root-jobs.js";
 import { renderRootPage } from "./root-page.js";
 import { RootStatus, nodesReport, type StatusPlan } from "./root-status.js";
 import { RootStore } from "./root-store.js";
+import type { OriginState } from "./origin-state.js";
 import type { RootOutput } from "./outputs/root-output.js";
 import { resolveHttpBounds } from "../core/http-bounds.js";
 import { TreeTls } from "../wire/tree-tls.js";
@@ -153,7 +154,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   });
   http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
   http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
-  const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies() };
+  const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies(), seriesNamed: (name: string) => seriesNamed(store, name) };
   // The watch API: one hub for the SSE, query and gRPC forms, fed like any output (never replaced on reload).
   const hub = new WatchHub(overDefaults(DEFAULT_WATCH_LIMITS, config.watch), registry);
   hub.start(outputView);
@@ -285,4 +286,10 @@ function countUp(store: RootStore, expected: ReadonlySet<string>): number {
   let n = 0;
   for (const name of expected) if (store.origin(name)?.up === true) n++;
   return n;
+}
+
+/** The series called `name` on origins that are up, from the exposition cache's families (a histogram part's family is its base name). */
+function* seriesNamed(store: RootStore, name: string): Generator<{ origin: OriginState; ids: readonly number[] }> {
+  const families = new Set([name, name.replace(/_(bucket|sum|count)$/, "")]);
+  for (const family of families) for (const of of store.cache.shownMembers(family)) yield { origin: of.view as OriginState, ids: of.ids };
 }

@@ -59,9 +59,9 @@ export class RootJobs {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** A job's figures; `maxAgeMs`: figures refreshed that recently will do (many job watchers share one refresh). */
-  get(jobId: string, maxAgeMs = 0): JobAggregate | undefined {
-    if (Date.now() - this.refreshedMs > maxAgeMs) this.refresh();
+  /** A job's figures, refreshed unless they were at or after `notBeforeMs` (the job watchers of one flush share one refresh). */
+  get(jobId: string, notBeforeMs = Infinity): JobAggregate | undefined {
+    if (this.refreshedMs < notBeforeMs) this.refresh();
     return this.jobs.get(jobId);
   }
 

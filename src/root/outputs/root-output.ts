@@ -10,6 +10,8 @@ export interface OutputView {
   origins(): Iterable<OriginState>;
   /** The metric families of the series held, with the first type and help seen. */
   families(): Iterable<{ readonly name: string; readonly type: SeriesType; readonly help: string }>;
+  /** The series of one metric name on origins that are up, or null when the view cannot say (then every origin is walked). */
+  seriesNamed?(name: string): Iterable<{ readonly origin: OriginState; readonly ids: readonly number[] }>;
 }
 
 /**

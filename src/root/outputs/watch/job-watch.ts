@@ -37,10 +37,10 @@ export function jobWatchStream(hub: WatchHub, jobs: RootJobs, intervalMs: number
     if (typeof spec === "string") throw new Error(spec);
     let prev: { atMs: number; cpu: number; read: number; written: number } | null = null;
     const sink: WatchSink = {
-      send: () => {
-        // Figures a few hundred ms old will do: many watchers of busy jobs share one refresh.
-        const j = jobs.get(id, Math.min(500, intervalMs));
-        const now = Date.now();
+      send: (m) => {
+        // Figures refreshed at this flush will do: the job watchers of one flush share one refresh.
+        const j = jobs.get(id, m.timeMs);
+        const now = m.timeMs;
         if (j === undefined) {
           res.write(`event: job\ndata: ${JSON.stringify({ job_id: id, seen: false })}\n\n`);
           return;

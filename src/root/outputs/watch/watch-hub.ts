@@ -190,16 +190,26 @@ export class WatchHub implements RootOutput {
   /** Finds what a new watcher matches among the series held now; true when it is over its series bound. */
   private matchExisting(w: Watcher, spec: WatchSpec, nowMs: number, index = true): boolean {
     const names = spec.selectors.map((s) => s.metricName);
-    for (const st of this.view?.origins() ?? []) {
+    const consider = (st: OriginState, id: number): boolean => {
+      const def = st.decoded.def(id);
+      if (def === undefined || !w.wants(def, st)) return false;
+      const m = w.join(st, id, def, nowMs);
+      if (m === null) return true;
+      if (index) this.index(st, id, m);
+      return false;
+    };
+    const view = this.view;
+    if (view?.seriesNamed !== undefined && names.every((n) => n !== null)) {
+      // Only the families of the named metrics (10,000 nodes × 500 series walked whole took ~40 ms a watch).
+      for (const name of new Set(names as string[])) {
+        for (const { origin, ids } of view.seriesNamed(name)) for (const id of ids) if (origin.decoded.def(id)?.name === name && consider(origin, id)) return true;
+      }
+      return false;
+    }
+    for (const st of view?.origins() ?? []) {
       if (!st.up) continue;
       const d = st.decoded;
-      for (let id = 0; id < d.capacity; id++) {
-        const def = d.def(id);
-        if (def === undefined || (names.every((n) => n !== null) && !names.includes(def.name)) || !w.wants(def, st)) continue;
-        const m = w.join(st, id, def, nowMs);
-        if (m === null) return true;
-        if (index) this.index(st, id, m);
-      }
+      for (let id = 0; id < d.capacity; id++) if (consider(st, id)) return true;
     }
     return false;
   }
