@@ -147,7 +147,9 @@ central: {topology, name, forward: {series: raw|aggregates|none, allow: [selecto
 flushMs, maxQueuedFrames, ackTimeoutMs, healAfterMs, tls: {caFile, certFile, keyFile}} (this root uplinks into a
 central Banyan made by banyan topology central; its series arrive there as cluster="<cluster>"),
 clusters: {maxSeries, maxOrigins, maxBytesPerS, overrides: {<cluster>: {maxSeries, maxOrigins, maxBytesPerS}}}
-(at a central root: what each cluster may cost it).
+(at a central root: what each cluster may cost it),
+watch: {grpcListen, maxWatchers, maxSeriesPerWatch, maxPendingBytes} (the watch API: /api/v1/watch,
+/api/v1/query, gRPC banyan.v1.Watch on grpcListen; also /api/v1/inventory, /api/v1/partitions/<p>/nodes).
 
 Example:
   banyan root --topology topology.json --name svc1 --http 0.0.0.0:7471`,
