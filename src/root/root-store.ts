@@ -1,5 +1,6 @@
 import type { Registry } from "prom-client";
-import { EventSummary, LimitedWarning, type Logger } from "../core/logger.js";
+import { LimitedWarning, type Logger } from "../core/logger.js";
+import { NodeChanges, type NodeChange } from "./node-changes.js";
 import { FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
 import type { FrameMode } from "../series/payload.js";
@@ -12,11 +13,9 @@ import { OriginState, type LinkClock } from "./origin-state.js";
 import { ReorderBuffer } from "./reorder-buffer.js";
 import { RootResyncs, type RootResyncOptions } from "./root-resyncs.js";
 import { newIngestTally, rootStoreMetrics } from "./root-store-metrics.js";
-import { MemoryBudget } from "./memory-budget.js";
+import { FrameAdmission } from "./frame-admission.js";
 import type { HiddenReason, RootOutput } from "./outputs/root-output.js";
 import type { ClusterQuotas } from "./cluster-quotas.js";
-import { originIdentity } from "./origin-identity.js";
-import { definedCount } from "../series/payload.js";
 
 /** The store's settings; the keyframe-request ones are RootResyncs'. */
 export interface RootStoreOptions extends RootResyncOptions {
@@ -44,9 +43,7 @@ export class RootStore implements FrameSink {
   private readonly liveness: Liveness;
   /** Frames that came ahead of a gap, held for the missing ones (a relay failed over from a slow parent). */
   private readonly reorder: ReorderBuffer<OriginState>;
-  private readonly downs: EventSummary;
-  private readonly ups: EventSummary;
-  private readonly lefts: EventSummary;
+  private readonly changes: NodeChanges;
   private readonly resyncs: RootResyncs;
   private readonly m: ReturnType<typeof rootStoreMetrics>;
   private readonly tally = newIngestTally();
@@ -55,11 +52,8 @@ export class RootStore implements FrameSink {
   private readonly clock: () => number;
   /** Bad payloads from any origin: one line per second at most, however many arrive. */
   private readonly refused: LimitedWarning;
-  private readonly memory: MemoryBudget;
-  private readonly nodeListeners: ((change: "up" | "down" | "left", st: OriginState) => void)[] = [];
-  private readonly memoryRefused: LimitedWarning;
-  /** At a central root: what each cluster may cost (null elsewhere). */
-  private quotas: ClusterQuotas | null = null;
+  /** The memory budget and, at a central root, the clusters' limits. */
+  private readonly admission: FrameAdmission;
   private eventsFrames: ((f: Frame) => void) | null = null;
 
   constructor(
@@ -69,12 +63,8 @@ export class RootStore implements FrameSink {
     registry: Registry,
   ) {
     this.refused = new LimitedWarning(log, "frame refused");
-    this.memory = new MemoryBudget(opts.memoryBudgetBytes);
-    this.memory.sample();
-    this.memoryRefused = new LimitedWarning(log, "over the memory budget: new origins and new series refused until memory is back under it", 10_000);
-    this.downs = new EventSummary(log, "nodes down (silent past deadAfterMs)", "warn");
-    this.ups = new EventSummary(log, "nodes up");
-    this.lefts = new EventSummary(log, "nodes left this root for another parent");
+    this.admission = new FrameAdmission(opts.memoryBudgetBytes, new LimitedWarning(log, "over the memory budget: new origins and new series refused until memory is back under it", 10_000));
+    this.changes = new NodeChanges(log);
     this.clock = opts.clock ?? Date.now;
     this.liveness = new Liveness(opts.deadAfterMs, Math.max(100, Math.min(1000, opts.deadAfterMs / 4)), this.clock());
     this.reorder = new ReorderBuffer(Math.max(1000, 3 * opts.intervalMs));
@@ -93,7 +83,7 @@ export class RootStore implements FrameSink {
         return self.resyncs.ratePerS;
       },
       get memory() {
-        return self.memory;
+        return self.admission.memory;
       },
       get familyConflicts() {
         return self.cache.conflicting;
@@ -112,7 +102,7 @@ export class RootStore implements FrameSink {
 
   /** A central root's per-cluster limits (see ClusterQuotas). */
   setClusterQuotas(quotas: ClusterQuotas): void {
-    this.quotas = quotas;
+    this.admission.setClusterQuotas(quotas);
   }
 
   /** Where EVENTS frames (a cluster root's events, at a central root) go; without a listener they are dropped. */
@@ -147,7 +137,7 @@ export class RootStore implements FrameSink {
   }
 
   stop(): void {
-    this.flushLogs();
+    this.changes.flush();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.resyncs.stop();
   }
@@ -170,8 +160,8 @@ export class RootStore implements FrameSink {
   }
 
   /** Told when a node comes up here, goes down (silent), or leaves (moved to another parent). */
-  onNodeChange(listener: (change: "up" | "down" | "left", st: OriginState) => void): void {
-    this.nodeListeners.push(listener);
+  onNodeChange(listener: (change: NodeChange, st: OriginState) => void): void {
+    this.changes.listen(listener);
   }
 
   /** Origins waiting for their keyframe request to leave (the resync budget). */
@@ -181,7 +171,7 @@ export class RootStore implements FrameSink {
 
   /** A new memory budget (config reload); null: 80 % of the heap limit. */
   setMemoryBudget(bytes: number | null): void {
-    this.memory.setBudget(bytes);
+    this.admission.memory.setBudget(bytes);
   }
 
   accept(frames: readonly Frame[], alive: readonly Alive[], from?: object): void {
@@ -191,8 +181,7 @@ export class RootStore implements FrameSink {
       this.tally.payloadBytes += f.payload.length;
       this.liveness.heard(link, Number(f.timeMs), now);
       // A cluster past its bytes per second loses the frame: the gap brings a keyframe later (ClusterQuotas).
-      const cluster = this.quotas !== null ? clusterOf(f.origin) : null;
-      if (cluster !== null && !this.quotas!.takeBytes(cluster, f.payload.length, now)) {
+      if (!this.admission.bytes(f.origin, f.payload.length, now)) {
         this.drop("cluster_bytes_per_s");
         continue;
       }
@@ -242,25 +231,17 @@ export class RootStore implements FrameSink {
     const t0 = key ? performance.now() : 0;
     try {
       const payload = decodePayload(f.codec, f.payload, this.opts.limits);
-      // Over the memory budget, nothing new is taken: no new origin, no origin that grows. What an
-      // origin already holds keeps flowing; the refused one is asked for a keyframe later.
-      if (this.memory.over && (key ? payload.ids.length + payload.rawIds.length > st.seriesCount : payload.defs.length > 0 || payload.strings.length > 0)) {
-        this.drop("memory_budget");
-        this.memoryRefused.warn({ origin: f.origin, budget: this.memory.budget, used: this.memory.used });
-        this.wantKey(st, "memory_budget");
+      // Over the memory budget or a cluster's series, nothing new is taken; what an origin already
+      // holds keeps flowing, and the refused one is asked for a keyframe later.
+      const refused = this.admission.refusal(st, payload, key, now);
+      if (refused !== null) {
+        this.drop(refused);
+        this.wantKey(st, refused);
         return;
       }
       const held = st.seriesCount;
-      if (st.cluster !== null && this.quotas !== null) {
-        const next = key ? payload.ids.length + payload.rawIds.length : held + definedCount(payload.defs);
-        if (!this.quotas.admitSeries(st.cluster, held, next, now)) {
-          this.drop("cluster_series");
-          this.wantKey(st, "cluster_series");
-          return;
-        }
-      }
       applied = st.apply(payload, mode);
-      if (st.cluster !== null) this.quotas?.held(st.cluster, held, st.seriesCount);
+      this.admission.applied(st, held);
     } catch (err) {
       this.m.decodeErrors.inc();
       this.refused.warn({ origin: f.origin, seq: String(f.seq), err: (err as Error).message });
@@ -295,16 +276,14 @@ export class RootStore implements FrameSink {
     if (f.epoch < st.epoch || (f.epoch === st.epoch && f.seq < st.seq)) return this.drop("stale_leave");
     this.hide(st, "left");
     this.m.left.inc();
-    this.lefts.note(f.origin);
-    for (const l of this.nodeListeners) l("left", st);
+    this.changes.note("left", st);
   }
 
   /** The origin's state, made on its first frame; null when its cluster may have no more origins here. */
   private stateOf(name: string, now: number): OriginState | null {
     let st = this.origins.get(name);
     if (st === undefined) {
-      const cluster = this.quotas !== null ? clusterOf(name) : null;
-      if (cluster !== null && !this.quotas!.addOrigin(cluster, now)) {
+      if (!this.admission.newOrigin(name, now)) {
         this.drop("cluster_origins");
         return null;
       }
@@ -320,8 +299,7 @@ export class RootStore implements FrameSink {
       st.setVisible(true);
       this.aggregates.join(st);
       for (const o of this.outputs) o.shown(st);
-      this.ups.note(st.name);
-      for (const l of this.nodeListeners) l("up", st);
+      this.changes.note("up", st);
     }
   }
 
@@ -344,13 +322,12 @@ export class RootStore implements FrameSink {
 
   /** Marks silent nodes down (see Liveness), asks for keyframes where a gap stayed open, and forgets long-gone nodes. */
   sweep(now: number): void {
-    this.memory.sample();
+    this.admission.memory.sample();
     const { stalled, down } = this.liveness.sweep(now, this.origins.values());
     if (stalled) this.m.sweepsStalled.inc();
     for (const st of down) {
       this.hide(st, "down");
-      this.downs.note(st.name);
-      for (const l of this.nodeListeners) l("down", st);
+      this.changes.note("down", st);
       this.m.down.inc();
     }
     for (const st of this.reorder.expired(now)) {
@@ -360,27 +337,16 @@ export class RootStore implements FrameSink {
     for (const [name, st] of this.origins) {
       if (st.up || now - st.lastSeenMs <= this.opts.forgetAfterMs) continue;
       this.resyncs.forget(name);
-      if (st.cluster !== null) this.quotas?.removeOrigin(st.cluster, st.seriesCount);
+      this.admission.forgotten(st);
       this.reorder.clear(st);
       st.clear();
       this.origins.delete(name);
     }
-    this.flushLogs();
+    this.changes.flush();
   }
 
   /** The backlog the last sweep allowed for, ms (0 when the root keeps up). */
   get backlog(): number {
     return this.liveness.backlog;
   }
-
-  private flushLogs(): void {
-    this.downs.flush();
-    this.ups.flush();
-    this.lefts.flush();
-  }
-}
-
-/** The cluster of a central root's origin (`siteA/n1`), or null. */
-function clusterOf(origin: string): string | null {
-  return origin.includes("/") ? originIdentity(origin).cluster : null;
 }

@@ -255,14 +255,16 @@ export class WatchHub implements RootOutput {
       set.delete(w);
       if (set.size === 0) this.byName.delete(name);
     }
-    // Its members leave the index (a walk over the watched origins: closing is rare, frames are not).
-    for (const [origin, ws] of this.watched) {
-      for (const [id, list] of ws.members) {
-        const kept = list.filter((m) => m.watcher !== w);
-        if (kept.length === 0) ws.members.delete(id);
-        else if (kept.length !== list.length) ws.members.set(id, kept);
-      }
-      if (ws.members.size === 0) this.watched.delete(origin);
+    // Its members leave the index: a walk over its own members (1,600 watchers closing at once
+    // must not each walk every watched series).
+    for (const m of w.members) {
+      const ws = this.watched.get(m.origin);
+      const list = ws?.members.get(m.id);
+      if (ws === undefined || list === undefined) continue;
+      const k = list.indexOf(m);
+      if (k >= 0) list.splice(k, 1);
+      if (list.length === 0) ws.members.delete(m.id);
+      if (ws.members.size === 0) this.watched.delete(m.origin);
     }
   }
 

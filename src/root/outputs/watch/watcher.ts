@@ -56,7 +56,8 @@ interface Group {
  * members are skipped, `by` labels the series lack are left out.
  */
 export class Watcher {
-  private size = 0;
+  /** Its members, so closing it touches only them. */
+  readonly members = new Set<Member>();
   private dirtyMembers: Member[] = [];
   private dirtyGroups: Group[] = [];
   private readonly groups = new Map<string, Group>();
@@ -74,7 +75,7 @@ export class Watcher {
   ) {}
 
   get seriesCount(): number {
-    return this.size;
+    return this.members.size;
   }
 
   wants(def: SeriesDef, origin: OriginState): boolean {
@@ -84,13 +85,13 @@ export class Watcher {
 
   /** A matching series joins; null when the watcher already has its most series (the hub drops it). */
   join(origin: OriginState, id: number, def: SeriesDef, nowMs: number): Member | null {
-    if (this.size >= this.maxSeries) return null;
-    this.size++;
+    if (this.members.size >= this.maxSeries) return null;
     const labels: Record<string, string> = { __name__: def.name };
     for (const [k, v] of def.labels) if (v !== "") labels[k] = v;
     Object.assign(labels, origin.labels);
     const group = this.spec.agg !== null ? this.groupOf(labels) : null;
     const m: Member = { watcher: this, origin, id, labels, group, lastSentMs: -Infinity, dirty: false };
+    this.members.add(m);
     group?.members.add(m);
     this.touch(m, nowMs);
     return m;
@@ -98,7 +99,7 @@ export class Watcher {
 
   /** A member left (series gone, node down or moved); `announce`: tell the consumer. */
   leave(m: Member, nowMs: number, announce = true): void {
-    this.size--;
+    this.members.delete(m);
     m.dirty = false;
     if (m.group === null) {
       if (announce) this.gone.push({ labels: m.labels, value: NaN, timeMs: nowMs, gone: true });
