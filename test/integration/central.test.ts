@@ -9,6 +9,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import { parseRootConfig } from "../../src/root/root-config.js";
 import { startRoot, type RootDaemon } from "../../src/root/root-daemon.js";
 import { eventually, startCluster, type TestCluster } from "../fixtures/cluster.js";
+import { makeCertificates } from "../../src/cli/certs-command.js";
 
 type Status = { clusters?: { cluster: string; up: boolean; roots: { root: string; connected: boolean }[]; nodes_up: number; nodes_expected: number; forwarded_nodes_up: number; series: number }[] };
 type Ev = { type: string; node?: string; labels: Record<string, string> };
@@ -151,4 +152,26 @@ t.test("central - a cluster over its limits is throttled at the central root; th
   page = await c1.render();
   t.notMatch(page, /^banyan_central_refused_total\{cluster="siteA"/m, "still nothing of siteA refused");
   t.equal(s[0]!.forwarded_nodes_up, 12, "siteA whole");
+});
+
+t.test("central - the cluster's link on mutual TLS: its root shows its own certificate of the site CA, the central root checks it", async (t) => {
+  const topology = generateCentralTopology({ clusters: [{ name: "siteA", roots: ["ra1"] }, { name: "siteB", roots: ["rb1"] }], roots: ["central1"], local: 18700 });
+  const dir = mkdtempSync(join(tmpdir(), "banyan-central-tls-"));
+  const file = join(dir, "central.json");
+  writeFileSync(file, formatTopology(topology));
+  const tls = join(dir, "tls");
+  t.match(await makeCertificates({ topology: file, out: tls, days: "30" }), { made: 3 });
+  const tlsOf = (name: string) => ({ caFile: join(tls, "ca.crt"), certFile: join(tls, `${name}.crt`), keyFile: join(tls, `${name}.key`) });
+  const c1 = await startRoot({ topology, topologySource: file, name: "central1", log: silentLogger(), registry: new Registry() }, parseRootConfig({ intervalMs: 200, tree: { tls: tlsOf("central1") } }));
+  t.teardown(() => c1.stop());
+  const siteA = await startCluster({ nodes: "n[1-3]", roots: "ra1", trees: 1, basePort: 18720, series: 10, rootConfig: { central: { topology: file, tls: tlsOf("ra1") } } });
+  t.teardown(() => siteA.stop());
+  t.ok(await eventually(async () => seriesOf(await c1.render(), /^node_arp_entries\{.*cluster="siteA"/).length === 3, 15_000), "siteA's series over mutual TLS");
+  t.ok((await status(c1)).clusters?.[0]?.up === true, "its link is up");
+  // A root configured with another root's certificate does not start: its certificate must name it.
+  await t.rejects(
+    startCluster({ nodes: "m[1-2]", roots: "rb1", trees: 1, basePort: 18740, series: 10, rootConfig: { central: { topology: file, tls: tlsOf("ra1") } } }),
+    /rb1/,
+    "another root's certificate is refused at start, naming the root",
+  );
 });
