@@ -264,6 +264,8 @@ function statusPlan(t: Topology, name: string, source: string, nodeLabels: Reado
   const nodesOfTree = new Map<number, string[]>();
   const switchOf = new Map<string, string>();
   for (const [n, r] of t.nodes) {
+    // A central topology's "nodes" are clusters' roots: the clusters section reports them.
+    if (r.cluster !== undefined) continue;
     treeOf.set(n, r.tree);
     if (r.switch !== undefined) switchOf.set(n, r.switch);
     plannedParent.set(n, r.parent);

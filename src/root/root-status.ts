@@ -65,7 +65,8 @@ export class RootStatus {
     const upHere = new Map<number, OriginState[]>();
     for (const name of store.originNames) {
       const st = store.origin(name)!;
-      if (!st.up) continue;
+      // A cluster's origins at a central root are reported per cluster, not per tree.
+      if (!st.up || st.cluster !== null) continue;
       const tree = this.plan.treeOf.get(name) ?? -1;
       trees.add(tree);
       let list = upHere.get(tree);

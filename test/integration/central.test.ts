@@ -11,7 +11,7 @@ import { startRoot, type RootDaemon } from "../../src/root/root-daemon.js";
 import { eventually, startCluster, type TestCluster } from "../fixtures/cluster.js";
 import { makeCertificates } from "../../src/cli/certs-command.js";
 
-type Status = { clusters?: { cluster: string; up: boolean; roots: { root: string; connected: boolean }[]; nodes_up: number; nodes_expected: number; forwarded_nodes_up: number; series: number }[] };
+type Status = { trees: { tree: number; nodes: number; guest_nodes: string[]; down_nodes: string[] }[]; clusters?: { cluster: string; up: boolean; roots: { root: string; connected: boolean }[]; nodes_up: number; nodes_expected: number; forwarded_nodes_up: number; series: number }[] };
 type Ev = { type: string; node?: string; labels: Record<string, string> };
 
 /** Two central roots for clusters siteA (roots ra1, ra2) and siteB (rb1, rb2); returns the topology file and a starter. */
@@ -96,6 +96,7 @@ t.test("central - each cluster forwards what its filter allows, labelled with it
     { cluster: "siteB", up: true, nodes_up: 12, nodes_expected: 12, forwarded_nodes_up: 0 },
   ]);
   t.same(s.clusters![0]!.roots.map((r) => r.connected), [true, true], "both of siteA's roots have their link");
+  t.same(s.trees.flatMap((x) => [...x.guest_nodes, ...x.down_nodes]), [], "the clusters' roots and nodes are not a tree's nodes");
   t.match(page, /^banyan_node_up\{cluster="siteA",instance="n03",root="central1"\} 1$/m, "node up per cluster");
 
   // Events: a node of siteA goes down; the central root has it, filtered per cluster.
