@@ -99,6 +99,10 @@ t.test("central - each cluster forwards what its filter allows, labelled with it
   t.same(s.trees.flatMap((x) => [...x.guest_nodes, ...x.down_nodes]), [], "the clusters' roots and nodes are not a tree's nodes");
   t.match(page, /^banyan_node_up\{cluster="siteA",instance="n03",root="central1"\} 1$/m, "node up per cluster");
 
+  // The watch API at the central root: across clusters, by cluster.
+  const q = (await (await fetch(`http://127.0.0.1:${c1.httpPort}/api/v1/query?query=${encodeURIComponent("count by (cluster) (node_context_switches_total)")}`)).json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+  t.same(q.data.result.map((e) => [e.metric, e.value[1]]), [[{ cluster: "siteA" }, "12"]], "a query at the central root, by cluster");
+
   // Events: a node of siteA goes down; the central root has it, filtered per cluster.
   const leaf = [...siteA.topology.nodes].find(([, n]) => n.children.length === 0)![0];
   await siteA.kill(leaf);
