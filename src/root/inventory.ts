@@ -8,7 +8,13 @@ export interface InventoryEntry {
   readonly node: string;
   readonly cluster?: string;
   readonly up: boolean;
+  /** Up, and waiting for a keyframe (after a gap): its values stand still until it comes. */
+  readonly resyncing: boolean;
   readonly tree: number | null;
+  /** Its leaf switch, when the topology has the site's topology.conf. */
+  readonly switch: string | null;
+  /** Its own count of failovers in the last hour. */
+  readonly failovers_1h: number;
   /** Its parent now (its own word), and the one the topology plans. */
   readonly parent: string | null;
   readonly planned_parent: string | null;
@@ -75,7 +81,10 @@ export class Inventory {
         node: st?.instance ?? name,
         ...(st?.cluster != null ? { cluster: st.cluster } : {}),
         up: st?.up === true,
+        resyncing: st?.up === true && st.needKey,
         tree: tree ?? null,
+        switch: plan.switchOf?.get(name) ?? null,
+        failovers_1h: status?.failoversLastHour ?? 0,
         parent: status?.parent ?? null,
         planned_parent: plan.plannedParent.get(name) ?? status?.planned ?? null,
         root: plan.root,

@@ -31,6 +31,9 @@ import { WatchGrpcServer } from "./outputs/watch/watch-grpc.js";
 import { jobWatchStream } from "./outputs/watch/job-watch.js";
 import { Inventory } from "./inventory.js";
 import { inventoryRoutes } from "./inventory-routes.js";
+import { liveRoutes } from "./outputs/page/live-page.js";
+import { HealthView, UseOverview, jobsView } from "./outputs/page/page-views.js";
+import { polledStream } from "./outputs/watch/polled-stream.js";
 import { overDefaults } from "../core/config-file.js";
 import { ClusterQuotas } from "./cluster-quotas.js";
 import { clusterEventsTaker, clusterStatus, clustersOf } from "./central-view.js";
@@ -162,7 +165,16 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   http.route("/api/v1/query", queryRoute(hub, config.intervalMs));
   http.watchRoute("/api/v1/jobs/", jobWatchStream(hub, jobs, config.intervalMs));
   let plan = statusPlan(ctx.topology, ctx.name, ctx.topologySource, config.events.nodeLabels);
-  inventoryRoutes(http, new Inventory(store, () => plan), () => expected, ctx.name, () => config.intervalMs);
+  const inventory = new Inventory(store, () => plan);
+  inventoryRoutes(http, inventory, () => expected, ctx.name, () => config.intervalMs);
+  // The live page and the views it streams: jobs, USE by partition, Banyan's own health.
+  liveRoutes(http);
+  const use = new UseOverview(hub, inventory, () => expected);
+  const health = new HealthView(registry, store, status, () => hub.watcherCount);
+  http.watchRoute("/api/v1/jobs", polledStream(() => jobsView(jobs), () => config.intervalMs));
+  http.watchRoute("/api/v1/use", polledStream(() => use.rows(), () => config.intervalMs));
+  http.route("/api/v1/use", async () => ({ status: 200, type: "application/json", body: JSON.stringify(Object.fromEntries(use.rows())) }));
+  http.watchRoute("/api/v1/health", polledStream(() => health.figures(), () => config.intervalMs));
   const watchGrpc = config.watch.grpcListen !== undefined ? new WatchGrpcServer(hub, config.intervalMs, webConfig(config), log.child({ part: "watch" })) : null;
   const centralSources = {
     rootName: ctx.name,

@@ -7,13 +7,15 @@ import type { IncomingMessage, ServerResponse } from "node:http";
  * something did. At most `maxStreams` open (a 503 past it); a reader that lets 1 MiB pile up is closed.
  */
 export function polledStream(
-  view: (url: URL) => ReadonlyMap<string, unknown> | string,
+  view: (url: URL) => ReadonlyMap<string, unknown> | string | Promise<ReadonlyMap<string, unknown> | string>,
   intervalMs: () => number,
   maxStreams = 16,
 ): (req: IncomingMessage, res: ServerResponse, url: URL) => void {
   let open = 0;
-  return (_req, res, url) => {
-    const first = view(url);
+  // A view that fails answers 500 (or ends the stream); never an unhandled rejection in the root.
+  return (_req, res, url) => void serve(res, url).catch(() => (res.headersSent ? res.destroy() : res.writeHead(500).end()));
+  async function serve(res: ServerResponse, url: URL): Promise<void> {
+    const first = await view(url);
     if (typeof first === "string") {
       res.writeHead(400, { "content-type": "text/plain" }).end(first + "\n");
       return;
@@ -44,14 +46,21 @@ export function polledStream(
       res.write(`event: ${kind}\ndata: ${JSON.stringify({ time_ms: Date.now(), items, ...(kind === "update" ? { gone } : {}) })}\n\n`);
     };
     send("snapshot", first);
+    let busy = false;
     const timer = setInterval(() => {
-      const now = view(url);
-      if (typeof now !== "string") send("update", now);
+      if (busy) return;
+      busy = true;
+      void Promise.resolve(view(url))
+        .then((now) => {
+          if (typeof now !== "string" && !res.destroyed) send("update", now);
+        })
+        .catch(() => res.destroy())
+        .finally(() => (busy = false));
     }, Math.max(100, intervalMs()));
     timer.unref();
     res.once("close", () => {
       open--;
       clearInterval(timer);
     });
-  };
+  }
 }

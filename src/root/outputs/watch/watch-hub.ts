@@ -61,6 +61,10 @@ export class WatchHub implements RootOutput {
     };
   }
 
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
   setLimits(limits: WatchLimits): void {
     this.limits = limits;
   }

@@ -1,0 +1,144 @@
+import type { Registry } from "prom-client";
+import type { Inventory } from "../../inventory.js";
+import type { RootJobs } from "../../root-jobs.js";
+import type { RootStatus } from "../../root-status.js";
+import type { RootStore } from "../../root-store.js";
+import type { WatchHub } from "../watch/watch-hub.js";
+import { watchSpecOf } from "../watch/watch-spec.js";
+
+/** One partition's USE figures (utilisation, saturation, errors) over its nodes that are up. */
+export interface UseRow {
+  nodes: number;
+  nodes_up: number;
+  cpu_busy_percent: number | null;
+  load_per_core: number | null;
+  memory_used_percent: number | null;
+  /** Seconds a second some task waited for memory (PSI), summed; null where no node has PSI. */
+  memory_pressure: number | null;
+  net_errors_per_s: number | null;
+}
+
+type Counter = { v: number; t: number };
+
+/**
+ * USE by partition, computed at the root each interval from what it holds: CPU busy from the idle
+ * counters' rate, load over cores, memory used, memory pressure (PSI), network errors and drops.
+ * Per-node values come from the watch hub's one-shot query (families of the named metrics only);
+ * counters keep their previous value per node for the rate. Cost: a few series per node per interval.
+ */
+export class UseOverview {
+  private readonly last = new Map<string, Counter>();
+
+  constructor(
+    private readonly hub: WatchHub,
+    private readonly inventory: Inventory,
+    private readonly expected: () => ReadonlySet<string>,
+  ) {}
+
+  rows(nowMs = Date.now()): Map<string, UseRow> {
+    const byNode = (q: string, agg = true): Map<string, { v: number; t: number }> => {
+      const spec = watchSpecOf(agg ? { match: [q], agg: "sum", by: ["instance", "cluster"] } : { match: [q] }, 1000);
+      const out = new Map<string, { v: number; t: number }>();
+      if (typeof spec === "string") return out;
+      const samples = this.hub.query(spec, nowMs);
+      if (typeof samples === "string") return out;
+      for (const s of samples) out.set((s.labels["cluster"] !== undefined ? `${s.labels["cluster"]}/` : "") + s.labels["instance"], { v: s.value, t: s.timeMs });
+      return out;
+    };
+    const rate = (what: string, key: string, c: { v: number; t: number } | undefined): number | null => {
+      if (c === undefined) return null;
+      const id = `${what} ${key}`;
+      const p = this.last.get(id);
+      this.last.set(id, c);
+      return p === undefined || c.t <= p.t || c.v < p.v ? null : (c.v - p.v) / ((c.t - p.t) / 1000);
+    };
+    const idle = byNode('node_cpu_seconds_total{mode="idle"}');
+    const load = byNode("node_load1", false);
+    const avail = byNode("node_memory_MemAvailable_bytes", false);
+    const psi = byNode("node_pressure_memory_waiting_seconds_total", false);
+    const errs = byNode('{__name__=~"node_network_(receive|transmit)_(errs|drop)_total"}');
+    const acc = new Map<string, { nodes: number; up: number; busy: number[]; load: number[]; mem: number[]; psi: number[]; errs: number[] }>();
+    for (const e of this.inventory.entries(this.expected())) {
+      const key = e.cluster !== undefined ? `${e.cluster}/${e.node}` : e.node;
+      const busyRate = rate("idle", key, idle.get(key));
+      const psiRate = rate("psi", key, psi.get(key));
+      const errRate = rate("errs", key, errs.get(key));
+      for (const p of e.partitions.length > 0 ? e.partitions : ["(none)"]) {
+        let a = acc.get(p);
+        if (a === undefined) acc.set(p, (a = { nodes: 0, up: 0, busy: [], load: [], mem: [], psi: [], errs: [] }));
+        a.nodes++;
+        if (!e.up) continue;
+        a.up++;
+        if (busyRate !== null && e.cpus !== null) a.busy.push(100 * (1 - busyRate / e.cpus));
+        const l = load.get(key);
+        if (l !== undefined && e.cpus !== null) a.load.push(l.v / e.cpus);
+        const m = avail.get(key);
+        if (m !== undefined && e.memory_bytes !== null && e.memory_bytes > 0) a.mem.push(100 * (1 - m.v / e.memory_bytes));
+        if (psiRate !== null) a.psi.push(psiRate);
+        if (errRate !== null) a.errs.push(errRate);
+      }
+    }
+    const mean = (xs: number[]): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+    const sum = (xs: number[]): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0));
+    const out = new Map<string, UseRow>();
+    for (const [p, a] of acc) out.set(p, { nodes: a.nodes, nodes_up: a.up, cpu_busy_percent: mean(a.busy), load_per_core: mean(a.load), memory_used_percent: mean(a.mem), memory_pressure: sum(a.psi), net_errors_per_s: sum(a.errs) });
+    if (this.last.size > 8 * (this.expected().size + 1000)) this.last.clear();
+    return out;
+  }
+}
+
+/** Banyan's own health for the page: rates since the previous call, from the root's registry. */
+export class HealthView {
+  private prev: { t: number; updates: number; frames: number; resyncs: number } | null = null;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly store: RootStore,
+    private readonly status: RootStatus,
+    private readonly hub: () => number,
+  ) {}
+
+  async figures(nowMs = Date.now()): Promise<Map<string, Record<string, number | null>>> {
+    const metrics = await this.registry.getMetricsAsJSON();
+    const total = (name: string): number => {
+      const m = metrics.find((x) => x.name === name);
+      return m === undefined ? 0 : (m.values as { value: number }[]).reduce((a, v) => a + v.value, 0);
+    };
+    const latency = metrics.find((x) => x.name === "banyan_root_frame_latency_seconds");
+    const quantile = (q: number): number | null => {
+      if (latency === undefined) return null;
+      const buckets = (latency.values as { value: number; labels: Record<string, string | number>; metricName?: string }[]).filter((v) => v.metricName?.endsWith("_bucket"));
+      const count = buckets.find((b) => b.labels["le"] === "+Inf")?.value ?? 0;
+      if (count === 0) return null;
+      const hit = buckets.find((b) => b.value >= q * count);
+      return hit === undefined || hit.labels["le"] === "+Inf" ? null : Number(hit.labels["le"]) * 1000;
+    };
+    const now = { t: nowMs, updates: total("banyan_root_series_updates_total"), frames: total("banyan_root_frames_applied_total"), resyncs: total("banyan_root_resyncs_requested_total") };
+    const p = this.prev;
+    this.prev = now;
+    const per = (a: number, b: number | undefined): number | null => (p === null || b === undefined || now.t <= p.t ? null : (a - b) / ((now.t - p.t) / 1000));
+    let up = 0;
+    for (const st of this.store.originStates) if (st.up) up++;
+    const failovers = this.status.report(this.store, nowMs).trees.reduce((a, t) => a + t.failovers_1h, 0);
+    return new Map([
+      [
+        "root",
+        {
+          updates_per_s: per(now.updates, p?.updates),
+          frames_per_s: per(now.frames, p?.frames),
+          resyncs_per_s: per(now.resyncs, p?.resyncs),
+          latency_p50_ms: quantile(0.5),
+          latency_p99_ms: quantile(0.99),
+          failovers_1h: failovers,
+          nodes_up: up,
+          watchers: this.hub(),
+        },
+      ],
+    ]);
+  }
+}
+
+/** The jobs list as a view: running jobs (and those that ended lately) by id. */
+export function jobsView(jobs: RootJobs): Map<string, unknown> {
+  return new Map(jobs.list().map((j) => [j.job_id, j]));
+}
