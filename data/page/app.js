@@ -225,23 +225,30 @@
     const cores = j.cores ?? null;
     return `<tr data-job="${j.job_id}"><td>${j.job_id}</td><td>${j.user}</td><td>${j.partition}</td><td>${j.nodes.length}</td><td>${fmt(cores, 2)}</td><td>${fmt(j.memory_bytes)}B</td><td>${j.gpu_utilization_percent === null ? "–" : fmt(j.gpu_utilization_percent, 0)}</td><td>${fmt(j.io)}</td></tr>`;
   };
-  const takeJobs = (d, snapshot) => {
+  /** Jobs, USE and health: one stream (a browser opens at most six connections to a host). */
+  const takeOverview = (d, snapshot) => {
     if (snapshot) jobs.clear();
     const now = d.time_ms / 1000;
-    for (const [id, j] of Object.entries(d.items)) {
-      if (!j.running) {
-        jobs.delete(id);
-        continue;
+    for (const [key, v] of Object.entries(d.items)) {
+      if (key === "health") takeHealth(v, d.time_ms);
+      else if (key.startsWith("use:")) state.use[key.slice(4)] = v;
+      else if (key.startsWith("job:")) {
+        const id = key.slice(4);
+        v.cores = rateOf(jobPrev, `${id} cpu`, v.cpu_seconds, now);
+        v.io = rateOf(jobPrev, `${id} io`, v.io_read_bytes + v.io_written_bytes, now);
+        if (v.running) jobs.set(id, v);
+        else jobs.delete(id);
+        if (state.job?.id === id) showJob(v);
       }
-      j.cores = rateOf(jobPrev, `${id} cpu`, j.cpu_seconds, now);
-      j.io = rateOf(jobPrev, `${id} io`, j.io_read_bytes + j.io_written_bytes, now);
-      jobs.set(id, j);
     }
-    for (const id of d.gone ?? []) jobs.delete(id);
+    for (const key of d.gone ?? []) {
+      if (key.startsWith("job:")) jobs.delete(key.slice(4));
+      if (key.startsWith("use:")) delete state.use[key.slice(4)];
+    }
     $("jobs").tBodies[0].innerHTML = [...jobs.values()].sort((a, b) => a.job_id.localeCompare(b.job_id, undefined, { numeric: true })).map(jobRow).join("");
+    takeUse();
     dirty = true;
   };
-  stream("/api/v1/jobs?watch=1", { snapshot: (d) => takeJobs(d, true), update: (d) => takeJobs(d, false) });
   $("jobs").addEventListener("click", (e) => {
     const tr = e.target.closest("tr[data-job]");
     if (tr) openJob(tr.dataset.job);
@@ -255,32 +262,32 @@
     $("job-title").textContent = `Job ${id}`;
     $("job-charts").innerHTML = "";
     state.job = { id, nodes: [] };
+    $("job-figures").textContent = "not seen at this root (yet)";
     history.replaceState(null, "", `?${new URLSearchParams({ ...Object.fromEntries(params), job: id })}`);
-    jobStreams.push(
-      stream(`/api/v1/jobs/${encodeURIComponent(id)}?watch=1`, {
-        job: (j) => {
-          if (j.seen === false) {
-            $("job-figures").textContent = "not seen at this root";
-            return;
-          }
-          state.job.nodes = j.nodes;
-          state.job.running = j.running;
-          $("job-figures").textContent = `${j.user} · ${j.partition} · ${j.nodes.length} nodes (${j.nodes.join(", ")}) · ${j.running ? "running" : "ended"}` +
-            `\nCPU ${fmt(j.cpu_cores, 2)} cores (${fmt(j.cpu_seconds)} s)  memory ${fmt(j.memory_bytes)}B (peak ${fmt(j.memory_peak_bytes)}B)  GPUs ${j.gpus} at ${j.gpu_utilization_percent === null ? "–" : fmt(j.gpu_utilization_percent, 0)} %  I/O read ${fmt(j.io_read_bytes_per_s)} B/s, written ${fmt(j.io_written_bytes_per_s)} B/s`;
-          dirty = true;
-        },
-      }),
-    );
+    if (jobs.has(id)) showJob(jobs.get(id));
+    // One watch, three metrics of the job's nodes, a chart each.
     const charts = [
-      { title: "CPU cores", match: `banyan_job_cpu_seconds_total{job_id="${id}"}`, rate: true },
-      { title: "memory bytes", match: `banyan_job_memory_bytes{job_id="${id}"}` },
-      { title: "GPU utilisation %", match: `banyan_job_gpu_utilization_percent{job_id="${id}"}` },
-    ];
-    for (const c of charts) jobStreams.push(chart($("job-charts"), c.title, `/api/v1/watch?match[]=${encodeURIComponent(c.match)}`, c.rate));
+      { title: "CPU cores", name: "banyan_job_cpu_seconds_total", rate: true },
+      { title: "memory bytes", name: "banyan_job_memory_bytes" },
+      { title: "GPU utilisation %", name: "banyan_job_gpu_utilization_percent" },
+    ].map((c) => ({ ...c, take: chart($("job-charts"), c.title, c.rate) }));
+    const match = charts.map((c) => `match[]=${encodeURIComponent(`${c.name}{job_id="${id}"}`)}`).join("&");
+    const take = (d) => {
+      for (const c of charts) c.take(d.time_ms / 1000, d.result.filter((e) => e.metric.__name__ === c.name));
+    };
+    jobStreams.push(stream(`/api/v1/watch?${match}`, { snapshot: take, update: take }));
   }
 
-  /** A uPlot chart with one line per node, fed by a watch stream; the last 300 points. */
-  function chart(parent, title, url, rate) {
+  function showJob(j) {
+    state.job.nodes = j.nodes;
+    state.job.running = j.running;
+    $("job-figures").textContent = `${j.user} · ${j.partition} · ${j.nodes.length} nodes (${j.nodes.join(", ")}) · ${j.running ? "running" : "ended"}` +
+      `\nCPU ${fmt(j.cores, 2)} cores (${fmt(j.cpu_seconds)} s)  memory ${fmt(j.memory_bytes)}B (peak ${fmt(j.memory_peak_bytes)}B)  GPUs ${j.gpus} at ${j.gpu_utilization_percent === null ? "–" : fmt(j.gpu_utilization_percent, 0)} %  I/O ${fmt(j.io)} B/s`;
+    dirty = true;
+  }
+
+  /** A uPlot chart with one line per node; `take(time, elements)` adds a point (the last 300 kept). */
+  function chart(parent, title, rate) {
     const box = document.createElement("div");
     parent.appendChild(box);
     const series = new Map();
@@ -298,11 +305,10 @@
         plot = new uPlot({ title, width: Math.min(560, parent.clientWidth || 560), height: 200, series: [{}, ...keys.map((k, i) => ({ label: k, stroke: colors[i % colors.length] }))], axes: [{ stroke: "#8a949e" }, { stroke: "#8a949e" }] }, data, box);
       } else plot.setData(data);
     };
-    const take = (d) => {
-      const t = d.time_ms / 1000;
+    return (t, elements) => {
       times.push(t);
       for (const arr of series.values()) arr.push(arr.length > 0 ? arr[arr.length - 1] : null);
-      for (const e of d.result) {
+      for (const e of elements) {
         const k = keyOf(e.metric);
         if (!series.has(k)) series.set(k, times.map(() => null));
         const arr = series.get(k);
@@ -315,16 +321,11 @@
       }
       redraw();
     };
-    return stream(url, { snapshot: take, update: take });
   }
 
   // ---- USE by partition, and Banyan's own health: views the root computes each interval.
-  stream("/api/v1/use?watch=1", {
-    snapshot: (d) => takeUse(d.items),
-    update: (d) => takeUse(d.items),
-  });
-  function takeUse(items) {
-    Object.assign(state.use, items);
+  stream("/api/v1/overview?watch=1", { snapshot: (d) => takeOverview(d, true), update: (d) => takeOverview(d, false) });
+  function takeUse() {
     $("use").tBodies[0].innerHTML = Object.entries(state.use)
       .sort()
       .map(([p, u]) => `<tr><td>${p}</td><td>${u.nodes_up}/${u.nodes}</td><td>${fmt(u.cpu_busy_percent)}</td><td>${fmt(u.load_per_core, 2)}</td><td>${fmt(u.memory_used_percent)}</td><td>${fmt(u.memory_pressure, 3)}</td><td>${fmt(u.net_errors_per_s, 2)}</td></tr>`)
@@ -333,16 +334,11 @@
   }
   const healthSeries = { t: [], ingest: [], resyncs: [], latency: [] };
   let healthPlot = null;
-  stream("/api/v1/health?watch=1", {
-    snapshot: (d) => takeHealth(d),
-    update: (d) => takeHealth(d),
-  });
-  function takeHealth(d) {
-    const h = d.items.root;
+  function takeHealth(h, timeMs) {
     if (!h) return;
     state.health = h;
     $("health-figures").textContent = `ingest ${fmt(h.updates_per_s)} updates/s · ${fmt(h.frames_per_s)} frames/s · resyncs ${fmt(h.resyncs_per_s, 2)}/s · failovers (1 h) ${h.failovers_1h} · sample→root p50 ${fmt(h.latency_p50_ms, 0)} ms, p99 ${fmt(h.latency_p99_ms, 0)} ms · nodes up ${h.nodes_up} · watchers ${h.watchers}`;
-    healthSeries.t.push(d.time_ms / 1000);
+    healthSeries.t.push(timeMs / 1000);
     healthSeries.ingest.push(h.updates_per_s);
     healthSeries.resyncs.push(h.resyncs_per_s);
     healthSeries.latency.push(h.latency_p99_ms);

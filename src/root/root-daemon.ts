@@ -32,7 +32,7 @@ import { jobWatchStream } from "./outputs/watch/job-watch.js";
 import { Inventory } from "./inventory.js";
 import { inventoryRoutes } from "./inventory-routes.js";
 import { liveRoutes } from "./outputs/page/live-page.js";
-import { HealthView, UseOverview, jobsView } from "./outputs/page/page-views.js";
+import { HealthView, UseOverview, jobsView, overviewView } from "./outputs/page/page-views.js";
 import { polledStream } from "./outputs/watch/polled-stream.js";
 import { overDefaults } from "../core/config-file.js";
 import { ClusterQuotas } from "./cluster-quotas.js";
@@ -172,9 +172,9 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const use = new UseOverview(hub, inventory, () => expected);
   const health = new HealthView(registry, store, status, () => hub.watcherCount);
   http.watchRoute("/api/v1/jobs", polledStream(() => jobsView(jobs), () => config.intervalMs));
-  http.watchRoute("/api/v1/use", polledStream(() => use.rows(), () => config.intervalMs));
   http.route("/api/v1/use", async () => ({ status: 200, type: "application/json", body: JSON.stringify(Object.fromEntries(use.rows())) }));
-  http.watchRoute("/api/v1/health", polledStream(() => health.figures(), () => config.intervalMs));
+  // One stream for the page's jobs, USE and health: a browser opens at most six connections to a host.
+  http.watchRoute("/api/v1/overview", polledStream(async () => overviewView(jobs, use, await health.figures()), () => config.intervalMs));
   const watchGrpc = config.watch.grpcListen !== undefined ? new WatchGrpcServer(hub, config.intervalMs, webConfig(config), log.child({ part: "watch" })) : null;
   const centralSources = {
     rootName: ctx.name,

@@ -138,6 +138,15 @@ export class HealthView {
   }
 }
 
+/** The page's overview in one stream: `job:<id>` (each job's figures), `use:<partition>`, `health`. */
+export function overviewView(jobs: RootJobs, use: UseOverview, health: ReadonlyMap<string, unknown>): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const j of jobs.list()) out.set(`job:${j.job_id}`, j);
+  for (const [p, row] of use.rows()) out.set(`use:${p}`, row);
+  out.set("health", health.get("root"));
+  return out;
+}
+
 /** The jobs list as a view: running jobs (and those that ended lately) by id. */
 export function jobsView(jobs: RootJobs): Map<string, unknown> {
   return new Map(jobs.list().map((j) => [j.job_id, j]));
