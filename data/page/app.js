@@ -126,9 +126,12 @@
   }
 
   let heatCells = [];
+  /** What the page did, for the bench: renders and the time they took. */
+  const perf = (window.__banyanPage = { renders: 0, renderMs: 0, firstFullMs: null });
   function render() {
     if (!dirty) return;
     dirty = false;
+    const t0 = performance.now();
     layout = draw($("trees"), (k) => COLORS[stateOf(nodes.get(k))]);
     const spec = METRICS[metric];
     let max = spec.max ?? 0;
@@ -142,6 +145,11 @@
     for (const n of nodes.values()) counts[stateOf(n)]++;
     $("summary").textContent = `${nodes.size} nodes: ${counts.up + counts.away + counts.resync} up (${counts.away} away, ${counts.resync} resyncing), ${counts.down} down · ${jobs.size} jobs`;
     document.body.dataset.nodes = String(nodes.size);
+    perf.renders++;
+    perf.renderMs += performance.now() - t0;
+    if (perf.firstFullMs === null && nodes.size > 0 && heat.size >= nodes.size * 0.99) perf.firstFullMs = performance.now();
+    // The page's data as JSON, for tests to read (?state=off leaves it out: at 10,000 nodes it is a few hundred kB a render).
+    if (params.get("state") === "off") return;
     $("state").textContent = JSON.stringify({
       nodes: Object.fromEntries([...nodes].map(([k, n]) => [k, stateOf(n)])),
       heat: { metric, values: Object.fromEntries(heat) },
