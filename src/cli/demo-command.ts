@@ -85,7 +85,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   const out = process.stdout;
   out.write(`Banyan demo: ${flags.nodes} nodes in ${flags.trees} trees under ${flags.roots} roots, all on 127.0.0.1.\n`);
   out.write(`  topology: ${topoFile}   (try: npx banyan topology show ${topoFile})\n`);
-  for (const r of topology.roots) out.write(`  ${r.name.padEnd(6)} http://${r.http}/metrics   trees ${r.trees.join(" ")}\n`);
+  for (const r of topology.roots) out.write(`  ${r.name.padEnd(6)} http://${r.http}/metrics   live page http://${r.http}/   trees ${r.trees.join(" ")}\n`);
   out.write(`  ${nodes[0]} samples this machine's /proc (job="node"); the other ${flags.nodes - 1} nodes are synthetic, ${flags.series} series each.\n`);
   out.write(`\nPrometheus scrape config (also in ${promFile}):\n\n${scrape}\nCtrl-C stops the cluster.\n`);
 
