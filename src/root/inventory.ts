@@ -1,4 +1,5 @@
 import type { DeltaDecoder } from "../series/delta-decoder.js";
+import type { LabelPairs } from "../series/series-def.js";
 import type { OriginState } from "./origin-state.js";
 import type { RootStore } from "./root-store.js";
 import type { StatusPlan } from "./root-status.js";
@@ -105,36 +106,47 @@ export class Inventory {
   }
 
   /**
-   * The nodes of a partition ranked by a metric (its first series on each node, unlabelled or not),
-   * highest first; nodes without it, or down, last.
+   * The nodes of a partition ranked by a metric (the sum of its series on each node), highest
+   * first; nodes without it, or down, last.
    */
   ranked(partition: string, metric: string, expected: ReadonlySet<string>): { node: string; value: number | null; up: boolean; jobs: readonly string[] }[] {
     const rows = this.entries(expected)
       .filter((e) => e.partitions.includes(partition))
       .map((e) => {
         const st = this.store.origin(e.cluster !== undefined ? `${e.cluster}/${e.node}` : e.node);
-        const v = st !== undefined && st.up ? this.valueOf(st, metric) : null;
+        const v = st !== undefined && st.up ? this.sumOf(st, metric) : null;
         return { node: e.node, value: v !== null && Number.isFinite(v) ? v : null, up: e.up, jobs: e.jobs };
       });
     return rows.sort((a, b) => (b.value ?? -Infinity) - (a.value ?? -Infinity) || (a.node < b.node ? -1 : 1));
   }
 
-  private readonly metricIds = new WeakMap<OriginState, Map<string, { decoder: DeltaDecoder; version: number; id: number }>>();
+  private readonly metricIds = new WeakMap<OriginState, Map<string, { decoder: DeltaDecoder; version: number; ids: number[] }>>();
 
-  /** A node's value of `metric` (its id found again only when the definitions changed). */
-  private valueOf(st: OriginState, metric: string): number | null {
+  /**
+   * The sum of a node's series called `metric` whose labels pass `keep` (`keepKey` names that
+   * filter in the cache), or null when it has none. Their ids are found again only when the node's
+   * definitions change, so a call is a lookup and a few additions.
+   */
+  sumOf(st: OriginState, metric: string, keep: (labels: LabelPairs) => boolean = () => true, keepKey = ""): number | null {
     const d = st.decoded;
     let byName = this.metricIds.get(st);
     if (byName === undefined) this.metricIds.set(st, (byName = new Map()));
-    let known = byName.get(metric);
+    const cacheKey = `${metric}\u0000${keepKey}`;
+    let known = byName.get(cacheKey);
     if (known === undefined || known.decoder !== d || known.version !== d.definitionsVersion) {
-      let id = -1;
-      for (let k = 0; k < d.capacity && id < 0; k++) if (d.def(k)?.name === metric) id = k;
-      known = { decoder: d, version: d.definitionsVersion, id };
-      if (byName.size >= 16) byName.clear();
-      byName.set(metric, known);
+      const ids: number[] = [];
+      for (let k = 0; k < d.capacity; k++) {
+        const def = d.def(k);
+        if (def !== undefined && def.name === metric && keep(def.labels)) ids.push(k);
+      }
+      known = { decoder: d, version: d.definitionsVersion, ids };
+      if (byName.size >= 32) byName.clear();
+      byName.set(cacheKey, known);
     }
-    return known.id >= 0 ? d.value(known.id) : null;
+    if (known.ids.length === 0) return null;
+    let sum = 0;
+    for (const id of known.ids) sum += d.value(id);
+    return sum;
   }
 
   private factsOf(st: OriginState): Facts {

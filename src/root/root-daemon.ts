@@ -169,12 +169,19 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   inventoryRoutes(http, inventory, () => expected, ctx.name, () => config.intervalMs);
   // The live page and the views it streams: jobs, USE by partition, Banyan's own health.
   liveRoutes(http);
-  const use = new UseOverview(hub, inventory, () => expected);
+  const use = new UseOverview(inventory, store, () => expected, () => config.intervalMs);
   const health = new HealthView(registry, store, status, () => hub.watcherCount);
   http.watchRoute("/api/v1/jobs", polledStream(() => jobsView(jobs), () => config.intervalMs));
   http.route("/api/v1/use", async () => ({ status: 200, type: "application/json", body: JSON.stringify(Object.fromEntries(use.rows())) }));
   // One stream for the page's jobs, USE and health: a browser opens at most six connections to a host.
-  http.watchRoute("/api/v1/overview", polledStream(async () => overviewView(jobs, use, await health.figures()), () => config.intervalMs));
+  // Computed once per half interval however many pages are open.
+  let overview: { atMs: number; view: Promise<Map<string, unknown>> } | null = null;
+  const overviewNow = (): Promise<Map<string, unknown>> => {
+    const now = Date.now();
+    if (overview === null || now - overview.atMs >= config.intervalMs / 2) overview = { atMs: now, view: health.figures(now).then((h) => overviewView(jobs, use, h)) };
+    return overview.view;
+  };
+  http.watchRoute("/api/v1/overview", polledStream(overviewNow, () => config.intervalMs));
   const watchGrpc = config.watch.grpcListen !== undefined ? new WatchGrpcServer(hub, config.intervalMs, webConfig(config), log.child({ part: "watch" })) : null;
   const centralSources = {
     rootName: ctx.name,

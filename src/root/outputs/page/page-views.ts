@@ -3,8 +3,7 @@ import type { Inventory } from "../../inventory.js";
 import type { RootJobs } from "../../root-jobs.js";
 import type { RootStatus } from "../../root-status.js";
 import type { RootStore } from "../../root-store.js";
-import type { WatchHub } from "../watch/watch-hub.js";
-import { watchSpecOf } from "../watch/watch-spec.js";
+import type { LabelPairs } from "../../../series/series-def.js";
 
 /** One partition's USE figures (utilisation, saturation, errors) over its nodes that are up. */
 export interface UseRow {
@@ -21,71 +20,72 @@ export interface UseRow {
 type Counter = { v: number; t: number };
 
 /**
- * USE by partition, computed at the root each interval from what it holds: CPU busy from the idle
- * counters' rate, load over cores, memory used, memory pressure (PSI), network errors and drops.
- * Per-node values come from the watch hub's one-shot query (families of the named metrics only);
- * counters keep their previous value per node for the rate. Cost: a few series per node per interval.
+ * USE by partition, computed at the root from what it holds: CPU busy from the idle counters' rate,
+ * load over cores, memory used, memory pressure (PSI), network errors and drops a second. Each
+ * node's figures are sums of a few of its series, their ids found again only when its definitions
+ * change (Inventory.sumOf), so a computation costs a few lookups per node; it is shared by every
+ * stream for half an interval.
  */
 export class UseOverview {
   private readonly last = new Map<string, Counter>();
+  private cached: { atMs: number; rows: Map<string, UseRow> } | null = null;
 
   constructor(
-    private readonly hub: WatchHub,
     private readonly inventory: Inventory,
+    private readonly store: RootStore,
     private readonly expected: () => ReadonlySet<string>,
+    private readonly intervalMs: () => number,
   ) {}
 
   rows(nowMs = Date.now()): Map<string, UseRow> {
-    const byNode = (q: string, agg = true): Map<string, { v: number; t: number }> => {
-      const spec = watchSpecOf(agg ? { match: [q], agg: "sum", by: ["instance", "cluster"] } : { match: [q] }, 1000);
-      const out = new Map<string, { v: number; t: number }>();
-      if (typeof spec === "string") return out;
-      const samples = this.hub.query(spec, nowMs);
-      if (typeof samples === "string") return out;
-      for (const s of samples) out.set((s.labels["cluster"] !== undefined ? `${s.labels["cluster"]}/` : "") + s.labels["instance"], { v: s.value, t: s.timeMs });
-      return out;
-    };
-    const rate = (what: string, key: string, c: { v: number; t: number } | undefined): number | null => {
-      if (c === undefined) return null;
+    if (this.cached !== null && nowMs - this.cached.atMs < this.intervalMs() / 2) return this.cached.rows;
+    const rate = (what: string, key: string, v: number | null, t: number): number | null => {
+      if (v === null) return null;
       const id = `${what} ${key}`;
       const p = this.last.get(id);
-      this.last.set(id, c);
-      return p === undefined || c.t <= p.t || c.v < p.v ? null : (c.v - p.v) / ((c.t - p.t) / 1000);
+      this.last.set(id, { v, t });
+      return p === undefined || t <= p.t || v < p.v ? null : (v - p.v) / ((t - p.t) / 1000);
     };
-    const idle = byNode('node_cpu_seconds_total{mode="idle"}');
-    const load = byNode("node_load1", false);
-    const avail = byNode("node_memory_MemAvailable_bytes", false);
-    const psi = byNode("node_pressure_memory_waiting_seconds_total", false);
-    const errs = byNode('{__name__=~"node_network_(receive|transmit)_(errs|drop)_total"}');
+    const inv = this.inventory;
+    const idle = (labels: LabelPairs): boolean => labels.some(([k, v]) => k === "mode" && v === "idle");
     const acc = new Map<string, { nodes: number; up: number; busy: number[]; load: number[]; mem: number[]; psi: number[]; errs: number[] }>();
-    for (const e of this.inventory.entries(this.expected())) {
+    for (const e of inv.entries(this.expected())) {
       const key = e.cluster !== undefined ? `${e.cluster}/${e.node}` : e.node;
-      const busyRate = rate("idle", key, idle.get(key));
-      const psiRate = rate("psi", key, psi.get(key));
-      const errRate = rate("errs", key, errs.get(key));
+      const st = this.store.origin(key);
+      const up = st !== undefined && st.up;
+      const t = st?.lastSampleMs ?? 0;
+      const busyRate = up ? rate("idle", key, inv.sumOf(st, "node_cpu_seconds_total", idle, "mode=idle"), t) : null;
+      const psiRate = up ? rate("psi", key, inv.sumOf(st, "node_pressure_memory_waiting_seconds_total"), t) : null;
+      let errs: number | null = null;
+      if (up) for (const name of ERROR_COUNTERS) errs = sumNull(errs, inv.sumOf(st, name));
+      const errRate = up ? rate("errs", key, errs, t) : null;
+      const load = up ? inv.sumOf(st, "node_load1") : null;
+      const avail = up ? inv.sumOf(st, "node_memory_MemAvailable_bytes") : null;
       for (const p of e.partitions.length > 0 ? e.partitions : ["(none)"]) {
         let a = acc.get(p);
         if (a === undefined) acc.set(p, (a = { nodes: 0, up: 0, busy: [], load: [], mem: [], psi: [], errs: [] }));
         a.nodes++;
-        if (!e.up) continue;
+        if (!up) continue;
         a.up++;
         if (busyRate !== null && e.cpus !== null) a.busy.push(100 * (1 - busyRate / e.cpus));
-        const l = load.get(key);
-        if (l !== undefined && e.cpus !== null) a.load.push(l.v / e.cpus);
-        const m = avail.get(key);
-        if (m !== undefined && e.memory_bytes !== null && e.memory_bytes > 0) a.mem.push(100 * (1 - m.v / e.memory_bytes));
+        if (load !== null && e.cpus !== null) a.load.push(load / e.cpus);
+        if (avail !== null && e.memory_bytes !== null && e.memory_bytes > 0) a.mem.push(100 * (1 - avail / e.memory_bytes));
         if (psiRate !== null) a.psi.push(psiRate);
         if (errRate !== null) a.errs.push(errRate);
       }
     }
     const mean = (xs: number[]): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
     const sum = (xs: number[]): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0));
-    const out = new Map<string, UseRow>();
-    for (const [p, a] of acc) out.set(p, { nodes: a.nodes, nodes_up: a.up, cpu_busy_percent: mean(a.busy), load_per_core: mean(a.load), memory_used_percent: mean(a.mem), memory_pressure: sum(a.psi), net_errors_per_s: sum(a.errs) });
-    if (this.last.size > 8 * (this.expected().size + 1000)) this.last.clear();
-    return out;
+    const rows = new Map<string, UseRow>();
+    for (const [p, a] of acc) rows.set(p, { nodes: a.nodes, nodes_up: a.up, cpu_busy_percent: mean(a.busy), load_per_core: mean(a.load), memory_used_percent: mean(a.mem), memory_pressure: sum(a.psi), net_errors_per_s: sum(a.errs) });
+    if (this.last.size > 4 * (this.expected().size + 1000)) this.last.clear();
+    this.cached = { atMs: nowMs, rows };
+    return rows;
   }
 }
+
+const ERROR_COUNTERS = ["node_network_receive_errs_total", "node_network_transmit_errs_total", "node_network_receive_drop_total", "node_network_transmit_drop_total"];
+const sumNull = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
 
 /** Banyan's own health for the page: rates since the previous call, from the root's registry. */
 export class HealthView {
