@@ -21,6 +21,8 @@
     for (const [event, fn] of Object.entries(handlers)) es.addEventListener(event, (e) => fn(JSON.parse(e.data)));
     return es;
   };
+  /** Text for innerHTML: job ids, users and partitions come from the nodes' series, and a hostile node could send markup. */
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const keyOf = (labels) => (labels.cluster ? `${labels.cluster}/` : "") + labels.instance;
   const fmt = (v, digits = 1) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Math.abs(v) >= 1e9 ? (v / 1e9).toFixed(digits) + " G" : Math.abs(v) >= 1e6 ? (v / 1e6).toFixed(digits) + " M" : Math.abs(v) >= 1e3 ? (v / 1e3).toFixed(digits) + " k" : v.toFixed(digits));
   /** A counter's rate from its last two values (null at first, and after a reset). */
@@ -231,7 +233,7 @@
   // ---- Jobs: the list, and a job's page with a chart per metric across its nodes.
   const jobRow = (j) => {
     const cores = j.cores ?? null;
-    return `<tr data-job="${j.job_id}"><td>${j.job_id}</td><td>${j.user}</td><td>${j.partition}</td><td>${j.nodes.length}</td><td>${fmt(cores, 2)}</td><td>${fmt(j.memory_bytes)}B</td><td>${j.gpu_utilization_percent === null ? "–" : fmt(j.gpu_utilization_percent, 0)}</td><td>${fmt(j.io)}</td></tr>`;
+    return `<tr data-job="${esc(j.job_id)}"><td>${esc(j.job_id)}</td><td>${esc(j.user)}</td><td>${esc(j.partition)}</td><td>${j.nodes.length}</td><td>${fmt(cores, 2)}</td><td>${fmt(j.memory_bytes)}B</td><td>${j.gpu_utilization_percent === null ? "–" : fmt(j.gpu_utilization_percent, 0)}</td><td>${fmt(j.io)}</td></tr>`;
   };
   /** Jobs, USE and health: one stream (a browser opens at most six connections to a host). */
   const takeOverview = (d, snapshot) => {
@@ -336,7 +338,7 @@
   function takeUse() {
     $("use").tBodies[0].innerHTML = Object.entries(state.use)
       .sort()
-      .map(([p, u]) => `<tr><td>${p}</td><td>${u.nodes_up}/${u.nodes}</td><td>${fmt(u.cpu_busy_percent)}</td><td>${fmt(u.load_per_core, 2)}</td><td>${fmt(u.memory_used_percent)}</td><td>${fmt(u.memory_pressure, 3)}</td><td>${fmt(u.net_errors_per_s, 2)}</td></tr>`)
+      .map(([p, u]) => `<tr><td>${esc(p)}</td><td>${u.nodes_up}/${u.nodes}</td><td>${fmt(u.cpu_busy_percent)}</td><td>${fmt(u.load_per_core, 2)}</td><td>${fmt(u.memory_used_percent)}</td><td>${fmt(u.memory_pressure, 3)}</td><td>${fmt(u.net_errors_per_s, 2)}</td></tr>`)
       .join("");
     dirty = true;
   }
