@@ -11,7 +11,7 @@ import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } fr
 import { SharedPage } from "./shared-page.js";
 import { Histogram } from "prom-client";
 
-export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string } | null>;
+export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string; headers?: Readonly<Record<string, string>> } | null>;
 
 /**
  * The root's HTTP side: /metrics (text 0.0.4, or OpenMetrics when the Accept header asks for it;
@@ -157,7 +157,7 @@ export class RootHttpServer {
       if (url.pathname === prefix || url.pathname.startsWith(prefix + "/")) {
         const r = await handler(req, url);
         if (r !== null) {
-          res.writeHead(r.status, { "content-type": r.type }).end(r.body);
+          res.writeHead(r.status, { "content-type": r.type, ...r.headers }).end(r.body);
           return;
         }
       }

@@ -139,7 +139,8 @@ t.test("watch - at most one message per series per interval window, however ofte
   t.equal(windows.size, 3);
   for (const [inst, n] of counts) {
     t.equal(windows.get(inst)!.size, n, `${inst}: ${n} messages, each in a window of its own (it changed every 100 ms)`);
-    t.ok(n >= 2 && n <= 4, `${inst}: ${n} updates in 3.2 s`);
+    // 3.2 s meet four or five windows, depending on where the watch began in the first.
+    t.ok(n >= 2 && n <= 5, `${inst}: ${n} updates in 3.2 s, changing 32 times`);
   }
 });
 

@@ -26,5 +26,11 @@ function assets(): Map<string, { type: string; body: string }> {
  */
 export function liveRoutes(http: RootHttpServer): void {
   const files = assets();
-  for (const [path, f] of files) http.route(path, async (_req, url) => (url.pathname === path ? { status: 200, ...f } : null));
+  for (const [path, f] of files) http.route(path, async (_req, url) => (url.pathname === path ? { status: 200, ...f, headers: PAGE_HEADERS } : null));
 }
+
+/** The page runs only its own scripts and talks only to its root; no site may frame it. */
+const PAGE_HEADERS = Object.freeze({
+  "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+});
