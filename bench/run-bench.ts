@@ -116,7 +116,13 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       cluster.rootSets = (root) => [`remoteWrite=[{url: "${url}", protocol: "1.0", refreshMs: ${o.remoteWriteRefreshMs}, queue: {dir: "${join(dir, `remote-write-${root}`)}"}}]`];
     }
     await cluster.startRoots();
+    // The empty roots' RSS: the least of a second's samples (right after start it still holds the
+    // start's garbage, and a 10,000-series run once read a negative cost per series against it).
     const emptyRootRss = cluster.rootProcessStats().map((s) => s.rssBytes);
+    for (let k = 0; k < 10; k++) {
+      await new Promise((r) => setTimeout(r, 100));
+      cluster.rootProcessStats().forEach((s, i) => (emptyRootRss[i] = Math.min(emptyRootRss[i]!, s.rssBytes)));
+    }
     await cluster.startRelays();
     cluster.startAgent();
     const startedAt = Date.now();

@@ -131,7 +131,7 @@ t.test("central - each cluster forwards what its filter allows, labelled with it
 });
 
 t.test("central - a cluster over its limits is throttled at the central root; the other flows as before", async (t) => {
-  const central = centralSetup(t, 18300, { overrides: { siteB: { maxBytesPerS: 500 } } });
+  const central = centralSetup(t, 18300, { overrides: { siteB: { maxBytesPerS: 200 } } });
   const c1 = await central.start("central1");
   t.teardown(async () => {
     for (const r of central.centrals) await r.stop().catch(() => undefined);
