@@ -1,19 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
 import { generateCentralTopology } from "../topology/central.js";
 import { generateTopology } from "../topology/generate.js";
 import { formatTopology } from "../topology/topology-file.js";
-import { SyntheticSource } from "../src/agent/synthetic-source.js";
 import { silentLogger } from "../src/core/logger.js";
-import { FrameKind, FrameSchema, type Frame } from "../src/gen/banyan/v1/uplink_pb.js";
 import { parseRootConfig } from "../src/root/root-config.js";
+import { SyntheticFeed } from "./synthetic-feed.js";
 import { startRoot, type RootDaemon } from "../src/root/root-daemon.js";
-import { DeltaEncoder } from "../src/series/delta-encoder.js";
-import { DEFAULT_PRECISION_RULES, PrecisionRules } from "../src/series/precision.js";
-import { encodePayload } from "../src/wire/payload-codec.js";
 
 /**
  * The central link's cost: a cluster root fed `nodes` synthetic nodes (node_exporter's names, `series`
@@ -54,10 +49,7 @@ for (const [mode, forward] of Object.entries(modes)) {
     { topology, topologySource: "bench", name: "r1", log: silentLogger(), registry: new Registry() },
     parseRootConfig({ intervalMs: 1000, aggregates, central: { topology: centralFile, forward } }),
   );
-  const sources = names.map((node) => new SyntheticSource({ node, series, changeRate: 0.1, seed: 7 }));
-  const encoders = names.map(() => new DeltaEncoder(new PrecisionRules(DEFAULT_PRECISION_RULES)));
-  const seqs = new Array<bigint>(nodes).fill(0n);
-  let nodeBytes = 0;
+  const feed = new SyntheticFeed(names, series);
   let before = 0;
   let measuredNodeBytes = 0;
   let acceptMs = 0;
@@ -67,15 +59,9 @@ for (const [mode, forward] of Object.entries(modes)) {
     // Warm-up: the first ticks carry the keyframes; the figure is of the steady state after them.
     if (tick === 3) {
       before = await uplinkBytes(root);
-      measuredNodeBytes = nodeBytes;
+      measuredNodeBytes = feed.bytes;
     }
-    for (let k = 0; k < nodes; k++) {
-      sources[k]!.collect(encoders[k]!);
-      const f = encoders[k]!.encode();
-      if (f === null) continue;
-      const w = encodePayload(f.payload);
-      nodeBytes += w.bytes.length;
-      const frame: Frame = create(FrameSchema, { origin: names[k]!, epoch: 1n, seq: ++seqs[k]!, timeMs: BigInt(now), kind: f.kind === "key" ? FrameKind.KEY : f.kind === "values" ? FrameKind.VALUES : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
+    for (const frame of feed.frames(now)) {
       const a0 = performance.now();
       root.store.accept([frame], []);
       if (tick >= 3) acceptMs += performance.now() - a0;
@@ -85,7 +71,7 @@ for (const [mode, forward] of Object.entries(modes)) {
   await new Promise((r) => setTimeout(r, 1500));
   const sent = (await uplinkBytes(root)) - before;
   const perInterval = sent / (ticks - 3);
-  const nodePerInterval = (nodeBytes - measuredNodeBytes) / (ticks - 3);
+  const nodePerInterval = (feed.bytes - measuredNodeBytes) / (ticks - 3);
   const centralSeries = [...central.store.originStates].reduce((a, st) => a + st.seriesCount, 0);
   console.log(
     `${mode}: ${nodes} nodes × ${series} series: central link ${Math.round(perInterval)} B per 1 s interval (${(perInterval / nodes).toFixed(1)} B per node), ` +

@@ -2,18 +2,13 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
 import CDP from "chrome-remote-interface";
 import { Registry } from "prom-client";
 import { generateTopology } from "../topology/generate.js";
-import { SyntheticSource } from "../src/agent/synthetic-source.js";
 import { silentLogger } from "../src/core/logger.js";
-import { FrameKind, FrameSchema } from "../src/gen/banyan/v1/uplink_pb.js";
 import { parseRootConfig } from "../src/root/root-config.js";
+import { SyntheticFeed } from "./synthetic-feed.js";
 import { startRoot } from "../src/root/root-daemon.js";
-import { DeltaEncoder } from "../src/series/delta-encoder.js";
-import { DEFAULT_PRECISION_RULES, PrecisionRules } from "../src/series/precision.js";
-import { encodePayload } from "../src/wire/payload-codec.js";
 
 /**
  * The live page's cost: a root fed `nodes` synthetic nodes (8 trees, `series` each, 10 % changing a
@@ -32,18 +27,8 @@ const seconds = Number(args[2] ?? 15);
 const names = Array.from({ length: nodes }, (_, k) => `n${String(k).padStart(5, "0")}`);
 const { topology } = generateTopology({ nodes: names, roots: ["r1"], trees: 8, local: 30980 });
 const root = await startRoot({ topology, topologySource: "bench", name: "r1", log: silentLogger(), registry: new Registry() }, parseRootConfig({ intervalMs: 1000, events: { nodeLabels: [{ nodes: `n[00000-${String(Math.floor(nodes / 2) - 1).padStart(5, "0")}]`, labels: { partition: "gpu" } }] } }));
-const sources = names.map((node) => new SyntheticSource({ node, series, changeRate: 0.1, seed: 7 }));
-const encoders = names.map(() => new DeltaEncoder(new PrecisionRules(DEFAULT_PRECISION_RULES)));
-const seqs = new Array<bigint>(nodes).fill(0n);
-const tick = (now: number): void => {
-  for (let k = 0; k < nodes; k++) {
-    sources[k]!.collect(encoders[k]!);
-    const f = encoders[k]!.encode();
-    if (f === null) continue;
-    const w = encodePayload(f.payload);
-    root.store.accept([create(FrameSchema, { origin: names[k]!, epoch: 1n, seq: ++seqs[k]!, timeMs: BigInt(now), kind: f.kind === "key" ? FrameKind.KEY : f.kind === "values" ? FrameKind.VALUES : FrameKind.DELTA, codec: w.codec, payload: w.bytes })], []);
-  }
-};
+const feed = new SyntheticFeed(names, series);
+const tick = (now: number): void => feed.tick(root.store, now);
 let ticking = true;
 const loop = async (): Promise<void> => {
   while (ticking) {

@@ -2,17 +2,12 @@ import { fork } from "node:child_process";
 import { request } from "node:http";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { create } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
 import { generateTopology } from "../topology/generate.js";
-import { SyntheticSource } from "../src/agent/synthetic-source.js";
 import { silentLogger } from "../src/core/logger.js";
-import { FrameKind, FrameSchema } from "../src/gen/banyan/v1/uplink_pb.js";
 import { parseRootConfig } from "../src/root/root-config.js";
+import { SyntheticFeed } from "./synthetic-feed.js";
 import { startRoot } from "../src/root/root-daemon.js";
-import { DeltaEncoder } from "../src/series/delta-encoder.js";
-import { DEFAULT_PRECISION_RULES, PrecisionRules } from "../src/series/precision.js";
-import { encodePayload } from "../src/wire/payload-codec.js";
 
 /**
  * The watch API's cost: a root ingesting `nodes` synthetic nodes × `series` (10 % changing a second)
@@ -66,18 +61,8 @@ if (process.argv[2] === "clients") {
   const { topology } = generateTopology({ nodes: names, roots: ["r1"], trees: 1, local: 30960 });
   for (const watchers of watcherCounts) {
     const root = await startRoot({ topology, topologySource: "bench", name: "r1", log: silentLogger(), registry: new Registry() }, parseRootConfig({ intervalMs: 1000, watch: { maxWatchers: watchers + 10 }, web: { maxConnections: watchers + 50 } }));
-    const sources = names.map((node) => new SyntheticSource({ node, series, changeRate: 0.1, seed: 7 }));
-    const encoders = names.map(() => new DeltaEncoder(new PrecisionRules(DEFAULT_PRECISION_RULES)));
-    const seqs = new Array<bigint>(nodes).fill(0n);
-    const tick = (now: number): void => {
-      for (let k = 0; k < nodes; k++) {
-        sources[k]!.collect(encoders[k]!);
-        const f = encoders[k]!.encode();
-        if (f === null) continue;
-        const w = encodePayload(f.payload);
-        root.store.accept([create(FrameSchema, { origin: names[k]!, epoch: 1n, seq: ++seqs[k]!, timeMs: BigInt(now), kind: f.kind === "key" ? FrameKind.KEY : f.kind === "values" ? FrameKind.VALUES : FrameKind.DELTA, codec: w.codec, payload: w.bytes })], []);
-      }
-    };
+    const feed = new SyntheticFeed(names, series);
+    const tick = (now: number): void => feed.tick(root.store, now);
     tick(Date.now());
     const clients = fork(fileURLToPath(import.meta.url), ["clients", String(root.httpPort), String(watchers)]);
     clients.on("error", () => undefined);

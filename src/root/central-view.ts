@@ -6,7 +6,7 @@ import type { ChildLink } from "../wire/child-server.js";
 import type { ClusterQuotas } from "./cluster-quotas.js";
 import { decodeEvents } from "./events/event-frames.js";
 import type { EventLog } from "./events/event-log.js";
-import { clusterOrigin, originIdentity } from "./origin-identity.js";
+import { clusterOf, clusterOrigin } from "./origin-identity.js";
 import type { RootStore } from "./root-store.js";
 
 /** The clusters of a central topology, each with its roots (empty for a cluster's own topology). */
@@ -67,7 +67,7 @@ export function clusterStatus(clusters: ReadonlyMap<string, readonly string[]>, 
 export function clusterEventsTaker(events: EventLog, log: Logger): (f: Frame) => void {
   const refused = new LimitedWarning(log, "events frame refused");
   return (f) => {
-    const cluster = originIdentity(f.origin).cluster;
+    const cluster = clusterOf(f.origin);
     if (cluster === null) return refused.warn({ origin: f.origin, err: "events from an origin of no cluster" });
     const list = decodeEvents(f.payload);
     if (typeof list === "string") return refused.warn({ origin: f.origin, err: list });

@@ -4,6 +4,7 @@ import { definedCount } from "../series/payload.js";
 import type { ClusterQuotas } from "./cluster-quotas.js";
 import { MemoryBudget } from "./memory-budget.js";
 import type { OriginState } from "./origin-state.js";
+import { clusterOf } from "./origin-identity.js";
 
 /**
  * What the store may take on: nothing new past the root's memory budget (no new origin, no origin
@@ -61,10 +62,4 @@ export class FrameAdmission {
   forgotten(st: OriginState): void {
     if (st.cluster !== null) this.quotas?.removeOrigin(st.cluster, st.seriesCount);
   }
-}
-
-/** The cluster of a central root's origin (`siteA/n1`), or null. */
-function clusterOf(origin: string): string | null {
-  const slash = origin.indexOf("/");
-  return slash < 0 ? null : origin.slice(0, slash);
 }

@@ -23,7 +23,7 @@ export function inventoryRoutes(http: RootHttpServer, inventory: Inventory, expe
   http.route("/api/v1/inventory", async (_req, url) => (url.pathname !== "/api/v1/inventory" ? null : json(200, { root, time: new Date().toISOString(), nodes: filtered(inventory.entries(expected()), url.searchParams) })));
   http.watchRoute(
     "/api/v1/inventory",
-    polledStream((url) => new Map(filtered(inventory.entries(expected()), url.searchParams).map((e) => [e.cluster !== undefined ? `${e.cluster}/${e.node}` : e.node, e])), intervalMs),
+    polledStream((url) => new Map(filtered(inventory.entries(expected(), intervalMs() / 2), url.searchParams).map((e) => [e.cluster !== undefined ? `${e.cluster}/${e.node}` : e.node, e])), intervalMs),
   );
   const ranking = (url: URL): { partition: string; metric: string; nodes: ReturnType<Inventory["ranked"]> } | string => {
     const m = /^\/api\/v1\/partitions\/([^/]+)\/nodes$/.exec(url.pathname);
@@ -38,7 +38,7 @@ export function inventoryRoutes(http: RootHttpServer, inventory: Inventory, expe
     if (!METRIC.test(metric)) return `metric ${JSON.stringify(metric.slice(0, 80))}: expected a metric name`;
     const limit = Number(url.searchParams.get("limit") ?? "10000");
     if (!(Number.isInteger(limit) && limit > 0)) return "limit: expected a positive whole number";
-    return { partition, metric, nodes: inventory.ranked(partition, metric, expected()).slice(0, limit) };
+    return { partition, metric, nodes: inventory.ranked(partition, metric, expected(), intervalMs() / 2).slice(0, limit) };
   };
   http.route("/api/v1/partitions", async (_req, url) => {
     const r = ranking(url);

@@ -9,6 +9,12 @@ export interface OriginIdentity {
   readonly cluster: string | null;
 }
 
+/** The cluster of an origin's name (`siteA/n1` → siteA), or null; no object made (the store asks per frame). */
+export function clusterOf(origin: string): string | null {
+  const slash = origin.indexOf("/");
+  return slash < 0 ? null : origin.slice(0, slash);
+}
+
 /** `n1` → instance n1; `siteA/n1` → cluster siteA, instance n1. */
 export function originIdentity(origin: string): OriginIdentity {
   const slash = origin.indexOf("/");

@@ -9,7 +9,8 @@ import { RootHttpServer } from "./http-server.js";
 import type { RootConfig } from "./root-config.js";
 import { RootJobs } from "./root-jobs.js";
 import { renderRootPage } from "./root-page.js";
-import { RootStatus, nodesReport, type StatusPlan } from "./root-status.js";
+import { RootStatus, nodesReport } from "./root-status.js";
+import { statusPlan } from "./status-plan.js";
 import { RootStore } from "./root-store.js";
 import type { OriginState } from "./origin-state.js";
 import type { RootOutput } from "./outputs/root-output.js";
@@ -22,7 +23,6 @@ import { eventStream } from "./events/event-stream.js";
 import { EventWatch } from "./events/event-watch.js";
 import { WebhookOutput } from "./events/webhook.js";
 import { JobLog } from "./events/job-log.js";
-import { expandHostlist } from "../../topology/hostlist.js";
 import { RemoteWriteOutput } from "./outputs/remote-write/remote-write-output.js";
 import { CentralUplink } from "./outputs/central/central-uplink.js";
 import { DEFAULT_WATCH_LIMITS, WatchHub } from "./outputs/watch/watch-hub.js";
@@ -274,33 +274,6 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     },
   };
 }
-
-/** The topology as the root's status page needs it. */
-function statusPlan(t: Topology, name: string, source: string, nodeLabels: Readonly<RootConfig>["events"]["nodeLabels"] = []): StatusPlan {
-  const rec = rootRecord(t, name, source);
-  const treeOf = new Map<string, number>();
-  const plannedParent = new Map<string, string>();
-  const nodesOfTree = new Map<number, string[]>();
-  const switchOf = new Map<string, string>();
-  for (const [n, r] of t.nodes) {
-    // A central topology's "nodes" are clusters' roots: the clusters section reports them.
-    if (r.cluster !== undefined) continue;
-    treeOf.set(n, r.tree);
-    if (r.switch !== undefined) switchOf.set(n, r.switch);
-    plannedParent.set(n, r.parent);
-    let list = nodesOfTree.get(r.tree);
-    if (list === undefined) nodesOfTree.set(r.tree, (list = []));
-    list.push(n);
-  }
-  const rootOfTree = new Map<number, string>();
-  for (const r of t.roots) for (const tree of r.trees) rootOfTree.set(tree, r.name);
-  const labelsOf = new Map<string, Record<string, string>>();
-  for (const { nodes, labels } of nodeLabels) {
-    for (const n of expandHostlist(nodes, "events.nodeLabels[].nodes")) labelsOf.set(n, { ...labelsOf.get(n), ...labels });
-  }
-  return { root: name, trees: rec.trees, treeOf, plannedParent, nodesOfTree, rootOfTree, switchOf, labelsOf };
-}
-
 
 /** Nodes of the topology up at this root (what a cluster's root tells the central one). */
 function countUp(store: RootStore, expected: ReadonlySet<string>): number {

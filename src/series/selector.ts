@@ -50,25 +50,25 @@ export class Selector {
     return true;
   }
 
-  /** What is wrong with a selector ("expected … at character N"), or null when it parses (config schemas). */
-  static problem(text: string): string | null {
+  /** The selector, or what is wrong with it ("expected … at character N"). */
+  static tryParse(text: string): Selector | string {
+    const p = new SelectorParser(text);
     try {
-      Selector.parse(text, "");
-      return null;
+      const matchers = p.selector();
+      // PromQL's own rule: a selector must not match every series (`{}`, `{a=~".*"}`).
+      if (matchers.every(matchesEmpty)) throw p.fail("a selector that does not match the empty label set (a metric name, or a matcher with a non-empty value)");
+      return new Selector(text, matchers);
     } catch (err) {
-      return (err as Error).message.replace(/^: "(?:[^"\\]|\\.)*": /, "");
+      if (err instanceof SelectorSyntax) return err.message;
+      throw err;
     }
   }
 
   /** Parses a selector; a BanyanError (InvalidConfig) names `where`, the text and what was expected. */
   static parse(text: string, where: string): Selector {
-    const p = new SelectorParser(text, where);
-    const matchers = p.selector();
-    if (matchers.every(matchesEmpty)) {
-      // PromQL's own rule: a selector must not match every series (`{}`, `{a=~".*"}`).
-      throw p.fail("a selector that does not match the empty label set (a metric name, or a matcher with a non-empty value)");
-    }
-    return new Selector(text, matchers);
+    const s = Selector.tryParse(text);
+    if (typeof s === "string") throw new BanyanError(Code.InvalidConfig, `${where}: ${JSON.stringify(text.slice(0, 200))}: ${s}`);
+    return s;
   }
 }
 
@@ -93,13 +93,13 @@ const OP = /=~|!~|!=|=/y;
 const SPACE = /\s*/y;
 const ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\": "\\", '"': '"', "'": "'" };
 
+/** What the parser found wrong; tryParse turns it into its answer. */
+class SelectorSyntax extends Error {}
+
 class SelectorParser {
   private at = 0;
 
-  constructor(
-    private readonly text: string,
-    private readonly where: string,
-  ) {}
+  constructor(private readonly text: string) {}
 
   selector(): LabelMatcher[] {
     if (this.text.length > 4096) throw this.fail("a selector of at most 4096 characters");
@@ -181,7 +181,7 @@ class SelectorParser {
     this.at = SPACE.lastIndex;
   }
 
-  fail(expected: string): BanyanError {
-    return new BanyanError(Code.InvalidConfig, `${this.where}: ${JSON.stringify(this.text.slice(0, 200))}: expected ${expected} at character ${this.at + 1}`);
+  fail(expected: string): SelectorSyntax {
+    return new SelectorSyntax(`expected ${expected} at character ${this.at + 1}`);
   }
 }

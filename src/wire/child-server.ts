@@ -9,7 +9,7 @@ import type { FrameSink } from "./frame-flow.js";
 import { ConnectionGate, DEFAULT_GATE, type GateOptions } from "./connection-gate.js";
 import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
-import { decodeUp, parseHostPort, uplinkServiceDefinition } from "./uplink-grpc.js";
+import { decodeUp, parseHostPort, shutdownServer, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { WireLimits } from "./wire-limits.js";
 
 /** One child's stream, known after its Hello. */
@@ -185,17 +185,7 @@ export class ChildServer {
     this.flushLogs();
     for (const call of this.links.keys()) call.end();
     const closed = this.gate.close();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 1000);
-      timer.unref();
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await shutdownServer(this.server);
     this.injector?.destroy();
     for (const i of this.oldInjectors) i.destroy();
     await closed;

@@ -46,6 +46,21 @@ export function decodeDown(bytes: Buffer): Down {
   }
 }
 
+/** Closes a grpc-js server: its open calls get `graceMs` to end, then it is forced shut. */
+export function shutdownServer(server: grpc.Server, graceMs = 1000): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** Parses "host:port" (IPv6 as "[::1]:port"); throws an InvalidConfig error naming `where`. */
 export function parseHostPort(addr: string, where: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(addr);

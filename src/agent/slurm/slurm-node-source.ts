@@ -4,6 +4,7 @@ import type { Logger } from "../../core/logger.js";
 import { LimitedWarning } from "../../core/logger.js";
 import { SeriesType } from "../../series/series-def.js";
 import { SeriesWriter } from "../collectors/series-writer.js";
+import { BackgroundPoll } from "../background-poll.js";
 import type { SampleTarget, Source } from "../../wire/source.js";
 
 const run = promisify(execFile);
@@ -45,18 +46,18 @@ export function parseScontrolNode(text: string, node: string): SlurmNodeFacts | 
 export class SlurmNodeSource implements Source {
   readonly name = "slurm-node";
   private facts: SlurmNodeFacts | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly poller: BackgroundPoll;
   private writer: SeriesWriter | null = null;
-  private closed = false;
   private readonly failed: LimitedWarning;
 
   constructor(
     private readonly node: string,
     private readonly scontrol: string,
-    private readonly intervalMs: number,
+    intervalMs: number,
     log: Logger,
   ) {
     this.failed = new LimitedWarning(log, "scontrol show node failed: no banyan_node_slurm_info", 60_000);
+    this.poller = new BackgroundPoll(() => this.pollOnce(), intervalMs);
   }
 
   async pollOnce(): Promise<void> {
@@ -70,16 +71,7 @@ export class SlurmNodeSource implements Source {
   }
 
   collect(target: SampleTarget): void {
-    if (this.timer === null && !this.closed) {
-      const loop = async (): Promise<void> => {
-        await this.pollOnce();
-        if (this.closed) return;
-        this.timer = setTimeout(() => void loop(), this.intervalMs);
-        this.timer.unref();
-      };
-      this.timer = setTimeout(() => void loop(), 0);
-      this.timer.unref();
-    }
+    this.poller.ensure();
     this.writer ??= new SeriesWriter(target);
     const w = this.writer;
     w.begin();
@@ -88,7 +80,6 @@ export class SlurmNodeSource implements Source {
   }
 
   close(): void {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.poller.close();
   }
 }

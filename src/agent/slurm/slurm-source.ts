@@ -3,6 +3,7 @@ import { promisify } from "node:util";
 import type { Logger } from "../../core/logger.js";
 import { SeriesType } from "../../series/series-def.js";
 import { SeriesWriter } from "../collectors/series-writer.js";
+import { BackgroundPoll } from "../background-poll.js";
 import type { SampleTarget, Source } from "../../wire/source.js";
 import { parseAccountsAndUsers, parseCpus, parseFairshare, parseJobs, parseNodeStates, parseNodes, parsePartitionCpus, parseSdiag, type SchedulerSample } from "./scheduler-metrics.js";
 
@@ -25,15 +26,16 @@ export interface SlurmSourceOptions {
 export class SlurmSource implements Source {
   readonly name = "slurm";
   private latest: SchedulerSample[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private readonly poller: BackgroundPoll;
   private writer: SeriesWriter | null = null;
-  private closed = false;
   private lastLogMs = 0;
 
   constructor(
     private readonly opts: SlurmSourceOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.poller = new BackgroundPoll(() => this.pollOnce(), opts.intervalMs);
+  }
 
   /** One poll now (the loop calls it; tests too). */
   async pollOnce(): Promise<void> {
@@ -65,16 +67,7 @@ export class SlurmSource implements Source {
   }
 
   collect(target: SampleTarget): void {
-    if (this.timer === null && !this.closed) {
-      const loop = async (): Promise<void> => {
-        await this.pollOnce();
-        if (this.closed) return;
-        this.timer = setTimeout(() => void loop(), this.opts.intervalMs);
-        this.timer.unref();
-      };
-      this.timer = setTimeout(() => void loop(), 0);
-      this.timer.unref();
-    }
+    this.poller.ensure();
     this.writer ??= new SeriesWriter(target);
     const w = this.writer;
     w.begin();
@@ -83,7 +76,6 @@ export class SlurmSource implements Source {
   }
 
   close(): void {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.poller.close();
   }
 }

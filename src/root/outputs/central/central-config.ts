@@ -5,8 +5,8 @@ import { treeTlsSchema } from "../../../wire/tree-tls.js";
 
 /** A PromQL vector selector, checked when the config is read. */
 export const selectorString = z.string().superRefine((s, ctx) => {
-  const problem = Selector.problem(s);
-  if (problem !== null) ctx.addIssue({ code: "custom", message: `expected a PromQL selector: ${problem}`, input: s });
+  const problem = Selector.tryParse(s);
+  if (typeof problem === "string") ctx.addIssue({ code: "custom", message: `expected a PromQL selector: ${problem}`, input: s });
 });
 
 /**

@@ -1,6 +1,5 @@
 import type { SeriesDef } from "../../../series/series-def.js";
 import { Selector } from "../../../series/selector.js";
-import type { OriginIdentity } from "../../origin-identity.js";
 import type { CentralConfig } from "./central-config.js";
 
 /**
@@ -19,9 +18,9 @@ export class ForwardFilter {
     this.deny = forward.deny.map((s, k) => Selector.parse(s, `central.forward.deny[${k}]`));
   }
 
-  allows(def: SeriesDef, origin: OriginIdentity): boolean {
+  allows(def: SeriesDef, origin: { readonly labels: Readonly<Record<string, string>> }): boolean {
     if (!this.raw) return false;
-    const extra = { instance: origin.instance };
+    const extra = origin.labels;
     if (this.allow.length > 0 && !this.allow.some((s) => s.matches(def.name, def.labels, extra))) return false;
     return !this.deny.some((s) => s.matches(def.name, def.labels, extra));
   }

@@ -54,9 +54,12 @@ export class SummaryOrigin {
   /** This tick's frame, or null when nothing changed. */
   tick(summary: RootSummary, aggregates: AggregateEngine | null, nowMs: number): Frame | null {
     this.seen.clear();
-    this.put(NODES_UP, summary.nodesUp);
-    this.put(NODES_EXPECTED, summary.nodesExpected);
-    aggregates?.forEachResult((record, labels, value) => this.put(this.defOf(record, labels), value));
+    this.put(NODES_UP.name, NODES_UP, summary.nodesUp);
+    this.put(NODES_EXPECTED.name, NODES_EXPECTED, summary.nodesExpected);
+    aggregates?.forEachResult((record, labels, value) => {
+      const key = seriesKey(record, labels);
+      this.put(key, this.defs.get(key) ?? this.defOf(key, record, labels), value);
+    });
     for (const [key, id] of this.ids) {
       if (this.seen.has(key)) continue;
       this.encoder.remove(id);
@@ -70,19 +73,15 @@ export class SummaryOrigin {
     return create(FrameSchema, { origin: this.wireName, epoch: this.epoch, seq: ++this.seq, timeMs: BigInt(nowMs), kind, codec: wire.codec, payload: wire.bytes });
   }
 
-  private defOf(record: string, labels: LabelPairs): SeriesDef {
-    const key = seriesKey(record, labels);
-    let def = this.defs.get(key);
-    if (def === undefined) {
-      const sorted = [...labels].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      def = { name: record, labels: sorted, type: SeriesType.Gauge, family: record, help: "An aggregate kept by a cluster's root." };
-      this.defs.set(key, def);
-    }
+  private defOf(key: string, record: string, labels: LabelPairs): SeriesDef {
+    const sorted = [...labels].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const def: SeriesDef = { name: record, labels: sorted, type: SeriesType.Gauge, family: record, help: "An aggregate kept by a cluster's root." };
+    this.defs.set(key, def);
     return def;
   }
 
-  private put(def: SeriesDef, value: number): void {
-    const key = seriesKey(def.name, def.labels);
+  /** `key` is the series' key (seriesKey of its name and labels), computed once by the caller. */
+  private put(key: string, def: SeriesDef, value: number): void {
     this.seen.add(key);
     let id = this.ids.get(key);
     if (id === undefined) {

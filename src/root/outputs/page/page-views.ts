@@ -49,7 +49,7 @@ export class UseOverview {
     const inv = this.inventory;
     const idle = (labels: LabelPairs): boolean => labels.some(([k, v]) => k === "mode" && v === "idle");
     const acc = new Map<string, { nodes: number; up: number; busy: number[]; load: number[]; mem: number[]; psi: number[]; errs: number[] }>();
-    for (const e of inv.entries(this.expected())) {
+    for (const e of inv.entries(this.expected(), this.intervalMs() / 2, nowMs)) {
       const key = e.cluster !== undefined ? `${e.cluster}/${e.node}` : e.node;
       const st = this.store.origin(key);
       const up = st !== undefined && st.up;

@@ -5,7 +5,7 @@ import { BanyanError, Code } from "../../../core/errors.js";
 import type { Logger } from "../../../core/logger.js";
 import { WebAuth, type WebConfig } from "../../../core/web-config.js";
 import { WatchRequestSchema, WatchUpdateSchema, WatchUpdate_Kind, type WatchRequest, type WatchUpdate } from "../../../gen/banyan/v1/watch_pb.js";
-import { parseHostPort } from "../../../wire/uplink-grpc.js";
+import { parseHostPort, shutdownServer } from "../../../wire/uplink-grpc.js";
 import type { WatchHub } from "./watch-hub.js";
 import { watchSpecOf } from "./watch-spec.js";
 import type { WatchMessage, WatchSink } from "./watcher.js";
@@ -73,18 +73,8 @@ export class WatchGrpcServer {
     );
   }
 
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 1000);
-      timer.unref();
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+  stop(): Promise<void> {
+    return shutdownServer(this.server);
   }
 
   private async onWatch(call: grpc.ServerWritableStream<Buffer, WatchUpdate>): Promise<void> {

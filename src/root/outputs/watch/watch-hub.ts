@@ -95,7 +95,7 @@ export class WatchHub implements RootOutput {
     if (names.every((n) => n !== null)) for (const n of names) this.nameSet(n!).add(w);
     else this.anyName.add(w);
     this.watchers.add(w);
-    const over = this.matchExisting(w, spec, nowMs);
+    const over = this.matchExisting(w, spec);
     if (over) {
       this.forget(w);
       this.m.refused.inc({ reason: "too_many_series" });
@@ -117,7 +117,7 @@ export class WatchHub implements RootOutput {
   query(spec: WatchSpec, nowMs = Date.now()): readonly WatchSample[] | string {
     const sink: WatchSink = { send: () => undefined, pendingBytes: () => 0, close: () => undefined };
     const w = new Watcher(spec, sink, this.limits.maxSeriesPerWatch);
-    if (this.matchExisting(w, spec, nowMs, false)) return `the selectors match more than ${this.limits.maxSeriesPerWatch} series (watch.maxSeriesPerWatch)`;
+    if (this.matchExisting(w, spec, false)) return `the selectors match more than ${this.limits.maxSeriesPerWatch} series (watch.maxSeriesPerWatch)`;
     return w.snapshot(nowMs).samples;
   }
 
@@ -130,12 +130,12 @@ export class WatchHub implements RootOutput {
       for (const id of applied.gone) this.dropId(ws, id, now);
       for (let k = 0; k < applied.changedCount; k++) {
         const list = ws.members.get(applied.changed[k]!);
-        if (list !== undefined) for (const m of list) m.watcher.touch(m, now);
+        if (list !== undefined) for (const m of list) m.watcher.touch(m);
       }
     }
     for (const id of applied.defined) {
       const def = origin.decoded.def(id);
-      if (def !== undefined) this.joinId(origin, id, def, now);
+      if (def !== undefined) this.joinId(origin, id, def);
     }
   }
 
@@ -161,7 +161,7 @@ export class WatchHub implements RootOutput {
     for (let id = 0; id < d.capacity; id++) {
       const def = d.def(id);
       if (def === undefined) continue;
-      const joined = this.joinId(origin, id, def, now);
+      const joined = this.joinId(origin, id, def);
       for (const m of joined) before.get(m.watcher)?.delete(labelKey(m.labels));
     }
     for (const [w, keys] of before) for (const labels of keys.values()) w.goneLabels(labels, now);
@@ -192,12 +192,12 @@ export class WatchHub implements RootOutput {
   }
 
   /** Finds what a new watcher matches among the series held now; true when it is over its series bound. */
-  private matchExisting(w: Watcher, spec: WatchSpec, nowMs: number, index = true): boolean {
+  private matchExisting(w: Watcher, spec: WatchSpec, index = true): boolean {
     const names = spec.selectors.map((s) => s.metricName);
     const consider = (st: OriginState, id: number): boolean => {
       const def = st.decoded.def(id);
       if (def === undefined || !w.wants(def, st)) return false;
-      const m = w.join(st, id, def, nowMs);
+      const m = w.join(st, id, def);
       if (m === null) return true;
       if (index) this.index(st, id, m);
       return false;
@@ -218,11 +218,11 @@ export class WatchHub implements RootOutput {
     return false;
   }
 
-  private joinId(origin: OriginState, id: number, def: SeriesDef, now: number): Member[] {
+  private joinId(origin: OriginState, id: number, def: SeriesDef): Member[] {
     const out: Member[] = [];
     const ask = (w: Watcher): void => {
       if (w.closed || !w.wants(def, origin)) return;
-      const m = w.join(origin, id, def, now);
+      const m = w.join(origin, id, def);
       if (m === null) {
         this.m.dropped.inc({ reason: "too_many_series" });
         this.close(w, `the selectors now match more than ${this.limits.maxSeriesPerWatch} series (watch.maxSeriesPerWatch)`);

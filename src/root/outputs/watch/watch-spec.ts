@@ -28,9 +28,9 @@ export function watchSpecOf(r: WatchRequestParts, defaultIntervalMs: number): Wa
   if (r.match.length > 32) return `match[]: ${r.match.length} selectors, at most 32`;
   const selectors: Selector[] = [];
   for (const [k, text] of r.match.entries()) {
-    const problem = Selector.problem(text);
-    if (problem !== null) return `match[${k}]: ${JSON.stringify(text.slice(0, 200))}: ${problem}`;
-    selectors.push(Selector.parse(text, `match[${k}]`));
+    const s = Selector.tryParse(text);
+    if (typeof s === "string") return `match[${k}]: ${JSON.stringify(text.slice(0, 200))}: ${s}`;
+    selectors.push(s);
   }
   const by = (r.by ?? []).flatMap((b) => b.split(",")).map((b) => b.trim()).filter((b) => b !== "");
   for (const b of by) if (!LABEL.test(b)) return `by: ${JSON.stringify(b.slice(0, 80))}: expected a label name`;

@@ -84,7 +84,7 @@ export class Watcher {
   }
 
   /** A matching series joins; null when the watcher already has its most series (the hub drops it). */
-  join(origin: OriginState, id: number, def: SeriesDef, nowMs: number): Member | null {
+  join(origin: OriginState, id: number, def: SeriesDef): Member | null {
     if (this.members.size >= this.maxSeries) return null;
     const labels: Record<string, string> = { __name__: def.name };
     for (const [k, v] of def.labels) if (v !== "") labels[k] = v;
@@ -93,7 +93,7 @@ export class Watcher {
     const m: Member = { watcher: this, origin, id, labels, group, lastSentMs: -Infinity, dirty: false };
     this.members.add(m);
     group?.members.add(m);
-    this.touch(m, nowMs);
+    this.touch(m);
     return m;
   }
 
@@ -114,7 +114,7 @@ export class Watcher {
     if (this.spec.agg === null) this.gone.push({ labels, value: NaN, timeMs: nowMs, gone: true });
   }
 
-  touch(m: Member, _nowMs: number): void {
+  touch(m: Member): void {
     if (m.group !== null) return this.markGroup(m.group);
     if (m.dirty) return;
     m.dirty = true;
