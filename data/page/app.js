@@ -291,8 +291,19 @@
   function showJob(j) {
     state.job.nodes = j.nodes;
     state.job.running = j.running;
-    $("job-figures").textContent = `${j.user} · ${j.partition} · ${j.nodes.length} nodes (${j.nodes.join(", ")}) · ${j.running ? "running" : "ended"}` +
-      `\nCPU ${fmt(j.cores, 2)} cores (${fmt(j.cpu_seconds)} s)  memory ${fmt(j.memory_bytes)}B (peak ${fmt(j.memory_peak_bytes)}B)  GPUs ${j.gpus} at ${j.gpu_utilization_percent === null ? "–" : fmt(j.gpu_utilization_percent, 0)} %  I/O ${fmt(j.io)} B/s`;
+    const gpu = `GPUs ${j.gpus} at ${j.gpu_utilization_percent === null ? "–" : fmt(j.gpu_utilization_percent, 0)} %`;
+    if (j.running) {
+      state.job.report = null;
+      $("job-figures").textContent = `${j.user} · ${j.partition} · ${j.nodes.length} nodes (${j.nodes.join(", ")}) · running` +
+        `\nCPU ${fmt(j.cores, 2)} cores (${fmt(j.cpu_seconds)} s)  memory ${fmt(j.memory_bytes)}B (peak ${fmt(j.memory_peak_bytes)}B)  ${gpu}  I/O ${fmt(j.io)} B/s`;
+    } else {
+      // Its report: the root's last figures of it, over the time it was seen.
+      const durationS = Math.max(0, (Date.parse(j.last_seen) - Date.parse(j.first_seen)) / 1000);
+      const efficiency = j.cpus_allocated > 0 && durationS > 0 ? j.cpu_seconds / (j.cpus_allocated * durationS) : null;
+      state.job.report = { duration_s: durationS, cpu_seconds: j.cpu_seconds, cpu_efficiency: efficiency, memory_peak_bytes: j.memory_peak_bytes, io_bytes: j.io_read_bytes + j.io_written_bytes };
+      $("job-figures").textContent = `${j.user} · ${j.partition} · ${j.nodes.length} nodes (${j.nodes.join(", ")}) · ended ${j.last_seen.replace("T", " ").slice(0, 19)} after ${fmt(durationS, 0)} s` +
+        `\nCPU ${fmt(j.cpu_seconds)} s (efficiency ${efficiency === null ? "–" : fmt(100 * efficiency, 0) + " %"})  memory peak ${fmt(j.memory_peak_bytes)}B  ${gpu}  read ${fmt(j.io_read_bytes)}B  written ${fmt(j.io_written_bytes)}B`;
+    }
     dirty = true;
   }
 

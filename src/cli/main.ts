@@ -19,6 +19,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   job: async () => (await import("./job-command.js")).jobCommand(),
   certs: async () => (await import("./certs-command.js")).certsCommand(),
   report: async () => (await import("./report-command.js")).reportCommand(),
+  dashboards: async () => (await import("./dashboards-command.js")).dashboardsCommand(),
 };
 
 const SUMMARY: Record<string, string> = {
@@ -31,6 +32,7 @@ const SUMMARY: Record<string, string> = {
   job: "Slurm prolog/epilog: register or end a job on this node's agent (always exits 0)",
   certs: "make the site CA and a certificate per node and root, for mutual TLS on the trees",
   report: "usage per user, account, partition or day from the job reports and the roots' job-end logs",
+  dashboards: "generate Grafana dashboards for the cluster, a job, a user and Banyan's health",
 };
 
 try {

@@ -16,6 +16,7 @@ export interface NodeStatus {
  * The node's place in the trees as series of its own, so they travel like any metric and any root
  * or Prometheus can tell who is away from its planned parent:
  *   banyan_node_parent_info{parent, planned} 1
+ *   banyan_node_away                  1 while the parent is not the planned one (PromQL cannot compare two labels)
  *   banyan_node_failovers_total
  *   banyan_node_failovers_last_hour
  */
@@ -23,6 +24,7 @@ export class NodeStatusSource implements Source {
   readonly name = "node-status";
   private infoId = -1;
   private infoParent = "";
+  private awayId = -1;
   private failoversId = -1;
   private lastHourId = -1;
 
@@ -40,6 +42,8 @@ export class NodeStatusSource implements Source {
       this.infoParent = s.parent;
     }
     target.set(this.infoId, 1);
+    if (this.awayId < 0) this.awayId = target.define(seriesDef("banyan_node_away", {}, SeriesType.Gauge, { help: "1 while this node's stream goes to a parent other than the planned one." }));
+    target.set(this.awayId, s.parent === s.planned ? 0 : 1);
     if (this.failoversId < 0) {
       this.failoversId = target.define(seriesDef("banyan_node_failovers_total", {}, SeriesType.Counter, { help: "Moves of this node to a fallback parent after a failure." }));
     }

@@ -1,8 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash, createPublicKey } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import bcrypt from "bcrypt";
 import CDP from "chrome-remote-interface";
 import { Registry } from "prom-client";
 import t from "tap";
@@ -23,11 +25,20 @@ const SHOTS = process.env["BANYAN_SCREENSHOTS"] ?? join(tmpdir(), "banyan-live-p
 
 type PageState = { nodes: Record<string, string>; heat: { metric: string; values: Record<string, number> }; jobs: string[]; job: { id: string; nodes: string[] } | null; use: Record<string, { nodes: number }>; health: { nodes_up?: number } };
 
+interface BrowserOptions {
+  /** Trust a server certificate by the SHA-256 of its public key (base64), as a site CA would be. */
+  readonly spki?: string;
+  /** Answer the server's basic-auth challenges with these, as a user typing them into the prompt. */
+  readonly auth?: { readonly username: string; readonly password: string };
+}
+
 /** Headless Chromium driven over the DevTools protocol: open a URL, read the page's state, take a screenshot. */
-async function browser(t: Tap.Test): Promise<{ open(url: string): Promise<void>; state(): Promise<PageState | null>; shot(name: string): Promise<string> }> {
+async function browser(t: Tap.Test, opts: BrowserOptions = {}): Promise<{ open(url: string): Promise<void>; state(): Promise<PageState | null>; shot(name: string): Promise<string>; challenges: () => number; close(): Promise<void> }> {
   const chromium = requireProgram("chromium");
   const profile = mkdtempSync(join(tmpdir(), "banyan-chromium-"));
-  const proc: ChildProcess = spawn(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", `--user-data-dir=${profile}`, `--remote-debugging-port=${DEBUG_PORT}`, "--window-size=1400,1600", "about:blank"], { stdio: "ignore" });
+  const trust = opts.spki !== undefined ? [`--ignore-certificate-errors-spki-list=${opts.spki}`] : [];
+  const proc: ChildProcess = spawn(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", ...trust, `--user-data-dir=${profile}`, `--remote-debugging-port=${DEBUG_PORT}`, "--window-size=1400,1600", "about:blank"], { stdio: "ignore" });
+  const killed = new Promise((r) => proc.on("exit", r));
   t.teardown(() => proc.kill("SIGKILL"));
   let client: CDP.Client | null = null;
   await eventually(async () => {
@@ -43,7 +54,25 @@ async function browser(t: Tap.Test): Promise<{ open(url: string): Promise<void>;
   t.teardown(() => c.close());
   await c.Page.enable();
   await c.Runtime.enable();
+  let challenges = 0;
+  const auth = opts.auth;
+  if (auth !== undefined) {
+    // Every request pauses; a 401 with WWW-Authenticate is answered as the browser's prompt would be.
+    c.Fetch.on("requestPaused", (e) => void c.Fetch.continueRequest({ requestId: e.requestId }).catch(() => undefined));
+    c.Fetch.on("authRequired", (e) => {
+      // A user gives up after a few refusals, as Chromium's prompt would be cancelled.
+      const response = ++challenges <= 3 ? { response: "ProvideCredentials" as const, ...auth } : { response: "CancelAuth" as const };
+      void c.Fetch.continueWithAuth({ requestId: e.requestId, authChallengeResponse: response }).catch(() => undefined);
+    });
+    await c.Fetch.enable({ handleAuthRequests: true, patterns: [{ urlPattern: "*" }] });
+  }
   return {
+    challenges: () => challenges,
+    async close() {
+      await c.close().catch(() => undefined);
+      proc.kill("SIGKILL");
+      await killed;
+    },
     async open(url) {
       await c.Page.navigate({ url });
       await c.Page.loadEventFired();
@@ -136,4 +165,44 @@ t.test("live page - a job's page shows its nodes and figures", async (t) => {
   t.ok(await eventually(async () => (await page.state())?.job?.nodes?.join() === "g1", 15_000), "the job's page lists its node");
   t.ok(await eventually(async () => (await page.state())?.jobs.includes("77") === true, 10_000), "and the jobs table has it");
   t.comment(`screenshot: ${await page.shot("live-page-job")}`);
+  // The epilog ends it: the page now gives its report.
+  t.equal(await new Promise((resolve) => spawn(process.execPath, [CLI, "job", "end"], { env: { ...env, SLURM_JOB_EXIT_CODE: "0" } }).on("exit", resolve)), 0, "the epilog ends job 77");
+  t.ok(
+    await eventually(async () => {
+      const j = (await page.state())?.job as { running?: boolean; report?: { duration_s: number; cpu_seconds: number } | null } | undefined;
+      return j?.running === false && j.report != null && j.report.duration_s > 0 && j.report.cpu_seconds === 5;
+    }, 15_000),
+    "after its end the job's page shows its report: duration, and the CPU seconds of its cgroup",
+  );
+  t.comment(`screenshot: ${await page.shot("live-page-job-ended")}`);
+});
+
+t.test("live page - behind the web config's TLS and basic auth, the page and its streams work", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-live-tls-"));
+  const key = join(dir, "web.key");
+  const crt = join(dir, "web.crt");
+  const ssl = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt], { encoding: "utf8" });
+  t.equal(ssl.status, 0, `openssl made a certificate ${ssl.status === 0 ? "" : ssl.stderr}`);
+  const spki = createHash("sha256").update(createPublicKey(readFileSync(key)).export({ type: "spki", format: "der" })).digest("base64");
+  const web = join(dir, "web.yml");
+  writeFileSync(web, `tls_server_config:\n  cert_file: ${crt}\n  key_file: ${key}\nbasic_auth_users:\n  ops: ${bcrypt.hashSync("s3cret", 10)}\n`);
+  const cluster = await startCluster({ nodes: "n[01-08]", roots: "r1", trees: 1, basePort: BASE + 200, series: 40, intervalMs: 500, rootConfig: { web: { configFile: web } } });
+  t.teardown(() => cluster.stop());
+  t.ok(await eventually(() => cluster.upNodes().size === 8, 30_000), "8 nodes up");
+  const url = `https://127.0.0.1:${cluster.roots[0]!.httpPort}/?metric=load`;
+
+  const page = await browser(t, { spki, auth: { username: "ops", password: "s3cret" } });
+  await page.open(url);
+  t.ok(await eventually(async () => Object.values((await page.state())?.nodes ?? {}).filter((x) => x === "up").length === 8, 15_000), "over HTTPS with the password, the page shows all 8 nodes up");
+  t.ok(page.challenges() > 0, "after the root asked for credentials");
+  const load = new Map([...(await cluster.roots[0]!.render()).matchAll(/^node_load1\{.*instance="([^"]+)"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+  t.ok(await eventually(async () => Object.keys((await page.state())?.heat.values ?? {}).length === load.size, 10_000), "and the heatmap has every node's value (the watch stream passes the same auth)");
+  t.ok(await eventually(async () => (await page.state())?.health.nodes_up === 8, 10_000), "and the health stream");
+  await page.close();
+
+  const wrong = await browser(t, { spki, auth: { username: "ops", password: "wrong" } });
+  await wrong.open(url).catch(() => undefined);
+  await sleep(3000);
+  t.same((await wrong.state().catch(() => null))?.nodes ?? {}, {}, "a wrong password gets no page");
+  t.ok(wrong.challenges() > 0, "the root asked for credentials");
 });

@@ -1,40 +1,23 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:http";
-import { fileURLToPath } from "node:url";
 import t from "tap";
 import { banyan } from "../fixtures/banyan-cli.js";
-import { eventually, sleep } from "../fixtures/cluster.js";
+import { eventually } from "../fixtures/cluster.js";
 import { httpText, startProcess, startBanyan } from "../fixtures/processes.js";
 import { findScontrol, scontrolFacts } from "../../src/agent/slurm/job-discovery.js";
 import { requireProgram } from "../fixtures/programs.js";
+import { HOST, REPO, SLURM_USER as USER, sh, startSlurm } from "../fixtures/slurm-cluster.js";
 
 /**
  * A real one-node Slurm (Debian slurm-wlm + munge, cgroup v1 accounting), its Prolog and Epilog
  * pointing at deploy/slurm/*, a Banyan root, and no agent: the prolog starts it.
  */
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const FIX = join(REPO, "test/fixtures/slurm");
-const HOST = hostname().split(".")[0]!;
 const BASE = 31200;
-const USER = "banyanci";
-const sh = (cmd: string): string => execFileSync("sh", ["-c", cmd], { encoding: "utf8" });
-const pidOf = (file: string): number | null => (existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : null);
-const kill = (pid: number | null): void => {
-  if (pid === null || !(pid > 0)) return;
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    // gone
-  }
-};
 
 t.test("slurm - the prolog starts the agent and registers jobs; their info, cgroup use and pushes reach the root; after the epilog they are gone and reported", async (t) => {
-  for (const p of ["slurmctld", "slurmd", "sbatch", "scontrol", "sinfo"]) requireProgram(p);
-  const munged = ["/usr/sbin/munged", "/sbin/munged"].find((p) => existsSync(p));
-  if (munged === undefined) throw new Error("munged is not installed: run scripts/install-system-deps.sh (as root) first");
   const dir = mkdtempSync(join(tmpdir(), "banyan-slurm-"));
   const run = join(dir, "run");
   const reports = join(dir, "reports");
@@ -46,19 +29,7 @@ t.test("slurm - the prolog starts the agent and registers jobs; their info, cgro
     agentYaml,
     `topology: ${topo}\nname: ${HOST}\nintervalMs: 500\njobs:\n  controlSocket: ${run}/agent.sock\n  runDir: ${run}\n  reportDir: ${reports}\n  pushListen: 127.0.0.1:${BASE + 90}\nsources:\n  slurm: {enabled: true, intervalMs: 1000}\n`,
   );
-  // Slurm hooks get no PATH and no environment of ours: /etc/default/banyan says where things are.
-  writeFileSync("/etc/default/banyan", `BANYAN_NODE=${process.execPath}\nBANYAN_HOME=${REPO}\nBANYAN_CONFIG=${agentYaml}\nBANYAN_LOG=${dir}/job.log\n`);
-  mkdirSync("/etc/slurm", { recursive: true });
-  writeFileSync(
-    "/etc/slurm/slurm.conf",
-    readFileSync(join(FIX, "slurm.conf.in"), "utf8").replaceAll("@HOST@", HOST).replace("@PROLOG@", join(REPO, "deploy/slurm/prolog")).replace("@EPILOG@", join(REPO, "deploy/slurm/epilog")),
-  );
-  writeFileSync("/etc/slurm/cgroup.conf", readFileSync(join(FIX, "cgroup.conf"), "utf8"));
-  sh("id banyanci >/dev/null 2>&1 || useradd -m banyanci");
-  sh("rm -rf /var/lib/slurm/slurmctld && mkdir -p /var/lib/slurm/slurmctld /var/lib/slurm/slurmd /var/log/slurm && chown -R slurm:slurm /var/lib/slurm/slurmctld /var/log/slurm");
-  sh("install -d -o munge -g munge /run/munge && ( [ -f /etc/munge/munge.key ] || mungekey 2>/dev/null || /usr/sbin/create-munge-key -f ) && chown munge:munge /etc/munge/munge.key");
-  sh(`runuser -u munge -- ${munged}`);
-  sh("slurmctld && slurmd");
+  const slurm = await startSlurm(`BANYAN_NODE=${process.execPath}\nBANYAN_HOME=${REPO}\nBANYAN_CONFIG=${agentYaml}\nBANYAN_LOG=${dir}/job.log\n`);
   // A real Alertmanager whose route for this user is where a job's end goes (the seed's job notice to the user).
   const notices: { labels: Record<string, string>; annotations: Record<string, string>; status: string }[] = [];
   const receiver = createServer((req, res) => {
@@ -91,18 +62,12 @@ receivers:
   const am = startProcess(requireProgram("prometheus-alertmanager"), [`--config.file=${join(dir, "alertmanager.yml")}`, `--storage.path=${join(dir, "am")}`, `--web.listen-address=127.0.0.1:${BASE + 95}`, "--cluster.listen-address="]);
   const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--set", "intervalMs=500", "--set", `events.alertmanagers=[{url: "http://127.0.0.1:${BASE + 95}"}]`]);
   t.teardown(async () => {
-    spawnSync("scancel", ["-u", USER]);
-    await sleep(500);
-    kill(pidOf(join(run, "agent.pid")));
-    kill(pidOf("/run/slurmd.pid"));
-    kill(pidOf("/run/slurmctld.pid"));
-    kill(pidOf("/run/munge/munged.pid"));
+    await slurm.stop(join(run, "agent.pid"));
     await root.stop();
     await am.stop();
     receiver.close();
     rmSync("/etc/default/banyan", { force: true });
   });
-  t.ok(await eventually(() => /idle/.test(spawnSync("sinfo", ["-h", "-o", "%t"], { encoding: "utf8" }).stdout), 30_000, 250), "Slurm is up");
 
   // Two jobs at once, each pushing its progress with its own token (Basic auth, as client helpers do).
   const pusher = join(dir, "push.mjs");
@@ -120,8 +85,7 @@ console.log("push", r.status);\n`,
   sh(`chmod 644 ${pusher} && chmod 755 ${dir}`);
   // 12 s after the push: a job found by discovery pushes a few seconds after the other, and both
   // must still run when the root is looked at, even on a loaded machine.
-  const submit = (): string =>
-    sh(`runuser -u ${USER} -- sbatch --parsable --chdir=/tmp -n 1 --wrap "${process.execPath} ${pusher}; sleep 12"`).trim();
+  const submit = (): string => slurm.submit(`${process.execPath} ${pusher}; sleep 12`, ["-n", "1"]);
   const page = async (): Promise<string> => (await httpText(`http://127.0.0.1:${BASE + 1}/metrics`)).text;
   // Both at once: one scheduling cycle allocates them. Their prologs race to start the agent, and
   // this Slurm (22.05, PrologFlags=Alloc) often runs only one of them: the agent finds the other

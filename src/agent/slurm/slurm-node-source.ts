@@ -40,7 +40,8 @@ export function parseScontrolNode(text: string, node: string): SlurmNodeFacts | 
 /**
  * This node as Slurm sees it (partitions, features, state, GRES, CPUs, memory): asked of scontrol
  * every `intervalMs` (60 s: it changes when an admin acts) in the background, never on the sampling
- * path, and served as `banyan_node_slurm_info{…} 1` for the root's inventory. Nothing when Slurm
+ * path, and served as `banyan_node_slurm_info{…} 1` for the root's inventory, and
+ * `banyan_node_partition_info{partition} 1` per partition for dashboards' joins. Nothing when Slurm
  * cannot be asked (a line a minute at most says so).
  */
 export class SlurmNodeSource implements Source {
@@ -75,7 +76,11 @@ export class SlurmNodeSource implements Source {
     this.writer ??= new SeriesWriter(target);
     const w = this.writer;
     w.begin();
-    if (this.facts !== null) w.put("banyan_node_slurm_info", { ...this.facts }, 1, SeriesType.Gauge, "This node as Slurm sees it: partitions, features, state, GRES, CPUs, memory (MB).");
+    if (this.facts !== null) {
+      w.put("banyan_node_slurm_info", { ...this.facts }, 1, SeriesType.Gauge, "This node as Slurm sees it: partitions, features, state, GRES, CPUs, memory (MB).");
+      // One series per partition, to join on in PromQL (a comma list in one label cannot be split there).
+      for (const partition of this.facts.partitions.split(",")) if (partition !== "") w.put("banyan_node_partition_info", { partition }, 1, SeriesType.Gauge, "A Slurm partition this node is in.");
+    }
     w.end();
   }
 
