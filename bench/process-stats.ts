@@ -1,16 +1,17 @@
 import { readFileSync } from "node:fs";
 
-/** CPU seconds (user + system) and RSS of a process, from /proc (Linux). */
-export function processStats(pid: number): { cpuS: number; rssBytes: number } {
+/** CPU seconds (user + system, and each) and RSS of a process (whole, anonymous, file-backed), from /proc (Linux). */
+export function processStats(pid: number): { cpuS: number; userS: number; systemS: number; rssBytes: number; rssAnonBytes: number; rssFileBytes: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    const user = Number(fields[11]) / 100;
+    const system = Number(fields[12]) / 100;
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-    return { cpuS: ticks / 100, rssBytes: rss };
+    const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+    return { cpuS: user + system, userS: user, systemS: system, rssBytes: kb("VmRSS"), rssAnonBytes: kb("RssAnon"), rssFileBytes: kb("RssFile") };
   } catch {
-    return { cpuS: 0, rssBytes: 0 };
+    return { cpuS: 0, userS: 0, systemS: 0, rssBytes: 0, rssAnonBytes: 0, rssFileBytes: 0 };
   }
 }
 

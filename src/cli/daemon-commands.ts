@@ -6,13 +6,7 @@ import { z } from "zod";
 import { applyOverrides, parseConfig, readYamlFile, type ConfigSource } from "../core/config-file.js";
 import { BanyanError, Code } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
-import { parseAgentConfig } from "../agent/agent-config.js";
-import { parseRelayConfig } from "../relay/relay-config.js";
-import { parseRootConfig } from "../root/root-config.js";
 import { exitOnError } from "./cli-errors.js";
-import { startAgent } from "../agent/agent-daemon.js";
-import { startRelay } from "../relay/relay-daemon.js";
-import { startRoot } from "../root/root-daemon.js";
 import type { DaemonContext } from "../wire/daemon-context.js";
 import { logSchema } from "../wire/wire-config.js";
 import { routeGrpcLogs } from "../wire/uplink-grpc.js";
@@ -156,6 +150,9 @@ Example:
     )
     .action((flags: DaemonFlags) =>
       runDaemon("root", flags, async (raw, source, log) => {
+        // Each daemon loads only its own modules: an agent never holds the root's (memory on every node).
+        const { parseRootConfig } = await import("../root/root-config.js");
+        const { startRoot } = await import("../root/root-daemon.js");
         const cfg = parseRootConfig(raw, source);
         const ctx = contextOf(cfg, log, "root");
         const d = await startRoot(ctx, cfg);
@@ -193,6 +190,8 @@ Examples:
     )
     .action((flags: DaemonFlags) =>
       runDaemon("agent", flags, async (raw, source, log) => {
+        const { parseAgentConfig } = await import("../agent/agent-config.js");
+        const { startAgent } = await import("../agent/agent-daemon.js");
         const cfg = parseAgentConfig(raw, source);
         const d = await startAgent(contextOf(cfg, log, "agent"), cfg);
         return {
@@ -222,6 +221,8 @@ Example:
     )
     .action((flags: DaemonFlags) =>
       runDaemon("relay", flags, async (raw, source, log) => {
+        const { parseRelayConfig } = await import("../relay/relay-config.js");
+        const { startRelay } = await import("../relay/relay-daemon.js");
         const cfg = parseRelayConfig(raw, source);
         const d = await startRelay(contextOf(cfg, log, "relay"), cfg);
         return {
