@@ -1,4 +1,5 @@
 import { statfs } from "node:fs/promises";
+import { fieldSpans, forEachLine, numberAt } from "./scan.js";
 import { fields, readText, type Collector } from "./series-writer.js";
 
 /** Disk and filesystem collectors with node_exporter 1.5's names, units and default exclusions. */
@@ -26,23 +27,37 @@ const DISK_FIELDS: [number, string, string, number, boolean][] = [
   [16, "flush_requests_time_seconds_total", "This is the total number of seconds spent by all flush requests.", 0.001, true],
 ];
 
+const DISK_NAMES = DISK_FIELDS.map(([, name]) => `node_disk_${name}`);
+const diskStarts = new Int32Array(32);
+const diskEnds = new Int32Array(32);
+/** Per device (by its line's first three fields): labels and info labels, or null when left out; decided once. */
+const disks = new Map<string, { labels: { device: string }; info: Record<string, string> } | null>();
+
 export const diskstatsCollector: Collector = {
   name: "diskstats",
   async collect(w, p) {
     const text = await readText(p.proc, "diskstats");
     if (text === null) return;
-    for (const f of fields(text)) {
-      const device = f[2]!;
-      if (DISK_EXCLUDE.test(device)) continue;
-      w.gauge("node_disk_info", { device, major: f[0]!, minor: f[1]!, model: "", path: "", revision: "", serial: "", wwn: "" }, 1, "Info of /sys/block/<block_device>.");
-      for (const [k, name, help, scale, counter] of DISK_FIELDS) {
-        const raw = f[3 + k];
-        if (raw === undefined) continue;
-        const v = Number(raw) * scale;
-        if (counter) w.counter(`node_disk_${name}`, { device }, v, help);
-        else w.gauge(`node_disk_${name}`, { device }, v, help);
+    forEachLine(text, (s, e) => {
+      const n = fieldSpans(text, s, e, diskStarts, diskEnds);
+      if (n < 4) return;
+      const id = text.slice(diskStarts[0]!, diskEnds[2]!);
+      let disk = disks.get(id);
+      if (disk === undefined) {
+        const device = text.slice(diskStarts[2]!, diskEnds[2]!);
+        const [major, minor] = [text.slice(diskStarts[0]!, diskEnds[0]!), text.slice(diskStarts[1]!, diskEnds[1]!)];
+        disk = DISK_EXCLUDE.test(device) ? null : { labels: { device }, info: { device, major, minor, model: "", path: "", revision: "", serial: "", wwn: "" } };
+        if (disks.size < 4096) disks.set(id, disk);
       }
-    }
+      if (disk === null) return;
+      w.gauge("node_disk_info", disk.info, 1, "Info of /sys/block/<block_device>.");
+      for (let j = 0; j < DISK_FIELDS.length && 3 + j < n; j++) {
+        const [k, , help, scale, counter] = DISK_FIELDS[j]!;
+        const v = numberAt(text, diskStarts[3 + k]!, diskEnds[3 + k]!) * scale;
+        if (counter) w.counter(DISK_NAMES[j]!, disk.labels, v, help);
+        else w.gauge(DISK_NAMES[j]!, disk.labels, v, help);
+      }
+    });
   },
 };
 

@@ -1,4 +1,5 @@
 import { SeriesType } from "../../series/series-def.js";
+import { fieldSpans, forEachLine, numberAt } from "./scan.js";
 import { RARELY, fields, listDir, readText, type Collector } from "./series-writer.js";
 
 /** Network collectors with node_exporter 1.5's names: netdev, netclass (subset), netstat, sockstat. */
@@ -7,24 +8,47 @@ const TX = ["bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "com
 
 export const DEFAULT_NETDEV_EXCLUDE = "^lo$";
 
+/** Each /proc/net/dev field's series: [name, help], receive's then transmit's, made once. */
+const NETDEV_SERIES: [string, string][] = [...RX.map((f) => ["receive", f]), ...TX.map((f) => ["transmit", f])].map(([dir, f]) => [`node_network_${dir}_${f}_total`, `Network device statistic ${dir}_${f}.`]);
+const devStarts = new Int32Array(32);
+const devEnds = new Int32Array(32);
+/** Per device: its labels and whether it is left out, decided once per device and exclusion pattern. */
+const netdevs = new Map<string, { labels: { device: string }; excluded: boolean; pattern: string }>();
+const patterns = new Map<string, RegExp>();
+
 export const netdevCollector: Collector = {
   name: "netdev",
   async collect(w, p) {
-    const exclude = new RegExp(p.netdevExclude ?? DEFAULT_NETDEV_EXCLUDE);
+    const pattern = p.netdevExclude ?? DEFAULT_NETDEV_EXCLUDE;
+    let exclude = patterns.get(pattern);
+    if (exclude === undefined) patterns.set(pattern, (exclude = new RegExp(pattern)));
     const text = await readText(p.proc, "net/dev");
     if (text === null) return;
-    for (const line of text.split("\n").slice(2)) {
-      const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
-      if (m === null) continue;
-      const device = m[1]!.trim();
-      // Debian's node_exporter leaves loopback out (--collector.netdev.device-exclude="^lo$").
-      if (exclude.test(device)) continue;
-      const v = m[2]!.trim().split(/\s+/).map(Number);
-      RX.forEach((f, k) => w.counter(`node_network_receive_${f}_total`, { device }, v[k]!, `Network device statistic receive_${f}.`));
-      TX.forEach((f, k) => w.counter(`node_network_transmit_${f}_total`, { device }, v[k + 8]!, `Network device statistic transmit_${f}.`));
+    let line = 0;
+    const devices: { device: string }[] = [];
+    forEachLine(text, (s, e) => {
+      // Two header lines, then "  eth0: rx… tx…".
+      if (line++ < 2) return;
+      const colon = text.indexOf(":", s);
+      if (colon < 0 || colon > e) return;
+      let a = s;
+      while (a < colon && text.charCodeAt(a) === 32) a++;
+      const name = text.slice(a, colon).trim();
+      let dev = netdevs.get(name);
+      if (dev === undefined || dev.pattern !== pattern) {
+        // Debian's node_exporter leaves loopback out (--collector.netdev.device-exclude="^lo$").
+        dev = { labels: { device: name }, excluded: exclude!.test(name), pattern };
+        if (netdevs.size < 4096) netdevs.set(name, dev);
+      }
+      if (dev.excluded) return;
+      const n = fieldSpans(text, colon + 1, e, devStarts, devEnds);
+      for (let k = 0; k < NETDEV_SERIES.length && k < n; k++) w.counter(NETDEV_SERIES[k]![0], dev.labels, numberAt(text, devStarts[k]!, devEnds[k]!), NETDEV_SERIES[k]![1]);
+      devices.push(dev.labels);
+    });
+    for (const labels of devices) {
       // Not in /proc/net/dev (node_exporter reads it over netlink); the kernel has it in sysfs since 4.6.
-      const nohandler = Number((await readText(p.sys, "class/net", device, "statistics/rx_nohandler"))?.trim() ?? NaN);
-      if (Number.isFinite(nohandler)) w.counter("node_network_receive_nohandler_total", { device }, nohandler, "Network device statistic receive_nohandler.");
+      const nohandler = Number((await readText(p.sys, "class/net", labels.device, "statistics/rx_nohandler"))?.trim() ?? NaN);
+      if (Number.isFinite(nohandler)) w.counter("node_network_receive_nohandler_total", labels, nohandler, "Network device statistic receive_nohandler.");
     }
   },
 };
@@ -84,38 +108,69 @@ const NETSTAT_FIELDS =
 
 /** proto_field → the series' name and help, or null for a field node_exporter leaves out; decided once. */
 const netstatSeries = new Map<string, { name: string; help: string } | null>();
+function netstatSeriesOf(proto: string, field: string): { name: string; help: string } | null {
+  const key = `${proto}_${field}`;
+  let series = netstatSeries.get(key);
+  if (series === undefined) {
+    series = NETSTAT_FIELDS.test(key) ? { name: `node_netstat_${key}`, help: `Statistic ${proto}${field}.` } : null;
+    if (netstatSeries.size < 8192) netstatSeries.set(key, series);
+  }
+  return series;
+}
+/** A "Proto: names…" header line → the wanted fields' positions and series, decided once per header. */
+const netstatHeaders = new Map<string, { index: number; name: string; help: string }[]>();
+const starts = new Int32Array(1024);
+const ends = new Int32Array(1024);
+/** snmp6 field name → its series or null, decided once. */
+const snmp6Series = new Map<string, { name: string; help: string } | null>();
 
 export const netstatCollector: Collector = {
   name: "netstat",
   async collect(w, p) {
-    const put = (proto: string, field: string, value: string): void => {
-      const key = `${proto}_${field}`;
-      let series = netstatSeries.get(key);
-      if (series === undefined) {
-        series = NETSTAT_FIELDS.test(key) ? { name: `node_netstat_${key}`, help: `Statistic ${proto}${field}.` } : null;
-        netstatSeries.set(key, series);
-      }
-      if (series !== null) w.untyped(series.name, {}, Number(value), series.help);
-    };
     // netstat and snmp: pairs of lines, "Proto: names…" then "Proto: values…".
     for (const file of ["net/netstat", "net/snmp"]) {
       const text = await readText(p.proc, file);
       if (text === null) continue;
-      const lines = text.split("\n").filter((l) => l.trim() !== "");
-      for (let k = 0; k + 1 < lines.length; k += 2) {
-        const names = lines[k]!.split(/\s+/);
-        const values = lines[k + 1]!.split(/\s+/);
-        const proto = names[0]!.replace(/:$/, "");
-        for (let j = 1; j < names.length; j++) put(proto, names[j]!, values[j]!);
-      }
+      let header = -1;
+      let headerEnd = -1;
+      forEachLine(text, (s, e) => {
+        if (e === s) return;
+        if (header < 0) {
+          header = s;
+          headerEnd = e;
+          return;
+        }
+        const key = text.slice(header, headerEnd);
+        header = -1;
+        let wanted = netstatHeaders.get(key);
+        if (wanted === undefined) {
+          const names = key.split(/\s+/);
+          const proto = names[0]!.replace(/:$/, "");
+          wanted = [];
+          for (let j = 1; j < names.length; j++) {
+            const series = netstatSeriesOf(proto, names[j]!);
+            if (series !== null) wanted.push({ index: j, ...series });
+          }
+          if (netstatHeaders.size < 64) netstatHeaders.set(key, wanted);
+        }
+        const n = fieldSpans(text, s, e, starts, ends);
+        for (const f of wanted) if (f.index < n) w.untyped(f.name, {}, numberAt(text, starts[f.index]!, ends[f.index]!), f.help);
+      });
     }
     // snmp6: "Ip6InOctets   1234" per line.
     const six = await readText(p.proc, "net/snmp6");
     if (six !== null) {
-      for (const [name, value] of fields(six)) {
-        const m = /^(Ip6|Icmp6|Udp6|UdpLite6)(.+)$/.exec(name!);
-        if (m !== null) put(m[1]!, m[2]!, value!);
-      }
+      forEachLine(six, (s, e) => {
+        if (fieldSpans(six, s, e, starts, ends) < 2) return;
+        const name = six.slice(starts[0]!, ends[0]!);
+        let series = snmp6Series.get(name);
+        if (series === undefined) {
+          const m = /^(Ip6|Icmp6|Udp6|UdpLite6)(.+)$/.exec(name);
+          series = m === null ? null : netstatSeriesOf(m[1]!, m[2]!);
+          if (snmp6Series.size < 4096) snmp6Series.set(name, series);
+        }
+        if (series !== null) w.untyped(series.name, {}, numberAt(six, starts[1]!, ends[1]!), series.help);
+      });
     }
   },
 };

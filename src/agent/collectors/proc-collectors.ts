@@ -1,4 +1,6 @@
 import { join } from "node:path";
+import { kernelFiles } from "./kernel-files.js";
+import { fieldSpans, forEachLine, numberAt, spanIs } from "./scan.js";
 import { fields, listDir, readText, type Collector } from "./series-writer.js";
 
 /**
@@ -9,21 +11,33 @@ const CPU_MODES = ["user", "nice", "system", "idle", "iowait", "irq", "softirq",
 /** USER_HZ: 100 on every Linux architecture node_exporter supports. */
 const USER_HZ = 100;
 
+/** Label objects of each CPU's modes, made once: [cpu][mode], then guest user and guest nice. */
+const cpuLabels = new Map<string, Record<string, string>[]>();
+const starts = new Int32Array(64);
+const ends = new Int32Array(64);
+
 export const cpuCollector: Collector = {
   name: "cpu",
   async collect(w, p) {
-    const stat = await readText(p.proc, "stat");
+    const stat = kernelFiles.readShared(join(p.proc, "stat"));
     if (stat === null) return;
-    for (const f of fields(stat)) {
-      if (!/^cpu\d+$/.test(f[0]!)) continue;
-      const cpu = f[0]!.slice(3);
-      CPU_MODES.forEach((mode, k) => {
-        if (f[k + 1] !== undefined) w.counter("node_cpu_seconds_total", { cpu, mode }, Number(f[k + 1]) / USER_HZ, "Seconds the CPUs spent in each mode.");
-      });
+    forEachLine(stat, (s, e) => {
+      // "cpuN user nice system idle iowait irq softirq steal guest guest_nice" (the "cpu " total line is not a CPU)
+      if (!stat.startsWith("cpu", s)) return;
+      const c = stat.charCodeAt(s + 3);
+      if (c < 48 || c > 57) return;
+      const n = fieldSpans(stat, s, e, starts, ends);
+      const cpu = stat.slice(s + 3, ends[0]);
+      let labels = cpuLabels.get(cpu);
+      if (labels === undefined) {
+        labels = [...CPU_MODES.map((mode) => ({ cpu, mode })), { cpu, mode: "user" }, { cpu, mode: "nice" }];
+        if (cpuLabels.size < 65_536) cpuLabels.set(cpu, labels);
+      }
+      for (let k = 0; k < CPU_MODES.length && k + 1 < n; k++) w.counter("node_cpu_seconds_total", labels[k]!, numberAt(stat, starts[k + 1]!, ends[k + 1]!) / USER_HZ, "Seconds the CPUs spent in each mode.");
       // guest and guest_nice (fields 9, 10) are also counted in user and nice; node_exporter reports them apart.
-      if (f[9] !== undefined) w.counter("node_cpu_guest_seconds_total", { cpu, mode: "user" }, Number(f[9]) / USER_HZ, "Seconds the CPUs spent in guests (VMs) for each mode.");
-      if (f[10] !== undefined) w.counter("node_cpu_guest_seconds_total", { cpu, mode: "nice" }, Number(f[10]) / USER_HZ, "Seconds the CPUs spent in guests (VMs) for each mode.");
-    }
+      if (n > 9) w.counter("node_cpu_guest_seconds_total", labels[8]!, numberAt(stat, starts[9]!, ends[9]!) / USER_HZ, "Seconds the CPUs spent in guests (VMs) for each mode.");
+      if (n > 10) w.counter("node_cpu_guest_seconds_total", labels[9]!, numberAt(stat, starts[10]!, ends[10]!) / USER_HZ, "Seconds the CPUs spent in guests (VMs) for each mode.");
+    });
   },
 };
 
@@ -51,50 +65,64 @@ export const cpufreqCollector: Collector = {
   },
 };
 
+/** /proc/stat lines → [name, help, counter?]; the first number of the line is the value (intr's is its total). */
+const STAT_LINES: Record<string, [string, string, boolean]> = {
+  intr: ["node_intr_total", "Total number of interrupts serviced.", true],
+  ctxt: ["node_context_switches_total", "Total number of context switches.", true],
+  processes: ["node_forks_total", "Total number of forks.", true],
+  btime: ["node_boot_time_seconds", "Node boot time, in unixtime.", false],
+  procs_running: ["node_procs_running", "Number of processes in runnable state.", false],
+  procs_blocked: ["node_procs_blocked", "Number of processes blocked waiting for I/O to complete.", false],
+};
+const STAT_KEYS = Object.keys(STAT_LINES);
+
 export const statCollector: Collector = {
   name: "stat",
   async collect(w, p) {
-    const stat = await readText(p.proc, "stat");
+    const stat = kernelFiles.readShared(join(p.proc, "stat"));
     if (stat === null) return;
-    for (const f of fields(stat)) {
-      const v = Number(f[1]);
-      switch (f[0]) {
-        case "intr":
-          w.counter("node_intr_total", {}, v, "Total number of interrupts serviced.");
-          break;
-        case "ctxt":
-          w.counter("node_context_switches_total", {}, v, "Total number of context switches.");
-          break;
-        case "processes":
-          w.counter("node_forks_total", {}, v, "Total number of forks.");
-          break;
-        case "btime":
-          w.gauge("node_boot_time_seconds", {}, v, "Node boot time, in unixtime.");
-          break;
-        case "procs_running":
-          w.gauge("node_procs_running", {}, v, "Number of processes in runnable state.");
-          break;
-        case "procs_blocked":
-          w.gauge("node_procs_blocked", {}, v, "Number of processes blocked waiting for I/O to complete.");
-          break;
+    forEachLine(stat, (s, e) => {
+      // Only the line's first two fields: intr's thousands of per-IRQ counts are never split.
+      const sp = stat.indexOf(" ", s);
+      if (sp < 0 || sp > e) return;
+      for (const key of STAT_KEYS) {
+        if (!spanIs(stat, s, sp, key)) continue;
+        let end = stat.indexOf(" ", sp + 1);
+        if (end < 0 || end > e) end = e;
+        const [name, help, counter] = STAT_LINES[key]!;
+        if (counter) w.counter(name, {}, numberAt(stat, sp + 1, end), help);
+        else w.gauge(name, {}, numberAt(stat, sp + 1, end), help);
+        return;
       }
-    }
+    });
   },
 };
+
+/** meminfo field → its series (name, help, kB?), decided once per field the kernel writes. */
+const meminfoSeries = new Map<string, { name: string; help: string; scale: number }>();
 
 export const meminfoCollector: Collector = {
   name: "meminfo",
   async collect(w, p) {
     const text = await readText(p.proc, "meminfo");
     if (text === null) return;
-    for (const line of text.split("\n")) {
-      const m = /^([A-Za-z0-9_()]+):\s+(\d+)(\s+kB)?/.exec(line);
-      if (m === null) continue;
-      const field = m[1]!.replace(/\((.*)\)/, "_$1");
-      const bytes = m[3] !== undefined;
-      const name = `node_memory_${field}${bytes ? "_bytes" : ""}`;
-      w.gauge(name, {}, Number(m[2]) * (bytes ? 1024 : 1), `Memory information field ${field}${bytes ? "_bytes" : ""}.`);
-    }
+    forEachLine(text, (s, e) => {
+      // "MemTotal:       16384 kB"
+      const colon = text.indexOf(":", s);
+      if (colon < 0 || colon > e) return;
+      const n = fieldSpans(text, colon + 1, e, starts, ends);
+      if (n === 0) return;
+      const key = text.slice(s, colon);
+      let series = meminfoSeries.get(key);
+      if (series === undefined) {
+        const field = key.replace(/\((.*)\)/, "_$1");
+        const kb = n > 1 && spanIs(text, starts[1]!, ends[1]!, "kB");
+        series = { name: `node_memory_${field}${kb ? "_bytes" : ""}`, help: `Memory information field ${field}${kb ? "_bytes" : ""}.`, scale: kb ? 1024 : 1 };
+        if (!/^[A-Za-z0-9_]+$/.test(field)) return;
+        if (meminfoSeries.size < 1024) meminfoSeries.set(key, series);
+      }
+      w.gauge(series.name, {}, numberAt(text, starts[0]!, ends[0]!) * series.scale, series.help);
+    });
   },
 };
 
@@ -113,13 +141,25 @@ export const loadavgCollector: Collector = {
 
 /** node_exporter's default vmstat fields: ^(oom_kill|pgpg|pswp|pg.*fault).* */
 const VMSTAT = /^(oom_kill|pgpg|pswp|pg.*fault)/;
+/** vmstat field → its series, or null for one node_exporter leaves out; decided once per field. */
+const vmstatSeries = new Map<string, { name: string; help: string } | null>();
 
 export const vmstatCollector: Collector = {
   name: "vmstat",
   async collect(w, p) {
     const text = await readText(p.proc, "vmstat");
     if (text === null) return;
-    for (const [k, v] of fields(text)) if (VMSTAT.test(k!)) w.untyped(`node_vmstat_${k}`, {}, Number(v), `/proc/vmstat information field ${k}.`);
+    forEachLine(text, (s, e) => {
+      const sp = text.indexOf(" ", s);
+      if (sp < 0 || sp > e) return;
+      const key = text.slice(s, sp);
+      let series = vmstatSeries.get(key);
+      if (series === undefined) {
+        series = VMSTAT.test(key) ? { name: `node_vmstat_${key}`, help: `/proc/vmstat information field ${key}.` } : null;
+        if (vmstatSeries.size < 4096) vmstatSeries.set(key, series);
+      }
+      if (series !== null) w.untyped(series.name, {}, numberAt(text, sp + 1, e), series.help);
+    });
   },
 };
 
