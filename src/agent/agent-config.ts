@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseCpuList } from "./scheduling.js";
 import { httpBoundsFields } from "../core/http-bounds.js";
 import { parseConfig, type ConfigSource } from "../core/config-file.js";
 import { nodeSchemaFields, positiveInt } from "../wire/wire-config.js";
@@ -46,6 +47,22 @@ export const agentConfigSchema = z.strictObject({
   startSpreadMs: z.number().int().nonnegative().optional(),
   /** Where the metrics come from. */
   source: z.enum(["procfs", "synthetic"]).default("procfs"),
+  /** CPUs the agent runs on, a Linux CPU list ("0", "0-1"): a core the site keeps for system daemons. Absent: any. */
+  cpuAffinity: z
+    .string()
+    .refine((v) => {
+      try {
+        parseCpuList(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, "expected a Linux CPU list such as 0 or 0-1,64")
+    .optional(),
+  /** Nice value of the agent's threads (-20..19; below 0 needs root). Absent: as started. */
+  nice: z.number().int().min(-20).max(19).optional(),
+  /** Linux scheduling policy: other (default), batch (no wake-up preemption), idle (only on an otherwise idle core). */
+  schedPolicy: z.enum(["other", "batch", "idle"]).default("other"),
   /** `job` label of the agent's own series. */
   job: z.string().min(1).optional(),
   procfs: z

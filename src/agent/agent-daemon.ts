@@ -32,13 +32,14 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
   if (config.sources.nvidiaSmi.enabled) gpuSources.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
   const jobs = config.jobs.enabled ? await startJobs(ctx, config, gpuSources) : null;
   const node = await startTreeNode(ctx, config, (relay: RelayNode, registry: Registry) => {
-    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour }));
+    let sampler: Sampler | null = null;
+    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour, lastTickSeconds: sampler?.lastTickSeconds }));
     const extra: Source[] = [...gpuSources];
     if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
     // On a Slurm node, Slurm's own word on it (partitions, features) for the roots' inventory.
     if (config.jobs.enabled) extra.push(new SlurmNodeSource(ctx.name, config.sources.slurm.binDir !== "" ? `${config.sources.slurm.binDir}/scontrol` : findScontrol(), 60_000, ctx.log.child({ node: ctx.name, part: "slurm-node" })));
     const src = [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, ...(jobs?.sources ?? []), status];
-    return new Sampler(
+    sampler = new Sampler(
       {
         origin: ctx.name,
         intervalMs: config.intervalMs,
@@ -54,6 +55,7 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
       registry,
       () => relay.localTick(),
     );
+    return sampler;
   });
   if (jobs === null) return node;
   return {

@@ -174,6 +174,7 @@ export function agentCommand(): Command {
       "after",
       `
 Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeIntervalMs, startSpreadMs, flushMs,
+cpuAffinity (a CPU list: the agent's threads run there), nice, schedPolicy (other|batch|idle),
 maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable,mountPointsExclude,
 fsTypesExclude,netdevExclude,textfileDirectory}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
 sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
@@ -194,6 +195,11 @@ Examples:
         const { startAgent } = await import("../agent/agent-daemon.js");
         const cfg = parseAgentConfig(raw, source);
         const d = await startAgent(contextOf(cfg, log, "agent"), cfg);
+        if (cfg.cpuAffinity !== undefined || cfg.nice !== undefined || cfg.schedPolicy !== "other") {
+          // Process-wide, so here and not in startAgent (tests run many agents in one process).
+          const { applyScheduling } = await import("../agent/scheduling.js");
+          for (const problem of await applyScheduling(cfg)) log.warn(problem);
+        }
         return {
           stop: () => d.stop(),
           reload: (r, s) => d.reload(contextOf(parseAgentConfig(r, s), log, "agent").topology),

@@ -18,8 +18,9 @@ const KEYFRAME_INTERVAL_MS = 60_000;
  */
 export function startRelay(ctx: DaemonContext, config: Readonly<RelayConfig>): Promise<NodeDaemon<Sampler>> {
   return startTreeNode(ctx, config, (relay: RelayNode, registry: Registry) => {
-    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour }));
-    return new Sampler(
+    let sampler: Sampler | null = null;
+    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour, lastTickSeconds: sampler?.lastTickSeconds }));
+    sampler = new Sampler(
       {
         origin: ctx.name,
         intervalMs: config.intervalMs,
@@ -35,5 +36,6 @@ export function startRelay(ctx: DaemonContext, config: Readonly<RelayConfig>): P
       registry,
       () => relay.localTick(),
     );
+    return sampler;
   });
 }

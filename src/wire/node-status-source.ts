@@ -10,7 +10,12 @@ export interface NodeStatus {
   readonly failovers: number;
   /** Failovers in the last hour. */
   readonly failoversLastHour: number;
+  /** Wall time of the sampler's last tick, seconds (absent: not reported). */
+  readonly lastTickSeconds?: number;
 }
+
+/** Ticks over which the longest tick is reported (then the window starts again). */
+const TICK_WINDOW = 15;
 
 /**
  * The node's place in the trees as series of its own, so they travel like any metric and any root
@@ -19,6 +24,8 @@ export interface NodeStatus {
  *   banyan_node_away                  1 while the parent is not the planned one (PromQL cannot compare two labels)
  *   banyan_node_failovers_total
  *   banyan_node_failovers_last_hour
+ *   banyan_agent_tick_max_seconds     the longest tick of the last 15 (collect and encode: how long
+ *                                     the agent holds a core at once, at most), rounded to 0.1 ms
  */
 export class NodeStatusSource implements Source {
   readonly name = "node-status";
@@ -27,6 +34,9 @@ export class NodeStatusSource implements Source {
   private awayId = -1;
   private failoversId = -1;
   private lastHourId = -1;
+  private tickMaxId = -1;
+  private ticks = 0;
+  private tickMax = 0;
 
   constructor(private readonly status: () => NodeStatus) {}
 
@@ -52,5 +62,11 @@ export class NodeStatusSource implements Source {
       this.lastHourId = target.define(seriesDef("banyan_node_failovers_last_hour", {}, SeriesType.Gauge, { help: "Failovers of this node in the last hour." }));
     }
     target.set(this.lastHourId, s.failoversLastHour);
+    if (s.lastTickSeconds === undefined) return;
+    this.tickMax = Math.max(this.tickMax, s.lastTickSeconds);
+    if (++this.ticks % TICK_WINDOW !== 0) return;
+    if (this.tickMaxId < 0) this.tickMaxId = target.define(seriesDef("banyan_agent_tick_max_seconds", {}, SeriesType.Gauge, { help: "The longest sampling tick of the last 15 (collect and encode), seconds." }));
+    target.set(this.tickMaxId, Math.round(this.tickMax * 1e4) / 1e4);
+    this.tickMax = 0;
   }
 }

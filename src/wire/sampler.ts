@@ -42,6 +42,8 @@ export class Sampler {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private lastTickMs = 0;
+  /** Wall time of the last whole tick (collect and encode), seconds. */
+  lastTickSeconds = 0;
   private stopped = false;
   private readonly target: SampleTarget;
   private readonly m;
@@ -154,6 +156,7 @@ export class Sampler {
     }
     this.running = true;
     this.lastTickMs = nowMs;
+    const t0 = performance.now();
     const end = this.m.tickSeconds.startTimer();
     try {
       for (const s of this.sources) {
@@ -170,6 +173,7 @@ export class Sampler {
       this.onTick();
     } finally {
       end();
+      this.lastTickSeconds = (performance.now() - t0) / 1000;
       this.running = false;
     }
   }

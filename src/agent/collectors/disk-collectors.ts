@@ -1,6 +1,6 @@
 import { statfs } from "node:fs/promises";
 import { fieldSpans, forEachLine, numberAt } from "./scan.js";
-import { fields, readText, type Collector } from "./series-writer.js";
+import { RARELY, fields, readText, type Collector } from "./series-writer.js";
 
 /** Disk and filesystem collectors with node_exporter 1.5's names, units and default exclusions. */
 const DISK_EXCLUDE = /^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$/;
@@ -74,7 +74,9 @@ const STATFS_TIMEOUT_MS = 1000;
 /** Mount table octal escapes (\040 for a space). */
 const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
+/** Sizes and free space move slowly, and each statfs may wait on a remote server: at the slow cadence. */
 export const filesystemCollector: Collector = {
+  everyTicks: RARELY,
   name: "filesystem",
   async collect(w, p) {
     const MOUNT_EXCLUDE = new RegExp(p.mountPointsExclude ?? DEFAULT_MOUNT_POINTS_EXCLUDE);

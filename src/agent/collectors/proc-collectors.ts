@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { kernelFiles } from "./kernel-files.js";
 import { fieldSpans, forEachLine, numberAt, spanIs } from "./scan.js";
-import { fields, listDir, readText, type Collector } from "./series-writer.js";
+import { RARELY, fields, listDir, readText, type Collector } from "./series-writer.js";
 
 /**
  * /proc collectors with node_exporter 1.5's names, labels, types and units: cpu, stat, meminfo,
@@ -51,14 +51,24 @@ const CPUFREQ: [string, string, string][] = [
   ["cpuinfo_min_freq", "frequency_min", "Minimum CPU thread frequency in hertz."],
 ];
 
+/** cpufreq files read every tick (the current frequency); the limits only every RARELY ticks. */
+const CPUFREQ_NOW = new Set(["scaling_cur_freq", "cpuinfo_cur_freq"]);
+const cpufreqLimits = new Map<string, number>();
+let cpufreqCalls = 0;
+
 /** cpufreq (where the kernel has it): node_exporter's node_cpu_*_hertz from /sys/devices/system/cpu/cpuN/cpufreq. */
 export const cpufreqCollector: Collector = {
   name: "cpufreq",
   async collect(w, p) {
     const root = join(p.sys, "devices/system/cpu");
+    const limitsNow = cpufreqCalls++ % RARELY === 0;
     for (const d of listDir(root).filter((x) => /^cpu\d+$/.test(x))) {
       for (const [file, name, help] of CPUFREQ) {
-        const v = Number((await readText(root, d, "cpufreq", file))?.trim());
+        let v: number;
+        if (CPUFREQ_NOW.has(file) || limitsNow || !cpufreqLimits.has(`${d}/${file}`)) {
+          v = Number((await readText(root, d, "cpufreq", file))?.trim());
+          if (!CPUFREQ_NOW.has(file) && cpufreqLimits.size < 65_536) cpufreqLimits.set(`${d}/${file}`, v);
+        } else v = cpufreqLimits.get(`${d}/${file}`)!;
         if (Number.isFinite(v) && v > 0) w.gauge(`node_cpu_${name}_hertz`, { cpu: d.slice(3) }, v * 1000, help);
       }
     }

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
-import type { Collector } from "./series-writer.js";
+import { RARELY, type Collector } from "./series-writer.js";
 
 /**
  * The exporter's own row of Node Exporter Full (`process_*`): for Banyan, the agent's process, under
@@ -38,18 +38,25 @@ function processStartSeconds(startTicks: number): number {
   return startTime;
 }
 
+/** What changes rarely (limits, start time, size of the address space, open fds): read every RARELY ticks. */
+let slow: { vsize: number; start: number; maxFds: number; maxAddressSpace: number; openFds: number } | null = null;
+let calls = 0;
+
 export const processCollector: Collector = {
   name: "process",
   async collect(w) {
     const cpu = process.cpuUsage();
     w.counter("process_cpu_seconds_total", {}, (cpu.user + cpu.system) / 1e6, "Total user and system CPU time spent in seconds.");
     w.gauge("process_resident_memory_bytes", {}, process.memoryUsage.rss(), "Resident memory size in bytes.");
-    const stat = parseSelfStat(readFileSync("/proc/self/stat", "utf8"));
-    w.gauge("process_virtual_memory_bytes", {}, stat.vsize, "Virtual memory size in bytes.");
-    w.gauge("process_start_time_seconds", {}, processStartSeconds(stat.startTicks), "Start time of the process since unix epoch in seconds.");
-    const limits = parseLimits(readFileSync("/proc/self/limits", "utf8"));
-    w.gauge("process_max_fds", {}, limits.maxFds, "Maximum number of open file descriptors.");
-    w.gauge("process_virtual_memory_max_bytes", {}, limits.maxAddressSpace, "Maximum amount of virtual memory available in bytes.");
-    w.gauge("process_open_fds", {}, readdirSync("/proc/self/fd").length, "Number of open file descriptors.");
+    if (slow === null || calls++ % RARELY === 0) {
+      const stat = parseSelfStat(readFileSync("/proc/self/stat", "latin1"));
+      const limits = parseLimits(readFileSync("/proc/self/limits", "latin1"));
+      slow = { vsize: stat.vsize, start: processStartSeconds(stat.startTicks), ...limits, openFds: readdirSync("/proc/self/fd").length };
+    }
+    w.gauge("process_virtual_memory_bytes", {}, slow.vsize, "Virtual memory size in bytes.");
+    w.gauge("process_start_time_seconds", {}, slow.start, "Start time of the process since unix epoch in seconds.");
+    w.gauge("process_max_fds", {}, slow.maxFds, "Maximum number of open file descriptors.");
+    w.gauge("process_virtual_memory_max_bytes", {}, slow.maxAddressSpace, "Maximum amount of virtual memory available in bytes.");
+    w.gauge("process_open_fds", {}, slow.openFds, "Number of open file descriptors.");
   },
 };

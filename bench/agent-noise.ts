@@ -1,0 +1,125 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { availableParallelism } from "node:os";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { generateTopology } from "../topology/generate.js";
+import { writeTopologyFile } from "../topology/topology-file.js";
+import { waitHttp } from "./bench-cluster.js";
+
+/**
+ * OS noise the agent adds, as a tightly coupled MPI job would feel it: a fixed-work-quantum loop
+ * (bench/fwq-worker.ts) pinned to every core, first beside an idle root only (the baseline), then
+ * beside the root and a real `banyan agent` with every collector at 1 s, then (--node-exporter)
+ * beside Debian's node_exporter scraped every second instead. For each: the distribution of
+ * detours (a quantum's time over the fastest quantum's), p50, p99, p99.9 and max, over every core;
+ * and the agent's longest tick (banyan_agent_tick_max_seconds: collect and encode, the longest the
+ * agent holds a core at once). The root runs on this machine too, in every phase alike.
+ *
+ *   node dist/bench/agent-noise.js [seconds per phase] [--node-exporter] [--set key=value ...] [--node-flags "..."]
+ *
+ * `--set cpuAffinity=0` keeps the agent on core 0; `--set nice=19` or `--set schedPolicy=idle` lower it.
+ */
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const MAIN = join(HERE, "../src/cli/main.js");
+const argv = process.argv.slice(2);
+const seconds = Number(argv.find((a, i) => /^\d+$/.test(a) && !argv[i - 1]?.startsWith("--")) ?? 60);
+const sets = argv.flatMap((a, i) => (argv[i - 1] === "--set" ? ["--set", a] : []));
+const nodeFlags = argv.includes("--node-flags") ? (argv[argv.indexOf("--node-flags") + 1] ?? "").split(/\s+/).filter((x) => x !== "") : [];
+const cores = availableParallelism();
+const PORT = 30500;
+const NE_PORT = PORT + 40;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Detours {
+  quanta: number;
+  quantumUs: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  /** Share of the cores' time taken by detours. */
+  noise: number;
+}
+
+/** FWQ on every core at once for `s` seconds; the detours of all cores together. */
+async function fwq(dir: string, s: number): Promise<Detours> {
+  const runs = Array.from({ length: cores }, (_, k) => {
+    const out = join(dir, `fwq-${k}.json`);
+    const p = spawn("taskset", ["-c", String(k), process.execPath, join(HERE, "fwq-worker.js"), String(s), out], { stdio: "ignore" });
+    return once(p, "exit").then(() => JSON.parse(readFileSync(out, "utf8")) as { quanta: number; counts: [number, number][] });
+  });
+  const results = await Promise.all(runs);
+  // Detours from each core's own fastest quantum, pooled.
+  const detours = new Map<number, number>();
+  let quanta = 0;
+  let fastest = Infinity;
+  let spentUs = 0;
+  let workUs = 0;
+  for (const r of results) {
+    const min = r.counts[0]![0];
+    fastest = Math.min(fastest, min);
+    for (const [us, n] of r.counts) {
+      detours.set(us - min, (detours.get(us - min) ?? 0) + n);
+      spentUs += us * n;
+      workUs += min * n;
+    }
+    quanta += r.quanta;
+  }
+  const sorted = [...detours].sort((a, b) => a[0] - b[0]);
+  const at = (q: number): number => {
+    let seen = 0;
+    for (const [d, n] of sorted) if ((seen += n) >= q * quanta) return d;
+    return sorted[sorted.length - 1]![0];
+  };
+  return { quanta, quantumUs: fastest, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted[sorted.length - 1]![0], noise: (spentUs - workUs) / spentUs };
+}
+
+const line = (what: string, d: Detours, base?: Detours): string =>
+  `${what.padEnd(34)} ${String(d.quanta).padStart(9)} quanta of ${d.quantumUs} µs; detours p50 ${d.p50} µs, p99 ${d.p99} µs, p99.9 ${d.p999} µs${base !== undefined && base.p999 > 0 ? ` (${(((d.p999 - base.p999) / base.p999) * 100).toFixed(0)} % of the baseline's)` : ""}, max ${d.max} µs; noise ${(d.noise * 100).toFixed(3)} % of the cores`;
+
+const dir = mkdtempSync(join(tmpdir(), "banyan-noise-"));
+const topo = join(dir, "t.json");
+writeTopologyFile(topo, generateTopology({ nodes: ["n1"], roots: ["r1"], trees: 1, local: PORT }).topology);
+const procs: ChildProcess[] = [];
+try {
+  procs.push(spawn(process.execPath, [MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=warn"], { stdio: "ignore" }));
+  await waitHttp(`http://127.0.0.1:${PORT + 1}/-/ready`, 20_000);
+  console.log(`FWQ on each of ${cores} cores, ${seconds} s a phase:`);
+  const base = await fwq(dir, seconds);
+  console.log(line("root only (baseline)", base));
+
+  const agent = spawn(process.execPath, [...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: "ignore" });
+  procs.push(agent);
+  await sleep(20_000); // started, warmed up, its first keyframe sent
+  const withAgent = await fwq(dir, seconds);
+  const page = await fetch(`http://127.0.0.1:${PORT + 1}/metrics`).then((r) => r.text());
+  const longest = /^banyan_agent_tick_max_seconds\{[^}]*\} (\S+)$/m.exec(page)?.[1];
+  console.log(line(`root + agent${sets.length > 0 ? ` (${sets.filter((x) => x !== "--set").join(" ")})` : ""}`, withAgent, base));
+  if (longest !== undefined) console.log(`  the agent's longest tick in its last window: ${(Number(longest) * 1000).toFixed(2)} ms`);
+  agent.kill("SIGTERM");
+  await once(agent, "exit");
+
+  if (argv.includes("--node-exporter")) {
+    const ne = spawn("prometheus-node-exporter", [`--web.listen-address=127.0.0.1:${NE_PORT}`, "--no-collector.systemd"], { stdio: "ignore" });
+    procs.push(ne);
+    await waitHttp(`http://127.0.0.1:${NE_PORT}/metrics`, 20_000);
+    let scraping = true;
+    const scraper = (async () => {
+      while (scraping) {
+        await fetch(`http://127.0.0.1:${NE_PORT}/metrics`, { headers: { "accept-encoding": "gzip" } }).then((r) => r.arrayBuffer());
+        await sleep(1000 - (Date.now() % 1000));
+      }
+    })();
+    const withNe = await fwq(dir, seconds);
+    scraping = false;
+    await scraper;
+    console.log(line("root + node_exporter scraped at 1 s", withNe, base));
+  }
+} finally {
+  for (const p of procs) p.kill("SIGTERM");
+  await Promise.all(procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => once(p, "exit")));
+  rmSync(dir, { recursive: true, force: true });
+}
