@@ -38,6 +38,8 @@ const topo = join(dir, "t.json");
 writeTopologyFile(topo, generateTopology({ nodes: ["n1"], roots: ["r1"], trees: 1, local: PORT }).topology);
 const root = spawn(process.execPath, [MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=warn"], { stdio: "ignore" });
 const agent = spawn(process.execPath, [...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: "ignore" });
+// Waited for at the end even when one has died already (once() after the fact would wait forever).
+const exits = [once(root, "exit"), once(agent, "exit")];
 const others: ChildProcess[] = [];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const self = async (): Promise<Map<string, number>> => {
@@ -99,6 +101,6 @@ try {
   for (const l of others) l.kill("SIGKILL");
   agent.kill("SIGTERM");
   root.kill("SIGTERM");
-  await Promise.all([once(agent, "exit"), once(root, "exit")]);
+  await Promise.race([Promise.all(exits), sleep(15_000)]);
   rmSync(dir, { recursive: true, force: true });
 }

@@ -15,10 +15,14 @@ import { waitHttp } from "./bench-cluster.js";
  * beside the root and a real `banyan agent` with every collector at 1 s, then (--node-exporter)
  * beside Debian's node_exporter scraped every second instead. For each: the distribution of
  * detours (a quantum's time over the fastest quantum's), p50, p99, p99.9 and max, over every core;
- * and the agent's longest tick (banyan_agent_tick_max_seconds: collect and encode, the longest the
+ * and the agent's longest tick (banyan_node_tick_max_seconds: collect and encode, the longest the
  * agent holds a core at once). The root runs on this machine too, in every phase alike.
  *
- *   node dist/bench/agent-noise.js [seconds per phase] [--node-exporter] [--set key=value ...] [--node-flags "..."]
+ *   node dist/bench/agent-noise.js [seconds per phase] [--rounds N] [--node-exporter] [--set key=value ...] [--node-flags "..."]
+ *
+ * The conditions alternate within each of N rounds (default 3), the agent stopped (SIGSTOP) while
+ * it is not the one measured, and each condition's rounds are pooled: a VM's own noise drifts by
+ * more than the agent adds, and back-to-back phases would measure the drift.
  *
  * `--set cpuAffinity=0` keeps the agent on core 0; `--set nice=19` or `--set schedPolicy=idle` lower it.
  */
@@ -34,6 +38,10 @@ const NE_PORT = PORT + 40;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Detours {
+  /** Detour (µs) → quanta, pooled over the cores. */
+  hist: Map<number, number>;
+  spentUs: number;
+  workUs: number;
   quanta: number;
   quantumUs: number;
   p50: number;
@@ -68,58 +76,88 @@ async function fwq(dir: string, s: number): Promise<Detours> {
     }
     quanta += r.quanta;
   }
+  return summary(detours, quanta, fastest, spentUs, workUs);
+}
+
+function summary(detours: Map<number, number>, quanta: number, fastest: number, spentUs: number, workUs: number): Detours {
   const sorted = [...detours].sort((a, b) => a[0] - b[0]);
   const at = (q: number): number => {
     let seen = 0;
     for (const [d, n] of sorted) if ((seen += n) >= q * quanta) return d;
     return sorted[sorted.length - 1]![0];
   };
-  return { quanta, quantumUs: fastest, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted[sorted.length - 1]![0], noise: (spentUs - workUs) / spentUs };
+  return { hist: detours, spentUs, workUs, quanta, quantumUs: fastest, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted[sorted.length - 1]![0], noise: (spentUs - workUs) / spentUs };
+}
+
+/** Rounds of one condition as one distribution. */
+function pool(runs: readonly Detours[]): Detours {
+  const hist = new Map<number, number>();
+  for (const r of runs) for (const [d, n] of r.hist) hist.set(d, (hist.get(d) ?? 0) + n);
+  const sum = (f: (d: Detours) => number): number => runs.reduce((a, d) => a + f(d), 0);
+  return summary(hist, sum((d) => d.quanta), Math.min(...runs.map((d) => d.quantumUs)), sum((d) => d.spentUs), sum((d) => d.workUs));
 }
 
 const line = (what: string, d: Detours, base?: Detours): string =>
   `${what.padEnd(34)} ${String(d.quanta).padStart(9)} quanta of ${d.quantumUs} µs; detours p50 ${d.p50} µs, p99 ${d.p99} µs, p99.9 ${d.p999} µs${base !== undefined && base.p999 > 0 ? ` (${(((d.p999 - base.p999) / base.p999) * 100).toFixed(0)} % of the baseline's)` : ""}, max ${d.max} µs; noise ${(d.noise * 100).toFixed(3)} % of the cores`;
 
+const rounds = Number(argv.includes("--rounds") ? argv[argv.indexOf("--rounds") + 1] : 3);
 const dir = mkdtempSync(join(tmpdir(), "banyan-noise-"));
 const topo = join(dir, "t.json");
 writeTopologyFile(topo, generateTopology({ nodes: ["n1"], roots: ["r1"], trees: 1, local: PORT }).topology);
 const procs: ChildProcess[] = [];
+/** Each condition's phases, pooled: [name, detours of each round]. */
+const results = new Map<string, Detours[]>();
+const record = (what: string, d: Detours): void => void results.set(what, [...(results.get(what) ?? []), d]);
 try {
   procs.push(spawn(process.execPath, [MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=warn"], { stdio: "ignore" }));
   await waitHttp(`http://127.0.0.1:${PORT + 1}/-/ready`, 20_000);
-  console.log(`FWQ on each of ${cores} cores, ${seconds} s a phase:`);
-  const base = await fwq(dir, seconds);
-  console.log(line("root only (baseline)", base));
-
-  const agent = spawn(process.execPath, [...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: "ignore" });
+  const agent = spawn(process.execPath, [...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: ["ignore", "ignore", "pipe"] });
   procs.push(agent);
+  let stderr = "";
+  agent.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   await sleep(20_000); // started, warmed up, its first keyframe sent
-  const withAgent = await fwq(dir, seconds);
-  const page = await fetch(`http://127.0.0.1:${PORT + 1}/metrics`).then((r) => r.text());
-  const longest = /^banyan_agent_tick_max_seconds\{[^}]*\} (\S+)$/m.exec(page)?.[1];
-  console.log(line(`root + agent${sets.length > 0 ? ` (${sets.filter((x) => x !== "--set").join(" ")})` : ""}`, withAgent, base));
-  if (longest !== undefined) console.log(`  the agent's longest tick in its last window: ${(Number(longest) * 1000).toFixed(2)} ms`);
-  agent.kill("SIGTERM");
-  await once(agent, "exit");
-
-  if (argv.includes("--node-exporter")) {
-    const ne = spawn("prometheus-node-exporter", [`--web.listen-address=127.0.0.1:${NE_PORT}`, "--no-collector.systemd"], { stdio: "ignore" });
+  if (agent.exitCode !== null) throw new Error(`the agent exited (${agent.exitCode}): ${stderr.slice(0, 500)}`);
+  const ne = argv.includes("--node-exporter") ? spawn("prometheus-node-exporter", [`--web.listen-address=127.0.0.1:${NE_PORT}`, "--no-collector.systemd"], { stdio: "ignore" }) : null;
+  if (ne !== null) {
     procs.push(ne);
     await waitHttp(`http://127.0.0.1:${NE_PORT}/metrics`, 20_000);
-    let scraping = true;
-    const scraper = (async () => {
-      while (scraping) {
-        await fetch(`http://127.0.0.1:${NE_PORT}/metrics`, { headers: { "accept-encoding": "gzip" } }).then((r) => r.arrayBuffer());
-        await sleep(1000 - (Date.now() % 1000));
-      }
-    })();
-    const withNe = await fwq(dir, seconds);
-    scraping = false;
-    await scraper;
-    console.log(line("root + node_exporter scraped at 1 s", withNe, base));
   }
+  const agentLabel = `root + agent${sets.length > 0 ? ` (${sets.filter((x) => x !== "--set").join(" ")})` : ""}`;
+  console.log(`FWQ on each of ${cores} cores; ${rounds} rounds of ${seconds} s a phase, phases interleaved (the machine's own noise drifts):`);
+  // Phases alternate within each round; the agent is stopped (SIGSTOP) while it is not measured.
+  let longest = 0;
+  for (let r = 0; r < rounds; r++) {
+    agent.kill("SIGSTOP");
+    record("root only (baseline)", await fwq(dir, seconds));
+    agent.kill("SIGCONT");
+    await sleep(3000);
+    record(agentLabel, await fwq(dir, seconds));
+    const page = await fetch(`http://127.0.0.1:${PORT + 1}/metrics`).then((x) => x.text());
+    longest = Math.max(longest, Number(/^banyan_node_tick_max_seconds\{[^}]*\} (\S+)$/m.exec(page)?.[1] ?? 0));
+    if (ne !== null) {
+      agent.kill("SIGSTOP");
+      let scraping = true;
+      const scraper = (async () => {
+        while (scraping) {
+          await fetch(`http://127.0.0.1:${NE_PORT}/metrics`, { headers: { "accept-encoding": "gzip" } }).then((x) => x.arrayBuffer());
+          await sleep(1000 - (Date.now() % 1000));
+        }
+      })();
+      record("root + node_exporter scraped at 1 s", await fwq(dir, seconds));
+      scraping = false;
+      await scraper;
+      agent.kill("SIGCONT");
+    }
+  }
+  const base = pool(results.get("root only (baseline)")!);
+  for (const [what, runs] of results) {
+    console.log(line(what, pool(runs), what.startsWith("root only") ? undefined : base));
+    console.log(`${"".padEnd(34)} p99.9 by round: ${runs.map((d) => `${d.p999} µs`).join(", ")}`);
+  }
+  console.log(`the agent's longest tick (banyan_node_tick_max_seconds, largest seen): ${(longest * 1000).toFixed(2)} ms`);
 } finally {
+  for (const p of procs) p.kill("SIGCONT");
   for (const p of procs) p.kill("SIGTERM");
-  await Promise.all(procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => once(p, "exit")));
+  await Promise.all(procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => Promise.race([once(p, "exit"), sleep(10_000)])));
   rmSync(dir, { recursive: true, force: true });
 }

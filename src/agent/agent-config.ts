@@ -49,7 +49,8 @@ export const agentConfigSchema = z.strictObject({
   source: z.enum(["procfs", "synthetic"]).default("procfs"),
   /** CPUs the agent runs on, a Linux CPU list ("0", "0-1"): a core the site keeps for system daemons. Absent: any. */
   cpuAffinity: z
-    .string()
+    .union([z.string(), z.number().int().nonnegative()])
+    .transform(String)
     .refine((v) => {
       try {
         parseCpuList(v);

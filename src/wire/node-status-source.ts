@@ -24,7 +24,7 @@ const TICK_WINDOW = 15;
  *   banyan_node_away                  1 while the parent is not the planned one (PromQL cannot compare two labels)
  *   banyan_node_failovers_total
  *   banyan_node_failovers_last_hour
- *   banyan_agent_tick_max_seconds     the longest tick of the last 15 (collect and encode: how long
+ *   banyan_node_tick_max_seconds     the longest tick of the last 15 (collect and encode: how long
  *                                     the agent holds a core at once, at most), rounded to 0.1 ms
  */
 export class NodeStatusSource implements Source {
@@ -65,7 +65,7 @@ export class NodeStatusSource implements Source {
     if (s.lastTickSeconds === undefined) return;
     this.tickMax = Math.max(this.tickMax, s.lastTickSeconds);
     if (++this.ticks % TICK_WINDOW !== 0) return;
-    if (this.tickMaxId < 0) this.tickMaxId = target.define(seriesDef("banyan_agent_tick_max_seconds", {}, SeriesType.Gauge, { help: "The longest sampling tick of the last 15 (collect and encode), seconds." }));
+    if (this.tickMaxId < 0) this.tickMaxId = target.define(seriesDef("banyan_node_tick_max_seconds", {}, SeriesType.Gauge, { help: "The longest sampling tick of the last 15 (collect and encode), seconds." }));
     target.set(this.tickMaxId, Math.round(this.tickMax * 1e4) / 1e4);
     this.tickMax = 0;
   }

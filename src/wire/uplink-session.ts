@@ -99,10 +99,31 @@ export class UplinkSession implements FrameSink {
   }
 
   start(): void {
-    const everyMs = Math.min(250, Math.max(20, Math.floor(this.opts.ackTimeoutMs / 4)));
-    this.superviseTimer = setInterval(() => this.supervise(), everyMs);
-    this.superviseTimer.unref();
     this.connect();
+  }
+
+  /**
+   * Supervision (connect and ack deadlines, flushes, a handover) runs every quarter of the ack
+   * timeout while there is something to watch, and stops when there is none: an agent whose frame
+   * was acked has nothing to wait for until its next tick, and a timer firing 4 times a second for
+   * nothing is 4 interruptions a second of the job's cores.
+   */
+  private wake(): void {
+    if (this.superviseTimer !== null || this.stateNow === "closed") return;
+    const everyMs = Math.min(250, Math.max(20, Math.floor(this.opts.ackTimeoutMs / 4)));
+    this.superviseTimer = setInterval(() => {
+      this.supervise();
+      if (!this.watching() && this.superviseTimer !== null) {
+        clearInterval(this.superviseTimer);
+        this.superviseTimer = null;
+      }
+    }, everyMs);
+    this.superviseTimer.unref();
+  }
+
+  /** Whether supervise has anything to watch. */
+  private watching(): boolean {
+    return this.stateNow === "connecting" || this.stream.oldestUnackedAtMs !== null || !this.queue.isEmpty || this.handover !== null;
   }
 
   /** A new chain (the topology changed): when its planned parent differs, move there now. */
@@ -124,6 +145,7 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "closed") return;
     this.queue.push(frames, alive);
     this.scheduleFlush();
+    this.wake();
   }
 
   private scheduleFlush(): void {
@@ -167,6 +189,7 @@ export class UplinkSession implements FrameSink {
     const target = this.currentTarget;
     this.transition("connecting", `to ${target.name} at ${target.address}`);
     this.connectStartedMs = Date.now();
+    this.wake();
     // Events of a stream that is no longer the current one (left in a move) are not this session's state.
     const stream = this.stream;
     stream.open(target.address, this.hooks.hello(target), {
@@ -215,6 +238,7 @@ export class UplinkSession implements FrameSink {
     }
     if ((this.stateNow !== "ready" && this.stateNow !== "healing") || !this.stream.isOpen) return;
     this.queue.sendTo(this.stream, ignoreBackpressure);
+    this.wake();
   }
 
   /** The current stream failed: the next parent of the chain, or a pause once all of them failed. */
@@ -250,6 +274,7 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "ready" && this.handover === null) {
       this.transition("healing", reason);
       this.handover = new Handover(this.stream, this.hooks.leaving());
+      this.wake();
       this.stream = new ParentStream(this.opts.limits, this.opts.tls);
     } else {
       // Not attached anywhere (connecting, backoff) or already moving: nothing to keep visible.

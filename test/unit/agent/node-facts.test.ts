@@ -50,3 +50,21 @@ t.test("slurm node - one banyan_node_partition_info per partition Slurm lists, f
   src.collect(target);
   t.same([...target.values.keys()].filter((k) => k.startsWith("banyan_node_partition_info")), [], "no partition, no series");
 });
+
+t.test("node status - banyan_node_tick_max_seconds is the longest of each 15 ticks, rounded to 0.1 ms", async (t) => {
+  let tick = 0;
+  const src = new NodeStatusSource(() => ({ parent: "r1", planned: "r1", failovers: 0, failoversLastHour: 0, lastTickSeconds: tick }));
+  const target = recorder();
+  const durations = [0.002, 0.00731, 0.001, ...Array.from({ length: 12 }, () => 0.0005)];
+  for (const d of durations) {
+    t.notOk(target.values.has("banyan_node_tick_max_seconds"), "not before the window is whole");
+    tick = d;
+    src.collect(target);
+  }
+  t.equal(target.values.get("banyan_node_tick_max_seconds"), 0.0073, "the window's longest");
+  for (let k = 0; k < 15; k++) {
+    tick = 0.0004;
+    src.collect(target);
+  }
+  t.equal(target.values.get("banyan_node_tick_max_seconds"), 0.0004, "a new window forgets the old longest");
+});
