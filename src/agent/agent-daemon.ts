@@ -33,7 +33,7 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
   const jobs = config.jobs.enabled ? await startJobs(ctx, config, gpuSources) : null;
   const node = await startTreeNode(ctx, config, (relay: RelayNode, registry: Registry) => {
     let sampler: Sampler | null = null;
-    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour, lastTickSeconds: sampler?.lastTickSeconds }));
+    const status = NodeStatusSource.of(relay, () => sampler?.lastTickSeconds);
     const extra: Source[] = [...gpuSources];
     if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
     // On a Slurm node, Slurm's own word on it (partitions, features) for the roots' inventory.

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
+import { stringify } from "yaml";
 import { BanyanError, Code } from "../core/errors.js";
 import { exitOnError } from "./cli-errors.js";
 import { subcommand } from "./subcommand.js";
@@ -9,22 +10,13 @@ import { dashboardJson, queriesOf } from "./dashboards/grafana.js";
 
 /** Grafana's file provider for the written directory: drop it in provisioning/dashboards/. */
 export function providerYaml(dir: string, folder: string): string {
-  return [
-    "# Grafana file provisioning of Banyan's dashboards (banyan dashboards generate).",
-    "# Copy into Grafana's provisioning/dashboards/ directory; the dashboards' data source is a",
-    "# variable: pick the Prometheus (or VictoriaMetrics, Mimir) that scrapes the roots.",
-    "apiVersion: 1",
-    "providers:",
-    "  - name: banyan",
-    `    folder: ${JSON.stringify(folder)}`,
-    "    type: file",
-    "    disableDeletion: false",
-    "    allowUiUpdates: true",
-    "    options:",
-    `      path: ${JSON.stringify(dir)}`,
-    "      foldersFromFilesStructure: false",
-    "",
-  ].join("\n");
+  const provider = { apiVersion: 1, providers: [{ name: "banyan", folder, type: "file", disableDeletion: false, allowUiUpdates: true, options: { path: dir, foldersFromFilesStructure: false } }] };
+  return (
+    "# Grafana file provisioning of Banyan's dashboards (banyan dashboards generate).\n" +
+    "# Copy into Grafana's provisioning/dashboards/ directory; the dashboards' data source is a\n" +
+    "# variable: pick the Prometheus (or VictoriaMetrics, Mimir) that scrapes the roots.\n" +
+    stringify(provider)
+  );
 }
 
 const REFRESH = /^(|\d+(ms|s|m|h|d))$/;

@@ -19,7 +19,7 @@ const KEYFRAME_INTERVAL_MS = 60_000;
 export function startRelay(ctx: DaemonContext, config: Readonly<RelayConfig>): Promise<NodeDaemon<Sampler>> {
   return startTreeNode(ctx, config, (relay: RelayNode, registry: Registry) => {
     let sampler: Sampler | null = null;
-    const status = new NodeStatusSource(() => ({ parent: relay.uplink.currentTarget.name, planned: relay.uplink.plannedTarget.name, failovers: relay.uplink.failovers, failoversLastHour: relay.uplink.failoversLastHour, lastTickSeconds: sampler?.lastTickSeconds }));
+    const status = NodeStatusSource.of(relay, () => sampler?.lastTickSeconds);
     sampler = new Sampler(
       {
         origin: ctx.name,

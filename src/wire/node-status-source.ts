@@ -1,4 +1,5 @@
 import { SeriesType, seriesDef } from "../series/series-def.js";
+import type { RelayNode } from "./relay-node.js";
 import type { SampleTarget, Source } from "./source.js";
 
 export interface NodeStatus {
@@ -39,6 +40,12 @@ export class NodeStatusSource implements Source {
   private tickMax = 0;
 
   constructor(private readonly status: () => NodeStatus) {}
+
+  /** The status of a node in the trees (agent or dedicated relay) from its uplink, and its sampler's last tick. */
+  static of(relay: RelayNode, lastTickSeconds: () => number | undefined): NodeStatusSource {
+    const up = relay.uplink;
+    return new NodeStatusSource(() => ({ parent: up.currentTarget.name, planned: up.plannedTarget.name, failovers: up.failovers, failoversLastHour: up.failoversLastHour, lastTickSeconds: lastTickSeconds() }));
+  }
 
   collect(target: SampleTarget): void {
     const s = this.status();

@@ -157,7 +157,6 @@ export class Sampler {
     this.running = true;
     this.lastTickMs = nowMs;
     const t0 = performance.now();
-    const end = this.m.tickSeconds.startTimer();
     try {
       for (const s of this.sources) {
         try {
@@ -172,8 +171,9 @@ export class Sampler {
       this.m.ticks.inc();
       this.onTick();
     } finally {
-      end();
+      // One clock for both: the histogram and the node's longest-tick gauge.
       this.lastTickSeconds = (performance.now() - t0) / 1000;
+      this.m.tickSeconds.observe(this.lastTickSeconds);
       this.running = false;
     }
   }

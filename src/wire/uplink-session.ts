@@ -5,6 +5,7 @@ import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
 import { OutboundQueue } from "./outbound-queue.js";
 import type { FrameSink } from "./frame-flow.js";
 import { FailoverHistory } from "./failover-history.js";
+import { OnDemandInterval } from "./on-demand-interval.js";
 import { Handover } from "./handover.js";
 import { HealWatch } from "./heal-watch.js";
 import type { ParentProbe } from "./parent-probe.js";
@@ -38,7 +39,8 @@ export class UplinkSession implements FrameSink {
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
   /** Checks connect and ack timeouts; slow (a quarter of the ack timeout), one per session. */
-  private superviseTimer: NodeJS.Timeout | null = null;
+  /** Connect and ack deadlines, flushes, a handover: every quarter of the ack timeout while any is pending. */
+  private readonly supervisor: OnDemandInterval;
   /** Set only while frames wait (240 relays with a 20 ms timer each spent most of their CPU waking up to nothing). */
   private flushTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -71,6 +73,8 @@ export class UplinkSession implements FrameSink {
       },
     });
     this.queue = new OutboundQueue(opts, log, this.m);
+    const everyMs = Math.min(250, Math.max(20, Math.floor(opts.ackTimeoutMs / 4)));
+    this.supervisor = new OnDemandInterval(everyMs, () => this.supervise(), () => this.watching());
   }
 
   get state(): UplinkState {
@@ -102,25 +106,6 @@ export class UplinkSession implements FrameSink {
     this.connect();
   }
 
-  /**
-   * Supervision (connect and ack deadlines, flushes, a handover) runs every quarter of the ack
-   * timeout while there is something to watch, and stops when there is none: an agent whose frame
-   * was acked has nothing to wait for until its next tick, and a timer firing 4 times a second for
-   * nothing is 4 interruptions a second of the job's cores.
-   */
-  private wake(): void {
-    if (this.superviseTimer !== null || this.stateNow === "closed") return;
-    const everyMs = Math.min(250, Math.max(20, Math.floor(this.opts.ackTimeoutMs / 4)));
-    this.superviseTimer = setInterval(() => {
-      this.supervise();
-      if (!this.watching() && this.superviseTimer !== null) {
-        clearInterval(this.superviseTimer);
-        this.superviseTimer = null;
-      }
-    }, everyMs);
-    this.superviseTimer.unref();
-  }
-
   /** Whether supervise has anything to watch. */
   private watching(): boolean {
     return this.stateNow === "connecting" || this.stream.oldestUnackedAtMs !== null || !this.queue.isEmpty || this.handover !== null;
@@ -145,7 +130,7 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "closed") return;
     this.queue.push(frames, alive);
     this.scheduleFlush();
-    this.wake();
+    this.supervisor.wake();
   }
 
   private scheduleFlush(): void {
@@ -167,7 +152,7 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "closed") return;
     if (this.stateNow === "ready") await this.drain(drainMs);
     this.transition("closed", "close");
-    if (this.superviseTimer) clearInterval(this.superviseTimer);
+    this.supervisor.close();
     for (const t of [this.flushTimer, this.retryTimer]) if (t) clearTimeout(t);
     this.stream.close();
     this.handover?.abandon();
@@ -189,7 +174,7 @@ export class UplinkSession implements FrameSink {
     const target = this.currentTarget;
     this.transition("connecting", `to ${target.name} at ${target.address}`);
     this.connectStartedMs = Date.now();
-    this.wake();
+    this.supervisor.wake();
     // Events of a stream that is no longer the current one (left in a move) are not this session's state.
     const stream = this.stream;
     stream.open(target.address, this.hooks.hello(target), {
@@ -238,7 +223,7 @@ export class UplinkSession implements FrameSink {
     }
     if ((this.stateNow !== "ready" && this.stateNow !== "healing") || !this.stream.isOpen) return;
     this.queue.sendTo(this.stream, ignoreBackpressure);
-    this.wake();
+    this.supervisor.wake();
   }
 
   /** The current stream failed: the next parent of the chain, or a pause once all of them failed. */
@@ -274,7 +259,7 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "ready" && this.handover === null) {
       this.transition("healing", reason);
       this.handover = new Handover(this.stream, this.hooks.leaving());
-      this.wake();
+      this.supervisor.wake();
       this.stream = new ParentStream(this.opts.limits, this.opts.tls);
     } else {
       // Not attached anywhere (connecting, backoff) or already moving: nothing to keep visible.

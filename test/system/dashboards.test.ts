@@ -7,7 +7,7 @@ import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually, sleep } from "../fixtures/cluster.js";
 import { httpText, startBanyan, startProcess } from "../fixtures/processes.js";
 import { requireProgram } from "../fixtures/programs.js";
-import { HOST, REPO, SLURM_USER, type SlurmCluster, startSlurm } from "../fixtures/slurm-cluster.js";
+import { REPO, SLURM_USER, type SlurmCluster, slurmHost, startSlurm } from "../fixtures/slurm-cluster.js";
 
 /**
  * `banyan dashboards generate`, every panel's expression and every variable's query run by the real
@@ -66,14 +66,7 @@ t.test("dashboards - every panel of the generated dashboards answers from a real
     .filter((f) => f.endsWith(".json"))
     .map((f) => JSON.parse(readFileSync(join(out, f), "utf8")) as Dashboard);
 
-  const run = join(dir, "run");
-  const topo = join(dir, "topology.json");
-  t.equal(banyan(["topology", "generate", "--nodes", HOST, "--roots", "r1", "--trees", "1", "--local", String(BASE), "-o", topo]).status, 0);
-  const agentYaml = join(dir, "agent.yaml");
-  writeFileSync(
-    agentYaml,
-    `topology: ${topo}\nname: ${HOST}\nintervalMs: 1000\njobs:\n  controlSocket: ${run}/agent.sock\n  runDir: ${run}\n  reportDir: ${dir}/reports\n  pushListen: 127.0.0.1:${BASE + 90}\nsources:\n  nvidiaSmi: {enabled: true, path: ${REPLAY}}\n`,
-  );
+  const { topo, run, defaults } = slurmHost(dir, BASE, { intervalMs: 1000, sources: `nvidiaSmi: {enabled: true, path: ${REPLAY}}` });
   writeFileSync(
     join(dir, "prometheus.yml"),
     `global: { scrape_interval: 1s, evaluation_interval: 1s }\nscrape_configs:\n  - { job_name: banyan, honor_labels: true, static_configs: [{ targets: ["127.0.0.1:${BASE + 1}"] }] }\n`,
@@ -85,7 +78,7 @@ t.test("dashboards - every panel of the generated dashboards answers from a real
     await slurm?.stop(join(run, "agent.pid"));
     await Promise.all([root.stop(), prom.stop()]);
   });
-  slurm = await startSlurm(`BANYAN_NODE=${process.execPath}\nBANYAN_HOME=${REPO}\nBANYAN_CONFIG=${agentYaml}\nBANYAN_LOG=${dir}/job.log\n`, { gpus: 2 });
+  slurm = await startSlurm(defaults, { gpus: 2 });
   // A job on one of the node's two GPUs that reads and writes a little and burns some CPU.
   const job = slurm.submit(`dd if=/dev/zero of=/tmp/banyan-dash-$$ bs=1M count=20 conv=fsync; rm -f /tmp/banyan-dash-$$; timeout 40 sh -c 'while :; do :; done'; sleep 60`, ["-n", "1", "--gres=gpu:1"]);
   const has = async (expr: string): Promise<boolean> => {

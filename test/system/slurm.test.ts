@@ -4,12 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:http";
 import t from "tap";
-import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually } from "../fixtures/cluster.js";
 import { httpText, startProcess, startBanyan } from "../fixtures/processes.js";
 import { findScontrol, scontrolFacts } from "../../src/agent/slurm/job-discovery.js";
 import { requireProgram } from "../fixtures/programs.js";
-import { HOST, REPO, SLURM_USER as USER, sh, startSlurm } from "../fixtures/slurm-cluster.js";
+import { HOST, SLURM_USER as USER, sh, slurmHost, startSlurm } from "../fixtures/slurm-cluster.js";
 
 /**
  * A real one-node Slurm (Debian slurm-wlm + munge, cgroup v1 accounting), its Prolog and Epilog
@@ -19,17 +18,9 @@ const BASE = 31200;
 
 t.test("slurm - the prolog starts the agent and registers jobs; their info, cgroup use and pushes reach the root; after the epilog they are gone and reported", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "banyan-slurm-"));
-  const run = join(dir, "run");
-  const reports = join(dir, "reports");
-  // Topology: this host is the only node; a root on 127.0.0.1.
-  const topo = join(dir, "topology.json");
-  t.equal(banyan(["topology", "generate", "--nodes", HOST, "--roots", "r1", "--trees", "1", "--local", String(BASE), "-o", topo]).status, 0);
-  const agentYaml = join(dir, "agent.yaml");
-  writeFileSync(
-    agentYaml,
-    `topology: ${topo}\nname: ${HOST}\nintervalMs: 500\njobs:\n  controlSocket: ${run}/agent.sock\n  runDir: ${run}\n  reportDir: ${reports}\n  pushListen: 127.0.0.1:${BASE + 90}\nsources:\n  slurm: {enabled: true, intervalMs: 1000}\n`,
-  );
-  const slurm = await startSlurm(`BANYAN_NODE=${process.execPath}\nBANYAN_HOME=${REPO}\nBANYAN_CONFIG=${agentYaml}\nBANYAN_LOG=${dir}/job.log\n`);
+  // This host is the only node; a root on 127.0.0.1.
+  const { topo, run, reports, defaults } = slurmHost(dir, BASE, { intervalMs: 500, sources: "slurm: {enabled: true, intervalMs: 1000}" });
+  const slurm = await startSlurm(defaults);
   // A real Alertmanager whose route for this user is where a job's end goes (the seed's job notice to the user).
   const notices: { labels: Record<string, string>; annotations: Record<string, string>; status: string }[] = [];
   const receiver = createServer((req, res) => {

@@ -51,9 +51,11 @@ const CPUFREQ: [string, string, string][] = [
   ["cpuinfo_min_freq", "frequency_min", "Minimum CPU thread frequency in hertz."],
 ];
 
-/** cpufreq files read every tick (the current frequency); the limits only every RARELY ticks. */
-const CPUFREQ_NOW = new Set(["scaling_cur_freq", "cpuinfo_cur_freq"]);
-const cpufreqLimits = new Map<string, number>();
+/** CPUFREQ entries read every tick (the current frequencies); the limits only every RARELY ticks. */
+const CPUFREQ_NOW = CPUFREQ.map(([file]) => file.endsWith("_cur_freq"));
+const CPUFREQ_NAMES = CPUFREQ.map(([, name]) => `node_cpu_${name}_hertz`);
+/** Per sys root, per CPU directory: its labels and the last value read of each CPUFREQ file (kHz). */
+const cpufreqRoots = new Map<string, Map<string, { labels: { cpu: string }; khz: Float64Array }>>();
 let cpufreqCalls = 0;
 
 /** cpufreq (where the kernel has it): node_exporter's node_cpu_*_hertz from /sys/devices/system/cpu/cpuN/cpufreq. */
@@ -61,15 +63,21 @@ export const cpufreqCollector: Collector = {
   name: "cpufreq",
   async collect(w, p) {
     const root = join(p.sys, "devices/system/cpu");
-    const limitsNow = cpufreqCalls++ % RARELY === 0;
-    for (const d of listDir(root).filter((x) => /^cpu\d+$/.test(x))) {
-      for (const [file, name, help] of CPUFREQ) {
-        let v: number;
-        if (CPUFREQ_NOW.has(file) || limitsNow || !cpufreqLimits.has(`${d}/${file}`)) {
-          v = Number((await readText(root, d, "cpufreq", file))?.trim());
-          if (!CPUFREQ_NOW.has(file) && cpufreqLimits.size < 65_536) cpufreqLimits.set(`${d}/${file}`, v);
-        } else v = cpufreqLimits.get(`${d}/${file}`)!;
-        if (Number.isFinite(v) && v > 0) w.gauge(`node_cpu_${name}_hertz`, { cpu: d.slice(3) }, v * 1000, help);
+    const limitsToo = cpufreqCalls++ % RARELY === 0;
+    let cpufreqs = cpufreqRoots.get(root);
+    if (cpufreqs === undefined) cpufreqRoots.set(root, (cpufreqs = new Map()));
+    for (const d of listDir(root)) {
+      let cpu = cpufreqs.get(d);
+      if (cpu === undefined) {
+        if (!/^cpu\d+$/.test(d)) continue;
+        cpu = { labels: { cpu: d.slice(3) }, khz: new Float64Array(CPUFREQ.length).fill(NaN) };
+        if (cpufreqs.size < 65_536) cpufreqs.set(d, cpu);
+      }
+      for (let k = 0; k < CPUFREQ.length; k++) {
+        const [file, , help] = CPUFREQ[k]!;
+        if (CPUFREQ_NOW[k] || limitsToo || Number.isNaN(cpu.khz[k]!)) cpu.khz[k] = Number((await readText(root, d, "cpufreq", file))?.trim());
+        const v = cpu.khz[k]!;
+        if (Number.isFinite(v) && v > 0) w.gauge(CPUFREQ_NAMES[k]!, cpu.labels, v * 1000, help);
       }
     }
   },

@@ -47,6 +47,8 @@ export function parseScontrolNode(text: string, node: string): SlurmNodeFacts | 
 export class SlurmNodeSource implements Source {
   readonly name = "slurm-node";
   private facts: SlurmNodeFacts | null = null;
+  /** The facts' partitions, split once per poll. */
+  private partitions: string[] = [];
   private readonly poller: BackgroundPoll;
   private writer: SeriesWriter | null = null;
   private readonly failed: LimitedWarning;
@@ -65,6 +67,7 @@ export class SlurmNodeSource implements Source {
     try {
       const { stdout } = await run(this.scontrol, ["show", "node", "-o", this.node], { timeout: 5000, maxBuffer: 1024 * 1024 });
       this.facts = parseScontrolNode(stdout, this.node);
+      this.partitions = (this.facts?.partitions ?? "").split(",").filter((x) => x !== "");
     } catch (err) {
       this.facts = null;
       this.failed.warn({ err: (err as Error).message.split("\n")[0] });
@@ -79,7 +82,7 @@ export class SlurmNodeSource implements Source {
     if (this.facts !== null) {
       w.put("banyan_node_slurm_info", { ...this.facts }, 1, SeriesType.Gauge, "This node as Slurm sees it: partitions, features, state, GRES, CPUs, memory (MB).");
       // One series per partition, to join on in PromQL (a comma list in one label cannot be split there).
-      for (const partition of this.facts.partitions.split(",")) if (partition !== "") w.put("banyan_node_partition_info", { partition }, 1, SeriesType.Gauge, "A Slurm partition this node is in.");
+      for (const partition of this.partitions) w.put("banyan_node_partition_info", { partition }, 1, SeriesType.Gauge, "A Slurm partition this node is in.");
     }
     w.end();
   }

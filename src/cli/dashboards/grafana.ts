@@ -78,7 +78,7 @@ function panelJson(p: PanelSpec, id: number, gridPos: { x: number; y: number; w:
   }));
   const options: Record<string, unknown> =
     p.kind === "heatmap"
-      ? q0Heatmap(p)
+      ? heatmapOptions(p)
       : p.kind === "stat"
         ? { reduceOptions: { calcs: ["lastNotNull"], fields: "", values: false }, colorMode: "value", graphMode: "area", textMode: "auto" }
         : p.kind === "table"
@@ -90,7 +90,7 @@ function panelJson(p: PanelSpec, id: number, gridPos: { x: number; y: number; w:
 }
 
 /** Per node (no buckets given): Grafana counts the nodes per value band; buckets: drawn as they are. */
-function q0Heatmap(p: PanelSpec): Record<string, unknown> {
+function heatmapOptions(p: PanelSpec): Record<string, unknown> {
   const buckets = p.queries.some((q) => q.heatmap === true);
   return {
     calculate: !buckets,
