@@ -9,10 +9,11 @@
 #   victoria-metrics  a second remote_write receiver (test/system/remote-write-victoriametrics.test.ts)
 #   slurm-wlm, munge  a one-node Slurm whose prolog and epilog run deploy/slurm/* (test/system/slurm.test.ts)
 #   rpm, cpio   rpmbuild makes the .rpm of `npm run package`; rpm2cpio and cpio unpack it in its test
+#   tzdata      the zone files the agent names its zone from, as node_exporter does (time-zone test)
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio)
+PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio tzdata)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

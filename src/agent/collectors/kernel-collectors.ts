@@ -1,4 +1,5 @@
 import { RARELY, fields, listDir, readText, type Collector } from "./series-writer.js";
+import { LocalZone } from "./time-zone.js";
 
 /** softnet, conntrack, time, UDP queues and SELinux, with node_exporter 1.5's names. */
 export const softnetCollector: Collector = {
@@ -37,24 +38,16 @@ export const conntrackCollector: Collector = {
   },
 };
 
-let zoneCache = { name: "", atMs: 0 };
-/** The zone's short name, found once a minute (building an Intl formatter each tick showed in the profile). */
-function zoneName(): string {
-  const now = Date.now();
-  if (now - zoneCache.atMs > 60_000) {
-    const name = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(new Date(now)).find((x) => x.type === "timeZoneName")?.value ?? "UTC";
-    zoneCache = { name, atMs: now };
-  }
-  return zoneCache.name;
-}
+/** The process's zone, named as node_exporter names it (Go's time.Now().Zone()). */
+const localZone = new LocalZone();
 
 export const timeCollector: Collector = {
   name: "time",
   async collect(w, p) {
     const now = Date.now() / 1000;
     w.gauge("node_time_seconds", {}, now, "System time in seconds since epoch (1970).");
-    const zone = zoneName();
-    w.gauge("node_time_zone_offset_seconds", { time_zone: zone }, -new Date().getTimezoneOffset() * 60, "System time zone offset in seconds.");
+    const offsetS = -new Date().getTimezoneOffset() * 60;
+    w.gauge("node_time_zone_offset_seconds", { time_zone: localZone.name(now, offsetS) }, offsetS, "System time zone offset in seconds.");
     for (const d of listDir(p.sys, "devices/system/clocksource").filter((x) => /^clocksource\d+$/.test(x))) {
       const device = d.slice("clocksource".length);
       for (const cs of ((await readText(p.sys, "devices/system/clocksource", d, "available_clocksource")) ?? "").trim().split(/\s+/).filter(Boolean)) {
