@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateTopology } from "../topology/generate.js";
 import { writeTopologyFile } from "../topology/topology-file.js";
+import { applyScheduling } from "../src/agent/scheduling.js";
 import { waitHttp } from "./bench-cluster.js";
 
 /**
@@ -18,13 +19,18 @@ import { waitHttp } from "./bench-cluster.js";
  * and the agent's longest tick (banyan_node_tick_max_seconds: collect and encode, the longest the
  * agent holds a core at once). The root runs on this machine too, in every phase alike.
  *
- *   node dist/bench/agent-noise.js [seconds per phase] [--rounds N] [--node-exporter] [--set key=value ...] [--node-flags "..."]
+ *   node dist/bench/agent-noise.js [seconds per phase] [--rounds N] [--root-core K] [--node-exporter] [--set key=value ...] [--node-flags "..."]
  *
  * The conditions alternate within each of N rounds (default 3), the agent stopped (SIGSTOP) while
  * it is not the one measured, and each condition's rounds are pooled: a VM's own noise drifts by
  * more than the agent adds, and back-to-back phases would measure the drift.
  *
  * `--set cpuAffinity=0` keeps the agent on core 0; `--set nice=19` or `--set schedPolicy=idle` lower it.
+ *
+ * `--root-core K` pins the root to core K and runs FWQ on the other cores only: on a compute node
+ * the root is on another machine, and here its work on the agent's frames (which stops while the
+ * agent is stopped) would count as the agent's noise. The bench itself (which scrapes node_exporter,
+ * Prometheus' part) moves there too; the agent and node_exporter may run on every core.
  */
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const MAIN = join(HERE, "../src/cli/main.js");
@@ -32,7 +38,9 @@ const argv = process.argv.slice(2);
 const seconds = Number(argv.find((a, i) => /^\d+$/.test(a) && !argv[i - 1]?.startsWith("--")) ?? 60);
 const sets = argv.flatMap((a, i) => (argv[i - 1] === "--set" ? ["--set", a] : []));
 const nodeFlags = argv.includes("--node-flags") ? (argv[argv.indexOf("--node-flags") + 1] ?? "").split(/\s+/).filter((x) => x !== "") : [];
-const cores = availableParallelism();
+const rootCore = argv.includes("--root-core") ? Number(argv[argv.indexOf("--root-core") + 1]) : null;
+/** The cores FWQ runs on: every one but the root's. */
+const cores = Array.from({ length: availableParallelism() }, (_, k) => k).filter((k) => k !== rootCore);
 const PORT = 30500;
 const NE_PORT = PORT + 40;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -54,7 +62,7 @@ interface Detours {
 
 /** FWQ on every core at once for `s` seconds; the detours of all cores together. */
 async function fwq(dir: string, s: number): Promise<Detours> {
-  const runs = Array.from({ length: cores }, (_, k) => {
+  const runs = cores.map((k) => {
     const out = join(dir, `fwq-${k}.json`);
     const p = spawn("taskset", ["-c", String(k), process.execPath, join(HERE, "fwq-worker.js"), String(s), out], { stdio: "ignore" });
     return once(p, "exit").then(() => JSON.parse(readFileSync(out, "utf8")) as { quanta: number; counts: [number, number][] });
@@ -109,21 +117,27 @@ const procs: ChildProcess[] = [];
 const results = new Map<string, Detours[]>();
 const record = (what: string, d: Detours): void => void results.set(what, [...(results.get(what) ?? []), d]);
 try {
-  procs.push(spawn(process.execPath, [MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=warn"], { stdio: "ignore" }));
+  if (rootCore !== null) {
+    const refused = await applyScheduling({ cpuAffinity: String(rootCore), schedPolicy: "other" });
+    if (refused.length > 0) throw new Error(refused.join("; "));
+  }
+  const everyCore = (cmd: string, args: string[]): ChildProcess => spawn("taskset", ["-c", `0-${availableParallelism() - 1}`, cmd, ...args], { stdio: "ignore" });
+  const rootArgv = [process.execPath, MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=warn"];
+  procs.push(rootCore === null ? spawn(rootArgv[0]!, rootArgv.slice(1), { stdio: "ignore" }) : spawn("taskset", ["-c", String(rootCore), ...rootArgv], { stdio: "ignore" }));
   await waitHttp(`http://127.0.0.1:${PORT + 1}/-/ready`, 20_000);
-  const agent = spawn(process.execPath, [...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: ["ignore", "ignore", "pipe"] });
+  const agent = spawn("taskset", ["-c", `0-${availableParallelism() - 1}`, process.execPath, ...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: ["ignore", "ignore", "pipe"] });
   procs.push(agent);
   let stderr = "";
   agent.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   await sleep(20_000); // started, warmed up, its first keyframe sent
   if (agent.exitCode !== null) throw new Error(`the agent exited (${agent.exitCode}): ${stderr.slice(0, 500)}`);
-  const ne = argv.includes("--node-exporter") ? spawn("prometheus-node-exporter", [`--web.listen-address=127.0.0.1:${NE_PORT}`, "--no-collector.systemd"], { stdio: "ignore" }) : null;
+  const ne = argv.includes("--node-exporter") ? everyCore("prometheus-node-exporter", [`--web.listen-address=127.0.0.1:${NE_PORT}`, "--no-collector.systemd"]) : null;
   if (ne !== null) {
     procs.push(ne);
     await waitHttp(`http://127.0.0.1:${NE_PORT}/metrics`, 20_000);
   }
   const agentLabel = `root + agent${sets.length > 0 ? ` (${sets.filter((x) => x !== "--set").join(" ")})` : ""}`;
-  console.log(`FWQ on each of ${cores} cores; ${rounds} rounds of ${seconds} s a phase, phases interleaved (the machine's own noise drifts):`);
+  console.log(`FWQ on each of cores ${cores.join(",")}${rootCore === null ? "" : ` (the root alone on core ${rootCore})`}; ${rounds} rounds of ${seconds} s a phase, phases interleaved (the machine's own noise drifts):`);
   // Phases alternate within each round; the agent is stopped (SIGSTOP) while it is not measured.
   let longest = 0;
   for (let r = 0; r < rounds; r++) {

@@ -1,8 +1,13 @@
 /**
- * An interval timer that runs only while there is something for it to do: `wake()` starts it (a
+ * A periodic timer that runs only while there is something for it to do: `wake()` starts it (a
  * no-op while it runs), and after each run it stops itself when `busy()` says there is nothing left.
  * A timer firing every 250 ms for nothing is 4 interruptions a second of every core a node's job
  * holds; this one fires only between an event that needs watching and its end.
+ *
+ * Node wakes its loop at a cleared timer's time all the same when that timer was the next one due
+ * (libuv's timer is not re-armed later), so a caller that knows nothing can go wrong sooner (a batch
+ * cannot miss its ack before the ack timeout) gives that as the first delay, and `settle()` stops the
+ * timer as soon as the watched thing ends: a timer due after the next tick's is cleared for free.
  */
 export class OnDemandInterval {
   private timer: NodeJS.Timeout | null = null;
@@ -14,21 +19,33 @@ export class OnDemandInterval {
     private readonly busy: () => boolean,
   ) {}
 
-  wake(): void {
+  /** Starts the timer unless it runs: its first run after `firstDelayMs` (default: the period). */
+  wake(firstDelayMs = this.everyMs): void {
     if (this.timer !== null || this.closed) return;
-    this.timer = setInterval(() => {
-      this.run();
-      if (!this.busy()) this.stop();
-    }, this.everyMs);
-    this.timer.unref();
+    this.arm(firstDelayMs);
+  }
+
+  /** Stops the timer now when there is nothing left to watch (instead of at its next run). */
+  settle(): void {
+    if (this.timer !== null && !this.busy()) this.stop();
   }
 
   get running(): boolean {
     return this.timer !== null;
   }
 
+  private arm(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.run();
+      // run() may have woken it again (a flush it caused): one timer, never two.
+      if (this.timer === null && !this.closed && this.busy()) this.arm(this.everyMs);
+    }, delayMs);
+    this.timer.unref();
+  }
+
   private stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
   }
 

@@ -16,6 +16,8 @@ export interface ParentStreamEvents {
   onWritable(): void;
   /** The stream is unusable: error, end, or a Down that does not decode. */
   onFail(reason: string): void;
+  /** The parent acked batches (some may still wait). */
+  onAcked?(): void;
 }
 
 export interface Hello {
@@ -188,6 +190,7 @@ export class ParentStream {
         if (seq > this.ackedSeq) this.ackedSeq = seq;
         const now = Date.now();
         while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) this.slowAckMs = Math.max(now - this.unacked.shift()!.sentAtMs, this.slowAckMs * 0.95);
+        events.onAcked?.();
         break;
       }
       case "resync":

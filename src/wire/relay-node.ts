@@ -123,9 +123,13 @@ export class RelayNode implements FrameSink, Downlink {
     return this.server?.children ?? [];
   }
 
-  /** Frames from children (through the child server) and from the local sampler. */
+  /**
+   * Frames from children (through the child server) and from the local sampler. A leaf's own frames
+   * leave at once in localTick, right after: no flush timer for them.
+   */
   accept(frames: readonly Frame[], alive: readonly Alive[]): void {
-    this.uplink.accept(frames, alive);
+    if (this.local !== null && this.children.length === 0) this.uplink.enqueue(frames, alive);
+    else this.uplink.accept(frames, alive);
   }
 
   /** The local sampler finished its tick. */

@@ -126,11 +126,21 @@ export class UplinkSession implements FrameSink {
     this.moveTo(0, `new chain: ${reason}`);
   }
 
+  /** Queues frames for the next flush, `flushMs` from now. */
   accept(frames: readonly Frame[], alive: readonly Alive[]): void {
+    this.enqueue(frames, alive);
     if (this.stateNow === "closed") return;
-    this.queue.push(frames, alive);
     this.scheduleFlush();
     this.supervisor.wake();
+  }
+
+  /**
+   * Queues frames that the caller flushes itself at once (flushNow: a leaf's sampler at the end of
+   * its tick): no flush timer is armed to be cleared a millisecond later (it would still wake the
+   * node's loop).
+   */
+  enqueue(frames: readonly Frame[], alive: readonly Alive[]): void {
+    if (this.stateNow !== "closed") this.queue.push(frames, alive);
   }
 
   private scheduleFlush(): void {
@@ -193,6 +203,9 @@ export class UplinkSession implements FrameSink {
       onFail: (reason) => {
         if (stream === this.stream) this.fail(reason);
       },
+      onAcked: () => {
+        if (stream === this.stream) this.supervisor.settle();
+      },
     });
   }
 
@@ -223,7 +236,12 @@ export class UplinkSession implements FrameSink {
     }
     if ((this.stateNow !== "ready" && this.stateNow !== "healing") || !this.stream.isOpen) return;
     this.queue.sendTo(this.stream, ignoreBackpressure);
-    this.supervisor.wake();
+    // When all that is left to watch is the batch just sent, nothing can go wrong before its ack
+    // timeout: the first check then, not in 250 ms (the ack comes in a millisecond, and settle()
+    // stops the timer, so an idle node's loop wakes once a tick, not three times).
+    if (!this.watching()) return;
+    const onlyAcks = this.queue.isEmpty && this.handover === null;
+    this.supervisor.wake(onlyAcks ? this.stream.ackTimeoutMs(this.opts.ackTimeoutMs) + 1 : undefined);
   }
 
   /** The current stream failed: the next parent of the chain, or a pause once all of them failed. */
