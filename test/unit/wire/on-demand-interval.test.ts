@@ -24,3 +24,24 @@ t.test("on-demand interval - runs while busy, stops itself when idle, wakes agai
   timer.wake();
   t.notOk(timer.running, "closed: a wake starts nothing");
 });
+
+t.test("on-demand interval - settle stops it at once when nothing is left, not while something is; the first run may come later than the period", async (t) => {
+  let runs = 0;
+  let pending = true;
+  const timer = new OnDemandInterval(5, () => void runs++, () => pending);
+  timer.wake(60_000);
+  t.ok(timer.running, "woken with a long first delay");
+  timer.settle();
+  t.ok(timer.running, "settle leaves it running while there is something to watch");
+  pending = false;
+  timer.settle();
+  t.notOk(timer.running, "settle stops it when there is nothing left");
+  t.equal(runs, 0, "it never ran: the long first delay had not passed");
+  pending = true;
+  timer.wake(1);
+  await until(() => runs >= 2);
+  t.ok(timer.running, "after its first run it goes on at its period while busy");
+  pending = false;
+  await until(() => !timer.running);
+  timer.close();
+});

@@ -31,4 +31,8 @@ t.test("uplink queue - the session's queue is bounded: on overflow the oldest de
   s.accept([frame("d", 1, FrameKind.KEY), frame("e", 1, FrameKind.KEY), frame("f", 1, FrameKind.KEY), frame("g", 1, FrameKind.KEY)], []);
   t.equal(await dropped(), 6);
   t.equal(s.queuedFrames, 5, "the queue stays at its bound");
+  // A leaf's own frames (queued for its flushNow, no flush timer) meet the same bound.
+  s.enqueue([frame("h", 1, FrameKind.KEY), frame("i", 1, FrameKind.KEY)], []);
+  t.equal(s.queuedFrames, 5, "enqueue keeps the bound too");
+  t.equal(await dropped(), 8, "and counts its drops");
 });
