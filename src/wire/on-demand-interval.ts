@@ -11,6 +11,8 @@
  */
 export class OnDemandInterval {
   private timer: NodeJS.Timeout | null = null;
+  /** When the armed timer runs (ms since the epoch). */
+  private dueAtMs = 0;
   private closed = false;
 
   constructor(
@@ -19,9 +21,17 @@ export class OnDemandInterval {
     private readonly busy: () => boolean,
   ) {}
 
-  /** Starts the timer unless it runs: its first run after `firstDelayMs` (default: the period). */
+  /**
+   * Starts the timer: its first run after `firstDelayMs` (default: the period). Running already, it
+   * is brought forward when this asks for a run sooner (a connect or a handover while it waits for
+   * an ack timeout), never put back.
+   */
   wake(firstDelayMs = this.everyMs): void {
-    if (this.timer !== null || this.closed) return;
+    if (this.closed) return;
+    if (this.timer !== null) {
+      if (this.dueAtMs <= Date.now() + firstDelayMs) return;
+      this.stop();
+    }
     this.arm(firstDelayMs);
   }
 
@@ -35,6 +45,7 @@ export class OnDemandInterval {
   }
 
   private arm(delayMs: number): void {
+    this.dueAtMs = Date.now() + delayMs;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.run();

@@ -45,3 +45,17 @@ t.test("on-demand interval - settle stops it at once when nothing is left, not w
   await until(() => !timer.running);
   timer.close();
 });
+
+t.test("on-demand interval - a wake asking for a sooner run brings a waiting timer forward; one asking for a later run does not put it back", async (t) => {
+  let runs = 0;
+  let pending = true;
+  const timer = new OnDemandInterval(5, () => void (runs++, (pending = false)), () => pending);
+  timer.wake(60_000);
+  timer.wake(120_000);
+  timer.wake();
+  // Its period is 5 ms; without being brought forward it would wait a minute.
+  await Promise.race([until(() => runs > 0), new Promise((r) => setTimeout(r, 10_000))]);
+  t.equal(runs, 1, "ran at the period, not after a minute");
+  await until(() => !timer.running);
+  timer.close();
+});
