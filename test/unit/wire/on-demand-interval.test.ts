@@ -54,7 +54,7 @@ t.test("on-demand interval - a wake asking for a sooner run brings a waiting tim
   timer.wake(120_000);
   timer.wake();
   // Its period is 5 ms; without being brought forward it would wait a minute.
-  await Promise.race([until(() => runs > 0), new Promise((r) => setTimeout(r, 10_000))]);
+  await Promise.race([until(() => runs > 0), new Promise((r) => setTimeout(r, 10_000).unref())]);
   t.equal(runs, 1, "ran at the period, not after a minute");
   await until(() => !timer.running);
   timer.close();
