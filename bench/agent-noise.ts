@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { once } from "node:events";
 import { availableParallelism } from "node:os";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -121,11 +121,12 @@ try {
     const refused = await applyScheduling({ cpuAffinity: String(rootCore), schedPolicy: "other" });
     if (refused.length > 0) throw new Error(refused.join("; "));
   }
-  const everyCore = (cmd: string, args: string[]): ChildProcess => spawn("taskset", ["-c", `0-${availableParallelism() - 1}`, cmd, ...args], { stdio: "ignore" });
+  /** On any core, whatever the bench's own affinity (the root's core, with --root-core). */
+  const everyCore = (cmd: string, args: string[], stdio: StdioOptions = "ignore"): ChildProcess => spawn("taskset", ["-c", `0-${availableParallelism() - 1}`, cmd, ...args], { stdio });
   const rootArgv = [process.execPath, MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=warn"];
   procs.push(rootCore === null ? spawn(rootArgv[0]!, rootArgv.slice(1), { stdio: "ignore" }) : spawn("taskset", ["-c", String(rootCore), ...rootArgv], { stdio: "ignore" }));
   await waitHttp(`http://127.0.0.1:${PORT + 1}/-/ready`, 20_000);
-  const agent = spawn("taskset", ["-c", `0-${availableParallelism() - 1}`, process.execPath, ...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: ["ignore", "ignore", "pipe"] });
+  const agent = everyCore(process.execPath, [...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], ["ignore", "ignore", "pipe"]);
   procs.push(agent);
   let stderr = "";
   agent.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));

@@ -25,7 +25,7 @@ const TICK_WINDOW = 15;
  *   banyan_node_away                  1 while the parent is not the planned one (PromQL cannot compare two labels)
  *   banyan_node_failovers_total
  *   banyan_node_failovers_last_hour
- *   banyan_node_tick_max_seconds     the longest tick of the last 15 (collect and encode: how long
+ *   banyan_node_tick_max_seconds      the longest tick of the last 15 (collect and encode: how long
  *                                     the agent holds a core at once, at most), rounded to 0.1 ms
  */
 export class NodeStatusSource implements Source {

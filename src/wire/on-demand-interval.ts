@@ -1,3 +1,5 @@
+import { OneShotTimer } from "../core/one-shot-timer.js";
+
 /**
  * A periodic timer that runs only while there is something for it to do: `wake()` starts it (a
  * no-op while it runs), and after each run it stops itself when `busy()` says there is nothing left.
@@ -10,9 +12,11 @@
  * timer as soon as the watched thing ends: a timer due after the next tick's is cleared for free.
  */
 export class OnDemandInterval {
-  private timer: NodeJS.Timeout | null = null;
-  /** When the armed timer runs (ms since the epoch). */
-  private dueAtMs = 0;
+  private readonly timer = new OneShotTimer(() => {
+    this.run();
+    // run() may have woken it again (a flush it caused): one timer, never two.
+    if (!this.closed && this.busy()) this.timer.arm(this.everyMs);
+  });
   private closed = false;
 
   constructor(
@@ -28,40 +32,24 @@ export class OnDemandInterval {
    */
   wake(firstDelayMs = this.everyMs): void {
     if (this.closed) return;
-    if (this.timer !== null) {
-      if (this.dueAtMs <= Date.now() + firstDelayMs) return;
-      this.stop();
+    if (this.timer.armed) {
+      if (this.timer.dueAtMs <= Date.now() + firstDelayMs) return;
+      this.timer.clear();
     }
-    this.arm(firstDelayMs);
+    this.timer.arm(firstDelayMs);
   }
 
   /** Stops the timer now when there is nothing left to watch (instead of at its next run). */
   settle(): void {
-    if (this.timer !== null && !this.busy()) this.stop();
+    if (this.timer.armed && !this.busy()) this.timer.clear();
   }
 
   get running(): boolean {
-    return this.timer !== null;
-  }
-
-  private arm(delayMs: number): void {
-    this.dueAtMs = Date.now() + delayMs;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.run();
-      // run() may have woken it again (a flush it caused): one timer, never two.
-      if (this.timer === null && !this.closed && this.busy()) this.arm(this.everyMs);
-    }, delayMs);
-    this.timer.unref();
-  }
-
-  private stop(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    return this.timer.armed;
   }
 
   close(): void {
     this.closed = true;
-    this.stop();
+    this.timer.clear();
   }
 }

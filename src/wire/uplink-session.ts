@@ -1,5 +1,6 @@
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
+import { OneShotTimer } from "../core/one-shot-timer.js";
 import type { Logger } from "../core/logger.js";
 import type { Alive, Frame } from "../gen/banyan/v1/uplink_pb.js";
 import { OutboundQueue } from "./outbound-queue.js";
@@ -38,12 +39,12 @@ export class UplinkSession implements FrameSink {
   private readonly queue: OutboundQueue;
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
-  /** Checks connect and ack timeouts; slow (a quarter of the ack timeout), one per session. */
   /** Connect and ack deadlines, flushes, a handover: every quarter of the ack timeout while any is pending. */
   private readonly supervisor: OnDemandInterval;
-  /** Set only while frames wait (240 relays with a 20 ms timer each spent most of their CPU waking up to nothing). */
-  private flushTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  /** Armed only while frames wait (240 relays with a 20 ms timer each spent most of their CPU waking up to nothing). */
+  private readonly flushTimer = new OneShotTimer(() => this.flush());
+  /** After every parent of the chain failed: the next try. */
+  private readonly retryTimer = new OneShotTimer(() => this.connect());
   private readonly failoverHistory = new FailoverHistory();
   private readonly healWatch: HealWatch;
   private readonly m: ReturnType<typeof uplinkMetrics>;
@@ -59,19 +60,8 @@ export class UplinkSession implements FrameSink {
     this.chain = chain;
     this.stream = new ParentStream(opts.limits, opts.tls);
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauges read the session when scraped
-    const self = this;
-    this.m = uplinkMetrics(registry, {
-      get queuedFrames() {
-        return self.queue.length;
-      },
-      get queuedBytes() {
-        return self.queue.queuedBytes;
-      },
-      get fallbackPosition() {
-        return self.index;
-      },
-    });
+    // The gauges read the session when scraped (UplinkView).
+    this.m = uplinkMetrics(registry, this);
     this.queue = new OutboundQueue(opts, log, this.m);
     const everyMs = Math.min(250, Math.max(20, Math.floor(opts.ackTimeoutMs / 4)));
     this.supervisor = new OnDemandInterval(everyMs, () => this.supervise(), () => this.watching());
@@ -100,6 +90,20 @@ export class UplinkSession implements FrameSink {
 
   get queuedFrames(): number {
     return this.queue.length;
+  }
+
+  get queuedBytes(): number {
+    return this.queue.queuedBytes;
+  }
+
+  /** Where in the fallback chain the current parent is (0: the planned one). */
+  get fallbackPosition(): number {
+    return this.index;
+  }
+
+  /** Ready or healing: there is a stream to send on. */
+  private get attached(): boolean {
+    return this.stateNow === "ready" || this.stateNow === "healing";
   }
 
   start(): void {
@@ -134,22 +138,13 @@ export class UplinkSession implements FrameSink {
     this.supervisor.wake();
   }
 
-  /**
-   * Queues frames that the caller flushes itself at once (flushNow: a leaf's sampler at the end of
-   * its tick): no flush timer is armed to be cleared a millisecond later (it would still wake the
-   * node's loop).
-   */
+  /** Queues frames the caller flushes at once (a leaf's tick): no flush timer to clear a ms later (it would still wake the loop). */
   enqueue(frames: readonly Frame[], alive: readonly Alive[]): void {
     if (this.stateNow !== "closed") this.queue.push(frames, alive);
   }
 
   private scheduleFlush(): void {
-    if (this.flushTimer !== null || (this.stateNow !== "ready" && this.stateNow !== "healing")) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      this.flush();
-    }, this.opts.flushMs);
-    this.flushTimer.unref();
+    if (this.attached) this.flushTimer.arm(this.opts.flushMs);
   }
 
   /** Sends what is queued now instead of at the next flush tick. */
@@ -163,7 +158,8 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "ready") await this.drain(drainMs);
     this.transition("closed", "close");
     this.supervisor.close();
-    for (const t of [this.flushTimer, this.retryTimer]) if (t) clearTimeout(t);
+    this.flushTimer.clear();
+    this.retryTimer.clear();
     this.stream.close();
     this.handover?.abandon();
     this.handover = null;
@@ -173,7 +169,7 @@ export class UplinkSession implements FrameSink {
   private async drain(ms: number): Promise<void> {
     this.flush(true);
     const deadline = Date.now() + ms;
-    while (this.stream.hasUnacked && Date.now() < deadline && (this.stateNow === "ready" || this.stateNow === "healing")) {
+    while (this.stream.hasUnacked && Date.now() < deadline && this.attached) {
       await new Promise((r) => setTimeout(r, 10));
       this.flush(true);
     }
@@ -217,7 +213,7 @@ export class UplinkSession implements FrameSink {
     }
     const oldest = this.stream.oldestUnackedAtMs;
     const ackTimeoutMs = this.stream.ackTimeoutMs(this.opts.ackTimeoutMs);
-    if ((this.stateNow === "ready" || this.stateNow === "healing") && oldest !== null && now - oldest > ackTimeoutMs) {
+    if (this.attached && oldest !== null && now - oldest > ackTimeoutMs) {
       this.fail(`no ack from ${this.currentTarget.name} within ${ackTimeoutMs} ms`);
       return;
     }
@@ -230,15 +226,11 @@ export class UplinkSession implements FrameSink {
   }
 
   private flush(ignoreBackpressure = false): void {
-    if (this.flushTimer !== null) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-    }
-    if ((this.stateNow !== "ready" && this.stateNow !== "healing") || !this.stream.isOpen) return;
+    this.flushTimer.clear();
+    if (!this.attached || !this.stream.isOpen) return;
     this.queue.sendTo(this.stream, ignoreBackpressure);
-    // When all that is left to watch is the batch just sent, nothing can go wrong before its ack
-    // timeout: the first check then, not in 250 ms (the ack comes in a millisecond, and settle()
-    // stops the timer, so an idle node's loop wakes once a tick, not three times).
+    // Only the batch just sent to watch: nothing can go wrong before its ack timeout, so the first
+    // check then; its ack (a ms later) settles the timer, and an idle node's loop wakes once a tick.
     if (!this.watching()) return;
     const onlyAcks = this.queue.isEmpty && this.handover === null;
     this.supervisor.wake(onlyAcks ? this.stream.ackTimeoutMs(this.opts.ackTimeoutMs) + 1 : undefined);
@@ -262,12 +254,7 @@ export class UplinkSession implements FrameSink {
     }
     this.transition("backoff", `${failed}: ${reason}; every parent of the chain failed`);
     this.index = 0;
-    const delay = this.backoff.nextDelayMs();
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.connect();
-    }, delay);
-    this.retryTimer.unref();
+    this.retryTimer.arm(this.backoff.nextDelayMs());
   }
 
   /** A deliberate move (healing, a new chain): the new stream opens while the old one is kept (Handover). */
@@ -281,10 +268,7 @@ export class UplinkSession implements FrameSink {
       this.stream = new ParentStream(this.opts.limits, this.opts.tls);
     } else {
       // Not attached anywhere (connecting, backoff) or already moving: nothing to keep visible.
-      if (this.retryTimer) {
-        clearTimeout(this.retryTimer);
-        this.retryTimer = null;
-      }
+      this.retryTimer.clear();
       this.abandonHandover();
       this.takeBackUnacked();
       this.stream.end();

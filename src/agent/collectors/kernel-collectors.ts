@@ -41,6 +41,21 @@ export const conntrackCollector: Collector = {
 /** The process's zone, named as node_exporter names it (Go's time.Now().Zone()). */
 const localZone = new LocalZone();
 
+/** Clocksources change only when an admin writes one: per sys root, re-read every RARELY ticks. */
+const clocksources = new Map<string, { calls: number; available: Record<string, string>[]; current: Record<string, string>[] }>();
+
+async function readClocksources(sys: string): Promise<{ available: Record<string, string>[]; current: Record<string, string>[] }> {
+  const available: Record<string, string>[] = [];
+  const current: Record<string, string>[] = [];
+  for (const d of listDir(sys, "devices/system/clocksource").filter((x) => /^clocksource\d+$/.test(x))) {
+    const device = d.slice("clocksource".length);
+    for (const cs of ((await readText(sys, "devices/system/clocksource", d, "available_clocksource")) ?? "").trim().split(/\s+/).filter(Boolean)) available.push({ clocksource: cs, device });
+    const cur = ((await readText(sys, "devices/system/clocksource", d, "current_clocksource")) ?? "").trim();
+    if (cur !== "") current.push({ clocksource: cur, device });
+  }
+  return { available, current };
+}
+
 export const timeCollector: Collector = {
   name: "time",
   async collect(w, p) {
@@ -48,14 +63,14 @@ export const timeCollector: Collector = {
     w.gauge("node_time_seconds", {}, now, "System time in seconds since epoch (1970).");
     const offsetS = -new Date().getTimezoneOffset() * 60;
     w.gauge("node_time_zone_offset_seconds", { time_zone: localZone.name(now, offsetS) }, offsetS, "System time zone offset in seconds.");
-    for (const d of listDir(p.sys, "devices/system/clocksource").filter((x) => /^clocksource\d+$/.test(x))) {
-      const device = d.slice("clocksource".length);
-      for (const cs of ((await readText(p.sys, "devices/system/clocksource", d, "available_clocksource")) ?? "").trim().split(/\s+/).filter(Boolean)) {
-        w.gauge("node_time_clocksource_available_info", { clocksource: cs, device }, 1, "Available clocksources read from '/sys/devices/system/clocksource'.");
-      }
-      const cur = ((await readText(p.sys, "devices/system/clocksource", d, "current_clocksource")) ?? "").trim();
-      if (cur !== "") w.gauge("node_time_clocksource_current_info", { clocksource: cur, device }, 1, "Current clocksource read from '/sys/devices/system/clocksource'.");
+    let cs = clocksources.get(p.sys);
+    if (cs === undefined || cs.calls % RARELY === 0) {
+      cs = { calls: cs?.calls ?? 0, ...(await readClocksources(p.sys)) };
+      if (clocksources.size < 16 || clocksources.has(p.sys)) clocksources.set(p.sys, cs);
     }
+    cs.calls++;
+    for (const labels of cs.available) w.gauge("node_time_clocksource_available_info", labels, 1, "Available clocksources read from '/sys/devices/system/clocksource'.");
+    for (const labels of cs.current) w.gauge("node_time_clocksource_current_info", labels, 1, "Current clocksource read from '/sys/devices/system/clocksource'.");
   },
 };
 
