@@ -99,8 +99,16 @@ async function measure(bin: string, config: string, dataDir: string, port: numbe
     };
     const deadline = Date.now() + 90_000;
     while (Date.now() < deadline && !((await q(`count(up{job="${job}"} == 1)`)) >= targets)) await new Promise((r) => setTimeout(r, 500));
-    // Let series creation (the expensive first scrapes) settle before measuring.
-    await new Promise((r) => setTimeout(r, Math.min(10_000, 2 * windowS * 1000)));
+    // Let series creation (the expensive first scrapes) settle before measuring: until the head's
+    // series count held for two polls a second apart (a small cluster's at once), at most
+    // min(10 s, 2 × window).
+    const settleBy = Date.now() + Math.min(10_000, 2 * windowS * 1000);
+    for (let last = NaN, held = 0; held < 2 && Date.now() < settleBy; ) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const now = await headSeries(port);
+      held = now === last ? held + 1 : 0;
+      last = now;
+    }
     const a = processStats(prom.pid!);
     await new Promise((r) => setTimeout(r, windowS * 1000));
     const b = processStats(prom.pid!);
@@ -122,6 +130,12 @@ async function measure(bin: string, config: string, dataDir: string, port: numbe
     prom.kill("SIGTERM");
     if (prom.exitCode === null) await once(prom, "exit");
   }
+}
+
+/** Series in a Prometheus' head block, from its own /metrics (NaN when it does not answer). */
+async function headSeries(port: number): Promise<number> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
+  return Number(/^prometheus_tsdb_head_series (\S+)$/m.exec(text)?.[1] ?? NaN);
 }
 
 /** A few consecutive scrapes of a node_exporter-like node, plain and gzipped, served in rotation. */
