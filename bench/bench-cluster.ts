@@ -91,7 +91,7 @@ export class BenchCluster {
     // A root holds ~1 KB per series, past V8's default heap at 5M series: give each its share of memory.
     const heapMb = Math.min(32_768, Math.max(2048, Math.floor((totalmem() / 2 ** 20) * 0.6 / this.o.roots)));
     // BANYAN_BENCH_ROOT_NODE_ARGS: extra Node flags for the roots (e.g. --cpu-prof), to profile them under the bench's load.
-    const extra = (process.env.BANYAN_BENCH_ROOT_NODE_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
+    const extra = nodeArgs("BANYAN_BENCH_ROOT_NODE_ARGS");
     const sets = this.rootSets(name).flatMap((s) => ["--set", s]);
     const p = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
       stdio: ["ignore", "ignore", this.logFd, "ipc"],
@@ -114,7 +114,9 @@ export class BenchCluster {
     await Promise.all(
       groups.map(async (relays) => {
         if (relays.length === 0) return;
-        const w = new Worker(fork(RELAY_WORKER, [], { stdio: ["ignore", "ignore", this.logFd, "ipc"] }));
+        // BANYAN_BENCH_RELAY_NODE_ARGS: extra Node flags for the relay workers, as for the roots.
+        const execArgv = [...process.execArgv, ...nodeArgs("BANYAN_BENCH_RELAY_NODE_ARGS")];
+        const w = new Worker(fork(RELAY_WORKER, [], { stdio: ["ignore", "ignore", this.logFd, "ipc"], execArgv }));
         this.relayWorkers.push(w);
         for (const r of relays) this.relaysOf.set(r, w);
         await w.ask(
@@ -199,6 +201,11 @@ export class BenchCluster {
     const running = (p: ChildProcess | null): p is ChildProcess => p !== null && p.exitCode === null && p.signalCode === null;
     await Promise.all([...this.roots.map((r) => (running(r.proc) ? once(r.proc, "exit") : null)), running(this.agent) ? once(this.agent, "exit") : null]);
   }
+}
+
+/** Node flags from an environment variable, split on spaces. */
+function nodeArgs(variable: string): string[] {
+  return (process.env[variable] ?? "").split(/\s+/).filter((a) => a !== "");
 }
 
 export async function waitHttp(url: string, timeoutMs: number): Promise<void> {

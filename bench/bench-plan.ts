@@ -1,7 +1,7 @@
 import { generateTopology } from "../topology/generate.js";
 import type { NodeRecord, Topology } from "../topology/topology-file.js";
 import { choosePortBase } from "./bench-ports.js";
-import { treeAddress } from "../topology/topology-lookup.js";
+import { samplingBranch, treeAddress } from "../topology/topology-lookup.js";
 
 /**
  * How a benchmark cluster is laid out on one machine: the top levels of every tree are real relays
@@ -18,6 +18,8 @@ export interface SimulatedStream {
   readonly chain: readonly { name: string; address: string }[];
   /** Every origin whose frames the stream carries: the child and its whole subtree. */
   readonly origins: readonly string[];
+  /** Whose sampling phase the stream's tick keeps: its top node's branch, as its agents would (samplingBranch). */
+  readonly phaseOf: string;
 }
 
 export interface BenchPlan {
@@ -85,7 +87,7 @@ export function planBench(nodes: number, trees: number, roots: number, maxRealRe
     const rec = topology.nodes.get(child)!;
     const origins: string[] = [];
     subtree(child, origins);
-    return { node: child, tree: rec.tree, chain: [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: "" })), origins };
+    return { node: child, tree: rec.tree, chain: [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: "" })), origins, phaseOf: samplingBranch(topology, child) };
   };
   if (realDepth === 0) {
     // Too small or too tight a budget for relays: the top nodes' subtrees stream straight to the roots.

@@ -5,6 +5,7 @@ import { FrameKind, FrameSchema, type Alive, type Frame } from "../src/gen/banya
 import { namePhase } from "../src/series/keyframe-schedule.js";
 import { GrpcParentProbe } from "../src/wire/parent-probe.js";
 import { aliveRecord } from "../src/wire/frame-flow.js";
+import { slotAfter } from "../src/wire/sampler.js";
 import { UplinkSession } from "../src/wire/uplink-session.js";
 import { DEFAULT_WIRE_LIMITS } from "../src/wire/wire-limits.js";
 import type { SimulatedStream } from "./bench-plan.js";
@@ -117,11 +118,12 @@ function start(m: StartMessage): void {
     return { session, origins };
   });
 
-  let tick = 0;
+  // Each stream ticks at its branch's phase of the interval, as the agents of its subtree would
+  // (samplingBranch): streams of one phase share a timer.
   let overheadPerFrame = -1;
-  const step = (): void => {
+  const step = (group: readonly (typeof streams)[number][], tick: number): void => {
     const now = Date.now();
-    for (const { session, origins } of streams) {
+    for (const { session, origins } of group) {
       const out: Frame[] = [];
       const alive: Alive[] = [];
       for (const o of origins) {
@@ -150,14 +152,24 @@ function start(m: StartMessage): void {
       session.accept(out, alive);
       session.flushNow();
     }
-    tick++;
   };
-  const schedule = (): void => {
-    setTimeout(() => {
-      schedule();
-      step();
-    }, m.intervalMs - (Date.now() % m.intervalMs));
-  };
-  schedule();
+  const byPhase = new Map<number, (typeof streams)[number][]>();
+  m.streams.forEach((s, k) => {
+    const phaseMs = Math.floor(namePhase(s.phaseOf) * m.intervalMs);
+    let group = byPhase.get(phaseMs);
+    if (group === undefined) byPhase.set(phaseMs, (group = []));
+    group.push(streams[k]!);
+  });
+  for (const [phaseMs, group] of byPhase) {
+    // Ticks counted per group: tick k replays each template's frame k after k - 1.
+    let tick = 0;
+    const schedule = (): void => {
+      setTimeout(() => {
+        schedule();
+        step(group, tick++);
+      }, slotAfter(Date.now(), phaseMs, m.intervalMs) - Date.now());
+    };
+    schedule();
+  }
   process.send!({ type: "started" });
 }

@@ -41,6 +41,28 @@ export function nodesOfRoot(t: Topology, root: RootRecord): string[] {
  * The address to bind for a topology address: an IP literal as it is, a host name as all
  * interfaces on that port (the name is how others reach this host, not necessarily a local address).
  */
+/** Depth below a root (its children are at 1) from which a subtree samples in one phase: see samplingBranch. */
+export const PHASE_BRANCH_DEPTH = 3;
+
+/**
+ * The name whose hash sets a node's sampling phase: its planned ancestor at depth
+ * PHASE_BRANCH_DEPTH (itself when it is that shallow, or not in the topology). A branch's nodes
+ * sample in the same instant, so a relay forwards its whole subtree's tick in one batch and a root
+ * link carries at most 1 + 2 + 4 of them a tick (binary trees); the 8 × 2³ = 64 branches of a
+ * cluster spread over the interval. Per-node phases made every relay send a batch per child
+ * arrival (up to one per flush, 50 a second): the relays' and roots' CPU per frame up by half.
+ * A job's nodes (neighbours in a branch) also lose their agent's slice together, the kind of
+ * noise a bulk-synchronous job feels least.
+ */
+export function samplingBranch(t: Topology, name: string): string {
+  const path: string[] = [];
+  for (let n: string | undefined = name; n !== undefined && path.length <= t.nodes.size; n = t.nodes.get(n)?.parent) {
+    if (!t.nodes.has(n)) break;
+    path.push(n);
+  }
+  return path.length >= PHASE_BRANCH_DEPTH ? path[path.length - PHASE_BRANCH_DEPTH]! : name;
+}
+
 export function bindAddress(addr: string): string {
   const m = /^(.*):(\d+)$/.exec(addr);
   if (m === null) return addr;

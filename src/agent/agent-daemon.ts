@@ -2,6 +2,7 @@ import type { Registry } from "prom-client";
 import type { DaemonContext } from "../wire/daemon-context.js";
 import type { RelayNode } from "../wire/relay-node.js";
 import { startTreeNode, type NodeDaemon } from "../wire/tree-node.js";
+import { samplingBranch } from "../../topology/topology-lookup.js";
 import { defaultStartSpreadMs } from "../series/keyframe-schedule.js";
 import type { AgentConfig } from "./agent-config.js";
 import { startJobs } from "./agent-jobs.js";
@@ -48,6 +49,7 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
         job: config.job ?? (config.source === "procfs" ? "node" : "synthetic"),
         precision: config.precision,
         limits: resolveLimits(config.limits),
+        phaseOf: samplingBranch(ctx.topology, ctx.name),
       },
       src,
       relay,

@@ -5,6 +5,7 @@ import { NodeStatusSource } from "../wire/node-status-source.js";
 import type { RelayNode } from "../wire/relay-node.js";
 import { Sampler } from "../wire/sampler.js";
 import { startTreeNode, type NodeDaemon } from "../wire/tree-node.js";
+import { samplingBranch } from "../../topology/topology-lookup.js";
 import { resolveLimits } from "../wire/wire-config.js";
 import type { RelayConfig } from "./relay-config.js";
 
@@ -29,6 +30,7 @@ export function startRelay(ctx: DaemonContext, config: Readonly<RelayConfig>): P
         job: "relay",
         precision: [],
         limits: resolveLimits(config.limits),
+        phaseOf: samplingBranch(ctx.topology, ctx.name),
       },
       [status],
       relay,

@@ -26,10 +26,12 @@ export interface SamplerOptions {
   readonly precision: readonly PrecisionRule[];
   /** The wire's limits (series and string table per origin); default: the wire's defaults. */
   readonly limits?: SeriesLimits;
+  /** The name whose hash sets the sampling phase (its branch of the trees: samplingBranch); default: origin. */
+  readonly phaseOf?: string;
 }
 
 /**
- * The agent's sampling loop: every interval, at the node's own phase of it (a hash of its name), it
+ * The agent's sampling loop: every interval, at its branch's phase of it (a hash of the name), it
  * runs the sources, encodes what left its precision bound, and hands one frame, or an alive
  * record when nothing changed, to its sink. Epoch and sequence live here: the epoch is the start
  * time in ms, bumped on every new uplink stream; the sequence never goes back.
@@ -119,11 +121,12 @@ export class Sampler {
   }
 
   start(): void {
-    // Each node samples at its own phase of the interval (a hash of its name, so the same across
-    // restarts): agents on one machine, or a whole cluster, never all wake in the same millisecond
-    // (all on the whole second, every agent counted the others in node_procs_running).
+    // Each branch of the trees samples at its own phase of the interval (a hash of its name, so the
+    // same across restarts: samplingBranch): a whole cluster never wakes in the same millisecond
+    // (all on the whole second, agents on one machine counted each other in node_procs_running),
+    // while a relay still gets its subtree's tick at once and forwards it in one batch.
     const interval = this.opts.intervalMs;
-    const phaseMs = Math.floor(namePhase(this.opts.origin) * interval);
+    const phaseMs = Math.floor(namePhase(this.opts.phaseOf ?? this.opts.origin) * interval);
     let due = slotAfter(Date.now(), phaseMs, interval);
     const fire = (): void => {
       // Node counts a timer from its loop's cached clock, so it may fire a little before `due`: it
