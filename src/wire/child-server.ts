@@ -295,8 +295,13 @@ export class ChildServer {
         continue;
       }
       if (!this.route(link, f.origin, call)) continue;
+      // Updated in place: a new record per frame, retained in an old map, was promoted garbage.
       const seen = this.lastSeen.get(f.origin);
-      if (seen === undefined || f.epoch > seen.epoch || (f.epoch === seen.epoch && f.seq > seen.seq)) this.lastSeen.set(f.origin, { epoch: f.epoch, seq: f.seq });
+      if (seen === undefined) this.lastSeen.set(f.origin, { epoch: f.epoch, seq: f.seq });
+      else if (f.epoch > seen.epoch || (f.epoch === seen.epoch && f.seq > seen.seq)) {
+        seen.epoch = f.epoch;
+        seen.seq = f.seq;
+      }
       good.push(f);
       bytes += f.payload.length;
     }
