@@ -6,6 +6,8 @@ import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually, sleep } from "../fixtures/cluster.js";
 import { httpText, startBanyan, startProcess, type Started } from "../fixtures/processes.js";
 import { requireProgram } from "../fixtures/programs.js";
+import { fetchRootStatuses, mergeStatuses } from "../../src/cli/topology-status.js";
+import { readTopologyFile } from "../../topology/topology-file.js";
 
 const BASE = 29600;
 const dir = mkdtempSync(join(tmpdir(), "banyan-handover-"));
@@ -44,9 +46,12 @@ t.test("handover - moves back to a healed parent leave no hole in Prometheus, at
     ]);
   for (const r of plan.roots) procs.set(r.name, root(r.name));
   for (const n of Object.keys(plan.nodes)) procs.set(n, agent(n));
-  const status = (): StatusJson => JSON.parse(banyan(["topology", "status", topo, "--json"]).stdout) as StatusJson;
-  const settled = (): boolean => {
-    const s = status();
+  // What `banyan topology status --json` prints, asked in-process: a CLI spawned every 250 ms took
+  // most of a core from the cluster under test.
+  const topology = readTopologyFile(topo);
+  const status = async (): Promise<StatusJson> => mergeStatuses(topology, await fetchRootStatuses(topology, 2000));
+  const settled = async (): Promise<boolean> => {
+    const s = await status();
     return s.trees.every((x) => x.up === x.nodes && x.away_nodes.length === 0);
   };
   t.ok(await eventually(settled, 30_000, 250), "14 nodes up at their planned parents");
@@ -75,7 +80,7 @@ t.test("handover - moves back to a healed parent leave no hole in Prometheus, at
   let killedAt = Date.now();
   procs.get("r1")!.proc.kill("SIGKILL");
   allowed.push([killedAt, killedAt + 4000]);
-  t.ok(await eventually(() => status().trees.some((x) => x.away_nodes.length > 0), 20_000, 250), "r1's nodes failed over to r2");
+  t.ok(await eventually(async () => (await status()).trees.some((x) => x.away_nodes.length > 0), 20_000, 250), "r1's nodes failed over to r2");
   await sleep(Math.max(0, killedAt + 4000 - Date.now()));
   procs.set("r1", root("r1"));
   t.ok(await eventually(settled, 60_000, 250), "after r1's restart its nodes moved back to it");
@@ -86,7 +91,7 @@ t.test("handover - moves back to a healed parent leave no hole in Prometheus, at
   killedAt = Date.now();
   procs.get(relay)!.proc.kill("SIGKILL");
   allowed.push([killedAt, killedAt + 4000]);
-  t.ok(await eventually(() => status().trees.some((x) => x.away_nodes.some((a) => plan.nodes[relay]!.children.includes(a.node))), 20_000, 250), `${relay}'s children failed over`);
+  t.ok(await eventually(async () => (await status()).trees.some((x) => x.away_nodes.some((a) => plan.nodes[relay]!.children.includes(a.node))), 20_000, 250), `${relay}'s children failed over`);
   await sleep(Math.max(0, killedAt + 4000 - Date.now()));
   procs.set(relay, agent(relay));
   t.ok(await eventually(settled, 60_000, 250), `after ${relay}'s restart its children moved back under it`);
