@@ -279,7 +279,8 @@ export class ChildServer {
       gone("ended");
       call.end();
     });
-    call.on("error", (err: Error) => gone(err.message));
+    // A stream replaced by a newer one of its node ends with a status object (details, no message).
+    call.on("error", (err: Error & { details?: string }) => gone(err.message ?? err.details ?? "error"));
     call.on("close", () => gone("closed"));
   }
 
