@@ -37,10 +37,6 @@ export function nodesOfRoot(t: Topology, root: RootRecord): string[] {
   return out;
 }
 
-/**
- * The address to bind for a topology address: an IP literal as it is, a host name as all
- * interfaces on that port (the name is how others reach this host, not necessarily a local address).
- */
 /** Depth below a root (its children are at 1) from which a subtree samples in one phase: see samplingBranch. */
 export const PHASE_BRANCH_DEPTH = 3;
 
@@ -63,6 +59,10 @@ export function samplingBranch(t: Topology, name: string): string {
   return path.length >= PHASE_BRANCH_DEPTH ? path[path.length - PHASE_BRANCH_DEPTH]! : name;
 }
 
+/**
+ * The address to bind for a topology address: an IP literal as it is, a host name as all
+ * interfaces on that port (the name is how others reach this host, not necessarily a local address).
+ */
 export function bindAddress(addr: string): string {
   const m = /^(.*):(\d+)$/.exec(addr);
   if (m === null) return addr;
