@@ -9,6 +9,7 @@ import type { FrameSink } from "./frame-flow.js";
 import { ConnectionGate, DEFAULT_GATE, type GateOptions } from "./connection-gate.js";
 import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
+import { OriginRoutes } from "./origin-routes.js";
 import { decodeUp, parseHostPort, shutdownServer, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { WireLimits } from "./wire-limits.js";
 
@@ -64,11 +65,7 @@ export class ChildServer {
   private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, ChildLink>();
   /** A node's one stream here: a newer Hello from the same node replaces the older stream. */
   private readonly byNode = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
-  /** origin → the stream it last arrived on, and the newest epoch and sequence seen from it. */
-  private readonly routes = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
-  private readonly lastSeen = new Map<string, { epoch: bigint; seq: bigint }>();
-  /** The origins routed through each stream, so a departed child's routes are forgotten with it. */
-  private readonly routedBy = new Map<grpc.ServerDuplexStream<Buffer, unknown>, Set<string>>();
+  private readonly routes: OriginRoutes<grpc.ServerDuplexStream<Buffer, unknown>>;
   private boundPort = 0;
   /** A misbehaving child must not flood the log: one line per second at most. */
   private readonly refused: LimitedWarning;
@@ -78,7 +75,6 @@ export class ChildServer {
   private readonly disconnected: EventSummary;
   private readonly summaryTimer: NodeJS.Timeout;
   private readonly m;
-  private readonly maxOriginsPerLink: number;
 
   constructor(
     private readonly sink: FrameSink,
@@ -94,7 +90,7 @@ export class ChildServer {
     this.summaryTimer = setInterval(() => this.flushLogs(), 1000);
     this.summaryTimer.unref();
     const port = { ...DEFAULT_TREE_PORT, ...hooks.treePort };
-    this.maxOriginsPerLink = port.maxOriginsPerLink;
+    this.routes = new OriginRoutes(port.maxOriginsPerLink);
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": limits.maxMessageBytes,
       "grpc.max_send_message_length": limits.maxMessageBytes,
@@ -145,7 +141,7 @@ export class ChildServer {
     const byStream = new Map<grpc.ServerDuplexStream<Buffer, unknown>, string[]>();
     const unrouted: string[] = [];
     for (const o of origins) {
-      const s = this.routes.get(o);
+      const s = this.routes.streamOf(o);
       if (s === undefined || !this.links.has(s)) {
         unrouted.push(o);
         continue;
@@ -167,10 +163,7 @@ export class ChildServer {
    */
   routedOrigins(): { origin: string; epoch: bigint; seq: bigint }[] {
     const out: { origin: string; epoch: bigint; seq: bigint }[] = [];
-    for (const [origin, stream] of this.routes) {
-      const seen = this.lastSeen.get(origin);
-      if (seen !== undefined && this.links.has(stream)) out.push({ origin, ...seen });
-    }
+    for (const r of this.routes.framed()) if (this.links.has(r.stream)) out.push({ origin: r.origin, epoch: r.epoch, seq: r.seq });
     return out;
   }
 
@@ -264,14 +257,7 @@ export class ChildServer {
       if (l === undefined) return;
       this.links.delete(call);
       if (this.byNode.get(l.node) === call) this.byNode.delete(l.node);
-      // Its origins' routes go with it (unless they already arrive on another stream).
-      for (const o of this.routedBy.get(call) ?? []) {
-        if (this.routes.get(o) === call) {
-          this.routes.delete(o);
-          this.lastSeen.delete(o);
-        }
-      }
-      this.routedBy.delete(call);
+      this.routes.forget(call);
       this.disconnected.note(`${l.node} (${reason})`);
       this.hooks.onChildDown?.(l, reason);
     };
@@ -296,13 +282,7 @@ export class ChildServer {
         continue;
       }
       if (!this.route(link, f.origin, call)) continue;
-      // Updated in place: a new record per frame, retained in an old map, was promoted garbage.
-      const seen = this.lastSeen.get(f.origin);
-      if (seen === undefined) this.lastSeen.set(f.origin, { epoch: f.epoch, seq: f.seq });
-      else if (f.epoch > seen.epoch || (f.epoch === seen.epoch && f.seq > seen.seq)) {
-        seen.epoch = f.epoch;
-        seen.seq = f.seq;
-      }
+      this.routes.saw(f.origin, f.epoch, f.seq);
       good.push(f);
       bytes += f.payload.length;
     }
@@ -327,20 +307,14 @@ export class ChildServer {
    * (another subtree's node, or none of the topology's) is refused, counted and never applied.
    */
   private route(link: ChildLink, origin: string, call: grpc.ServerDuplexStream<Buffer, unknown>): boolean {
-    if (this.routes.get(origin) === call) return true;
+    if (this.routes.streamOf(origin) === call) return true;
     if (this.hooks.authority !== undefined && !this.hooks.authority.carries(link.node, origin)) {
       this.reject("foreign_origin", `${link.node} may not carry ${JSON.stringify(origin)}: not in its planned subtree`);
       return false;
     }
-    let mine = this.routedBy.get(call);
-    if (mine === undefined) this.routedBy.set(call, (mine = new Set()));
-    if (mine.size >= this.maxOriginsPerLink && !mine.has(origin)) {
-      this.reject("too_many_origins", `${link.node} carries ${mine.size} origins already (tree.maxOriginsPerLink)`);
-      return false;
-    }
-    this.routes.set(origin, call);
-    mine.add(origin);
-    return true;
+    if (this.routes.take(origin, call)) return true;
+    this.reject("too_many_origins", `${link.node} carries ${this.routes.maxPerStream} origins already (tree.maxOriginsPerLink)`);
+    return false;
   }
 
   private reject(reason: string, detail: string): void {

@@ -6,7 +6,7 @@ import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually, sleep } from "../fixtures/cluster.js";
 import { httpText, startBanyan, startProcess, type Started } from "../fixtures/processes.js";
 import { requireProgram } from "../fixtures/programs.js";
-import { fetchRootStatuses, mergeStatuses } from "../../src/cli/topology-status.js";
+import { fetchRootStatuses, mergeStatuses, type ClusterStatus } from "../../src/cli/topology-status.js";
 import { readTopologyFile } from "../../topology/topology-file.js";
 
 const BASE = 29600;
@@ -16,9 +16,6 @@ t.setTimeout(300_000);
 interface Topo {
   roots: { name: string; http: string; children: string[] }[];
   nodes: Record<string, { tree: number; parent: string; children: string[] }>;
-}
-interface StatusJson {
-  trees: { tree: number; up: number; nodes: number; away_nodes: { node: string; parent: string }[] }[];
 }
 
 /**
@@ -49,7 +46,7 @@ t.test("handover - moves back to a healed parent leave no hole in Prometheus, at
   // What `banyan topology status --json` prints, asked in-process: a CLI spawned every 250 ms took
   // most of a core from the cluster under test.
   const topology = readTopologyFile(topo);
-  const status = async (): Promise<StatusJson> => mergeStatuses(topology, await fetchRootStatuses(topology, 2000));
+  const status = async (): Promise<ClusterStatus> => mergeStatuses(topology, await fetchRootStatuses(topology, 2000));
   const settled = async (): Promise<boolean> => {
     const s = await status();
     return s.trees.every((x) => x.up === x.nodes && x.away_nodes.length === 0);
