@@ -25,7 +25,8 @@ import { requireProgram } from "../fixtures/programs.js";
  *             answer is the agent's, by design; compared only for presence;
  *   instant   the run queue at one instant (RUN_QUEUE): compared only for presence;
  *   empty     neither answers on this machine.
- * It fails on any wrong or missing expression.
+ * It fails on any wrong or missing expression. On the same run, the CPU rate over 30 s, available
+ * memory and the load are compared with a numeric bound.
  */
 const BASE = 31800;
 const NE_PORT = BASE + 50;
@@ -170,6 +171,21 @@ t.test("dashboard 1860 - every panel expression gives node_exporter's answer thr
   t.same(classes.get("wrong") ?? [], [], "no expression off beyond the bound the same way at every instant");
   t.same(classes.get("partial") ?? [], [], "no expression with series node_exporter has and Banyan lacks");
   t.ok(count("agree") + count("noise") > 150, "most expressions answered alike");
+
+  // Three everyday questions with a numeric bound, on the same run: the CPU rate over 30 s (the
+  // history waited for above covers it), available memory and the load.
+  const now = Date.now() / 1000;
+  const compare = async (expr: (job: string) => string, label: string, bound: (v: number) => number): Promise<void> => {
+    const [a, b] = await Promise.all([query(expr("ne"), now), query(expr("node"), now)]);
+    t.ok(a.size > 0 && a.size === b.size, `${label}: ${a.size} series each`);
+    for (const [key, va] of a) {
+      const vb = b.get(key);
+      t.ok(vb !== undefined && Math.abs(va - vb) <= bound(va), `${label} {${key}}: node_exporter ${va}, Banyan ${vb}`);
+    }
+  };
+  await compare((job) => `rate(node_cpu_seconds_total{job="${job}"}[30s])`, "rate(node_cpu_seconds_total[30s])", (v) => 0.1 * Math.abs(v) + 0.02);
+  await compare((job) => `node_memory_MemAvailable_bytes{job="${job}"}`, "node_memory_MemAvailable_bytes", (v) => 0.03 * Math.abs(v));
+  await compare((job) => `node_load1{job="${job}"}`, "node_load1", (v) => 0.05 * Math.abs(v) + 0.2);
 });
 
 function classify(expr: string, ne: Vector[], neBefore: Vector[][], bn: Vector[], details: string[]): Class {
