@@ -10,6 +10,7 @@ import { ConnectionGate, DEFAULT_GATE, type GateOptions } from "./connection-gat
 import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
 import { OriginRoutes } from "./origin-routes.js";
+import { replacedDetails } from "./uplink-contract.js";
 import { decodeUp, parseHostPort, shutdownServer, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { WireLimits } from "./wire-limits.js";
 
@@ -222,7 +223,7 @@ export class ChildServer {
         if (older !== undefined && older !== call) {
           // The node reconnected (its old stream is dead but not yet timed out), or someone else
           // claims its name: either way one stream per node, so streams are bounded by the topology.
-          older.emit("error", { code: grpc.status.ABORTED, details: `replaced by a newer stream of ${h.node}` });
+          older.emit("error", { code: grpc.status.ABORTED, details: replacedDetails(h.node) });
           older.end();
         }
         this.byNode.set(h.node, call);

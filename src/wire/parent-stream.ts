@@ -4,6 +4,7 @@ import { VERSION } from "../core/version.js";
 import { UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { TreeTls } from "./tree-tls.js";
+import { replacedDetails } from "./uplink-contract.js";
 import type { WireLimits } from "./wire-limits.js";
 
 /** What a stream tells its owner. Events of a stream that was ended or replaced are never delivered. */
@@ -14,8 +15,8 @@ export interface ParentStreamEvents {
   onResync(origins: readonly string[]): void;
   /** HTTP/2 flow control lets writes through again. */
   onWritable(): void;
-  /** The stream is unusable: error, end, or a Down that does not decode. */
-  onFail(reason: string): void;
+  /** The stream is unusable: error, end, or a Down that does not decode; `replaced`: a newer stream of this node's name took its place at the parent. */
+  onFail(reason: string, replaced?: boolean): void;
   /** The parent acked batches (some may still wait). */
   onAcked?(): void;
 }
@@ -118,7 +119,7 @@ export class ParentStream {
       events.onWritable();
     });
     call.on("error", (err: grpc.ServiceError) => {
-      if (call === this.call) events.onFail(`stream error: ${err.details || err.message}`);
+      if (call === this.call) events.onFail(`stream error: ${err.details || err.message}`, err.code === grpc.status.ABORTED && err.details === replacedDetails(hello.node));
     });
     call.on("end", () => {
       if (call === this.call) events.onFail("parent ended the stream");

@@ -6,6 +6,20 @@ import type { WireLimits } from "./wire-limits.js";
 // What an uplink session is given and says: its states, where its parents are, what it asks its
 // owner, its timings. The session itself is uplink-session.ts.
 
+/**
+ * The status details a parent ends a stream with when a newer stream of the same node replaced it
+ * (ABORTED). Received on a node's current stream, it means another process speaks with this node's
+ * name: two agents given one name.
+ */
+export const replacedDetails = (node: string): string => `replaced by a newer stream of ${node}`;
+
+/**
+ * How long a node whose stream another agent of its name replaced stays where its fallback chain
+ * took it (no move back to that parent, no retry of a one-parent chain): the two take turns every
+ * five minutes instead of replacing each other every second.
+ */
+export const NAMED_TWICE_HOLD_MS = 300_000;
+
 /** The states of an uplink (UplinkSession draws the machine). */
 export type UplinkState = "connecting" | "ready" | "failing-over" | "healing" | "backoff" | "closed";
 

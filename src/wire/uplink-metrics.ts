@@ -18,6 +18,7 @@ export function uplinkMetrics(registry: Registry, view: UplinkView) {
     transitions: counter(registry, "banyan_uplink_transitions_total", "Uplink state changes.", ["to"] as const),
     failovers: counter(registry, "banyan_uplink_failovers_total", "Moves to the next parent of the fallback chain after a failure."),
     heals: counter(registry, "banyan_uplink_heals_total", "Moves back to the planned parent."),
+    replaced: counter(registry, "banyan_uplink_replaced_total", "Streams the parent ended because another process with this node's name opened one (two agents with one name)."),
     queued: gauge(registry, "banyan_uplink_queued_frames", "Frames waiting for the parent.", [], function () {
       this.set(view.queuedFrames);
     }),

@@ -12,7 +12,7 @@ import { HealWatch } from "./heal-watch.js";
 import type { ParentProbe } from "./parent-probe.js";
 import { ParentStream } from "./parent-stream.js";
 import { uplinkMetrics } from "./uplink-metrics.js";
-import type { UplinkHooks, UplinkOptions, UplinkState, UplinkTarget } from "./uplink-contract.js";
+import { NAMED_TWICE_HOLD_MS, type UplinkHooks, type UplinkOptions, type UplinkState, type UplinkTarget } from "./uplink-contract.js";
 
 /**
  * One node's stream toward its parent, with the topology's fallback chain, as a state machine:
@@ -45,6 +45,11 @@ export class UplinkSession implements FrameSink {
   private readonly flushTimer = new OneShotTimer(() => this.flush());
   /** After every parent of the chain failed: the next try. */
   private readonly retryTimer = new OneShotTimer(() => this.connect());
+  /** Until when a node replaced by its namesake stays away from its planned parent (namedTwice). */
+  private holdUntilMs = 0;
+  private readonly holdTimer = new OneShotTimer(() => {
+    if (this.stateNow === "ready") this.watchPlanned();
+  });
   private readonly failoverHistory = new FailoverHistory();
   private readonly healWatch: HealWatch;
   private readonly m: ReturnType<typeof uplinkMetrics>;
@@ -160,6 +165,7 @@ export class UplinkSession implements FrameSink {
     this.supervisor.close();
     this.flushTimer.clear();
     this.retryTimer.clear();
+    this.holdTimer.clear();
     this.stream.close();
     this.handover?.abandon();
     this.handover = null;
@@ -196,8 +202,10 @@ export class UplinkSession implements FrameSink {
       onWritable: () => {
         if (stream === this.stream) this.flush();
       },
-      onFail: (reason) => {
-        if (stream === this.stream) this.fail(reason);
+      onFail: (reason, replaced) => {
+        if (stream !== this.stream) return;
+        if (replaced === true) this.namedTwice(target);
+        this.fail(reason);
       },
       onAcked: () => {
         if (stream === this.stream) this.supervisor.settle();
@@ -254,7 +262,23 @@ export class UplinkSession implements FrameSink {
     }
     this.transition("backoff", `${failed}: ${reason}; every parent of the chain failed`);
     this.index = 0;
-    this.retryTimer.arm(this.backoff.nextDelayMs());
+    this.retryTimer.arm(Math.max(this.backoff.nextDelayMs(), this.heldMs()));
+  }
+
+  /**
+   * Another process with this node's name replaced this stream at its parent: say so, once per
+   * replacement, and hold still (NAMED_TWICE_HOLD_MS) where the chain takes this node, instead of
+   * moving back and replacing the other in turn, once a second, for as long as both run.
+   */
+  private namedTwice(target: UplinkTarget): void {
+    this.holdUntilMs = Date.now() + NAMED_TWICE_HOLD_MS;
+    this.m.replaced.inc();
+    this.log.error({ parent: target.name }, `another process named like this node took its stream at ${target.name} (two agents with one name?): no move back there for ${NAMED_TWICE_HOLD_MS / 60_000} minutes`);
+  }
+
+  /** How long this node still holds still after a replacement by its namesake (0: not held). */
+  private heldMs(): number {
+    return Math.max(0, this.holdUntilMs - Date.now());
   }
 
   /** A deliberate move (healing, a new chain): the new stream opens while the old one is kept (Handover). */
@@ -287,6 +311,10 @@ export class UplinkSession implements FrameSink {
   /** Away from the planned parent: watch it, and move back once it has answered for healAfterMs. */
   private watchPlanned(): void {
     if (this.index === 0 || this.stateNow === "closed") return;
+    if (this.heldMs() > 0) {
+      this.holdTimer.arm(this.heldMs());
+      return;
+    }
     this.healWatch.start(
       this.plannedTarget.address,
       () => this.stateNow === "ready" && this.index > 0,
