@@ -15,7 +15,7 @@ const BASE = 19200;
  * turn, every healAfterMs, for as long as both run.
  */
 t.test("named twice - an agent replaced by its namesake holds still instead of replacing it back", async (t) => {
-  const cluster = await startCluster({ nodes: "n[1-3]", roots: "r1", trees: 1, basePort: BASE, intervalMs: 200, agentConfig: { healAfterMs: 300 } });
+  const cluster = await startCluster({ nodes: "n[1-3]", roots: "r1", trees: 1, basePort: BASE, intervalMs: 500, agentConfig: { healAfterMs: 500 } });
   const twins: { daemon: NodeDaemon; registry: Registry }[] = [];
   t.teardown(async () => {
     for (const x of twins) await x.daemon.stop(0);
@@ -26,7 +26,7 @@ t.test("named twice - an agent replaced by its namesake holds still instead of r
   await cluster.kill("n2");
   for (let k = 0; k < 2; k++) {
     const registry = new Registry();
-    const daemon = await startAgent({ topology: cluster.topology, topologySource: "test", name: "n2", log: silentLogger(), registry }, parseAgentConfig({ source: "synthetic", intervalMs: 200, keyframeIntervalMs: 5000, healAfterMs: 300 }), [
+    const daemon = await startAgent({ topology: cluster.topology, topologySource: "test", name: "n2", log: silentLogger(), registry }, parseAgentConfig({ source: "synthetic", intervalMs: 500, keyframeIntervalMs: 5000, healAfterMs: 500 }), [
       new RecordingSource("n2", 30, 0.3),
     ]);
     twins.push({ daemon, registry });
@@ -38,12 +38,11 @@ t.test("named twice - an agent replaced by its namesake holds still instead of r
   };
   t.ok(await eventually(async () => (await total("banyan_uplink_replaced_total")) >= 1, 15_000), "one of the two was replaced by the other and said so");
   // Ten times healAfterMs: without the hold, the replaced one moves back and replaces the other
-  // each time its planned parent has answered for healAfterMs.
+  // each time its planned parent has answered for healAfterMs (a replacement each way).
   await sleep(1000);
-  const [replaced, heals] = [await total("banyan_uplink_replaced_total"), await total("banyan_uplink_heals_total")];
-  await sleep(3000);
-  t.equal(await total("banyan_uplink_replaced_total"), replaced, "no further replacement while both run");
-  t.equal(await total("banyan_uplink_heals_total"), heals, "the replaced one did not move back");
+  const replaced = await total("banyan_uplink_replaced_total");
+  await sleep(5000);
+  t.equal(await total("banyan_uplink_replaced_total"), replaced, "no further replacement while both run: the replaced one did not move back");
   t.ok(cluster.upNodes().has("n2"), "n2 is up at the root");
   // Both still send; the root keeps one's frames (the newer epoch; one seq each when both happen
   // to be in one epoch) and refuses and counts the other's.
