@@ -20,6 +20,8 @@ export class HealWatch {
   private timer: NodeJS.Timeout | null = null;
   private healthySinceMs: number | null = null;
   private readonly backoff = new Backoff(1000, 30_000);
+  /** No probe, so no move back, before this (ms since the epoch): kept across stop(). */
+  private holdUntilMs = 0;
 
   constructor(
     private readonly prober: ParentProbe,
@@ -31,7 +33,17 @@ export class HealWatch {
    * before and after each probe: once it says no, the watch ends without calling `healed`.
    */
   start(address: string, stillAway: () => boolean, healed: (answeredForMs: number) => void): void {
-    this.schedule(this.opts.probeIntervalMs, address, stillAway, healed);
+    this.schedule(Math.max(this.opts.probeIntervalMs, this.heldMs()), address, stillAway, healed);
+  }
+
+  /** No move back before `untilMs`: a watch started meanwhile first probes then. */
+  holdUntil(untilMs: number): void {
+    this.holdUntilMs = Math.max(this.holdUntilMs, untilMs);
+  }
+
+  /** How long the hold has still to run (0: none). */
+  heldMs(): number {
+    return Math.max(0, this.holdUntilMs - Date.now());
   }
 
   stop(): void {

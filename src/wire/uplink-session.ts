@@ -45,11 +45,6 @@ export class UplinkSession implements FrameSink {
   private readonly flushTimer = new OneShotTimer(() => this.flush());
   /** After every parent of the chain failed: the next try. */
   private readonly retryTimer = new OneShotTimer(() => this.connect());
-  /** Until when a node replaced by its namesake stays away from its planned parent (namedTwice). */
-  private holdUntilMs = 0;
-  private readonly holdTimer = new OneShotTimer(() => {
-    if (this.stateNow === "ready") this.watchPlanned();
-  });
   private readonly failoverHistory = new FailoverHistory();
   private readonly healWatch: HealWatch;
   private readonly m: ReturnType<typeof uplinkMetrics>;
@@ -165,7 +160,6 @@ export class UplinkSession implements FrameSink {
     this.supervisor.close();
     this.flushTimer.clear();
     this.retryTimer.clear();
-    this.holdTimer.clear();
     this.stream.close();
     this.handover?.abandon();
     this.handover = null;
@@ -262,7 +256,7 @@ export class UplinkSession implements FrameSink {
     }
     this.transition("backoff", `${failed}: ${reason}; every parent of the chain failed`);
     this.index = 0;
-    this.retryTimer.arm(Math.max(this.backoff.nextDelayMs(), this.heldMs()));
+    this.retryTimer.arm(Math.max(this.backoff.nextDelayMs(), this.healWatch.heldMs()));
   }
 
   /**
@@ -271,15 +265,11 @@ export class UplinkSession implements FrameSink {
    * moving back and replacing the other in turn, once a second, for as long as both run.
    */
   private namedTwice(target: UplinkTarget): void {
-    this.holdUntilMs = Date.now() + NAMED_TWICE_HOLD_MS;
+    this.healWatch.holdUntil(Date.now() + NAMED_TWICE_HOLD_MS);
     this.m.replaced.inc();
     this.log.error({ parent: target.name }, `another process named like this node took its stream at ${target.name} (two agents with one name?): no move back there for ${NAMED_TWICE_HOLD_MS / 60_000} minutes`);
   }
 
-  /** How long this node still holds still after a replacement by its namesake (0: not held). */
-  private heldMs(): number {
-    return Math.max(0, this.holdUntilMs - Date.now());
-  }
 
   /** A deliberate move (healing, a new chain): the new stream opens while the old one is kept (Handover). */
   private moveTo(index: number, reason: string): void {
@@ -311,10 +301,6 @@ export class UplinkSession implements FrameSink {
   /** Away from the planned parent: watch it, and move back once it has answered for healAfterMs. */
   private watchPlanned(): void {
     if (this.index === 0 || this.stateNow === "closed") return;
-    if (this.heldMs() > 0) {
-      this.holdTimer.arm(this.heldMs());
-      return;
-    }
     this.healWatch.start(
       this.plannedTarget.address,
       () => this.stateNow === "ready" && this.index > 0,

@@ -68,3 +68,20 @@ t.test("heal watch - stop() cancels a scheduled probe", async (t) => {
   await new Promise((r) => setTimeout(r, 60));
   t.equal(parent.probes, 0);
 });
+
+t.test("heal watch - a hold (a namesake took the planned parent) defers every probe past it, across stop()", async (t) => {
+  const parent = scriptedParent([true]);
+  const w = new HealWatch(parent, opts);
+  w.holdUntil(Date.now() + 150);
+  w.holdUntil(Date.now() + 10); // an earlier hold never shortens one in force
+  t.ok(w.heldMs() > 100, "held");
+  w.stop(); // a failover stops the watch; the hold stays
+  let healedAt = 0;
+  w.start("127.0.0.1:1", () => true, () => (healedAt = Date.now()));
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(parent.probes, 0, "no probe while held");
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok(parent.probes > 0 && healedAt > 0, "probed and healed once the hold ran out");
+  t.equal(w.heldMs(), 0);
+  w.close();
+});
