@@ -58,6 +58,8 @@ export class AlertmanagerOutput {
     private readonly generatorURL: string,
     log: Logger,
     registry: Registry,
+    /** The clock every send reads (its own batches and re-sends too): a test's fixed time. */
+    private readonly clock: () => number = Date.now,
   ) {
     this.matchers = targets.map((t) => ({ url: t.url.replace(/\/+$/, ""), timeoutMs: t.timeoutMs, takes: labelMatcher(t.match) }));
     this.failed = new LimitedWarning(log, "sending alerts to an Alertmanager failed (retried at the next send)", 60_000);
@@ -148,7 +150,7 @@ export class AlertmanagerOutput {
   }
 
   /** Posts every tracked alert to every Alertmanager (the ones its filter takes). */
-  async sendAll(now = Date.now()): Promise<void> {
+  async sendAll(now = this.clock()): Promise<void> {
     const body: Alert[] = [];
     for (const [key, a] of this.alerts) {
       if (a.oneShotUntilMs !== null) {

@@ -33,34 +33,40 @@ t.test("alertmanager output - fires, re-sends with endsAt = now + 4 × resend, r
   t.teardown(() => server.close());
   const port = (server.address() as { port: number }).port;
   const events = new EventLog("r1", new Registry());
+  const t0 = Date.parse("2026-11-30T10:00:00Z");
+  let clock = t0;
   const out = new AlertmanagerOutput(
     [{ url: `http://127.0.0.1:${port}/all`, timeoutMs: 2000, match: {} }, { url: `http://127.0.0.1:${port}/gpu`, timeoutMs: 2000, match: { partition: "gpu.*" } }],
     60_000,
     "http://root/api/v1/status",
     silentLogger(),
     new Registry(),
+    () => clock,
   );
   out.start(events);
   t.teardown(() => out.stop());
-  const t0 = Date.parse("2026-11-30T10:00:00Z");
+  // Each change goes out in the output's own batch (100 ms on): wait for that post, never send beside it.
+  const posted = async (path: string) => {
+    for (let i = 0; i < 500 && !posts.some((p) => p.path.startsWith(path)); i++) await new Promise((r) => setTimeout(r, 10));
+    return posts.find((p) => p.path.startsWith(path))!.alerts[0]!;
+  };
   events.emit("node_down", { node: "n1", labels: { instance: "n1", root: "r1" }, severity: "warning", moment: 1 }, t0);
-  await out.sendAll(t0);
-  const first = posts.find((p) => p.path.startsWith("/all"))!.alerts[0]!;
+  const first = await posted("/all");
   t.match(first, { labels: { alertname: "BanyanNodeDown", instance: "n1", severity: "warning" } });
   t.equal(first.endsAt, new Date(t0 + 240_000).toISOString(), "firing: endsAt = now + 4 × resend");
   t.notOk("root" in first.labels, "the root is not a label: two roots that see the node down make one alert");
   t.notOk(posts.some((p) => p.path.startsWith("/gpu")), "a destination's filter keeps what it does not match");
+  posts.length = 0;
+  clock = t0 + 6000;
   events.emit("node_up", { node: "n1", labels: { instance: "n1" }, moment: 2 }, t0 + 5000);
+  t.equal((await posted("/all")).endsAt, new Date(t0 + 5000).toISOString(), "resolved: endsAt = when it resolved");
   posts.length = 0;
-  await out.sendAll(t0 + 6000);
-  t.equal(posts[0]!.alerts[0]!.endsAt, new Date(t0 + 5000).toISOString(), "resolved: endsAt = when it resolved");
-  posts.length = 0;
-  await out.sendAll(t0 + 5000 + 16 * 60_000);
+  clock = t0 + 5000 + 16 * 60_000;
+  await out.sendAll();
   t.equal(posts.length, 0, "not re-sent after 15 minutes");
+  clock = t0 + 1000;
   events.emit("job_end", { job: "7", labels: { job_id: "7", user: "alice", partition: "gpu-a100" }, details: { duration_s: 60, nodes: ["n1"], cpu_seconds: 30 }, moment: "end" }, t0);
-  posts.length = 0;
-  await out.sendAll(t0 + 1000);
-  const gpu = posts.find((p) => p.path.startsWith("/gpu"))!.alerts[0]!;
+  const gpu = await posted("/gpu");
   t.match(gpu, { labels: { alertname: "BanyanJobEnded", user: "alice", job_id: "7" }, annotations: { cpu_seconds: "30" } }, "a job's end, with its user for a route to mail, to the gpu destination too");
   t.equal(gpu.endsAt, new Date(t0 + 5 * 60_000).toISOString(), "one-shot: a short endsAt");
 });
