@@ -36,16 +36,14 @@ export class OriginState implements SeriesView, OriginIdentity {
   link: LinkClock | null = null;
   private decoder: DeltaDecoder;
   private prefixes: Buffer[] = [];
-  /** Each value as the page prints it: formatted when a scrape first needs it after a change (stale[id]), not per sample. */
+  /** Each value as the page prints it: formatted when a scrape first needs it after a change (its stale bit), not per sample. */
   private texts: (string | undefined)[] = [];
   /**
-   * Per series id: its family's slot and whether its text is stale; per slot: whether a value of the
-   * family changed since its chunk was built. Small typed arrays of this origin only, so a frame's
-   * samples touch a few cache lines (writing into a family object per sample was half the root's
-   * ingest time at a million series: cache misses).
+   * Per series id, in the owner's word of the decoder's cells beside its value: its family's slot
+   * and whether its text is stale (`slot << 1 | stale`); per slot: whether a value of the family
+   * changed since its chunk was built. So a frame's samples touch one cache line each (writing into a
+   * family object per sample was half the root's ingest time at a million series: cache misses).
    */
-  private slotOf = new Uint32Array(0);
-  private stale = new Uint8Array(0);
   private changedSlots = new Uint8Array(0);
   private slots: (OriginFamily | undefined)[] = [];
   private freeSlots: number[] = [];
@@ -80,8 +78,10 @@ export class OriginState implements SeriesView, OriginIdentity {
   }
 
   valueText(id: number): string {
-    if (this.stale[id] === 1) {
-      this.stale[id] = 0;
+    const { word } = this.decoder.cells;
+    const w = word[4 * id + 3]!;
+    if ((w & 1) === 1) {
+      word[4 * id + 3] = w & ~1;
       this.texts[id] = formatValue(this.decoder.value(id));
     }
     return this.texts[id]!;
@@ -126,11 +126,13 @@ export class OriginState implements SeriesView, OriginIdentity {
     if (applied.gone.length > 0) this.forget(applied.gone);
     for (const id of applied.defined) this.learn(id);
     const { changed, changedCount } = applied;
-    const { stale, slotOf, changedSlots } = this;
+    const { changedSlots } = this;
+    const { word } = this.decoder.cells;
     for (let k = 0; k < changedCount; k++) {
-      const id = changed[k]!;
-      stale[id] = 1;
-      changedSlots[slotOf[id]!] = 1;
+      const at = 4 * changed[k]! + 3;
+      const w = word[at]! | 1;
+      word[at] = w;
+      changedSlots[w >>> 1] = 1;
     }
     return applied;
   }
@@ -147,31 +149,17 @@ export class OriginState implements SeriesView, OriginIdentity {
     this.setVisible(false);
     for (const of of this.families.values()) this.cache.release(of);
     this.families.clear();
-    this.resetIndex(0);
+    this.resetIndex();
     this.decoder = new DeltaDecoder(this.limits);
   }
 
-  /** Empty per-id and per-slot tables for ids below `capacity` (the old ones, cleared, when they fit: a keyframe allocates no buffer). */
-  private resetIndex(capacity: number): void {
+  /** Empty per-id and per-slot tables (the slots' flags kept and cleared: a keyframe allocates no buffer for them). */
+  private resetIndex(): void {
     this.prefixes = [];
     this.texts = [];
-    if (capacity === 0 || this.slotOf.length < capacity) {
-      this.slotOf = new Uint32Array(capacity);
-      this.stale = new Uint8Array(capacity);
-    } else {
-      this.slotOf.fill(0);
-      this.stale.fill(0);
-    }
-    if (capacity === 0) this.changedSlots = new Uint8Array(0);
-    else this.changedSlots.fill(0);
+    this.changedSlots.fill(0);
     this.slots = [];
     this.freeSlots = [];
-  }
-
-  /** Room for series id `id` in the per-id tables (doubling). */
-  private fitId(id: number): void {
-    this.slotOf = grownTo(this.slotOf, id + 1);
-    this.stale = grownTo(this.stale, this.slotOf.length);
   }
 
   /** A slot for a new family (a freed one first). */
@@ -188,7 +176,7 @@ export class OriginState implements SeriesView, OriginIdentity {
     this.failoversId = -1;
     for (const of of this.families.values()) this.cache.release(of);
     this.families.clear();
-    this.resetIndex(this.decoder.capacity);
+    this.resetIndex();
     for (let id = 0; id < this.decoder.capacity; id++) if (this.decoder.def(id) !== undefined) this.learn(id);
   }
 
@@ -199,8 +187,6 @@ export class OriginState implements SeriesView, OriginIdentity {
     else if (def.name === "banyan_node_failovers_last_hour") this.failoversId = id;
     this.prefixes[id] = Buffer.from(seriesPrefix(def, this), "utf8");
     this.texts[id] = undefined;
-    this.fitId(id);
-    this.stale[id] = 1;
     let of = this.families.get(def.family);
     if (of === undefined) {
       of = { family: this.cache.family(def), type: def.type, help: def.help, view: this, ids: [], sorted: true, chunk: null, slot: this.newSlot() };
@@ -214,7 +200,8 @@ export class OriginState implements SeriesView, OriginIdentity {
     if (ids.length > 0 && ids[ids.length - 1]! > id) of.sorted = false;
     ids.push(id);
     of.chunk = null;
-    this.slotOf[id] = of.slot;
+    // Stale: its text is formatted at the next scrape.
+    this.decoder.cells.word[4 * id + 3] = (of.slot << 1) | 1;
   }
 
   /**
@@ -228,7 +215,9 @@ export class OriginState implements SeriesView, OriginIdentity {
       if (id === this.parentInfoId) this.parentInfoId = -1;
       if (id === this.failoversId) this.failoversId = -1;
       this.texts[id] = undefined;
-      const of = id < this.slotOf.length ? this.slots[this.slotOf[id]!] : undefined;
+      // The decoder ended the series but keeps the owner's word until the id is defined again.
+      const { word } = this.decoder.cells;
+      const of = 4 * id + 3 < word.length ? this.slots[word[4 * id + 3]! >>> 1] : undefined;
       if (of === undefined) continue;
       let ids = byFamily.get(of);
       if (ids === undefined) byFamily.set(of, (ids = new Set()));
