@@ -75,9 +75,9 @@ export class RootJobs {
     const fresh = new Map<string, JobAggregate>();
     // Per job: Σ(node's mean utilisation × its GPUs) and Σ GPUs of the nodes that report one.
     const gpuWeighted = new Map<string, { sum: number; gpus: number }>();
-    for (const name of this.store.originNames) {
-      const st = this.store.origin(name)!;
-      if (st.up) this.foldNode(name, st, fresh, gpuWeighted, now);
+    // Every origin every refresh: only a node with banyan_job_* series costs more than a glance.
+    for (const st of this.store.originStates) {
+      if (st.up && st.jobSeries.size > 0) this.foldNode(st.name, st, fresh, gpuWeighted, now);
     }
     for (const [jobId, w] of gpuWeighted) fresh.get(jobId)!.gpu_utilization_percent = w.sum / w.gpus;
     for (const [id, old] of this.jobs) {

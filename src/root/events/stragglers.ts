@@ -52,9 +52,9 @@ export class StragglerWatch {
     // job → metric → node → value over the window (null until a whole window is in).
     const figures = new Map<string, Map<string, Map<string, { value: number | null; key: string; labels: Record<string, string> }>>>();
     const seen = new Set<string>();
-    for (const name of store.originNames) {
-      const st = store.origin(name)!;
-      if (!st.up) continue;
+    for (const st of store.originStates) {
+      if (!st.up || st.jobSeries.size === 0) continue;
+      const name = st.name;
       for (const id of st.jobSeries) {
         const def = st.decoded.def(id);
         if (def === undefined || !metrics.has(def.name)) continue;
