@@ -321,6 +321,12 @@ t.test("decoder - a string table past its characters' bound is refused, and a re
   t.equal(dec.size, 2);
   t.equal(dec.def(0)?.name, "a", "the gone series is back");
   t.equal(dec.def(2), undefined, "the new one is not");
+  // …and so are the flags a value is checked against: series 0 takes a value again, 2 does not.
+  t.equal(dec.apply({ strings: [], defs: [], gone: [], ids: [0], vals: [48], rawIds: [], rawVals: new Uint8Array() }, "delta").changedCount, 1, "a value for the series that came back");
+  t.throws(() => dec.apply({ strings: [], defs: [], gone: [], ids: [2], vals: [48], rawIds: [], rawVals: new Uint8Array() }, "delta"), /undefined series 2/);
+  // A refused frame that defined a series past the cells held (they grew for it): not defined after.
+  t.throws(() => dec.apply({ strings: ["d"], defs: [500, 3, 0, 3, 2, 0], gone: [], ids: [6], vals: [48], rawIds: [], rawVals: new Uint8Array() }, "delta"), /undefined series 6/);
+  t.throws(() => dec.apply({ strings: [], defs: [], gone: [], ids: [500], vals: [48], rawIds: [], rawVals: new Uint8Array() }, "delta"), /undefined series 500/);
   // The string table is as it was: a frame referring to string 3 ("c" above) is refused.
   t.throws(() => dec.apply({ strings: [], defs: [2, 3, 0, 3, 2, 0], gone: [], ids: [], vals: [], rawIds: [], rawVals: new Uint8Array() }, "delta"), /string 3 of 3/);
   const ok = dec.apply({ strings: ["c"], defs: [2, 3, 0, 3, 2, 0], gone: [0], ids: [], vals: [], rawIds: [], rawVals: new Uint8Array() }, "delta");
