@@ -24,7 +24,8 @@ export function parseDelimitedFamilies(body: Uint8Array): ParseResult {
   for (let n = 1; reader.pos < reader.len; n++) {
     let mf: MetricFamily;
     try {
-      mf = fromBinary(MetricFamilySchema, reader.bytes());
+      // What a pusher adds beyond the exposition's fields is not kept (nothing reads it).
+      mf = fromBinary(MetricFamilySchema, reader.bytes(), { readUnknownFields: false });
     } catch (err) {
       errors.push({ line: n, message: `family ${n} does not decode: ${(err as Error).message}` });
       break; // the framing is lost: nothing after it can be trusted

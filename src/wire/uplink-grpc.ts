@@ -30,9 +30,16 @@ export const uplinkServiceDefinition = {
   },
 } as const satisfies ServiceDefinition;
 
+/**
+ * A peer's fields this protocol does not have are dropped as they are read: kept, a frame's would
+ * ride along in a relay's queue uncounted by its byte bounds (which count payload and origin) and be
+ * written up the tree again, so a child could attach 50 KB of them to a 10-byte frame.
+ */
+export const PEER_READ = Object.freeze({ readUnknownFields: false });
+
 export function decodeUp(bytes: Buffer): Up {
   try {
-    return fromBinary(UpSchema, bytes);
+    return fromBinary(UpSchema, bytes, PEER_READ);
   } catch (err) {
     throw new BanyanError(Code.Protocol, `malformed Up message: ${(err as Error).message}`, { cause: err });
   }
@@ -40,7 +47,7 @@ export function decodeUp(bytes: Buffer): Up {
 
 export function decodeDown(bytes: Buffer): Down {
   try {
-    return fromBinary(DownSchema, bytes);
+    return fromBinary(DownSchema, bytes, PEER_READ);
   } catch (err) {
     throw new BanyanError(Code.Protocol, `malformed Down message: ${(err as Error).message}`, { cause: err });
   }

@@ -1,8 +1,12 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import fc from "fast-check";
 import t from "tap";
-import { Codec, FrameKind, FrameSchema, type Frame } from "../../../src/gen/banyan/v1/uplink_pb.js";
+import { BatchSchema, Codec, FrameKind, FrameSchema, UpSchema, type Frame } from "../../../src/gen/banyan/v1/uplink_pb.js";
+import { frameProblem } from "../../../src/wire/frame-envelope.js";
 import { FrameQueue, frameWireBytes } from "../../../src/wire/frame-queue.js";
+import { decodeUp } from "../../../src/wire/uplink-grpc.js";
+import { DEFAULT_WIRE_LIMITS } from "../../../src/wire/wire-limits.js";
 
 const frame = (origin: string, seq: number, kind: FrameKind, bytes: number): Frame =>
   create(FrameSchema, { origin, epoch: 1n, seq: BigInt(seq), timeMs: 1n, kind, codec: Codec.MSGPACK, payload: new Uint8Array(bytes) });
@@ -65,4 +69,42 @@ t.test("frame queue - past its frame bound the oldest deltas go first, keyframes
   q.push([frame("d", 1, FrameKind.KEY, 1), frame("e", 1, FrameKind.KEY, 1), frame("f", 1, FrameKind.KEY, 1), frame("g", 1, FrameKind.KEY, 1)], []);
   t.same(reported[1]!.sort(), ["a", "b", "c"], "deltas go before any keyframe, then the oldest keyframes");
   t.equal(q.length, 5);
+});
+
+t.test("frame queue - what a child sends beyond the protocol's fields is dropped as it is read, and the byte estimate bounds every frame that passes in its batch", async (t) => {
+  const u64 = fc.oneof({ arbitrary: fc.constant(0n), weight: 1 }, { arbitrary: fc.constant(2n ** 64n - 1n), weight: 3 }, { arbitrary: fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }), weight: 6 });
+  const i64 = fc.oneof(fc.constant(-(2n ** 63n)), fc.constant(2n ** 63n - 1n), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }));
+  const unknown = fc.array(fc.record({ no: fc.integer({ min: 8, max: 5000 }), data: fc.uint8Array({ maxLength: 300 }) }), { maxLength: 4 });
+  const aFrame = fc.record({
+    origin: fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,254}$/),
+    epoch: u64,
+    seq: u64,
+    timeMs: i64,
+    kind: fc.constantFrom(FrameKind.KEY, FrameKind.DELTA, FrameKind.VALUES, FrameKind.EVENTS, FrameKind.LEAVE),
+    codec: fc.oneof(fc.constantFrom(Codec.MSGPACK, Codec.MSGPACK_LZ4), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+    payload: fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.integer({ min: 0, max: 3 * 2 ** 20 }).map((n) => new Uint8Array(n))),
+    unknown,
+  });
+  let passed = 0;
+  fc.assert(
+    fc.property(fc.array(aFrame, { minLength: 1, maxLength: 3 }), (specs) => {
+      const frames = specs.map(({ unknown: extra, ...f }) => {
+        const frame = create(FrameSchema, f as Partial<Frame>);
+        frame.$unknown = extra.map((x) => ({ no: x.no, wireType: WireType.LengthDelimited, data: new BinaryWriter().bytes(x.data).finish() }));
+        return frame;
+      });
+      const sent = Buffer.from(toBinary(UpSchema, create(UpSchema, { msg: { case: "batch", value: { linkSeq: 1n, frames, alive: [] } } })));
+      const got = decodeUp(sent);
+      if (got.msg.case !== "batch") throw new Error("not a batch");
+      for (const f of got.msg.value.frames) {
+        t.equal(f.$unknown?.length ?? 0, 0, "no unknown field kept");
+        if (frameProblem(f, DEFAULT_WIRE_LIMITS) !== null) continue;
+        passed++;
+        const inBatch = toBinary(BatchSchema, create(BatchSchema, { frames: [f] })).length;
+        if (inBatch > frameWireBytes(f)) t.fail(`${inBatch} bytes in a batch over the estimate ${frameWireBytes(f)}: ${JSON.stringify({ ...f, payload: f.payload.length }, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
+      }
+    }),
+    { numRuns: 300 },
+  );
+  t.ok(passed > 100, `${passed} frames passed the envelope and were measured`);
 });

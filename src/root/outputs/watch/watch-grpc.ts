@@ -5,7 +5,7 @@ import { BanyanError, Code } from "../../../core/errors.js";
 import type { Logger } from "../../../core/logger.js";
 import { WebAuth, type WebConfig } from "../../../core/web-config.js";
 import { WatchRequestSchema, WatchUpdateSchema, WatchUpdate_Kind, type WatchRequest, type WatchUpdate } from "../../../gen/banyan/v1/watch_pb.js";
-import { parseHostPort, shutdownServer } from "../../../wire/uplink-grpc.js";
+import { PEER_READ, parseHostPort, shutdownServer } from "../../../wire/uplink-grpc.js";
 import type { WatchHub } from "./watch-hub.js";
 import { watchSpecOf } from "./watch-spec.js";
 import type { WatchMessage, WatchSink } from "./watcher.js";
@@ -22,7 +22,7 @@ export const watchServiceDefinition = {
     requestSerialize: (m: WatchRequest): Buffer => asBuffer(toBinary(WatchRequestSchema, m)),
     requestDeserialize: (b: Buffer): Buffer => b,
     responseSerialize: (m: WatchUpdate): Buffer => asBuffer(toBinary(WatchUpdateSchema, m)),
-    responseDeserialize: (b: Buffer): WatchUpdate => fromBinary(WatchUpdateSchema, b),
+    responseDeserialize: (b: Buffer): WatchUpdate => fromBinary(WatchUpdateSchema, b, PEER_READ),
     originalName: "watch",
   },
 } as const satisfies ServiceDefinition;
@@ -85,7 +85,7 @@ export class WatchGrpcServer {
     if (!(await this.auth.basicAuthorized(typeof header === "string" ? header : undefined))) return fail(grpc.status.UNAUTHENTICATED, "basic auth required (the root's web config)");
     let req: WatchRequest;
     try {
-      req = fromBinary(WatchRequestSchema, call.request);
+      req = fromBinary(WatchRequestSchema, call.request, PEER_READ);
     } catch (err) {
       return fail(grpc.status.INVALID_ARGUMENT, `malformed WatchRequest: ${(err as Error).message}`);
     }
