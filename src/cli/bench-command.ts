@@ -51,7 +51,8 @@ worker processes; below them each subtree is simulated by replaying real encoded
 real gRPC stream per child slot; roots are real \`banyan root\` processes; one leaf is a real
 \`banyan agent\` with the procfs source. It measures; it asserts nothing.
 
-Scenarios: steady (bandwidth, latency, CPU, memory, render time); failover (--kill-relays relays
+Scenarios: steady (bandwidth, latency, CPU, memory, render time; once the start's tail is over:
+the roots' CPU no longer falling); failover (--kill-relays relays
 killed at once); root-restart and storm (root 1 SIGKILLed and started again: time until whole,
 peak latency, keyframe bytes, nodes marked down); all. Every run also reports the start (every node
 started in the same tick). Only roots and real relays take ports: one block from --base-port, moved
