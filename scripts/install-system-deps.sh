@@ -7,7 +7,7 @@
 #   graphviz    dot draws the picture that `banyan topology render --format dot` prints
 #   chromium    renders `banyan bench --plot out.png` (a headless screenshot of the HTML plot)
 #   victoria-metrics  a second remote_write receiver (test/system/remote-write-victoriametrics.test.ts)
-#   slurm-wlm, munge  a one-node Slurm whose prolog and epilog run deploy/slurm/* (test/system/slurm.test.ts)
+#   slurm-wlm, munge  a one-node Slurm whose prolog and epilog run deploy/slurm/* (test/serial/slurm.test.ts)
 #   rpm, cpio   rpmbuild makes the .rpm of `npm run package`; rpm2cpio and cpio unpack it in its test
 #   tzdata      the zone files the agent names its zone from, as node_exporter does (time-zone test)
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
