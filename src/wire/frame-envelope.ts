@@ -21,9 +21,9 @@ export function isOriginName(name: string, limits: WireLimits): boolean {
  */
 export function frameProblem(f: Frame, limits: WireLimits): string | null {
   if (!isOriginName(f.origin, limits)) return `bad origin name ${JSON.stringify(f.origin.slice(0, 64))}`;
+  if (f.codec !== Codec.MSGPACK && f.codec !== Codec.MSGPACK_LZ4) return `${f.origin}: unknown codec ${f.codec}`;
   if (f.kind === FrameKind.LEAVE) return f.payload.length === 0 ? null : `${f.origin}: a LEAVE frame carries no payload`;
   if (f.kind !== FrameKind.KEY && f.kind !== FrameKind.DELTA && f.kind !== FrameKind.VALUES && f.kind !== FrameKind.EVENTS) return `${f.origin}: unknown frame kind ${f.kind}`;
-  if (f.codec !== Codec.MSGPACK && f.codec !== Codec.MSGPACK_LZ4) return `${f.origin}: unknown codec ${f.codec}`;
   if (f.payload.length === 0) return `${f.origin}: empty payload`;
   if (f.payload.length > limits.maxDecompressedBytes) return `${f.origin}: payload of ${f.payload.length} bytes over the limit`;
   if (f.seq === 0n) return `${f.origin}: sequence 0`;

@@ -1,13 +1,13 @@
 import { FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 
 /**
- * Protobuf bytes of a frame in a Batch beyond its payload and origin, at most: 7 tags, the origin's
- * length (2), epoch, seq and time (10 each: a peer may send any 64-bit value), kind (1: checked),
- * codec (1, or 10 in a LEAVE, which has no payload and so no payload length), the payload's length
- * (4, up to 8 MiB), and the frame's own tag and length in the Batch (1 + 4). 51 (was 48: a frame of
- * extreme fields was a byte or three over, found by the property test).
+ * Protobuf bytes of a frame in a Batch beyond its payload and origin, at most, for a frame that
+ * passes the envelope check: 7 tags, the origin's length (2), epoch, seq and time (10 each: a peer
+ * may send any 64-bit value), kind and codec (1 each: checked), the payload's length (4, up to
+ * 8 MiB), and the frame's own tag and length in the Batch (1 + 4). 50 (was 48: a frame of extreme
+ * fields was a byte or two over, found by the property test).
  */
-const FRAME_OVERHEAD_BYTES = 51;
+const FRAME_OVERHEAD_BYTES = 50;
 /** An alive record beyond its origin, likewise. */
 const ALIVE_OVERHEAD_BYTES = 40;
 

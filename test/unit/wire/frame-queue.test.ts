@@ -107,4 +107,8 @@ t.test("frame queue - what a child sends beyond the protocol's fields is dropped
     { numRuns: 300 },
   );
   t.ok(passed > 100, `${passed} frames passed the envelope and were measured`);
+  // The worst frame that passes: every 64-bit field at its longest, the longest name, the largest payload.
+  const worst = create(FrameSchema, { origin: "n".repeat(DEFAULT_WIRE_LIMITS.maxNameLength), epoch: 2n ** 64n - 1n, seq: 2n ** 64n - 1n, timeMs: -(2n ** 63n), kind: FrameKind.KEY, codec: Codec.MSGPACK_LZ4, payload: new Uint8Array(DEFAULT_WIRE_LIMITS.maxDecompressedBytes) });
+  t.equal(frameProblem(worst, DEFAULT_WIRE_LIMITS), null);
+  t.equal(toBinary(BatchSchema, create(BatchSchema, { frames: [worst] })).length, frameWireBytes(worst), "the estimate is exact for the worst frame");
 });
