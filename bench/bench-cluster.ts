@@ -193,6 +193,23 @@ export class BenchCluster {
     return this.roots.map((r) => processStats(r.proc.pid!));
   }
 
+  /**
+   * Resolves once the roots' CPU over an interval stops falling (within a fifth of the interval
+   * before; at least 2, at most 10 intervals): the start's tail (its keyframes' garbage collected,
+   * the last resyncs) runs on for seconds after the last node is up, and is not the steady state.
+   */
+  async rootsSettled(intervalMs: number): Promise<void> {
+    let cpuBefore = Infinity;
+    for (let k = 0, last = this.rootProcessStats(); k < 10; k++) {
+      await new Promise((r) => setTimeout(r, intervalMs));
+      const now = this.rootProcessStats();
+      const cpu = now.reduce((s, r, i) => s + r.cpuS - (last[i]?.cpuS ?? 0), 0);
+      last = now;
+      if (k >= 1 && cpu > 0.8 * cpuBefore) return;
+      cpuBefore = cpu;
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.sim) await this.sim.ask({ type: "stop" }, "never").catch(() => undefined);
     this.agent?.kill("SIGTERM");

@@ -142,18 +142,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       0,
     );
     say(`start: ${up} of ${o.nodes} nodes up at the roots after ${start.whole_ms ?? "(never)"} ms; peak p99 ${start.peak_p99_ms.toFixed(0)} ms, ${(start.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${start.nodes_marked_down} nodes marked down, ${start.failovers} failovers`);
-    // The start's tail (its keyframes' garbage collected, the last resyncs) runs on for seconds
-    // after the last node is up: the steady window opens once the roots' CPU over an interval
-    // stops falling (within a fifth of the interval before; at least 2, at most 10 intervals).
-    let cpuBefore = Infinity;
-    for (let k = 0, last = cluster.rootProcessStats(); k < 10; k++) {
-      await sleep(o.intervalMs);
-      const now = cluster.rootProcessStats();
-      const cpu = now.reduce((s, r, i) => s + r.cpuS - (last[i]?.cpuS ?? 0), 0);
-      last = now;
-      if (k >= 1 && cpu > 0.8 * cpuBefore) break;
-      cpuBefore = cpu;
-    }
+    await cluster.rootsSettled(o.intervalMs);
 
     // Steady window.
     const timeline: BenchResult["timeline"] = { t_s: [], latency_p50_ms: [], latency_p99_ms: [], leaf_bytes_per_s: [], root_bytes_per_s: [], recovery: { t_ms: [], fresh_fraction: [] } };

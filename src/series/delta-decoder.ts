@@ -1,5 +1,5 @@
 import { BanyanError, Code } from "../core/errors.js";
-import { doubledLength } from "../core/typed-arrays.js";
+import { grownTo } from "../core/typed-arrays.js";
 import { addDecimal, decodeDecimal } from "./decimal.js";
 import { DEFAULT_SERIES_LIMITS, type FrameMode, type Payload, type SeriesLimits } from "./payload.js";
 import { SERIES_TYPE_MAX, type SeriesDef, type SeriesType, isLabelName, isMetricName } from "./series-def.js";
@@ -32,17 +32,10 @@ export interface SeriesCells {
 
 const DEFINED = 1;
 
-function cellsFor(ids: number): SeriesCells {
-  const buf = new ArrayBuffer(16 * ids);
-  return { num: new Float64Array(buf), word: new Uint32Array(buf) };
-}
-
-/** `c` if it holds `min` ids, else a copy doubled to fit them (zeros past the old end). */
+/** `c` if it holds `min` ids, else a copy doubled to fit them (zeros past the old end; at least 64 ids). */
 function cellsGrownTo(c: SeriesCells, min: number): SeriesCells {
-  if (c.num.length >= 2 * min) return c;
-  const out = cellsFor(doubledLength(c.num.length / 2, min));
-  out.num.set(c.num);
-  return out;
+  const num = grownTo(c.num, 2 * min, 128);
+  return num === c.num ? c : { num, word: new Uint32Array(num.buffer) };
 }
 
 /**
@@ -256,7 +249,7 @@ export class DeltaDecoder {
 
 /** The empty `gone` and `defined` of most frames (frozen: nothing may push into it). */
 const NO_IDS = Object.freeze([]) as unknown as number[];
-const NO_CELLS: SeriesCells = cellsFor(0);
+const NO_CELLS: SeriesCells = { num: new Float64Array(0), word: new Uint32Array(0) };
 /**
  * The scratch every decoder returns (see AppliedFrame): one for the process, so that a keyframe's
  * fresh decoder allocates no buffer of its own (at a start storm, thousands of small ArrayBuffers a

@@ -270,7 +270,6 @@ export class UplinkSession implements FrameSink {
     this.log.error({ parent: target.name }, `another process named like this node took its stream at ${target.name} (two agents with one name?): no move back there for ${NAMED_TWICE_HOLD_MS / 60_000} minutes`);
   }
 
-
   /** A deliberate move (healing, a new chain): the new stream opens while the old one is kept (Handover). */
   private moveTo(index: number, reason: string): void {
     this.healWatch.stop();
