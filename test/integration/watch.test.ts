@@ -1,12 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { connect } from "node:net";
-import { request } from "node:http";
 import t from "tap";
 import { WatchRequestSchema, type WatchUpdate } from "../../src/gen/banyan/v1/watch_pb.js";
 import { watchServiceDefinition } from "../../src/root/outputs/watch/watch-grpc.js";
 import { parseRootConfig } from "../../src/root/root-config.js";
 import { eventually, sleep, startCluster, type TestCluster } from "../fixtures/cluster.js";
+import { readSse } from "../fixtures/sse.js";
 
 type Element = { metric: Record<string, string>; value: [number, string]; gone?: boolean };
 type SseMessage = { event: string; time_ms?: number; result?: Element[]; reason?: string };
@@ -14,24 +14,9 @@ type SseMessage = { event: string; time_ms?: number; result?: Element[]; reason?
 /** The SSE watch's events as they come. */
 function sse(t: Tap.Test, port: number, query: string): SseMessage[] {
   const got: SseMessage[] = [];
-  const req = request({ host: "127.0.0.1", port, path: `/api/v1/watch?${query}` }, (res) => {
-    let buf = "";
-    res.setEncoding("utf8");
-    res.on("data", (c: string) => {
-      buf += c;
-      let k: number;
-      while ((k = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, k);
-        buf = buf.slice(k + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (event !== undefined && data !== undefined) got.push({ event, ...(JSON.parse(data) as object) });
-      }
-    });
+  readSse(t, port, `/api/v1/watch?${query}`, (event, data) => {
+    if (event !== undefined) got.push({ event, ...(JSON.parse(data) as object) });
   });
-  req.on("error", () => undefined);
-  req.end();
-  t.teardown(() => req.destroy());
   return got;
 }
 

@@ -1,6 +1,6 @@
-import { request } from "node:http";
 import t from "tap";
 import { eventually, sleep, startCluster } from "../fixtures/cluster.js";
+import { readSse } from "../fixtures/sse.js";
 
 type Ev = { id: string; type: string; node?: string; severity: string; labels: Record<string, string>; details?: Record<string, unknown> };
 
@@ -12,23 +12,7 @@ async function eventsAt(port: number, query = ""): Promise<Ev[]> {
 /** The SSE stream's events as they come. */
 function stream(t: Tap.Test, port: number, query = ""): Ev[] {
   const got: Ev[] = [];
-  const req = request({ host: "127.0.0.1", port, path: `/api/v1/events/stream${query}` }, (res) => {
-    let buf = "";
-    res.setEncoding("utf8");
-    res.on("data", (c: string) => {
-      buf += c;
-      let k: number;
-      while ((k = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, k);
-        buf = buf.slice(k + 2);
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (data !== undefined) got.push(JSON.parse(data) as Ev);
-      }
-    });
-  });
-  req.on("error", () => undefined);
-  req.end();
-  t.teardown(() => req.destroy());
+  readSse(t, port, `/api/v1/events/stream${query}`, (_event, data) => got.push(JSON.parse(data) as Ev));
   return got;
 }
 
