@@ -49,7 +49,7 @@ export class DeltaDecoder {
   private stringChars = 0;
   private defs: (SeriesDef | undefined)[] = [];
   /** Sized at the first frame (a root allocates this once per origin and keyframe, not per sample). */
-  private cellsOf: SeriesCells = NO_CELLS;
+  private idCells: SeriesCells = NO_CELLS;
   private live = 0;
   private version = 0;
 
@@ -74,12 +74,12 @@ export class DeltaDecoder {
   }
 
   value(id: number): number {
-    return this.cellsOf.num[2 * id]!;
+    return this.idCells.num[2 * id]!;
   }
 
   /** The per-id cells (a new pair after a frame that defined a higher id: read it again after each apply). */
   get cells(): SeriesCells {
-    return this.cellsOf;
+    return this.idCells;
   }
 
   /**
@@ -100,7 +100,7 @@ export class DeltaDecoder {
       // Flags written past the held cells went into a grown copy that is dropped with the frame.
       if (mode !== "key") {
         this.strings.length = before;
-        const { word } = this.cellsOf;
+        const { word } = this.idCells;
         const held = word.length / 4;
         for (let k = undo.defined.length - 1; k >= 0; k--) {
           const id = undo.defined[k]!;
@@ -129,7 +129,7 @@ export class DeltaDecoder {
     if (!key) for (const s of p.strings) strings.push(s);
     const defs: (SeriesDef | undefined)[] = key ? [] : this.defs;
     // A keyframe fills fresh cells (this decoder's stay as they were if it is refused).
-    let cells = key ? NO_CELLS : this.cellsOf;
+    let cells = key ? NO_CELLS : this.idCells;
     let live = key ? 0 : this.live;
 
     if (key && p.gone.length > 0) this.bad("a keyframe lists gone series");
@@ -221,7 +221,7 @@ export class DeltaDecoder {
     this.strings = strings;
     this.stringChars = chars;
     this.defs = defs;
-    this.cellsOf = cells;
+    this.idCells = cells;
     this.live = live;
     if (defined.length > 0 || gone.length > 0) this.version++;
     applied.changedCount = n;
