@@ -7,6 +7,7 @@ import { GrpcParentProbe } from "../src/wire/parent-probe.js";
 import { aliveRecord } from "../src/wire/frame-flow.js";
 import { slotAfter } from "../src/wire/sampler.js";
 import { UplinkSession } from "../src/wire/uplink-session.js";
+import { DEFAULT_MAX_QUEUED_FRAMES } from "../src/wire/wire-config.js";
 import { DEFAULT_WIRE_LIMITS } from "../src/wire/wire-limits.js";
 import type { SimulatedStream } from "./bench-plan.js";
 import { buildTemplates, type TemplateOptions } from "./frame-templates.js";
@@ -108,7 +109,7 @@ function start(m: StartMessage): void {
           }
         },
       },
-      { flushMs: 20, maxQueuedFrames: Math.max(1000, origins.length * 4), ackTimeoutMs: 2 * m.intervalMs, connectTimeoutMs: 2 * m.intervalMs, healAfterMs: 10 * m.intervalMs, probeIntervalMs: m.intervalMs, limits: DEFAULT_WIRE_LIMITS },
+      { flushMs: 20, maxQueuedFrames: DEFAULT_MAX_QUEUED_FRAMES, ackTimeoutMs: 2 * m.intervalMs, connectTimeoutMs: 2 * m.intervalMs, healAfterMs: 10 * m.intervalMs, probeIntervalMs: m.intervalMs, limits: DEFAULT_WIRE_LIMITS },
       new GrpcParentProbe(s.node, s.tree),
       log,
       registry,

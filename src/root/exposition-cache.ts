@@ -24,6 +24,8 @@ export interface OriginFamily {
   /** The type and HELP this origin gives the family (its first series'); the page shows the family's winner. */
   readonly type: SeriesType;
   readonly help: string;
+  /** `type\0help`: its ballot in the family's vote on HELP (made once: a node going down or up re-counts hundreds of families). */
+  readonly ballot: string;
   /** The origin the lines belong to. */
   readonly view: SeriesView;
   /** In ascending order when `sorted`; new ids are appended and sorted once before the next render. */
@@ -104,7 +106,7 @@ export class ExpositionCache {
     if (visible) f.members.add(of);
     else f.members.delete(of);
     bump(f.types, of.type, by);
-    bump(f.helps, `${of.type}\0${of.help}`, by);
+    bump(f.helps, of.ballot, by);
     f.dirty = true;
   }
 
@@ -189,6 +191,11 @@ export class ExpositionCache {
   renderText(format: ExpositionFormat): string {
     return Buffer.concat(this.render(format)).toString("utf8");
   }
+}
+
+/** An origin family's ballot in its family's HELP vote: `type\0help`. */
+export function helpBallot(type: SeriesType, help: string): string {
+  return `${type}\0${help}`;
 }
 
 function bump<K>(m: Map<K, number>, k: K, by: number): void {

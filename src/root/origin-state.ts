@@ -3,7 +3,7 @@ import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
 import type { SeriesLimits } from "../series/payload.js";
 import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
-import { formatValue, seriesPrefix } from "./exposition-cache.js";
+import { formatValue, helpBallot, seriesPrefix } from "./exposition-cache.js";
 import { originIdentity, type OriginIdentity } from "./origin-identity.js";
 
 /** What one child link has delivered: the newest sample time among its frames, and when it last delivered anything. */
@@ -189,7 +189,7 @@ export class OriginState implements SeriesView, OriginIdentity {
     this.texts[id] = undefined;
     let of = this.families.get(def.family);
     if (of === undefined) {
-      of = { family: this.cache.family(def), type: def.type, help: def.help, view: this, ids: [], sorted: true, chunk: null, slot: this.newSlot() };
+      of = { family: this.cache.family(def), type: def.type, help: def.help, ballot: helpBallot(def.type, def.help), view: this, ids: [], sorted: true, chunk: null, slot: this.newSlot() };
       this.slots[of.slot] = of;
       this.families.set(def.family, of);
       if (this.up) this.cache.show(of, true);

@@ -89,7 +89,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   };
   const store = new RootStore(storeOpts, aggregates, log, registry);
   const authority = new OriginAuthority(ctx.topology);
-  const server = new ChildServer(store, limits, log.child({ part: "children" }), registry, { authority, treePort: resolveTreePort(config.tree), ...(tls !== null ? { tls } : {}) });
+  const server = new ChildServer({ accept: (frames, alive, from) => store.acceptSliced(frames, alive, from) }, limits, log.child({ part: "children" }), registry, { authority, treePort: resolveTreePort(config.tree), ...(tls !== null ? { tls } : {}) });
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
   const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
   store.onResyncRequested((origin) => status.recordResync(origin));

@@ -240,7 +240,12 @@ export class ChildServer {
         // Refused whole; the root sees the gap in those origins' sequences and asks for keyframes.
         this.reject("batch_too_large", `${link.node}: batch of ${b.frames.length + b.alive.length} over the limit`);
       } else {
-        this.forward(link, b.frames, b.alive, call);
+        const busy = this.forward(link, b.frames, b.alive, call);
+        if (busy !== undefined) {
+          // The sink takes it in slices: this link waits (its sender sees the backlog as late acks).
+          call.pause();
+          void busy.then(() => call.resume());
+        }
       }
       call.write(create(DownSchema, { msg: { case: "ack", value: { linkSeq: b.linkSeq } } }));
       if (call.writableLength > MAX_UNREAD_ACKS) {
@@ -271,7 +276,7 @@ export class ChildServer {
     call.on("close", () => gone("closed"));
   }
 
-  private forward(link: ChildLink, frames: readonly Frame[], alive: readonly Alive[], call: grpc.ServerDuplexStream<Buffer, unknown>): void {
+  private forward(link: ChildLink, frames: readonly Frame[], alive: readonly Alive[], call: grpc.ServerDuplexStream<Buffer, unknown>): void | Promise<void> {
     const good: Frame[] = [];
     let bytes = 0;
     for (const f of frames) {
@@ -300,7 +305,7 @@ export class ChildServer {
     }
     this.m.frames.inc(good.length);
     this.m.bytes.inc(bytes);
-    if (good.length > 0 || goodAlive.length > 0) this.sink.accept(good, goodAlive, link);
+    if (good.length > 0 || goodAlive.length > 0) return this.sink.accept(good, goodAlive, link);
   }
 
   /**

@@ -10,9 +10,10 @@ export interface FrameSink {
   /**
    * Frames and alive records of one batch, own or a child's. Called on the event loop; must not
    * block. `from` names the child link they came through (the same object for one stream), so a
-   * sink can tell a congested link from a silent origin.
+   * sink can tell a congested link from a silent origin. A sink that takes the batch in slices
+   * returns a promise: the source reads nothing more from that link until it settles.
    */
-  accept(frames: readonly Frame[], alive: readonly Alive[], from?: object): void;
+  accept(frames: readonly Frame[], alive: readonly Alive[], from?: object): void | Promise<void>;
 }
 
 /** The way down: asks origins (own or below) for a keyframe. */

@@ -4,6 +4,9 @@ import { DEFAULT_TREE_PORT, type TreePortOptions } from "./child-server.js";
 import { treeTlsSchema } from "./tree-tls.js";
 import { DEFAULT_WIRE_LIMITS, type WireLimits } from "./wire-limits.js";
 
+/** Frames a node holds toward its parent by default (maxQueuedFrames). */
+export const DEFAULT_MAX_QUEUED_FRAMES = 20_000;
+
 /** Schema pieces every daemon's config shares: wire limits, logging, uplink timing. */
 export const positiveInt = z.number().int().positive();
 
@@ -62,7 +65,7 @@ export const nodeSchemaFields = {
   /** Batches leave at least this often. */
   flushMs: positiveInt.default(20),
   /** Frames held toward the parent before the oldest deltas are dropped (and resynced). */
-  maxQueuedFrames: positiveInt.default(20_000),
+  maxQueuedFrames: positiveInt.default(DEFAULT_MAX_QUEUED_FRAMES),
   /** A parent that has not acked a batch this long is dead or hung; default 2 × intervalMs. */
   ackTimeoutMs: positiveInt.optional(),
   /** After a failover, the planned parent must answer probes this long before the node moves back; default 10 × intervalMs. */
