@@ -6,7 +6,8 @@ import type { LinkClock, OriginState } from "./origin-state.js";
  * - a sweep that runs late (the event loop was blocked, input waiting unread) marks nobody down,
  *   and the time it was held up does not count as anyone's silence;
  * - the backlog the root is working through (the median age of the samples it applied since the
- *   last sweep) extends deadAfterMs;
+ *   last sweep, or how long the oldest batch waiting to be applied has waited, the longer) extends
+ *   deadAfterMs;
  * - a node is down only when it is also behind the link it came through: that link delivered
  *   samples deadAfterMs newer than the node's last (others behind it are heard, it is not), or
  *   delivered nothing at all. A congested link (a relay's queue full of keyframes) delivers old
@@ -56,14 +57,15 @@ export class Liveness {
   /**
    * One sweep: the origins that are up and now count as down. `stalled` when the sweep ran late
    * (nobody is marked down then); every origin is credited the time the loop was held up.
+   * `inputBacklogMs`: how long the oldest input waiting to be applied has waited.
    */
-  sweep(nowMs: number, origins: Iterable<OriginState>): { stalled: boolean; down: OriginState[] } {
+  sweep(nowMs: number, origins: Iterable<OriginState>, inputBacklogMs = 0): { stalled: boolean; down: OriginState[] } {
     const lateMs = nowMs - this.lastSweepMs - this.sweepEveryMs;
     this.lastSweepMs = nowMs;
     const stalled = lateMs > Math.max(50, this.sweepEveryMs / 2);
     const median = this.lag.medianMs();
     this.lag.reset();
-    this.backlogMs = median === null ? 0 : Math.max(0, median - this.deadAfterMs / 4);
+    this.backlogMs = Math.max(inputBacklogMs, median === null ? 0 : Math.max(0, median - this.deadAfterMs / 4));
     const deadline = this.deadAfterMs + this.backlogMs;
     const down: OriginState[] = [];
     for (const st of origins) {

@@ -11,6 +11,7 @@ export interface RootStoreView {
   readonly resyncsWaiting: number;
   readonly resyncRatePerS: number;
   readonly heldBytes: number;
+  readonly waitingBytes: number;
   readonly familyConflicts: number;
   readonly memory: { readonly budget: number; readonly used: number; readonly over: boolean };
   origins(): Iterable<OriginState>;
@@ -59,6 +60,9 @@ export function rootStoreMetrics(registry: Registry, view: RootStoreView) {
     }),
     resyncRate: gauge(registry, "banyan_root_resync_rate_per_second", "Keyframe requests this root sends at most per second.", [], function () {
       this.set(view.resyncRatePerS);
+    }),
+    waitingBytes: gauge(registry, "banyan_root_input_waiting_bytes", "Bytes of links' batches received and acked but not yet applied (past 4 × maxMessageBytes links wait).", [], function () {
+      this.set(view.waitingBytes);
     }),
     heldBytes: gauge(registry, "banyan_root_held_frame_bytes", "Bytes of frames held for a gap in their origin's sequence (bounded at 64 MiB).", [], function () {
       this.set(view.heldBytes);

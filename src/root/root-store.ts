@@ -20,13 +20,19 @@ import type { ClusterQuotas } from "./cluster-quotas.js";
 /** Work the store does at once (a sweep's silent nodes, links' batches) before the loop takes other work. */
 const SLICE_MS = 10;
 
+/** What a waiting frame or alive record is counted as beyond its payload (objects, origin). */
+const WAITING_ITEM_BYTES = 128;
+
 interface WaitingBatch {
   readonly frames: readonly Frame[];
   readonly alive: readonly Alive[];
   readonly from: object | undefined;
   /** The first frame not yet applied. */
   next: number;
-  readonly done: () => void;
+  readonly arrivedMs: number;
+  readonly bytes: number;
+  /** Settles the promise of a batch that came past the bound (its link is paused until then). */
+  done: (() => void) | null;
 }
 
 /** The store's settings; the keyframe-request ones are RootResyncs'. */
@@ -73,8 +79,9 @@ export class RootStore implements FrameSink {
   /** Nodes found silent, with when they were last heard then, waiting to be taken off the page (takeDown). */
   private readonly goingDown = new Map<OriginState, number>();
   private downSlice: NodeJS.Immediate | null = null;
-  /** Batches of links that wait for their turn (acceptSliced), oldest first. */
+  /** Batches of links that wait for their turn (acceptSliced), oldest first, and their bytes (bounded: see acceptSliced). */
   private readonly waiting: WaitingBatch[] = [];
+  private waitingBytes = 0;
   private ingestSlice: NodeJS.Immediate | null = null;
 
   constructor(
@@ -112,6 +119,9 @@ export class RootStore implements FrameSink {
       },
       get heldBytes() {
         return self.reorder.heldBytes;
+      },
+      get waitingBytes() {
+        return self.waitingBytes;
       },
       origins: () => self.origins.values(),
     });
@@ -164,7 +174,8 @@ export class RootStore implements FrameSink {
     if (this.ingestSlice !== null) clearImmediate(this.ingestSlice);
     this.ingestSlice = null;
     // Their links are closing: what waited is dropped (the nodes' next parent asks for keyframes).
-    for (const b of this.waiting.splice(0)) b.done();
+    for (const b of this.waiting.splice(0)) b.done?.();
+    this.waitingBytes = 0;
     this.goingDown.clear();
     this.changes.flush();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -211,31 +222,37 @@ export class RootStore implements FrameSink {
   }
 
   /**
-   * accept, for a daemon's links: at most sliceMs (10 ms) of work at once (a batch of keyframes is
-   * ~1.4 ms each at 500 series: a hundred held the loop for 150 ms). The rest of a batch, and the
-   * batches that come meanwhile, wait their turn in arrival order; the promise settles when this
-   * batch is applied, and its link reads nothing more until then (the ChildServer pauses it), so
-   * what waits is bounded by the links and the wait shows as backlog, not as silent nodes.
+   * accept, for a daemon's links: at most sliceMs (10 ms) of work at once (a keyframe of 500 series
+   * is ~1.4 ms: a batch of a hundred held the loop 150 ms). The rest of a batch, and the batches that
+   * come meanwhile, wait their turn in arrival order; the link has its ack at once, so a root that is
+   * behind is late, not taken for dead by its children. Past 4 × maxMessageBytes waiting, the
+   * promise settles when this batch is applied and the link reads nothing more until then (the
+   * ChildServer pauses it): its sender sees late acks. How long the oldest batch has waited extends
+   * the liveness deadline (the input backlog), so nodes whose frames wait are not taken for silent.
    */
   acceptSliced(frames: readonly Frame[], alive: readonly Alive[], from?: object): void | Promise<void> {
+    const now = this.clock();
     if (this.waiting.length === 0) {
-      const now = this.clock();
       const link = this.liveness.linkClock(from, this, now);
       const next = this.takeFrames(frames, 0, performance.now() + this.sliceMs, link, now);
       if (next === frames.length) {
         this.takeAlive(alive, link, now);
         return;
       }
-      return this.wait(frames, alive, from, next);
+      return this.wait(frames, alive, from, next, now);
     }
-    return this.wait(frames, alive, from, 0);
+    return this.wait(frames, alive, from, 0, now);
   }
 
-  private wait(frames: readonly Frame[], alive: readonly Alive[], from: object | undefined, next: number): Promise<void> {
-    return new Promise((done) => {
-      this.waiting.push({ frames, alive, from, next, done });
-      this.ingestSlice ??= setImmediate(() => this.takeWaiting());
-    });
+  private wait(frames: readonly Frame[], alive: readonly Alive[], from: object | undefined, next: number, now: number): void | Promise<void> {
+    let bytes = alive.length * WAITING_ITEM_BYTES;
+    for (let k = next; k < frames.length; k++) bytes += frames[k]!.payload.length + WAITING_ITEM_BYTES;
+    const b: WaitingBatch = { frames, alive, from, next, arrivedMs: now, bytes, done: null };
+    this.waiting.push(b);
+    this.waitingBytes += bytes;
+    this.ingestSlice ??= setImmediate(() => this.takeWaiting());
+    if (this.waitingBytes <= 4 * this.opts.limits.maxMessageBytes) return;
+    return new Promise((done) => (b.done = done));
   }
 
   /** One slice of the batches waiting (acceptSliced). */
@@ -250,10 +267,21 @@ export class RootStore implements FrameSink {
       if (b.next < b.frames.length) break;
       this.takeAlive(b.alive, link, now);
       this.waiting.shift();
-      b.done();
+      this.waitingBytes -= b.bytes;
+      b.done?.();
       if (performance.now() >= deadline) break;
     }
     if (this.waiting.length > 0) this.ingestSlice = setImmediate(() => this.takeWaiting());
+  }
+
+  /** Batches received from links and not yet applied (acceptSliced). */
+  get inputWaiting(): number {
+    return this.waiting.length;
+  }
+
+  /** How long the oldest batch waiting has waited, ms (0 when none waits). */
+  private inputBacklogMs(now: number): number {
+    return this.waiting.length > 0 ? Math.max(0, now - this.waiting[0]!.arrivedMs) : 0;
   }
 
   /**
@@ -413,7 +441,7 @@ export class RootStore implements FrameSink {
   /** Marks silent nodes down (see Liveness), asks for keyframes where a gap stayed open, and forgets long-gone nodes. */
   sweep(now: number): void {
     this.admission.memory.sample();
-    const { stalled, down } = this.liveness.sweep(now, this.origins.values());
+    const { stalled, down } = this.liveness.sweep(now, this.origins.values(), this.inputBacklogMs(now));
     if (stalled) this.m.sweepsStalled.inc();
     for (const st of down) this.goingDown.set(st, st.lastSeenMs);
     this.takeDown();

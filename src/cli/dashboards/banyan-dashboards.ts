@@ -243,7 +243,7 @@ export function healthDashboard(): DashboardSpec {
         panels: [
           ts("Resyncs", "Keyframe requests waiting for the budget, and the budget (requests per second).", [q("banyan_root_resyncs_waiting", "{{instance}} waiting"), q("banyan_root_resync_rate_per_second", "{{instance}} budget /s")]),
           ts("Memory", "Heap and external memory in use against the budget past which a root takes no new origin.", [q("banyan_root_memory_used_bytes", "{{instance}} used"), q("banyan_root_memory_budget_bytes", "{{instance}} budget")], { unit: "bytes" }),
-          ts("Frames held for a gap", "Bytes of frames that came ahead of a missing one (bounded at 64 MiB).", [q("banyan_root_held_frame_bytes", "{{instance}}")], { unit: "bytes" }),
+          ts("Frames waiting", "Bytes of frames that came ahead of a missing one (bounded at 64 MiB), and of batches received but not yet applied (past 4 × maxMessageBytes the links wait).", [q("banyan_root_held_frame_bytes", "{{instance}} held for a gap"), q("banyan_root_input_waiting_bytes", "{{instance}} to apply")], { unit: "bytes" }),
         ],
       },
       {
