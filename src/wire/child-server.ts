@@ -10,6 +10,7 @@ import { ConnectionGate, DEFAULT_GATE, type GateOptions } from "./connection-gat
 import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
 import { OriginRoutes } from "./origin-routes.js";
+import { widenReceiveWindow } from "./receive-window.js";
 import { replacedDetails } from "./uplink-contract.js";
 import { decodeUp, parseHostPort, shutdownServer, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { WireLimits } from "./wire-limits.js";
@@ -186,6 +187,7 @@ export class ChildServer {
   }
 
   private onStream(call: grpc.ServerDuplexStream<Buffer, unknown>): void {
+    widenReceiveWindow(call);
     let link: ChildLink | null = null;
     const refuse = (why: string): void => {
       this.m.streamsRefused.inc();
