@@ -1,5 +1,6 @@
 import type { Registry } from "prom-client";
 import { LimitedWarning, type Logger } from "../core/logger.js";
+import { SlicedJob } from "../core/sliced-job.js";
 import { NodeChanges, type NodeChange } from "./node-changes.js";
 import { FrameKind, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 import type { Downlink, FrameSink } from "../wire/frame-flow.js";
@@ -16,24 +17,11 @@ import { newIngestTally, rootStoreMetrics } from "./root-store-metrics.js";
 import { FrameAdmission } from "./frame-admission.js";
 import type { HiddenReason, RootOutput } from "./outputs/root-output.js";
 import type { ClusterQuotas } from "./cluster-quotas.js";
+import { InputQueue, type WaitingBatch } from "./input-queue.js";
 
 /** Work the store does at once (a sweep's silent nodes, links' batches) before the loop takes other work. */
 const SLICE_MS = 10;
 
-/** What a waiting frame or alive record is counted as beyond its payload (objects, origin). */
-const WAITING_ITEM_BYTES = 128;
-
-interface WaitingBatch {
-  readonly frames: readonly Frame[];
-  readonly alive: readonly Alive[];
-  readonly from: object | undefined;
-  /** The first frame not yet applied. */
-  next: number;
-  readonly arrivedMs: number;
-  readonly bytes: number;
-  /** Settles the promise of a batch that came past the bound (its link is paused until then). */
-  done: (() => void) | null;
-}
 
 /** The store's settings; the keyframe-request ones are RootResyncs'. */
 export interface RootStoreOptions extends RootResyncOptions {
@@ -78,11 +66,9 @@ export class RootStore implements FrameSink {
   private eventsFrames: ((f: Frame) => void) | null = null;
   /** Nodes found silent, with when they were last heard then, waiting to be taken off the page (takeDown). */
   private readonly goingDown = new Map<OriginState, number>();
-  private downSlice: NodeJS.Immediate | null = null;
-  /** Batches of links that wait for their turn (acceptSliced), oldest first, and their bytes (bounded: see acceptSliced). */
-  private readonly waiting: WaitingBatch[] = [];
-  private waitingBytes = 0;
-  private ingestSlice: NodeJS.Immediate | null = null;
+  private readonly downJob: SlicedJob;
+  /** Links' batches acked and waiting their turn (acceptSliced). */
+  private readonly input: InputQueue;
 
   constructor(
     private readonly opts: RootStoreOptions,
@@ -95,6 +81,8 @@ export class RootStore implements FrameSink {
     this.changes = new NodeChanges(log);
     this.clock = opts.clock ?? Date.now;
     this.sliceMs = opts.sliceMs ?? SLICE_MS;
+    this.downJob = new SlicedJob((deadline) => this.takeDown(deadline), this.sliceMs);
+    this.input = new InputQueue((b, deadline) => this.takeWaiting(b, deadline), this.sliceMs, 4 * opts.limits.maxMessageBytes);
     this.liveness = new Liveness(opts.deadAfterMs, Math.max(100, Math.min(1000, opts.deadAfterMs / 4)), this.clock());
     this.reorder = new ReorderBuffer(Math.max(1000, 3 * opts.intervalMs));
     this.resyncs = new RootResyncs(opts);
@@ -121,7 +109,7 @@ export class RootStore implements FrameSink {
         return self.reorder.heldBytes;
       },
       get waitingBytes() {
-        return self.waitingBytes;
+        return self.input.bytes;
       },
       origins: () => self.origins.values(),
     });
@@ -169,13 +157,8 @@ export class RootStore implements FrameSink {
   }
 
   stop(): void {
-    if (this.downSlice !== null) clearImmediate(this.downSlice);
-    this.downSlice = null;
-    if (this.ingestSlice !== null) clearImmediate(this.ingestSlice);
-    this.ingestSlice = null;
-    // Their links are closing: what waited is dropped (the nodes' next parent asks for keyframes).
-    for (const b of this.waiting.splice(0)) b.done?.();
-    this.waitingBytes = 0;
+    this.downJob.cancel();
+    this.input.stop();
     this.goingDown.clear();
     this.changes.flush();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -232,56 +215,26 @@ export class RootStore implements FrameSink {
    */
   acceptSliced(frames: readonly Frame[], alive: readonly Alive[], from?: object): void | Promise<void> {
     const now = this.clock();
-    if (this.waiting.length === 0) {
-      const link = this.liveness.linkClock(from, this, now);
-      const next = this.takeFrames(frames, 0, performance.now() + this.sliceMs, link, now);
-      if (next === frames.length) {
-        this.takeAlive(alive, link, now);
-        return;
-      }
-      return this.wait(frames, alive, from, next, now);
-    }
-    return this.wait(frames, alive, from, 0, now);
+    if (this.input.length > 0) return this.input.push(frames, alive, from, 0, now);
+    const link = this.liveness.linkClock(from, this, now);
+    const next = this.takeFrames(frames, 0, performance.now() + this.sliceMs, link, now);
+    if (next < frames.length) return this.input.push(frames, alive, from, next, now);
+    this.takeAlive(alive, link, now);
   }
 
-  private wait(frames: readonly Frame[], alive: readonly Alive[], from: object | undefined, next: number, now: number): void | Promise<void> {
-    let bytes = alive.length * WAITING_ITEM_BYTES;
-    for (let k = next; k < frames.length; k++) bytes += frames[k]!.payload.length + WAITING_ITEM_BYTES;
-    const b: WaitingBatch = { frames, alive, from, next, arrivedMs: now, bytes, done: null };
-    this.waiting.push(b);
-    this.waitingBytes += bytes;
-    this.ingestSlice ??= setImmediate(() => this.takeWaiting());
-    if (this.waitingBytes <= 4 * this.opts.limits.maxMessageBytes) return;
-    return new Promise((done) => (b.done = done));
-  }
-
-  /** One slice of the batches waiting (acceptSliced). */
-  private takeWaiting(): void {
-    this.ingestSlice = null;
-    const deadline = performance.now() + this.sliceMs;
-    while (this.waiting.length > 0) {
-      const b = this.waiting[0]!;
-      const now = this.clock();
-      const link = this.liveness.linkClock(b.from, this, now);
-      b.next = this.takeFrames(b.frames, b.next, deadline, link, now);
-      if (b.next < b.frames.length) break;
-      this.takeAlive(b.alive, link, now);
-      this.waiting.shift();
-      this.waitingBytes -= b.bytes;
-      b.done?.();
-      if (performance.now() >= deadline) break;
-    }
-    if (this.waiting.length > 0) this.ingestSlice = setImmediate(() => this.takeWaiting());
+  /** Applies what fits of a waiting batch before `deadline`; true once all of it is applied. */
+  private takeWaiting(b: WaitingBatch, deadline: number): boolean {
+    const now = this.clock();
+    const link = this.liveness.linkClock(b.from, this, now);
+    b.next = this.takeFrames(b.frames, b.next, deadline, link, now);
+    if (b.next < b.frames.length) return false;
+    this.takeAlive(b.alive, link, now);
+    return true;
   }
 
   /** Batches received from links and not yet applied (acceptSliced). */
   get inputWaiting(): number {
-    return this.waiting.length;
-  }
-
-  /** How long the oldest batch waiting has waited, ms (0 when none waits). */
-  private inputBacklogMs(now: number): number {
-    return this.waiting.length > 0 ? Math.max(0, now - this.waiting[0]!.arrivedMs) : 0;
+    return this.input.length;
   }
 
   /**
@@ -441,10 +394,10 @@ export class RootStore implements FrameSink {
   /** Marks silent nodes down (see Liveness), asks for keyframes where a gap stayed open, and forgets long-gone nodes. */
   sweep(now: number): void {
     this.admission.memory.sample();
-    const { stalled, down } = this.liveness.sweep(now, this.origins.values(), this.inputBacklogMs(now));
+    const { stalled, down } = this.liveness.sweep(now, this.origins.values(), this.input.oldestAgeMs(now));
     if (stalled) this.m.sweepsStalled.inc();
     for (const st of down) this.goingDown.set(st, st.lastSeenMs);
-    this.takeDown();
+    this.downJob.runNow();
     for (const st of this.reorder.expired(now)) {
       this.drop("gap_not_filled");
       this.wantKey(st, "gap");
@@ -466,21 +419,17 @@ export class RootStore implements FrameSink {
    * sweep that found a whole subtree silent held the loop for half a second. One heard again before
    * its turn stays up.
    */
-  private takeDown(): void {
-    this.downSlice = null;
-    const t0 = performance.now();
+  private takeDown(deadline: number): boolean {
     for (const [st, seenMs] of this.goingDown) {
       this.goingDown.delete(st);
       if (!st.up || st.lastSeenMs !== seenMs) continue;
       this.hide(st, "down");
       this.changes.note("down", st);
       this.m.down.inc();
-      if (this.goingDown.size > 0 && performance.now() - t0 >= this.sliceMs) {
-        this.downSlice = setImmediate(() => this.takeDown());
-        return;
-      }
+      if (this.goingDown.size > 0 && performance.now() >= deadline) return true;
     }
     this.changes.flush();
+    return false;
   }
 
   /** The backlog the last sweep allowed for, ms (0 when the root keeps up). */
