@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { AGENT_NODE_FLAGS } from "../src/agent/node-flags.js";
 import { generateTopology } from "../topology/generate.js";
 import { writeTopologyFile } from "../topology/topology-file.js";
 import { waitHttp } from "./bench-cluster.js";
@@ -28,7 +29,8 @@ const seconds = Number(argv.find((a, i) => /^\d+$/.test(a) && !argv[i - 1]?.star
 const warmupS = Number(argv.includes("--warmup-s") ? valueOf("--warmup-s") : 15);
 const busy = argv.includes("--busy");
 const withNodeExporter = argv.includes("--node-exporter");
-const nodeFlags = argv.includes("--node-flags") ? (valueOf("--node-flags") ?? "").split(/\s+/).filter((x) => x !== "") : [];
+/** The agent's Node flags: as installed (src/agent/node-flags.ts), unless `--node-flags` names others ("" for none). */
+const nodeFlags = argv.includes("--node-flags") ? (valueOf("--node-flags") ?? "").split(/\s+/).filter((x) => x !== "") : [...AGENT_NODE_FLAGS];
 const sets = argv.flatMap((a, i) => (argv[i - 1] === "--set" ? ["--set", a] : []));
 const PORT = 30500;
 const NE_PORT = PORT + 40;
@@ -56,7 +58,7 @@ async function window(pid: number, s: number, during?: () => Promise<void>): Pro
   await sleep(Math.max(0, stop - Date.now()));
   const b = processStats(pid);
   const pct = ((b.cpuS - a.cpuS) / s) * 100;
-  return `CPU ${pct.toFixed(2)} % of one core (user ${(((b.userS - a.userS) / s) * 100).toFixed(2)}, system ${(((b.systemS - a.systemS) / s) * 100).toFixed(2)}) = ${(((b.cpuS - a.cpuS) / s) * 1000).toFixed(1)} ms a second; RSS ${mb(b.rssBytes)} MB (anonymous ${mb(b.rssAnonBytes)}, file ${mb(b.rssFileBytes)}; peak ${mb(peakRss(pid))})`;
+  return `CPU ${pct.toFixed(2)} % of one core (user ${(((b.userS - a.userS) / s) * 100).toFixed(2)}, system ${(((b.systemS - a.systemS) / s) * 100).toFixed(2)}) = ${(((b.cpuS - a.cpuS) / s) * 1000).toFixed(1)} ms a second, on a core ${((b.slices - a.slices) / s).toFixed(2)} times a second (its main thread ${((b.mainSlices - a.mainSlices) / s).toFixed(2)}, other threads ${((b.slices - b.mainSlices - (a.slices - a.mainSlices)) / s).toFixed(2)}); RSS ${mb(b.rssBytes)} MB (anonymous ${mb(b.rssAnonBytes)}, file ${mb(b.rssFileBytes)}; peak ${mb(peakRss(pid))})`;
 }
 
 try {

@@ -5,10 +5,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { AGENT_NODE_FLAGS } from "../src/agent/node-flags.js";
 import { generateTopology } from "../topology/generate.js";
 import { writeTopologyFile } from "../topology/topology-file.js";
 import { applyScheduling } from "../src/agent/scheduling.js";
 import { waitHttp } from "./bench-cluster.js";
+import { processStats } from "./process-stats.js";
 
 /**
  * OS noise the agent adds, as a tightly coupled MPI job would feel it: a fixed-work-quantum loop
@@ -19,7 +21,14 @@ import { waitHttp } from "./bench-cluster.js";
  * and the agent's longest tick (banyan_node_tick_max_seconds: collect and encode, the longest the
  * agent holds a core at once). The root runs on this machine too, in every phase alike.
  *
- *   node dist/bench/agent-noise.js [seconds per phase] [--rounds N] [--root-core K] [--node-exporter] [--set key=value ...] [--node-flags "..."]
+ *   node dist/bench/agent-noise.js [seconds per phase] [--rounds N] [--root-core K] [--node-exporter] [--set key=value ...]
+ *        [--node-flags "..."] [--versus "..."]
+ *
+ * The agent runs with the Node flags it is installed with (src/agent/node-flags.ts), or those of
+ * `--node-flags` ("" for none); `--versus "<flags>"` adds a second agent (node n2) with other flags,
+ * measured in the same rounds, so two builds of the agent meet the same drift. Each agent's line
+ * also says how many times a second it took a core (its threads' timeslices, from schedstat): the
+ * detours it causes, which p99.9 counts, however short each one is.
  *
  * The conditions alternate within each of N rounds (default 3), the agent stopped (SIGSTOP) while
  * it is not the one measured, and each condition's rounds are pooled: a VM's own noise drifts by
@@ -37,7 +46,10 @@ const MAIN = join(HERE, "../src/cli/main.js");
 const argv = process.argv.slice(2);
 const seconds = Number(argv.find((a, i) => /^\d+$/.test(a) && !argv[i - 1]?.startsWith("--")) ?? 60);
 const sets = argv.flatMap((a, i) => (argv[i - 1] === "--set" ? ["--set", a] : []));
-const nodeFlags = argv.includes("--node-flags") ? (argv[argv.indexOf("--node-flags") + 1] ?? "").split(/\s+/).filter((x) => x !== "") : [];
+/** The agent's Node flags: as installed (src/agent/node-flags.ts), unless `--node-flags` names others ("" for none). */
+const nodeFlags = argv.includes("--node-flags") ? (argv[argv.indexOf("--node-flags") + 1] ?? "").split(/\s+/).filter((x) => x !== "") : [...AGENT_NODE_FLAGS];
+/** `--versus "<flags>"`: a second agent with other Node flags, measured in the same rounds. */
+const versus = argv.includes("--versus") ? (argv[argv.indexOf("--versus") + 1] ?? "").split(/\s+/).filter((x) => x !== "") : null;
 const rootCore = argv.includes("--root-core") ? Number(argv[argv.indexOf("--root-core") + 1]) : null;
 /** The cores FWQ runs on: every one but the root's. */
 const cores = Array.from({ length: availableParallelism() }, (_, k) => k).filter((k) => k !== rootCore);
@@ -110,8 +122,6 @@ const line = (what: string, d: Detours, base?: Detours): string =>
 
 const rounds = Number(argv.includes("--rounds") ? argv[argv.indexOf("--rounds") + 1] : 3);
 const dir = mkdtempSync(join(tmpdir(), "banyan-noise-"));
-const topo = join(dir, "t.json");
-writeTopologyFile(topo, generateTopology({ nodes: ["n1"], roots: ["r1"], trees: 1, local: PORT }).topology);
 const procs: ChildProcess[] = [];
 /** Each condition's phases, pooled: [name, detours of each round]. */
 const results = new Map<string, Detours[]>();
@@ -123,34 +133,55 @@ try {
   }
   /** On any core, whatever the bench's own affinity (the root's core, with --root-core). */
   const everyCore = (cmd: string, args: string[], stdio: StdioOptions = "ignore"): ChildProcess => spawn("taskset", ["-c", `0-${availableParallelism() - 1}`, cmd, ...args], { stdio });
-  const rootArgv = [process.execPath, MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=warn"];
-  procs.push(rootCore === null ? spawn(rootArgv[0]!, rootArgv.slice(1), { stdio: "ignore" }) : spawn("taskset", ["-c", String(rootCore), ...rootArgv], { stdio: "ignore" }));
-  await waitHttp(`http://127.0.0.1:${PORT + 1}/-/ready`, 20_000);
-  const agent = everyCore(process.execPath, [...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], ["ignore", "ignore", "pipe"]);
-  procs.push(agent);
-  let stderr = "";
-  agent.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-  await sleep(20_000); // started, warmed up, its first keyframe sent
-  if (agent.exitCode !== null) throw new Error(`the agent exited (${agent.exitCode}): ${stderr.slice(0, 500)}`);
+  /**
+   * The agents measured: as installed, and with `--versus` a second one with other Node flags. Each
+   * has a root of its own (both on the root's core): under one root the second node would be the
+   * first's child and fail over to the root each time the first is stopped.
+   */
+  const agents = await Promise.all(
+    [{ name: "n1", flags: nodeFlags }, ...(versus === null ? [] : [{ name: "n2", flags: versus }])].map(async (a, i) => {
+      const port = PORT + 20 * i;
+      const topo = join(dir, `${a.name}.json`);
+      writeTopologyFile(topo, generateTopology({ nodes: [a.name], roots: [`r${i + 1}`], trees: 1, local: port }).topology);
+      const rootArgv = [process.execPath, MAIN, "root", "--topology", topo, "--name", `r${i + 1}`, "--set", "log.level=warn"];
+      procs.push(rootCore === null ? spawn(rootArgv[0]!, rootArgv.slice(1), { stdio: "ignore" }) : spawn("taskset", ["-c", String(rootCore), ...rootArgv], { stdio: "ignore" }));
+      await waitHttp(`http://127.0.0.1:${port + 1}/-/ready`, 20_000);
+      const proc = everyCore(process.execPath, [...a.flags, MAIN, "agent", "--topology", topo, "--name", a.name, "--set", "log.level=warn", ...sets], ["ignore", "ignore", "pipe"]);
+      procs.push(proc);
+      let stderr = "";
+      proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+      const label = `root + agent (node ${a.flags.join(" ") || "with no flags"}${sets.length > 0 ? `; ${sets.filter((x) => x !== "--set").join(" ")}` : ""})`;
+      /** Its timeslices and CPU over its phases (how often and how long it took a core), its longest tick. */
+      return { ...a, proc, label, rootHttp: `http://127.0.0.1:${port + 1}`, stderr: () => stderr, slices: 0, cpuS: 0, seconds: 0, longestS: 0 };
+    }),
+  );
+  await sleep(20_000); // started, warmed up, their first keyframes sent
+  for (const a of agents) if (a.proc.exitCode !== null) throw new Error(`agent ${a.name} exited (${a.proc.exitCode}): ${a.stderr().slice(0, 500)}`);
   const ne = argv.includes("--node-exporter") ? everyCore("prometheus-node-exporter", [`--web.listen-address=127.0.0.1:${NE_PORT}`, "--no-collector.systemd"]) : null;
   if (ne !== null) {
     procs.push(ne);
     await waitHttp(`http://127.0.0.1:${NE_PORT}/metrics`, 20_000);
   }
-  const agentLabel = `root + agent${sets.length > 0 ? ` (${sets.filter((x) => x !== "--set").join(" ")})` : ""}`;
   console.log(`FWQ on each of cores ${cores.join(",")}${rootCore === null ? "" : ` (the root alone on core ${rootCore})`}; ${rounds} rounds of ${seconds} s a phase, phases interleaved (the machine's own noise drifts):`);
-  // Phases alternate within each round; the agent is stopped (SIGSTOP) while it is not measured.
-  let longest = 0;
+  // Phases alternate within each round; an agent is stopped (SIGSTOP) while it is not the one measured.
+  for (const a of agents) a.proc.kill("SIGSTOP");
   for (let r = 0; r < rounds; r++) {
-    agent.kill("SIGSTOP");
     record("root only (baseline)", await fwq(dir, seconds));
-    agent.kill("SIGCONT");
-    await sleep(3000);
-    record(agentLabel, await fwq(dir, seconds));
-    const page = await fetch(`http://127.0.0.1:${PORT + 1}/metrics`).then((x) => x.text());
-    longest = Math.max(longest, Number(/^banyan_node_tick_max_seconds\{[^}]*\} (\S+)$/m.exec(page)?.[1] ?? 0));
+    // Each round the other agent goes first: the second phase after the baseline read worse whichever agent it was.
+    for (const a of r % 2 === 0 ? agents : [...agents].reverse()) {
+      a.proc.kill("SIGCONT");
+      await sleep(3000);
+      const s0 = processStats(a.proc.pid!);
+      record(a.label, await fwq(dir, seconds));
+      const s1 = processStats(a.proc.pid!);
+      a.slices += s1.slices - s0.slices;
+      a.cpuS += s1.cpuS - s0.cpuS;
+      a.seconds += seconds;
+      const page = await fetch(`${a.rootHttp}/metrics`).then((x) => x.text());
+      a.longestS = Math.max(a.longestS, Number(new RegExp(`^banyan_node_tick_max_seconds\\{[^}]*instance="${a.name}"[^}]*\\} (\\S+)$`, "m").exec(page)?.[1] ?? 0));
+      a.proc.kill("SIGSTOP");
+    }
     if (ne !== null) {
-      agent.kill("SIGSTOP");
       let scraping = true;
       const scraper = (async () => {
         while (scraping) {
@@ -161,7 +192,6 @@ try {
       record("root + node_exporter scraped at 1 s", await fwq(dir, seconds));
       scraping = false;
       await scraper;
-      agent.kill("SIGCONT");
     }
   }
   const base = pool(results.get("root only (baseline)")!);
@@ -169,7 +199,9 @@ try {
     console.log(line(what, pool(runs), what.startsWith("root only") ? undefined : base));
     console.log(`${"".padEnd(34)} p99.9 by round: ${runs.map((d) => `${d.p999} µs`).join(", ")}`);
   }
-  console.log(`the agent's longest tick (banyan_node_tick_max_seconds, largest seen): ${(longest * 1000).toFixed(2)} ms`);
+  for (const a of agents) {
+    console.log(`agent ${a.name} (node ${a.flags.join(" ") || "with no flags"}): took a core ${(a.slices / a.seconds).toFixed(2)} times a second, ${((a.cpuS / a.seconds) * 1000).toFixed(2)} ms of CPU a second (all its threads); its longest tick (banyan_node_tick_max_seconds, largest seen) ${(a.longestS * 1000).toFixed(2)} ms`);
+  }
 } finally {
   for (const p of procs) p.kill("SIGCONT");
   for (const p of procs) p.kill("SIGTERM");

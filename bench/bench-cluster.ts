@@ -2,6 +2,7 @@ import { fork, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
+import { AGENT_NODE_FLAGS } from "../src/agent/node-flags.js";
 import { defaultStartSpreadMs } from "../src/series/keyframe-schedule.js";
 import { writeTopologyFile } from "../topology/topology-file.js";
 import type { BenchOptions } from "./bench-options.js";
@@ -129,7 +130,7 @@ export class BenchCluster {
 
   startAgent(): void {
     if (this.plan.realAgent === null) return;
-    this.agent = spawn(process.execPath, [MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error"], {
+    this.agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error"], {
       stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
   }

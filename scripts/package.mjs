@@ -34,6 +34,15 @@ const t0 = Date.now();
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 run("npm", ["run", "build", "--silent"]);
+const { AGENT_NODE_FLAGS } = await import("../dist/src/agent/node-flags.js");
+
+/** The last lines of a launcher: `node main.js "$@"`, with the agent's own Node flags for `banyan agent`. */
+const launch = (node, main) => [
+  "# `banyan agent` runs with the agent's Node flags (src/agent/node-flags.ts: one GC thread).",
+  `[ "$1" = agent ] && exec ${node} ${AGENT_NODE_FLAGS.join(" ")} ${main} "$@"`,
+  `exec ${node} ${main} "$@"`,
+  "",
+];
 
 /** The program as installed: dist, data, deploy, package.json, production node_modules, node/bin/node. */
 function stageProgram(dir) {
@@ -67,7 +76,7 @@ const LEVEL = args.has("--fast") ? 1 : 6;
  */
 function stageSystem(dir, unitDir) {
   const packages = stageProgram(join(dir, "opt/banyan"));
-  write(join(dir, "usr/bin/banyan"), '#!/bin/sh\nexec /opt/banyan/node/bin/node /opt/banyan/dist/src/cli/main.js "$@"\n', 0o755);
+  write(join(dir, "usr/bin/banyan"), ["#!/bin/sh", ...launch("/opt/banyan/node/bin/node", "/opt/banyan/dist/src/cli/main.js")].join("\n"), 0o755);
   for (const unit of UNITS) cpSync(join(ROOT, "deploy/systemd", unit), join(dir, unitDir, unit));
   for (const conf of CONFIGS) cpSync(join(ROOT, "deploy/etc", conf), join(dir, "etc/banyan", conf));
   return packages;
@@ -172,8 +181,7 @@ if (!args.has("--skip-tarball")) {
       'self="$0"',
       'command -v readlink >/dev/null 2>&1 && self="$(readlink -f "$0")"',
       'here="${self%/*}/.."',
-      'exec "$here/node/bin/node" "$here/dist/src/cli/main.js" "$@"',
-      "",
+      ...launch('"$here/node/bin/node"', '"$here/dist/src/cli/main.js"'),
     ].join("\n"),
     0o755,
   );

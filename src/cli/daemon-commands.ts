@@ -6,6 +6,7 @@ import { z } from "zod";
 import { applyOverrides, parseConfig, readYamlFile, type ConfigSource } from "../core/config-file.js";
 import { BanyanError, Code } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
+import { AGENT_NODE_FLAGS } from "../agent/node-flags.js";
 import { exitOnError } from "./cli-errors.js";
 import type { DaemonContext } from "../wire/daemon-context.js";
 import { logSchema } from "../wire/wire-config.js";
@@ -184,6 +185,10 @@ jobs.push.{maxBodyBytes,maxSeriesPerGroup,maxGroups,maxSeries,requireToken,nodeT
 maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,webConfigFile},
 precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, ${LIMITS_KEYS},
 ${TREE_KEYS}, log.level.
+
+The package's launcher (/usr/bin/banyan, the tarball's bin/banyan) and \`banyan job start\` run the agent's
+node with ${AGENT_NODE_FLAGS.join(" ")} (one GC thread: no helper threads waking on the job's cores); started as
+\`node .../dist/src/cli/main.js agent\`, pass it to node yourself.
 
 Examples:
   banyan agent --topology /etc/banyan/topology.json

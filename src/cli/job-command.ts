@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { applyOverrides, readYamlFile } from "../core/config-file.js";
 import { parseAgentConfig } from "../agent/agent-config.js";
+import { AGENT_NODE_FLAGS } from "../agent/node-flags.js";
 import { hookRequest } from "../agent/slurm/hook-request.js";
 import { subcommand } from "./subcommand.js";
 
@@ -124,7 +125,7 @@ function startAgent(config: string, runDir: string): void {
     return; // another prolog is starting it
   }
   const log = openSync(join(runDir, "agent.log"), "a");
-  const child = spawn(process.execPath, [MAIN, "agent", "--config", config, "--set", "jobs.enabled=true"], { detached: true, stdio: ["ignore", log, log] });
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, "agent", "--config", config, "--set", "jobs.enabled=true"], { detached: true, stdio: ["ignore", log, log] });
   child.unref();
   closeSync(log);
 }

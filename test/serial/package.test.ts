@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
+import { AGENT_NODE_FLAGS } from "../../src/agent/node-flags.js";
 import { eventually } from "../fixtures/cluster.js";
 import { httpText, startProcess } from "../fixtures/processes.js";
 import { requireProgram } from "../fixtures/programs.js";
@@ -79,6 +80,10 @@ t.test("package - npm run package builds the .deb and the tarball; the .deb inst
   });
   const page = async (): Promise<string> => (await httpText(`http://127.0.0.1:${BASE + 1}/metrics`)).text;
   t.ok(await eventually(async () => (await page()).includes('node_cpu_seconds_total{cpu="0",job="node",mode="idle",instance="n1"}'), 30_000, 250), "the agent's series on the root's page");
+  // The launcher execs node in place (the same pid), with the agent's own flags.
+  const argv = readFileSync(`/proc/${agent.proc.pid}/cmdline`, "utf8").split("\0");
+  t.same(argv.slice(0, 1 + AGENT_NODE_FLAGS.length), ["/opt/banyan/node/bin/node", ...AGENT_NODE_FLAGS], "the agent runs the packaged node with the agent's node flags");
+  t.notOk(readFileSync(`/proc/${root.proc.pid}/cmdline`, "utf8").split("\0").includes(AGENT_NODE_FLAGS[0]!), "the root runs without them");
   await agent.stop();
   await root.stop();
 

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:http";
 import t from "tap";
+import { AGENT_NODE_FLAGS } from "../../src/agent/node-flags.js";
 import { eventually } from "../fixtures/cluster.js";
 import { httpText, startProcess, startBanyan } from "../fixtures/processes.js";
 import { findScontrol, scontrolFacts } from "../../src/agent/slurm/job-discovery.js";
@@ -89,6 +90,8 @@ console.log("push", r.status);\n`,
   const hooks = readFileSync(`${dir}/job.log`, "utf8");
   t.comment(`prologs run: ${jobs.filter((j) => hooks.includes(`prolog job ${j}\n`)).length} of 2`);
   if (!t.ok(seen, "both jobs' info and pushed metrics at the root while they run")) t.comment(`${hooks.slice(-2000)}\n${readFileSync(join(run, "agent.log"), "utf8").slice(-3000)}`);
+  const agentArgv = readFileSync(`/proc/${readFileSync(join(run, "agent.pid"), "utf8").trim()}/cmdline`, "utf8").split("\0");
+  t.same(agentArgv.slice(1, 1 + AGENT_NODE_FLAGS.length), AGENT_NODE_FLAGS, "the prolog started the agent with the agent's node flags");
   // What discovery asks Slurm of a job no prolog registered, from the real scontrol.
   const facts = await scontrolFacts(findScontrol(), HOST)(jobs[0]!);
   t.match(facts, { partition: "debug", gpus: [] }, "scontrol show job -d -o gives the job's partition (discovery's source)");

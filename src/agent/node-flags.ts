@@ -1,0 +1,15 @@
+/**
+ * The Node flags an agent's process starts with: the package's launcher (`/usr/bin/banyan agent`,
+ * the tarball's `bin/banyan agent`, so the systemd unit too), `banyan job start` and the agent
+ * benches pass them. Start the agent some other way (`node dist/src/cli/main.js agent`) and pass
+ * them yourself.
+ *
+ * `--single-threaded-gc`: V8 hands each collection of the agent's small heap to helper threads,
+ * which wake on other cores — on a compute node, cores the job runs on — for a few hundred µs of
+ * work that the handing-off costs more than it saves. With one GC thread the collection runs in the
+ * tick that caused it, on the core the agent already holds (measured in `bench/agent-figures.ts`;
+ * figures in the README's "Jitter"). V8 reads GC flags only as it starts (set from inside the
+ * process, by `v8.setFlagsFromString`, they crash it at the next collection), hence a flag here and
+ * not a setting.
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ["--single-threaded-gc"];
