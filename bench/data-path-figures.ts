@@ -1,3 +1,4 @@
+import { PerformanceObserver } from "node:perf_hooks";
 import { toBinary, create } from "@bufbuild/protobuf";
 import { execSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -102,6 +103,9 @@ async function renderFigures(origins: number, series: number): Promise<void> {
   const cache = new ExpositionCache();
   const states: OriginState[] = [];
   const nextTick: (Payload | null)[] = [];
+  /** The ticks after that one, for the steady scrapes below. */
+  const STEADY_TICKS = 10;
+  const later: (Payload | null)[][] = [];
   for (let k = 0; k < origins; k++) {
     const enc = new DeltaEncoder();
     const src = new SyntheticSource({ series, changeRate: 0.1, seed: 1, node: `node${k}` });
@@ -112,6 +116,12 @@ async function renderFigures(origins: number, series: number): Promise<void> {
     st.setVisible(true);
     src.collect(target);
     nextTick.push(enc.encode()?.payload ?? null);
+    later.push(
+      Array.from({ length: STEADY_TICKS }, () => {
+        src.collect(target);
+        return enc.encode()?.payload ?? null;
+      }),
+    );
     states.push(st);
   }
   // As the root's HTTP server does it: chunks, then one page in a buffer kept between scrapes.
@@ -160,6 +170,24 @@ async function renderFigures(origins: number, series: number): Promise<void> {
   globalThis.setImmediate = realSetImmediate;
   hold.release();
   console.log(`  sliced, after a tick (as served)        ${wallMs.toFixed(0).padStart(6)} ms  ${(hold.body.length / 1e6).toFixed(1)} MB in ${slices.length} slices, the longest ${Math.max(...slices).toFixed(0)} ms`);
+
+  // Steady: a tick (10 % moved), then a scrape as served, again and again; the collector's time with
+  // them (chunks that moved are written back in place, so a scrape allocates little).
+  let gcMs = 0;
+  const gcs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  });
+  gcs.observe({ entryTypes: ["gc"] });
+  let scrapeMs = 0;
+  for (let t = 0; t < STEADY_TICKS; t++) {
+    for (let k = 0; k < origins; k++) if (later[k]![t]) states[k]!.apply(later[k]![t]!, "delta");
+    const s0 = performance.now();
+    (await shared.acquire("text", () => cache.renderSliced("text"))).release();
+    scrapeMs += performance.now() - s0;
+  }
+  await new Promise((r) => setTimeout(r, 50)); // the observer's last entries
+  gcs.disconnect();
+  console.log(`  steady, ${STEADY_TICKS} ticks each scraped (as served) ${(scrapeMs / STEADY_TICKS).toFixed(0).padStart(6)} ms a scrape; the collector ${(gcMs / STEADY_TICKS).toFixed(0)} ms a tick`);
 }
 
 /**

@@ -31,6 +31,13 @@ export interface OriginFamily {
   /** In ascending order when `sorted`; new ids are appended and sorted once before the next render. */
   readonly ids: number[];
   sorted: boolean;
+  /**
+   * Its lines as the page copies them (null: to be rendered again). A render while no other page is
+   * open writes a family's lines again into the same buffer when they are as long as before (a
+   * value that moved within its digits: most of them), so a scrape after a tick allocates little
+   * for the chunks that moved (one 8 KB pool ArrayBuffer per ~20 new chunks was a tenth of a busy
+   * root's CPU, and their churn drove its collector).
+   */
   chunk: Buffer | null;
   /** The view's own index of this family (where it marks that a value changed). */
   readonly slot: number;
@@ -64,9 +71,21 @@ export interface SeriesView {
   takeChanged(of: OriginFamily): boolean;
 }
 
+/**
+ * A page's parts in order, valid until `done`: they point into the chunks, which a later render
+ * may write again in place once no other page is open. Call `done` once they are copied (or given
+ * up); a page never closed only keeps every later render allocating, as before the reuse.
+ */
+export interface PageParts {
+  readonly parts: Buffer[];
+  done(): void;
+}
+
 export class ExpositionCache {
   private readonly families = new Map<string, FamilyEntry>();
   private sorted: FamilyEntry[] | null = null;
+  /** Pages rendered by `renderSliced` whose parts are not copied yet. */
+  private openPages = 0;
 
   /**
    * The family entry for a definition, held by one more origin family (created on first sight).
@@ -131,7 +150,10 @@ export class ExpositionCache {
     return this.families.size;
   }
 
-  /** The page body of the forwarded series as byte chunks, in order (the caller concatenates). */
+  /**
+   * The page body of the forwarded series as byte chunks, in order (the caller concatenates). Its
+   * chunks are never written again in place (the caller may keep them): for tests and small pages.
+   */
   render(format: ExpositionFormat): Buffer[] {
     const parts: Buffer[] = [];
     for (const f of this.sortedFamilies()) {
@@ -140,8 +162,8 @@ export class ExpositionCache {
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
         if (of.type !== f.type) continue;
-        if (of.view.takeChanged(of) || of.chunk === null) of.chunk = renderChunk(sortedIds(of), of.view);
-        parts.push(of.chunk);
+        if (of.view.takeChanged(of) || of.chunk === null) renderChunk(of, false);
+        parts.push(of.chunk!);
       }
     }
     return parts;
@@ -150,36 +172,52 @@ export class ExpositionCache {
   /**
    * The same, yielding to the event loop every `sliceMs` of work (10), so frames keep being applied while
    * a big page renders (a 1M-series page after a busy tick is ~0.5 s of work; in one piece it held
-   * ingestion up that long, and the root took its own pause for silent nodes). A chunk is immutable
-   * once built (a frame makes a new one), so the parts gathered before a pause stay valid; families
-   * rendered after it may be a frame newer, which a scrape cannot tell from a slightly later scrape.
+   * ingestion up that long, and the root took its own pause for silent nodes). A frame only marks
+   * chunks; they are written by renders, and while this page is open only this render writes into
+   * a chunk in place (another open page makes every render write into new memory: see PageParts),
+   * each chunk once, before it is gathered. So the parts gathered before a pause stay as they were;
+   * families rendered after it may be a frame newer, which a scrape cannot tell from a slightly
+   * later scrape.
    */
-  async renderSliced(format: ExpositionFormat, sliceMs = 10): Promise<Buffer[]> {
+  async renderSliced(format: ExpositionFormat, sliceMs = 10): Promise<PageParts> {
     const parts: Buffer[] = [];
-    let sliceStart = performance.now();
-    let work = 0;
-    for (const f of this.sortedFamilies()) {
-      if (f.members.size === 0) continue;
-      elect(f);
-      parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
-      for (const of of f.members) {
-        if (of.type !== f.type) continue;
-        if (of.view.takeChanged(of) || of.chunk === null) {
-          of.chunk = renderChunk(sortedIds(of), of.view);
-          work += of.ids.length;
-        }
-        parts.push(of.chunk);
-        // Checking the clock costs more than copying a small chunk: look every ~2,000 series of work.
-        if (++work >= 2048) {
-          work = 0;
-          if (performance.now() - sliceStart >= sliceMs) {
-            await yieldToLoop();
-            sliceStart = performance.now();
+    this.openPages++;
+    let open = true;
+    const done = (): void => {
+      if (!open) return;
+      open = false;
+      this.openPages--;
+    };
+    try {
+      let sliceStart = performance.now();
+      let work = 0;
+      for (const f of this.sortedFamilies()) {
+        if (f.members.size === 0) continue;
+        elect(f);
+        parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
+        for (const of of f.members) {
+          if (of.type !== f.type) continue;
+          if (of.view.takeChanged(of) || of.chunk === null) {
+            // Asked each time: another page may have opened or closed while this one yielded.
+            renderChunk(of, this.openPages === 1);
+            work += of.ids.length;
+          }
+          parts.push(of.chunk!);
+          // Checking the clock costs more than copying a small chunk: look every ~2,000 series of work.
+          if (++work >= 2048) {
+            work = 0;
+            if (performance.now() - sliceStart >= sliceMs) {
+              await yieldToLoop();
+              sliceStart = performance.now();
+            }
           }
         }
       }
+    } catch (err) {
+      done();
+      throw err;
     }
-    return parts;
+    return { parts, done };
   }
 
   private sortedFamilies(): readonly FamilyEntry[] {
@@ -244,10 +282,14 @@ function sortedIds(of: OriginFamily): readonly number[] {
   return of.ids;
 }
 
-function renderChunk(ids: readonly number[], view: SeriesView): Buffer {
+/** Writes an origin family's lines into its chunk: in place when `inPlace` and they are as long as before, else into a new buffer. */
+function renderChunk(of: OriginFamily, inPlace: boolean): void {
+  const ids = sortedIds(of);
+  const view = of.view;
   let len = 0;
   for (let k = 0; k < ids.length; k++) len += view.prefix(ids[k]!).length + view.valueText(ids[k]!).length + 1;
-  const out = Buffer.allocUnsafe(len);
+  const old = of.chunk;
+  const out = inPlace && old !== null && old.length === len ? old : Buffer.allocUnsafe(len);
   let o = 0;
   for (let k = 0; k < ids.length; k++) {
     const id = ids[k]!;
@@ -255,7 +297,7 @@ function renderChunk(ids: readonly number[], view: SeriesView): Buffer {
     o += out.write(view.valueText(id), o, "latin1");
     out[o++] = 10;
   }
-  return out;
+  of.chunk = out;
 }
 
 /** `name{a="x",instance="node1"} ` with the origin as `instance` (and its `cluster`, forwarded by another root), built once per series. */

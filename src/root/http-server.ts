@@ -7,7 +7,7 @@ import { LimitedWarning, type Logger } from "../core/logger.js";
 import { WebAuth, createWebServer, type WebConfig } from "../core/web-config.js";
 import { counter } from "../core/metric-names.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
-import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } from "./exposition-cache.js";
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat, type PageParts } from "./exposition-cache.js";
 import { SharedPage } from "./shared-page.js";
 import { Histogram } from "prom-client";
 
@@ -30,7 +30,7 @@ export class RootHttpServer {
   private readonly failed: LimitedWarning;
 
   constructor(
-    private readonly renderPage: (format: ExpositionFormat) => Promise<Buffer[]>,
+    private readonly renderPage: (format: ExpositionFormat) => Promise<PageParts>,
     log: Logger,
     registry: Registry,
     /** zlib level for gzip responses; 0 sends the page uncompressed even when gzip is accepted. */

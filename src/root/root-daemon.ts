@@ -9,6 +9,7 @@ import { RootHttpServer } from "./http-server.js";
 import type { RootConfig } from "./root-config.js";
 import { RootJobs } from "./root-jobs.js";
 import { renderRootPage } from "./root-page.js";
+import type { PageParts } from "./exposition-cache.js";
 import { RootStatus, nodesReport } from "./root-status.js";
 import { statusPlan } from "./status-plan.js";
 import { RootStore } from "./root-store.js";
@@ -93,8 +94,15 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
   const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
   store.onResyncRequested((origin) => status.recordResync(origin));
-  const page = (format: "text" | "openmetrics"): Promise<Buffer[]> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
-  const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => Buffer.concat(await page(format)).toString("utf8");
+  const page = (format: "text" | "openmetrics"): Promise<PageParts> => renderRootPage(format, store, aggregates, expected, registry, exposeRaw, ctx.name);
+  const render = async (format: "text" | "openmetrics" = "text"): Promise<string> => {
+    const { parts, done } = await page(format);
+    try {
+      return Buffer.concat(parts).toString("utf8");
+    } finally {
+      done();
+    }
+  };
   const webConfig = (cfg: Readonly<RootConfig>): WebConfig | null => (cfg.web.configFile !== undefined ? readWebConfig(cfg.web.configFile, "web.configFile") : null);
   const http = new RootHttpServer(page, log, registry, config.gzipLevel, resolveHttpBounds(config.web), webConfig(config));
   // Events: what the root sees happen, kept for /api/v1/events, streamed, and sent to Alertmanagers.

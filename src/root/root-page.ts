@@ -1,7 +1,7 @@
 import type { Registry } from "prom-client";
 import { SeriesType, escapeLabelValue } from "../series/series-def.js";
 import type { AggregateEngine } from "./aggregates.js";
-import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-cache.js";
+import { familyHeader, formatValue, type ExpositionFormat, type PageParts } from "./exposition-cache.js";
 import type { RootStore } from "./root-store.js";
 import { originIdentity } from "./origin-identity.js";
 
@@ -16,7 +16,7 @@ const PROM_CLIENT_TYPE: Record<string, SeriesType> = {
  * The whole /metrics page of a root: the forwarded series (unless the site wants aggregates only),
  * the aggregates, each node's up and last-seen, then Banyan's own metrics. prom-client keeps those;
  * they are rendered here so both formats come out right (prom-client prints NaN as "Nan").
- * Returned as chunks in page order: the HTTP server assembles them (PageBuffer).
+ * Returned as chunks in page order, open until copied: the HTTP server assembles them (PageBuffer) and closes them.
  */
 export async function renderRootPage(
   format: ExpositionFormat,
@@ -26,15 +26,20 @@ export async function renderRootPage(
   registry: Registry,
   exposeRaw: boolean,
   rootName: string,
-): Promise<Buffer[]> {
-  const parts: Buffer[] = exposeRaw ? await store.cache.renderSliced(format) : [];
-  let tail = "";
-  if (aggregates.enabled) tail += aggregates.render(format);
-  tail += nodeFamilies(format, store, expectedNodes, rootName);
-  tail += await ownMetrics(format, registry);
-  if (format === "openmetrics") tail += "# EOF\n";
-  parts.push(Buffer.from(tail, "utf8"));
-  return parts;
+): Promise<PageParts> {
+  const page: PageParts = exposeRaw ? await store.cache.renderSliced(format) : { parts: [], done: () => undefined };
+  try {
+    let tail = "";
+    if (aggregates.enabled) tail += aggregates.render(format);
+    tail += nodeFamilies(format, store, expectedNodes, rootName);
+    tail += await ownMetrics(format, registry);
+    if (format === "openmetrics") tail += "# EOF\n";
+    page.parts.push(Buffer.from(tail, "utf8"));
+    return page;
+  } catch (err) {
+    page.done();
+    throw err;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
-import type { ExpositionFormat } from "./exposition-cache.js";
+import type { ExpositionFormat, PageParts } from "./exposition-cache.js";
 import { PageBuffer, type Page } from "./page-buffer.js";
 
 const gzipAsync = promisify(gzip);
@@ -39,7 +39,7 @@ export class SharedPage {
     private readonly maxWaitMs = 5000,
   ) {}
 
-  async acquire(format: ExpositionFormat, build: () => Promise<Buffer[]>, nowMs = Date.now()): Promise<PageHold> {
+  async acquire(format: ExpositionFormat, build: () => Promise<PageParts>, nowMs = Date.now()): Promise<PageHold> {
     for (;;) {
       const c = this.current;
       if (c === null) break;
@@ -50,12 +50,12 @@ export class SharedPage {
       let timer: NodeJS.Timeout | undefined;
       const gaveUp = await Promise.race([c.done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.maxWaitMs)))]);
       clearTimeout(timer);
-      if (gaveUp && this.current === c) return this.hold(null, await this.pages.assembleSliced(await build()));
+      if (gaveUp && this.current === c) return this.hold(null, await this.assemble(build));
       nowMs = Date.now();
     }
     let finish = (): void => undefined;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const page = (async () => this.pages.assembleSliced(await build()))();
+    const page = this.assemble(build);
     const entry: Entry = { format, builtAtMs: nowMs, refs: 1, page, zipped: null, done, finish };
     this.current = entry;
     try {
@@ -64,6 +64,16 @@ export class SharedPage {
       this.current = null;
       finish();
       throw err;
+    }
+  }
+
+  /** Builds a page and copies its parts into one buffer; the parts are closed once copied (or on a failure). */
+  private async assemble(build: () => Promise<PageParts>): Promise<Page> {
+    const { parts, done } = await build();
+    try {
+      return await this.pages.assembleSliced(parts);
+    } finally {
+      done();
     }
   }
 

@@ -201,3 +201,99 @@ t.test("exposition - whatever types and HELP texts origins give their families, 
     { numRuns: 300 },
   );
 });
+
+t.test("exposition - a chunk that moved is written again in place when it is as long as before and no other page is open, into a new buffer when one is", async (t) => {
+  const cache = new ExpositionCache();
+  const st = new OriginState("n1", cache, DEFAULT_SERIES_LIMITS);
+  const enc = new DeltaEncoder(new PrecisionRules([{ match: "*", relative: 0, absolute: 0 }]));
+  const id = enc.define(seriesDef("temp", {}, SeriesType.Gauge));
+  enc.set(id, 10);
+  feed(enc, st);
+  st.setVisible(true);
+  const chunkOf = async (): Promise<{ text: string; chunk: Buffer; done: () => void }> => {
+    const page = await cache.renderSliced("text");
+    return { text: Buffer.concat(page.parts).toString(), chunk: page.parts[1]!, done: page.done };
+  };
+  const first = await chunkOf();
+  first.done();
+  enc.set(id, 11);
+  feed(enc, st);
+  const second = await chunkOf();
+  t.equal(second.text, '# TYPE temp gauge\ntemp{instance="n1"} 11\n');
+  t.equal(second.chunk.buffer, first.chunk.buffer, "the same memory");
+  t.equal(second.chunk.byteOffset, first.chunk.byteOffset, "at the same place");
+  // `second` is still open: the next render may not write where its parts point.
+  enc.set(id, 12);
+  feed(enc, st);
+  const third = await chunkOf();
+  t.equal(third.text, '# TYPE temp gauge\ntemp{instance="n1"} 12\n');
+  t.equal(Buffer.concat([second.chunk]).toString(), 'temp{instance="n1"} 11\n', "the open page's chunk is as it was rendered");
+  t.ok(third.chunk.buffer !== second.chunk.buffer || third.chunk.byteOffset !== second.chunk.byteOffset, "the new lines went elsewhere");
+  second.done();
+  third.done();
+  second.done(); // closing twice counts once
+  enc.set(id, 1e21);
+  feed(enc, st);
+  const fourth = await chunkOf();
+  t.equal(fourth.text, '# TYPE temp gauge\ntemp{instance="n1"} 1e+21\n', "longer than before: a new buffer, written whole");
+  fourth.done();
+});
+
+t.test("exposition - pages rendered in slices equal a page rendered afresh, and an open page's parts never change, whatever renders overlap it", async (t) => {
+  const exact = (): PrecisionRules => new PrecisionRules([{ match: "*", relative: 0, absolute: 0 }]);
+  fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.oneof(
+          fc.record({ k: fc.constant("set" as const), node: fc.integer({ min: 0, max: 2 }), s: fc.integer({ min: 0, max: 7 }), v: fc.oneof(fc.integer({ min: -5, max: 5 }), fc.double({ noNaN: false }), fc.constant(123456789.125)) }),
+          fc.record({ k: fc.constant("drop" as const), node: fc.integer({ min: 0, max: 2 }), s: fc.integer({ min: 0, max: 7 }) }),
+          fc.record({ k: fc.constant("open" as const) }),
+          fc.record({ k: fc.constant("close" as const), which: fc.nat() }),
+        ),
+        { minLength: 1, maxLength: 60 },
+      ),
+      async (steps) => {
+        // The cache under test, rendered in slices and reusing chunks; a reference fed the same frames, rendered afresh each time.
+        const cache = new ExpositionCache();
+        const ref = new ExpositionCache();
+        const nodes = [0, 1, 2].map((k) => ({ enc: new DeltaEncoder(exact()), st: new OriginState(`n${k}`, cache, DEFAULT_SERIES_LIMITS), rs: new OriginState(`n${k}`, ref, DEFAULT_SERIES_LIMITS), ids: new Map<number, number>(), up: false }));
+        const open: { parts: Buffer[]; done: () => void; text: string }[] = [];
+        for (const s of steps) {
+          if (s.k === "set" || s.k === "drop") {
+            const n = nodes[s.node]!;
+            let id = n.ids.get(s.s);
+            if (s.k === "set") {
+              if (id === undefined) n.ids.set(s.s, (id = n.enc.define(seriesDef(`f${s.s % 3}`, { s: String(s.s) }, SeriesType.Gauge))));
+              n.enc.set(id, s.v);
+            } else if (id !== undefined) {
+              n.enc.remove(id);
+              n.ids.delete(s.s);
+            }
+            const f = n.enc.encode();
+            if (f === null) continue;
+            n.st.apply(f.payload, f.kind);
+            n.rs.apply(f.payload, f.kind);
+            if (!n.up) {
+              n.up = true;
+              n.st.setVisible(true);
+              n.rs.setVisible(true);
+            }
+          } else if (s.k === "open") {
+            const page = await cache.renderSliced("text");
+            const text = Buffer.concat(page.parts).toString();
+            const want = ref.renderText("text");
+            if (text !== want) throw new Error(`page\n${text}\nvs afresh\n${want}`);
+            open.push({ ...page, text });
+          } else if (open.length > 0) {
+            const [page] = open.splice(s.which % open.length, 1);
+            const now = Buffer.concat(page!.parts).toString();
+            if (now !== page!.text) throw new Error(`an open page's parts changed:\n${page!.text}\nnow\n${now}`);
+            page!.done();
+          }
+        }
+        for (const page of open) if (Buffer.concat(page.parts).toString() !== page.text) throw new Error("an open page's parts changed");
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

@@ -2,6 +2,7 @@ import t from "tap";
 import { gunzipSync } from "node:zlib";
 import { PageBuffer } from "../../../src/root/page-buffer.js";
 import { SharedPage } from "../../../src/root/shared-page.js";
+import type { PageParts } from "../../../src/root/exposition-cache.js";
 
 const parts = (...texts: string[]): Buffer[] => texts.map((x) => Buffer.from(x));
 
@@ -37,9 +38,9 @@ t.test("page buffer - pages come out whole; a page in flight is never overwritte
 
 t.test("shared page - overlapping scrapes of one format share one page and one gzip; the other format waits; a stuck client is not waited for", async (t) => {
   let builds = 0;
-  const build = (text: string) => async (): Promise<Buffer[]> => {
+  const build = (text: string) => async (): Promise<PageParts> => {
     builds++;
-    return parts(text);
+    return { parts: parts(text), done: () => undefined };
   };
   const shared = new SharedPage(1000, 200);
   const a = await shared.acquire("text", build("page A\n"), 0);
