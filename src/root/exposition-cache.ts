@@ -156,16 +156,7 @@ export class ExpositionCache {
    */
   render(format: ExpositionFormat): Buffer[] {
     const parts: Buffer[] = [];
-    for (const f of this.sortedFamilies()) {
-      if (f.members.size === 0) continue;
-      elect(f);
-      parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
-      for (const of of f.members) {
-        if (of.type !== f.type) continue;
-        if (of.view.takeChanged(of) || of.chunk === null) renderChunk(of, false);
-        parts.push(of.chunk!);
-      }
-    }
+    for (const _ of this.gather(format, parts, () => false, Infinity));
     return parts;
   }
 
@@ -189,35 +180,40 @@ export class ExpositionCache {
       this.openPages--;
     };
     try {
-      let sliceStart = performance.now();
-      let work = 0;
-      for (const f of this.sortedFamilies()) {
-        if (f.members.size === 0) continue;
-        elect(f);
-        parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
-        for (const of of f.members) {
-          if (of.type !== f.type) continue;
-          if (of.view.takeChanged(of) || of.chunk === null) {
-            // Asked each time: another page may have opened or closed while this one yielded.
-            renderChunk(of, this.openPages === 1);
-            work += of.ids.length;
-          }
-          parts.push(of.chunk!);
-          // Checking the clock costs more than copying a small chunk: look every ~2,000 series of work.
-          if (++work >= 2048) {
-            work = 0;
-            if (performance.now() - sliceStart >= sliceMs) {
-              await yieldToLoop();
-              sliceStart = performance.now();
-            }
-          }
-        }
-      }
+      // Asked at each chunk: another page may have opened or closed while this one yielded.
+      for (const _ of this.gather(format, parts, () => this.openPages === 1, sliceMs)) await yieldToLoop();
     } catch (err) {
       done();
       throw err;
     }
     return { parts, done };
+  }
+
+  /** Gathers the page's parts, rendering the chunks that moved (in place when `inPlace()` says so); pauses after each `sliceMs` of work. */
+  private *gather(format: ExpositionFormat, parts: Buffer[], inPlace: () => boolean, sliceMs: number): Generator<void> {
+    let sliceStart = performance.now();
+    let work = 0;
+    for (const f of this.sortedFamilies()) {
+      if (f.members.size === 0) continue;
+      elect(f);
+      parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
+      for (const of of f.members) {
+        if (of.type !== f.type) continue;
+        if (of.view.takeChanged(of) || of.chunk === null) {
+          renderChunk(of, inPlace());
+          work += of.ids.length;
+        }
+        parts.push(of.chunk!);
+        // Checking the clock costs more than copying a small chunk: look every ~2,000 series of work.
+        if (++work >= 2048) {
+          work = 0;
+          if (performance.now() - sliceStart >= sliceMs) {
+            yield;
+            sliceStart = performance.now();
+          }
+        }
+      }
+    }
   }
 
   private sortedFamilies(): readonly FamilyEntry[] {
