@@ -60,13 +60,14 @@ interface FamilyEntry {
 }
 
 /**
- * What the cache needs of an origin's state: a series' prefix (UTF-8), its value formatted (ASCII),
+ * What the cache needs of an origin's state: a series' prefix (UTF-8 bytes: its length, a copy), its value formatted (ASCII),
  * and whether a family's values changed since its chunk was built (the mark is cleared by asking:
  * a frame marks the family in the origin's own small arrays, not the chunk, so applying a sample
  * touches a few cache lines of one origin instead of an object per family).
  */
 export interface SeriesView {
-  prefix(id: number): Buffer;
+  prefixLength(id: number): number;
+  copyPrefix(id: number, out: Buffer, at: number): number;
   valueText(id: number): string;
   takeChanged(of: OriginFamily): boolean;
 }
@@ -283,13 +284,13 @@ function renderChunk(of: OriginFamily, inPlace: boolean): void {
   const ids = sortedIds(of);
   const view = of.view;
   let len = 0;
-  for (let k = 0; k < ids.length; k++) len += view.prefix(ids[k]!).length + view.valueText(ids[k]!).length + 1;
+  for (let k = 0; k < ids.length; k++) len += view.prefixLength(ids[k]!) + view.valueText(ids[k]!).length + 1;
   const old = of.chunk;
   const out = inPlace && old !== null && old.length === len ? old : Buffer.allocUnsafe(len);
   let o = 0;
   for (let k = 0; k < ids.length; k++) {
     const id = ids[k]!;
-    o += view.prefix(id).copy(out, o);
+    o += view.copyPrefix(id, out, o);
     o += out.write(view.valueText(id), o, "latin1");
     out[o++] = 10;
   }

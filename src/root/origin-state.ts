@@ -5,6 +5,7 @@ import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
 import { formatValue, helpBallot, seriesPrefix } from "./exposition-cache.js";
 import { originIdentity, type OriginIdentity } from "./origin-identity.js";
+import { PrefixArena } from "./prefix-arena.js";
 
 /** What one child link has delivered: the newest sample time among its frames, and when it last delivered anything. */
 export interface LinkClock {
@@ -35,7 +36,7 @@ export class OriginState implements SeriesView, OriginIdentity {
   /** The child link its latest frame or alive record came through (see RootStore.sweep). */
   link: LinkClock | null = null;
   private decoder: DeltaDecoder;
-  private prefixes: Buffer[] = [];
+  private readonly prefixes = new PrefixArena();
   /** Each value as the page prints it: formatted when a scrape first needs it after a change (its stale bit), not per sample. */
   private texts: (string | undefined)[] = [];
   /**
@@ -69,8 +70,12 @@ export class OriginState implements SeriesView, OriginIdentity {
     return this.decoder.size;
   }
 
-  prefix(id: number): Buffer {
-    return this.prefixes[id]!;
+  prefixLength(id: number): number {
+    return this.prefixes.length(id);
+  }
+
+  copyPrefix(id: number, out: Buffer, at: number): number {
+    return this.prefixes.copy(id, out, at);
   }
 
   value(id: number): number {
@@ -150,12 +155,13 @@ export class OriginState implements SeriesView, OriginIdentity {
     for (const of of this.families.values()) this.cache.release(of);
     this.families.clear();
     this.resetIndex();
+    this.prefixes.release();
     this.decoder = new DeltaDecoder(this.limits);
   }
 
   /** Empty per-id and per-slot tables (the slots' flags kept and cleared: a keyframe allocates no buffer for them). */
   private resetIndex(): void {
-    this.prefixes = [];
+    this.prefixes.clear();
     this.texts = [];
     this.changedSlots.fill(0);
     this.slots = [];
@@ -178,6 +184,7 @@ export class OriginState implements SeriesView, OriginIdentity {
     this.families.clear();
     this.resetIndex();
     for (let id = 0; id < this.decoder.capacity; id++) if (this.decoder.def(id) !== undefined) this.learn(id);
+    this.prefixes.trim();
   }
 
   private learn(id: number): void {
@@ -185,7 +192,7 @@ export class OriginState implements SeriesView, OriginIdentity {
     if (def.name.startsWith("banyan_job_")) this.jobSeries.add(id);
     if (def.name === "banyan_node_parent_info") this.parentInfoId = id;
     else if (def.name === "banyan_node_failovers_last_hour") this.failoversId = id;
-    this.prefixes[id] = Buffer.from(seriesPrefix(def, this), "utf8");
+    this.prefixes.set(id, seriesPrefix(def, this));
     this.texts[id] = undefined;
     let of = this.families.get(def.family);
     if (of === undefined) {
@@ -215,6 +222,7 @@ export class OriginState implements SeriesView, OriginIdentity {
       if (id === this.parentInfoId) this.parentInfoId = -1;
       if (id === this.failoversId) this.failoversId = -1;
       this.texts[id] = undefined;
+      this.prefixes.drop(id);
       // The decoder ended the series but keeps the owner's word until the id is defined again.
       const { word } = this.decoder.cells;
       const of = 4 * id + 3 < word.length ? this.slots[word[4 * id + 3]! >>> 1] : undefined;
