@@ -1,6 +1,6 @@
 import type { AppliedFrame } from "../series/delta-decoder.js";
 import { SeriesType, escapeLabelValue } from "../series/series-def.js";
-import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-cache.js";
+import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-text.js";
 import type { OriginState } from "./origin-state.js";
 import type { OriginIdentity } from "./origin-identity.js";
 

@@ -1,5 +1,5 @@
-import type { OriginIdentity } from "./origin-identity.js";
-import { SeriesType, escapeLabelValue, type SeriesDef } from "../series/series-def.js";
+import type { SeriesDef, SeriesType } from "../series/series-def.js";
+import { familyHeader, type ExpositionFormat } from "./exposition-text.js";
 
 /**
  * The root's Prometheus page, rendered incrementally. Every origin keeps, per metric family, a
@@ -11,12 +11,8 @@ import { SeriesType, escapeLabelValue, type SeriesDef } from "../series/series-d
  * (Measured: chunks kept as strings built with `+=` are ropes that every scrape walks again —
  * 767 ms for a cached 1M-series page; as flat byte buffers the same page is a copy.)
  */
-export type ExpositionFormat = "text" | "openmetrics";
 
 const NO_MEMBERS: ReadonlySet<never> = new Set();
-
-export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /** One family of one origin: its series ids and its cached lines (null when stale). */
 export interface OriginFamily {
@@ -266,10 +262,6 @@ export function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/**
- * A chunk by copying: the prefixes are bytes already, the values ASCII. Measured on 1M series after
- * a tick: 1.18 s building strings and encoding them, against this copy loop's figure in the note.
- */
 /** A family's ids in ascending order (a stable line order): sorted once after ids were appended out of order. */
 function sortedIds(of: OriginFamily): readonly number[] {
   if (!of.sorted) {
@@ -279,7 +271,11 @@ function sortedIds(of: OriginFamily): readonly number[] {
   return of.ids;
 }
 
-/** Writes an origin family's lines into its chunk: in place when `inPlace` and they are as long as before, else into a new buffer. */
+/**
+ * Writes an origin family's lines into its chunk: in place when `inPlace` and they are as long as
+ * before, else into a new buffer. By copying: the prefixes are bytes already, the values ASCII
+ * (measured on 1M series after a tick: 1.18 s building strings and encoding them instead).
+ */
 function renderChunk(of: OriginFamily, inPlace: boolean): void {
   const ids = sortedIds(of);
   const view = of.view;
@@ -295,39 +291,4 @@ function renderChunk(of: OriginFamily, inPlace: boolean): void {
     out[o++] = 10;
   }
   of.chunk = out;
-}
-
-/** `name{a="x",instance="node1"} ` with the origin as `instance` (and its `cluster`, forwarded by another root), built once per series. */
-export function seriesPrefix(def: SeriesDef, origin: OriginIdentity): string {
-  let s = def.name + "{";
-  for (const [k, v] of def.labels) {
-    if (k === "instance" || (k === "cluster" && origin.cluster !== null)) continue;
-    s += k + '="' + escapeLabelValue(v) + '",';
-  }
-  if (origin.cluster !== null) s += 'cluster="' + escapeLabelValue(origin.cluster) + '",';
-  return s + 'instance="' + escapeLabelValue(origin.instance) + '"} ';
-}
-
-/** Prometheus' spelling of a float: NaN, +Inf, -Inf, and -0 kept. */
-export function formatValue(v: number): string {
-  if (v !== v) return "NaN";
-  if (v === Infinity) return "+Inf";
-  if (v === -Infinity) return "-Inf";
-  if (v === 0 && 1 / v < 0) return "-0";
-  return String(v);
-}
-
-const TYPE_TEXT = ["gauge", "counter", "histogram", "summary", "untyped"];
-const TYPE_OPENMETRICS = ["gauge", "counter", "histogram", "summary", "unknown"];
-
-/** `# HELP` and `# TYPE` of a family; OpenMetrics names a counter family without `_total`. */
-export function familyHeader(name: string, type: SeriesType, help: string, format: ExpositionFormat): string {
-  let family = name;
-  let typeName = (format === "text" ? TYPE_TEXT : TYPE_OPENMETRICS)[type] ?? "untyped";
-  if (format === "openmetrics" && type === SeriesType.Counter) {
-    if (name.endsWith("_total")) family = name.slice(0, -6);
-    else typeName = "unknown";
-  }
-  const h = help === "" ? "" : `# HELP ${family} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n`;
-  return `${h}# TYPE ${family} ${typeName}\n`;
 }

@@ -7,7 +7,8 @@ import { LimitedWarning, type Logger } from "../core/logger.js";
 import { WebAuth, createWebServer, type WebConfig } from "../core/web-config.js";
 import { counter } from "../core/metric-names.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
-import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat, type PageParts } from "./exposition-cache.js";
+import type { PageParts } from "./exposition-cache.js";
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } from "./exposition-text.js";
 import { SharedPage } from "./shared-page.js";
 import { Histogram } from "prom-client";
 

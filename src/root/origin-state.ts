@@ -3,7 +3,8 @@ import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
 import type { SeriesLimits } from "../series/payload.js";
 import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
-import { formatValue, helpBallot, seriesPrefix } from "./exposition-cache.js";
+import { helpBallot } from "./exposition-cache.js";
+import { formatValue, seriesPrefix } from "./exposition-text.js";
 import { originIdentity, type OriginIdentity } from "./origin-identity.js";
 import { PrefixArena } from "./prefix-arena.js";
 

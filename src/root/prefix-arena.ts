@@ -77,25 +77,28 @@ export class PrefixArena {
   private makeRoom(n: number): void {
     // Half of what is used dead: copy the live ones out; else grow.
     if (this.fill - this.live >= this.live) this.compact(doubledLength(0, this.live + n, 256));
-    else this.compact(doubledLength(this.bytes.length, this.fill + n, 256), true);
+    else this.grow(doubledLength(this.bytes.length, this.fill + n, 256));
   }
 
-  /** Into a buffer of `size` bytes: every live prefix (in id order), or (`whole`) the used bytes as they are. */
-  private compact(size: number, whole = false): void {
+  /** Into a buffer of `size` bytes (at least the live bytes): every live prefix, in id order. */
+  private compact(size: number): void {
     const next = Buffer.allocUnsafe(size);
-    if (whole) {
-      this.bytes.copy(next, 0, 0, this.fill);
-    } else {
-      let o = 0;
-      for (let id = 0; id < this.len.length; id++) {
-        const n = this.len[id]!;
-        if (n === 0) continue;
-        this.bytes.copy(next, o, this.start[id]!, this.start[id]! + n);
-        this.start[id] = o;
-        o += n;
-      }
-      this.fill = o;
+    let o = 0;
+    for (let id = 0; id < this.len.length; id++) {
+      const n = this.len[id]!;
+      if (n === 0) continue;
+      this.bytes.copy(next, o, this.start[id]!, this.start[id]! + n);
+      this.start[id] = o;
+      o += n;
     }
+    this.fill = o;
+    this.bytes = next;
+  }
+
+  /** Into a buffer of `size` bytes, the used bytes as they are. */
+  private grow(size: number): void {
+    const next = Buffer.allocUnsafe(size);
+    this.bytes.copy(next, 0, 0, this.fill);
     this.bytes = next;
   }
 }

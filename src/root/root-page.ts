@@ -1,7 +1,8 @@
 import type { Registry } from "prom-client";
 import { SeriesType, escapeLabelValue } from "../series/series-def.js";
 import type { AggregateEngine } from "./aggregates.js";
-import { familyHeader, formatValue, type ExpositionFormat, type PageParts } from "./exposition-cache.js";
+import type { PageParts } from "./exposition-cache.js";
+import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-text.js";
 import type { RootStore } from "./root-store.js";
 import { originIdentity } from "./origin-identity.js";
 

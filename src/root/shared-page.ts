@@ -1,6 +1,7 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
-import type { ExpositionFormat, PageParts } from "./exposition-cache.js";
+import type { PageParts } from "./exposition-cache.js";
+import type { ExpositionFormat } from "./exposition-text.js";
 import { PageBuffer, type Page } from "./page-buffer.js";
 
 const gzipAsync = promisify(gzip);

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import t from "tap";
 import { AggregateEngine, type AggregateRule } from "../../../src/root/aggregates.js";
-import { ExpositionCache, familyHeader, formatValue, seriesPrefix } from "../../../src/root/exposition-cache.js";
+import { ExpositionCache } from "../../../src/root/exposition-cache.js";
+import { familyHeader, formatValue, seriesPrefix } from "../../../src/root/exposition-text.js";
 import { OriginState } from "../../../src/root/origin-state.js";
 import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
 import { DEFAULT_SERIES_LIMITS } from "../../../src/series/payload.js";
