@@ -129,6 +129,7 @@ t.test("events - a straggler: one node of a job idles while the others work, a j
   const { SeriesType, seriesDef } = await import("../../src/series/series-def.js");
   const { encodePayload } = await import("../../src/wire/payload-codec.js");
   const { UPLINK_STREAM_PATH } = await import("../../src/wire/uplink-grpc.js");
+  const { aliveRecord } = await import("../../src/wire/frame-flow.js");
   const nodes = ["n01", "n02", "n03", "n04"];
   const { topology } = generateTopology({ nodes, roots: ["r1"], trees: 1, local: 22550 });
   const root = await startRoot(
@@ -150,17 +151,19 @@ t.test("events - a straggler: one node of a job idles while the others work, a j
     call.write(Buffer.from(toBinary(UpSchema, create(UpSchema, { msg: { case: "hello", value: { node, tree: 0, epoch: 1n, version: "test" } } }))));
     const enc = new DeltaEncoder(new PrecisionRules([{ match: "*", relative: 0, absolute: 0 }]));
     const id = enc.define(seriesDef("banyan_job_cpu_seconds_total", { job_id: "9", user: "alice", partition: "p", job: "node" }, SeriesType.Counter));
-    return { node, client, call, enc, id, cpu: 0, seq: 0n };
+    return { node, client, call, enc, id, cpu: 0, seq: 0n, linkSeq: 0n };
   });
   const tick = (): void => {
     for (const s of sims) {
       if (s.node !== "n04" || n04Works) s.cpu += 0.5;
       s.enc.set(s.id, s.cpu);
       const f = s.enc.encode();
-      if (f === null) continue;
-      const w = encodePayload(f.payload);
-      const frame = create(FrameSchema, { origin: s.node, epoch: 1n, seq: ++s.seq, timeMs: BigInt(Date.now()), kind: f.kind === "key" ? FrameKind.KEY : FrameKind.DELTA, codec: w.codec, payload: w.bytes });
-      s.call.write(Buffer.from(toBinary(UpSchema, create(UpSchema, { msg: { case: "batch", value: { linkSeq: s.seq, frames: [frame], alive: [] } } }))));
+      // Nothing changed (n04 idling): an alive record, as an agent sends, or the root would take n04
+      // down after deadAfterMs and judge the job without it (the test then raced that deadline).
+      const w = f === null ? null : encodePayload(f.payload);
+      const frames = f === null || w === null ? [] : [create(FrameSchema, { origin: s.node, epoch: 1n, seq: ++s.seq, timeMs: BigInt(Date.now()), kind: f.kind === "key" ? FrameKind.KEY : FrameKind.DELTA, codec: w.codec, payload: w.bytes })];
+      const alive = f === null ? [aliveRecord(s.node, 1n, s.seq, Date.now())] : [];
+      s.call.write(Buffer.from(toBinary(UpSchema, create(UpSchema, { msg: { case: "batch", value: { linkSeq: ++s.linkSeq, frames, alive } } }))));
     }
   };
   const timer = setInterval(tick, 250);
