@@ -28,7 +28,9 @@ import { processStats } from "./process-stats.js";
  * `--node-flags` ("" for none); `--versus "<flags>"` adds a second agent (node n2) with other flags,
  * measured in the same rounds, so two builds of the agent meet the same drift. Each agent's line
  * also says how many times a second it took a core (its threads' timeslices, from schedstat): the
- * detours it causes, which p99.9 counts, however short each one is.
+ * detours it causes, which p99.9 counts, however short each one is. From those and the baseline it
+ * prints the most they can move p99.9 (each one a detour past it), and each condition's p99.9
+ * against the same round's baseline.
  *
  * The conditions alternate within each of N rounds (default 3), the agent stopped (SIGSTOP) while
  * it is not the one measured, and each condition's rounds are pooled: a VM's own noise drifts by
@@ -99,13 +101,17 @@ async function fwq(dir: string, s: number): Promise<Detours> {
   return summary(detours, quanta, fastest, spentUs, workUs);
 }
 
+/** The detour at quantile `q` of a histogram of `quanta` quanta. */
+function quantile(detours: Map<number, number>, quanta: number, q: number): number {
+  const sorted = [...detours].sort((a, b) => a[0] - b[0]);
+  let seen = 0;
+  for (const [d, n] of sorted) if ((seen += n) >= q * quanta) return d;
+  return sorted[sorted.length - 1]![0];
+}
+
 function summary(detours: Map<number, number>, quanta: number, fastest: number, spentUs: number, workUs: number): Detours {
   const sorted = [...detours].sort((a, b) => a[0] - b[0]);
-  const at = (q: number): number => {
-    let seen = 0;
-    for (const [d, n] of sorted) if ((seen += n) >= q * quanta) return d;
-    return sorted[sorted.length - 1]![0];
-  };
+  const at = (q: number): number => quantile(detours, quanta, q);
   return { hist: detours, spentUs, workUs, quanta, quantumUs: fastest, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted[sorted.length - 1]![0], noise: (spentUs - workUs) / spentUs };
 }
 
@@ -120,6 +126,7 @@ function pool(runs: readonly Detours[]): Detours {
 const line = (what: string, d: Detours, base?: Detours): string =>
   `${what.padEnd(34)} ${String(d.quanta).padStart(9)} quanta of ${d.quantumUs} µs; detours p50 ${d.p50} µs, p99 ${d.p99} µs, p99.9 ${d.p999} µs${base !== undefined && base.p999 > 0 ? ` (${(((d.p999 - base.p999) / base.p999) * 100).toFixed(0)} % of the baseline's)` : ""}, max ${d.max} µs; noise ${(d.noise * 100).toFixed(3)} % of the cores`;
 
+const pct = (x: number): string => `${x >= 0 ? "+" : ""}${x.toFixed(0)} %`;
 const rounds = Number(argv.includes("--rounds") ? argv[argv.indexOf("--rounds") + 1] : 3);
 const dir = mkdtempSync(join(tmpdir(), "banyan-noise-"));
 const procs: ChildProcess[] = [];
@@ -198,6 +205,22 @@ try {
   for (const [what, runs] of results) {
     console.log(line(what, pool(runs), what.startsWith("root only") ? undefined : base));
     console.log(`${"".padEnd(34)} p99.9 by round: ${runs.map((d) => `${d.p999} µs`).join(", ")}`);
+  }
+  // Per round against that round's baseline: the VM's drift between rounds cancels out.
+  const baseRuns = results.get("root only (baseline)")!;
+  for (const [what, runs] of results) {
+    if (what.startsWith("root only")) continue;
+    const change = runs.map((d, r) => ((d.p999 - baseRuns[r]!.p999) / baseRuns[r]!.p999) * 100).sort((x, y) => x - y);
+    console.log(`${what}: p99.9 against the same round's baseline: median ${pct(change[Math.floor(change.length / 2)]!)} (rounds from ${pct(change[0]!)} to ${pct(change[change.length - 1]!)})`);
+  }
+  // Each time the agent takes a core it can detour at most one quantum there (the one it interrupts).
+  // At worst every one of those is longer than the baseline's p99.9 and the agent adds nothing else:
+  // p99.9 with the agent is then the baseline's quantile 0.999 + (agent's core-takes / quanta).
+  const quantaPerS = base.quanta / (rounds * seconds);
+  for (const a of agents) {
+    const share = a.slices / a.seconds / quantaPerS;
+    const bound = quantile(base.hist, base.quanta, Math.min(1, 0.999 + share));
+    console.log(`agent ${a.name}: the most its ${(a.slices / a.seconds).toFixed(2)} core-takes a second among ${Math.round(quantaPerS)} quanta a second can move p99.9 (each one a detour past it): to the baseline's quantile ${(100 * Math.min(1, 0.999 + share)).toFixed(3)} %, ${bound} µs, ${pct(((bound - base.p999) / base.p999) * 100)}`);
   }
   for (const a of agents) {
     console.log(`agent ${a.name} (node ${a.flags.join(" ") || "with no flags"}): took a core ${(a.slices / a.seconds).toFixed(2)} times a second, ${((a.cpuS / a.seconds) * 1000).toFixed(2)} ms of CPU a second (all its threads); its longest tick (banyan_node_tick_max_seconds, largest seen) ${(a.longestS * 1000).toFixed(2)} ms`);
