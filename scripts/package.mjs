@@ -11,13 +11,14 @@
 // --fast (gzip -1). The system tree is staged once and each package is built from it.
 import { execFileSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, sep } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
 const args = new Set(argv);
-const OUT = argv.includes("--out") ? argv[argv.indexOf("--out") + 1] : join(ROOT, "release");
+// Absolute: tar changes directory (-C) between its inputs.
+const OUT = argv.includes("--out") ? resolve(argv[argv.indexOf("--out") + 1]) : join(ROOT, "release");
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 const VERSION = pkg.version;
 const NODE_ARCH = process.arch; // x64, arm64
