@@ -3,7 +3,7 @@ import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
 import type { SeriesLimits } from "../series/payload.js";
 import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
-import { helpBallot } from "./exposition-cache.js";
+import { helpBallot, sortedIds } from "./exposition-cache.js";
 import { formatValue, seriesPrefix } from "./exposition-text.js";
 import { originIdentity, type OriginIdentity } from "./origin-identity.js";
 import { PrefixArena } from "./prefix-arena.js";
@@ -185,6 +185,9 @@ export class OriginState implements SeriesView, OriginIdentity {
     this.families.clear();
     this.resetIndex();
     for (let id = 0; id < this.decoder.capacity; id++) if (this.decoder.def(id) !== undefined) this.learn(id);
+    // Sorted and copied to their length now, while the arrays that grew are young garbage (at the
+    // first scrape they would have lived on in the old generation, and in the root's RSS).
+    for (const of of this.families.values()) sortedIds(of);
     this.prefixes.trim();
   }
 
@@ -197,7 +200,7 @@ export class OriginState implements SeriesView, OriginIdentity {
     this.texts[id] = undefined;
     let of = this.families.get(def.family);
     if (of === undefined) {
-      of = { family: this.cache.family(def), type: def.type, help: def.help, ballot: helpBallot(def.type, def.help), view: this, ids: [], sorted: true, chunk: null, slot: this.newSlot() };
+      of = { family: this.cache.family(def), type: def.type, help: def.help, ballot: helpBallot(def.type, def.help), view: this, ids: [], sorted: true, packed: true, chunk: null, slot: this.newSlot() };
       this.slots[of.slot] = of;
       this.families.set(def.family, of);
       if (this.up) this.cache.show(of, true);
@@ -207,6 +210,7 @@ export class OriginState implements SeriesView, OriginIdentity {
     const ids = of.ids;
     if (ids.length > 0 && ids[ids.length - 1]! > id) of.sorted = false;
     ids.push(id);
+    of.packed = false;
     of.chunk = null;
     // Stale: its text is formatted at the next scrape.
     this.decoder.cells.word[4 * id + 3] = (of.slot << 1) | 1;

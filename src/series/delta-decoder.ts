@@ -3,6 +3,7 @@ import { grownTo } from "../core/typed-arrays.js";
 import { addDecimal, decodeDecimal } from "./decimal.js";
 import { DEFAULT_SERIES_LIMITS, type FrameMode, type Payload, type SeriesLimits } from "./payload.js";
 import { SERIES_TYPE_MAX, type SeriesDef, type SeriesType, isLabelName, isMetricName } from "./series-def.js";
+import { SHARED_SERIES_DEFS, type SeriesDefTable } from "./series-def-table.js";
 
 /**
  * What one frame changed, for the root's caches: ids whose value, or definition, changed. The
@@ -32,6 +33,9 @@ export interface SeriesCells {
 
 const DEFINED = 1;
 
+/** One definition's labels, flat (name, value, …), while it is checked: scratch shared by every decoder. */
+const LABELS: string[] = [];
+
 /** `c` if it holds `min` ids, else a copy doubled to fit them (zeros past the old end; at least 64 ids). */
 function cellsGrownTo(c: SeriesCells, min: number): SeriesCells {
   const num = grownTo(c.num, 2 * min, 128);
@@ -53,7 +57,11 @@ export class DeltaDecoder {
   private live = 0;
   private version = 0;
 
-  constructor(private readonly limits: SeriesLimits = DEFAULT_SERIES_LIMITS) {}
+  constructor(
+    private readonly limits: SeriesLimits = DEFAULT_SERIES_LIMITS,
+    /** Where definitions are shared with other origins' (the process's table unless a test gives its own). */
+    private readonly table: SeriesDefTable = SHARED_SERIES_DEFS,
+  ) {}
 
   get size(): number {
     return this.live;
@@ -167,15 +175,16 @@ export class DeltaDecoder {
       if (!isMetricName(family)) this.bad(`series ${id}: bad family name ${JSON.stringify(family.slice(0, 80))}`);
       if (n > this.limits.maxLabels) this.bad(`series ${id}: ${n} labels over the limit ${this.limits.maxLabels}`);
       if (k + 2 * n > d.length) this.bad("truncated labels");
-      const labels: [string, string][] = [];
+      const labels = LABELS;
       for (let j = 0; j < n; j++, k += 2) {
         const ln = str(d[k]!, "label name");
         if (!isLabelName(ln)) this.bad(`series ${id}: bad label name ${JSON.stringify(ln.slice(0, 80))}`);
-        if (j > 0 && !(labels[j - 1]![0] < ln)) this.bad(`series ${id}: labels not sorted and unique`);
-        labels.push([ln, str(d[k + 1]!, "label value")]);
+        if (j > 0 && !(labels[2 * j - 2]! < ln)) this.bad(`series ${id}: labels not sorted and unique`);
+        labels[2 * j] = ln;
+        labels[2 * j + 1] = str(d[k + 1]!, "label value");
       }
       if (defs[id] !== undefined) this.bad(`series ${id} defined twice`);
-      defs[id] = { name, labels, type: type as SeriesType, family, help };
+      defs[id] = this.table.get(name, type as SeriesType, family, help, labels, n);
       cells = cellsGrownTo(cells, id + 1);
       cells.word[4 * id + 2] = DEFINED;
       undo.defined.push(id);
