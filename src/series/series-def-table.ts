@@ -12,8 +12,8 @@ import type { LabelPairs, SeriesDef, SeriesType } from "./series-def.js";
  * (a series defined after that is shared with those defined after it); the table itself never holds
  * more than its bounds.
  *
- * Cost: one key string per definition applied (name, family, help and labels joined), at keyframes
- * and new series, not per sample.
+ * Cost: one key string per definition applied (name and labels joined) and a Map lookup, at
+ * keyframes and new series, not per sample.
  */
 export class SeriesDefTable {
   private table = new Map<string, SeriesDef>();
@@ -38,26 +38,30 @@ export class SeriesDefTable {
    * checked (names valid, sorted and unique). The array is the caller's scratch: it is not kept.
    */
   get(name: string, type: SeriesType, family: string, help: string, labels: readonly string[], n: number): SeriesDef {
-    // Names are metric and label names (no NUL); help and values may hold anything, so they carry
-    // their length: no two different definitions spell the same key.
-    let key = `${name}\0${family}\0${type}\0${help.length}\0${help}`;
+    // The key is the series' identity, name and labels: names are metric and label names (no NUL),
+    // values may hold anything, so they carry their length (no two label sets spell the same key).
+    // Type, family and help are compared on the definition found: a key with them in it cost a
+    // keyframe 0.2-0.3 µs more per series (long help texts hashed).
+    let key = name;
     for (let j = 0; j < 2 * n; j += 2) key += `\0${labels[j]!}\0${labels[j + 1]!.length}\0${labels[j + 1]!}`;
     this.lookups++;
     const known = this.table.get(key);
-    if (known !== undefined) {
+    if (known !== undefined && known.type === type && known.family === family && known.help === help) {
       this.shared++;
       return known;
     }
     const pairs = new Array<readonly [string, string]>(n);
     for (let j = 0; j < n; j++) pairs[j] = [labels[2 * j]!, labels[2 * j + 1]!];
     const def: SeriesDef = { name, labels: pairs as LabelPairs, type, family, help };
-    if (this.table.size >= this.maxEntries || this.chars + key.length > this.maxChars) {
+    // The same series with another type, family or help takes the key over (both stay right: each
+    // origin keeps the definition it was given).
+    if (known === undefined && (this.table.size >= this.maxEntries || this.chars + key.length > this.maxChars)) {
       this.table = new Map();
       this.chars = 0;
       this.resets++;
     }
     this.table.set(key, def);
-    this.chars += key.length;
+    if (known === undefined) this.chars += key.length;
     return def;
   }
 }
