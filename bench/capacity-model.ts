@@ -11,6 +11,10 @@ export interface CapacityConstants {
   readonly rootBytesPerSeries: number;
   /** Relay CPU per forwarded frame, µs. */
   readonly relayUsPerFrame: number;
+  /** Root CPU for one gzip-encoded scrape of its page, per series on it, µs (an interval after the last scrape). */
+  readonly rootScrapeUsPerSeries: number;
+  /** The same for a scrape that builds every chunk (the first; a scrape long after the last one tends to it). */
+  readonly rootScrapeFirstUsPerSeries: number;
   /** Share of a node's series that move per interval. */
   readonly changeRate: number;
 }
@@ -29,8 +33,10 @@ export interface CapacityPlan {
   readonly topRelayCores: number;
   /** Bytes per second into each root. */
   readonly rootInBytesPerS: number;
-  /** One scrape of a root's whole page (render after a tick + gzip level 1), s of one core. */
+  /** One scrape of a root's whole page (render after a tick + gzip level 1, as measured), s of one core. */
   readonly scrapeCoreS: number;
+  /** One scrape that builds every chunk of the page, s of one core. */
+  readonly scrapeFirstCoreS: number;
 }
 
 /**
@@ -38,12 +44,6 @@ export interface CapacityPlan {
  * ingest`: 1.33-1.41 ms on 2000 fresh origins, 2.7 µs per series).
  */
 const KEY_US_PER_SERIES = 2.7;
-/**
- * A scrape: rendering after a tick in which 10 % moved, 0.39-0.45 µs per series
- * (`data-path-figures.js render`, 1M series), and gzip level 1 of ~67 B of text per series at
- * ~41 MB/s (45 MB in 1.1 s), 1.6 µs per series.
- */
-const SCRAPE_US_PER_SERIES = 0.42 + 1.6;
 
 export function capacityPlan(nodes: number, series: number, roots: number, trees: number, intervalMs: number, c: CapacityConstants): CapacityPlan {
   const perRoot = nodes / roots;
@@ -61,7 +61,8 @@ export function capacityPlan(nodes: number, series: number, roots: number, trees
     rootResyncCoreS: (perRoot * series * KEY_US_PER_SERIES) / 1e6,
     topRelayCores: (topSubtree * perS * c.relayUsPerFrame) / 1e6,
     rootInBytesPerS: perRoot * c.bytesPerNodePerInterval * perS,
-    scrapeCoreS: (perRoot * series * SCRAPE_US_PER_SERIES) / 1e6,
+    scrapeCoreS: (perRoot * series * c.rootScrapeUsPerSeries) / 1e6,
+    scrapeFirstCoreS: (perRoot * series * c.rootScrapeFirstUsPerSeries) / 1e6,
   };
 }
 
@@ -76,7 +77,7 @@ export function formatCapacity(series: number, intervalMs: number, c: CapacityCo
       (p) =>
         `  ${String(p.nodes).padStart(7)} nodes, ${p.roots} roots: depth ${p.depth}, ${(p.seriesPerRoot / 1e6).toFixed(2)}M series and ${p.rootMemoryGb.toFixed(1)} GB per root, ` +
         `${p.rootIngestCores.toFixed(2)} cores of ingest, ${p.rootResyncCoreS.toFixed(1)} core-s to take its trees back after a restart, ` +
-        `${(p.rootInBytesPerS / 1e6).toFixed(2)} MB/s in, ${p.scrapeCoreS.toFixed(1)} core-s per scrape of its page; top relay ${(p.topRelayCores * 100).toFixed(1)} % of a core`,
+        `${(p.rootInBytesPerS / 1e6).toFixed(2)} MB/s in, ${p.scrapeCoreS.toFixed(1)} core-s per scrape of its page an interval after the last (${p.scrapeFirstCoreS.toFixed(1)} every chunk built); top relay ${(p.topRelayCores * 100).toFixed(1)} % of a core`,
     )
     .join("\n");
 }

@@ -40,6 +40,14 @@ export interface BenchResult {
   /** The same as root_render_ms, gzip-encoded as Prometheus asks for it. */
   root_render_gzip_ms: number;
   root_render_bytes: number;
+  /**
+   * A root's CPU for that gzip-encoded scrape, per series on its page, µs (its CPU over the scrape
+   * less what its steady ingest took meanwhile; the largest over the roots): the capacity model's
+   * cost of a scrape.
+   */
+  root_scrape_cpu_us_per_series: number;
+  /** The same for the first scrape (identity), every chunk built: what a scrape costs when every family moved since the last. */
+  root_scrape_first_cpu_us_per_series: number;
   root_series: number;
   root_bytes_per_series: number;
   root_cpu_us_per_sample_update: number;
@@ -209,9 +217,23 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       }
       return { ms: Number(process.hrtime.bigint() - t) / 1e6, bytes: body.byteLength };
     };
-    for (const r of cluster.roots) {
-      const first = await scrape(r);
+    // What a scrape costs the root itself (the wall times include the bench's own fetch and every
+    // other process on the machine): its CPU over the scrape, less its steady ingest's share, per
+    // series on its page; the largest over the roots.
+    const rootCostOf = async (k: number, encoding: string): Promise<{ ms: number; bytes: number; usPerSeries: number } | null> => {
+      const r = cluster.roots[k]!;
+      const before = processStats(r.proc.pid!).cpuS;
+      const page = await scrape(r, encoding);
+      if (page === null) return null;
+      const cpuS = processStats(r.proc.pid!).cpuS - before;
+      const ingestS = ((r1[k]!.cpuS - r0[k]!.cpuS) / seconds) * (page.ms / 1000);
+      return { ...page, usPerSeries: (Math.max(0, cpuS - ingestS) * 1e6) / (m1[k]?.get("banyan_root_series") ?? NaN) };
+    };
+    let scrapeFirstUsPerSeries = 0;
+    for (const k of cluster.roots.keys()) {
+      const first = await rootCostOf(k, "identity");
       renderFirstMs = first === null ? NaN : Math.max(renderFirstMs, first.ms);
+      scrapeFirstUsPerSeries = first === null ? NaN : Math.max(scrapeFirstUsPerSeries, first.usPerSeries);
     }
     await sleep(o.intervalMs);
     for (const r of cluster.roots) {
@@ -220,9 +242,11 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       renderBytes = Math.max(renderBytes, page?.bytes ?? 0);
     }
     await sleep(o.intervalMs);
-    for (const r of cluster.roots) {
-      const page = await scrape(r, "gzip");
+    let scrapeUsPerSeries = 0;
+    for (const k of cluster.roots.keys()) {
+      const page = await rootCostOf(k, "gzip");
       renderGzipMs = page === null ? NaN : Math.max(renderGzipMs, page.ms);
+      scrapeUsPerSeries = page === null ? NaN : Math.max(scrapeUsPerSeries, page.usPerSeries);
     }
     const rootRss = cluster.rootProcessStats().map((s) => s.rssBytes);
 
@@ -247,6 +271,8 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       root_render_first_ms: renderFirstMs,
       root_render_gzip_ms: renderGzipMs,
       root_render_bytes: renderBytes,
+      root_scrape_cpu_us_per_series: scrapeUsPerSeries,
+      root_scrape_first_cpu_us_per_series: scrapeFirstUsPerSeries,
       root_series: rootSeries,
       root_bytes_per_series: rootSeries > 0 ? rootRss.reduce((s, r, k) => s + r - emptyRootRss[k]!, 0) / rootSeries : NaN,
       root_cpu_us_per_sample_update: updates > 0 ? (rootCpuS * 1e6) / updates : NaN,

@@ -51,6 +51,7 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
   ]) positive(k);
   t.ok(Number.isFinite(r.agent.cpu_percent) && r.agent.cpu_percent >= 0, "agent.cpu_percent");
   t.equal(r.failover.nodes_lost, 0, "no node lost in the failover");
+  for (const k of ["root_scrape_cpu_us_per_series", "root_scrape_first_cpu_us_per_series"]) t.ok(Number.isFinite(r[k]) && r[k] >= 0, `the roots' CPU per series for a scrape is measured: ${k} = ${r[k]}`);
   for (const k of ["nodes_marked_down", "start.nodes_marked_down", "start.failovers", "root_restart.nodes_marked_down", "root_restart.peak_p99_ms"]) {
     const v = k.split(".").reduce((o: Record<string, unknown>, x) => o?.[x] as Record<string, unknown>, r) as unknown as number;
     t.ok(typeof v === "number" && v >= 0, `${k} = ${v} is a count`);

@@ -28,6 +28,8 @@ const result: BenchResult = {
   root_render_first_ms: 90,
   root_render_gzip_ms: 60,
   root_render_bytes: 4e6,
+  root_scrape_cpu_us_per_series: 0.5,
+  root_scrape_first_cpu_us_per_series: 2,
   root_series: 50000,
   root_bytes_per_series: 600,
   root_cpu_us_per_sample_update: 3,
