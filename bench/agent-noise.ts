@@ -60,8 +60,9 @@ const NE_PORT = PORT + 40;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Detours {
-  /** Detour (µs) → quanta, pooled over the cores. */
+  /** Detour (µs) → quanta, pooled over the cores; and as [detour, quanta] by detour. */
   hist: Map<number, number>;
+  sorted: readonly (readonly [number, number])[];
   spentUs: number;
   workUs: number;
   quanta: number;
@@ -101,18 +102,17 @@ async function fwq(dir: string, s: number): Promise<Detours> {
   return summary(detours, quanta, fastest, spentUs, workUs);
 }
 
-/** The detour at quantile `q` of a histogram of `quanta` quanta. */
-function quantile(detours: Map<number, number>, quanta: number, q: number): number {
-  const sorted = [...detours].sort((a, b) => a[0] - b[0]);
+/** The detour at quantile `q` of a distribution (its histogram sorted by detour). */
+function quantile(d: Detours, q: number): number {
   let seen = 0;
-  for (const [d, n] of sorted) if ((seen += n) >= q * quanta) return d;
-  return sorted[sorted.length - 1]![0];
+  for (const [us, n] of d.sorted) if ((seen += n) >= q * d.quanta) return us;
+  return d.max;
 }
 
 function summary(detours: Map<number, number>, quanta: number, fastest: number, spentUs: number, workUs: number): Detours {
   const sorted = [...detours].sort((a, b) => a[0] - b[0]);
-  const at = (q: number): number => quantile(detours, quanta, q);
-  return { hist: detours, spentUs, workUs, quanta, quantumUs: fastest, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted[sorted.length - 1]![0], noise: (spentUs - workUs) / spentUs };
+  const d: Detours = { hist: detours, sorted, spentUs, workUs, quanta, quantumUs: fastest, p50: 0, p99: 0, p999: 0, max: sorted[sorted.length - 1]![0], noise: (spentUs - workUs) / spentUs };
+  return { ...d, p50: quantile(d, 0.5), p99: quantile(d, 0.99), p999: quantile(d, 0.999) };
 }
 
 /** Rounds of one condition as one distribution. */
@@ -219,7 +219,7 @@ try {
   const quantaPerS = base.quanta / (rounds * seconds);
   for (const a of agents) {
     const share = a.slices / a.seconds / quantaPerS;
-    const bound = quantile(base.hist, base.quanta, Math.min(1, 0.999 + share));
+    const bound = quantile(base, Math.min(1, 0.999 + share));
     console.log(`agent ${a.name}: the most its ${(a.slices / a.seconds).toFixed(2)} core-takes a second among ${Math.round(quantaPerS)} quanta a second can move p99.9 (each one a detour past it): to the baseline's quantile ${(100 * Math.min(1, 0.999 + share)).toFixed(3)} %, ${bound} µs, ${pct(((bound - base.p999) / base.p999) * 100)}`);
   }
   for (const a of agents) {

@@ -13,6 +13,7 @@ import { runDirectBaseline, runPrometheusBaseline, type PrometheusBaseline } fro
 import { CounterGrowth, histogramQuantile, latencyBuckets, total } from "./root-metrics.js";
 import { failoverScenario, type FailoverFigures } from "./failover-scenario.js";
 import { rootRestartScenario, watchWindow, type StormFigures } from "./storm-scenario.js";
+import { scrapeRoots } from "./root-scrapes.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
 export interface BenchResult {
@@ -198,56 +199,8 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const children = w1.reduce((s, w) => s + w.children, 0);
     const rootSeries = total(m1, "banyan_root_series");
 
-    // Render: a scrape of each root, as Prometheus would make it. The first builds every chunk (a
-    // root's first scrape after its start); the one an interval later is what a Prometheus scraping
-    // every interval pays: the chunks of the families that moved in that tick.
-    // Plain text first (what the page costs the root), then gzip as Prometheus asks for it (zlib's
-    // share, on the thread pool).
-    let renderMs = 0;
-    let renderFirstMs = 0;
-    let renderGzipMs = 0;
-    let renderBytes = 0;
-    const scrape = async (r: (typeof cluster.roots)[number], encoding = "identity"): Promise<{ ms: number; bytes: number } | null> => {
-      const t = process.hrtime.bigint();
-      // A root that died under the load (out of memory) has no page: the figure says n/a.
-      const body = await fetch(`http://${r.http}/metrics`, { headers: { "accept-encoding": encoding } }).then((x) => x.arrayBuffer(), () => null);
-      if (body === null) {
-        say(`root ${r.name} did not answer its scrape (exit code ${r.proc.exitCode ?? "none"}, signal ${r.proc.signalCode ?? "none"})`);
-        return null;
-      }
-      return { ms: Number(process.hrtime.bigint() - t) / 1e6, bytes: body.byteLength };
-    };
-    // What a scrape costs the root itself (the wall times include the bench's own fetch and every
-    // other process on the machine): its CPU over the scrape, less its steady ingest's share, per
-    // series on its page; the largest over the roots.
-    const rootCostOf = async (k: number, encoding: string): Promise<{ ms: number; bytes: number; usPerSeries: number } | null> => {
-      const r = cluster.roots[k]!;
-      const before = processStats(r.proc.pid!).cpuS;
-      const page = await scrape(r, encoding);
-      if (page === null) return null;
-      const cpuS = processStats(r.proc.pid!).cpuS - before;
-      const ingestS = ((r1[k]!.cpuS - r0[k]!.cpuS) / seconds) * (page.ms / 1000);
-      return { ...page, usPerSeries: (Math.max(0, cpuS - ingestS) * 1e6) / (m1[k]?.get("banyan_root_series") ?? NaN) };
-    };
-    let scrapeFirstUsPerSeries = 0;
-    for (const k of cluster.roots.keys()) {
-      const first = await rootCostOf(k, "identity");
-      renderFirstMs = first === null ? NaN : Math.max(renderFirstMs, first.ms);
-      scrapeFirstUsPerSeries = first === null ? NaN : Math.max(scrapeFirstUsPerSeries, first.usPerSeries);
-    }
-    await sleep(o.intervalMs);
-    for (const r of cluster.roots) {
-      const page = await scrape(r);
-      renderMs = page === null ? NaN : Math.max(renderMs, page.ms);
-      renderBytes = Math.max(renderBytes, page?.bytes ?? 0);
-    }
-    await sleep(o.intervalMs);
-    let scrapeUsPerSeries = 0;
-    for (const k of cluster.roots.keys()) {
-      const page = await rootCostOf(k, "gzip");
-      renderGzipMs = page === null ? NaN : Math.max(renderGzipMs, page.ms);
-      scrapeUsPerSeries = page === null ? NaN : Math.max(scrapeUsPerSeries, page.usPerSeries);
-    }
+    // Render: each root scraped as Prometheus would (first, an interval later, gzip), and what that costs it.
+    const scrapes = await scrapeRoots(cluster.roots, o.intervalMs, (k) => (r1[k]!.cpuS - r0[k]!.cpuS) / seconds, (k) => m1[k]?.get("banyan_root_series") ?? NaN, say);
     const rootRss = cluster.rootProcessStats().map((s) => s.rssBytes);
 
     const result: BenchResult = {
@@ -267,12 +220,12 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       ratio_vs_gzip: prom.gzip / leafBytes,
       latency_ms: { p50: histogramQuantile(lat, 0.5), p99: histogramQuantile(lat, 0.99), max: maxLe ? maxLe[0] * 1000 : NaN },
       nodes_marked_down: downs.add(m1),
-      root_render_ms: renderMs,
-      root_render_first_ms: renderFirstMs,
-      root_render_gzip_ms: renderGzipMs,
-      root_render_bytes: renderBytes,
-      root_scrape_cpu_us_per_series: scrapeUsPerSeries,
-      root_scrape_first_cpu_us_per_series: scrapeFirstUsPerSeries,
+      root_render_ms: scrapes.ms,
+      root_render_first_ms: scrapes.firstMs,
+      root_render_gzip_ms: scrapes.gzipMs,
+      root_render_bytes: scrapes.bytes,
+      root_scrape_cpu_us_per_series: scrapes.gzipCpuUsPerSeries,
+      root_scrape_first_cpu_us_per_series: scrapes.firstCpuUsPerSeries,
       root_series: rootSeries,
       root_bytes_per_series: rootSeries > 0 ? rootRss.reduce((s, r, k) => s + r - emptyRootRss[k]!, 0) / rootSeries : NaN,
       root_cpu_us_per_sample_update: updates > 0 ? (rootCpuS * 1e6) / updates : NaN,
@@ -291,7 +244,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       timeline,
     };
     if (steadyLoad > cpus().length) result.unreliable.push(`the machine was loaded past its cores (1-minute load ${steadyLoad.toFixed(1)} on ${cpus().length} cores): CPU and latency figures are upper bounds`);
-    if (![renderMs, renderFirstMs, renderGzipMs].every(Number.isFinite)) result.unreliable.push("a root did not answer its scrape (see the log of the cluster's processes)");
+    if (![scrapes.ms, scrapes.firstMs, scrapes.gzipMs].every(Number.isFinite)) result.unreliable.push("a root did not answer its scrape (see the log of the cluster's processes)");
 
     if (receiver !== null) {
       say(`remote_write: the roots write to a real ${receiver.kind}; its cost, then an outage of ${o.remoteWriteOutageS} s`);

@@ -3,7 +3,7 @@ import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
 import type { SeriesLimits } from "../series/payload.js";
 import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
-import { helpBallot, sortedIds } from "./exposition-cache.js";
+import { helpBallot, settledIds } from "./exposition-cache.js";
 import { formatValue, seriesPrefix } from "./exposition-text.js";
 import { originIdentity, type OriginIdentity } from "./origin-identity.js";
 import { PrefixArena } from "./prefix-arena.js";
@@ -187,7 +187,7 @@ export class OriginState implements SeriesView, OriginIdentity {
     for (let id = 0; id < this.decoder.capacity; id++) if (this.decoder.def(id) !== undefined) this.learn(id);
     // Sorted and copied to their length now, while the arrays that grew are young garbage (at the
     // first scrape they would have lived on in the old generation, and in the root's RSS).
-    for (const of of this.families.values()) sortedIds(of);
+    for (const of of this.families.values()) settledIds(of);
     this.prefixes.trim();
   }
 
