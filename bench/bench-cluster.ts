@@ -1,4 +1,4 @@
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { once } from "node:events";
 import { totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -8,6 +8,8 @@ import { writeTopologyFile } from "../topology/topology-file.js";
 import type { BenchOptions } from "./bench-options.js";
 import type { BenchPlan } from "./bench-plan.js";
 import { processStats } from "./process-stats.js";
+import type { Lab } from "./lab/lab-hosts.js";
+import type { LabLayout } from "./lab/lab-plan.js";
 
 const MAIN = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const RELAY_WORKER = fileURLToPath(new URL("./relay-worker.js", import.meta.url));
@@ -20,6 +22,8 @@ export interface WorkerStats {
   readonly rss: number;
   readonly failoverAtMs: number;
   readonly failovers: number;
+  /** Each relay's parent now ("" while its uplink is not ready). */
+  readonly parents: Readonly<Record<string, string>>;
 }
 
 export interface SimStats {
@@ -32,6 +36,8 @@ export interface SimStats {
   readonly rss: number;
   readonly failoverAtMs: number;
   readonly failovers: number;
+  /** Each simulated stream's parent now, by its child slot ("" while it is not ready). */
+  readonly parents: Readonly<Record<string, string>>;
 }
 
 /** One process of the benchmark cluster with a request/answer channel (forked workers). */
@@ -67,7 +73,8 @@ export class BenchCluster {
   readonly roots: { name: string; http: string; proc: ChildProcess }[] = [];
   readonly relayWorkers: Worker[] = [];
   readonly relaysOf = new Map<string, Worker>();
-  sim: Worker | null = null;
+  /** The leaf simulators: one, or on emulated hosts one per rack (each on its rack's host). */
+  readonly sims: Worker[] = [];
   agent: ChildProcess | null = null;
   /** Extra `--set` of each root (the bench's remote_write receiver). */
   rootSets: (root: string) => string[] = () => [];
@@ -78,8 +85,23 @@ export class BenchCluster {
     readonly topologyPath: string,
     /** Where the processes' stderr goes (their warnings stay off the terminal): an open file's fd. */
     private readonly logFd: number | "inherit" = "inherit",
+    /** Emulated hosts: every root, real relay and the real agent on its own (see bench/lab). */
+    readonly lab: { lab: Lab; layout: LabLayout } | null = null,
   ) {
     writeTopologyFile(topologyPath, plan.topology);
+  }
+
+  /** Starts `node <args>` on `host` of the lab (here, without one). */
+  private spawnNode(host: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+    if (this.lab === null) return spawn(process.execPath, args, options);
+    const [cmd, argv] = this.lab.lab.command(host, [process.execPath, ...args]);
+    return spawn(cmd, argv, options);
+  }
+
+  /** A forked worker (IPC), on `host` of the lab (here, without one). */
+  private forkWorker(host: string, script: string, execArgv: readonly string[]): Worker {
+    const options: SpawnOptions = { stdio: ["ignore", "ignore", this.logFd, "ipc"] };
+    return new Worker(this.lab === null ? fork(script, [], { ...options, execArgv: [...execArgv] } as never) : this.spawnNode(host, [...execArgv, script], options));
   }
 
   async startRoots(): Promise<void> {
@@ -94,7 +116,7 @@ export class BenchCluster {
     // BANYAN_BENCH_ROOT_NODE_ARGS: extra Node flags for the roots (e.g. --cpu-prof), to profile them under the bench's load.
     const extra = nodeArgs("BANYAN_BENCH_ROOT_NODE_ARGS");
     const sets = this.rootSets(name).flatMap((s) => ["--set", s]);
-    const p = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
+    const p = this.spawnNode(name, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
       stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
     return p;
@@ -109,15 +131,17 @@ export class BenchCluster {
   }
 
   async startRelays(): Promise<void> {
-    const k = Math.max(1, this.o.relayProcesses);
+    // On emulated hosts every relay is a process on its own host.
+    const k = this.lab !== null ? this.plan.relays.length : Math.max(1, this.o.relayProcesses);
     const groups: string[][] = Array.from({ length: k }, () => []);
-    for (const name of this.plan.relays) groups[this.plan.topology.nodes.get(name)!.tree % k]!.push(name);
+    if (this.lab !== null) this.plan.relays.forEach((name, i) => groups[i]!.push(name));
+    else for (const name of this.plan.relays) groups[this.plan.topology.nodes.get(name)!.tree % k]!.push(name);
     await Promise.all(
       groups.map(async (relays) => {
         if (relays.length === 0) return;
         // BANYAN_BENCH_RELAY_NODE_ARGS: extra Node flags for the relay workers, as for the roots.
         const execArgv = [...process.execArgv, ...nodeArgs("BANYAN_BENCH_RELAY_NODE_ARGS")];
-        const w = new Worker(fork(RELAY_WORKER, [], { stdio: ["ignore", "ignore", this.logFd, "ipc"], execArgv }));
+        const w = this.forkWorker(relays[0]!, RELAY_WORKER, execArgv);
         this.relayWorkers.push(w);
         for (const r of relays) this.relaysOf.set(r, w);
         await w.ask(
@@ -130,17 +154,24 @@ export class BenchCluster {
 
   startAgent(): void {
     if (this.plan.realAgent === null) return;
-    this.agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error"], {
+    this.agent = this.spawnNode(this.plan.realAgent, [...AGENT_NODE_FLAGS, MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error"], {
       stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
   }
 
   async startSimulator(): Promise<void> {
-    this.sim = new Worker(fork(LEAF_SIMULATOR, [], { stdio: ["ignore", "ignore", this.logFd, "ipc"] }));
-    await this.sim.ask(
+    // On emulated hosts each rack's simulated subtrees play from the rack's own host.
+    const racks = this.lab === null ? [{ name: "", streams: this.plan.streams }] : this.lab.layout.racks.filter((r) => r.streams.length > 0);
+    await Promise.all(racks.map((rack) => this.startRackSimulator(rack.name, rack.streams)));
+  }
+
+  private async startRackSimulator(host: string, streams: BenchPlan["streams"]): Promise<void> {
+    const sim = this.forkWorker(host, LEAF_SIMULATOR, []);
+    this.sims.push(sim);
+    await sim.ask(
       {
         type: "start",
-        streams: this.plan.streams,
+        streams,
         templates: { count: 8, series: this.o.series, changeRate: this.o.changeRate, precision: this.o.precision, seed: this.o.seed, period: Math.max(1, Math.round(60_000 / this.o.intervalMs)) },
         intervalMs: this.o.intervalMs,
         startSpreadMs: defaultStartSpreadMs(this.o.nodes, 60_000),
@@ -153,15 +184,34 @@ export class BenchCluster {
   async workerStats(): Promise<WorkerStats[]> {
     return Promise.all(
       this.relayWorkers.map(async (w) => {
-        const s = await w.ask<{ forwarded: number; children: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number; failovers: number }>({ type: "stats" }, "stats");
-        return { forwarded: s.forwarded, children: s.children, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs, failovers: s.failovers };
+        const s = await w.ask<{ forwarded: number; children: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number; failovers: number; parents: Record<string, string> }>({ type: "stats" }, "stats");
+        return { forwarded: s.forwarded, children: s.children, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs, failovers: s.failovers, parents: s.parents };
       }),
     );
   }
 
+  /** The simulators' figures, summed (rss: the largest; failoverAtMs: the first). */
   async simStats(): Promise<SimStats> {
-    const s = await this.sim!.ask<{ frames: number; payloadBytes: number; keyBytes: number; envelopeBytes: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number; failovers: number }>({ type: "stats" }, "stats");
-    return { frames: s.frames, payloadBytes: s.payloadBytes, keyBytes: s.keyBytes, envelopeBytes: s.envelopeBytes, cpuUs: s.cpu.user + s.cpu.system, rss: s.rss, failoverAtMs: s.failoverAtMs, failovers: s.failovers };
+    const all = await Promise.all(this.sims.map((sim) => sim.ask<{ frames: number; payloadBytes: number; keyBytes: number; envelopeBytes: number; cpu: { user: number; system: number }; rss: number; failoverAtMs: number; failovers: number; parents: Record<string, string> }>({ type: "stats" }, "stats")));
+    const sum = (f: (s: (typeof all)[number]) => number): number => all.reduce((n, s) => n + f(s), 0);
+    const firsts = all.map((s) => s.failoverAtMs).filter((t) => t > 0);
+    return {
+      frames: sum((s) => s.frames),
+      payloadBytes: sum((s) => s.payloadBytes),
+      keyBytes: sum((s) => s.keyBytes),
+      envelopeBytes: sum((s) => s.envelopeBytes),
+      cpuUs: sum((s) => s.cpu.user + s.cpu.system),
+      rss: Math.max(0, ...all.map((s) => s.rss)),
+      failoverAtMs: firsts.length > 0 ? Math.min(...firsts) : 0,
+      failovers: sum((s) => s.failovers),
+      parents: Object.assign({}, ...all.map((s) => s.parents)) as Record<string, string>,
+    };
+  }
+
+  /** Where every real relay's and simulated stream's uplink is attached now ("" while it is not ready). */
+  async parents(): Promise<Map<string, string>> {
+    const [workers, sim] = await Promise.all([this.workerStats(), this.simStats()]);
+    return new Map([...workers.flatMap((w) => Object.entries(w.parents)), ...Object.entries(sim.parents)]);
   }
 
   /** Each root's nodes report (/api/v1/nodes). */
@@ -212,7 +262,7 @@ export class BenchCluster {
   }
 
   async stop(): Promise<void> {
-    if (this.sim) await this.sim.ask({ type: "stop" }, "never").catch(() => undefined);
+    await Promise.all(this.sims.map((sim) => sim.ask({ type: "stop" }, "never").catch(() => undefined)));
     this.agent?.kill("SIGTERM");
     await Promise.all(this.relayWorkers.map((w) => w.ask({ type: "stop" }, "never").catch(() => undefined)));
     for (const r of this.roots) r.proc.kill("SIGTERM");

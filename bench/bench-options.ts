@@ -17,8 +17,16 @@ export interface BenchOptions {
   readonly relayProcesses: number;
   /** Most real relays (the top levels of each tree); the levels below them are simulated. */
   readonly maxRealRelays: number;
-  /** steady only; then the failover of killed relays; a root SIGKILLed and restarted (storm: the same, with the keyframe storm's figures); all of them. */
-  readonly scenario: "steady" | "failover" | "root-restart" | "storm" | "all";
+  /**
+   * steady only; then the failover of killed relays; a root SIGKILLed and restarted (storm: the
+   * same, with the keyframe storm's figures); all of them. On emulated hosts (`hosts: "netns"`)
+   * also the network's faults: a relay's host silent (blackhole), a rack cut off (partition).
+   */
+  readonly scenario: "steady" | "failover" | "root-restart" | "storm" | "all" | "blackhole" | "partition";
+  /** Where the cluster's processes run: all on this machine's loopback, or each root, real relay and real agent on an emulated host of its own (network namespaces; root only). */
+  readonly hosts: "local" | "netns";
+  /** How long a fault lasts in the network scenarios (blackhole, partition), seconds. */
+  readonly faultS: number;
   /** Relays killed in the failover scenario. */
   readonly killRelays: number;
   readonly baselinePrometheus: boolean;
@@ -50,6 +58,8 @@ export const BENCH_DEFAULTS: BenchOptions = Object.freeze({
   maxRealRelays: 256,
   scenario: "steady",
   killRelays: 4,
+  hosts: "local",
+  faultS: 60,
   baselinePrometheus: false,
   remoteWrite: null,
   remoteWriteOutageS: 60,

@@ -18,7 +18,7 @@ import { buildTemplates, type TemplateOptions } from "./frame-templates.js";
  * that subtree, each node with its own epoch, sequence and offset into a template. Resyncs asked by
  * the roots are answered with the template's keyframe of that tick. Messages over IPC:
  *   → {type: "start", streams, templates, intervalMs, exclude}   ← {type: "started"}
- *   → {type: "stats"}   ← {type: "stats", frames, payloadBytes, envelopeBytes, alive, cpu, rss, failoverAtMs}
+ *   → {type: "stats"}   ← {type: "stats", frames, payloadBytes, envelopeBytes, alive, cpu, rss, failoverAtMs, failovers, parents}
  */
 interface StartMessage {
   type: "start";
@@ -43,6 +43,8 @@ interface OriginSim {
 }
 
 const sessions: UplinkSession[] = [];
+/** Each stream's child slot, beside its session (for the parents a stats answer lists). */
+const slots: string[] = [];
 let frames = 0;
 let payloadBytes = 0;
 let keyBytes = 0;
@@ -58,7 +60,9 @@ process.on("message", (raw: unknown) => {
   const msg = raw as { type: string };
   if (msg.type === "start") start(raw as StartMessage);
   else if (msg.type === "stats") {
-    process.send!({ type: "stats", frames, payloadBytes, keyBytes, envelopeBytes, alive: alives, cpu: process.cpuUsage(), rss: process.memoryUsage().rss, failoverAtMs, failovers });
+    // Where each stream is attached now (a stream failing over names the parent it is trying).
+    const parents = Object.fromEntries(sessions.map((x, k) => [slots[k]!, x.state === "ready" ? x.currentTarget.name : ""]));
+    process.send!({ type: "stats", frames, payloadBytes, keyBytes, envelopeBytes, alive: alives, cpu: process.cpuUsage(), rss: process.memoryUsage().rss, failoverAtMs, failovers, parents });
   } else if (msg.type === "stop") {
     void Promise.all(sessions.map((s) => s.close(0))).then(() => process.exit(0));
   }
@@ -115,6 +119,7 @@ function start(m: StartMessage): void {
       registry,
     );
     sessions.push(session);
+    slots.push(s.node);
     session.start();
     return { session, origins };
   });

@@ -9,7 +9,7 @@ import { silentLogger } from "../src/core/logger.js";
  * A worker process (forked by the bench) hosting real relays: each is a real agent (sampler with
  * the synthetic source + relay) as an interior node of the trees would run. Messages over IPC:
  *   → {type: "start", topology, relays, intervalMs, series, changeRate, precision, seed}   ← {type: "started"}
- *   → {type: "stats"}   ← {type: "stats", forwarded, children, cpu, rss, failoverAtMs}
+ *   → {type: "stats"}   ← {type: "stats", forwarded, children, cpu, rss, failoverAtMs, failovers, parents}
  *   → {type: "kill", names}   ← {type: "killed"}   (stopped at once, no drain: a crash as the network sees it)
  */
 interface StartMessage {
@@ -66,6 +66,8 @@ process.on("message", (raw: unknown) => {
         rss: process.memoryUsage().rss,
         failoverAtMs,
         failovers: await sum("banyan_uplink_failovers_total"),
+        // Where each relay's uplink is attached now ("" while it is not ready).
+        parents: Object.fromEntries([...agents].map(([name, a]) => [name, a.relay.uplink.state === "ready" ? a.relay.uplink.currentTarget.name : ""])),
       });
     } else if (msg.type === "kill") {
       const names = (raw as { names: string[] }).names;

@@ -14,6 +14,9 @@ import { CounterGrowth, histogramQuantile, latencyBuckets, total } from "./root-
 import { failoverScenario, type FailoverFigures } from "./failover-scenario.js";
 import { rootRestartScenario, watchWindow, type StormFigures } from "./storm-scenario.js";
 import { scrapeRoots } from "./root-scrapes.js";
+import { labFromEnv } from "./lab/lab-run.js";
+import { layLab } from "./lab/lab-plan.js";
+import { blackholeScenario, partitionScenario, type BlackholeFigures, type PartitionFigures } from "./lab/lab-scenarios.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
 export interface BenchResult {
@@ -65,6 +68,22 @@ export interface BenchResult {
   prometheus_baseline: PrometheusBaseline | null;
   /** --remote-write: the receiver's cost against a Prometheus scraping the same series directly (cpu_ratio_vs_direct: receiver / direct). */
   remote_write: (RemoteWriteFigures & { direct_cpu_cores: number; direct_rss_mb: number; cpu_ratio_vs_direct: number }) | null;
+  /**
+   * --hosts netns: the emulated hosts, the bytes their switch ports counted over the steady window
+   * (TCP/IP and TLS included: what the network carries), per node and interval, and the network's
+   * fault scenarios.
+   */
+  lab: {
+    run_id: string;
+    hosts: number;
+    racks: number;
+    subnet: string;
+    wire_leaf_bytes_per_node_per_interval: number;
+    wire_root_bytes_per_node_per_interval: number;
+    wire_agent_bytes_per_interval: number;
+    blackhole: BlackholeFigures | null;
+    partition: PartitionFigures | null;
+  } | null;
   /** Why this run's figures should not be trusted (empty when nothing says so): a machine loaded past its cores, scrapes that failed. */
   unreliable: string[];
   timeline: { t_s: number[]; latency_p50_ms: number[]; latency_p99_ms: number[]; leaf_bytes_per_s: number[]; root_bytes_per_s: number[]; recovery: { t_ms: number[]; fresh_fraction: number[] } };
@@ -73,14 +92,18 @@ export interface BenchResult {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function runBench(o: BenchOptions, say: (line: string) => void, progress: (label: string, fraction: number) => void): Promise<BenchResult> {
-  const plan = planBench(o.nodes, o.trees, o.roots, o.maxRealRelays, o.basePort);
+  const lab = o.hosts === "netns" ? labFromEnv() : null;
+  if (o.hosts === "netns" && lab === null) throw new Error("--hosts netns: no lab handed to this process (run `banyan bench --hosts netns`, which builds one)");
+  const planned = planBench(o.nodes, o.trees, o.roots, o.maxRealRelays, o.basePort);
+  const layout = lab === null ? null : layLab(planned, o.basePort, (h) => lab.host(h).ip);
+  const plan = layout?.plan ?? planned;
   const dir = mkdtempSync(join(tmpdir(), "banyan-bench-"));
   // The roots', relays' and simulator's own warnings (a node marked down, a slow scrape) go to a log
   // the bench names, not over its progress; kept after the run only when something was written.
   const logPath = join(tmpdir(), `banyan-bench-processes-${process.pid}.log`);
   const logFd = openSync(logPath, "w");
-  const cluster = new BenchCluster(plan, o, join(dir, "topology.json"), logFd);
-  say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${o.relayProcesses} processes, ${plan.streams.length} simulated subtree streams; ports ${plan.portBase}+`);
+  const cluster = new BenchCluster(plan, o, join(dir, "topology.json"), logFd, lab !== null && layout !== null ? { lab, layout } : null);
+  say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${lab !== null ? "a process and host each" : `${o.relayProcesses} processes`}, ${plan.streams.length} simulated subtree streams; ports ${plan.portBase}+`);
   let receiver: Receiver | null = null;
   /**
    * A phase whose steps report nothing themselves: the bar moves with the time it usually takes
@@ -115,6 +138,9 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  // On a lab, the process that built it is the parent: gone, this run stops too (the lab goes with the next run or --cleanup).
+  const onOrphaned = (): void => onSignal("SIGTERM");
+  if (lab !== null) process.once("disconnect", onOrphaned);
   try {
     if (o.remoteWrite !== null) {
       // The receiver first, so the roots write to it from their first frame.
@@ -158,6 +184,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const t0 = Date.now();
     const [m0, w0, s0] = [await cluster.rootMetrics(), await cluster.workerStats(), await cluster.simStats()];
     const r0 = cluster.rootProcessStats();
+    const wire0 = lab?.wireBytes() ?? null;
     const a0 = cluster.agent ? processStats(cluster.agent.pid!) : null;
     let prevM = m0;
     let prevS = s0;
@@ -181,6 +208,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const downs = new CounterGrowth("banyan_root_nodes_down_total");
     downs.add(m0);
     const r1 = cluster.rootProcessStats();
+    const wire1 = lab?.wireBytes() ?? null;
     const a1 = cluster.agent ? processStats(cluster.agent.pid!) : null;
     const ticks = (seconds * 1000) / o.intervalMs;
 
@@ -240,6 +268,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       root_restart: null,
       prometheus_baseline: null,
       remote_write: null,
+      lab: null,
       unreliable: [],
       timeline,
     };
@@ -266,6 +295,24 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
         result.remote_write = { ...result.remote_write, direct_cpu_cores: d.cpu_cores, direct_rss_mb: d.rss_mb, cpu_ratio_vs_direct: result.remote_write.receiver_cpu_cores / d.cpu_cores };
       }
     }
+    if (lab !== null && layout !== null && wire0 !== null && wire1 !== null) {
+      const delta = (host: string, way: "sent" | "received"): number => (wire1.get(host)?.[way] ?? 0) - (wire0.get(host)?.[way] ?? 0);
+      const rackHosts = layout.racks.filter((r) => r.streams.length > 0).map((r) => r.name);
+      result.lab = {
+        run_id: lab.runId,
+        hosts: lab.hosts.length,
+        racks: layout.racks.length,
+        subnet: lab.subnet,
+        wire_leaf_bytes_per_node_per_interval: rackHosts.reduce((n, h) => n + delta(h, "sent"), 0) / simNodes / ticks,
+        wire_root_bytes_per_node_per_interval: plan.topology.roots.reduce((n, r) => n + delta(r.name, "received"), 0) / o.nodes / ticks,
+        wire_agent_bytes_per_interval: plan.realAgent === null ? NaN : delta(plan.realAgent, "sent") / ticks,
+        blackhole: null,
+        partition: null,
+      };
+      say(`wire (the switch ports' counters, TCP/IP included): ${result.lab.wire_leaf_bytes_per_node_per_interval.toFixed(0)} B per node per interval from the leaves (Banyan counts ${leafBytes.toFixed(0)}), ${result.lab.wire_root_bytes_per_node_per_interval.toFixed(0)} B into the roots (Banyan counts ${rootLinkBytes.toFixed(0)}), the real agent ${result.lab.wire_agent_bytes_per_interval.toFixed(0)} B; a gzip scrape ${prom.gzip.toFixed(0)} B`);
+      if (o.scenario === "blackhole") result.lab.blackhole = await phase("blackhole", o.faultS + 20, () => blackholeScenario(cluster, o.faultS, say));
+      if (o.scenario === "partition") result.lab.partition = await phase("partition", o.faultS + 15, () => partitionScenario(cluster, o.faultS, say));
+    }
     const killed = new Set<string>();
     if (o.scenario === "failover" || o.scenario === "all") result.failover = await phase("failover", 30, () => failoverScenario(cluster, o.killRelays, timeline.recovery, killed, say));
     if (o.scenario === "root-restart" || o.scenario === "storm" || o.scenario === "all") result.root_restart = await phase("restart", 40, () => rootRestartScenario(cluster, o.intervalMs, killed, say));
@@ -273,6 +320,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("disconnect", onOrphaned);
     await cleanUp();
   }
 }

@@ -5,6 +5,9 @@ import { BENCH_DEFAULTS, type BenchOptions } from "../../bench/bench-options.js"
 import { formatBenchTable, writePlot } from "../../bench/bench-report.js";
 import { formatRamp, runRamp } from "../../bench/ramp.js";
 import { runBench } from "../../bench/run-bench.js";
+import { LAB_STATE_ENV, runOnLab } from "../../bench/lab/lab-run.js";
+import { labUnavailable, removeStaleLabs } from "../../bench/lab/lab-hosts.js";
+import { BanyanError, Code } from "../core/errors.js";
 import { exitOnError, intOption } from "./cli-errors.js";
 import { subcommand } from "./subcommand.js";
 
@@ -29,8 +32,13 @@ export function benchCommand(): Command {
     .option("--relay-processes <k>", "processes hosting the real relays", intOption(1, 64), d.relayProcesses)
     .option("--max-real-relays <n>", "real relays at most (the top levels of each tree); below them nodes are simulated", intOption(0, 100_000), d.maxRealRelays)
     .addOption(
-      new Option("--scenario <name>", "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all").choices(["steady", "failover", "root-restart", "storm", "all"]).default(d.scenario),
+      new Option("--scenario <name>", "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all; with --hosts netns also a relay's host gone silent (blackhole) or a rack cut off (partition)")
+        .choices(["steady", "failover", "root-restart", "storm", "all", "blackhole", "partition"])
+        .default(d.scenario),
     )
+    .addOption(new Option("--hosts <where>", "local: every process on this machine's loopback; netns: each root, real relay and the real agent on an emulated host of its own (network namespaces on a bridge; root only)").choices(["local", "netns"]).default(d.hosts))
+    .option("--fault-s <s>", "how long the fault of the blackhole and partition scenarios lasts", intOption(1, 3600), d.faultS)
+    .option("--cleanup", "remove what emulated-host runs that died left behind (namespaces, routes, hosts files), then exit")
     .option("--kill-relays <k>", "relays killed in the failover scenario", intOption(1, 1000), d.killRelays)
     .option("--baseline-prometheus", "also run a real Prometheus scraping the roots, then the nodes directly")
     .addOption(new Option("--remote-write <receiver>", "the roots also remote_write to a real receiver: its CPU and memory against a Prometheus scraping every node directly, bytes per sample, catch-up after an outage").choices(["prometheus", "victoriametrics"]))
@@ -59,15 +67,34 @@ started in the same tick). Only roots and real relays take ports: one block from
 out of the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range) when it falls in it.
 SIGTERM or Ctrl-C stops every process the bench started; so does the bench dying.
 
+Emulated hosts (--hosts netns, as root): every root, real relay and the real agent runs in a network
+namespace of its own with its own 10.x address on one bridge (itself in a namespace), the simulated
+subtrees of each rack (a real relay's subtree) on one host of that rack, and the bench itself on a
+host "ops": no traffic leaves the machine (no lab namespace has a default route, and a blackhole
+route covers the lab's subnet here while it runs). It reports the bytes the switch ports counted
+(TCP/IP included) beside Banyan's own count. Scenarios there: blackhole (a relay's port down and
+its process frozen for --fault-s: how soon its children are fresh elsewhere, and back), partition
+(a rack cut off from every other host for --fault-s, then healed). Everything a run creates is
+named bnl-<run id>-* and removed on every way out; --cleanup removes what a killed run left.
+Not with --remote-write, --baseline-prometheus or --ramp.
+
 Examples:
   npm run bench
   banyan bench --nodes 5000 --series 500 --duration-s 60 --scenario storm
   banyan bench --nodes 1000 --series 500 --duration-s 30 --ramp --json ramp.json
   banyan bench --nodes 10000 --series 500 --scenario all --baseline-prometheus --json out.json --plot out.html
-  banyan bench --nodes 1000 --series 500 --remote-write prometheus`,
+  banyan bench --nodes 1000 --series 500 --remote-write prometheus
+  banyan bench --hosts netns --nodes 500 --series 500 --trees 2 --max-real-relays 14 --scenario blackhole`,
     )
     .action(async (flags: Record<string, unknown>) => {
       try {
+        if (flags["cleanup"] === true) {
+          const why = labUnavailable();
+          if (why !== null) throw new BanyanError(Code.InvalidArgument, `--cleanup: ${why}`);
+          const removed = removeStaleLabs();
+          process.stdout.write(removed.length > 0 ? `removed what dead runs left: ${removed.join(", ")}\n` : "nothing left by dead runs\n");
+          return;
+        }
         const o: BenchOptions = {
           ...BENCH_DEFAULTS,
           nodes: flags["nodes"] as number,
@@ -82,6 +109,8 @@ Examples:
           maxRealRelays: flags["maxRealRelays"] as number,
           scenario: flags["scenario"] as BenchOptions["scenario"],
           killRelays: flags["killRelays"] as number,
+          hosts: flags["hosts"] as BenchOptions["hosts"],
+          faultS: flags["faultS"] as number,
           baselinePrometheus: flags["baselinePrometheus"] === true,
           remoteWrite: (flags["remoteWrite"] as BenchOptions["remoteWrite"] | undefined) ?? null,
           remoteWriteOutageS: flags["remoteWriteOutageS"] as number,
@@ -92,6 +121,7 @@ Examples:
           plot: (flags["plot"] as string | undefined) ?? null,
           progress: flags["progress"] !== false,
         };
+        checkHosts(o, flags["ramp"] === true);
         const tty = process.stdout.isTTY === true && o.progress;
         const bar = tty ? new cliProgress.SingleBar({ format: "{label} [{bar}] {percentage}%", clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
         let label = "";
@@ -109,6 +139,11 @@ Examples:
           }
           bar.update(Math.round(fraction * 100), { label: l.padEnd(8) });
         };
+        if (o.hosts === "netns" && process.env[LAB_STATE_ENV] === undefined) {
+          // This process builds the lab and runs the bench inside it (the same command, on the lab's ops host).
+          process.exitCode = await runOnLab(o, say);
+          return;
+        }
         if (flags["ramp"] === true) {
           const ramp = await runRamp(o, flags["rampMax"] as number, say, progress);
           bar?.stop();
@@ -125,4 +160,18 @@ Examples:
         exitOnError(err);
       }
     });
+}
+
+/** What needs emulated hosts, and what does not run on them yet: exit 2 with the option named. */
+function checkHosts(o: BenchOptions, ramp: boolean): void {
+  const bad = (msg: string): never => {
+    throw new BanyanError(Code.InvalidArgument, msg);
+  };
+  if ((o.scenario === "blackhole" || o.scenario === "partition") && o.hosts !== "netns") bad(`--scenario ${o.scenario} needs emulated hosts: add --hosts netns (as root)`);
+  if (o.hosts !== "netns") return;
+  const why = labUnavailable();
+  if (why !== null) bad(`--hosts netns: ${why}`);
+  if (o.remoteWrite !== null) bad("--hosts netns: not with --remote-write (its receiver is not on a lab host yet)");
+  if (o.baselinePrometheus) bad("--hosts netns: not with --baseline-prometheus (its Prometheus is not on a lab host yet)");
+  if (ramp) bad("--hosts netns: not with --ramp");
 }

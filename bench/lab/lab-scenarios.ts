@@ -1,0 +1,193 @@
+import type { BenchCluster } from "../bench-cluster.js";
+import { processStats } from "../process-stats.js";
+import { LabFaults } from "./lab-faults.js";
+
+/** What the roots say of each node, merged over the roots (up at any; its newest sample at any). */
+interface NodeView {
+  up: boolean;
+  lastSampleMs: number;
+}
+
+export interface BlackholeFigures {
+  relay: string;
+  children: number;
+  fault_s: number;
+  /** Until the first child of the silent relay had a sample at a root taken after the fault. */
+  first_fresh_ms: number;
+  /** Until every child had one (NaN: not within 60 s). */
+  all_fresh_ms: number;
+  /** The oldest a child's newest sample at the roots got while it failed over (sampled every 100 ms). */
+  max_child_staleness_ms: number;
+  /** Children (not the silent relay) that a root showed down at any time from the fault until they were back home. */
+  children_marked_down: number;
+  /** After the relay's host came back: until it had all its planned children again (NaN: not within 120 s). */
+  back_home_ms: number;
+  /** The oldest a child's newest sample got while they moved back (a hole in the move back shows here). */
+  max_staleness_moving_back_ms: number;
+}
+
+export interface PartitionFigures {
+  rack: string;
+  rack_hosts: number;
+  rack_nodes: number;
+  fault_s: number;
+  /** Nodes outside the rack a root showed down at any time (the goal: 0). */
+  outside_marked_down: number;
+  /** The rack's real relays' RSS growth over the partition, the largest, MB. */
+  relay_rss_growth_mb: number;
+  /** After the heal: until every node of the rack was up with a sample taken after the heal (NaN: not within 120 s). */
+  whole_ms: number;
+  /** Frames the roots dropped over the scenario, by reason. */
+  roots_dropped: Record<string, number>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function view(cluster: BenchCluster): Promise<Map<string, NodeView>> {
+  const out = new Map<string, NodeView>();
+  for (const n of (await cluster.nodes()).flat()) {
+    const v = out.get(n.node);
+    if (v === undefined) out.set(n.node, { up: n.up, lastSampleMs: n.last_sample_ms });
+    else {
+      v.up ||= n.up;
+      v.lastSampleMs = Math.max(v.lastSampleMs, n.last_sample_ms);
+    }
+  }
+  return out;
+}
+
+function subtree(cluster: BenchCluster, n: string, out: string[] = []): string[] {
+  out.push(n);
+  for (const c of cluster.plan.topology.nodes.get(n)!.children) subtree(cluster, c, out);
+  return out;
+}
+
+/**
+ * A relay's host goes silent (its switch port down, its process frozen: no RST, no FIN) for
+ * `faultS`, then comes back: how soon its children are fresh at the roots elsewhere, whether any
+ * is shown down, and how soon they are back under it, with or without a hole.
+ */
+export async function blackholeScenario(cluster: BenchCluster, faultS: number, say: (l: string) => void): Promise<BlackholeFigures | null> {
+  const { lab } = cluster.lab!;
+  const t = cluster.plan.topology;
+  const real = new Set(cluster.plan.relays);
+  // A relay under another relay (its children fail over to their grandparent, a real relay), with the most real relays below it.
+  const candidates = cluster.plan.relays.filter((r) => t.nodes.has(t.nodes.get(r)!.parent) && t.nodes.get(r)!.children.length > 0);
+  const pool = candidates.length > 0 ? candidates : cluster.plan.relays.filter((r) => t.nodes.get(r)!.children.length > 0);
+  if (pool.length === 0) {
+    say("blackhole: no relay with children at this size");
+    return null;
+  }
+  const relay = [...pool].sort((a, b) => t.nodes.get(b)!.children.filter((c) => real.has(c)).length - t.nodes.get(a)!.children.filter((c) => real.has(c)).length)[0]!;
+  const children = subtree(cluster, relay).slice(1);
+  const worker = cluster.relaysOf.get(relay)!;
+  const faults = new LabFaults(lab);
+  const down = new Set<string>();
+  let maxStale = 0;
+  const track = (v: Map<string, NodeView>, now: number): void => {
+    for (const c of children) {
+      const n = v.get(c);
+      if (n === undefined) continue;
+      if (!n.up) down.add(c);
+      maxStale = Math.max(maxStale, now - n.lastSampleMs);
+    }
+  };
+  const t0 = Date.now();
+  faults.silence(relay);
+  process.kill(worker.proc.pid!, "SIGSTOP");
+  let firstFresh = NaN;
+  let allFresh = NaN;
+  while (Date.now() - t0 < faultS * 1000) {
+    const now = Date.now();
+    const v = await view(cluster);
+    track(v, now);
+    const fresh = children.filter((c) => (v.get(c)?.lastSampleMs ?? 0) > t0).length;
+    if (fresh > 0 && Number.isNaN(firstFresh)) firstFresh = now - t0;
+    if (fresh === children.length && Number.isNaN(allFresh)) allFresh = now - t0;
+    await sleep(100);
+  }
+  const failoverStale = maxStale;
+  say(`blackhole: ${relay} silent (port down, SIGSTOP) with ${children.length} nodes below; first child fresh elsewhere after ${firstFresh} ms, all after ${allFresh} ms; oldest child sample ${failoverStale} ms; ${down.size} children shown down`);
+  maxStale = 0;
+  process.kill(worker.proc.pid!, "SIGCONT");
+  faults.restore(relay);
+  const t1 = Date.now();
+  // Back home: every planned child (a real relay's or a simulated stream's uplink) attached to it again.
+  const planned = t.nodes.get(relay)!.children.filter((c) => c !== cluster.plan.realAgent);
+  let backHome = NaN;
+  while (Date.now() - t1 < 120_000) {
+    track(await view(cluster), Date.now());
+    const parents = await cluster.parents();
+    if (planned.every((c) => parents.get(c) === relay)) {
+      backHome = Date.now() - t1;
+      break;
+    }
+    await sleep(200);
+  }
+  // A little longer: a hole in the move back shows after it.
+  for (const end = Date.now() + 3000; Date.now() < end; await sleep(100)) track(await view(cluster), Date.now());
+  const result: BlackholeFigures = { relay, children: children.length, fault_s: faultS, first_fresh_ms: firstFresh, all_fresh_ms: allFresh, max_child_staleness_ms: failoverStale, children_marked_down: down.size, back_home_ms: backHome, max_staleness_moving_back_ms: maxStale };
+  say(`blackhole: ${relay} back after ${faultS} s; all ${planned} children back under it after ${backHome} ms; oldest child sample meanwhile ${maxStale} ms; ${down.size} children shown down in all`);
+  return result;
+}
+
+/**
+ * A rack (a real relay's subtree: its relays, its simulated nodes' host, maybe the agent) cut off
+ * from every other host for `faultS`, then healed: nodes outside never shown down, the rack's
+ * relays' memory bounded, and how soon the rack is whole again.
+ */
+export async function partitionScenario(cluster: BenchCluster, faultS: number, say: (l: string) => void): Promise<PartitionFigures | null> {
+  const { lab, layout } = cluster.lab!;
+  const rack = [...layout.racks].filter((r) => r.top !== null).sort((a, b) => b.hosts.length - a.hosts.length)[0];
+  if (rack === undefined || layout.racks.length < 2) {
+    say("partition: the cluster has a single rack at this size (more nodes or more real relays make racks)");
+    return null;
+  }
+  const inside = new Set(rack.nodes);
+  const outside = [...cluster.plan.topology.nodes.keys()].filter((n) => !inside.has(n));
+  const relays = rack.hosts.filter((h) => cluster.relaysOf.has(h));
+  const pids = relays.map((r) => cluster.relaysOf.get(r)!.proc.pid!);
+  const rss0 = pids.map((p) => processStats(p).rssBytes);
+  const rssMax = [...rss0];
+  const dropped0 = droppedByReason(await cluster.rootMetrics());
+  const faults = new LabFaults(lab);
+  const down = new Set<string>();
+  const t0 = Date.now();
+  faults.partition(rack.hosts);
+  while (Date.now() - t0 < faultS * 1000) {
+    const v = await view(cluster);
+    for (const n of outside) if (v.get(n)?.up === false) down.add(n);
+    pids.forEach((p, k) => (rssMax[k] = Math.max(rssMax[k]!, processStats(p).rssBytes)));
+    await sleep(200);
+  }
+  faults.heal();
+  const t1 = Date.now();
+  let whole = NaN;
+  while (Date.now() - t1 < 120_000) {
+    const v = await view(cluster);
+    for (const n of outside) if (v.get(n)?.up === false) down.add(n);
+    if (rack.nodes.every((n) => v.get(n)?.up === true && v.get(n)!.lastSampleMs > t1)) {
+      whole = Date.now() - t1;
+      break;
+    }
+    await sleep(100);
+  }
+  const dropped1 = droppedByReason(await cluster.rootMetrics());
+  const roots_dropped: Record<string, number> = {};
+  for (const [reason, n] of dropped1) if (n - (dropped0.get(reason) ?? 0) > 0) roots_dropped[reason] = n - (dropped0.get(reason) ?? 0);
+  const growth = Math.max(0, ...rssMax.map((r, k) => r - rss0[k]!)) / 2 ** 20;
+  const result: PartitionFigures = { rack: rack.name, rack_hosts: rack.hosts.length, rack_nodes: rack.nodes.length, fault_s: faultS, outside_marked_down: down.size, relay_rss_growth_mb: growth, whole_ms: whole, roots_dropped };
+  say(`partition: ${rack.name} (${rack.hosts.length} hosts, ${rack.nodes.length} nodes) cut off for ${faultS} s; ${down.size} nodes outside shown down; its relays grew at most ${growth.toFixed(1)} MB; whole ${whole} ms after the heal; roots dropped ${JSON.stringify(roots_dropped)}`);
+  return result;
+}
+
+function droppedByReason(metrics: Map<string, number>[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of metrics) {
+    for (const [k, v] of m) {
+      const r = /^banyan_root_frames_dropped_total\{reason="([^"]+)"\}$/.exec(k);
+      if (r) out.set(r[1]!, (out.get(r[1]!) ?? 0) + v);
+    }
+  }
+  return out;
+}
