@@ -10,10 +10,12 @@
 #   slurm-wlm, munge  a one-node Slurm whose prolog and epilog run deploy/slurm/* (test/serial/slurm.test.ts)
 #   rpm, cpio   rpmbuild makes the .rpm of `npm run package`; rpm2cpio and cpio unpack it in its test
 #   tzdata      the zone files the agent names its zone from, as node_exporter does (time-zone test)
+#   iproute2, nftables  the emulated hosts of `banyan bench --hosts netns` (namespaces, a bridge, tc) and
+#               their faults (nftables bridge rules: partitions, loss) (test/serial/lab.test.ts)
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio tzdata)
+PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio tzdata iproute2 nftables)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,6 @@
 import type { BenchCluster } from "../bench-cluster.js";
 import { processStats } from "../process-stats.js";
+import { CounterGrowth } from "../root-metrics.js";
 import { LabFaults } from "./lab-faults.js";
 
 /** What the roots say of each node, merged over the roots (up at any; its newest sample at any). */
@@ -18,8 +19,10 @@ export interface BlackholeFigures {
   all_fresh_ms: number;
   /** The oldest a child's newest sample at the roots got while it failed over (sampled every 100 ms). */
   max_child_staleness_ms: number;
-  /** Children (not the silent relay) that a root showed down at any time from the fault until they were back home. */
+  /** Children (not the silent relay) that the roots' API showed down (at every root that answered) at any time from the fault until they were back home. */
   children_marked_down: number;
+  /** Nodes the roots' liveness marked down over the scenario (banyan_root_nodes_down_total): the silent relay itself is one. */
+  marked_down_by_roots: number;
   /** After the relay's host came back: until it had all its planned children again (NaN: not within 120 s). */
   back_home_ms: number;
   /** The oldest a child's newest sample got while they moved back (a hole in the move back shows here). */
@@ -31,8 +34,10 @@ export interface PartitionFigures {
   rack_hosts: number;
   rack_nodes: number;
   fault_s: number;
-  /** Nodes outside the rack a root showed down at any time (the goal: 0). */
+  /** Nodes outside the rack the roots' API showed down (at every root that answered) at any time (the goal: 0). */
   outside_marked_down: number;
+  /** Nodes the roots' liveness marked down over the scenario (banyan_root_nodes_down_total): the rack's, at most once each. */
+  marked_down_by_roots: number;
   /** The rack's real relays' RSS growth over the partition, the largest, MB. */
   relay_rss_growth_mb: number;
   /** After the heal: until every node of the rack was up with a sample taken after the heal (NaN: not within 120 s). */
@@ -43,9 +48,18 @@ export interface PartitionFigures {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function view(cluster: BenchCluster): Promise<Map<string, NodeView>> {
-  const out = new Map<string, NodeView>();
-  for (const n of (await cluster.nodes()).flat()) {
+type View = Map<string, NodeView> & { complete?: boolean };
+
+/**
+ * The roots' view of every node. A root that did not answer (busy, or its answer timed out) leaves
+ * its nodes out: a node it holds would then show as the other root left it (down, after a move),
+ * so a view missing a root says nothing of who is down (`complete` false).
+ */
+async function view(cluster: BenchCluster): Promise<View> {
+  const reports = await cluster.nodes();
+  const out: View = new Map<string, NodeView>();
+  out.complete = reports.every((r) => r.length > 0);
+  for (const n of reports.flat()) {
     const v = out.get(n.node);
     if (v === undefined) out.set(n.node, { up: n.up, lastSampleMs: n.last_sample_ms });
     else {
@@ -84,29 +98,34 @@ export async function blackholeScenario(cluster: BenchCluster, faultS: number, s
   const faults = new LabFaults(lab);
   const down = new Set<string>();
   let maxStale = 0;
-  const track = (v: Map<string, NodeView>, now: number): void => {
+  const track = (v: View, now: number): void => {
     for (const c of children) {
       const n = v.get(c);
       if (n === undefined) continue;
-      if (!n.up) down.add(c);
+      if (!n.up && v.complete === true) down.add(c);
       maxStale = Math.max(maxStale, now - n.lastSampleMs);
     }
   };
+  const downs = new CounterGrowth("banyan_root_nodes_down_total");
+  downs.add(await cluster.rootMetrics());
   const t0 = Date.now();
   faults.silence(relay);
   process.kill(worker.proc.pid!, "SIGSTOP");
   let firstFresh = NaN;
   let allFresh = NaN;
+  const freshAt = new Map<string, number>();
   while (Date.now() - t0 < faultS * 1000) {
     const now = Date.now();
     const v = await view(cluster);
     track(v, now);
     const fresh = children.filter((c) => (v.get(c)?.lastSampleMs ?? 0) > t0).length;
+    for (const c of children) if (!freshAt.has(c) && (v.get(c)?.lastSampleMs ?? 0) > t0) freshAt.set(c, now - t0);
     if (fresh > 0 && Number.isNaN(firstFresh)) firstFresh = now - t0;
     if (fresh === children.length && Number.isNaN(allFresh)) allFresh = now - t0;
     await sleep(100);
   }
   const failoverStale = maxStale;
+  if (process.env["BANYAN_LAB_DEBUG"]) say(`blackhole: fresh at ${JSON.stringify([...freshAt].sort((a, b) => a[1] - b[1]))}`);
   say(`blackhole: ${relay} silent (port down, SIGSTOP) with ${children.length} nodes below; first child fresh elsewhere after ${firstFresh} ms, all after ${allFresh} ms; oldest child sample ${failoverStale} ms; ${down.size} children shown down`);
   maxStale = 0;
   process.kill(worker.proc.pid!, "SIGCONT");
@@ -126,7 +145,7 @@ export async function blackholeScenario(cluster: BenchCluster, faultS: number, s
   }
   // A little longer: a hole in the move back shows after it.
   for (const end = Date.now() + 3000; Date.now() < end; await sleep(100)) track(await view(cluster), Date.now());
-  const result: BlackholeFigures = { relay, children: children.length, fault_s: faultS, first_fresh_ms: firstFresh, all_fresh_ms: allFresh, max_child_staleness_ms: failoverStale, children_marked_down: down.size, back_home_ms: backHome, max_staleness_moving_back_ms: maxStale };
+  const result: BlackholeFigures = { relay, children: children.length, fault_s: faultS, first_fresh_ms: firstFresh, all_fresh_ms: allFresh, max_child_staleness_ms: failoverStale, children_marked_down: down.size, marked_down_by_roots: downs.add(await cluster.rootMetrics()), back_home_ms: backHome, max_staleness_moving_back_ms: maxStale };
   say(`blackhole: ${relay} back after ${faultS} s; all ${planned} children back under it after ${backHome} ms; oldest child sample meanwhile ${maxStale} ms; ${down.size} children shown down in all`);
   return result;
 }
@@ -149,14 +168,17 @@ export async function partitionScenario(cluster: BenchCluster, faultS: number, s
   const pids = relays.map((r) => cluster.relaysOf.get(r)!.proc.pid!);
   const rss0 = pids.map((p) => processStats(p).rssBytes);
   const rssMax = [...rss0];
-  const dropped0 = droppedByReason(await cluster.rootMetrics());
+  const m0 = await cluster.rootMetrics();
+  const dropped0 = droppedByReason(m0);
+  const downs = new CounterGrowth("banyan_root_nodes_down_total");
+  downs.add(m0);
   const faults = new LabFaults(lab);
   const down = new Set<string>();
   const t0 = Date.now();
   faults.partition(rack.hosts);
   while (Date.now() - t0 < faultS * 1000) {
     const v = await view(cluster);
-    for (const n of outside) if (v.get(n)?.up === false) down.add(n);
+    if (v.complete === true) for (const n of outside) if (v.get(n)?.up === false) down.add(n);
     pids.forEach((p, k) => (rssMax[k] = Math.max(rssMax[k]!, processStats(p).rssBytes)));
     await sleep(200);
   }
@@ -165,18 +187,20 @@ export async function partitionScenario(cluster: BenchCluster, faultS: number, s
   let whole = NaN;
   while (Date.now() - t1 < 120_000) {
     const v = await view(cluster);
-    for (const n of outside) if (v.get(n)?.up === false) down.add(n);
+    if (v.complete === true) for (const n of outside) if (v.get(n)?.up === false) down.add(n);
     if (rack.nodes.every((n) => v.get(n)?.up === true && v.get(n)!.lastSampleMs > t1)) {
       whole = Date.now() - t1;
       break;
     }
     await sleep(100);
   }
-  const dropped1 = droppedByReason(await cluster.rootMetrics());
+  const m1 = await cluster.rootMetrics();
+  const dropped1 = droppedByReason(m1);
   const roots_dropped: Record<string, number> = {};
   for (const [reason, n] of dropped1) if (n - (dropped0.get(reason) ?? 0) > 0) roots_dropped[reason] = n - (dropped0.get(reason) ?? 0);
   const growth = Math.max(0, ...rssMax.map((r, k) => r - rss0[k]!)) / 2 ** 20;
-  const result: PartitionFigures = { rack: rack.name, rack_hosts: rack.hosts.length, rack_nodes: rack.nodes.length, fault_s: faultS, outside_marked_down: down.size, relay_rss_growth_mb: growth, whole_ms: whole, roots_dropped };
+  if (process.env["BANYAN_LAB_DEBUG"]) say(`partition: rack ${JSON.stringify(rack.hosts)} top ${rack.top}; outside shown down: ${[...down].slice(0, 20).join(" ")}`);
+  const result: PartitionFigures = { rack: rack.name, rack_hosts: rack.hosts.length, rack_nodes: rack.nodes.length, fault_s: faultS, outside_marked_down: down.size, marked_down_by_roots: downs.add(m1), relay_rss_growth_mb: growth, whole_ms: whole, roots_dropped };
   say(`partition: ${rack.name} (${rack.hosts.length} hosts, ${rack.nodes.length} nodes) cut off for ${faultS} s; ${down.size} nodes outside shown down; its relays grew at most ${growth.toFixed(1)} MB; whole ${whole} ms after the heal; roots dropped ${JSON.stringify(roots_dropped)}`);
   return result;
 }

@@ -26,7 +26,7 @@ export const rootConfigSchema = z
     http: z.string().optional(),
     /** The trees' sampling interval (sets the default of deadAfterMs). */
     intervalMs: positiveInt.default(1000),
-    /** A node silent this long is down: banyan_node_up 0, its series leave the page. Default 3 × intervalMs. */
+    /** A node silent this long is down: banyan_node_up 0, its series leave the page. Default 4 × intervalMs: a tick, the nodes' ack timeout (1 × intervalMs), a failover and one to spare (src/wire/tree-timing.ts). */
     deadAfterMs: positiveInt.optional(),
     /** A node down this long is forgotten. */
     forgetAfterMs: positiveInt.default(600_000),

@@ -39,6 +39,7 @@ import { overDefaults } from "../core/config-file.js";
 import { ClusterQuotas } from "./cluster-quotas.js";
 import { clusterEventsTaker, clusterStatus, clustersOf } from "./central-view.js";
 import { readTopologyFile, type RootRecord, type Topology } from "../../topology/topology-file.js";
+import { defaultDeadAfterMs } from "../wire/tree-timing.js";
 
 /**
  * A root: the child-facing server feeding the store (resyncs go back down through it), the HTTP
@@ -70,7 +71,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const registry = ctx.registry ?? new Registry();
   const log = ctx.log.child({ root: ctx.name });
   const limits = resolveLimits(config.limits);
-  const deadAfterMs = (cfg: Readonly<RootConfig>): number => cfg.deadAfterMs ?? 3 * cfg.intervalMs;
+  const deadAfterMs = (cfg: Readonly<RootConfig>): number => cfg.deadAfterMs ?? defaultDeadAfterMs(cfg.intervalMs);
   let aggregates = new AggregateEngine(config.aggregates);
   // A central root's "nodes" are clusters' roots: links, not origins of their own.
   const expectedNodes = (t: Topology, r: RootRecord): Set<string> => new Set(nodesOfRoot(t, r).filter((n) => t.nodes.get(n)?.cluster === undefined));

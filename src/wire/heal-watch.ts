@@ -1,5 +1,6 @@
 import { Backoff } from "../core/backoff.js";
 import type { ParentProbe } from "./parent-probe.js";
+import { probeBackoffCapMs } from "./tree-timing.js";
 
 export interface HealWatchOptions {
   /** The planned parent must answer probes this long before the node moves back to it. */
@@ -12,21 +13,23 @@ export interface HealWatchOptions {
 
 /**
  * Watches the planned parent while a node reports through a fallback: probes it every
- * `probeIntervalMs` while it answers (backing off, up to 30 s, while it does not) and calls
+ * `probeIntervalMs` while it answers (backing off, up to half of `healAfterMs` (1-30 s), while it does not) and calls
  * `healed` once it has answered for `healAfterMs` without a miss. A miss starts the count again,
  * so a flapping parent never takes its children back.
  */
 export class HealWatch {
   private timer: NodeJS.Timeout | null = null;
   private healthySinceMs: number | null = null;
-  private readonly backoff = new Backoff(1000, 30_000);
+  private readonly backoff: Backoff;
   /** No probe, so no move back, before this (ms since the epoch): kept across stop(). */
   private holdUntilMs = 0;
 
   constructor(
     private readonly prober: ParentProbe,
     private readonly opts: HealWatchOptions,
-  ) {}
+  ) {
+    this.backoff = new Backoff(1000, probeBackoffCapMs(opts.healAfterMs));
+  }
 
   /**
    * Probes `address` after `probeIntervalMs` (nothing when already watching). `stillAway` is asked

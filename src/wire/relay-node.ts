@@ -10,6 +10,7 @@ import type { WireLimits } from "./wire-limits.js";
 import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
 import { ChildServer, type ChildLink, type TreePortOptions } from "./child-server.js";
+import { connectTimeoutMs } from "./tree-timing.js";
 
 /** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */
 export interface LocalOrigin {
@@ -80,7 +81,7 @@ export class RelayNode implements FrameSink, Downlink {
         flushMs: opts.flushMs,
         maxQueuedFrames: opts.maxQueuedFrames,
         ackTimeoutMs: opts.ackTimeoutMs,
-        connectTimeoutMs: opts.ackTimeoutMs,
+        connectTimeoutMs: connectTimeoutMs(opts.intervalMs, opts.ackTimeoutMs),
         healAfterMs: opts.healAfterMs,
         probeIntervalMs: Math.min(1000, opts.intervalMs),
         handoverMs: 2 * opts.intervalMs,

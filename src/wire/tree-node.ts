@@ -7,6 +7,7 @@ import { OriginAuthority } from "./origin-authority.js";
 import { TreeTls } from "./tree-tls.js";
 import type { UplinkTarget } from "./uplink-contract.js";
 import { resolveLimits, resolveTreePort, type TreeNodeConfig } from "./wire-config.js";
+import { defaultAckTimeoutMs, defaultHealAfterMs } from "./tree-timing.js";
 
 /** A node in the trees as a running daemon: an agent (sampler + relay) or a dedicated relay. */
 export interface NodeDaemon<S extends LocalOrigin | null = LocalOrigin | null> {
@@ -52,9 +53,9 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
       plannedChildren: rec.children,
       intervalMs: config.intervalMs,
       flushMs: config.flushMs,
-      ackTimeoutMs: config.ackTimeoutMs ?? 2 * config.intervalMs,
+      ackTimeoutMs: config.ackTimeoutMs ?? defaultAckTimeoutMs(config.intervalMs),
       maxQueuedFrames: config.maxQueuedFrames,
-      healAfterMs: config.healAfterMs ?? 10 * config.intervalMs,
+      healAfterMs: config.healAfterMs ?? defaultHealAfterMs(config.intervalMs),
       limits: resolveLimits(config.limits),
       treePort: resolveTreePort(config.tree),
       authority,

@@ -66,7 +66,7 @@ export const nodeSchemaFields = {
   flushMs: positiveInt.default(20),
   /** Frames held toward the parent before the oldest deltas are dropped (and resynced). */
   maxQueuedFrames: positiveInt.default(DEFAULT_MAX_QUEUED_FRAMES),
-  /** A parent that has not acked a batch this long is dead or hung; default 2 × intervalMs. */
+  /** A parent that has not acked a batch this long is dead or hung; default 1 × intervalMs (tree-timing.ts: with the roots' deadAfterMs, 3 × intervalMs, a child of a silent relay is late, not down). */
   ackTimeoutMs: positiveInt.optional(),
   /** After a failover, the planned parent must answer probes this long before the node moves back; default 10 × intervalMs. */
   healAfterMs: positiveInt.optional(),

@@ -1,0 +1,83 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { labUnavailable } from "../../bench/lab/lab-hosts.js";
+import type { BenchResult } from "../../bench/run-bench.js";
+import { banyan } from "../fixtures/banyan-cli.js";
+import { eventually } from "../fixtures/cluster.js";
+import { startBanyan } from "../fixtures/processes.js";
+
+// Emulated hosts need root (CI runs as root); elsewhere the bench refuses with exit 2, tested below.
+const why = labUnavailable();
+t.setTimeout(420_000);
+
+/** What the lab `runId` on `subnet` left on the machine: namespaces, its blackhole route, hosts files, its state file. */
+function leftovers(runId: string, subnet: string): string[] {
+  const netns = (spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "").split("\n").filter((l) => l.startsWith(`bnl-${runId}-`));
+  const routes = (spawnSync("ip", ["route", "show", "type", "blackhole"], { encoding: "utf8" }).stdout ?? "").split("\n").filter((l) => l.includes(subnet));
+  const files = existsSync("/etc/netns") ? readdirSync("/etc/netns").filter((d) => d.startsWith(`bnl-${runId}-`)) : [];
+  const state = existsSync(`/run/banyan-lab/${runId}.json`) ? [`/run/banyan-lab/${runId}.json`] : [];
+  return [...netns, ...routes, ...files, ...state];
+}
+
+const small = ["bench", "--hosts", "netns", "--nodes", "200", "--series", "50", "--trees", "2", "--max-real-relays", "14", "--duration-s", "2", "--no-progress"];
+
+t.test("bench - network scenarios without emulated hosts are refused with the option to add", async (t) => {
+  const r = banyan(["bench", "--scenario", "blackhole", "--no-progress"]);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /--scenario blackhole needs emulated hosts: add --hosts netns/);
+});
+
+t.test("bench on emulated hosts - a relay's host silent: its children fresh elsewhere and never marked down, then back under it", { skip: why ?? false }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-lab-test-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = banyan([...small, "--scenario", "blackhole", "--fault-s", "8", "--json", join(dir, "r.json")], undefined, 240_000);
+  t.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(readFileSync(join(dir, "r.json"), "utf8")) as BenchResult;
+  const lab = result.lab!;
+  t.ok(lab.hosts >= 16, `every root, real relay and the agent on a host of its own (${lab.hosts} hosts, ${lab.racks} racks)`);
+  t.ok(lab.wire_leaf_bytes_per_node_per_interval > 0 && lab.wire_root_bytes_per_node_per_interval > 0, "the switch counted the leaves' and the roots' bytes");
+  const b = lab.blackhole!;
+  t.ok(b.children > 0, `a relay with ${b.children} nodes below went silent`);
+  t.ok(Number.isFinite(b.all_fresh_ms), `every child fresh at a root elsewhere (after ${b.all_fresh_ms} ms)`);
+  t.ok(b.marked_down_by_roots <= 1, `no child marked down by the roots' liveness (${b.marked_down_by_roots} marked down: the silent relay is one)`);
+  t.comment(`children shown down by the roots' API meanwhile: ${b.children_marked_down}; oldest child sample ${b.max_child_staleness_ms} ms`);
+  t.ok(Number.isFinite(b.back_home_ms), `back under the relay once its host came back (after ${b.back_home_ms} ms)`);
+  t.equal(result.nodes_marked_down, 0, "nobody marked down in the steady window");
+  t.same(leftovers(lab.run_id, lab.subnet), [], "the lab is gone: namespaces, blackhole route, hosts files, state");
+});
+
+t.test("bench on emulated hosts - a rack cut off: nobody outside marked down, the rack whole after the heal", { skip: why ?? false }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-lab-test-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = banyan([...small, "--scenario", "partition", "--fault-s", "8", "--json", join(dir, "r.json")], undefined, 240_000);
+  t.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(readFileSync(join(dir, "r.json"), "utf8")) as BenchResult;
+  const p = result.lab!.partition!;
+  t.ok(p.rack_hosts >= 2 && p.rack_nodes > 0, `a rack of ${p.rack_hosts} hosts and ${p.rack_nodes} nodes was cut off`);
+  t.ok(p.marked_down_by_roots <= p.rack_nodes, `no node outside the rack marked down by the roots' liveness (${p.marked_down_by_roots} marked down, ${p.rack_nodes} in the rack)`);
+  t.comment(`nodes outside the rack shown down by the roots' API meanwhile: ${p.outside_marked_down}`);
+  t.ok(Number.isFinite(p.whole_ms), `every node of the rack up and fresh after the heal (after ${p.whole_ms} ms)`);
+  t.same(leftovers(result.lab!.run_id, result.lab!.subnet), [], "the lab is gone");
+});
+
+for (const signal of ["SIGINT", "SIGKILL"] as const) {
+  t.test(`bench on emulated hosts - ${signal} mid-run: the lab is removed${signal === "SIGKILL" ? " by the next run's --cleanup" : ""}`, { skip: why ?? false }, async (t) => {
+    const bench = startBanyan([...small, "--duration-s", "120"]);
+    t.teardown(() => bench.stop("SIGKILL"));
+    t.ok(await eventually(() => /start: \d+ of 200 nodes up/.test(bench.output()), 90_000), "the cluster runs on its hosts");
+    const [, runId, subnet] = /lab ([0-9a-f]{4}): \d+ hosts on (\S+)/.exec(bench.output())! as unknown as [string, string, string];
+    t.not(leftovers(runId, subnet).length, 0, "the lab exists while it runs");
+    await bench.stop(signal, 30_000);
+    if (signal === "SIGKILL") {
+      // The inner bench notices its parent is gone and stops its daemons; the lab stays for --cleanup.
+      t.ok(await eventually(() => (spawnSync("ip", ["netns", "pids", `bnl-${runId}-root1`], { encoding: "utf8" }).stdout ?? "").trim() === "", 30_000), "its daemons stopped");
+      const c = banyan(["bench", "--cleanup"]);
+      t.equal(c.status, 0, c.stderr);
+      t.match(c.stdout, runId);
+    }
+    t.ok(await eventually(() => leftovers(runId, subnet).length === 0, 20_000), `nothing of lab ${runId} left (${leftovers(runId, subnet).join(" ")})`);
+  });
+}
