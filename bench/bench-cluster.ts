@@ -216,7 +216,8 @@ export class BenchCluster {
 
   /** Each root's nodes report (/api/v1/nodes). */
   async nodes(): Promise<{ node: string; up: boolean; last_seen_ms: number; last_sample_ms: number; series: number }[][]> {
-    return Promise.all(this.roots.map((r) => fetch(`http://${r.http}/api/v1/nodes`).then((x) => x.json() as never).catch(() => [])));
+    // A root cut off (emulated hosts) answers nothing: give up on it after 2 s, as on one that failed.
+    return Promise.all(this.roots.map((r) => fetch(`http://${r.http}/api/v1/nodes`, { signal: AbortSignal.timeout(2000) }).then((x) => x.json() as never).catch(() => [])));
   }
 
   /** Failovers so far of the real relays and the simulated streams (a worker that was killed no longer counts). */
@@ -228,7 +229,7 @@ export class BenchCluster {
   async rootMetrics(): Promise<Map<string, number>[]> {
     return Promise.all(
       this.roots.map(async (r) => {
-        const text = await fetch(`http://${r.http}/api/v1/self`).then((x) => x.text()).catch(() => "");
+        const text = await fetch(`http://${r.http}/api/v1/self`, { signal: AbortSignal.timeout(2000) }).then((x) => x.text()).catch(() => "");
         const out = new Map<string, number>();
         for (const line of text.split("\n")) {
           if (line === "" || line.startsWith("#")) continue;

@@ -16,7 +16,8 @@ import { rootRestartScenario, watchWindow, type StormFigures } from "./storm-sce
 import { scrapeRoots } from "./root-scrapes.js";
 import { labFromEnv } from "./lab/lab-run.js";
 import { layLab } from "./lab/lab-plan.js";
-import { blackholeScenario, partitionScenario, type BlackholeFigures, type PartitionFigures } from "./lab/lab-scenarios.js";
+import { blackholeScenario, lossyScenario, partitionScenario, rootIsolatedScenario, type BlackholeFigures, type LossyFigures, type PartitionFigures, type RootIsolatedFigures } from "./lab/lab-scenarios.js";
+import { LabFaults } from "./lab/lab-faults.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
 export interface BenchResult {
@@ -83,6 +84,10 @@ export interface BenchResult {
     wire_agent_bytes_per_interval: number;
     blackhole: BlackholeFigures | null;
     partition: PartitionFigures | null;
+    root_isolated: RootIsolatedFigures | null;
+    lossy: LossyFigures | null;
+    /** The first root's link capped each way from before the start: the start's figures under the cap are `start`. */
+    thin_uplink: { root: string; mbit: number } | null;
   } | null;
   /** Why this run's figures should not be trusted (empty when nothing says so): a machine loaded past its cores, scrapes that failed. */
   unreliable: string[];
@@ -157,6 +162,12 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     for (let k = 0; k < 10; k++) {
       await new Promise((r) => setTimeout(r, 100));
       cluster.rootProcessStats().forEach((s, i) => (emptyRootRss[i] = Math.min(emptyRootRss[i]!, s.rssBytes)));
+    }
+    // thin-uplink: the first root's link is capped before anything connects, through the start in one tick.
+    const thin = lab !== null && o.scenario === "thin-uplink" ? { root: plan.topology.roots[0]!.name, mbit: o.uplinkMbit } : null;
+    if (thin !== null) {
+      new LabFaults(lab!).rate(thin.root, thin.mbit);
+      say(`thin-uplink: ${thin.root}'s link capped at ${thin.mbit} Mbit/s each way (tc tbf) from before the start`);
     }
     await cluster.startRelays();
     cluster.startAgent();
@@ -308,10 +319,15 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
         wire_agent_bytes_per_interval: plan.realAgent === null ? NaN : delta(plan.realAgent, "sent") / ticks,
         blackhole: null,
         partition: null,
+        root_isolated: null,
+        lossy: null,
+        thin_uplink: thin,
       };
       say(`wire (the switch ports' counters, TCP/IP included): ${result.lab.wire_leaf_bytes_per_node_per_interval.toFixed(0)} B per node per interval from the leaves (Banyan counts ${leafBytes.toFixed(0)}), ${result.lab.wire_root_bytes_per_node_per_interval.toFixed(0)} B into the roots (Banyan counts ${rootLinkBytes.toFixed(0)}), the real agent ${result.lab.wire_agent_bytes_per_interval.toFixed(0)} B; a gzip scrape ${prom.gzip.toFixed(0)} B`);
       if (o.scenario === "blackhole") result.lab.blackhole = await phase("blackhole", o.faultS + 20, () => blackholeScenario(cluster, o.faultS, say));
       if (o.scenario === "partition") result.lab.partition = await phase("partition", o.faultS + 15, () => partitionScenario(cluster, o.faultS, say));
+      if (o.scenario === "root-isolated") result.lab.root_isolated = await phase("isolated", o.faultS + 20, () => rootIsolatedScenario(cluster, o.faultS, say));
+      if (o.scenario === "lossy") result.lab.lossy = await phase("lossy", (o.faultS + 3) * o.lossPercents.length, () => lossyScenario(cluster, o.faultS, o.lossPercents, say));
     }
     const killed = new Set<string>();
     if (o.scenario === "failover" || o.scenario === "all") result.failover = await phase("failover", 30, () => failoverScenario(cluster, o.killRelays, timeline.recovery, killed, say));

@@ -53,6 +53,7 @@ export function labUnavailable(): string | null {
   if (process.platform !== "linux") return "emulated hosts need Linux network namespaces";
   if (process.getuid?.() !== 0) return "emulated hosts need root (network namespaces, a bridge, nftables)";
   if (spawnSync("ip", ["-V"]).status !== 0) return "emulated hosts need iproute2's ip (Debian: iproute2)";
+  if (spawnSync("nft", ["--version"]).status !== 0) return "emulated hosts need nftables' nft for their faults (Debian: nftables)";
   return null;
 }
 

@@ -1,6 +1,7 @@
 import type { BenchCluster } from "../bench-cluster.js";
 import { processStats } from "../process-stats.js";
-import { CounterGrowth } from "../root-metrics.js";
+import { bucketsBetween, CounterGrowth, histogramQuantile } from "../root-metrics.js";
+import { OPS_HOST } from "./lab-plan.js";
 import { LabFaults } from "./lab-faults.js";
 
 /** What the roots say of each node, merged over the roots (up at any; its newest sample at any). */
@@ -214,4 +215,104 @@ function droppedByReason(metrics: Map<string, number>[]): Map<string, number> {
     }
   }
   return out;
+}
+
+export interface LossyFigures {
+  /** Per loss level: nodes the roots marked down, p99 and max sample→root latency over the window. */
+  levels: { percent: number; marked_down: number; p99_ms: number; max_ms: number }[];
+  fault_s: number;
+}
+
+/**
+ * Packet loss on every link of the trees (every host's switch port but the bench's own), `faultS`
+ * at each level in turn: nodes marked down (the goal at 1 %: none) and the sample→root latency.
+ */
+export async function lossyScenario(cluster: BenchCluster, faultS: number, percents: readonly number[], say: (l: string) => void): Promise<LossyFigures> {
+  const { lab, layout } = cluster.lab!;
+  const faults = new LabFaults(lab);
+  const hosts = layout.hosts.filter((h) => h !== OPS_HOST);
+  const levels: LossyFigures["levels"] = [];
+  for (const percent of percents) {
+    const m0 = await cluster.rootMetrics();
+    const downs = new CounterGrowth("banyan_root_nodes_down_total");
+    downs.add(m0);
+    faults.loss(hosts, percent);
+    await sleep(faultS * 1000);
+    const m1 = await cluster.rootMetrics();
+    faults.loss([], 0);
+    const window = bucketsBetween(m0, m1);
+    const top = [...window].reverse().find(([, c], k, arr) => c > (arr[k + 1]?.[1] ?? 0));
+    const level = { percent, marked_down: downs.add(m1), p99_ms: histogramQuantile(window, 0.99), max_ms: top !== undefined ? top[0] * 1000 : NaN };
+    levels.push(level);
+    say(`lossy: ${percent} % of packets dropped each way on every link for ${faultS} s: ${level.marked_down} nodes marked down, sample→root p99 ${level.p99_ms.toFixed(0)} ms, max ≤ ${level.max_ms} ms`);
+    // Whatever the loss did, the next level starts from a whole cluster.
+    await sleep(3000);
+  }
+  return { levels, fault_s: faultS };
+}
+
+export interface RootIsolatedFigures {
+  root: string;
+  nodes: number;
+  fault_s: number;
+  /** Until every node of the root's trees had a sample taken after the cut at another root (NaN: not within 60 s). */
+  all_fresh_ms: number;
+  /** The oldest a node's newest sample at the other roots got meanwhile. */
+  max_staleness_ms: number;
+  /** After the heal: until the root showed every node of its trees up and fresh again (NaN: not within 120 s). */
+  back_ms: number;
+  /** The oldest a node's newest sample got (at any root) while they moved back: a hole shows here. */
+  max_staleness_moving_back_ms: number;
+}
+
+/**
+ * A root's host cut off from every other host for `faultS` (its process runs on): its trees' nodes
+ * fail over to the other roots; after the heal they move back. Freshness is read at the roots that
+ * answer (the bench, on its own host, is cut off from the isolated root too).
+ */
+export async function rootIsolatedScenario(cluster: BenchCluster, faultS: number, say: (l: string) => void): Promise<RootIsolatedFigures | null> {
+  const { lab } = cluster.lab!;
+  if (cluster.roots.length < 2) {
+    say("root-isolated: needs two roots or more (--roots)");
+    return null;
+  }
+  const root = cluster.plan.topology.roots[0]!;
+  const t = cluster.plan.topology;
+  const mine = [...t.nodes.keys()].filter((n) => {
+    let x = n;
+    while (t.nodes.has(x)) x = t.nodes.get(x)!.parent;
+    return x === root.name;
+  });
+  const faults = new LabFaults(lab);
+  let maxStale = 0;
+  const t0 = Date.now();
+  faults.partition([root.name]);
+  let allFresh = NaN;
+  while (Date.now() - t0 < faultS * 1000) {
+    const now = Date.now();
+    const v = await view(cluster);
+    for (const n of mine) maxStale = Math.max(maxStale, now - (v.get(n)?.lastSampleMs ?? t0));
+    if (Number.isNaN(allFresh) && mine.every((n) => (v.get(n)?.lastSampleMs ?? 0) > t0)) allFresh = now - t0;
+    await sleep(100);
+  }
+  const failoverStale = maxStale;
+  faults.heal();
+  const t1 = Date.now();
+  maxStale = 0;
+  let back = NaN;
+  while (Date.now() - t1 < 120_000) {
+    const now = Date.now();
+    const reports = await cluster.nodes();
+    const v = await view(cluster);
+    for (const n of mine) maxStale = Math.max(maxStale, now - (v.get(n)?.lastSampleMs ?? t1));
+    const atRoot = new Map((reports[0] ?? []).map((n) => [n.node, n]));
+    if (mine.every((n) => atRoot.get(n)?.up === true && atRoot.get(n)!.last_sample_ms > t1)) {
+      back = now - t1;
+      break;
+    }
+    await sleep(200);
+  }
+  const result: RootIsolatedFigures = { root: root.name, nodes: mine.length, fault_s: faultS, all_fresh_ms: allFresh, max_staleness_ms: failoverStale, back_ms: back, max_staleness_moving_back_ms: maxStale };
+  say(`root-isolated: ${root.name} cut off for ${faultS} s: its ${mine.length} nodes fresh at the other roots after ${allFresh} ms (oldest sample ${failoverStale} ms); back at it ${back} ms after the heal (oldest sample meanwhile ${maxStale} ms)`);
+  return result;
 }

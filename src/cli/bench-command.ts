@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
-import { BENCH_DEFAULTS, type BenchOptions } from "../../bench/bench-options.js";
+import { BENCH_DEFAULTS, LAB_SCENARIOS, type BenchOptions, type LabScenario } from "../../bench/bench-options.js";
 import { formatBenchTable, writePlot } from "../../bench/bench-report.js";
 import { formatRamp, runRamp } from "../../bench/ramp.js";
 import { runBench } from "../../bench/run-bench.js";
@@ -32,12 +32,17 @@ export function benchCommand(): Command {
     .option("--relay-processes <k>", "processes hosting the real relays", intOption(1, 64), d.relayProcesses)
     .option("--max-real-relays <n>", "real relays at most (the top levels of each tree); below them nodes are simulated", intOption(0, 100_000), d.maxRealRelays)
     .addOption(
-      new Option("--scenario <name>", "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all; with --hosts netns also a relay's host gone silent (blackhole) or a rack cut off (partition)")
-        .choices(["steady", "failover", "root-restart", "storm", "all", "blackhole", "partition"])
+      new Option(
+        "--scenario <name>",
+        "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all; with --hosts netns also a relay's host gone silent (blackhole), a rack cut off (partition), a root's host cut off (root-isolated), a root's link capped through the start (thin-uplink), packet loss on every link (lossy)",
+      )
+        .choices(["steady", "failover", "root-restart", "storm", "all", ...LAB_SCENARIOS])
         .default(d.scenario),
     )
     .addOption(new Option("--hosts <where>", "local: every process on this machine's loopback; netns: each root, real relay and the real agent on an emulated host of its own (network namespaces on a bridge; root only)").choices(["local", "netns"]).default(d.hosts))
-    .option("--fault-s <s>", "how long the fault of the blackhole and partition scenarios lasts", intOption(1, 3600), d.faultS)
+    .option("--fault-s <s>", "how long the fault of a network scenario lasts (lossy: at each level)", intOption(1, 3600), d.faultS)
+    .option("--loss <percents>", "the lossy scenario's levels of packet loss, % each way, comma-separated", percentList, [...d.lossPercents])
+    .option("--uplink-mbit <n>", "the thin-uplink scenario's cap on the first root's link, Mbit/s each way", intOption(1, 100_000), d.uplinkMbit)
     .option("--cleanup", "remove what emulated-host runs that died left behind (namespaces, routes, hosts files), then exit")
     .option("--kill-relays <k>", "relays killed in the failover scenario", intOption(1, 1000), d.killRelays)
     .option("--baseline-prometheus", "also run a real Prometheus scraping the roots, then the nodes directly")
@@ -74,7 +79,10 @@ host "ops": no traffic leaves the machine (no lab namespace has a default route,
 route covers the lab's subnet here while it runs). It reports the bytes the switch ports counted
 (TCP/IP included) beside Banyan's own count. Scenarios there: blackhole (a relay's port down and
 its process frozen for --fault-s: how soon its children are fresh elsewhere, and back), partition
-(a rack cut off from every other host for --fault-s, then healed). Everything a run creates is
+(a rack cut off from every other host for --fault-s, then healed), root-isolated (the first root's
+host cut off for --fault-s: its trees at the other roots, then back), thin-uplink (the first root's
+link capped at --uplink-mbit from before the start in one tick), lossy (--loss % of the packets
+dropped each way on every link, --fault-s at each level). Everything a run creates is
 named bnl-<run id>-* and removed on every way out; --cleanup removes what a killed run left.
 Not with --remote-write, --baseline-prometheus or --ramp.
 
@@ -111,6 +119,8 @@ Examples:
           killRelays: flags["killRelays"] as number,
           hosts: flags["hosts"] as BenchOptions["hosts"],
           faultS: flags["faultS"] as number,
+          lossPercents: flags["loss"] as number[],
+          uplinkMbit: flags["uplinkMbit"] as number,
           baselinePrometheus: flags["baselinePrometheus"] === true,
           remoteWrite: (flags["remoteWrite"] as BenchOptions["remoteWrite"] | undefined) ?? null,
           remoteWriteOutageS: flags["remoteWriteOutageS"] as number,
@@ -167,11 +177,18 @@ function checkHosts(o: BenchOptions, ramp: boolean): void {
   const bad = (msg: string): never => {
     throw new BanyanError(Code.InvalidArgument, msg);
   };
-  if ((o.scenario === "blackhole" || o.scenario === "partition") && o.hosts !== "netns") bad(`--scenario ${o.scenario} needs emulated hosts: add --hosts netns (as root)`);
+  if ((LAB_SCENARIOS as readonly string[]).includes(o.scenario) && o.hosts !== "netns") bad(`--scenario ${o.scenario as LabScenario} needs emulated hosts: add --hosts netns (as root)`);
   if (o.hosts !== "netns") return;
   const why = labUnavailable();
   if (why !== null) bad(`--hosts netns: ${why}`);
   if (o.remoteWrite !== null) bad("--hosts netns: not with --remote-write (its receiver is not on a lab host yet)");
   if (o.baselinePrometheus) bad("--hosts netns: not with --baseline-prometheus (its Prometheus is not on a lab host yet)");
   if (ramp) bad("--hosts netns: not with --ramp");
+}
+
+/** "1,5" → [1, 5]: percentages from 0 to 100. */
+function percentList(v: string): number[] {
+  const out = v.split(",").map((x) => Number(x.trim()));
+  if (out.length === 0 || out.some((n) => !Number.isFinite(n) || n < 0 || n > 100)) throw new InvalidArgumentError("expected percentages from 0 to 100, comma-separated (e.g. 1,5)");
+  return out;
 }

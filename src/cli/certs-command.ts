@@ -1,6 +1,6 @@
 import "reflect-metadata";
 import { X509Certificate, webcrypto } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import type { Command } from "commander";
@@ -9,6 +9,7 @@ import { readTopologyFile } from "../../topology/topology-file.js";
 import { BanyanError, Code } from "../core/errors.js";
 import { exitOnError } from "./cli-errors.js";
 import { subcommand } from "./subcommand.js";
+import { parseOwner } from "../core/unix-accounts.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 type CryptoKey = webcrypto.CryptoKey;
@@ -24,6 +25,8 @@ export interface CertsFlags {
   days: string;
   names?: string;
   force?: boolean;
+  /** `USER[:GROUP]`: the certificates and keys made belong to them (the CA's key stays this user's). */
+  owner?: string;
 }
 
 /** The PEM of a private key (PKCS #8). */
@@ -111,17 +114,20 @@ export function certsCommand(): Command {
     .option("--days <n>", "validity of the certificates made", "825")
     .option("--names <hostlist>", "only these nodes and roots (e.g. n[0001-0100])")
     .option("--force", "make certificates again for names that have one in --out")
+    .option("--owner <user[:group]>", "give the certificates and keys made to this user (the packaged root and relay run as banyan; keys stay mode 600; the CA's key stays yours)")
     .addHelpText(
       "after",
       `
 Keys are ECDSA P-256; each certificate names its node as a DNS subject alternative name (what a
 parent checks against the node's Hello) and its topology address. Existing certificates are kept
-unless --force, so a grown topology only gets the new names'. Copy to each host its own
+unless --force, so a grown topology only gets the new names'. Keys are mode 600: the packaged
+root and relay units run as user banyan, so make theirs with --owner banyan (or install them with
+install -o banyan -m 0600). Copy to each host its own
 <name>.crt and <name>.key and the CA's ca.crt, and point tree.tls at them:
   tree: { tls: { caFile: /etc/banyan/tls/ca.crt, certFile: /etc/banyan/tls/node.crt, keyFile: /etc/banyan/tls/node.key } }
 
 Examples:
-  banyan certs --topology /etc/banyan/topology.json --out /etc/banyan/tls
+  banyan certs --topology /etc/banyan/topology.json --out /etc/banyan/tls --owner banyan
   banyan certs --topology topology.json --out tls --ca-cert site-ca.crt --ca-key site-ca.key --names "n[0001-0100]"`,
     )
     .action(async (flags: CertsFlags) => {
@@ -129,7 +135,7 @@ Examples:
         const started = Date.now();
         const r = await makeCertificates(flags);
         process.stderr.write(
-          `${r.caMade ? `made the CA ${r.caPath} (its key beside it, mode 600); ` : `signed with ${r.caPath}; `}${r.made} certificate${r.made === 1 ? "" : "s"} made, ${r.kept} kept, in ${flags.out} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
+          `${r.caMade ? `made the CA ${r.caPath} (its key beside it, mode 600); ` : `signed with ${r.caPath}; `}${r.made} certificate${r.made === 1 ? "" : "s"} made, ${r.kept} kept, in ${flags.out}${flags.owner !== undefined ? `, given to ${flags.owner}` : ""} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
         );
       } catch (err) {
         exitOnError(err);
@@ -142,6 +148,8 @@ export async function makeCertificates(flags: CertsFlags): Promise<{ caPath: str
   const days = Number(flags.days);
   if (!Number.isInteger(days) || days <= 0) throw new BanyanError(Code.InvalidConfig, `--days ${flags.days}: expected a positive whole number of days`);
   if ((flags.caCert === undefined) !== (flags.caKey === undefined)) throw new BanyanError(Code.InvalidConfig, "--ca-cert and --ca-key go together");
+  const owner = flags.owner === undefined ? null : parseOwner(flags.owner);
+  if (owner !== null && "error" in owner) throw new BanyanError(Code.InvalidConfig, `--owner ${flags.owner}: ${owner.error}`);
   const topology = readTopologyFile(flags.topology);
   mkdirSync(flags.out, { recursive: true, mode: 0o755 });
   const ca = await siteCa(flags, days);
@@ -155,13 +163,17 @@ export async function makeCertificates(flags: CertsFlags): Promise<{ caPath: str
   for (const [name, address] of all) {
     if (only !== null && !only.has(name)) continue;
     const crt = join(flags.out, `${name}.crt`);
+    const keyPath = join(flags.out, `${name}.key`);
     if (!flags.force && existsSync(crt)) {
+      // Kept, and given to --owner too: running again with --owner fixes the files of a first run.
+      if (owner !== null) for (const f of [keyPath, crt]) if (existsSync(f)) chownSync(f, owner.uid, owner.gid);
       kept++;
       continue;
     }
     const { cert, key } = await issue(name, address, ca, days);
-    writeFileSync(join(flags.out, `${name}.key`), key, { mode: 0o600 });
+    writeFileSync(keyPath, key, { mode: 0o600 });
     writeFileSync(crt, cert, { mode: 0o644 });
+    if (owner !== null) for (const f of [keyPath, crt]) chownSync(f, owner.uid, owner.gid);
     made++;
     if (made % 1000 === 0) process.stderr.write(`${made} certificates…\n`);
   }

@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { z } from "zod";
 import type { Topology } from "../../topology/topology-file.js";
 import { BanyanError, Code } from "../core/errors.js";
+import { unreadableBecause } from "../core/unix-accounts.js";
 
 /** `tree.tls` in every daemon's config: the site CA and this daemon's own certificate and key (PEM). */
 export const treeTlsSchema = z.strictObject({
@@ -96,7 +97,10 @@ export class TreeTls {
       try {
         return readFileSync(path);
       } catch (err) {
-        throw new BanyanError(Code.InvalidConfig, `tree.tls.${key}: ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: expected a readable PEM file`, { cause: err });
+        const code = (err as NodeJS.ErrnoException).code;
+        // The packaged root and relay run as user banyan: a key left root-owned 0600 is the usual cause.
+        const why = code === "EACCES" ? `EACCES: ${unreadableBecause(path)} (chown it to the daemon's user, e.g. \`banyan certs --owner banyan\`, or install -o banyan -m 0600)` : (code ?? (err as Error).message);
+        throw new BanyanError(Code.InvalidConfig, `tree.tls.${key}: ${path}: ${why}: expected a readable PEM file`, { cause: err });
       }
     };
     const ca = read("caFile");

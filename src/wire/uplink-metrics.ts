@@ -17,6 +17,7 @@ export function uplinkMetrics(registry: Registry, view: UplinkView) {
     dropped: counter(registry, "banyan_uplink_dropped_frames_total", "Frames dropped: the queue toward the parent overflowed, or a frame could never fit in a message."),
     transitions: counter(registry, "banyan_uplink_transitions_total", "Uplink state changes.", ["to"] as const),
     failovers: counter(registry, "banyan_uplink_failovers_total", "Moves to the next parent of the fallback chain after a failure."),
+    replayed: counter(registry, "banyan_uplink_frames_replayed_total", "Frames the failed parent had acked lately, sent again the new way (the root drops those it had as duplicates)."),
     heals: counter(registry, "banyan_uplink_heals_total", "Moves back to the planned parent."),
     replaced: counter(registry, "banyan_uplink_replaced_total", "Streams the parent ended because another process with this node's name opened one (two agents with one name)."),
     queued: gauge(registry, "banyan_uplink_queued_frames", "Frames waiting for the parent.", [], function () {

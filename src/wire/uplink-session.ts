@@ -58,7 +58,7 @@ export class UplinkSession implements FrameSink {
     registry: Registry,
   ) {
     this.chain = chain;
-    this.stream = new ParentStream(opts.limits, opts.tls);
+    this.stream = new ParentStream(opts.limits, opts.tls, this.replayWindow());
     this.healWatch = new HealWatch(prober, { healAfterMs: opts.healAfterMs, probeIntervalMs: opts.probeIntervalMs, probeTimeoutMs: Math.max(500, opts.connectTimeoutMs) });
     // The gauges read the session when scraped (UplinkView).
     this.m = uplinkMetrics(registry, this);
@@ -242,7 +242,7 @@ export class UplinkSession implements FrameSink {
   private fail(reason: string): void {
     if (this.stateNow === "closed" || this.stateNow === "backoff" || this.stateNow === "failing-over") return;
     this.abandonHandover();
-    this.takeBackUnacked();
+    this.takeBackUnacked(true);
     this.stream.end();
     this.healWatch.stop();
     const failed = this.currentTarget.name;
@@ -278,7 +278,7 @@ export class UplinkSession implements FrameSink {
       this.transition("healing", reason);
       this.handover = new Handover(this.stream, this.hooks.leaving());
       this.supervisor.wake();
-      this.stream = new ParentStream(this.opts.limits, this.opts.tls);
+      this.stream = new ParentStream(this.opts.limits, this.opts.tls, this.replayWindow());
     } else {
       // Not attached anywhere (connecting, backoff) or already moving: nothing to keep visible.
       this.retryTimer.clear();
@@ -307,8 +307,17 @@ export class UplinkSession implements FrameSink {
     );
   }
 
-  private takeBackUnacked(): void {
-    this.queue.requeue(this.stream.takeBackUnacked());
+  /** The stream's unacked frames back to the queue; after a failure (`replay`) also those its parent acked lately. */
+  private takeBackUnacked(replay = false): void {
+    const unacked = this.stream.unackedFrames;
+    const back = this.stream.takeBackUnacked(replay);
+    if (back.length > unacked) this.m.replayed.inc(back.length - unacked);
+    this.queue.requeue(back);
+  }
+
+  /** Acked batches are kept two ack timeouts (at most a queue's worth of frames) for a replay after a failure. */
+  private replayWindow(): { ms: number; maxFrames: number } {
+    return { ms: 2 * this.opts.ackTimeoutMs, maxFrames: this.opts.maxQueuedFrames };
   }
 
   private transition(to: UplinkState, reason: string): void {

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -15,6 +16,7 @@ import { UpSchema } from "../../src/gen/banyan/v1/uplink_pb.js";
 import { parseRootConfig } from "../../src/root/root-config.js";
 import { startRoot } from "../../src/root/root-daemon.js";
 import { UPLINK_STREAM_PATH } from "../../src/wire/uplink-grpc.js";
+import { banyan, BANYAN_BIN } from "../fixtures/banyan-cli.js";
 import { eventually } from "../fixtures/cluster.js";
 
 const RawClient = grpc.makeGenericClientConstructor(
@@ -91,4 +93,31 @@ t.test("tree TLS - a certificate that does not name the daemon, or a key that is
   await t.rejects(startRoot(ctx(), parseRootConfig({ tree: { tls: { caFile: join(tls, "ca.crt"), certFile: join(tls, "n1.crt"), keyFile: join(tls, "n1.key") } } })), /names n1, not this daemon \(r1\)/);
   await t.rejects(startRoot(ctx(), parseRootConfig({ tree: { tls: { caFile: join(tls, "ca.crt"), certFile: join(tls, "r1.crt"), keyFile: join(tls, "n1.key") } } })), /is not the key of/);
   await t.rejects(startRoot(ctx(), parseRootConfig({ tree: { tls: { caFile: join(tls, "nope.crt"), certFile: join(tls, "r1.crt"), keyFile: join(tls, "r1.key") } } })), /tree.tls.caFile: .*nope.crt: ENOENT/);
+});
+
+// As root, as the suite runs (chown, and a daemon run as another user).
+t.test("tree TLS - banyan certs --owner gives the keys to the daemon's user; a key it cannot read is an error naming who runs it", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-tls-"));
+  chmodSync(dir, 0o755);
+  const { topology } = generateTopology({ nodes: ["n1"], roots: ["r1"], trees: 1, local: 23760 });
+  const file = join(dir, "topology.json");
+  writeTopologyFile(file, topology);
+  const tls = join(dir, "tls");
+  // As the README's recipe had it: keys root-owned, mode 600; the packaged root runs as another user (nobody here).
+  await makeCertificates({ topology: file, out: tls, days: "30" });
+  const asNobody = (): ReturnType<typeof spawnSync> =>
+    spawnSync(process.execPath, [BANYAN_BIN, "root", "--topology", file, "--name", "r1", "--set", `tree.tls.caFile=${join(tls, "ca.crt")}`, "--set", `tree.tls.certFile=${join(tls, "r1.crt")}`, "--set", `tree.tls.keyFile=${join(tls, "r1.key")}`], { uid: 65534, gid: 65534, encoding: "utf8", timeout: 30_000 });
+  const refused = asNobody();
+  t.equal(refused.status, 2, "a config error");
+  t.match(String(refused.stderr), /tree\.tls\.keyFile: .*r1\.key: EACCES: not readable by user nobody \(uid 65534\): owned by uid 0 gid 0, mode 600.*--owner banyan/);
+  // Run again with --owner: the kept certificates are given to the user too.
+  const r = banyan(["certs", "--topology", file, "--out", tls, "--owner", "nobody"]);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, /0 certificates made, 2 kept, in .*, given to nobody/);
+  t.equal(statSync(join(tls, "r1.key")).uid, 65534, "the key belongs to the daemon's user");
+  t.equal(statSync(join(tls, "r1.key")).mode & 0o777, 0o600, "and stays mode 600");
+  t.equal(statSync(join(tls, "ca.key")).uid, 0, "the CA's key stays root's");
+  const bad = banyan(["certs", "--topology", file, "--out", tls, "--owner", "no-such-user-here"]);
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /--owner no-such-user-here: no user "no-such-user-here" on this host/);
 });
