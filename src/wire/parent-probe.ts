@@ -16,7 +16,7 @@ const Client = grpc.makeGenericClientConstructor(uplinkServiceDefinition, "Uplin
 /**
  * Opens a stream, sends Hello{probe}, and waits for the Ack. A parent stopped with SIGSTOP still
  * accepts TCP connections in its kernel, so only an answer proves it healthy. One client per
- * address is kept between probes.
+ * address is kept between probes that are answered.
  */
 export class GrpcParentProbe implements ParentProbe {
   private client: grpc.Client | null = null;
@@ -45,6 +45,11 @@ export class GrpcParentProbe implements ParentProbe {
         call.removeAllListeners();
         call.on("error", () => undefined);
         call.cancel();
+        // No answer: the next probe opens a new connection. The kept one may be a TCP connection
+        // from before the parent's host went silent, which after a long outage resumes only at
+        // TCP's next retransmission (tens of seconds): children took 23 s to move back after a
+        // 60 s outage, where healAfterMs is 10 s.
+        if (!ok) this.close();
         resolve(ok);
       };
       const timer = setTimeout(() => finish(false), timeoutMs);

@@ -106,9 +106,11 @@ t.test("tree TLS - banyan certs --owner gives the keys to the daemon's user; a k
   // As the README's recipe had it: keys root-owned, mode 600; the packaged root runs as another user (nobody here).
   await makeCertificates({ topology: file, out: tls, days: "30" });
   const asNobody = (): ReturnType<typeof spawnSync> =>
-    spawnSync(process.execPath, [BANYAN_BIN, "root", "--topology", file, "--name", "r1", "--set", `tree.tls.caFile=${join(tls, "ca.crt")}`, "--set", `tree.tls.certFile=${join(tls, "r1.crt")}`, "--set", `tree.tls.keyFile=${join(tls, "r1.key")}`], { uid: 65534, gid: 65534, encoding: "utf8", timeout: 30_000 });
+    // setpriv (util-linux) drops to the user with no supplementary groups, as systemd's User= does;
+    // env -u: tap puts its process-info loader in NODE_OPTIONS, which would write to .tap/ as that user.
+    spawnSync("env", ["-u", "NODE_OPTIONS", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, BANYAN_BIN, "root", "--topology", file, "--name", "r1", "--set", `tree.tls.caFile=${join(tls, "ca.crt")}`, "--set", `tree.tls.certFile=${join(tls, "r1.crt")}`, "--set", `tree.tls.keyFile=${join(tls, "r1.key")}`], { encoding: "utf8", timeout: 30_000 });
   const refused = asNobody();
-  t.equal(refused.status, 2, "a config error");
+  t.equal(refused.status, 2, `a config error (${String(refused.stderr).slice(0, 300)})`);
   t.match(String(refused.stderr), /tree\.tls\.keyFile: .*r1\.key: EACCES: not readable by user nobody \(uid 65534\): owned by uid 0 gid 0, mode 600.*--owner banyan/);
   // Run again with --owner: the kept certificates are given to the user too.
   const r = banyan(["certs", "--topology", file, "--out", tls, "--owner", "nobody"]);
