@@ -8,6 +8,7 @@ import { writeTopologyFile } from "../topology/topology-file.js";
 import type { BenchOptions } from "./bench-options.js";
 import type { BenchPlan } from "./bench-plan.js";
 import { processStats } from "./process-stats.js";
+import { treeTlsSets } from "./bench-tls.js";
 import type { Lab } from "./lab/lab-hosts.js";
 import type { LabLayout } from "./lab/lab-plan.js";
 
@@ -76,6 +77,8 @@ export class BenchCluster {
   /** The leaf simulators: one, or on emulated hosts one per rack (each on its rack's host). */
   readonly sims: Worker[] = [];
   agent: ChildProcess | null = null;
+  /** Mutual TLS on the tree: the directory of `banyan certs` for the topology (null: plain). */
+  tlsDir: string | null = null;
   /** Extra `--set` of each root (the bench's remote_write receiver). */
   rootSets: (root: string) => string[] = () => [];
 
@@ -115,7 +118,7 @@ export class BenchCluster {
     const heapMb = Math.min(32_768, Math.max(2048, Math.floor((totalmem() / 2 ** 20) * 0.6 / this.o.roots)));
     // BANYAN_BENCH_ROOT_NODE_ARGS: extra Node flags for the roots (e.g. --cpu-prof), to profile them under the bench's load.
     const extra = nodeArgs("BANYAN_BENCH_ROOT_NODE_ARGS");
-    const sets = this.rootSets(name).flatMap((s) => ["--set", s]);
+    const sets = [...this.rootSets(name).flatMap((s) => ["--set", s]), ...(this.tlsDir !== null ? treeTlsSets(this.tlsDir, name) : [])];
     const p = this.spawnNode(name, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
       stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
@@ -145,7 +148,7 @@ export class BenchCluster {
         this.relayWorkers.push(w);
         for (const r of relays) this.relaysOf.set(r, w);
         await w.ask(
-          { type: "start", topology: this.topologyPath, relays, intervalMs: this.o.intervalMs, series: this.o.series, changeRate: this.o.changeRate, precision: this.o.precision, seed: this.o.seed },
+          { type: "start", topology: this.topologyPath, relays, intervalMs: this.o.intervalMs, series: this.o.series, changeRate: this.o.changeRate, precision: this.o.precision, seed: this.o.seed, tlsDir: this.tlsDir },
           "started",
         );
       }),
@@ -154,7 +157,7 @@ export class BenchCluster {
 
   startAgent(): void {
     if (this.plan.realAgent === null) return;
-    this.agent = this.spawnNode(this.plan.realAgent, [...AGENT_NODE_FLAGS, MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error"], {
+    this.agent = this.spawnNode(this.plan.realAgent, [...AGENT_NODE_FLAGS, MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error", ...(this.tlsDir !== null ? treeTlsSets(this.tlsDir, this.plan.realAgent) : [])], {
       stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
   }
@@ -176,6 +179,7 @@ export class BenchCluster {
         intervalMs: this.o.intervalMs,
         startSpreadMs: defaultStartSpreadMs(this.o.nodes, 60_000),
         exclude: this.plan.realAgent,
+        tls: this.tlsDir !== null ? { dir: this.tlsDir, topology: this.topologyPath } : null,
       },
       "started",
     );

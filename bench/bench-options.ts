@@ -1,5 +1,5 @@
 /** The scenarios of emulated hosts (`hosts: "netns"`): the faults a real network has. */
-export const LAB_SCENARIOS = ["blackhole", "partition", "root-isolated", "thin-uplink", "lossy"] as const;
+export const LAB_SCENARIOS = ["blackhole", "partition", "root-isolated", "thin-uplink", "lossy", "latency"] as const;
 export type LabScenario = (typeof LAB_SCENARIOS)[number];
 
 /** What `banyan bench` runs: every knob with its default. */
@@ -26,17 +26,21 @@ export interface BenchOptions {
    * same, with the keyframe storm's figures); all of them. On emulated hosts (`hosts: "netns"`)
    * also the network's faults: a relay's host silent (blackhole), a rack cut off (partition), a
    * root's host cut off (root-isolated), a root's link capped through the start (thin-uplink),
-   * packet loss on every link (lossy).
+   * packet loss on every link (lossy), every link longer (latency).
    */
   readonly scenario: "steady" | "failover" | "root-restart" | "storm" | "all" | LabScenario;
   /** Where the cluster's processes run: all on this machine's loopback, or each root, real relay and real agent on an emulated host of its own (network namespaces; root only). */
   readonly hosts: "local" | "netns";
+  /** With `hosts: "netns"`, mutual TLS on the tree (certificates from `banyan certs`); false: plain. */
+  readonly treeTls: boolean;
   /** How long a fault lasts in the network scenarios, seconds (lossy: at each level). */
   readonly faultS: number;
   /** The lossy scenario's levels of packet loss, % each way. */
   readonly lossPercents: readonly number[];
   /** The thin-uplink scenario's cap on the first root's link, Mbit/s each way. */
   readonly uplinkMbit: number;
+  /** The latency scenario's delay on arrival at every host, ms. */
+  readonly delayMs: number;
   /** Relays killed in the failover scenario. */
   readonly killRelays: number;
   readonly baselinePrometheus: boolean;
@@ -69,9 +73,11 @@ export const BENCH_DEFAULTS: BenchOptions = Object.freeze({
   scenario: "steady",
   killRelays: 4,
   hosts: "local",
+  treeTls: true,
   faultS: 60,
   lossPercents: [1, 5],
   uplinkMbit: 20,
+  delayMs: 50,
   baselinePrometheus: false,
   remoteWrite: null,
   remoteWriteOutageS: 60,

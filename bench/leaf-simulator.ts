@@ -7,6 +7,10 @@ import { GrpcParentProbe } from "../src/wire/parent-probe.js";
 import { aliveRecord } from "../src/wire/frame-flow.js";
 import { slotAfter } from "../src/wire/sampler.js";
 import { UplinkSession } from "../src/wire/uplink-session.js";
+import { connectTimeoutMs, defaultAckTimeoutMs, defaultHealAfterMs } from "../src/wire/tree-timing.js";
+import { TreeTls } from "../src/wire/tree-tls.js";
+import { readTopologyFile } from "../topology/topology-file.js";
+import { treeTlsFiles } from "./bench-tls.js";
 import { DEFAULT_MAX_QUEUED_FRAMES } from "../src/wire/wire-config.js";
 import { DEFAULT_WIRE_LIMITS } from "../src/wire/wire-limits.js";
 import type { SimulatedStream } from "./bench-plan.js";
@@ -28,6 +32,8 @@ interface StartMessage {
   /** The start window of the first keyframes, as agents have it (KeyframeSchedule). */
   startSpreadMs: number;
   exclude: string | null;
+  /** Mutual TLS on the tree: the directory of `banyan certs` and the topology file, or null. */
+  tls: { dir: string; topology: string } | null;
 }
 
 interface OriginSim {
@@ -79,7 +85,10 @@ function start(m: StartMessage): void {
     seedState = (Math.imul(seedState, 1103515245) + 12345) >>> 0;
     return seedState % n;
   };
+  const topology = m.tls !== null ? readTopologyFile(m.tls.topology) : null;
   const streams = m.streams.map((s) => {
+    // Each stream speaks for its child slot: with mutual TLS, with that node's certificate.
+    const tls = m.tls !== null && topology !== null ? new TreeTls(treeTlsFiles(m.tls.dir, s.node), s.node, topology) : undefined;
     const origins: OriginSim[] = s.origins
       .filter((o) => o !== m.exclude)
       .map((name) => {
@@ -113,8 +122,18 @@ function start(m: StartMessage): void {
           }
         },
       },
-      { flushMs: 20, maxQueuedFrames: DEFAULT_MAX_QUEUED_FRAMES, ackTimeoutMs: 2 * m.intervalMs, connectTimeoutMs: 2 * m.intervalMs, healAfterMs: 10 * m.intervalMs, probeIntervalMs: m.intervalMs, limits: DEFAULT_WIRE_LIMITS },
-      new GrpcParentProbe(s.node, s.tree),
+      // The nodes' own timing (tree-timing.ts), as their agents would have it.
+      {
+        flushMs: 20,
+        maxQueuedFrames: DEFAULT_MAX_QUEUED_FRAMES,
+        ackTimeoutMs: defaultAckTimeoutMs(m.intervalMs),
+        connectTimeoutMs: connectTimeoutMs(m.intervalMs, defaultAckTimeoutMs(m.intervalMs)),
+        healAfterMs: defaultHealAfterMs(m.intervalMs),
+        probeIntervalMs: m.intervalMs,
+        limits: DEFAULT_WIRE_LIMITS,
+        ...(tls !== undefined ? { tls } : {}),
+      },
+      new GrpcParentProbe(s.node, s.tree, tls),
       log,
       registry,
     );

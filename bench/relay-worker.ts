@@ -4,6 +4,7 @@ import { parseAgentConfig } from "../src/agent/agent-config.js";
 import { startAgent } from "../src/agent/agent-daemon.js";
 import type { NodeDaemon } from "../src/wire/tree-node.js";
 import { silentLogger } from "../src/core/logger.js";
+import { treeTlsFiles } from "./bench-tls.js";
 
 /**
  * A worker process (forked by the bench) hosting real relays: each is a real agent (sampler with
@@ -21,6 +22,8 @@ interface StartMessage {
   changeRate: number;
   precision: number;
   seed: number;
+  /** Mutual TLS on the tree: the directory of `banyan certs` (ca.crt, <name>.crt, <name>.key), or null. */
+  tlsDir: string | null;
 }
 
 const agents = new Map<string, NodeDaemon>();
@@ -53,6 +56,7 @@ process.on("message", (raw: unknown) => {
           intervalMs: m.intervalMs,
           synthetic: { series: m.series, changeRate: m.changeRate, seed: m.seed },
           precision: [{ match: "*", relative: m.precision, absolute: 0 }],
+          ...(m.tlsDir !== null ? { tree: { tls: treeTlsFiles(m.tlsDir, name) } } : {}),
         });
         agents.set(name, await startAgent({ topology, topologySource: m.topology, name, log, registry: new Registry() }, cfg));
       }

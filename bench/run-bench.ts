@@ -15,8 +15,9 @@ import { failoverScenario, type FailoverFigures } from "./failover-scenario.js";
 import { rootRestartScenario, watchWindow, type StormFigures } from "./storm-scenario.js";
 import { scrapeRoots } from "./root-scrapes.js";
 import { labFromEnv } from "./lab/lab-run.js";
+import { makeCertificates } from "../src/cli/certs-command.js";
 import { layLab } from "./lab/lab-plan.js";
-import { blackholeScenario, lossyScenario, partitionScenario, rootIsolatedScenario, type BlackholeFigures, type LossyFigures, type PartitionFigures, type RootIsolatedFigures } from "./lab/lab-scenarios.js";
+import { blackholeScenario, latencyScenario, lossyScenario, partitionScenario, rootIsolatedScenario, type BlackholeFigures, type LatencyFigures, type LossyFigures, type PartitionFigures, type RootIsolatedFigures } from "./lab/lab-scenarios.js";
 import { LabFaults } from "./lab/lab-faults.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
@@ -86,6 +87,7 @@ export interface BenchResult {
     partition: PartitionFigures | null;
     root_isolated: RootIsolatedFigures | null;
     lossy: LossyFigures | null;
+    latency: LatencyFigures | null;
     /** The first root's link capped each way from before the start: the start's figures under the cap are `start`. */
     thin_uplink: { root: string; mbit: number } | null;
   } | null;
@@ -154,6 +156,13 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       // Each root queues on disk (its memory stays flat whatever the outage).
       const url = receiver.url;
       cluster.rootSets = (root) => [`remoteWrite=[{url: "${url}", protocol: "1.0", refreshMs: ${o.remoteWriteRefreshMs}, queue: {dir: "${join(dir, `remote-write-${root}`)}"}}]`];
+    }
+    if (lab !== null && o.treeTls) {
+      // Emulated hosts run the tree as a site would: mutual TLS, a certificate per node from `banyan certs`.
+      const began = Date.now();
+      cluster.tlsDir = join(dir, "tls");
+      await makeCertificates({ topology: cluster.topologyPath, out: cluster.tlsDir, days: "2" });
+      say(`tls: mutual TLS on the tree, ${plan.topology.nodes.size + plan.topology.roots.length} certificates from banyan certs in ${Date.now() - began} ms`);
     }
     await cluster.startRoots();
     // The empty roots' RSS: the least of a second's samples (right after start it still holds the
@@ -321,12 +330,14 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
         partition: null,
         root_isolated: null,
         lossy: null,
+        latency: null,
         thin_uplink: thin,
       };
       say(`wire (the switch ports' counters, TCP/IP included): ${result.lab.wire_leaf_bytes_per_node_per_interval.toFixed(0)} B per node per interval from the leaves (Banyan counts ${leafBytes.toFixed(0)}), ${result.lab.wire_root_bytes_per_node_per_interval.toFixed(0)} B into the roots (Banyan counts ${rootLinkBytes.toFixed(0)}), the real agent ${result.lab.wire_agent_bytes_per_interval.toFixed(0)} B; a gzip scrape ${prom.gzip.toFixed(0)} B`);
       if (o.scenario === "blackhole") result.lab.blackhole = await phase("blackhole", o.faultS + 20, () => blackholeScenario(cluster, o.faultS, say));
       if (o.scenario === "partition") result.lab.partition = await phase("partition", o.faultS + 15, () => partitionScenario(cluster, o.faultS, say));
       if (o.scenario === "root-isolated") result.lab.root_isolated = await phase("isolated", o.faultS + 20, () => rootIsolatedScenario(cluster, o.faultS, say));
+      if (o.scenario === "latency") result.lab.latency = await phase("latency", o.faultS + 5, () => latencyScenario(cluster, o.faultS, o.delayMs, result.latency_ms.p99, say));
       if (o.scenario === "lossy") result.lab.lossy = await phase("lossy", (o.faultS + 3) * o.lossPercents.length, () => lossyScenario(cluster, o.faultS, o.lossPercents, say));
     }
     const killed = new Set<string>();

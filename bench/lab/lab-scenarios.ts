@@ -313,7 +313,11 @@ export async function rootIsolatedScenario(cluster: BenchCluster, faultS: number
     const reports = await cluster.nodes();
     const v = await view(cluster);
     note(v);
-    for (const n of mine) maxStale = Math.max(maxStale, now - newest.get(n)!);
+    for (const n of mine) {
+      const stale = now - newest.get(n)!;
+      if (stale > maxStale && process.env["BANYAN_LAB_DEBUG"]) say(`root-isolated: ${n} ${stale} ms stale at ${now - t1} ms after the heal (root1 ${reports[0]?.find((x) => x.node === n)?.up}, root2 ${reports[1]?.find((x) => x.node === n)?.up})`);
+      maxStale = Math.max(maxStale, stale);
+    }
     const atRoot = new Map((reports[0] ?? []).map((n) => [n.node, n]));
     if (mine.every((n) => atRoot.get(n)?.up === true && atRoot.get(n)!.last_sample_ms > t1)) {
       back = now - t1;
@@ -323,5 +327,39 @@ export async function rootIsolatedScenario(cluster: BenchCluster, faultS: number
   }
   const result: RootIsolatedFigures = { root: root.name, nodes: mine.length, fault_s: faultS, all_fresh_ms: allFresh, max_staleness_ms: failoverStale, back_ms: back, max_staleness_moving_back_ms: maxStale };
   say(`root-isolated: ${root.name} cut off for ${faultS} s: its ${mine.length} nodes fresh at the other roots after ${allFresh} ms (oldest sample ${failoverStale} ms); back at it ${back} ms after the heal (oldest sample meanwhile ${maxStale} ms)`);
+  return result;
+}
+
+export interface LatencyFigures {
+  /** Added to every packet on arrival at every host (each hop one way). */
+  delay_ms: number;
+  /** Hops from a simulated leaf to its root through the real relays. */
+  hops: number;
+  /** Sample→root latency before (the steady window) and under the delay. */
+  p99_before_ms: number;
+  p99_ms: number;
+  p50_ms: number;
+  marked_down: number;
+  fault_s: number;
+}
+
+/** `ms` more on every link (a WAN, a deep tree) for `faultS`: the sample→root latency against hops × ms. */
+export async function latencyScenario(cluster: BenchCluster, faultS: number, ms: number, p99BeforeMs: number, say: (l: string) => void): Promise<LatencyFigures> {
+  const { lab, layout } = cluster.lab!;
+  const faults = new LabFaults(lab);
+  const hosts = layout.hosts.filter((h) => h !== OPS_HOST);
+  await faults.delay(hosts, ms);
+  // The queues the delay builds settle within a few intervals; measured after them.
+  await sleep(3000);
+  const m0 = await cluster.rootMetrics();
+  const downs = new CounterGrowth("banyan_root_nodes_down_total");
+  downs.add(m0);
+  await sleep(faultS * 1000);
+  const m1 = await cluster.rootMetrics();
+  await faults.delay([], 0);
+  const window = bucketsBetween(m0, m1);
+  const hops = cluster.plan.realDepth + 1;
+  const result: LatencyFigures = { delay_ms: ms, hops, p99_before_ms: p99BeforeMs, p99_ms: histogramQuantile(window, 0.99), p50_ms: histogramQuantile(window, 0.5), marked_down: downs.add(m1), fault_s: faultS };
+  say(`latency: +${ms} ms on arrival at every host for ${faultS} s: sample→root p50 ${result.p50_ms.toFixed(0)} ms, p99 ${result.p99_ms.toFixed(0)} ms (before ${p99BeforeMs.toFixed(0)} ms; ${hops} hops × ${ms} ms = ${hops * ms} ms); ${result.marked_down} nodes marked down`);
   return result;
 }

@@ -34,14 +34,16 @@ export function benchCommand(): Command {
     .addOption(
       new Option(
         "--scenario <name>",
-        "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all; with --hosts netns also a relay's host gone silent (blackhole), a rack cut off (partition), a root's host cut off (root-isolated), a root's link capped through the start (thin-uplink), packet loss on every link (lossy)",
+        "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all; with --hosts netns also a relay's host gone silent (blackhole), a rack cut off (partition), a root's host cut off (root-isolated), a root's link capped through the start (thin-uplink), packet loss on every link (lossy), every link longer (latency)",
       )
         .choices(["steady", "failover", "root-restart", "storm", "all", ...LAB_SCENARIOS])
         .default(d.scenario),
     )
     .addOption(new Option("--hosts <where>", "local: every process on this machine's loopback; netns: each root, real relay and the real agent on an emulated host of its own (network namespaces on a bridge; root only)").choices(["local", "netns"]).default(d.hosts))
+    .option("--no-tree-tls", "with --hosts netns: a plain tree (mutual TLS from banyan certs' certificates is on by default there)")
     .option("--fault-s <s>", "how long the fault of a network scenario lasts (lossy: at each level)", intOption(1, 3600), d.faultS)
     .option("--loss <percents>", "the lossy scenario's levels of packet loss, % each way, comma-separated", percentList, [...d.lossPercents])
+    .option("--delay-ms <ms>", "the latency scenario's delay on arrival at every host (each hop one way)", intOption(1, 10_000), d.delayMs)
     .option("--uplink-mbit <n>", "the thin-uplink scenario's cap on the first root's link, Mbit/s each way", intOption(1, 100_000), d.uplinkMbit)
     .option("--cleanup", "remove what emulated-host runs that died left behind (namespaces, routes, hosts files), then exit")
     .option("--kill-relays <k>", "relays killed in the failover scenario", intOption(1, 1000), d.killRelays)
@@ -77,12 +79,15 @@ namespace of its own with its own 10.x address on one bridge (itself in a namesp
 subtrees of each rack (a real relay's subtree) on one host of that rack, and the bench itself on a
 host "ops": no traffic leaves the machine (no lab namespace has a default route, and a blackhole
 route covers the lab's subnet here while it runs). It reports the bytes the switch ports counted
-(TCP/IP included) beside Banyan's own count. Scenarios there: blackhole (a relay's port down and
+(TCP/IP included) beside Banyan's own count. The tree runs on mutual TLS there, with a certificate
+per node from banyan certs (--no-tree-tls: plain). Scenarios there: blackhole (a relay's port down and
 its process frozen for --fault-s: how soon its children are fresh elsewhere, and back), partition
 (a rack cut off from every other host for --fault-s, then healed), root-isolated (the first root's
 host cut off for --fault-s: its trees at the other roots, then back), thin-uplink (the first root's
 link capped at --uplink-mbit from before the start in one tick), lossy (--loss % of the packets
-dropped each way on every link, --fault-s at each level). Everything a run creates is
+dropped each way on every link, --fault-s at each level), latency (--delay-ms on arrival at every
+host for --fault-s: iptables NFQUEUE and a small delayer the bench builds with cc and
+libnetfilter-queue). Everything a run creates is
 named bnl-<run id>-* and removed on every way out; --cleanup removes what a killed run left.
 Not with --remote-write, --baseline-prometheus or --ramp.
 
@@ -118,9 +123,11 @@ Examples:
           scenario: flags["scenario"] as BenchOptions["scenario"],
           killRelays: flags["killRelays"] as number,
           hosts: flags["hosts"] as BenchOptions["hosts"],
+          treeTls: flags["treeTls"] !== false,
           faultS: flags["faultS"] as number,
           lossPercents: flags["loss"] as number[],
           uplinkMbit: flags["uplinkMbit"] as number,
+          delayMs: flags["delayMs"] as number,
           baselinePrometheus: flags["baselinePrometheus"] === true,
           remoteWrite: (flags["remoteWrite"] as BenchOptions["remoteWrite"] | undefined) ?? null,
           remoteWriteOutageS: flags["remoteWriteOutageS"] as number,

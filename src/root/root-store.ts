@@ -374,8 +374,15 @@ export class RootStore implements FrameSink {
     }
   }
 
-  /** An origin's series leave the page, the aggregates and the outputs (it went down, or moved away). */
+  /**
+   * An origin's series leave the page, the aggregates and the outputs (it went down, or moved away).
+   * It comes back only from a keyframe: frames after a silence or a stay at another root have a gap
+   * nobody will fill (without this, its old values came back as current, 20 s old after a 30 s
+   * partition on emulated hosts, and its frames were held 3 × interval for a gap before the
+   * keyframe was asked).
+   */
   private hide(st: OriginState, why: HiddenReason): void {
+    st.needKey = true;
     st.setVisible(false);
     this.aggregates.drop(st);
     for (const o of this.outputs) o.hidden(st, why);

@@ -64,14 +64,18 @@ export class OutboundQueue {
     this.queue.requeue(back);
   }
 
-  /** Sends batches while the stream takes them (or regardless of its backpressure, when draining). */
-  sendTo(stream: ParentStream, ignoreBackpressure: boolean): void {
+  /**
+   * Sends batches while the stream takes them (or regardless of its backpressure, when draining);
+   * `mirror` gets each batch too (a move to another root: the stream being left carries them on).
+   */
+  sendTo(stream: ParentStream, ignoreBackpressure: boolean, mirror?: (frames: Frame[], alive: Alive[]) => void): void {
     while (!this.queue.isEmpty && (stream.writable || ignoreBackpressure)) {
       const { frames, alive } = this.queue.take(this.opts.limits.maxFramesPerBatch, this.batchBytes);
       if (frames.length === 0 && alive.length === 0) break;
       let bytes = 0;
       for (const f of frames) bytes += f.payload.length;
       stream.send(frames, alive);
+      mirror?.(frames, alive);
       this.m.frames.inc(frames.length);
       this.m.bytes.inc(bytes);
       this.m.batches.inc();

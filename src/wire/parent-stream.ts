@@ -98,6 +98,11 @@ export class ParentStream {
     return Math.min(10 * baseMs, Math.max(baseMs, 4 * this.slowAckMs));
   }
 
+  /** The node this stream speaks for (its Hello's). */
+  get selfNode(): string {
+    return this.self.node;
+  }
+
   /** Frames sent and not acked yet. */
   get unackedFrames(): number {
     let n = 0;

@@ -10,7 +10,7 @@ import type { WireLimits } from "./wire-limits.js";
 import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
 import { ChildServer, type ChildLink, type TreePortOptions } from "./child-server.js";
-import { connectTimeoutMs } from "./tree-timing.js";
+import { connectTimeoutMs, handoverMs } from "./tree-timing.js";
 
 /** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */
 export interface LocalOrigin {
@@ -84,7 +84,7 @@ export class RelayNode implements FrameSink, Downlink {
         connectTimeoutMs: connectTimeoutMs(opts.intervalMs, opts.ackTimeoutMs),
         healAfterMs: opts.healAfterMs,
         probeIntervalMs: Math.min(1000, opts.intervalMs),
-        handoverMs: 2 * opts.intervalMs,
+        handoverMs: handoverMs(opts.intervalMs),
         limits: opts.limits,
         ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
       },

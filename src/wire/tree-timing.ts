@@ -42,3 +42,15 @@ export function defaultHealAfterMs(intervalMs: number): number {
 export function probeBackoffCapMs(healAfterMs: number): number {
   return Math.min(30_000, Math.max(1000, Math.floor(healAfterMs / 2)));
 }
+
+/**
+ * A deliberate move keeps the old stream this long after the new one is ready (make-before-break,
+ * Handover): a tick for the first frames the new way, and a root's keyframe request back (its
+ * resync requests leave every 100 ms, under a budget) before the old root is told LEAVE. 3 ×
+ * interval: with 2 ×, a move back to a root after an outage let the old root go before the new
+ * root had asked its keyframes (they came 2.06 s after the new stream was ready on emulated hosts),
+ * and the nodes showed at neither root for ~1 s.
+ */
+export function handoverMs(intervalMs: number): number {
+  return 3 * intervalMs;
+}

@@ -140,7 +140,9 @@ export class UplinkSession implements FrameSink {
 
   /** Queues frames the caller flushes at once (a leaf's tick): no flush timer to clear a ms later (it would still wake the loop). */
   enqueue(frames: readonly Frame[], alive: readonly Alive[]): void {
-    if (this.stateNow !== "closed") this.queue.push(frames, alive);
+    if (this.stateNow === "closed") return;
+    this.queue.push(frames, alive);
+    this.handover?.sent(frames);
   }
 
   private scheduleFlush(): void {
@@ -192,7 +194,11 @@ export class UplinkSession implements FrameSink {
         this.watchPlanned();
         this.flush();
       },
-      onResync: (origins) => this.hooks.onResync(origins),
+      onResync: (origins) => {
+        // The new path's root asks keyframes during a move: the old stream stays until they went up.
+        if (stream === this.stream && this.handover !== null) this.handover.asked(origins);
+        this.hooks.onResync(origins);
+      },
       onWritable: () => {
         if (stream === this.stream) this.flush();
       },
@@ -230,7 +236,8 @@ export class UplinkSession implements FrameSink {
   private flush(ignoreBackpressure = false): void {
     this.flushTimer.clear();
     if (!this.attached || !this.stream.isOpen) return;
-    this.queue.sendTo(this.stream, ignoreBackpressure);
+    const h = this.handover;
+    this.queue.sendTo(this.stream, ignoreBackpressure, h !== null && h.mirroring(this.stream.hasAcked) ? (frames, alive) => h.mirror(frames, alive) : undefined);
     // Only the batch just sent to watch: nothing can go wrong before its ack timeout, so the first
     // check then; its ack (a ms later) settles the timer, and an idle node's loop wakes once a tick.
     if (!this.watching()) return;
