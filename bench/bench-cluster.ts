@@ -77,6 +77,8 @@ export class BenchCluster {
   /** The leaf simulators: one, or on emulated hosts one per rack (each on its rack's host). */
   readonly sims: Worker[] = [];
   agent: ChildProcess | null = null;
+  /** Nodes whose process runs with its wall clock shifted (libfaketime: "+30s", "-30s"), by name. */
+  readonly skew = new Map<string, string>();
   /** Mutual TLS on the tree: the directory of `banyan certs` for the topology (null: plain). */
   tlsDir: string | null = null;
   /** Extra `--set` of each root (the bench's remote_write receiver). */
@@ -96,9 +98,13 @@ export class BenchCluster {
 
   /** Starts `node <args>` on `host` of the lab (here, without one). */
   private spawnNode(host: string, args: readonly string[], options: SpawnOptions): ChildProcess {
-    if (this.lab === null) return spawn(process.execPath, args, options);
-    const [cmd, argv] = this.lab.lab.command(host, [process.execPath, ...args]);
-    return spawn(cmd, argv, options);
+    // A skewed node's clock: libfaketime shifts the wall clock only (timers and timeouts run on the monotonic one).
+    const skew = this.skew.get(host);
+    const argv = [...(skew !== undefined ? ["faketime", "-f", skew] : []), process.execPath, ...args];
+    const env = skew !== undefined ? { ...process.env, FAKETIME_DONT_FAKE_MONOTONIC: "1" } : process.env;
+    if (this.lab === null) return spawn(argv[0]!, argv.slice(1), { ...options, env });
+    const [cmd, inLab] = this.lab.lab.command(host, argv);
+    return spawn(cmd, inLab, { ...options, env });
   }
 
   /** A forked worker (IPC), on `host` of the lab (here, without one). */

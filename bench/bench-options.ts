@@ -1,5 +1,5 @@
 /** The scenarios of emulated hosts (`hosts: "netns"`): the faults a real network has. */
-export const LAB_SCENARIOS = ["blackhole", "partition", "root-isolated", "thin-uplink", "lossy", "latency"] as const;
+export const LAB_SCENARIOS = ["blackhole", "partition", "root-isolated", "thin-uplink", "lossy", "latency", "skew"] as const;
 export type LabScenario = (typeof LAB_SCENARIOS)[number];
 
 /** What `banyan bench` runs: every knob with its default. */
@@ -26,7 +26,7 @@ export interface BenchOptions {
    * same, with the keyframe storm's figures); all of them. On emulated hosts (`hosts: "netns"`)
    * also the network's faults: a relay's host silent (blackhole), a rack cut off (partition), a
    * root's host cut off (root-isolated), a root's link capped through the start (thin-uplink),
-   * packet loss on every link (lossy), every link longer (latency).
+   * packet loss on every link (lossy), every link longer (latency), two nodes' clocks ±30 s (skew).
    */
   readonly scenario: "steady" | "failover" | "root-restart" | "storm" | "all" | LabScenario;
   /** Where the cluster's processes run: all on this machine's loopback, or each root, real relay and real agent on an emulated host of its own (network namespaces; root only). */

@@ -43,6 +43,22 @@ export function formatBenchTable(r: BenchResult): string {
     rows.push(["remote_write ratio", `${f(rw.cpu_ratio_vs_direct, 2)}× the CPU of a Prometheus scraping every node directly (${f(rw.direct_cpu_cores, 3)} cores, ${f(rw.direct_rss_mb)} MB)`, "goal ≤ 0.2×"]);
     rows.push(["remote_write outage", `receiver away ${rw.outage_s} s: caught up ${f(rw.catch_up_ms)} ms after it came back, ${rw.samples_lost} samples lost; roots' memory ${f(rw.root_rss_mb_before_outage)} → ${f(rw.root_rss_mb_end_of_outage)} MB`, "goal: 0 lost, memory flat"]);
   }
+  const lab = r.lab;
+  if (lab) {
+    rows.push(["emulated hosts", `${lab.hosts} hosts on ${lab.subnet} (${lab.racks} racks); on the wire (TCP/IP included): ${f(lab.wire_leaf_bytes_per_node_per_interval)} B per node per interval from the leaves, ${f(lab.wire_root_bytes_per_node_per_interval)} B into the roots, ${f(lab.wire_agent_bytes_per_interval)} B from the real agent`, ""]);
+    const b = lab.blackhole;
+    if (b) rows.push(["blackhole", `${b.relay} silent ${b.fault_s} s: its ${b.children} nodes fresh elsewhere after ${f(b.all_fresh_ms)} ms (oldest sample ${f(b.max_child_staleness_ms)} ms), ${b.marked_down_by_roots} marked down (itself included); back under it after ${f(b.back_home_ms)} ms (oldest sample meanwhile ${f(b.max_staleness_moving_back_ms)} ms)`, "goal ≤ 3 s, none of them down"]);
+    const p = lab.partition;
+    if (p) rows.push(["partition", `${p.rack} (${p.rack_hosts} hosts, ${p.rack_nodes} nodes) cut off ${p.fault_s} s: ${p.outside_marked_down} nodes outside shown down, relays +${f(p.relay_rss_growth_mb, 1)} MB; whole ${f(p.whole_ms)} ms after the heal`, "goal: 0 outside, whole ≤ 10 s"]);
+    const i = lab.root_isolated;
+    if (i) rows.push(["root isolated", `${i.root} cut off ${i.fault_s} s: its ${i.nodes} nodes fresh at the other roots after ${f(i.all_fresh_ms)} ms (oldest sample ${f(i.max_staleness_ms)} ms); back at it ${f(i.back_ms)} ms after the heal (oldest sample meanwhile ${f(i.max_staleness_moving_back_ms)} ms)`, "goal: no hole"]);
+    if (lab.thin_uplink) rows.push(["thin uplink", `${lab.thin_uplink.root}'s link at ${lab.thin_uplink.mbit} Mbit/s through the start: see "start"`, ""]);
+    for (const l of lab.lossy?.levels ?? []) rows.push([`lossy ${l.percent} %`, `${l.marked_down} nodes marked down in ${lab.lossy!.fault_s} s; sample→root p99 ${f(l.p99_ms)} ms, max ≤ ${f(l.max_ms)} ms`, l.percent <= 1 ? "goal 0 down" : ""]);
+    const k = lab.skew;
+    if (k) rows.push(["skew", `${k.ahead} +${k.skew_s} s, ${k.behind} -${k.skew_s} s: newest samples ${f(k.ahead_offset_ms)} and ${f(k.behind_offset_ms)} ms from now at the roots, up ${k.ahead_up}/${k.behind_up}; ${k.marked_down} nodes marked down`, "goal: the others unaffected"]);
+    const d = lab.latency;
+    if (d) rows.push(["latency", `+${d.delay_ms} ms a hop: sample→root p50 ${f(d.p50_ms)} ms, p99 ${f(d.p99_ms)} ms (before ${f(d.p99_before_ms)} ms; ${d.hops} hops × ${d.delay_ms} ms), ${d.marked_down} marked down`, ""]);
+  }
   const w = Math.max(...rows.map((x) => x[0].length));
   const m = r.machine;
   const constants = {

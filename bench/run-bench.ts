@@ -17,7 +17,7 @@ import { scrapeRoots } from "./root-scrapes.js";
 import { labFromEnv } from "./lab/lab-run.js";
 import { makeCertificates } from "../src/cli/certs-command.js";
 import { layLab } from "./lab/lab-plan.js";
-import { blackholeScenario, latencyScenario, lossyScenario, partitionScenario, rootIsolatedScenario, type BlackholeFigures, type LatencyFigures, type LossyFigures, type PartitionFigures, type RootIsolatedFigures } from "./lab/lab-scenarios.js";
+import { blackholeScenario, latencyScenario, lossyScenario, skewScenario, type SkewFigures, partitionScenario, rootIsolatedScenario, type BlackholeFigures, type LatencyFigures, type LossyFigures, type PartitionFigures, type RootIsolatedFigures } from "./lab/lab-scenarios.js";
 import { LabFaults } from "./lab/lab-faults.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
@@ -88,6 +88,7 @@ export interface BenchResult {
     root_isolated: RootIsolatedFigures | null;
     lossy: LossyFigures | null;
     latency: LatencyFigures | null;
+    skew: SkewFigures | null;
     /** The first root's link capped each way from before the start: the start's figures under the cap are `start`. */
     thin_uplink: { root: string; mbit: number } | null;
   } | null;
@@ -177,6 +178,13 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     if (thin !== null) {
       new LabFaults(lab!).rate(thin.root, thin.mbit);
       say(`thin-uplink: ${thin.root}'s link capped at ${thin.mbit} Mbit/s each way (tc tbf) from before the start`);
+    }
+    // skew: the real agent's clock 30 s ahead, the deepest real relay's 30 s behind, from their start.
+    if (lab !== null && o.scenario === "skew") {
+      if (plan.realAgent !== null) cluster.skew.set(plan.realAgent, "+30s");
+      const deepest = plan.relays.at(-1);
+      if (deepest !== undefined) cluster.skew.set(deepest, "-30s");
+      say(`skew: ${[...cluster.skew].map(([n, s]) => `${n} ${s}`).join(", ")} (libfaketime, the wall clock only)`);
     }
     await cluster.startRelays();
     cluster.startAgent();
@@ -331,12 +339,14 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
         root_isolated: null,
         lossy: null,
         latency: null,
+        skew: null,
         thin_uplink: thin,
       };
       say(`wire (the switch ports' counters, TCP/IP included): ${result.lab.wire_leaf_bytes_per_node_per_interval.toFixed(0)} B per node per interval from the leaves (Banyan counts ${leafBytes.toFixed(0)}), ${result.lab.wire_root_bytes_per_node_per_interval.toFixed(0)} B into the roots (Banyan counts ${rootLinkBytes.toFixed(0)}), the real agent ${result.lab.wire_agent_bytes_per_interval.toFixed(0)} B; a gzip scrape ${prom.gzip.toFixed(0)} B`);
       if (o.scenario === "blackhole") result.lab.blackhole = await phase("blackhole", o.faultS + 20, () => blackholeScenario(cluster, o.faultS, say));
       if (o.scenario === "partition") result.lab.partition = await phase("partition", o.faultS + 15, () => partitionScenario(cluster, o.faultS, say));
       if (o.scenario === "root-isolated") result.lab.root_isolated = await phase("isolated", o.faultS + 20, () => rootIsolatedScenario(cluster, o.faultS, say));
+      if (o.scenario === "skew") result.lab.skew = await phase("skew", o.faultS, () => skewScenario(cluster, o.faultS, say));
       if (o.scenario === "latency") result.lab.latency = await phase("latency", o.faultS + 5, () => latencyScenario(cluster, o.faultS, o.delayMs, result.latency_ms.p99, say));
       if (o.scenario === "lossy") result.lab.lossy = await phase("lossy", (o.faultS + 3) * o.lossPercents.length, () => lossyScenario(cluster, o.faultS, o.lossPercents, say));
     }

@@ -114,19 +114,16 @@ export async function blackholeScenario(cluster: BenchCluster, faultS: number, s
   process.kill(worker.proc.pid!, "SIGSTOP");
   let firstFresh = NaN;
   let allFresh = NaN;
-  const freshAt = new Map<string, number>();
   while (Date.now() - t0 < faultS * 1000) {
     const now = Date.now();
     const v = await view(cluster);
     track(v, now);
     const fresh = children.filter((c) => (v.get(c)?.lastSampleMs ?? 0) > t0).length;
-    for (const c of children) if (!freshAt.has(c) && (v.get(c)?.lastSampleMs ?? 0) > t0) freshAt.set(c, now - t0);
     if (fresh > 0 && Number.isNaN(firstFresh)) firstFresh = now - t0;
     if (fresh === children.length && Number.isNaN(allFresh)) allFresh = now - t0;
     await sleep(100);
   }
   const failoverStale = maxStale;
-  if (process.env["BANYAN_LAB_DEBUG"]) say(`blackhole: fresh at ${JSON.stringify([...freshAt].sort((a, b) => a[1] - b[1]))}`);
   say(`blackhole: ${relay} silent (port down, SIGSTOP) with ${children.length} nodes below; first child fresh elsewhere after ${firstFresh} ms, all after ${allFresh} ms; oldest child sample ${failoverStale} ms; ${down.size} children shown down`);
   maxStale = 0;
   process.kill(worker.proc.pid!, "SIGCONT");
@@ -147,7 +144,7 @@ export async function blackholeScenario(cluster: BenchCluster, faultS: number, s
   // A little longer: a hole in the move back shows after it.
   for (const end = Date.now() + 3000; Date.now() < end; await sleep(100)) track(await view(cluster), Date.now());
   const result: BlackholeFigures = { relay, children: children.length, fault_s: faultS, first_fresh_ms: firstFresh, all_fresh_ms: allFresh, max_child_staleness_ms: failoverStale, children_marked_down: down.size, marked_down_by_roots: downs.add(await cluster.rootMetrics()), back_home_ms: backHome, max_staleness_moving_back_ms: maxStale };
-  say(`blackhole: ${relay} back after ${faultS} s; all ${planned} children back under it after ${backHome} ms; oldest child sample meanwhile ${maxStale} ms; ${down.size} children shown down in all`);
+  say(`blackhole: ${relay} back after ${faultS} s; all ${planned.length} children back under it after ${backHome} ms; oldest child sample meanwhile ${maxStale} ms; ${down.size} children shown down in all, ${result.marked_down_by_roots} nodes marked down by the roots' liveness (the silent relay is one)`);
   return result;
 }
 
@@ -200,9 +197,8 @@ export async function partitionScenario(cluster: BenchCluster, faultS: number, s
   const roots_dropped: Record<string, number> = {};
   for (const [reason, n] of dropped1) if (n - (dropped0.get(reason) ?? 0) > 0) roots_dropped[reason] = n - (dropped0.get(reason) ?? 0);
   const growth = Math.max(0, ...rssMax.map((r, k) => r - rss0[k]!)) / 2 ** 20;
-  if (process.env["BANYAN_LAB_DEBUG"]) say(`partition: rack ${JSON.stringify(rack.hosts)} top ${rack.top}; outside shown down: ${[...down].slice(0, 20).join(" ")}`);
   const result: PartitionFigures = { rack: rack.name, rack_hosts: rack.hosts.length, rack_nodes: rack.nodes.length, fault_s: faultS, outside_marked_down: down.size, marked_down_by_roots: downs.add(m1), relay_rss_growth_mb: growth, whole_ms: whole, roots_dropped };
-  say(`partition: ${rack.name} (${rack.hosts.length} hosts, ${rack.nodes.length} nodes) cut off for ${faultS} s; ${down.size} nodes outside shown down; its relays grew at most ${growth.toFixed(1)} MB; whole ${whole} ms after the heal; roots dropped ${JSON.stringify(roots_dropped)}`);
+  say(`partition: ${rack.name} (${rack.hosts.length} hosts, ${rack.nodes.length} nodes) cut off for ${faultS} s; ${down.size} nodes outside shown down, ${result.marked_down_by_roots} marked down by the roots' liveness (the rack has ${rack.nodes.length}); its relays grew at most ${growth.toFixed(1)} MB; whole ${whole} ms after the heal; roots dropped ${JSON.stringify(roots_dropped)}`);
   return result;
 }
 
@@ -313,11 +309,7 @@ export async function rootIsolatedScenario(cluster: BenchCluster, faultS: number
     const reports = await cluster.nodes();
     const v = await view(cluster);
     note(v);
-    for (const n of mine) {
-      const stale = now - newest.get(n)!;
-      if (stale > maxStale && process.env["BANYAN_LAB_DEBUG"]) say(`root-isolated: ${n} ${stale} ms stale at ${now - t1} ms after the heal (root1 ${reports[0]?.find((x) => x.node === n)?.up}, root2 ${reports[1]?.find((x) => x.node === n)?.up})`);
-      maxStale = Math.max(maxStale, stale);
-    }
+    for (const n of mine) maxStale = Math.max(maxStale, now - newest.get(n)!);
     const atRoot = new Map((reports[0] ?? []).map((n) => [n.node, n]));
     if (mine.every((n) => atRoot.get(n)?.up === true && atRoot.get(n)!.last_sample_ms > t1)) {
       back = now - t1;
@@ -361,5 +353,67 @@ export async function latencyScenario(cluster: BenchCluster, faultS: number, ms:
   const hops = cluster.plan.realDepth + 1;
   const result: LatencyFigures = { delay_ms: ms, hops, p99_before_ms: p99BeforeMs, p99_ms: histogramQuantile(window, 0.99), p50_ms: histogramQuantile(window, 0.5), marked_down: downs.add(m1), fault_s: faultS };
   say(`latency: +${ms} ms on arrival at every host for ${faultS} s: sample→root p50 ${result.p50_ms.toFixed(0)} ms, p99 ${result.p99_ms.toFixed(0)} ms (before ${p99BeforeMs.toFixed(0)} ms; ${hops} hops × ${ms} ms = ${hops * ms} ms); ${result.marked_down} nodes marked down`);
+  return result;
+}
+
+export interface SkewFigures {
+  /** The node whose clock runs `skew_s` ahead, and the one as far behind (libfaketime, from their start). */
+  ahead: string;
+  behind: string;
+  skew_s: number;
+  /** Their newest sample's time at the roots less the time it was read, median over the window (≈ ±skew). */
+  ahead_offset_ms: number;
+  behind_offset_ms: number;
+  /** Whether the roots showed each up at the end of the window. */
+  ahead_up: boolean;
+  behind_up: boolean;
+  /** Nodes the roots' liveness marked down over the window (every node: the skewed ones included). */
+  marked_down: number;
+  /** Frames the roots dropped over the window, by reason. */
+  roots_dropped: Record<string, number>;
+  fault_s: number;
+}
+
+/** Reads for `faultS` what the roots make of two nodes whose clocks run ahead and behind (set from their start: BenchCluster.skew). */
+export async function skewScenario(cluster: BenchCluster, faultS: number, say: (l: string) => void): Promise<SkewFigures | null> {
+  const skewed = [...cluster.skew];
+  const ahead = skewed.find(([, s]) => s.startsWith("+"));
+  const behind = skewed.find(([, s]) => s.startsWith("-"));
+  if (ahead === undefined || behind === undefined) {
+    say("skew: no node ran with a skewed clock (too small a cluster)");
+    return null;
+  }
+  const m0 = await cluster.rootMetrics();
+  const downs = new CounterGrowth("banyan_root_nodes_down_total");
+  downs.add(m0);
+  const offsets: [number[], number[]] = [[], []];
+  let last: View = new Map();
+  for (const t0 = Date.now(); Date.now() - t0 < faultS * 1000; await sleep(500)) {
+    const now = Date.now();
+    last = await view(cluster);
+    [ahead[0], behind[0]].forEach((n, k) => {
+      const v = last.get(n);
+      if (v !== undefined && v.lastSampleMs > 0) offsets[k]!.push(v.lastSampleMs - now);
+    });
+  }
+  const m1 = await cluster.rootMetrics();
+  const median = (xs: number[]): number => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!);
+  const d0 = droppedByReason(m0);
+  const roots_dropped: Record<string, number> = {};
+  for (const [reason, n] of droppedByReason(m1)) if (n - (d0.get(reason) ?? 0) > 0) roots_dropped[reason] = n - (d0.get(reason) ?? 0);
+  const skewS = Math.abs(Number.parseFloat(ahead[1]));
+  const result: SkewFigures = {
+    ahead: ahead[0],
+    behind: behind[0],
+    skew_s: skewS,
+    ahead_offset_ms: median(offsets[0]),
+    behind_offset_ms: median(offsets[1]),
+    ahead_up: last.get(ahead[0])?.up === true,
+    behind_up: last.get(behind[0])?.up === true,
+    marked_down: downs.add(m1),
+    roots_dropped,
+    fault_s: faultS,
+  };
+  say(`skew: ${ahead[0]} ${ahead[1]} and ${behind[0]} ${behind[1]}: their newest sample at the roots ${result.ahead_offset_ms.toFixed(0)} and ${result.behind_offset_ms.toFixed(0)} ms from the reading's time, up ${result.ahead_up}/${result.behind_up}; ${result.marked_down} nodes marked down in ${faultS} s; roots dropped ${JSON.stringify(roots_dropped)}`);
   return result;
 }

@@ -34,7 +34,7 @@ export function benchCommand(): Command {
     .addOption(
       new Option(
         "--scenario <name>",
-        "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all; with --hosts netns also a relay's host gone silent (blackhole), a rack cut off (partition), a root's host cut off (root-isolated), a root's link capped through the start (thin-uplink), packet loss on every link (lossy), every link longer (latency)",
+        "steady, then optionally the failover of killed relays, a root SIGKILLed and restarted (root-restart; storm: the same with the keyframe storm's figures), or all; with --hosts netns also a relay's host gone silent (blackhole), a rack cut off (partition), a root's host cut off (root-isolated), a root's link capped through the start (thin-uplink), packet loss on every link (lossy), every link longer (latency), two nodes' clocks 30 s ahead and behind (skew)",
       )
         .choices(["steady", "failover", "root-restart", "storm", "all", ...LAB_SCENARIOS])
         .default(d.scenario),
@@ -87,7 +87,8 @@ host cut off for --fault-s: its trees at the other roots, then back), thin-uplin
 link capped at --uplink-mbit from before the start in one tick), lossy (--loss % of the packets
 dropped each way on every link, --fault-s at each level), latency (--delay-ms on arrival at every
 host for --fault-s: iptables NFQUEUE and a small delayer the bench builds with cc and
-libnetfilter-queue). Everything a run creates is
+libnetfilter-queue), skew (the real agent's clock 30 s ahead and the deepest real relay's 30 s
+behind from their start, with libfaketime's faketime; read for --fault-s). Everything a run creates is
 named bnl-<run id>-* and removed on every way out; --cleanup removes what a killed run left.
 Not with --remote-write, --baseline-prometheus or --ramp.
 

@@ -23,6 +23,15 @@ function leftovers(runId: string, subnet: string): string[] {
   return [...netns, ...routes, ...files, ...state];
 }
 
+/** `banyan bench` on a small lab with `scenario` (its fault 5 s): its output and its JSON. */
+function runScenario(t: Tap.Test, scenario: string): { stdout: string; result: BenchResult } {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-lab-test-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = banyan([...small, "--scenario", scenario, "--fault-s", "5", "--json", join(dir, "r.json")], undefined, 240_000);
+  t.equal(r.status, 0, r.stderr);
+  return { stdout: r.stdout, result: JSON.parse(readFileSync(join(dir, "r.json"), "utf8")) as BenchResult };
+}
+
 const small = ["bench", "--hosts", "netns", "--nodes", "200", "--series", "50", "--trees", "2", "--max-real-relays", "14", "--duration-s", "2", "--no-progress"];
 
 t.test("bench - network scenarios without emulated hosts are refused with the option to add", async (t) => {
@@ -32,11 +41,7 @@ t.test("bench - network scenarios without emulated hosts are refused with the op
 });
 
 t.test("bench on emulated hosts - a relay's host silent: its children fresh elsewhere and never marked down, then back under it", { skip: why !== null ? "(failed above)" : false }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "banyan-lab-test-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const r = banyan([...small, "--scenario", "blackhole", "--fault-s", "5", "--json", join(dir, "r.json")], undefined, 240_000);
-  t.equal(r.status, 0, r.stderr);
-  const result = JSON.parse(readFileSync(join(dir, "r.json"), "utf8")) as BenchResult;
+  const { stdout, result } = runScenario(t, "blackhole");
   const lab = result.lab!;
   t.ok(lab.hosts >= 16, `every root, real relay and the agent on a host of its own (${lab.hosts} hosts, ${lab.racks} racks)`);
   t.ok(lab.wire_leaf_bytes_per_node_per_interval > 0 && lab.wire_root_bytes_per_node_per_interval > 0, "the switch counted the leaves' and the roots' bytes");
@@ -47,15 +52,13 @@ t.test("bench on emulated hosts - a relay's host silent: its children fresh else
   t.comment(`children shown down by the roots' API meanwhile: ${b.children_marked_down}; oldest child sample ${b.max_child_staleness_ms} ms`);
   t.ok(Number.isFinite(b.back_home_ms), `back under the relay once its host came back (after ${b.back_home_ms} ms)`);
   t.equal(result.nodes_marked_down, 0, "nobody marked down in the steady window");
+  t.match(stdout, /^tls: mutual TLS on the tree, 202 certificates/m, "the tree ran on mutual TLS, a certificate per node and root");
+  t.match(stdout, /^blackhole\s+sim\d+ silent 5 s: its \d+ nodes fresh elsewhere/m, "the table has the scenario's row");
   t.same(leftovers(lab.run_id, lab.subnet), [], "the lab is gone: namespaces, blackhole route, hosts files, state");
 });
 
 t.test("bench on emulated hosts - a rack cut off: nobody outside marked down, the rack whole after the heal", { skip: why !== null ? "(failed above)" : false }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "banyan-lab-test-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const r = banyan([...small, "--scenario", "partition", "--fault-s", "5", "--json", join(dir, "r.json")], undefined, 240_000);
-  t.equal(r.status, 0, r.stderr);
-  const result = JSON.parse(readFileSync(join(dir, "r.json"), "utf8")) as BenchResult;
+  const { result } = runScenario(t, "partition");
   const p = result.lab!.partition!;
   t.ok(p.rack_hosts >= 2 && p.rack_nodes > 0, `a rack of ${p.rack_hosts} hosts and ${p.rack_nodes} nodes was cut off`);
   t.ok(p.marked_down_by_roots <= p.rack_nodes, `no node outside the rack marked down by the roots' liveness (${p.marked_down_by_roots} marked down, ${p.rack_nodes} in the rack)`);
