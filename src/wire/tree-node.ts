@@ -26,7 +26,12 @@ export interface NodeDaemon<S extends LocalOrigin | null = LocalOrigin | null> {
 /** The planned parent, then the fallbacks, with their addresses. */
 export function chainOf(topology: Topology, name: string, source: string): UplinkTarget[] {
   const rec = nodeRecord(topology, name, source);
-  return [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: treeAddress(topology, n) }));
+  const rootOf = (n: string): string => {
+    let x = n;
+    for (let hops = 0; topology.nodes.has(x) && hops < topology.nodes.size; hops++) x = topology.nodes.get(x)!.parent;
+    return x;
+  };
+  return [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: treeAddress(topology, n), root: rootOf(n) }));
 }
 
 /**

@@ -26,6 +26,8 @@ export type UplinkState = "connecting" | "ready" | "failing-over" | "healing" | 
 export interface UplinkTarget {
   readonly name: string;
   readonly address: string;
+  /** The root its path ends at, when known: a move between two roots is a handover across roots (Handover). */
+  readonly root?: string;
 }
 
 export interface UplinkHooks {

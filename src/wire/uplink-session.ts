@@ -194,11 +194,7 @@ export class UplinkSession implements FrameSink {
         this.watchPlanned();
         this.flush();
       },
-      onResync: (origins) => {
-        // The new path's root asks keyframes during a move: the old stream stays until they went up.
-        if (stream === this.stream && this.handover !== null) this.handover.asked(origins);
-        this.hooks.onResync(origins);
-      },
+      onResync: (origins) => this.hooks.onResync(origins),
       onWritable: () => {
         if (stream === this.stream) this.flush();
       },
@@ -222,11 +218,13 @@ export class UplinkSession implements FrameSink {
     const oldest = this.stream.oldestUnackedAtMs;
     const ackTimeoutMs = this.stream.ackTimeoutMs(this.opts.ackTimeoutMs);
     if (this.attached && oldest !== null && now - oldest > ackTimeoutMs) {
-      this.fail(`no ack from ${this.currentTarget.name} within ${ackTimeoutMs} ms`);
+      // Silence (power lost, a hang, a partition): what the parent acked may have died with it.
+      this.fail(`no ack from ${this.currentTarget.name} within ${ackTimeoutMs} ms`, true);
       return;
     }
     if (!this.queue.isEmpty) this.scheduleFlush();
     const h = this.handover;
+    if (h !== null && this.stateNow === "ready") h.leaveSelfIfDue(now, this.opts.handoverMs ?? 2000, this.stream.hasAcked);
     if (h !== null && this.stateNow === "ready" && h.due(now, this.opts.handoverMs ?? 2000, this.stream.hasAcked)) {
       this.handover = null;
       void h.leave(this.opts.ackTimeoutMs);
@@ -237,7 +235,7 @@ export class UplinkSession implements FrameSink {
     this.flushTimer.clear();
     if (!this.attached || !this.stream.isOpen) return;
     const h = this.handover;
-    this.queue.sendTo(this.stream, ignoreBackpressure, h !== null && h.mirroring(this.stream.hasAcked) ? (frames, alive) => h.mirror(frames, alive) : undefined);
+    this.queue.sendTo(this.stream, ignoreBackpressure, h !== null && h.mirroring ? (frames, alive) => h.mirror(frames, alive) : undefined);
     // Only the batch just sent to watch: nothing can go wrong before its ack timeout, so the first
     // check then; its ack (a ms later) settles the timer, and an idle node's loop wakes once a tick.
     if (!this.watching()) return;
@@ -245,11 +243,17 @@ export class UplinkSession implements FrameSink {
     this.supervisor.wake(onlyAcks ? this.stream.ackTimeoutMs(this.opts.ackTimeoutMs) + 1 : undefined);
   }
 
-  /** The current stream failed: the next parent of the chain, or a pause once all of them failed. */
-  private fail(reason: string): void {
+  /**
+   * The current stream failed: the next parent of the chain, or a pause once all of them failed.
+   * `replay` (the parent went silent) also sends again what it acked lately; a parent whose stream
+   * ended or broke (its process or kernel answered: a restart, a refusal) is not replayed to: a
+   * restarted root would take frames older than what its former self had written on (remote_write:
+   * out of order, 400).
+   */
+  private fail(reason: string, replay = false): void {
     if (this.stateNow === "closed" || this.stateNow === "backoff" || this.stateNow === "failing-over") return;
     this.abandonHandover();
-    this.takeBackUnacked(true);
+    this.takeBackUnacked(replay);
     this.stream.end();
     this.healWatch.stop();
     const failed = this.currentTarget.name;
@@ -283,7 +287,9 @@ export class UplinkSession implements FrameSink {
     if (this.stateNow === "closed") return;
     if (this.stateNow === "ready" && this.handover === null) {
       this.transition("healing", reason);
-      this.handover = new Handover(this.stream, this.hooks.leaving());
+      const from = this.currentTarget.root;
+      const to = this.chain[index]?.root;
+      this.handover = new Handover(this.stream, () => this.hooks.leaving(), from !== undefined && to !== undefined && from !== to);
       this.supervisor.wake();
       this.stream = new ParentStream(this.opts.limits, this.opts.tls, this.replayWindow());
     } else {
