@@ -42,7 +42,7 @@ export function benchCommand(): Command {
     .addOption(new Option("--hosts <where>", "local: every process on this machine's loopback; netns: each root, real relay and the real agent on an emulated host of its own (network namespaces on a bridge; root only)").choices(["local", "netns"]).default(d.hosts))
     .option("--no-tree-tls", "with --hosts netns: a plain tree (mutual TLS from banyan certs' certificates is on by default there)")
     .option("--fault-s <s>", "how long the fault of a network scenario lasts (lossy: at each level)", intOption(1, 3600), d.faultS)
-    .option("--loss <percents>", "the lossy scenario's levels of packet loss, % each way, comma-separated", percentList, [...d.lossPercents])
+    .option("--loss <percents>", "the lossy scenario's levels of packet loss, % each way, comma-separated", percentList, d.lossPercents.join(",") as unknown as number[])
     .option("--delay-ms <ms>", "the latency scenario's delay on arrival at every host (each hop one way)", intOption(1, 10_000), d.delayMs)
     .option("--uplink-mbit <n>", "the thin-uplink scenario's cap on the first root's link, Mbit/s each way", intOption(1, 100_000), d.uplinkMbit)
     .option("--cleanup", "remove what emulated-host runs that died left behind (namespaces, routes, hosts files), then exit")
@@ -126,7 +126,8 @@ Examples:
           hosts: flags["hosts"] as BenchOptions["hosts"],
           treeTls: flags["treeTls"] !== false,
           faultS: flags["faultS"] as number,
-          lossPercents: flags["loss"] as number[],
+          // Commander hands the default over unparsed (shown as "1,5" in --help).
+          lossPercents: typeof flags["loss"] === "string" ? percentList(flags["loss"]) : (flags["loss"] as number[]),
           uplinkMbit: flags["uplinkMbit"] as number,
           delayMs: flags["delayMs"] as number,
           baselinePrometheus: flags["baselinePrometheus"] === true,
