@@ -46,6 +46,8 @@ class Worker {
   private readonly waiting = new Set<(err: Error) => void>();
 
   constructor(readonly proc: ChildProcess) {
+    // Ctrl-C reaches the workers from the terminal too: one may be gone when it is asked to stop (ERR_IPC_CHANNEL_CLOSED).
+    proc.on("error", () => undefined);
     proc.once("exit", (code) => {
       for (const reject of this.waiting) reject(new Error(`worker exited with ${code}`));
       this.waiting.clear();
@@ -53,7 +55,7 @@ class Worker {
   }
 
   async ask<T>(msg: object, answer: string): Promise<T> {
-    if (this.proc.exitCode !== null) throw new Error("worker has exited");
+    if (this.proc.exitCode !== null || !this.proc.connected) throw new Error("worker has exited");
     return new Promise<T>((resolve, reject) => {
       const onMsg = (m: { type: string }): void => {
         if (m.type === answer) {

@@ -140,12 +140,17 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     if (statSync(logPath).size === 0) rmSync(logPath, { force: true });
     else say(`the cluster's processes logged to ${logPath}`);
   };
+  // Kept while stopping: a second signal (Ctrl-C reaches this process from the terminal and, on a
+  // lab, again from the process that built it) must not end it before its cleanup has.
+  let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
     say(`${signal}: stopping the bench cluster`);
     void cleanUp().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   // On a lab, the process that built it is the parent: gone, this run stops too (the lab goes with the next run or --cleanup).
   const onOrphaned = (): void => onSignal("SIGTERM");
   if (lab !== null) process.once("disconnect", onOrphaned);
