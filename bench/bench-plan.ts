@@ -1,7 +1,7 @@
 import { generateTopology } from "../topology/generate.js";
 import type { NodeRecord, Topology } from "../topology/topology-file.js";
 import { choosePortBase } from "./bench-ports.js";
-import { samplingBranch, treeAddress } from "../topology/topology-lookup.js";
+import { samplingBranch, subtreeOf, treeAddress } from "../topology/topology-lookup.js";
 
 /**
  * How a benchmark cluster is laid out on one machine: the top levels of every tree are real relays
@@ -79,14 +79,9 @@ export function planBench(nodes: number, trees: number, roots: number, maxRealRe
   const relays = [...topology.nodes.keys()].filter((n) => depth(n) <= realDepth).sort((a, b) => depth(a) - depth(b));
   const real = new Set(relays);
   const streams: SimulatedStream[] = [];
-  const subtree = (n: string, out: string[]): void => {
-    out.push(n);
-    for (const c of topology.nodes.get(n)!.children) subtree(c, out);
-  };
   const streamFor = (child: string): SimulatedStream => {
     const rec = topology.nodes.get(child)!;
-    const origins: string[] = [];
-    subtree(child, origins);
+    const origins = subtreeOf(topology, child);
     return { node: child, tree: rec.tree, chain: [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: "" })), origins, phaseOf: samplingBranch(topology, child) };
   };
   if (realDepth === 0) {

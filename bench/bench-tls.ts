@@ -1,7 +1,8 @@
 import { join } from "node:path";
+import type { TreeTlsConfig } from "../src/wire/tree-tls.js";
 
 /** The tree.tls files of `name` in a directory `banyan certs` made. */
-export function treeTlsFiles(dir: string, name: string): { caFile: string; certFile: string; keyFile: string } {
+export function treeTlsFiles(dir: string, name: string): TreeTlsConfig {
   return { caFile: join(dir, "ca.crt"), certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) };
 }
 

@@ -19,6 +19,12 @@ export function histogramQuantile(buckets: [number, number][], q: number): numbe
   return prevLe * 1000;
 }
 
+/** The upper bound of the highest bucket that gained samples, ms (Infinity: the +Inf bucket; NaN: no samples). */
+export function histogramMaxMs(buckets: [number, number][]): number {
+  const top = [...buckets].reverse().find(([, c], k, arr) => c > (arr[k + 1]?.[1] ?? 0));
+  return top !== undefined ? top[0] * 1000 : NaN;
+}
+
 /** The roots' sample→root latency histograms, summed: [upper bound s, cumulative count]. */
 export function latencyBuckets(metrics: RootMetrics): [number, number][] {
   const sum = new Map<number, number>();

@@ -10,15 +10,13 @@ import { planBench } from "./bench-plan.js";
 import { prometheusBytesPerNode } from "./frame-templates.js";
 import { peakRss, processStats } from "./process-stats.js";
 import { runDirectBaseline, runPrometheusBaseline, type PrometheusBaseline } from "./prometheus-baseline.js";
-import { CounterGrowth, histogramQuantile, latencyBuckets, total } from "./root-metrics.js";
+import { CounterGrowth, histogramMaxMs, histogramQuantile, latencyBuckets, total } from "./root-metrics.js";
 import { failoverScenario, type FailoverFigures } from "./failover-scenario.js";
 import { rootRestartScenario, watchWindow, type StormFigures } from "./storm-scenario.js";
 import { scrapeRoots } from "./root-scrapes.js";
 import { labFromEnv } from "./lab/lab-run.js";
-import { makeCertificates } from "../src/cli/certs-command.js";
 import { layLab } from "./lab/lab-plan.js";
-import { blackholeScenario, latencyScenario, lossyScenario, skewScenario, type SkewFigures, partitionScenario, rootIsolatedScenario, type BlackholeFigures, type LatencyFigures, type LossyFigures, type PartitionFigures, type RootIsolatedFigures } from "./lab/lab-scenarios.js";
-import { LabFaults } from "./lab/lab-faults.js";
+import { labFigures, prepareLab, type LabFigures } from "./lab/lab-bench.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
 export interface BenchResult {
@@ -70,28 +68,8 @@ export interface BenchResult {
   prometheus_baseline: PrometheusBaseline | null;
   /** --remote-write: the receiver's cost against a Prometheus scraping the same series directly (cpu_ratio_vs_direct: receiver / direct). */
   remote_write: (RemoteWriteFigures & { direct_cpu_cores: number; direct_rss_mb: number; cpu_ratio_vs_direct: number }) | null;
-  /**
-   * --hosts netns: the emulated hosts, the bytes their switch ports counted over the steady window
-   * (TCP/IP and TLS included: what the network carries), per node and interval, and the network's
-   * fault scenarios.
-   */
-  lab: {
-    run_id: string;
-    hosts: number;
-    racks: number;
-    subnet: string;
-    wire_leaf_bytes_per_node_per_interval: number;
-    wire_root_bytes_per_node_per_interval: number;
-    wire_agent_bytes_per_interval: number;
-    blackhole: BlackholeFigures | null;
-    partition: PartitionFigures | null;
-    root_isolated: RootIsolatedFigures | null;
-    lossy: LossyFigures | null;
-    latency: LatencyFigures | null;
-    skew: SkewFigures | null;
-    /** The first root's link capped each way from before the start: the start's figures under the cap are `start`. */
-    thin_uplink: { root: string; mbit: number } | null;
-  } | null;
+  /** --hosts netns: the emulated hosts, the wire bytes their switch counted, the network scenario. */
+  lab: LabFigures | null;
   /** Why this run's figures should not be trusted (empty when nothing says so): a machine loaded past its cores, scrapes that failed. */
   unreliable: string[];
   timeline: { t_s: number[]; latency_p50_ms: number[]; latency_p99_ms: number[]; leaf_bytes_per_s: number[]; root_bytes_per_s: number[]; recovery: { t_ms: number[]; fresh_fraction: number[] } };
@@ -163,13 +141,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       const url = receiver.url;
       cluster.rootSets = (root) => [`remoteWrite=[{url: "${url}", protocol: "1.0", refreshMs: ${o.remoteWriteRefreshMs}, queue: {dir: "${join(dir, `remote-write-${root}`)}"}}]`];
     }
-    if (lab !== null && o.treeTls) {
-      // Emulated hosts run the tree as a site would: mutual TLS, a certificate per node from `banyan certs`.
-      const began = Date.now();
-      cluster.tlsDir = join(dir, "tls");
-      await makeCertificates({ topology: cluster.topologyPath, out: cluster.tlsDir, days: "2" });
-      say(`tls: mutual TLS on the tree, ${plan.topology.nodes.size + plan.topology.roots.length} certificates from banyan certs in ${Date.now() - began} ms`);
-    }
+    const thin = lab !== null ? await prepareLab(cluster, o, dir, say) : null;
     await cluster.startRoots();
     // The empty roots' RSS: the least of a second's samples (right after start it still holds the
     // start's garbage, and a 10,000-series run once read a negative cost per series against it).
@@ -177,19 +149,6 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     for (let k = 0; k < 10; k++) {
       await new Promise((r) => setTimeout(r, 100));
       cluster.rootProcessStats().forEach((s, i) => (emptyRootRss[i] = Math.min(emptyRootRss[i]!, s.rssBytes)));
-    }
-    // thin-uplink: the first root's link is capped before anything connects, through the start in one tick.
-    const thin = lab !== null && o.scenario === "thin-uplink" ? { root: plan.topology.roots[0]!.name, mbit: o.uplinkMbit } : null;
-    if (thin !== null) {
-      new LabFaults(lab!).rate(thin.root, thin.mbit);
-      say(`thin-uplink: ${thin.root}'s link capped at ${thin.mbit} Mbit/s each way (tc tbf) from before the start`);
-    }
-    // skew: the real agent's clock 30 s ahead, the deepest real relay's 30 s behind, from their start.
-    if (lab !== null && o.scenario === "skew") {
-      if (plan.realAgent !== null) cluster.skew.set(plan.realAgent, "+30s");
-      const deepest = plan.relays.at(-1);
-      if (deepest !== undefined) cluster.skew.set(deepest, "-30s");
-      say(`skew: ${[...cluster.skew].map(([n, s]) => `${n} ${s}`).join(", ")} (libfaketime, the wall clock only)`);
     }
     await cluster.startRelays();
     cluster.startAgent();
@@ -252,7 +211,6 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const rootLinkBytes = (total(m1, "banyan_relay_payload_bytes_received_total") - total(m0, "banyan_relay_payload_bytes_received_total") + rootFrames * envelopePerFrame) / o.nodes / ticks;
     const prom = prometheusBytesPerNode(o.series, o.changeRate, o.seed);
     const lat = latencyBuckets(m1).map(([le, c], k) => [le, c - (latencyBuckets(m0)[k]?.[1] ?? 0)] as [number, number]);
-    const maxLe = [...lat].reverse().find(([, c], k, arr) => c > (arr[k + 1]?.[1] ?? 0));
     const updates = total(m1, "banyan_root_series_updates_total") - total(m0, "banyan_root_series_updates_total");
     const rootCpuS = r1.reduce((s, r, k) => s + r.cpuS - r0[k]!.cpuS, 0);
     const forwarded = w1.reduce((s, w) => s + w.forwarded, 0) - w0.reduce((s, w) => s + w.forwarded, 0);
@@ -279,7 +237,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       prometheus_text_bytes_per_node_per_interval: prom.text,
       prometheus_gzip_bytes_per_node_per_interval: prom.gzip,
       ratio_vs_gzip: prom.gzip / leafBytes,
-      latency_ms: { p50: histogramQuantile(lat, 0.5), p99: histogramQuantile(lat, 0.99), max: maxLe ? maxLe[0] * 1000 : NaN },
+      latency_ms: { p50: histogramQuantile(lat, 0.5), p99: histogramQuantile(lat, 0.99), max: histogramMaxMs(lat) },
       nodes_marked_down: downs.add(m1),
       root_render_ms: scrapes.ms,
       root_render_first_ms: scrapes.firstMs,
@@ -328,32 +286,9 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
         result.remote_write = { ...result.remote_write, direct_cpu_cores: d.cpu_cores, direct_rss_mb: d.rss_mb, cpu_ratio_vs_direct: result.remote_write.receiver_cpu_cores / d.cpu_cores };
       }
     }
-    if (lab !== null && layout !== null && wire0 !== null && wire1 !== null) {
-      const delta = (host: string, way: "sent" | "received"): number => (wire1.get(host)?.[way] ?? 0) - (wire0.get(host)?.[way] ?? 0);
-      const rackHosts = layout.racks.filter((r) => r.streams.length > 0).map((r) => r.name);
-      result.lab = {
-        run_id: lab.runId,
-        hosts: lab.hosts.length,
-        racks: layout.racks.length,
-        subnet: lab.subnet,
-        wire_leaf_bytes_per_node_per_interval: rackHosts.reduce((n, h) => n + delta(h, "sent"), 0) / simNodes / ticks,
-        wire_root_bytes_per_node_per_interval: plan.topology.roots.reduce((n, r) => n + delta(r.name, "received"), 0) / o.nodes / ticks,
-        wire_agent_bytes_per_interval: plan.realAgent === null ? NaN : delta(plan.realAgent, "sent") / ticks,
-        blackhole: null,
-        partition: null,
-        root_isolated: null,
-        lossy: null,
-        latency: null,
-        skew: null,
-        thin_uplink: thin,
-      };
-      say(`wire (the switch ports' counters, TCP/IP included): ${result.lab.wire_leaf_bytes_per_node_per_interval.toFixed(0)} B per node per interval from the leaves (Banyan counts ${leafBytes.toFixed(0)}), ${result.lab.wire_root_bytes_per_node_per_interval.toFixed(0)} B into the roots (Banyan counts ${rootLinkBytes.toFixed(0)}), the real agent ${result.lab.wire_agent_bytes_per_interval.toFixed(0)} B; a gzip scrape ${prom.gzip.toFixed(0)} B`);
-      if (o.scenario === "blackhole") result.lab.blackhole = await phase("blackhole", o.faultS + 20, () => blackholeScenario(cluster, o.faultS, say));
-      if (o.scenario === "partition") result.lab.partition = await phase("partition", o.faultS + 15, () => partitionScenario(cluster, o.faultS, say));
-      if (o.scenario === "root-isolated") result.lab.root_isolated = await phase("isolated", o.faultS + 20, () => rootIsolatedScenario(cluster, o.faultS, say));
-      if (o.scenario === "skew") result.lab.skew = await phase("skew", o.faultS, () => skewScenario(cluster, o.faultS, say));
-      if (o.scenario === "latency") result.lab.latency = await phase("latency", o.faultS + 5, () => latencyScenario(cluster, o.faultS, o.delayMs, result.latency_ms.p99, say));
-      if (o.scenario === "lossy") result.lab.lossy = await phase("lossy", (o.faultS + 3) * o.lossPercents.length, () => lossyScenario(cluster, o.faultS, o.lossPercents, say));
+    if (wire0 !== null && wire1 !== null) {
+      const wire = { before: wire0, after: wire1, ticks, simNodes };
+      result.lab = await labFigures(cluster, o, wire, { leafBytes, rootLinkBytes, gzipBytes: prom.gzip, p99Ms: result.latency_ms.p99 }, thin, phase, say);
     }
     const killed = new Set<string>();
     if (o.scenario === "failover" || o.scenario === "all") result.failover = await phase("failover", 30, () => failoverScenario(cluster, o.killRelays, timeline.recovery, killed, say));

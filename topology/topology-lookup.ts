@@ -29,6 +29,24 @@ export function treeAddress(t: Topology, name: string): string {
   throw new BanyanError(Code.NotFound, `topology: ${JSON.stringify(name)} is neither a node nor a root`);
 }
 
+/** The root a node's tree ends at (a root names itself): where every path up from it leads. */
+export function rootOfNode(t: Topology, name: string): string {
+  const tree = t.nodes.get(name)?.tree;
+  if (tree === undefined) return name;
+  return t.roots.find((r) => r.trees.includes(tree))?.name ?? name;
+}
+
+/** A node and every node below it in its tree (planned shape), depth first. */
+export function subtreeOf(t: Topology, name: string): string[] {
+  const out: string[] = [];
+  const walk = (n: string): void => {
+    out.push(n);
+    for (const c of t.nodes.get(n)?.children ?? []) walk(c);
+  };
+  walk(name);
+  return out;
+}
+
 /** The nodes of the trees a root terminates: the ones it reports up or down. */
 export function nodesOfRoot(t: Topology, root: RootRecord): string[] {
   const trees = new Set(root.trees);

@@ -1,5 +1,5 @@
 import type { NodeRecord, Topology } from "../../topology/topology-file.js";
-import { treeAddress } from "../../topology/topology-lookup.js";
+import { subtreeOf, treeAddress } from "../../topology/topology-lookup.js";
 import type { BenchPlan, SimulatedStream } from "../bench-plan.js";
 
 /** Where the bench itself runs on a lab: its scrapes and API calls leave from this host. */
@@ -47,11 +47,6 @@ export function layLab(plan: BenchPlan, port: number, ipOf?: (host: string) => s
     for (let x = n; t.nodes.has(x); x = t.nodes.get(x)!.parent) if (depthOf(x) === rackDepth && tops.includes(x)) return x;
     return null;
   };
-  const subtree = (n: string, out: string[]): string[] => {
-    out.push(n);
-    for (const c of t.nodes.get(n)!.children) subtree(c, out);
-    return out;
-  };
   const hostOf = new Map<string, string>();
   for (const r of t.roots) hostOf.set(r.name, r.name);
   for (const r of plan.relays) hostOf.set(r, r);
@@ -61,7 +56,7 @@ export function layLab(plan: BenchPlan, port: number, ipOf?: (host: string) => s
   const groups: (string | null)[] = tops.length > 0 ? tops : [null];
   groups.forEach((top, k) => {
     const name = `rack${k + 1}`;
-    const nodes = top === null ? [...t.nodes.keys()] : subtree(top, []);
+    const nodes = top === null ? [...t.nodes.keys()] : subtreeOf(t, top);
     for (const n of nodes) rackOfNode.set(n, name);
     const streams = plan.streams.filter((s) => (top === null ? true : topOf(s.node) === top));
     const hosts = [...nodes.filter((n) => hostOf.has(n)), ...(streams.length > 0 ? [name] : [])];

@@ -103,13 +103,6 @@ export class ParentStream {
     return this.self.node;
   }
 
-  /** Frames sent and not acked yet. */
-  get unackedFrames(): number {
-    let n = 0;
-    for (const b of this.unacked) n += b.frames.length;
-    return n;
-  }
-
   /** When the oldest batch still waiting for its ack was sent; null when none waits. */
   get oldestUnackedAtMs(): number | null {
     return this.unacked[0]?.sentAtMs ?? null;
@@ -171,13 +164,18 @@ export class ParentStream {
     return x.origin === this.self.node && x.epoch === this.self.epoch ? { ...x, epoch: 0n } : x;
   }
 
-  /**
-   * The frames sent but not acked, to be sent again elsewhere; with `replay` (the parent failed)
-   * first those it acked within the replay window. They are forgotten here.
-   */
-  takeBackUnacked(replay = false, nowMs = Date.now()): Frame[] {
+  /** The frames the parent acked within the replay window, oldest first (to send again after it went silent); forgotten here. */
+  takeBackRecentlyAcked(nowMs = Date.now()): Frame[] {
     this.trimAcked(nowMs);
-    const frames = [...(replay ? this.acked.flatMap((b) => b.frames) : []), ...this.unacked.flatMap((b) => b.frames)];
+    const frames = this.acked.flatMap((b) => b.frames);
+    this.acked = [];
+    this.ackedFrames = 0;
+    return frames;
+  }
+
+  /** The frames sent but not acked, to be sent again elsewhere; they (and the recently acked ones) are forgotten here. */
+  takeBackUnacked(): Frame[] {
+    const frames = this.unacked.flatMap((b) => b.frames);
     this.unacked = [];
     this.acked = [];
     this.ackedFrames = 0;

@@ -1,5 +1,5 @@
 import { Registry } from "prom-client";
-import { nodeRecord, treeAddress, treeBindAddress } from "../../topology/topology-lookup.js";
+import { nodeRecord, rootOfNode, treeAddress, treeBindAddress } from "../../topology/topology-lookup.js";
 import type { Topology } from "../../topology/topology-file.js";
 import type { DaemonContext } from "./daemon-context.js";
 import { RelayNode, type LocalOrigin } from "./relay-node.js";
@@ -26,12 +26,7 @@ export interface NodeDaemon<S extends LocalOrigin | null = LocalOrigin | null> {
 /** The planned parent, then the fallbacks, with their addresses. */
 export function chainOf(topology: Topology, name: string, source: string): UplinkTarget[] {
   const rec = nodeRecord(topology, name, source);
-  const rootOf = (n: string): string => {
-    let x = n;
-    for (let hops = 0; topology.nodes.has(x) && hops < topology.nodes.size; hops++) x = topology.nodes.get(x)!.parent;
-    return x;
-  };
-  return [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: treeAddress(topology, n), root: rootOf(n) }));
+  return [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: treeAddress(topology, n), root: rootOfNode(topology, n) }));
 }
 
 /**

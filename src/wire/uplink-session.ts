@@ -320,12 +320,11 @@ export class UplinkSession implements FrameSink {
     );
   }
 
-  /** The stream's unacked frames back to the queue; after a failure (`replay`) also those its parent acked lately. */
+  /** The stream's unacked frames back to the queue; after its parent went silent (`replay`) first those it acked lately. */
   private takeBackUnacked(replay = false): void {
-    const unacked = this.stream.unackedFrames;
-    const back = this.stream.takeBackUnacked(replay);
-    if (back.length > unacked) this.m.replayed.inc(back.length - unacked);
-    this.queue.requeue(back);
+    const acked = replay ? this.stream.takeBackRecentlyAcked() : [];
+    this.m.replayed.inc(acked.length);
+    this.queue.requeue([...acked, ...this.stream.takeBackUnacked()]);
   }
 
   /** Acked batches are kept two ack timeouts (at most a queue's worth of frames) for a replay after a failure. */

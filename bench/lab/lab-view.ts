@@ -1,0 +1,52 @@
+import type { BenchCluster } from "../bench-cluster.js";
+import type { RootMetrics } from "../root-metrics.js";
+
+/** What the roots say of a node, merged over the roots (up at any; its newest sample at any). */
+export interface NodeView {
+  up: boolean;
+  lastSampleMs: number;
+}
+
+/** Every node as the roots show it; `complete` false when a root did not answer. */
+export type View = Map<string, NodeView> & { complete?: boolean };
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The roots' view of every node (`skip`: a root not asked, cut off on purpose). A root that did
+ * not answer (busy, or its answer timed out) leaves its nodes out: a node it holds would then show
+ * as the other root left it (down, after a move), so a view missing a root says nothing of who is
+ * down (`complete` false).
+ */
+export async function view(cluster: BenchCluster, skip?: string): Promise<View> {
+  const reports = await cluster.nodes(skip);
+  const out: View = new Map<string, NodeView>();
+  out.complete = reports.every((r) => r.length > 0);
+  for (const n of reports.flat()) {
+    const v = out.get(n.node);
+    if (v === undefined) out.set(n.node, { up: n.up, lastSampleMs: n.last_sample_ms });
+    else {
+      v.up ||= n.up;
+      v.lastSampleMs = Math.max(v.lastSampleMs, n.last_sample_ms);
+    }
+  }
+  return out;
+}
+
+/** Frames the roots dropped between two readings, by reason (only reasons that grew). */
+export function droppedBetween(before: RootMetrics, after: RootMetrics): Record<string, number> {
+  const byReason = (metrics: RootMetrics): Map<string, number> => {
+    const out = new Map<string, number>();
+    for (const m of metrics) {
+      for (const [k, v] of m) {
+        const r = /^banyan_root_frames_dropped_total\{reason="([^"]+)"\}$/.exec(k);
+        if (r) out.set(r[1]!, (out.get(r[1]!) ?? 0) + v);
+      }
+    }
+    return out;
+  };
+  const b = byReason(before);
+  const grown: Record<string, number> = {};
+  for (const [reason, n] of byReason(after)) if (n - (b.get(reason) ?? 0) > 0) grown[reason] = n - (b.get(reason) ?? 0);
+  return grown;
+}
