@@ -12,10 +12,15 @@
 #   tzdata      the zone files the agent names its zone from, as node_exporter does (time-zone test)
 #   iproute2, nftables  the emulated hosts of `banyan bench --hosts netns` (namespaces, a bridge, tc) and
 #               their faults (nftables bridge rules: partitions, loss) (test/serial/lab.test.ts)
+#   iptables, gcc, libnetfilter-queue-dev  the bench's `latency` scenario (NFQUEUE and the small
+#               delayer it compiles); faketime  its `skew` scenario (a node's clock ±30 s)
+#   debootstrap, systemd-container  the systemd test (test/serial/systemd.test.ts): a Debian root file
+#               system booted with systemd-nspawn; systemd-container at the installed systemd's own
+#               version (a newer one would upgrade the machine's systemd)
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio tzdata iproute2 nftables)
+PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio tzdata iproute2 nftables iptables gcc libnetfilter-queue-dev faketime debootstrap systemd-container)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -36,5 +41,14 @@ fi
 echo "system deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# systemd-container must match the systemd installed (the same source package).
+pinned=()
+for p in "${missing[@]}"; do
+  if [ "$p" = systemd-container ] && systemd_version=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null) && [ -n "$systemd_version" ]; then
+    pinned+=("systemd-container=$systemd_version")
+  else
+    pinned+=("$p")
+  fi
+done
+$SUDO apt-get install -y -qq --no-install-recommends "${pinned[@]}" >/dev/null
 echo "system deps: installed ${missing[*]}"

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run } from "./lab-hosts.js";
+import { run } from "./lab-shell.js";
 
 /**
  * The lab's delayer, a small C program (the kernel here has no netem; iptables' NFQUEUE works):

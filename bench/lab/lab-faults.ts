@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { delayerBinary } from "./delayer.js";
-import { run, type Lab } from "./lab-hosts.js";
+import type { Lab } from "./lab-hosts.js";
+import { run } from "./lab-shell.js";
 
 /**
  * The faults a real network has, applied to a lab's hosts at its switch:

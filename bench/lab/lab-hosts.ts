@@ -2,6 +2,8 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { containerRunIds, removeContainers } from "./lab-containers.js";
+import { run } from "./lab-shell.js";
 
 /**
  * Emulated hosts on this machine: each a network namespace with its own address on one bridge,
@@ -11,8 +13,8 @@ import { join } from "node:path";
  * by mistake towards a lab address is refused, never sent out of the machine).
  *
  * Everything a lab creates carries its run id: namespaces `bnl-<id>-<host>`, switch ports
- * `b<id><k>`, `/etc/netns/bnl-<id>-*` (its hosts files), the blackhole route, and a state file in
- * STATE_DIR naming the process that owns it. `destroy()` removes all of it; `removeStaleLabs()`
+ * `b<id><k>`, `/etc/netns/bnl-<id>-*` (its hosts files), the blackhole route, the containers booted
+ * on its hosts (lab-containers.ts), and a state file in STATE_DIR naming the process that owns it. `destroy()` removes all of it; `removeStaleLabs()`
  * removes what labs whose owner died left behind. Linux, root (CAP_NET_ADMIN, CAP_SYS_ADMIN).
  *
  * Cost (this 2-core VM): 32 hosts in ~0.4 s, 200 in ~2.5 s; destroyed in ~0.5 s.
@@ -39,14 +41,6 @@ export interface LabState {
 
 export const STATE_DIR = "/run/banyan-lab";
 const PREFIX = "bnl-";
-
-/** Runs `ip` (or another tool) and throws with what it printed when it fails. */
-export function run(cmd: string, args: readonly string[], input?: string): string {
-  const r = spawnSync(cmd, args, { input, encoding: "utf8" });
-  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.status}: ${(r.stderr || r.stdout).trim().split("\n").slice(0, 5).join("; ")}`);
-  return r.stdout;
-}
 
 /** Why this machine cannot run a lab, or null when it can. */
 export function labUnavailable(): string | null {
@@ -177,6 +171,13 @@ export function removeStaleLabs(): string[] {
   }
   for (const [runId, list] of orphans) {
     for (const ns of list) deleteNetns(ns);
+    removeContainers(runId);
+    removed.push(runId);
+  }
+  // Containers' files of a lab that is gone.
+  for (const runId of containerRunIds()) {
+    if (known.has(runId) || orphans.has(runId)) continue;
+    removeContainers(runId);
     removed.push(runId);
   }
   return removed;
@@ -188,6 +189,7 @@ function removeLab(state: LabState): void {
     killInside(ns);
     deleteNetns(ns);
   }
+  removeContainers(state.runId);
   spawnSync("ip", ["route", "del", "blackhole", `10.${state.octet}.0.0/16`]);
   rmSync(join(STATE_DIR, `${state.runId}.json`), { force: true });
 }

@@ -45,7 +45,7 @@ export function benchCommand(): Command {
     .option("--loss <percents>", "the lossy scenario's levels of packet loss, % each way, comma-separated", percentList, d.lossPercents.join(",") as unknown as number[])
     .option("--delay-ms <ms>", "the latency scenario's delay on arrival at every host (each hop one way)", intOption(1, 10_000), d.delayMs)
     .option("--uplink-mbit <n>", "the thin-uplink scenario's cap on the first root's link, Mbit/s each way", intOption(1, 100_000), d.uplinkMbit)
-    .option("--cleanup", "remove what emulated-host runs that died left behind (namespaces, routes, hosts files), then exit")
+    .option("--cleanup", "remove what emulated-host runs that died left behind (namespaces, routes, hosts files, systemd containers: their overlays and cgroups), then exit")
     .option("--kill-relays <k>", "relays killed in the failover scenario", intOption(1, 1000), d.killRelays)
     .option("--baseline-prometheus", "also run a real Prometheus scraping the roots, then the nodes directly")
     .addOption(new Option("--remote-write <receiver>", "the roots also remote_write to a real receiver: its CPU and memory against a Prometheus scraping every node directly, bytes per sample, catch-up after an outage").choices(["prometheus", "victoriametrics"]))

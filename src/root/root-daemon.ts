@@ -214,7 +214,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   let outputsConfig = JSON.stringify([config.remoteWrite, config.central]);
   const grpcPort = await server.listen(config.listen ?? (await treeBindAddress(rec.address, ctx.topologySource)));
   if (tls === null) log.info({ grpc: grpcPort }, "the tree is not authenticated (no tree.tls): the tree port listens on the topology's address only, and origins are checked against the topology");
-  else log.info({ grpc: grpcPort }, "mutual TLS on the tree: every child shows a certificate of the site CA that names it");
+  else log.info({ grpc: grpcPort, certificate: tls.shown }, "mutual TLS on the tree: every child shows a certificate of the site CA that names it");
   const httpPort = await http.listen(config.http ?? bindAddress(rec.http));
   const watchPort = watchGrpc !== null ? await watchGrpc.listen(config.watch.grpcListen!) : 0;
   const generatorAddress = `${/^(0\.0\.0\.0|\[::\])$/.test(rec.http.replace(/:\d+$/, "")) ? "127.0.0.1" : rec.http.replace(/:\d+$/, "")}:${httpPort}`;
@@ -264,7 +264,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
         outputs = startOutputs(cfg);
         outputsConfig = JSON.stringify([cfg.remoteWrite, cfg.central]);
       }
-      log.info({ aggregates: cfg.aggregates.length, exposeRaw }, "root reloaded its config and topology");
+      log.info({ aggregates: cfg.aggregates.length, exposeRaw, ...(tls !== null ? { certificate: tls.shown } : {}) }, "root reloaded its config and topology");
     },
     async stop() {
       http.setReady(false);

@@ -69,7 +69,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
   const port = await relay.start();
   s?.start();
   log.info(
-    { parent: rec.parent, children: rec.children.length, port },
+    { parent: rec.parent, children: rec.children.length, port, ...(tls !== null ? { certificate: tls.shown } : {}) },
     port > 0
       ? `node ${ctx.name} ready: relays ${rec.children.length} children on port ${port}, parent ${rec.parent}; ${tls !== null ? "mutual TLS on the tree" : "the tree is not authenticated (no tree.tls), so the port listens on the topology's address only"}`
       : `node ${ctx.name} ready: leaf, parent ${rec.parent}${tls !== null ? "; mutual TLS on the tree" : ""}`,
@@ -87,6 +87,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
         tls.setTopology(topology);
         tls.reload();
         relay.refreshTls();
+        log.info({ certificate: tls.shown }, "tree TLS files read again: new connections show this certificate");
       }
       relay.uplink.setChain(chainOf(topology, ctx.name, ctx.topologySource), "topology reloaded");
     },

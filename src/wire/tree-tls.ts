@@ -18,6 +18,13 @@ interface Material {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  readonly shown: ShownCertificate;
+}
+
+/** Which certificate a daemon shows (logged at start and on reload: did the renewed one take?). */
+export interface ShownCertificate {
+  readonly serial: string;
+  readonly notAfter: string;
 }
 
 /** The names a certificate gives its holder: its DNS subject alternative names, then its CN. */
@@ -58,6 +65,11 @@ export class TreeTls {
   /** Reads the files again (SIGHUP); a bad file leaves the old material in use and throws. */
   reload(): void {
     this.material = this.load();
+  }
+
+  /** The certificate new connections show. */
+  get shown(): ShownCertificate {
+    return this.material.shown;
   }
 
   setTopology(topology: Topology): void {
@@ -124,6 +136,6 @@ export class TreeTls {
     if (!names.includes(this.self)) {
       throw new BanyanError(Code.InvalidConfig, `tree.tls.certFile: ${this.config.certFile} names ${names.join(", ") || "nobody"}, not this daemon (${this.self}): make it with \`banyan certs\``);
     }
-    return { ca, cert, key };
+    return { ca, cert, key, shown: { serial: x509.serialNumber, notAfter: new Date(x509.validTo).toISOString() } };
   }
 }

@@ -42,6 +42,10 @@ t.test("package - npm run package builds the .deb and the tarball; the .deb inst
   const rpmTree = join(out, "rpm-tree");
   mkdirSync(rpmTree);
   execFileSync("sh", ["-c", `rpm2cpio "${rpm}" | cpio -idm --quiet`], { cwd: rpmTree });
+  // Its units are the .deb's, byte for byte, only elsewhere: test/serial/systemd.test.ts runs them under systemd.
+  for (const unit of ["banyan-agent.service", "banyan-relay.service", "banyan-root.service"]) {
+    t.equal(readFileSync(join(rpmTree, "usr/lib/systemd/system", unit), "utf8"), readFileSync(join(REPO, "deploy/systemd", unit), "utf8"), `the .rpm's ${unit} is the .deb's`);
+  }
   t.equal(sh(join(rpmTree, "opt/banyan/node/bin/node"), [join(rpmTree, "opt/banyan/dist/src/cli/main.js"), "--version"]).trim(), VERSION, "its program runs on its own runtime");
 
   // The tarball on a "machine without Node": PATH holds readlink and nothing else.
