@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import t from "tap";
 import { Container, containersUnavailable, ensureBaseRootfs } from "../../bench/lab/lab-containers.js";
 import { Lab, labUnavailable } from "../../bench/lab/lab-hosts.js";
+import { AGENT_NODE_FLAGS } from "../../src/agent/node-flags.js";
 import type { ClusterStatus } from "../../src/cli/topology-status.js";
 
 /**
@@ -14,7 +15,8 @@ import type { ClusterStatus } from "../../src/cli/topology-status.js";
  * address, the `.deb` installed with dpkg, and the README's "Install on a cluster" block run part by
  * part on the hosts each `# On …` line names (the copy it describes in words is done here, as rsync
  * would). Then what an admin does the first week: reload with a renewed certificate and a new config,
- * the journal, a killed agent brought back by its unit, stop leaving nothing behind.
+ * the journal, a killed agent brought back by its unit, stop leaving nothing behind, and the package
+ * removed (configs kept) and purged.
  */
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }).version;
@@ -42,7 +44,7 @@ function readmeInstallSteps(): { where: string; script: string }[] {
   return parts;
 }
 
-t.test("systemd - the README's cluster install in containers with a real systemd: the .deb, mTLS, enable --now, reload, journal, Restart=, stop", async (t) => {
+t.test("systemd - the README's cluster install in containers with a real systemd: the .deb, mTLS, enable --now, reload, journal, Restart=, stop, remove and purge", async (t) => {
   const out = mkdtempSync(join(tmpdir(), "banyan-systemd-"));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const t0 = Date.now();
@@ -68,6 +70,10 @@ t.test("systemd - the README's cluster install in containers with a real systemd
   await Promise.all([...hosts.values()].map((c) => c.shAsync(`dpkg -i /srv/release/${deb} >/dev/null`)));
   t.comment(`dpkg -i on ${hosts.size} hosts in ${((Date.now() - d0) / 1000).toFixed(1)} s`);
   t.equal(host("n1").sh("banyan --version").trim(), VERSION, "banyan on PATH inside a container");
+  for (const f of ["/etc/banyan/agent.yaml", "/etc/banyan/root.yaml", "/etc/banyan/relay.yaml", "/lib/systemd/system/banyan-agent.service", "/lib/systemd/system/banyan-root.service", "/lib/systemd/system/banyan-relay.service", "/opt/banyan/deploy/slurm/prolog", "/opt/banyan/node/bin/node", "/var/lib/banyan", "/var/log/banyan"]) {
+    t.ok(existsSync(join(host("n1").root, f)), `the .deb installs ${f}`);
+  }
+  t.match(host("n1").sh("getent passwd banyan"), /^banyan:/, "and the banyan system user");
 
   const where: Record<string, string[]> = {
     "one host": ["svc1"],
@@ -90,6 +96,10 @@ t.test("systemd - the README's cluster install in containers with a real systemd
     t.equal(host(n).exec(["systemctl", "is-active", unit]).stdout.trim(), "active", `${unit} active on ${n}`);
     t.equal(host(n).sh(`stat -c %U /proc/$(systemctl show -p MainPID --value ${unit})`).trim(), user, `${unit} runs as ${user}`);
   }
+  // The launcher execs the packaged node in place (the unit's main process), with the agent's own flags.
+  const cmdline = (n: string, unit: string): string[] => host(n).sh(`cat /proc/$(systemctl show -p MainPID --value ${unit})/cmdline`).split("\0");
+  t.same(cmdline("n1", "banyan-agent").slice(0, 1 + AGENT_NODE_FLAGS.length), ["/opt/banyan/node/bin/node", ...AGENT_NODE_FLAGS], "the agent runs the packaged node with the agent's node flags");
+  t.notOk(cmdline("svc1", "banyan-root").includes(AGENT_NODE_FLAGS[0]!), "the root runs without them");
   // Both compute nodes reach a root over mutual TLS (through the relay where the topology says so).
   const status = await until(() => {
     const s = host("svc1").exec(["banyan", "topology", "status", "--json", "/etc/banyan/topology.json"]);
@@ -133,6 +143,19 @@ t.test("systemd - the README's cluster install in containers with a real systemd
   }, 20_000);
   t.ok(again, `the agent killed with SIGKILL is started again by its unit (pid ${agentPid} → ${again})`);
   t.match(host("n1").sh("journalctl -u banyan-agent --no-pager -o cat"), /Scheduled restart job|Main process exited, code=killed|ready/, "the journal tells of the restart");
+
+  // dpkg -r while the agent runs: the package stops it first, keeps the configs; purge takes them,
+  // the user, the directories and the unit's enablement, and leaves what the admin wrote.
+  host("n1").sh("dpkg -r banyan >/dev/null");
+  t.equal(host("n1").exec(["systemctl", "is-active", "banyan-agent"]).stdout.trim(), "inactive", "remove: the running agent stopped");
+  t.equal(host("n1").sh("grep -l -a '/opt/banya[n]' /proc/[0-9]*/cmdline 2>/dev/null || true").trim(), "", "remove: no banyan process left");
+  for (const gone of ["/opt/banyan", "/usr/bin/banyan", "/lib/systemd/system/banyan-agent.service"]) t.notOk(existsSync(join(host("n1").root, gone)), `remove: ${gone} gone`);
+  t.ok(existsSync(join(host("n1").root, "etc/banyan/agent.yaml")), "remove: configs kept");
+  host("n1").sh("dpkg --purge banyan >/dev/null");
+  for (const gone of ["/etc/banyan/agent.yaml", "/var/lib/banyan", "/var/log/banyan", "/etc/systemd/system/multi-user.target.wants/banyan-agent.service"]) t.notOk(existsSync(join(host("n1").root, gone)), `purge: ${gone} gone`);
+  t.equal(host("n1").exec(["getent", "passwd", "banyan"]).status, 2, "purge: the banyan user gone");
+  t.ok(existsSync(join(host("n1").root, "etc/banyan/topology.json")), "purge: what the admin wrote there stays");
+  units.splice(units.findIndex(([n]) => n === "n1"), 1);
 
   // Stop: every unit drains and leaves no process behind.
   for (const [n, unit] of units) {
