@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -126,4 +126,49 @@ t.test("remote_write - a real Prometheus gets every node's series, staleness mar
   t.same(holes, [], "no sample lost in the outage: a sample at least every refreshMs throughout");
   t.match(await self(), /banyan_remote_write_samples_sent_total\{url="[^"]+"\} [1-9]/, "samples counted as sent");
   t.notMatch(await self(), /reason="(queue_full|status_\d+)"/, "nothing dropped");
+});
+
+/**
+ * Nodes whose clocks are far off (libfaketime around their agents: 2 h ahead, 2 h behind) against a
+ * real Prometheus. Sent as they are, the one ahead moves Prometheus' head two hours forward and every
+ * other node's samples become "out of bounds" (a whole request refused for one sample): measured
+ * here, no node's series were left at the receiver. The root's time window (maxFutureMs, maxAgeMs)
+ * keeps both out, counted by reason, and the nodes with good clocks arrive.
+ */
+t.test("remote_write - nodes 2 h ahead and 2 h behind are counted and kept out; the others arrive whole", async (t) => {
+  const prometheus = requireProgram("prometheus");
+  requireProgram("faketime");
+  const lib = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
+  if (lib === undefined) throw new Error("libfaketime.so.1 not found (Debian: faketime)");
+  const base = BASE + 100;
+  const sub = mkdtempSync(join(dir, "skew-"));
+  const topo = join(sub, "topology.json");
+  t.equal(banyan(["topology", "generate", "--nodes", "n[1-3]", "--roots", "r1", "--trees", "1", "--local", String(base), "-o", topo]).status, 0);
+  const promPort = base + 90;
+  writeFileSync(join(sub, "prometheus.yml"), "global:\n  scrape_interval: 15s\nscrape_configs: []\n");
+  const procs: Started[] = [];
+  t.teardown(async () => {
+    for (const p of procs.reverse()) await p.stop();
+  });
+  procs.push(startProcess(prometheus, [`--config.file=${join(sub, "prometheus.yml")}`, `--storage.tsdb.path=${join(sub, "data")}`, `--web.listen-address=127.0.0.1:${promPort}`, "--web.enable-remote-write-receiver"]));
+  writeFileSync(join(sub, "root.yaml"), `intervalMs: 1000\nremoteWrite:\n  - url: http://127.0.0.1:${promPort}/api/v1/write\n    refreshMs: 3000\n    queue: { batchDeadlineMs: 1000 }\n`);
+  procs.push(startBanyan(["root", "--topology", topo, "--name", "r1", "--config", join(sub, "root.yaml")]));
+  // The wall clock only (timers run on the monotonic one); LD_PRELOAD rather than the faketime
+  // wrapper, which does not pass signals on to the agent it started.
+  const skews: Record<string, string | undefined> = { n1: undefined, n2: "+2h", n3: "-2h" };
+  for (const [name, skew] of Object.entries(skews)) {
+    const env = skew === undefined ? process.env : { ...process.env, LD_PRELOAD: lib, FAKETIME: skew, FAKETIME_DONT_FAKE_MONOTONIC: "1" };
+    procs.push(startBanyan(["agent", "--topology", topo, "--name", name, "--source", "synthetic", "--set", "synthetic.series=40", "--set", "jobs.enabled=false"], env));
+  }
+  const self = async (): Promise<string> => (await httpText(`http://127.0.0.1:${base + 1}/api/v1/self`)).text;
+  const failed = async (reason: string): Promise<number> => Number(new RegExp(`banyan_remote_write_samples_failed_total\\{[^}]*reason="${reason}"\\} (\\d+)`).exec(await self())?.[1] ?? 0);
+  t.ok(await eventually(async () => (await failed("future")) > 0 && (await failed("too_old")) > 0, 30_000, 500), "the root counts the node ahead (future) and the one behind (too_old)");
+  const instances = async (): Promise<string[]> => {
+    const r = await httpText(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent("count by (instance) ({job=\"synthetic\"})")}`);
+    return r.status === 200 ? (JSON.parse(r.text) as { data: { result: { metric: { instance: string } }[] } }).data.result.map((x) => x.metric.instance).sort() : [];
+  };
+  t.ok(await eventually(async () => (await instances()).includes("n1"), 30_000, 500), "the node with a good clock arrives");
+  await sleep(5000);
+  t.same(await instances(), ["n1"], "and stays (Prometheus' head was not moved by the node ahead); the skewed nodes are not there");
+  t.notMatch(await self(), /reason="status_\d+"/, "the receiver refused nothing");
 });

@@ -102,6 +102,16 @@ export const remoteWriteSchema = z
     match: z.array(matcherSchema).default([]),
     /** Series matching one of these are never written. */
     drop: z.array(matcherSchema).default([]),
+    /**
+     * Samples are written only with times in [now - maxAgeMs, now + maxFutureMs] on the root's clock
+     * (0: no bound); the others are counted (`reason="too_old"`, `"future"`) with a warning naming the
+     * node. A node's clock far off would otherwise break the receiver: Prometheus refuses a whole
+     * request for one sample over an hour old (out of bounds), and one far in the future moves its
+     * head forward so that every other node's samples become out of bounds; Mimir refuses samples
+     * more than 10 minutes ahead.
+     */
+    maxAgeMs: z.number().int().min(0).default(3_600_000),
+    maxFutureMs: z.number().int().min(0).default(300_000),
     /** Metadata (type, help) of every family is sent this often (0: never). */
     metadataIntervalMs: z.number().int().min(0).default(60_000),
   })

@@ -1,7 +1,7 @@
 import { compressSync } from "snappy";
 import type { Registry } from "prom-client";
 import { Backoff } from "../../../core/backoff.js";
-import type { Logger } from "../../../core/logger.js";
+import { LimitedWarning, type Logger } from "../../../core/logger.js";
 import type { AppliedFrame } from "../../../series/delta-decoder.js";
 import { namePhase } from "../../../series/keyframe-schedule.js";
 import { METRIC_TYPE } from "./metric-type.js";
@@ -53,6 +53,8 @@ export class RemoteWriteOutput implements RootOutput {
   private readonly pendingStale = new Map<OriginState, number>();
   /** Newest sample time written per origin: an older one (a node's clock stepped back) is dropped, not sent out of order. */
   private readonly newestOf = new WeakMap<OriginState, number>();
+  /** Samples outside [now - maxAgeMs, now + maxFutureMs]: a line a minute at most (a node's clock stays off). */
+  private readonly outOfWindow: LimitedWarning;
   private readonly m;
   private view: OutputView | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -71,6 +73,7 @@ export class RemoteWriteOutput implements RootOutput {
     this.sender = new RemoteWriteSender(config, new RemoteWriteClient(config), this.url, log, registry);
     this.external = Object.entries(config.externalLabels).sort(([a], [b]) => (a < b ? -1 : 1));
     this.filter = new SeriesFilter(config.match, config.drop);
+    this.outOfWindow = new LimitedWarning(log, "remote_write: a node's samples are outside the receiver's time window (its clock is off, or they are over maxAgeMs late): not written, counted", 60_000);
     this.refreshSlots = Array.from({ length: Math.max(1, Math.floor(config.refreshMs / REFRESH_STEP_MS)) }, () => new Set());
     const dir = config.queue.dir;
     // Segments of about a sixteenth of the bound: dropping the oldest one frees a little, not half.
@@ -189,8 +192,13 @@ export class RemoteWriteOutput implements RootOutput {
     }
   }
 
-  /** False (and counted) when the origin's clock went back past what was written for it. */
+  /**
+   * False (and counted) when the origin's clock went back past what was written for it, or the time
+   * is outside the receiver's window (maxAgeMs, maxFutureMs: the node's clock is far off, or the
+   * frame is over an hour late).
+   */
   private fresh(origin: OriginState, timeMs: number, samples: number): boolean {
+    if (!this.inWindow(origin, timeMs, samples)) return false;
     const newest = this.newestOf.get(origin) ?? 0;
     if (timeMs < newest) {
       this.m.failed.inc({ url: this.url, reason: "out_of_order" }, samples);
@@ -201,10 +209,23 @@ export class RemoteWriteOutput implements RootOutput {
     return true;
   }
 
+  private inWindow(origin: OriginState, timeMs: number, samples: number): boolean {
+    const { maxAgeMs, maxFutureMs } = this.config;
+    if (maxAgeMs === 0 && maxFutureMs === 0) return true;
+    const now = this.clock();
+    const reason = maxFutureMs > 0 && timeMs > now + maxFutureMs ? "future" : maxAgeMs > 0 && timeMs < now - maxAgeMs ? "too_old" : null;
+    if (reason === null) return true;
+    this.m.failed.inc({ url: this.url, reason }, samples);
+    this.outOfWindow.warn({ url: this.url, node: origin.name, offsetS: Math.round((timeMs - now) / 1000), samples, maxAgeMs, maxFutureMs });
+    return false;
+  }
+
   /** Every series of an origin at one time: when it comes up, its refresh, and its staleness markers. */
   private writeAll(origin: OriginState, timeMs: number, stale: boolean): void {
     const d = origin.decoded;
     if (!stale && !this.fresh(origin, timeMs, origin.seriesCount)) return;
+    // A node whose samples were all outside the window gets no markers there either.
+    if (stale && !this.inWindow(origin, timeMs, origin.seriesCount)) return;
     if (stale) this.newestOf.set(origin, timeMs);
     const shard = this.shardOf(origin);
     const now = this.clock();
