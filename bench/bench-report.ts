@@ -51,7 +51,7 @@ export function formatBenchTable(r: BenchResult): string {
     const p = lab.partition;
     if (p) rows.push(["partition", `${p.rack} (${p.rack_hosts} hosts, ${p.rack_nodes} nodes) cut off ${p.fault_s} s: ${p.outside_marked_down} nodes outside shown down, relays +${f(p.relay_rss_growth_mb, 1)} MB; whole ${f(p.whole_ms)} ms after the heal`, "goal: 0 outside, whole ≤ 10 s"]);
     const i = lab.root_isolated;
-    if (i) rows.push(["root isolated", `${i.root} cut off ${i.fault_s} s: its ${i.nodes} nodes fresh at the other roots after ${f(i.all_fresh_ms)} ms (oldest sample ${f(i.max_staleness_ms)} ms); back at it ${f(i.back_ms)} ms after the heal (oldest sample meanwhile ${f(i.max_staleness_moving_back_ms)} ms)`, "goal: no hole"]);
+    if (i) rows.push(["root isolated", `${i.root} cut off ${i.fault_s} s: its ${i.nodes} nodes fresh at the other roots after ${f(i.all_fresh_ms)} ms (oldest sample ${f(i.max_staleness_ms)} ms); back at it ${f(i.back_ms)} ms after the heal (oldest sample meanwhile ${f(i.max_staleness_moving_back_ms)} ms); a Prometheus scraping every root each second: longest gap ${f(i.prometheus_max_gap_cut_ms)} ms while cut off, ${f(i.prometheus_max_gap_moving_back_ms)} ms through the move back`, "goal: no hole"]);
     if (lab.thin_uplink) rows.push(["thin uplink", `${lab.thin_uplink.root}'s link at ${lab.thin_uplink.mbit} Mbit/s through the start: see "start"`, ""]);
     for (const l of lab.lossy?.levels ?? []) rows.push([`lossy ${l.percent} %`, `${l.marked_down} nodes marked down in ${lab.lossy!.fault_s} s; sample→root p99 ${f(l.p99_ms)} ms, max ≤ ${f(l.max_ms)} ms`, l.percent <= 1 ? "goal 0 down" : ""]);
     const k = lab.skew;

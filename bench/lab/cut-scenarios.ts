@@ -2,7 +2,9 @@ import type { BenchCluster } from "../bench-cluster.js";
 import { processStats } from "../process-stats.js";
 import { CounterGrowth } from "../root-metrics.js";
 import { nodesOfRoot } from "../../topology/topology-lookup.js";
+import type { RootRecord } from "../../topology/topology-file.js";
 import { LabFaults } from "./lab-faults.js";
+import { LabPrometheus } from "./lab-prometheus.js";
 import { droppedBetween, sleep, view, type View } from "./lab-view.js";
 
 // Hosts cut off from the rest of the lab: a rack (partition), a root (root-isolated).
@@ -87,12 +89,20 @@ export interface RootIsolatedFigures {
   back_ms: number;
   /** The oldest a node's newest sample got (at any root) while they moved back: a hole shows here. */
   max_staleness_moving_back_ms: number;
+  /**
+   * What a real Prometheus on the bench's host (scraping every root each second) stored of these
+   * nodes: the longest time without a sample while the root was cut off, and from the heal until
+   * they were back and 5 s more (≈ 1 s: no hole). NaN without Prometheus.
+   */
+  prometheus_max_gap_cut_ms: number;
+  prometheus_max_gap_moving_back_ms: number;
 }
 
 /**
  * A root's host cut off from every other host for `faultS` (its process runs on): its trees' nodes
  * fail over to the other roots; after the heal they move back. Freshness is read at the roots that
- * answer (the bench, on its own host, is cut off from the isolated root too).
+ * answer (the bench, on its own host, is cut off from the isolated root too), and from a real
+ * Prometheus on the bench's host scraping every root each second (what a site's store keeps).
  */
 export async function rootIsolatedScenario(cluster: BenchCluster, faultS: number, say: (l: string) => void): Promise<RootIsolatedFigures | null> {
   const { lab } = cluster.lab!;
@@ -104,6 +114,16 @@ export async function rootIsolatedScenario(cluster: BenchCluster, faultS: number
   const t = cluster.plan.topology;
   const mine = nodesOfRoot(t, root);
   const faults = new LabFaults(lab);
+  const prometheus = await LabPrometheus.start(t, cluster.plan.portBase);
+  if (prometheus === null) say("root-isolated: prometheus not installed: what a store keeps is not measured");
+  try {
+    return await isolate(cluster, faultS, say, root, mine, faults, prometheus);
+  } finally {
+    await prometheus?.stop();
+  }
+}
+
+async function isolate(cluster: BenchCluster, faultS: number, say: (l: string) => void, root: RootRecord, mine: readonly string[], faults: LabFaults, prometheus: LabPrometheus | null): Promise<RootIsolatedFigures> {
   // Each node's newest sample at any root: a root that does not answer (the isolated one) keeps what it said last.
   const newest = new Map<string, number>();
   const note = (v: View): void => {
@@ -141,7 +161,26 @@ export async function rootIsolatedScenario(cluster: BenchCluster, faultS: number
     }
     await sleep(200);
   }
-  const result: RootIsolatedFigures = { root: root.name, nodes: mine.length, fault_s: faultS, all_fresh_ms: allFresh, max_staleness_ms: failoverStale, back_ms: back, max_staleness_moving_back_ms: maxStale };
-  say(`root-isolated: ${root.name} cut off for ${faultS} s: its ${mine.length} nodes fresh at the other roots after ${allFresh} ms (oldest sample ${failoverStale} ms); back at it ${back} ms after the heal (oldest sample meanwhile ${maxStale} ms)`);
+  // What the store kept: 5 s past the move back (or the 120 s waited), then read back.
+  const end = (Number.isNaN(back) ? Date.now() : t1 + back) + 5000;
+  await sleep(Math.max(0, end - Date.now()) + 1500);
+  const worst = (gaps: Map<string, number> | undefined): number => (gaps === undefined || gaps.size === 0 ? NaN : Math.max(...gaps.values()));
+  const cutGap = worst(await prometheus?.longestGaps(mine, t0, t1));
+  const backGap = worst(await prometheus?.longestGaps(mine, t1, end));
+  const result: RootIsolatedFigures = {
+    root: root.name,
+    nodes: mine.length,
+    fault_s: faultS,
+    all_fresh_ms: allFresh,
+    max_staleness_ms: failoverStale,
+    back_ms: back,
+    max_staleness_moving_back_ms: maxStale,
+    prometheus_max_gap_cut_ms: cutGap,
+    prometheus_max_gap_moving_back_ms: backGap,
+  };
+  say(
+    `root-isolated: ${root.name} cut off for ${faultS} s: its ${mine.length} nodes fresh at the other roots after ${allFresh} ms (oldest sample ${failoverStale} ms); back at it ${back} ms after the heal (oldest sample meanwhile ${maxStale} ms); ` +
+      `Prometheus' longest gap per node ${cutGap} ms while cut off, ${backGap} ms through the move back`,
+  );
   return result;
 }
