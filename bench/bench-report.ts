@@ -47,7 +47,7 @@ export function formatBenchTable(r: BenchResult): string {
   if (lab) {
     rows.push(["emulated hosts", `${lab.hosts} hosts on ${lab.subnet} (${lab.racks} racks); on the wire (TCP/IP included): ${f(lab.wire_leaf_bytes_per_node_per_interval)} B per node per interval from the leaves, ${f(lab.wire_root_bytes_per_node_per_interval)} B into the roots, ${f(lab.wire_agent_bytes_per_interval)} B from the real agent`, ""]);
     const b = lab.blackhole;
-    if (b) rows.push(["blackhole", `${b.relay} silent ${b.fault_s} s: its ${b.children} nodes fresh elsewhere after ${f(b.all_fresh_ms)} ms (oldest sample ${f(b.max_child_staleness_ms)} ms), ${b.marked_down_by_roots} marked down (itself included); back under it after ${f(b.back_home_ms)} ms (oldest sample meanwhile ${f(b.max_staleness_moving_back_ms)} ms)`, "goal ≤ 3 s, none of them down"]);
+    if (b) rows.push(["blackhole", `${b.relay} silent ${b.fault_s} s: its ${b.children} nodes fresh elsewhere after ${f(b.all_fresh_ms)} ms (oldest sample ${f(b.max_child_staleness_ms)} ms), ${b.marked_down_by_roots} marked down (itself included); back under it after ${f(b.back_home_ms)} ms (oldest sample meanwhile ${f(b.max_staleness_moving_back_ms)} ms)${b.agent_counters ? `; the real agent's ${b.agent_counters.series} CPU counters went backwards ${b.agent_counters.backwards} times in ${b.agent_counters.readings} readings` : ""}`, "goal ≤ 3 s, none of them down"]);
     const p = lab.partition;
     if (p) rows.push(["partition", `${p.rack} (${p.rack_hosts} hosts, ${p.rack_nodes} nodes) cut off ${p.fault_s} s: ${p.outside_marked_down} nodes outside shown down, relays +${f(p.relay_rss_growth_mb, 1)} MB; whole ${f(p.whole_ms)} ms after the heal`, "goal: 0 outside, whole ≤ 10 s"]);
     const i = lab.root_isolated;

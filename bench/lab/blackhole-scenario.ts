@@ -2,7 +2,7 @@ import type { BenchCluster } from "../bench-cluster.js";
 import { CounterGrowth } from "../root-metrics.js";
 import { subtreeOf } from "../../topology/topology-lookup.js";
 import { LabFaults } from "./lab-faults.js";
-import { sleep, view, type View } from "./lab-view.js";
+import { CounterWatch, sleep, view, type View } from "./lab-view.js";
 
 export interface BlackholeFigures {
   relay: string;
@@ -22,6 +22,13 @@ export interface BlackholeFigures {
   back_home_ms: number;
   /** The oldest a child's newest sample got while they moved back (a hole in the move back shows here). */
   max_staleness_moving_back_ms: number;
+  /**
+   * The real agent's counters (node_cpu_seconds_total, read from the roots every 100 ms) when it is
+   * below the silent relay: how many series were followed, and how often one went backwards at the
+   * roots (the goal: never). Null when the agent is elsewhere. (The simulated nodes replay a
+   * template period, so their counters restart by design.)
+   */
+  agent_counters: { series: number; readings: number; backwards: number } | null;
 }
 
 /**
@@ -40,13 +47,19 @@ export async function blackholeScenario(cluster: BenchCluster, faultS: number, s
     say("blackhole: no relay with children at this size");
     return null;
   }
-  const relay = [...pool].sort((a, b) => t.nodes.get(b)!.children.filter((c) => real.has(c)).length - t.nodes.get(a)!.children.filter((c) => real.has(c)).length)[0]!;
+  // The relay above the real agent if one may go silent (its counters are followed), then the one with the most real relays below.
+  const agent = cluster.plan.realAgent;
+  const above = (r: string): number => (agent !== null && subtreeOf(t, r).includes(agent) ? 1 : 0);
+  const realBelow = (r: string): number => t.nodes.get(r)!.children.filter((c) => real.has(c)).length;
+  const relay = [...pool].sort((a, b) => above(b) - above(a) || realBelow(b) - realBelow(a))[0]!;
   const children = subtreeOf(t, relay).slice(1);
+  const counters = agent !== null && children.includes(agent) ? new CounterWatch(cluster, agent, "node_cpu_seconds_total") : null;
   const worker = cluster.relaysOf.get(relay)!;
   const faults = new LabFaults(lab);
   const down = new Set<string>();
   let maxStale = 0;
   const track = (v: View, now: number): void => {
+    void counters?.read();
     for (const c of children) {
       const n = v.get(c);
       if (n === undefined) continue;
@@ -90,7 +103,24 @@ export async function blackholeScenario(cluster: BenchCluster, faultS: number, s
   }
   // A little longer: a hole in the move back shows after it.
   for (const end = Date.now() + 3000; Date.now() < end; await sleep(100)) track(await view(cluster), Date.now());
-  const result: BlackholeFigures = { relay, children: children.length, fault_s: faultS, first_fresh_ms: firstFresh, all_fresh_ms: allFresh, max_child_staleness_ms: failoverStale, children_marked_down: down.size, marked_down_by_roots: downs.add(await cluster.rootMetrics()), back_home_ms: backHome, max_staleness_moving_back_ms: maxStale };
-  say(`blackhole: ${relay} back after ${faultS} s; all ${planned.length} children back under it after ${backHome} ms; oldest child sample meanwhile ${maxStale} ms; ${down.size} children shown down in all, ${result.marked_down_by_roots} nodes marked down by the roots' liveness (the silent relay is one)`);
+  await counters?.read();
+  const result: BlackholeFigures = {
+    relay,
+    children: children.length,
+    fault_s: faultS,
+    first_fresh_ms: firstFresh,
+    all_fresh_ms: allFresh,
+    max_child_staleness_ms: failoverStale,
+    children_marked_down: down.size,
+    marked_down_by_roots: downs.add(await cluster.rootMetrics()),
+    back_home_ms: backHome,
+    max_staleness_moving_back_ms: maxStale,
+    agent_counters: counters?.figures() ?? null,
+  };
+  const c = result.agent_counters;
+  say(
+    `blackhole: ${relay} back after ${faultS} s; all ${planned.length} children back under it after ${backHome} ms; oldest child sample meanwhile ${maxStale} ms; ${down.size} children shown down in all, ${result.marked_down_by_roots} nodes marked down by the roots' liveness (the silent relay is one)` +
+      (c !== null ? `; the real agent's ${c.series} CPU counters at the roots went backwards ${c.backwards} times in ${c.readings} readings` : ""),
+  );
   return result;
 }

@@ -50,3 +50,53 @@ export function droppedBetween(before: RootMetrics, after: RootMetrics): Record<
   for (const [reason, n] of byReason(after)) if (n - (b.get(reason) ?? 0) > 0) grown[reason] = n - (b.get(reason) ?? 0);
   return grown;
 }
+
+/**
+ * One node's counters as the roots show them (`/api/v1/query` at every root that answers), read
+ * again and again: a value below one read before, at any root, is a counter gone backwards (a
+ * replayed or reordered frame applied over a newer one). One request per root a reading; a reading
+ * still out when the next is asked is skipped.
+ */
+export class CounterWatch {
+  private readonly highest = new Map<string, number>();
+  private readings = 0;
+  private backwards = 0;
+  private busy = false;
+
+  constructor(
+    private readonly cluster: BenchCluster,
+    private readonly node: string,
+    private readonly metric: string,
+  ) {}
+
+  async read(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const q = encodeURIComponent(`${this.metric}{instance="${this.node}"}`);
+      const answers = await Promise.all(
+        this.cluster.roots.map((r) =>
+          fetch(`http://${r.http}/api/v1/query?query=${q}`, { signal: AbortSignal.timeout(1000) })
+            .then((x) => x.json() as Promise<{ data?: { result: { metric: Record<string, string>; value: [number, string] }[] } }>)
+            .catch(() => ({ data: undefined })),
+        ),
+      );
+      for (const a of answers) {
+        for (const s of a.data?.result ?? []) {
+          const key = Object.entries(s.metric).filter(([k]) => k !== "instance" && k !== "job").sort().join(",");
+          const v = Number(s.value[1]);
+          const before = this.highest.get(key);
+          if (before !== undefined && v < before) this.backwards++;
+          if (before === undefined || v > before) this.highest.set(key, v);
+        }
+      }
+      this.readings++;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  figures(): { series: number; readings: number; backwards: number } {
+    return { series: this.highest.size, readings: this.readings, backwards: this.backwards };
+  }
+}

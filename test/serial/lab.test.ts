@@ -51,6 +51,8 @@ t.test("bench on emulated hosts - a relay's host silent: its children fresh else
   t.ok(b.marked_down_by_roots <= 1, `no child marked down by the roots' liveness (${b.marked_down_by_roots} marked down: the silent relay is one)`);
   t.comment(`children shown down by the roots' API meanwhile: ${b.children_marked_down}; oldest child sample ${b.max_child_staleness_ms} ms`);
   t.ok(Number.isFinite(b.back_home_ms), `back under the relay once its host came back (after ${b.back_home_ms} ms)`);
+  t.ok(b.agent_counters !== null && b.agent_counters.readings > 0, "the real agent was below the silent relay, its counters followed at the roots");
+  t.equal(b.agent_counters?.backwards, 0, `its ${b.agent_counters?.series} CPU counters never went backwards at the roots (${b.agent_counters?.readings} readings through the failover and the move back)`);
   t.equal(result.nodes_marked_down, 0, "nobody marked down in the steady window");
   t.match(stdout, /^tls: mutual TLS on the tree, 202 certificates/m, "the tree ran on mutual TLS, a certificate per node and root");
   t.match(stdout, /^blackhole\s+sim\d+ silent 5 s: its \d+ nodes fresh elsewhere/m, "the table has the scenario's row");
