@@ -38,8 +38,8 @@ const NE_PORT = PORT + 40;
 const dir = mkdtempSync(join(tmpdir(), "banyan-agent-fig-"));
 const topo = join(dir, "t.json");
 writeTopologyFile(topo, generateTopology({ nodes: ["n1"], roots: ["r1"], trees: 1, local: PORT }).topology);
-const root = spawn(process.execPath, [MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=warn"], { stdio: "ignore" });
-const agent = spawn(process.execPath, [...nodeFlags, MAIN, "agent", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: "ignore" });
+const root = spawn(process.execPath, [MAIN, "root", "--config", "/dev/null", "--topology", topo, "--name", "r1", "--set", "log.level=warn"], { stdio: "ignore" });
+const agent = spawn(process.execPath, [...nodeFlags, MAIN, "agent", "--config", "/dev/null", "--topology", topo, "--name", "n1", "--set", "log.level=warn", ...sets], { stdio: "ignore" });
 // Waited for at the end even when one has died already (once() after the fact would wait forever).
 const exits = [once(root, "exit"), once(agent, "exit")];
 const others: ChildProcess[] = [];

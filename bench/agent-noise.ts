@@ -150,10 +150,10 @@ try {
       const port = PORT + 20 * i;
       const topo = join(dir, `${a.name}.json`);
       writeTopologyFile(topo, generateTopology({ nodes: [a.name], roots: [`r${i + 1}`], trees: 1, local: port }).topology);
-      const rootArgv = [process.execPath, MAIN, "root", "--topology", topo, "--name", `r${i + 1}`, "--set", "log.level=warn"];
+      const rootArgv = [process.execPath, MAIN, "root", "--config", "/dev/null", "--topology", topo, "--name", `r${i + 1}`, "--set", "log.level=warn"];
       procs.push(rootCore === null ? spawn(rootArgv[0]!, rootArgv.slice(1), { stdio: "ignore" }) : spawn("taskset", ["-c", String(rootCore), ...rootArgv], { stdio: "ignore" }));
       await waitHttp(`http://127.0.0.1:${port + 1}/-/ready`, 20_000);
-      const proc = everyCore(process.execPath, [...a.flags, MAIN, "agent", "--topology", topo, "--name", a.name, "--set", "log.level=warn", ...sets], ["ignore", "ignore", "pipe"]);
+      const proc = everyCore(process.execPath, [...a.flags, MAIN, "agent", "--config", "/dev/null", "--topology", topo, "--name", a.name, "--set", "log.level=warn", ...sets], ["ignore", "ignore", "pipe"]);
       procs.push(proc);
       let stderr = "";
       proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));

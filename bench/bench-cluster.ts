@@ -1,6 +1,8 @@
 import { fork, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { once } from "node:events";
+import { writeFileSync } from "node:fs";
 import { totalmem } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AGENT_NODE_FLAGS } from "../src/agent/node-flags.js";
 import { defaultStartSpreadMs } from "../src/series/keyframe-schedule.js";
@@ -96,6 +98,24 @@ export class BenchCluster {
     readonly lab: { lab: Lab; layout: LabLayout } | null = null,
   ) {
     writeTopologyFile(topologyPath, plan.topology);
+    // The bench's daemons read a config of their own, never the host's /etc/banyan/*.yaml or
+    // $BANYAN_CONFIG: a sizing run on a service host must not write to its Prometheus or webhooks.
+    this.configPath = join(dirname(topologyPath), "bench-daemon.yaml");
+    writeFileSync(this.configPath, "# The bench's own daemons: nothing from /etc/banyan or $BANYAN_CONFIG; every setting on their command line.\n{}\n");
+  }
+
+  /** The config file every root and the real agent is started with (empty: their flags say the rest). */
+  readonly configPath: string;
+  /** Roots and the real agent that exited while the bench did not stop them: the run's figures are not to be trusted. */
+  readonly died: string[] = [];
+  private readonly stopped = new Set<ChildProcess>();
+
+  /** Notes a daemon's exit the bench did not ask for. */
+  private watch(p: ChildProcess, what: string): ChildProcess {
+    p.once("exit", (code, signal) => {
+      if (!this.stopped.has(p)) this.died.push(`${what} exited (${code !== null ? `code ${code}` : signal})`);
+    });
+    return p;
   }
 
   /** Starts `node <args>` on `host` of the lab (here, without one). */
@@ -127,14 +147,15 @@ export class BenchCluster {
     // BANYAN_BENCH_ROOT_NODE_ARGS: extra Node flags for the roots (e.g. --cpu-prof), to profile them under the bench's load.
     const extra = nodeArgs("BANYAN_BENCH_ROOT_NODE_ARGS");
     const sets = [...this.rootSets(name).flatMap((s) => ["--set", s]), ...(this.tlsDir !== null ? treeTlsSets(this.tlsDir, name) : [])];
-    const p = this.spawnNode(name, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
+    const p = this.spawnNode(name, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--config", this.configPath, "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
       stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
-    return p;
+    return this.watch(p, `root ${name}`);
   }
 
   async restartRoot(k: number): Promise<void> {
     const r = this.roots[k]!;
+    this.stopped.add(r.proc);
     r.proc.kill("SIGKILL");
     await once(r.proc, "exit");
     r.proc = this.startRoot(r.name);
@@ -165,9 +186,8 @@ export class BenchCluster {
 
   startAgent(): void {
     if (this.plan.realAgent === null) return;
-    this.agent = this.spawnNode(this.plan.realAgent, [...AGENT_NODE_FLAGS, MAIN, "agent", "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error", ...(this.tlsDir !== null ? treeTlsSets(this.tlsDir, this.plan.realAgent) : [])], {
-      stdio: ["ignore", "ignore", this.logFd, "ipc"],
-    });
+    const args = [...AGENT_NODE_FLAGS, MAIN, "agent", "--config", this.configPath, "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error", ...(this.tlsDir !== null ? treeTlsSets(this.tlsDir, this.plan.realAgent) : [])];
+    this.agent = this.watch(this.spawnNode(this.plan.realAgent, args, { stdio: ["ignore", "ignore", this.logFd, "ipc"] }), `the real agent ${this.plan.realAgent}`);
   }
 
   async startSimulator(): Promise<void> {
@@ -276,6 +296,7 @@ export class BenchCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.sims.map((sim) => sim.ask({ type: "stop" }, "never").catch(() => undefined)));
+    for (const p of [this.agent, ...this.roots.map((r) => r.proc)]) if (p !== null) this.stopped.add(p);
     this.agent?.kill("SIGTERM");
     await Promise.all(this.relayWorkers.map((w) => w.ask({ type: "stop" }, "never").catch(() => undefined)));
     for (const r of this.roots) r.proc.kill("SIGTERM");

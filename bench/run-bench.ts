@@ -1,3 +1,4 @@
+import { BanyanError, Code } from "../src/core/errors.js";
 import { Receiver, measureRemoteWrite, type RemoteWriteFigures } from "./remote-write-baseline.js";
 import { execSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
@@ -72,6 +73,8 @@ export interface BenchResult {
   lab: LabFigures | null;
   /** Why this run's figures should not be trusted (empty when nothing says so): a machine loaded past its cores, scrapes that failed. */
   unreliable: string[];
+  /** Roots and the real agent that exited during the run without the bench stopping them (the run failed). */
+  daemons_died?: string[];
   timeline: { t_s: number[]; latency_p50_ms: number[]; latency_p99_ms: number[]; leaf_bytes_per_s: number[]; root_bytes_per_s: number[]; recovery: { t_ms: number[]; fresh_fraction: number[] } };
 }
 
@@ -91,6 +94,10 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
   const cluster = new BenchCluster(plan, o, join(dir, "topology.json"), logFd, lab !== null && layout !== null ? { lab, layout } : null);
   say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${lab !== null ? "a process and host each" : `${o.relayProcesses} processes`}, ${plan.streams.length} simulated subtree streams; ports ${plan.portBase}+`);
   let receiver: Receiver | null = null;
+  /** A daemon of the cluster died: what follows would measure a broken cluster, so the run fails here. */
+  const alive = (stage: string): void => {
+    if (cluster.died.length > 0) throw new BanyanError(Code.Failed, `the bench's own daemons died during the run (by ${stage}), so it has no figures to trust: ${cluster.died.join("; ")} (their log: ${logPath})`);
+  };
   /**
    * A phase whose steps report nothing themselves: the bar moves with the time it usually takes
    * (held at 99 % until it ends), so every phase of a run shows it is alive.
@@ -100,7 +107,9 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     progress(label, 0);
     const timer = setInterval(() => progress(label, Math.min(0.99, (Date.now() - began) / 1000 / usualS)), 500);
     try {
-      return await run();
+      const out = await run();
+      alive(label);
+      return out;
     } finally {
       clearInterval(timer);
       progress(label, 1);
@@ -160,7 +169,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const start = await watchWindow(
       cluster,
       startedAt,
-      () => up >= o.nodes,
+      () => up >= o.nodes || cluster.died.length > 0,
       60_000 + o.nodes * 5,
       (reports) => {
         up = new Set(reports.flat().filter((n) => n.up).map((n) => n.node)).size;
@@ -169,6 +178,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       0,
     );
     say(`start: ${up} of ${o.nodes} nodes up at the roots after ${start.whole_ms ?? "(never)"} ms; peak p99 ${start.peak_p99_ms.toFixed(0)} ms, ${(start.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${start.nodes_marked_down} nodes marked down, ${start.failovers} failovers`);
+    alive("the start");
     await cluster.rootsSettled(o.intervalMs);
 
     // Steady window.
@@ -293,6 +303,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const killed = new Set<string>();
     if (o.scenario === "failover" || o.scenario === "all") result.failover = await phase("failover", 30, () => failoverScenario(cluster, o.killRelays, timeline.recovery, killed, say));
     if (o.scenario === "root-restart" || o.scenario === "storm" || o.scenario === "all") result.root_restart = await phase("restart", 40, () => rootRestartScenario(cluster, o.intervalMs, killed, say));
+    result.daemons_died = [...cluster.died];
     return result;
   } finally {
     process.off("SIGINT", onSignal);

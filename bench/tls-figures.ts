@@ -44,7 +44,7 @@ const up = (msg: Parameters<typeof create<typeof UpSchema>>[1]): Buffer => Buffe
 
 async function run(tls: boolean): Promise<{ connectMs: number; connectCpuS: number; cpuPerFrameUs: number }> {
   const sets = tls ? ["--set", `tree.tls.caFile=${dir}/tls/ca.crt`, "--set", `tree.tls.certFile=${dir}/tls/r1.crt`, "--set", `tree.tls.keyFile=${dir}/tls/r1.key`] : [];
-  const root = spawn(process.execPath, ["--max-old-space-size=4096", MAIN, "root", "--topology", topo, "--name", "r1", "--set", "log.level=error", "--set", `tree.maxConnectionsPerAddress=${children + 100}`, ...sets], { stdio: "ignore" });
+  const root = spawn(process.execPath, ["--max-old-space-size=4096", MAIN, "root", "--config", "/dev/null", "--topology", topo, "--name", "r1", "--set", "log.level=error", "--set", `tree.maxConnectionsPerAddress=${children + 100}`, ...sets], { stdio: "ignore" });
   try {
     await waitHttp(`http://${topology.roots[0]!.http}/-/ready`, 30_000);
     const port = Number(topology.roots[0]!.address.split(":")[1]);

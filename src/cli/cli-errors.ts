@@ -1,9 +1,10 @@
 import { CommanderError, InvalidArgumentError } from "commander";
-import { BanyanError, EXIT_BAD_INPUT } from "../core/errors.js";
+import { BanyanError, Code, EXIT_BAD_INPUT } from "../core/errors.js";
 
 /**
  * The CLI's only error policy: bad input (BanyanError with a bad-input code, or a usage error)
- * prints one clear message and exits 2; anything else is a bug and shows its stack.
+ * prints one clear message and exits 2; a run that failed for a reason it names (Code.Failed) prints
+ * it and exits 1; anything else is a bug and shows its stack.
  */
 export function exitOnError(err: unknown): never {
   if (err instanceof CommanderError) {
@@ -13,6 +14,10 @@ export function exitOnError(err: unknown): never {
   if (err instanceof BanyanError && err.isBadInput) {
     process.stderr.write(`banyan: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
+  }
+  if (err instanceof BanyanError && err.code === Code.Failed) {
+    process.stderr.write(`banyan: ${err.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`banyan: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);

@@ -24,18 +24,18 @@ interface DaemonFlags {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-/** The config file: --config, else $BANYAN_CONFIG, else /etc/banyan/<daemon>.yaml when it exists. */
-function configPath(flags: DaemonFlags, daemon: string): string | null {
-  if (flags.config !== undefined) return flags.config;
+/** The config file and why it is that one: --config, else $BANYAN_CONFIG, else /etc/banyan/<daemon>.yaml when it exists. */
+function configPath(flags: DaemonFlags, daemon: string): { path: string | null; why: string } {
+  if (flags.config !== undefined) return { path: flags.config, why: "--config" };
   const env = process.env["BANYAN_CONFIG"];
-  if (env !== undefined && env !== "") return env;
+  if (env !== undefined && env !== "") return { path: env, why: "$BANYAN_CONFIG" };
   const etc = `/etc/banyan/${daemon}.yaml`;
-  return existsSync(etc) ? etc : null;
+  return existsSync(etc) ? { path: etc, why: "the default path (no --config, no $BANYAN_CONFIG)" } : { path: null, why: `no --config, no $BANYAN_CONFIG, no ${etc}` };
 }
 
 /** Raw config: the file, then the named flags, then every --set; parsed by the daemon's schema. */
 function rawConfig(flags: DaemonFlags, daemon: string): { raw: Record<string, unknown>; source: ConfigSource } {
-  const path = configPath(flags, daemon);
+  const { path } = configPath(flags, daemon);
   const fromFile = path === null ? {} : readYamlFile(path);
   const named: string[] = [];
   if (flags.topology !== undefined) named.push(`topology=${JSON.stringify(flags.topology)}`);
@@ -72,6 +72,9 @@ async function runDaemon(
   const level = parseConfig(z.looseObject({ log: logSchema }), raw, source).log.level;
   const log = createLogger({ name: `banyan-${daemon}`, level });
   routeGrpcLogs(log);
+  // Which file, and why that one: a daemon that picked up a host's /etc/banyan by default says so.
+  const { path, why } = configPath(flags, daemon);
+  log.info({ config: path, why }, path !== null ? `config: ${path} (from ${why})` : `config: none (${why}): flags only`);
   const running = await start(raw, source, log);
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -109,7 +112,7 @@ const daemonOptions = (cmd: Command): Command =>
   cmd
     .option("--topology <file>", "topology JSON (from `banyan topology generate`)")
     .option("--name <name>", "this daemon's name in the topology (agents default to $SLURMD_NODENAME, then the short host name)")
-    .option("--config <yaml>", "YAML config file (default: $BANYAN_CONFIG, else /etc/banyan/<daemon>.yaml when present)")
+    .option("--config <yaml>", "YAML config file (default: $BANYAN_CONFIG, else /etc/banyan/<daemon>.yaml when present; /dev/null: none, flags only). The daemon logs at start which file it read and why")
     .option("--set <key=value>", "override any config field, e.g. --set intervalMs=500 --set log.level=debug (repeatable)", collect, []);
 
 export function rootCommand(): Command {

@@ -11,6 +11,8 @@ export enum Code {
   NotFound = "not_found",
   /** A peer sent bytes that break the wire contract. */
   Protocol = "protocol",
+  /** A run failed for a reason its message names (not bad input, not a bug): exit 1, the message alone. */
+  Failed = "failed",
   /** A bug: an invariant of Banyan itself does not hold. */
   Internal = "internal",
 }

@@ -1,5 +1,9 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import t from "tap";
+import { BANYAN_BIN } from "../fixtures/banyan-cli.js";
 import { eventually } from "../fixtures/cluster.js";
 import { startBanyan } from "../fixtures/processes.js";
 
@@ -45,3 +49,25 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     t.ok(await eventually(() => children.every((p) => !alive(p)), 20_000), `every process it started is gone (left: ${children.filter(alive).join(", ") || "none"})`);
   });
 }
+
+/**
+ * The bench's daemons never read the host's config: a "production" root and agent config (here via
+ * $BANYAN_CONFIG, as /etc/banyan/*.yaml would be read by default) with a key no daemon accepts would
+ * kill them, and one with a webhook would post the bench's events to the site.
+ */
+t.test("bench - its daemons read a config of their own, never the host's; one that dies fails the run", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-bench-config-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const production = join(dir, "production.yaml");
+  writeFileSync(production, "# a site's config: the bench must not read it\nnotAKeyOfAnyDaemon: true\n");
+  const small = ["bench", "--nodes", "60", "--series", "20", "--duration-s", "2", "--max-real-relays", "6", "--base-port", "23300", "--no-progress"];
+  const run = (env: NodeJS.ProcessEnv): SpawnSyncReturns<string> => spawnSync(process.execPath, [BANYAN_BIN, ...small], { encoding: "utf8", env, timeout: 180_000 });
+  const ok = run({ ...process.env, BANYAN_CONFIG: production });
+  t.equal(ok.status, 0, `the run succeeds beside a config it would die on (${ok.stderr.trim().split("\n").slice(-2).join(" ")})`);
+  t.match(ok.stdout, /steady/, "and reports");
+
+  // A root that dies mid-run (4 s after it started): the bench says so and exits non-zero.
+  const died = run({ ...process.env, BANYAN_BENCH_ROOT_NODE_ARGS: "--import=data:text/javascript,setTimeout(()=>process.exit(3),4000)" });
+  t.not(died.status, 0, "a run whose root died fails");
+  t.match(died.stderr, /the bench's own daemons died during the run[^\n]*root root1 exited \(code 3\)/, "naming the daemon and how it ended");
+});
