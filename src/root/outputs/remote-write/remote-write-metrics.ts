@@ -32,7 +32,7 @@ function create(registry: Registry) {
   return {
     outputs,
     sent: counter(registry, "banyan_remote_write_samples_sent_total", "Samples the receiver accepted.", ["url"] as const),
-    failed: counter(registry, "banyan_remote_write_samples_failed_total", "Samples dropped, by reason: the receiver refused them (status_4xx, never retried), the queue was full (queue_full, oldest first), older than one already sent for their node (out_of_order), outside the receiver's time window on the root's clock (too_old, future: maxAgeMs, maxFutureMs), or left in the queue at stop (stopped).", ["url", "reason"] as const),
+    failed: counter(registry, "banyan_remote_write_samples_failed_total", "Samples dropped, by reason: the receiver refused them (status_4xx, never retried), the queue was full (queue_full, oldest first), older than one already sent for their node (out_of_order), outside the receiver's time window on the root's clock (too_old, future: maxAgeMs, maxFutureMs), in a queue segment on disk that could not be read back (queue_damaged), or left in the queue at stop (stopped).", ["url", "reason"] as const),
     retried: counter(registry, "banyan_remote_write_samples_retried_total", "Samples sent again after a 5xx, a 429 or no answer.", ["url"] as const),
     requests: counter(registry, "banyan_remote_write_requests_total", "Requests by the receiver's status (0: no answer).", ["url", "code"] as const),
     bytes: counter(registry, "banyan_remote_write_sent_bytes_total", "Compressed request bytes the receiver accepted.", ["url"] as const),

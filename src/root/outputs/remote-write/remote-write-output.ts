@@ -15,7 +15,7 @@ import { SampleBatch, type ExternalLabels } from "./sample-batch.js";
 import { WriteRequestWriter } from "./write-request.js";
 import { WriteRequestV2Writer } from "./write-request-v2.js";
 import { RemoteWriteSender, type SenderShard } from "./remote-write-sender.js";
-import { DiskQueue, MemoryQueue, type QueuedRequest } from "./request-queue.js";
+import { DiskQueue, MemoryQueue, lockQueueDir, type QueuedRequest } from "./request-queue.js";
 
 /** A sender's shard with the samples batching for it. */
 interface Shard extends SenderShard {
@@ -55,6 +55,7 @@ export class RemoteWriteOutput implements RootOutput {
   private readonly newestOf = new WeakMap<OriginState, number>();
   /** Samples outside [now - maxAgeMs, now + maxFutureMs]: a line a minute at most (a node's clock stays off). */
   private readonly outOfWindow: LimitedWarning;
+  private readonly releaseDir: () => void;
   private readonly m;
   private view: OutputView | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -78,9 +79,16 @@ export class RemoteWriteOutput implements RootOutput {
     const dir = config.queue.dir;
     // Segments of about a sixteenth of the bound: dropping the oldest one frees a little, not half.
     const segmentBytes = Math.max(64 * 1024, Math.min(8 * 2 ** 20, Math.floor(config.queue.maxBytes / 16)));
+    // One root per directory: two would delete each other's segments under their feet.
+    this.releaseDir = dir === undefined ? () => {} : lockQueueDir(dir);
+    const damaged = new LimitedWarning(log, "remote_write: queue segment unreadable (removed, truncated or damaged): its samples are lost, counted", 60_000);
+    const lost = (samples: number, why: string): void => {
+      this.m.failed.inc({ url: this.url, reason: "queue_damaged" }, samples);
+      damaged.warn({ url: this.url, samples, why });
+    };
     this.shards = Array.from({ length: config.queue.concurrency }, (_, k) => ({
       batch: new SampleBatch(),
-      queue: dir === undefined ? new MemoryQueue() : new DiskQueue(dir, k, segmentBytes),
+      queue: dir === undefined ? new MemoryQueue() : new DiskQueue(dir, k, segmentBytes, lost),
       sending: false,
       backoff: new Backoff(config.queue.minBackoffMs, config.queue.maxBackoffMs),
     }));
@@ -140,6 +148,7 @@ export class RemoteWriteOutput implements RootOutput {
       if (s.queue instanceof MemoryQueue && s.queue.samples > 0) this.m.failed.inc({ url: this.url, reason: "stopped" }, s.queue.samples);
       s.queue.close();
     }
+    this.releaseDir();
     this.m.outputs.delete(this.gauges);
   }
 

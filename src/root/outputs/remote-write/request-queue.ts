@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { BanyanError, Code } from "../../../core/errors.js";
 
 /** A compressed request waiting for the receiver. */
 export interface QueuedRequest {
@@ -96,6 +97,10 @@ interface Segment {
  * and its cursor write sends that request again: the receiver takes the same samples twice, which
  * Prometheus and VictoriaMetrics accept). Only the head is held in memory: the queue's memory is one
  * request whatever the outage. I/O is synchronous and small (one record, tens of KB).
+ *
+ * A segment that cannot be read as written (removed, truncated, a record whose length runs past the
+ * file, a directory gone) is data lost, never a crash: its samples are handed to `onLost` with why,
+ * and the queue goes on with the next segment (or a new one).
  */
 export class DiskQueue implements RequestQueue {
   private readonly segments: Segment[] = [];
@@ -108,6 +113,7 @@ export class DiskQueue implements RequestQueue {
     private readonly dir: string,
     private readonly shard: number,
     private readonly segmentBytes = 8 * 2 ** 20,
+    private readonly onLost: (samples: number, why: string) => void = () => {},
   ) {
     mkdirSync(dir, { recursive: true });
     this.cursorPath = join(dir, `shard-${shard}.cursor`);
@@ -127,27 +133,38 @@ export class DiskQueue implements RequestQueue {
   }
 
   push(r: QueuedRequest): void {
-    let tail = this.segments.at(-1);
-    if (tail === undefined || this.tailFd === null || tail.size >= this.segmentBytes) tail = this.rotate();
-    const header = Buffer.allocUnsafe(HEADER_BYTES);
-    header.writeUInt32LE(r.body.length, 0);
-    header.writeUInt32LE(r.samples, 4);
-    header.writeDoubleLE(r.newestMs, 8);
-    header[16] = (r.stale ? 1 : 0) | (r.v2 ? 2 : 0);
-    writeSync(this.tailFd!, header);
-    writeSync(this.tailFd!, r.body);
-    tail.size += HEADER_BYTES + r.body.length;
-    tail.samples += r.samples;
-    tail.records++;
+    try {
+      this.append(r);
+    } catch (err) {
+      // The directory or the tail file went away: a new segment in a new directory, once.
+      this.forgetTail();
+      try {
+        mkdirSync(this.dir, { recursive: true });
+        this.append(r);
+      } catch {
+        this.onLost(r.samples, `cannot append to ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    }
   }
 
   head(): QueuedRequest | null {
     if (this.current !== null) return this.current;
-    while (this.segments.length > 1 && this.segments[0]!.records === 0) this.removeOldest();
-    const seg = this.segments[0];
-    if (seg === undefined || seg.records === 0) return null;
-    this.current = readRecord(seg.path, seg.start);
-    return this.current;
+    for (;;) {
+      while (this.segments.length > 1 && this.segments[0]!.records === 0) this.removeOldest();
+      const seg = this.segments[0];
+      if (seg === undefined || seg.records === 0) return null;
+      try {
+        this.current = readRecord(seg.path, seg.start);
+        return this.current;
+      } catch (err) {
+        // Unreadable from here on: what it still held is lost, the next segment is the head.
+        this.onLost(seg.samples, `${seg.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        if (seg === this.segments.at(-1)) this.forgetTail();
+        rmSync(seg.path, { force: true });
+        this.segments.shift();
+        this.saveCursor();
+      }
+    }
   }
 
   ack(): void {
@@ -185,7 +202,38 @@ export class DiskQueue implements RequestQueue {
 
   private saveCursor(): void {
     const first = this.segments[0];
-    writeFileSync(this.cursorPath, first === undefined ? `${this.nextSeq} 0\n` : `${first.seq} ${first.start}\n`);
+    try {
+      writeFileSync(this.cursorPath, first === undefined ? `${this.nextSeq} 0\n` : `${first.seq} ${first.start}\n`);
+    } catch {
+      // The directory is gone: the next push makes it again; a restart meanwhile re-sends at most what this cursor would have skipped.
+    }
+  }
+
+  private append(r: QueuedRequest): void {
+    let tail = this.segments.at(-1);
+    if (tail === undefined || this.tailFd === null || tail.size >= this.segmentBytes) tail = this.rotate();
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    header.writeUInt32LE(r.body.length, 0);
+    header.writeUInt32LE(r.samples, 4);
+    header.writeDoubleLE(r.newestMs, 8);
+    header[16] = (r.stale ? 1 : 0) | (r.v2 ? 2 : 0);
+    writeSync(this.tailFd!, header);
+    writeSync(this.tailFd!, r.body);
+    tail.size += HEADER_BYTES + r.body.length;
+    tail.samples += r.samples;
+    tail.records++;
+  }
+
+  /** Closes the tail file; the next push starts a new segment. */
+  private forgetTail(): void {
+    if (this.tailFd !== null) {
+      try {
+        closeSync(this.tailFd);
+      } catch {
+        // already unusable
+      }
+    }
+    this.tailFd = null;
   }
 
   private rotate(): Segment {
@@ -223,7 +271,12 @@ export class DiskQueue implements RequestQueue {
         continue;
       }
       const seg: Segment = { seq, path, size: 0, samples: 0, records: 0, start: seq === cursor.seq ? cursor.start : 0 };
-      scanSegment(seg);
+      try {
+        scanSegment(seg);
+      } catch {
+        // Gone or unreadable since the listing: nothing to pick up from it.
+        seg.records = 0;
+      }
       if (seg.records > 0) this.segments.push(seg);
       else rmSync(path, { force: true });
       this.nextSeq = seq + 1;
@@ -254,15 +307,69 @@ function scanSegment(seg: Segment): void {
   }
 }
 
+/** The record at `at`; throws when the file no longer holds it whole (removed, truncated, a length past its end). */
 function readRecord(path: string, at: number): QueuedRequest {
   const fd = openSync(path, "r");
   try {
+    const total = fstatSync(fd).size;
     const header = Buffer.allocUnsafe(HEADER_BYTES);
-    readSync(fd, header, 0, HEADER_BYTES, at);
-    const body = Buffer.allocUnsafe(header.readUInt32LE(0));
-    readSync(fd, body, 0, body.length, at + HEADER_BYTES);
+    if (readSync(fd, header, 0, HEADER_BYTES, at) !== HEADER_BYTES) throw new Error(`truncated: no record at ${at} of ${total} bytes`);
+    const len = header.readUInt32LE(0);
+    if (at + HEADER_BYTES + len > total) throw new Error(`truncated or damaged: a record of ${len} bytes at ${at} of ${total}`);
+    const body = Buffer.allocUnsafe(len);
+    if (readSync(fd, body, 0, len, at + HEADER_BYTES) !== len) throw new Error(`truncated at ${at}`);
     return { body, samples: header.readUInt32LE(4), newestMs: header.readDoubleLE(8), stale: (header[16]! & 1) === 1, v2: (header[16]! & 2) === 2 };
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Queue directories this process holds, with how many outputs use each (a reload's successor takes it over). */
+const held = new Map<string, number>();
+
+/**
+ * Takes `dir` for this process: a file `lock` with its pid. A directory another live process holds
+ * (a second root given the same `queue.dir`, whose segments the two would delete under each other)
+ * is refused; a lock left by a process that is gone is taken over. Returns the release.
+ */
+export function lockQueueDir(dir: string): () => void {
+  const key = resolve(dir);
+  const path = join(key, "lock");
+  if (!held.has(key)) {
+    mkdirSync(key, { recursive: true });
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(path, "utf8").trim());
+    } catch {
+      // no lock yet
+    }
+    if (Number.isSafeInteger(owner) && owner !== process.pid && processAlive(owner)) {
+      throw new BanyanError(Code.InvalidConfig, `remoteWrite[].queue.dir: ${dir} is in use by process ${owner} (another root on this directory?): expected a directory of its own for each root and receiver`);
+    }
+    writeFileSync(path, `${process.pid}\n`);
+  }
+  held.set(key, (held.get(key) ?? 0) + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const n = (held.get(key) ?? 1) - 1;
+    if (n > 0) return void held.set(key, n);
+    held.delete(key);
+    rmSync(path, { force: true });
+  };
+}
+
+/** Whether `pid` runs and may be a root (its number reused by some other program after a crash is not). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  try {
+    return /node|banyan/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+  } catch {
+    return true;
   }
 }
