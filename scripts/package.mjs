@@ -8,7 +8,9 @@
 // package holds exactly what the tests ran against; the runtime is the Node that runs this script.
 //   banyan-<version>-1.<arch>.rpm        RHEL family: the same tree as the .deb (rpmbuild, from Debian's rpm package)
 // Options: --out DIR (default release/), --skip-npm-pack, --skip-tarball, --skip-deb, --skip-rpm,
-// --fast (gzip -1). The system tree is staged once and each package is built from it.
+// --fast (gzip -1), --no-build (package dist/ as it is). An artifact whose tool is missing (dpkg-deb, rpmbuild, tar) is skipped, said in one
+// line with how to get it; the others are built. Each artifact's size, the installed size and the
+// time are printed. The system tree is staged once and each package is built from it.
 import { execFileSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -28,13 +30,35 @@ if (process.platform !== "linux" || DEB_ARCH === undefined) {
   process.exit(2);
 }
 
+// What each artifact needs beyond Node and npm: an artifact whose tool is missing is skipped and said
+// so in one line (with how to get it), the others are built.
+const has = (tool) => {
+  try {
+    execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const skipped = [];
+for (const [flag, what, tool, how] of [
+  ["--skip-deb", "the .deb", "dpkg-deb", "Debian: apt-get install dpkg"],
+  ["--skip-rpm", "the .rpm", "rpmbuild", "Debian: apt-get install rpm; RHEL: dnf install rpm-build"],
+  ["--skip-tarball", "the tarball", "tar", "apt-get install tar"],
+]) {
+  if (args.has(flag) || has(tool)) continue;
+  args.add(flag);
+  skipped.push(`${what} (no ${tool} on PATH: ${how}; or ${flag})`);
+}
+
 const run = (cmd, argv, opts = {}) => execFileSync(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8", ...opts });
 const mb = (path) => (statSync(path).size / 1e6).toFixed(1);
 const t0 = Date.now();
 
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-run("npm", ["run", "build", "--silent"]);
+// --no-build: dist/ as it is (the tests, which have just built it); otherwise built now.
+if (!args.has("--no-build")) run("npm", ["run", "build", "--silent"]);
 const { AGENT_NODE_FLAGS } = await import("../dist/src/agent/node-flags.js");
 
 /** The last lines of a launcher: `node main.js "$@"`, with the agent's own Node flags for `banyan agent`. */
@@ -200,4 +224,5 @@ if (!args.has("--skip-npm-pack")) {
 rmSync(TREE, { recursive: true, force: true });
 for (const m of made) console.log(`wrote ${m}`);
 console.log(`in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-if (!existsSync(OUT)) process.exit(1);
+if (skipped.length > 0) console.error(`package: skipped ${skipped.join("; ")}`);
+if (!existsSync(OUT) || made.length === 0) process.exit(1);

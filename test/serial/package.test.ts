@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +21,7 @@ t.test("package - npm run package builds the .rpm and the tarball: the .rpm's fi
   const out = mkdtempSync(join(tmpdir(), "banyan-package-"));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const t0 = Date.now();
-  const built = sh(process.execPath, [join(REPO, "scripts/package.mjs"), "--out", out, "--skip-npm-pack", "--skip-deb", "--fast"]);
+  const built = sh(process.execPath, [join(REPO, "scripts/package.mjs"), "--out", out, "--skip-npm-pack", "--skip-deb", "--fast", "--no-build"]);
   t.comment(built.trim().replaceAll("\n", "; "));
   const tarball = join(out, `banyan-${VERSION}-linux-x64.tar.gz`);
   const rpm = join(out, `banyan-${VERSION}-1.x86_64.rpm`);
@@ -55,4 +55,21 @@ t.test("package - npm run package builds the .rpm and the tarball: the .rpm's fi
   const linked = join(out, "banyan-link");
   symlinkSync(join(unpacked, `banyan-${VERSION}-linux-x64/bin/banyan`), linked);
   t.equal(spawnSync(linked, ["--version"], { encoding: "utf8", env: { PATH: bare } }).stdout.trim(), VERSION, "and through a symlink to it");
+});
+
+t.test("package - without rpmbuild: the other artifacts are built, the .rpm's absence said in one line with how to get it", async (t) => {
+  const out = mkdtempSync(join(tmpdir(), "banyan-package-norpm-"));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  // This machine's PATH, less rpmbuild: every other program of it linked into one directory.
+  const bin = join(out, "bin");
+  mkdirSync(bin);
+  for (const dir of (process.env["PATH"] ?? "").split(":").filter((d) => d !== "" && existsSync(d))) {
+    for (const f of readdirSync(dir)) if (f !== "rpmbuild" && !existsSync(join(bin, f))) symlinkSync(join(dir, f), join(bin, f));
+  }
+  const r = spawnSync(process.execPath, [join(REPO, "scripts/package.mjs"), "--out", join(out, "release"), "--skip-npm-pack", "--skip-deb", "--fast", "--no-build"], { encoding: "utf8", env: { ...process.env, PATH: bin } });
+  t.equal(r.status, 0, r.stderr.split("\n").slice(-3).join(" "));
+  t.ok(existsSync(join(out, "release", `banyan-${VERSION}-linux-x64.tar.gz`)), "the tarball is built");
+  t.match(r.stderr, /^package: skipped the \.rpm \(no rpmbuild on PATH: Debian: apt-get install rpm; RHEL: dnf install rpm-build; or --skip-rpm\)$/m, "one line: what was skipped and how to get it");
+  t.notMatch(r.stderr, /ENOENT|\n\s+at /, "no stack trace");
+  t.match(r.stdout, /in \d+\.\d s/, "the time it took, printed");
 });
