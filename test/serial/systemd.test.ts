@@ -144,6 +144,12 @@ t.test("systemd - the README's cluster install in containers with a real systemd
   t.ok(again, `the agent killed with SIGKILL is started again by its unit (pid ${agentPid} → ${again})`);
   t.match(host("n1").sh("journalctl -u banyan-agent --no-pager -o cat"), /Scheduled restart job|Main process exited, code=killed|ready/, "the journal tells of the restart");
 
+  // The Slurm prolog always exits 0 (a failing one drains the node), but a failure reaches the journal:
+  // here a runtime that cannot run Banyan (as BANYAN_NODE=/usr/bin/node, Debian's Node 18, would be).
+  const prolog = host("n2").exec(["env", "SLURM_JOB_ID=4242", "BANYAN_NODE=/bin/false", "/opt/banyan/deploy/slurm/prolog"]);
+  t.equal(prolog.status, 0, "the prolog exits 0 whatever happens");
+  t.ok(await until(() => (/job 4242: banyan job start failed \(exit 1, node \/bin\/false\)/.test(host("n2").sh("journalctl -t banyan-prolog --no-pager -o cat || true")) ? true : undefined), 10_000), "its failure is in the journal (journalctl -t banyan-prolog)");
+
   // dpkg -r while the agent runs: the package stops it first, keeps the configs; purge takes them,
   // the user, the directories and the unit's enablement, and leaves what the admin wrote.
   host("n1").sh("dpkg -r banyan >/dev/null");
