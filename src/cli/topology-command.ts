@@ -213,20 +213,22 @@ function renderCommand(): Command {
     .option("--scrape-interval <duration>", "prometheus: scrape interval (and timeout); auto fits it to the largest root's series", "auto")
     .option("--series-per-node <n>", "prometheus: series each node sends, for --scrape-interval auto", intOption(1, 10_000_000), 500)
     .option("--job-name <name>", "prometheus: job name for the roots' own metrics", "banyan")
+    .addOption(new Option("--part <part>", "prometheus: file (a whole file: --config.file, or scrape_config_files: on Prometheus ≥ 2.43) or job (the job alone, to paste under scrape_configs: of an existing prometheus.yml, any version)").choices(["file", "job"]).default("file"))
     .addHelpText(
       "after",
       `
 Examples:
-  banyan topology render topology.json --format prometheus > /etc/prometheus/banyan.yml
+  banyan topology render topology.json --format prometheus > /etc/prometheus/banyan.yml   # scrape_config_files (≥ 2.43)
+  banyan topology render topology.json --format prometheus --part job                    # to paste (any version)
   banyan topology render topology.json --format dot | dot -Tsvg > trees.svg`,
     )
-    .action((file: string, flags: { format: RenderFormat; scrapeInterval: string; seriesPerNode: number; jobName: string }) => {
+    .action((file: string, flags: { format: RenderFormat; scrapeInterval: string; seriesPerNode: number; jobName: string; part: "file" | "job" }) => {
       try {
         if (flags.scrapeInterval !== "auto" && !/^\d+(ms|s|m|h)$/.test(flags.scrapeInterval)) {
           throw new BanyanError(Code.InvalidArgument, `--scrape-interval: got ${JSON.stringify(flags.scrapeInterval)}, expected auto or a duration like 1s or 500ms`);
         }
         const t = readTopologyFile(file);
-        process.stdout.write(renderTopology(t, flags.format, { scrapeInterval: flags.scrapeInterval, seriesPerNode: flags.seriesPerNode, jobName: flags.jobName }));
+        process.stdout.write(renderTopology(t, flags.format, { scrapeInterval: flags.scrapeInterval, seriesPerNode: flags.seriesPerNode, jobName: flags.jobName, part: flags.part }));
       } catch (err) {
         exitOnError(err);
       }
