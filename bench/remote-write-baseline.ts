@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { waitHttp, type BenchCluster } from "./bench-cluster.js";
 import { which } from "./prometheus-baseline.js";
 import { peakRss, processStats } from "./process-stats.js";
-import { total } from "./root-metrics.js";
+import { grownByLabel, total } from "./root-metrics.js";
 
 export type ReceiverKind = "prometheus" | "victoriametrics";
 
@@ -24,6 +24,8 @@ export interface RemoteWriteFigures {
   readonly outage_s: number;
   readonly catch_up_ms: number;
   readonly samples_lost: number;
+  /** The samples lost, by the reason the roots counted them (empty when none). */
+  readonly samples_lost_by_reason: Record<string, number>;
   /** The roots' memory (MB, summed) before the outage and at its end: flat, whatever the outage's length. */
   readonly root_rss_mb_before_outage: number;
   readonly root_rss_mb_end_of_outage: number;
@@ -93,7 +95,8 @@ export async function measureRemoteWrite(cluster: BenchCluster, receiver: Receiv
   say(`remote_write to ${receiver.kind}: ${steady.samples_per_s.toFixed(0)} samples/s, ${steady.bytes_per_sample.toFixed(1)} B per sample on the wire; the receiver ${steady.receiver_cpu_cores.toFixed(3)} cores, ${steady.receiver_rss_mb.toFixed(0)} MB`);
 
   // An outage: the receiver away, then back; until the roots' lag is under 2 s again.
-  const failed0 = total(await cluster.rootMetrics(), "banyan_remote_write_samples_failed_total");
+  const o0 = await cluster.rootMetrics();
+  const failed0 = total(o0, "banyan_remote_write_samples_failed_total");
   const rss = (): number => cluster.rootProcessStats().reduce((s, r) => s + r.rssBytes, 0) / 2 ** 20;
   const rssBefore = rss();
   await receiver.stop();
@@ -112,7 +115,10 @@ export async function measureRemoteWrite(cluster: BenchCluster, receiver: Receiv
     }
     await sleep(250);
   }
-  const lost = total(await cluster.rootMetrics(), "banyan_remote_write_samples_failed_total") - failed0;
-  say(`remote_write outage of ${outageS} s: caught up ${Number.isNaN(caughtUp) ? "not within the wait" : `${(caughtUp / 1000).toFixed(1)} s after the receiver came back`}, ${lost} samples lost; roots' memory ${rssBefore.toFixed(0)} MB before, ${rssEnd.toFixed(0)} MB at the end of it`);
-  return { receiver: receiver.kind, ...steady, outage_s: outageS, catch_up_ms: caughtUp, samples_lost: lost, root_rss_mb_before_outage: rssBefore, root_rss_mb_end_of_outage: rssEnd };
+  const o1 = await cluster.rootMetrics();
+  const lost = total(o1, "banyan_remote_write_samples_failed_total") - failed0;
+  // Why, when any: the reason a sample was counted (status_4xx, queue_full, out_of_order, stopped, …).
+  const lostBy = grownByLabel(o0, o1, "banyan_remote_write_samples_failed_total", "reason");
+  say(`remote_write outage of ${outageS} s: caught up ${Number.isNaN(caughtUp) ? "not within the wait" : `${(caughtUp / 1000).toFixed(1)} s after the receiver came back`}, ${lost} samples lost${lost > 0 ? ` ${JSON.stringify(lostBy)}` : ""}; roots' memory ${rssBefore.toFixed(0)} MB before, ${rssEnd.toFixed(0)} MB at the end of it`);
+  return { receiver: receiver.kind, ...steady, outage_s: outageS, catch_up_ms: caughtUp, samples_lost: lost, samples_lost_by_reason: lostBy, root_rss_mb_before_outage: rssBefore, root_rss_mb_end_of_outage: rssEnd };
 }

@@ -49,6 +49,26 @@ export function bucketsBetween(before: RootMetrics, after: RootMetrics): [number
 export const total = (metrics: RootMetrics, name: string): number =>
   metrics.reduce((s, m) => s + [...m].filter(([k]) => k === name || k.startsWith(name + "{")).reduce((a, [, v]) => a + v, 0), 0);
 
+/** A counter's growth between two readings over the roots, by the value of one label (only values that grew). */
+export function grownByLabel(before: RootMetrics, after: RootMetrics, name: string, label: string): Record<string, number> {
+  const by = (metrics: RootMetrics): Map<string, number> => {
+    const out = new Map<string, number>();
+    const re = new RegExp(`[{,]${label}="([^"]*)"`);
+    for (const m of metrics) {
+      for (const [k, v] of m) {
+        if (!k.startsWith(name + "{")) continue;
+        const value = re.exec(k)?.[1] ?? "";
+        out.set(value, (out.get(value) ?? 0) + v);
+      }
+    }
+    return out;
+  };
+  const b = by(before);
+  const grown: Record<string, number> = {};
+  for (const [value, n] of by(after)) if (n - (b.get(value) ?? 0) > 0) grown[value] = n - (b.get(value) ?? 0);
+  return grown;
+}
+
 /**
  * How much a counter grew over the roots while they may restart: a root whose counter went down
  * started over, and its new value is all growth.

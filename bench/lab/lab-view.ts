@@ -1,5 +1,5 @@
 import type { BenchCluster } from "../bench-cluster.js";
-import type { RootMetrics } from "../root-metrics.js";
+import { grownByLabel, type RootMetrics } from "../root-metrics.js";
 
 /** What the roots say of a node, merged over the roots (up at any; its newest sample at any). */
 export interface NodeView {
@@ -35,20 +35,7 @@ export async function view(cluster: BenchCluster, skip?: string): Promise<View> 
 
 /** Frames the roots dropped between two readings, by reason (only reasons that grew). */
 export function droppedBetween(before: RootMetrics, after: RootMetrics): Record<string, number> {
-  const byReason = (metrics: RootMetrics): Map<string, number> => {
-    const out = new Map<string, number>();
-    for (const m of metrics) {
-      for (const [k, v] of m) {
-        const r = /^banyan_root_frames_dropped_total\{reason="([^"]+)"\}$/.exec(k);
-        if (r) out.set(r[1]!, (out.get(r[1]!) ?? 0) + v);
-      }
-    }
-    return out;
-  };
-  const b = byReason(before);
-  const grown: Record<string, number> = {};
-  for (const [reason, n] of byReason(after)) if (n - (b.get(reason) ?? 0) > 0) grown[reason] = n - (b.get(reason) ?? 0);
-  return grown;
+  return grownByLabel(before, after, "banyan_root_frames_dropped_total", "reason");
 }
 
 /**

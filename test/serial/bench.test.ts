@@ -68,6 +68,6 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
   for (const k of ["receiver_cpu_cores", "receiver_rss_mb", "samples_per_s", "bytes_per_sample", "root_cpu_us_per_sample_update", "direct_cpu_cores", "cpu_ratio_vs_direct", "catch_up_ms", "root_rss_mb_before_outage", "root_rss_mb_end_of_outage"]) {
     t.ok(typeof rw[k] === "number" && Number.isFinite(rw[k]) && (rw[k] as number) > 0, `remote_write.${k} = ${rw[k]}`);
   }
-  t.equal(rw.samples_lost, 0, "nothing lost in the outage");
+  t.equal(rw.samples_lost, 0, `nothing lost in the outage (by reason: ${JSON.stringify(rw.samples_lost_by_reason)})`);
   t.match(res.stdout, /remote_write ratio\s+[\d.]+× the CPU of a Prometheus scraping every node directly/);
 });
