@@ -23,6 +23,8 @@ export class RootHttpServer {
   private readonly server: Server | HttpsServer;
   private auth: WebAuth;
   private readonly routes = new Map<string, RouteHandler>();
+  /** Routes that also take POST with a form body (Prometheus' API: Grafana's data source posts by default). */
+  private readonly formPosts = new Set<string>();
   private readonly streams = new Map<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void>();
   private readonly watchRoutes = new Map<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void>();
   private ready = false;
@@ -94,8 +96,9 @@ export class RootHttpServer {
     this.watchRoutes.set(prefix, handler);
   }
 
-  route(path: string, handler: RouteHandler): void {
+  route(path: string, handler: RouteHandler, options: { formPost?: boolean } = {}): void {
     this.routes.set(path, handler);
+    if (options.formPost === true) this.formPosts.add(path);
   }
 
   setReady(ready: boolean): void {
@@ -141,10 +144,28 @@ export class RootHttpServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://root");
+    if (req.method === "POST" && this.formPosts.has(url.pathname)) {
+      // As Prometheus' API: the form's fields join the URL's. A body is bounded (a query is short).
+      if (!/^application\/x-www-form-urlencoded\b/.test(req.headers["content-type"] ?? "")) {
+        res.writeHead(415, { "content-type": "text/plain" }).end("expected Content-Type: application/x-www-form-urlencoded\n");
+        return;
+      }
+      const body = await readBounded(req, MAX_FORM_BYTES);
+      if (body === null) {
+        res.writeHead(413, { "content-type": "text/plain" }).end(`a form body of at most ${MAX_FORM_BYTES} bytes\n`);
+        return;
+      }
+      for (const [k, v] of new URLSearchParams(body)) url.searchParams.append(k, v);
+      return this.respond(req, res, url);
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      res.writeHead(405, { allow: this.formPosts.has(url.pathname) ? "GET, HEAD, POST" : "GET, HEAD" }).end();
       return;
     }
+    return this.respond(req, res, url);
+  }
+
+  private async respond(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (url.pathname === "/metrics") return this.metrics(req, res);
     if (url.pathname === "/-/healthy") {
       res.writeHead(200, { "content-type": "text/plain" }).end("Banyan root is healthy.\n");
@@ -194,4 +215,22 @@ export class RootHttpServer {
     res.once("close", () => page.release());
     res.writeHead(200, headers).end(page.body);
   }
+}
+
+/** A form body is a query's fields: 64 KiB is far more than any (Prometheus' own limit is larger, for remote read). */
+const MAX_FORM_BYTES = 64 * 1024;
+
+/** The request's body as text, or null (and the request drained no further) when it is over `max` bytes. */
+async function readBounded(req: IncomingMessage, max: number): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    n += chunk.length;
+    if (n > max) {
+      req.destroy();
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }

@@ -171,7 +171,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const hub = new WatchHub(overDefaults(DEFAULT_WATCH_LIMITS, config.watch), registry);
   hub.start(outputView);
   http.streamRoute("/api/v1/watch", watchStream(hub, config.intervalMs));
-  http.route("/api/v1/query", queryRoute(hub, config.intervalMs));
+  http.route("/api/v1/query", queryRoute(hub, config.intervalMs), { formPost: true });
   http.watchRoute("/api/v1/jobs/", jobWatchStream(hub, jobs, config.intervalMs));
   let plan = statusPlan(ctx.topology, ctx.name, ctx.topologySource, config.events.nodeLabels);
   const inventory = new Inventory(store, () => plan);

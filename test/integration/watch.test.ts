@@ -94,6 +94,13 @@ t.test("watch - SSE and gRPC: the current state first, then each change pushed, 
   t.same(query.data.result.map((e) => [e.metric, Number(e.value[1])]), [[{ job: "synthetic" }, sum]]);
   const raw = (await (await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/query?match[]=node_context_switches_total{instance="n3"}`)).json()) as { data: { result: Element[] } };
   t.same(raw.data.result.map((e) => Number(e.value[1])), [held.get("n3")]);
+  // POST with a form body, as Grafana's Prometheus data source sends it by default: the same answer.
+  const form = async (body: string, type = "application/x-www-form-urlencoded"): Promise<Response> => fetch(`http://127.0.0.1:${root.httpPort}/api/v1/query`, { method: "POST", headers: { "content-type": type }, body });
+  const posted = (await (await form(`query=${encodeURIComponent("sum by (job) (node_context_switches_total)")}`)).json()) as { data: { result: Element[] } };
+  t.same(posted.data.result.map((e) => [e.metric, Number(e.value[1])]), [[{ job: "synthetic" }, sum]], "POST with a form body: the same answer");
+  t.equal((await form("query=up", "application/json")).status, 415, "a POST body of another type: 415");
+  t.equal((await form(`query=${"x".repeat(70_000)}`).catch(() => ({ status: 413 }))).status, 413, "a form body over 64 KiB: 413");
+  t.equal((await fetch(`http://127.0.0.1:${root.httpPort}/metrics`, { method: "POST" })).status, 405, "other paths still take GET only");
   const bad = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/watch?match[]=${encodeURIComponent('{a=~"("}')}`);
   t.equal(bad.status, 400, "a bad selector is a 400");
   t.match(await bad.text(), /valid regular expression/);
