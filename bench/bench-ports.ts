@@ -1,3 +1,5 @@
+import { createServer } from "node:net";
+import { BanyanError, Code } from "../src/core/errors.js";
 import { readFileSync } from "node:fs";
 
 /**
@@ -25,4 +27,19 @@ export function choosePortBase(count: number, preferred: number, range = ephemer
   if (1024 + count <= lo) return Math.max(1024, lo - count);
   if (hi + 1 + count <= 65536) return hi + 1;
   throw new Error(`no block of ${count} ports outside the ephemeral range ${lo}-${hi}`);
+}
+
+/**
+ * Throws naming the first port of [base, base + count) that something on 127.0.0.1 holds already
+ * (another bench, most likely), and the option that moves the block; one listen per port, closed at once.
+ */
+export async function assertPortsFree(base: number, count: number): Promise<void> {
+  for (let port = base; port < base + count; port++) {
+    const busy = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(true));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(false)));
+    });
+    if (busy) throw new BanyanError(Code.InvalidArgument, `port ${port} (of this run's ports ${base}-${base + count - 1}) is in use on this host, by another bench perhaps: give --base-port a block that is free`);
+  }
 }

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { VERSION } from "../src/core/version.js";
 import { BenchCluster } from "./bench-cluster.js";
 import type { BenchOptions } from "./bench-options.js";
-import { planBench } from "./bench-plan.js";
+import { BENCH_SERVICE_PORTS, planBench } from "./bench-plan.js";
+import { assertPortsFree } from "./bench-ports.js";
 import { prometheusBytesPerNode } from "./frame-templates.js";
 import { peakRss, processStats } from "./process-stats.js";
 import { runDirectBaseline, runPrometheusBaseline, type PrometheusBaseline } from "./prometheus-baseline.js";
@@ -86,6 +87,8 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
   const planned = planBench(o.nodes, o.trees, o.roots, o.maxRealRelays, o.basePort);
   const layout = lab === null ? null : layLab(planned, o.basePort, (h) => lab.host(h).ip);
   const plan = layout?.plan ?? planned;
+  // Every port of the block free before anything starts (a second bench on this host said so, not "worker exited with 1").
+  if (lab === null) await assertPortsFree(plan.portBase, BENCH_SERVICE_PORTS + 2 * plan.topology.roots.length + plan.relays.length);
   const dir = mkdtempSync(join(tmpdir(), "banyan-bench-"));
   // The roots', relays' and simulator's own warnings (a node marked down, a slow scrape) go to a log
   // the bench names, not over its progress; kept after the run only when something was written.

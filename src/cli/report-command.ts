@@ -234,8 +234,8 @@ export function reportCommand(): Command {
   const usage = subcommand("usage")
     .description("use of the cluster per user, account, partition or day, from the epilogs' job reports and the roots' job-end logs")
     .argument("<paths...>", "directories of job reports (<id>.<node>.json; e.g. /var/lib/banyan/jobs gathered from the nodes) and roots' job-end logs (events.jobLog)")
-    .requiredOption("--from <day>", "first day (UTC) or time counted: jobs that ended from then")
-    .requiredOption("--to <day>", "last day (UTC, included) or time")
+    .requiredOption("--from <day>", "required: first day (UTC, 2026-11-01) or time counted: jobs that ended from then")
+    .requiredOption("--to <day>", "required: last day (UTC, included) or time")
     .addOption(new Option("--by <key>", "one row per").choices(["user", "account", "partition", "day"]).default("user"))
     .addOption(new Option("--format <format>", "output").choices(["table", "csv", "json"]).default("table"))
     .addHelpText(

@@ -220,7 +220,7 @@ function renderCommand(): Command {
 Examples:
   banyan topology render topology.json --format prometheus > /etc/prometheus/banyan.yml   # scrape_config_files (≥ 2.43)
   banyan topology render topology.json --format prometheus --part job                    # to paste (any version)
-  banyan topology render topology.json --format dot | dot -Tsvg > trees.svg`,
+  banyan topology render topology.json --format dot | dot -Tsvg > trees.svg   # dot: Graphviz (apt-get install graphviz)`,
     )
     .action((file: string, flags: { format: RenderFormat; scrapeInterval: string; seriesPerNode: number; jobName: string; part: "file" | "job" }) => {
       try {

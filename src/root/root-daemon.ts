@@ -191,6 +191,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     return overview.view;
   };
   http.watchRoute("/api/v1/overview", polledStream(overviewNow, () => config.intervalMs));
+  // A plain GET: the stream's snapshot once (`{time_ms, items}`), for curl and scripts.
+  http.route("/api/v1/overview", async () => ({ status: 200, type: "application/json", body: JSON.stringify({ time_ms: Date.now(), items: Object.fromEntries(await overviewNow()) }) }));
   const watchGrpc = config.watch.grpcListen !== undefined ? new WatchGrpcServer(hub, config.intervalMs, webConfig(config), log.child({ part: "watch" })) : null;
   const centralSources = {
     rootName: ctx.name,

@@ -101,6 +101,10 @@ t.test("watch - SSE and gRPC: the current state first, then each change pushed, 
   t.equal((await form("query=up", "application/json")).status, 415, "a POST body of another type: 415");
   t.equal((await form(`query=${"x".repeat(70_000)}`).catch(() => ({ status: 413 }))).status, 413, "a form body over 64 KiB: 413");
   t.equal((await fetch(`http://127.0.0.1:${root.httpPort}/metrics`, { method: "POST" })).status, 405, "other paths still take GET only");
+  // The page's overview stream, asked as a plain GET: its snapshot once.
+  const overview = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/overview`);
+  t.equal(overview.status, 200, "GET /api/v1/overview without a stream: 200, not 404");
+  t.ok(((await overview.json()) as { items: Record<string, unknown> }).items["health"] !== undefined, "the overview's items, health among them");
   const bad = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/watch?match[]=${encodeURIComponent('{a=~"("}')}`);
   t.equal(bad.status, 400, "a bad selector is a 400");
   t.match(await bad.text(), /valid regular expression/);

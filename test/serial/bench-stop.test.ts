@@ -1,5 +1,7 @@
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -70,4 +72,13 @@ t.test("bench - its daemons read a config of their own, never the host's; one th
   const died = run({ ...process.env, BANYAN_BENCH_ROOT_NODE_ARGS: "--import=data:text/javascript,setTimeout(()=>process.exit(3),4000)" });
   t.not(died.status, 0, "a run whose root died fails");
   t.match(died.stderr, /the bench's own daemons died during the run[^\n]*root root1 exited \(code 3\)/, "naming the daemon and how it ended");
+});
+
+t.test("bench - a port of its block in use (a second bench on the host): said with the port and --base-port, exit 2, before anything starts", async (t) => {
+  const holder = createServer().listen(23405, "127.0.0.1");
+  await once(holder, "listening");
+  t.teardown(() => void holder.close());
+  const r = spawnSync(process.execPath, [BANYAN_BIN, "bench", "--nodes", "60", "--series", "20", "--duration-s", "2", "--max-real-relays", "6", "--base-port", "23400", "--no-progress"], { encoding: "utf8", timeout: 60_000 });
+  t.equal(r.status, 2, r.stderr);
+  t.match(r.stderr, /^banyan: port 23405 \(of this run's ports 23400-\d+\) is in use on this host, by another bench perhaps: give --base-port a block that is free$/m);
 });

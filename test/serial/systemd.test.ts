@@ -157,7 +157,9 @@ t.test("systemd - the README's cluster install in containers with a real systemd
   t.equal(host("n1").sh("grep -l -a '/opt/banya[n]' /proc/[0-9]*/cmdline 2>/dev/null || true").trim(), "", "remove: no banyan process left");
   for (const gone of ["/opt/banyan", "/usr/bin/banyan", "/lib/systemd/system/banyan-agent.service"]) t.notOk(existsSync(join(host("n1").root, gone)), `remove: ${gone} gone`);
   t.ok(existsSync(join(host("n1").root, "etc/banyan/agent.yaml")), "remove: configs kept");
-  host("n1").sh("dpkg --purge banyan >/dev/null");
+  host("n1").sh("mkdir -p /var/lib/banyan/jobs && echo '{}' > /var/lib/banyan/jobs/7.n1.json");
+  const purge = host("n1").exec(["dpkg", "--purge", "banyan"]);
+  t.match(purge.stderr, /banyan: purge removes \/var\/lib\/banyan with its 1 job reports/, "purge says it removes the job reports");
   for (const gone of ["/etc/banyan/agent.yaml", "/var/lib/banyan", "/var/log/banyan", "/etc/systemd/system/multi-user.target.wants/banyan-agent.service"]) t.notOk(existsSync(join(host("n1").root, gone)), `purge: ${gone} gone`);
   t.equal(host("n1").exec(["getent", "passwd", "banyan"]).status, 2, "purge: the banyan user gone");
   t.ok(existsSync(join(host("n1").root, "etc/banyan/topology.json")), "purge: what the admin wrote there stays");
