@@ -17,10 +17,11 @@
 #   debootstrap, systemd-container  the systemd test (test/serial/systemd.test.ts): a Debian root file
 #               system booted with systemd-nspawn; systemd-container at the installed systemd's own
 #               version (a newer one would upgrade the machine's systemd)
+#   openssl     crafted certificates of the tree TLS name checks (test/unit/wire/certificate-names.test.ts)
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio tzdata iproute2 nftables iptables gcc libnetfilter-queue-dev faketime debootstrap systemd-container)
+PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio tzdata iproute2 nftables iptables gcc libnetfilter-queue-dev faketime debootstrap systemd-container openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

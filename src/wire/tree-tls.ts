@@ -27,16 +27,57 @@ export interface ShownCertificate {
   readonly notAfter: string;
 }
 
-/** The names a certificate gives its holder: its DNS subject alternative names, then its CN. */
-export function certificateNames(subjectAltName: string | undefined, subject: string | undefined): string[] {
-  const names: string[] = [];
-  for (const part of (subjectAltName ?? "").split(",")) {
-    const m = /^\s*DNS:(.+?)\s*$/.exec(part);
-    if (m !== null) names.push(m[1]!);
+/**
+ * Subject alternative names as Node prints them (`DNS:a, DNS:"b\u002c c", IP Address:10.0.0.1`: a
+ * value with a special character is a JSON string), read whole: never split inside a value, so a
+ * name holding ", DNS:other" is one odd name, not two.
+ */
+export function parseSubjectAltName(text: string | undefined): { type: string; value: string }[] {
+  const out: { type: string; value: string }[] = [];
+  const s = text ?? "";
+  let i = 0;
+  while (i < s.length) {
+    const colon = s.indexOf(":", i);
+    if (colon < 0) break;
+    const type = s.slice(i, colon).trim();
+    let value: string;
+    let end: number;
+    if (s[colon + 1] === '"') {
+      // A JSON string: up to its closing quote (a backslash escapes the next character).
+      let j = colon + 2;
+      while (j < s.length && s[j] !== '"') j += s[j] === "\\" ? 2 : 1;
+      try {
+        value = JSON.parse(s.slice(colon + 1, j + 1)) as string;
+      } catch {
+        return out; // not Node's format: no names from here on
+      }
+      end = j + 1;
+    } else {
+      const comma = s.indexOf(", ", colon + 1);
+      end = comma < 0 ? s.length : comma;
+      value = s.slice(colon + 1, end);
+    }
+    out.push({ type, value });
+    i = s.startsWith(", ", end) ? end + 2 : end;
   }
-  const cn = /(?:^|\n|,\s*)CN=([^\n,]+)/.exec(subject ?? "")?.[1];
-  if (cn !== undefined && !names.includes(cn)) names.push(cn);
-  return names;
+  return out;
+}
+
+/** The names a certificate gives its holder, for messages: its DNS subject alternative names, else its CN. */
+export function certificateNames(cert: X509Certificate): string[] {
+  const dns = parseSubjectAltName(cert.subjectAltName).filter((n) => n.type === "DNS").map((n) => n.value);
+  if (dns.length > 0) return dns;
+  // The CN as checkHost reads it (the subject's CN attribute, whole, whatever it holds).
+  const cn = cert.subject.split("\n").find((l) => l.startsWith("CN="));
+  return cn !== undefined ? [cn.slice(3)] : [];
+}
+
+/**
+ * Whether a certificate names `name`, as a host check does (RFC 6125, Node's checkHost): its DNS
+ * subject alternative names, its CN only when it has none; no wildcards.
+ */
+export function certificateIsFor(cert: X509Certificate, name: string): boolean {
+  return cert.checkHost(name, { subject: "default", wildcards: false, partialWildcards: false }) !== undefined;
 }
 
 /**
@@ -99,8 +140,14 @@ export class TreeTls {
   peerProblem(call: grpc.ServerDuplexStream<Buffer, unknown>, node: string): string | null {
     const cert = call.getAuthContext().sslPeerCertificate;
     if (cert === undefined || cert === null || Object.keys(cert).length === 0) return "no client certificate";
-    const names = certificateNames(cert.subjectaltname, typeof cert.subject === "object" ? `CN=${cert.subject.CN ?? ""}` : undefined);
-    return names.includes(node) ? null : `its certificate names ${names.slice(0, 4).join(", ") || "nobody"}, not ${node}`;
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(cert.raw);
+    } catch {
+      return "a client certificate that cannot be read";
+    }
+    if (certificateIsFor(x509, node)) return null;
+    return `its certificate names ${certificateNames(x509).slice(0, 4).map((n) => (/^[\w.-]+$/.test(n) ? n : JSON.stringify(n))).join(", ") || "nobody"}, not ${node}`;
   }
 
   private load(): Material {
@@ -132,9 +179,8 @@ export class TreeTls {
       throw new BanyanError(Code.InvalidConfig, `tree.tls.keyFile: ${this.config.keyFile}: not a PEM private key (${(err as Error).message})`, { cause: err });
     }
     if (!matches) throw new BanyanError(Code.InvalidConfig, `tree.tls.keyFile: ${this.config.keyFile} is not the key of ${this.config.certFile}`);
-    const names = certificateNames(x509.subjectAltName, x509.subject);
-    if (!names.includes(this.self)) {
-      throw new BanyanError(Code.InvalidConfig, `tree.tls.certFile: ${this.config.certFile} names ${names.join(", ") || "nobody"}, not this daemon (${this.self}): make it with \`banyan certs\``);
+    if (!certificateIsFor(x509, this.self)) {
+      throw new BanyanError(Code.InvalidConfig, `tree.tls.certFile: ${this.config.certFile} names ${certificateNames(x509).join(", ") || "nobody"}, not this daemon (${this.self}): make it with \`banyan certs\``);
     }
     return { ca, cert, key, shown: { serial: x509.serialNumber, notAfter: new Date(x509.validTo).toISOString() } };
   }
