@@ -96,7 +96,7 @@ export class Container {
   /**
    * Boots `base` (from `ensureBaseRootfs`) as lab host `host`: its hostname is the host's name, its
    * network the host's namespace, its /etc/hosts the lab's. Resolves when systemd inside is up
-   * (`running`, or `degraded` with the failed units named in the error if `strict`).
+   * (`running`, or `degraded`: a unit of the base that fails in a container does not stop the test).
    */
   static async boot(lab: Lab, host: string, base: string, options: BootOptions = {}): Promise<Container> {
     const why = containersUnavailable();
