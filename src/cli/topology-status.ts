@@ -9,6 +9,8 @@ export interface ClusterTreeStatus {
   readonly nodes: number;
   readonly up: number;
   readonly down_nodes: readonly string[];
+  /** Nodes whose own root did not answer and that no other root has: not known to be down. */
+  readonly unknown_nodes: readonly string[];
   readonly away_nodes: readonly { node: string; parent: string; planned: string }[];
   readonly failovers_1h: number;
   readonly resyncs_1h: number;
@@ -58,8 +60,8 @@ export function whyUnreachable(err: unknown, timeoutMs: number): string {
 
 /**
  * A node is up when any root has it up: its own root reports it down when it failed over, and the
- * root it went to reports it as a guest. With its own root unreachable, a tree's nodes are up only
- * where another root has them.
+ * root it went to reports it as a guest. With its own root unreachable, a tree's nodes are up where
+ * another root has them, and unknown otherwise (not down: nobody said so).
  */
 export function mergeStatuses(t: Topology, reports: ReadonlyMap<string, RootStatusReport | Error>): ClusterStatus {
   const trees: ClusterTreeStatus[] = [];
@@ -88,14 +90,18 @@ export function mergeStatuses(t: Topology, reports: ReadonlyMap<string, RootStat
         if (name === root.name && ts.own) ownDown = [...ts.down_nodes];
       }
       const own = reports.get(root.name);
-      const down = own !== undefined && !(own instanceof Error) && ownDown !== null ? ownDown.filter((n) => !guests.has(n)) : all.filter((n) => !guests.has(n));
+      const reachable = own !== undefined && !(own instanceof Error);
+      // A root that did not answer says nothing of its nodes: those no other root has are unknown, not down.
+      const down = reachable ? (ownDown ?? []).filter((n) => !guests.has(n)) : [];
+      const unknown = reachable ? [] : all.filter((n) => !guests.has(n));
       trees.push({
         tree,
         root: root.name,
-        root_reachable: own !== undefined && !(own instanceof Error),
+        root_reachable: reachable,
         nodes: all.length,
-        up: all.length - down.length,
+        up: all.length - down.length - unknown.length,
         down_nodes: down,
+        unknown_nodes: unknown,
         away_nodes: [...away.values()].sort((a, b) => (a.node < b.node ? -1 : 1)),
         failovers_1h: failovers,
         resyncs_1h: resyncs,
@@ -108,13 +114,14 @@ export function mergeStatuses(t: Topology, reports: ReadonlyMap<string, RootStat
 }
 
 export function formatClusterStatus(s: ClusterStatus): string {
-  const header = ["tree", "root", "nodes", "up", "down", "away", "failovers 1h", "resyncs 1h"];
+  const header = ["tree", "root", "nodes", "up", "down", "unknown", "away", "failovers 1h", "resyncs 1h"];
   const rows = s.trees.map((t) => [
     String(t.tree),
     t.root_reachable ? t.root : `${t.root} (unreachable)`,
     String(t.nodes),
     String(t.up),
     String(t.down_nodes.length),
+    String(t.unknown_nodes.length),
     String(t.away_nodes.length),
     String(t.failovers_1h),
     String(t.resyncs_1h),
@@ -123,7 +130,8 @@ export function formatClusterStatus(s: ClusterStatus): string {
   const line = (cells: string[]): string => cells.map((c, k) => c.padEnd(widths[k]!)).join("  ").trimEnd();
   const sum = (f: (t: ClusterTreeStatus) => number): number => s.trees.reduce((a, t) => a + f(t), 0);
   const out = [line(header), ...rows.map(line)];
-  out.push(`total: ${sum((t) => t.up)} of ${sum((t) => t.nodes)} nodes up, ${sum((t) => t.away_nodes.length)} away from their planned parent`);
+  const unknown = sum((t) => t.unknown_nodes.length);
+  out.push(`total: ${sum((t) => t.up)} of ${sum((t) => t.nodes)} nodes up, ${sum((t) => t.away_nodes.length)} away from their planned parent${unknown > 0 ? `, ${unknown} unknown (their root did not answer)` : ""}`);
   const down = s.trees.flatMap((t) => t.down_nodes);
   if (down.length > 0) out.push(`down: ${down.slice(0, 30).join(" ")}${down.length > 30 ? ` … (${down.length})` : ""}`);
   for (const u of s.unreachable) out.push(`unreachable root ${u.root}: ${u.error}`);
