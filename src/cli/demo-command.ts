@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command, Option } from "commander";
@@ -54,10 +54,10 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     parseHostPort(flags.http, "--http");
     topology = { ...topology, roots: topology.roots.map((r, k) => (k === 0 ? { ...r, http: flags.http! } : r)) };
   }
-  const dir = join(tmpdir(), `banyan-demo-${process.pid}`);
+  // The topology and the scrape config it printed stay after the demo stops (a Prometheus set up with
+  // them finds the next demo on the same ports); one directory per base port, written over each run.
+  const dir = join(tmpdir(), `banyan-demo-${flags.basePort}`);
   mkdirSync(dir, { recursive: true });
-  // The topology and scrape config live as long as the cluster: gone on Ctrl-C, on an error, on any exit.
-  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   const topoFile = join(dir, "topology.json");
   writeTopologyFile(topoFile, topology);
   const promFile = join(dir, "prometheus.yml");
@@ -87,7 +87,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   out.write(`  topology: ${topoFile}   (try: npx banyan topology show ${topoFile})\n`);
   for (const r of topology.roots) out.write(`  ${r.name.padEnd(6)} http://${r.http}/metrics   live page http://${r.http}/   trees ${r.trees.join(" ")}\n`);
   out.write(`  ${nodes[0]} samples this machine's /proc (job="node"); the other ${flags.nodes - 1} nodes are synthetic, ${flags.series} series each.\n`);
-  out.write(`\nPrometheus scrape config (also in ${promFile}):\n\n${scrape}\nCtrl-C stops the cluster.\n`);
+  out.write(`\nPrometheus scrape config (kept after the demo stops; also in ${promFile}):\n\n${scrape}\nCtrl-C stops the cluster.\n`);
 
   let stopping = false;
   const stop = async (): Promise<void> => {
