@@ -71,11 +71,19 @@ export function formatBenchTable(r: BenchResult): string {
     changeRate: r.params.changeRate,
   };
   const model = Object.values(constants).every(Number.isFinite)
-    ? [`capacity model (README) from this run's constants: ${f(constants.bytesPerNodePerInterval)} B per node per interval, ${f(constants.rootUsPerUpdate, 2)} µs per update and ${f(constants.rootBytesPerSeries)} B per series at a root, ${f(constants.rootScrapeUsPerSeries, 2)} µs per series for its gzip scrape (${f(constants.rootScrapeFirstUsPerSeries, 2)} every chunk built), ${f(constants.relayUsPerFrame, 1)} µs per forwarded frame`, formatCapacity(r.series_per_node, r.interval_ms, constants)]
+    ? [
+        ...(r.nodes < MODEL_MIN_NODES
+          ? [`CAPACITY MODEL EXTRAPOLATED: this run had ${r.nodes} nodes; a run under ${MODEL_MIN_NODES.toLocaleString("en-US")} measures per-frame and per-scrape costs that a large cluster amortises (and start-up costs it does not), so the sizes below are rough: measure at ≥ ${MODEL_MIN_NODES.toLocaleString("en-US")} nodes (or scripts/device-bench.sh) before sizing a cluster`]
+          : []),
+        `capacity model (README) from this run's constants: ${f(constants.bytesPerNodePerInterval)} B per node per interval, ${f(constants.rootUsPerUpdate, 2)} µs per update and ${f(constants.rootBytesPerSeries)} B per series at a root, ${f(constants.rootScrapeUsPerSeries, 2)} µs per series for its gzip scrape (${f(constants.rootScrapeFirstUsPerSeries, 2)} every chunk built), ${f(constants.relayUsPerFrame, 1)} µs per forwarded frame`, formatCapacity(r.series_per_node, r.interval_ms, constants),
+      ]
     : [];
   const unreliable = (r.unreliable ?? []).map((why) => `UNRELIABLE: ${why}`);
   return [`Banyan bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GiB, banyan ${m.banyan} (${m.commit})`, ...unreliable, ...rows.map(([k, v, g]) => `${k.padEnd(w)}  ${v}${g ? `   [${g}]` : ""}`), ...model].join("\n") + "\n";
 }
+
+/** Runs smaller than this extrapolate to the model's 10,000-200,000 nodes with a warning. */
+const MODEL_MIN_NODES = 2000;
 
 /** A self-contained HTML page (uPlot inlined): latency over time, bytes per level, recovery timeline. */
 export function benchHtml(r: BenchResult): string {

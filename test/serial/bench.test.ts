@@ -58,6 +58,7 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
   }
   t.match(res.stdout, /start \(all in one tick\)\s+every node up after \d+ ms/, "the start's figures in the table");
   t.match(res.stdout, /capacity model \(README\)/, "the capacity model's constants and predictions");
+  t.match(res.stdout, /^CAPACITY MODEL EXTRAPOLATED: this run had 200 nodes; a run under 2,000/m, "a run this small says its model is an extrapolation");
   t.ok(r.latency_ms.p50 <= r.latency_ms.p99 && r.latency_ms.p99 <= r.latency_ms.max, "p50 ≤ p99 ≤ max");
   t.ok(r.machine.node.startsWith("v") && typeof r.machine.commit === "string", "machine and commit recorded");
   t.ok(existsSync(html) && readFileSync(html, "utf8").includes("uPlot"), "a self-contained plot");
