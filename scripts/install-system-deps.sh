@@ -42,14 +42,25 @@ fi
 echo "system deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null
-# systemd-container must match the systemd installed (the same source package).
-pinned=()
+# systemd-container must match the systemd installed (the same source package): installed on its own,
+# pinned, so that a version missing from the index fails that one package with a clear line, not all.
+others=()
+container=""
 for p in "${missing[@]}"; do
-  if [ "$p" = systemd-container ] && systemd_version=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null) && [ -n "$systemd_version" ]; then
-    pinned+=("systemd-container=$systemd_version")
-  else
-    pinned+=("$p")
-  fi
+  if [ "$p" = systemd-container ]; then container=yes; else others+=("$p"); fi
 done
-$SUDO apt-get install -y -qq --no-install-recommends "${pinned[@]}" >/dev/null
+if [ ${#others[@]} -gt 0 ]; then
+  $SUDO apt-get install -y -qq --no-install-recommends "${others[@]}" >/dev/null
+fi
+if [ -n "$container" ]; then
+  systemd_version=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)
+  if [ -z "$systemd_version" ]; then
+    echo "system deps: systemd is not installed; the systemd test needs it and systemd-container at its version" >&2
+    exit 1
+  fi
+  if ! $SUDO apt-get install -y -qq --no-install-recommends "systemd-container=$systemd_version" >/dev/null; then
+    echo "system deps: systemd-container=$systemd_version (the installed systemd's version) is not in the package index: the systemd test needs it (a newer one would upgrade this machine's systemd)" >&2
+    exit 1
+  fi
+fi
 echo "system deps: installed ${missing[*]}"
