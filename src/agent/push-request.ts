@@ -1,7 +1,6 @@
-import type { IncomingMessage } from "node:http";
 import { basicCredentials } from "../core/web-config.js";
 
-/** What the push API reads of a request: the grouping key in its path, its token, its body. */
+/** What the push API reads of a request: the grouping key in its path and its token (its body: readBody, core/http-bounds.ts). */
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -44,15 +43,4 @@ export function tokenOf(header: string | undefined): string | null {
   const bearer = /^Bearer\s+(\S+)$/i.exec(header ?? "");
   if (bearer) return bearer[1]!;
   return basicCredentials(header)?.password ?? null;
-}
-
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of req) {
-    n += (c as Buffer).length;
-    if (n > maxBytes) return null;
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
 }

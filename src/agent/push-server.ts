@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { BanyanError, Code } from "../core/errors.js";
-import { boundHttpServer, DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../core/http-bounds.js";
+import { boundHttpServer, DEFAULT_HTTP_BOUNDS, readBody, type HttpBounds } from "../core/http-bounds.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
 import { WebAuth, createWebServer, type WebConfig } from "../core/web-config.js";
 import { DEFAULT_SERIES_LIMITS, type SeriesLimits } from "../series/payload.js";
@@ -10,7 +10,7 @@ import { PROTOBUF_DELIMITED, parseDelimitedFamilies } from "../series/protobuf-e
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
-import { parseGroupingPath, readBody, tokenOf } from "./push-request.js";
+import { parseGroupingPath, tokenOf } from "./push-request.js";
 import type { SampleTarget, Source } from "../wire/source.js";
 
 /** The job a token belongs to, and its labels. */

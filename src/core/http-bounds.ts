@@ -1,4 +1,4 @@
-import type { Server, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { z } from "zod";
 import { overDefaults } from "./config-file.js";
 
@@ -67,4 +67,16 @@ export function boundHttpServer(server: Server, bounds: HttpBounds): { admit(res
       return inFlight;
     },
   };
+}
+
+/** A request's body, or null once it passes `maxBytes` (the rest is not read: answer 413 and let the connection go). */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > maxBytes) return null;
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
 }

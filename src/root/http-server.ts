@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
-import { boundHttpServer, DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../core/http-bounds.js";
+import { boundHttpServer, DEFAULT_HTTP_BOUNDS, readBody, type HttpBounds } from "../core/http-bounds.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
 import { WebAuth, createWebServer, type WebConfig } from "../core/web-config.js";
 import { counter } from "../core/metric-names.js";
@@ -150,7 +150,7 @@ export class RootHttpServer {
         res.writeHead(415, { "content-type": "text/plain" }).end("expected Content-Type: application/x-www-form-urlencoded\n");
         return;
       }
-      const body = await readBounded(req, MAX_FORM_BYTES);
+      const body = (await readBody(req, MAX_FORM_BYTES))?.toString("utf8") ?? null;
       if (body === null) {
         res.writeHead(413, { "content-type": "text/plain" }).end(`a form body of at most ${MAX_FORM_BYTES} bytes\n`);
         return;
@@ -219,18 +219,3 @@ export class RootHttpServer {
 
 /** A form body is a query's fields: 64 KiB is far more than any (Prometheus' own limit is larger, for remote read). */
 const MAX_FORM_BYTES = 64 * 1024;
-
-/** The request's body as text, or null (and the request drained no further) when it is over `max` bytes. */
-async function readBounded(req: IncomingMessage, max: number): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    n += chunk.length;
-    if (n > max) {
-      req.destroy();
-      return null;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
