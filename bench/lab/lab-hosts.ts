@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { processRunning } from "../../src/core/process-alive.js";
 import { containerRunIds, removeContainers } from "./lab-containers.js";
 import { run } from "./lab-shell.js";
 
@@ -157,7 +158,7 @@ export function removeStaleLabs(): string[] {
       continue;
     }
     known.add(state.runId);
-    if (alive(state.pid)) continue;
+    if (processRunning(state.pid)) continue;
     removeLab(state);
     removed.push(state.runId);
   }
@@ -215,14 +216,6 @@ function netnsList(): string[] {
   return (r.stdout ?? "").split("\n").map((l) => l.split(" ")[0]!).filter((n) => n.startsWith(PREFIX));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** The first 10.x (x from 77) that no route of this machine's namespace covers. */
 function freeOctet(): number {

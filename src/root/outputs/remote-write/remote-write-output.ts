@@ -15,7 +15,8 @@ import { SampleBatch, type ExternalLabels } from "./sample-batch.js";
 import { WriteRequestWriter } from "./write-request.js";
 import { WriteRequestV2Writer } from "./write-request-v2.js";
 import { RemoteWriteSender, type SenderShard } from "./remote-write-sender.js";
-import { DiskQueue, MemoryQueue, lockQueueDir, type QueuedRequest } from "./request-queue.js";
+import { DiskQueue, lockQueueDir } from "./disk-queue.js";
+import { MemoryQueue, type QueuedRequest } from "./request-queue.js";
 
 /** A sender's shard with the samples batching for it. */
 interface Shard extends SenderShard {

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fc from "fast-check";
 import t from "tap";
-import { DiskQueue, MemoryQueue, lockQueueDir, type QueuedRequest, type RequestQueue } from "../../../../src/root/outputs/remote-write/request-queue.js";
+import { DiskQueue, lockQueueDir } from "../../../../src/root/outputs/remote-write/disk-queue.js";
+import { MemoryQueue, type QueuedRequest, type RequestQueue } from "../../../../src/root/outputs/remote-write/request-queue.js";
 
 const request = (n: number, size: number): QueuedRequest => ({ body: Buffer.alloc(size, n % 251), samples: n % 7, newestMs: n, stale: n % 5 === 0, v2: n % 3 === 0 });
 
