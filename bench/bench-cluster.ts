@@ -111,7 +111,7 @@ export class BenchCluster {
   private readonly stopped = new Set<ChildProcess>();
 
   /** Notes a daemon's exit the bench did not ask for. */
-  private watch(p: ChildProcess, what: string): ChildProcess {
+  private noteExit(p: ChildProcess, what: string): ChildProcess {
     p.once("exit", (code, signal) => {
       if (!this.stopped.has(p)) this.died.push(`${what} exited (${code !== null ? `code ${code}` : signal})`);
     });
@@ -150,7 +150,7 @@ export class BenchCluster {
     const p = this.spawnNode(name, [`--max-old-space-size=${heapMb}`, ...extra, MAIN, "root", "--config", this.configPath, "--topology", this.topologyPath, "--name", name, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=warn", ...sets], {
       stdio: ["ignore", "ignore", this.logFd, "ipc"],
     });
-    return this.watch(p, `root ${name}`);
+    return this.noteExit(p, `root ${name}`);
   }
 
   async restartRoot(k: number): Promise<void> {
@@ -187,7 +187,7 @@ export class BenchCluster {
   startAgent(): void {
     if (this.plan.realAgent === null) return;
     const args = [...AGENT_NODE_FLAGS, MAIN, "agent", "--config", this.configPath, "--topology", this.topologyPath, "--name", this.plan.realAgent, "--set", `intervalMs=${this.o.intervalMs}`, "--set", "log.level=error", ...(this.tlsDir !== null ? treeTlsSets(this.tlsDir, this.plan.realAgent) : [])];
-    this.agent = this.watch(this.spawnNode(this.plan.realAgent, args, { stdio: ["ignore", "ignore", this.logFd, "ipc"] }), `the real agent ${this.plan.realAgent}`);
+    this.agent = this.noteExit(this.spawnNode(this.plan.realAgent, args, { stdio: ["ignore", "ignore", this.logFd, "ipc"] }), `the real agent ${this.plan.realAgent}`);
   }
 
   async startSimulator(): Promise<void> {

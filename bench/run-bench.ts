@@ -74,8 +74,6 @@ export interface BenchResult {
   lab: LabFigures | null;
   /** Why this run's figures should not be trusted (empty when nothing says so): a machine loaded past its cores, scrapes that failed. */
   unreliable: string[];
-  /** Roots and the real agent that exited during the run without the bench stopping them (the run failed). */
-  daemons_died?: string[];
   timeline: { t_s: number[]; latency_p50_ms: number[]; latency_p99_ms: number[]; leaf_bytes_per_s: number[]; root_bytes_per_s: number[]; recovery: { t_ms: number[]; fresh_fraction: number[] } };
 }
 
@@ -98,7 +96,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
   say(`plan: ${o.nodes} nodes × ${o.series} series in ${o.trees} trees (depth ${plan.depth}) under ${o.roots} roots; ${plan.relays.length} real relays (depth ≤ ${plan.realDepth}) in ${lab !== null ? "a process and host each" : `${o.relayProcesses} processes`}, ${plan.streams.length} simulated subtree streams; ports ${plan.portBase}+`);
   let receiver: Receiver | null = null;
   /** A daemon of the cluster died: what follows would measure a broken cluster, so the run fails here. */
-  const alive = (stage: string): void => {
+  const failIfDied = (stage: string): void => {
     if (cluster.died.length > 0) throw new BanyanError(Code.Failed, `the bench's own daemons died during the run (by ${stage}), so it has no figures to trust: ${cluster.died.join("; ")} (their log: ${logPath})`);
   };
   /**
@@ -111,7 +109,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const timer = setInterval(() => progress(label, Math.min(0.99, (Date.now() - began) / 1000 / usualS)), 500);
     try {
       const out = await run();
-      alive(label);
+      failIfDied(label);
       return out;
     } finally {
       clearInterval(timer);
@@ -181,7 +179,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       0,
     );
     say(`start: ${up} of ${o.nodes} nodes up at the roots after ${start.whole_ms ?? "(never)"} ms; peak p99 ${start.peak_p99_ms.toFixed(0)} ms, ${(start.key_bytes / 1e6).toFixed(1)} MB of keyframes, ${start.nodes_marked_down} nodes marked down, ${start.failovers} failovers`);
-    alive("the start");
+    failIfDied("the start");
     await cluster.rootsSettled(o.intervalMs);
 
     // Steady window.
@@ -306,7 +304,7 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
     const killed = new Set<string>();
     if (o.scenario === "failover" || o.scenario === "all") result.failover = await phase("failover", 30, () => failoverScenario(cluster, o.killRelays, timeline.recovery, killed, say));
     if (o.scenario === "root-restart" || o.scenario === "storm" || o.scenario === "all") result.root_restart = await phase("restart", 40, () => rootRestartScenario(cluster, o.intervalMs, killed, say));
-    result.daemons_died = [...cluster.died];
+    failIfDied("the end");
     return result;
   } finally {
     process.off("SIGINT", onSignal);

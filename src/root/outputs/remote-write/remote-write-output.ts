@@ -154,10 +154,10 @@ export class RemoteWriteOutput implements RootOutput {
   }
 
   applied(origin: OriginState, applied: AppliedFrame, timeMs: number): void {
-    if (!this.fresh(origin, timeMs, applied.changedCount)) return;
+    const now = this.clock();
+    if (!this.fresh(origin, timeMs, applied.changedCount, now)) return;
     const shard = this.shardOf(origin);
     const d = origin.decoded;
-    const now = this.clock();
     for (let k = 0; k < applied.changedCount; k++) {
       const id = applied.changed[k]!;
       const def = d.def(id);
@@ -207,8 +207,8 @@ export class RemoteWriteOutput implements RootOutput {
    * is outside the receiver's window (maxAgeMs, maxFutureMs: the node's clock is far off, or the
    * frame is over an hour late).
    */
-  private fresh(origin: OriginState, timeMs: number, samples: number): boolean {
-    if (!this.inWindow(origin, timeMs, samples)) return false;
+  private fresh(origin: OriginState, timeMs: number, samples: number, now: number): boolean {
+    if (!this.inWindow(origin, timeMs, samples, now)) return false;
     const newest = this.newestOf.get(origin) ?? 0;
     if (timeMs < newest) {
       this.m.failed.inc({ url: this.url, reason: "out_of_order" }, samples);
@@ -219,10 +219,9 @@ export class RemoteWriteOutput implements RootOutput {
     return true;
   }
 
-  private inWindow(origin: OriginState, timeMs: number, samples: number): boolean {
+  /** False (and counted, the node named once a minute) when `timeMs` is outside [now - maxAgeMs, now + maxFutureMs]. */
+  private inWindow(origin: OriginState, timeMs: number, samples: number, now: number): boolean {
     const { maxAgeMs, maxFutureMs } = this.config;
-    if (maxAgeMs === 0 && maxFutureMs === 0) return true;
-    const now = this.clock();
     const reason = maxFutureMs > 0 && timeMs > now + maxFutureMs ? "future" : maxAgeMs > 0 && timeMs < now - maxAgeMs ? "too_old" : null;
     if (reason === null) return true;
     this.m.failed.inc({ url: this.url, reason }, samples);
@@ -233,12 +232,12 @@ export class RemoteWriteOutput implements RootOutput {
   /** Every series of an origin at one time: when it comes up, its refresh, and its staleness markers. */
   private writeAll(origin: OriginState, timeMs: number, stale: boolean): void {
     const d = origin.decoded;
-    if (!stale && !this.fresh(origin, timeMs, origin.seriesCount)) return;
+    const now = this.clock();
+    if (!stale && !this.fresh(origin, timeMs, origin.seriesCount, now)) return;
     // A node whose samples were all outside the window gets no markers there either.
-    if (stale && !this.inWindow(origin, timeMs, origin.seriesCount)) return;
+    if (stale && !this.inWindow(origin, timeMs, origin.seriesCount, now)) return;
     if (stale) this.newestOf.set(origin, timeMs);
     const shard = this.shardOf(origin);
-    const now = this.clock();
     for (let id = 0; id < d.capacity; id++) {
       const def = d.def(id);
       if (def === undefined || !this.filter.wanted(def)) continue;
