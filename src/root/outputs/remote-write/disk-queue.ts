@@ -273,7 +273,7 @@ export function lockQueueDir(dir: string): () => void {
     } catch {
       // no lock yet
     }
-    if (Number.isSafeInteger(owner) && owner !== process.pid && processAlive(owner)) {
+    if (Number.isSafeInteger(owner) && owner !== process.pid && heldByRoot(owner)) {
       throw new BanyanError(Code.InvalidConfig, `remoteWrite[].queue.dir: ${dir} is in use by process ${owner} (another root on this directory?): expected a directory of its own for each root and receiver`);
     }
     writeFileSync(path, `${process.pid}\n`);
@@ -291,7 +291,7 @@ export function lockQueueDir(dir: string): () => void {
 }
 
 /** Whether `pid` runs and may be a root (its number reused by some other program after a crash is not). */
-function processAlive(pid: number): boolean {
+function heldByRoot(pid: number): boolean {
   if (!processRunning(pid)) return false;
   try {
     return /node|banyan/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
