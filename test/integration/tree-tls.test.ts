@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { Registry } from "prom-client";
@@ -16,7 +16,7 @@ import { UpSchema } from "../../src/gen/banyan/v1/uplink_pb.js";
 import { parseRootConfig } from "../../src/root/root-config.js";
 import { startRoot } from "../../src/root/root-daemon.js";
 import { UPLINK_STREAM_PATH } from "../../src/wire/uplink-grpc.js";
-import { banyan, BANYAN_BIN } from "../fixtures/banyan-cli.js";
+import { banyan, BANYAN_BIN, openCheckoutToOtherUsers } from "../fixtures/banyan-cli.js";
 import { eventually } from "../fixtures/cluster.js";
 
 const RawClient = grpc.makeGenericClientConstructor(
@@ -99,14 +99,7 @@ t.test("tree TLS - a certificate that does not name the daemon, or a key that is
 t.test("tree TLS - banyan certs --owner gives the keys to the daemon's user; a key it cannot read is an error naming who runs it", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "banyan-tls-"));
   chmodSync(dir, 0o755);
-  // The user the daemon runs as must reach the program: a checkout in a directory of mode 700 (as
-  // `mktemp -d` makes) is opened for others to traverse while this test runs, and closed again.
-  for (let d = dirname(BANYAN_BIN); d !== dirname(d); d = dirname(d)) {
-    const mode = statSync(d).mode & 0o777;
-    if ((mode & 0o001) !== 0) continue;
-    chmodSync(d, mode | 0o001);
-    t.teardown(() => chmodSync(d, mode));
-  }
+  openCheckoutToOtherUsers(t);
   const { topology } = generateTopology({ nodes: ["n1"], roots: ["r1"], trees: 1, local: 23760 });
   const file = join(dir, "topology.json");
   writeTopologyFile(file, topology);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createServer } from "node:http";
 import t from "tap";
 import { AGENT_NODE_FLAGS } from "../../src/agent/node-flags.js";
+import { openCheckoutToOtherUsers } from "../fixtures/banyan-cli.js";
 import { eventually } from "../fixtures/cluster.js";
 import { httpText, startProcess, startBanyan } from "../fixtures/processes.js";
 import { findScontrol, scontrolFacts } from "../../src/agent/slurm/job-discovery.js";
@@ -18,6 +19,8 @@ import { HOST, SLURM_USER as USER, sh, slurmHost, startSlurm } from "../fixtures
 const BASE = 31200;
 
 t.test("slurm - the prolog starts the agent and registers jobs; their info, cgroup use and pushes reach the root; after the epilog they are gone and reported", async (t) => {
+  // Jobs run as their Slurm user and reach the checkout (a mode-700 mktemp -d clone included).
+  openCheckoutToOtherUsers(t);
   const dir = mkdtempSync(join(tmpdir(), "banyan-slurm-"));
   // This host is the only node; a root on 127.0.0.1.
   const { topo, run, reports, defaults } = slurmHost(dir, BASE, { intervalMs: 500, sources: "slurm: {enabled: true, intervalMs: 1000}" });
