@@ -19,7 +19,12 @@ import { readWebConfig } from "../core/web-config.js";
 /** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
 export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[]): Promise<{ sources: Source[]; stop(): Promise<void> }> {
   const log = ctx.log.child({ node: ctx.name, part: "jobs" });
-  const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot, gpus);
+  const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot, gpus, (job, cgroupRoot) =>
+    log.warn(
+      { job: job.jobId, cgroupRoot, looked: [job.cgroupPath ?? `${cgroupRoot}/system.slice/slurmstepd.scope/job_${job.jobId}`, `${cgroupRoot}/cpuacct/slurm[_${ctx.name}]/uid_${job.uid}/job_${job.jobId}`] },
+      `job ${job.jobId}: no cgroup found: its CPU, memory and I/O are unknown (reported as null, never 0); check jobs.cgroupRoot and Slurm's cgroup plugins (ProctrackType=proctrack/cgroup, TaskPlugin=task/cgroup)`,
+    ),
+  );
   const ended: ((jobId: string) => void)[] = [];
   const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)));
   const p = config.jobs.push;

@@ -138,8 +138,9 @@ passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, ins
 sigv4: {region, accessKey, secretKey, profile, service},
 queue: {maxSamplesPerSend, batchDeadlineMs, concurrency, maxBytes, dir, minBackoffMs,
 maxBackoffMs, timeoutMs}, refreshMs, externalLabels, match: [{name, labels}], drop: [{name, labels}],
-metadataIntervalMs, maxAgeMs, maxFutureMs}] (Prometheus remote_write: every applied change, a refresh
-of every series each refreshMs, staleness markers for nodes that go down; samples timed outside
+rootSeriesIntervalMs, metadataIntervalMs, maxAgeMs, maxFutureMs}] (Prometheus remote_write: every applied
+change, a refresh of every series each refreshMs, staleness markers for nodes that go down, the root's own
+series (banyan_node_up, last seen, aggregates, banyan_root_*) every rootSeriesIntervalMs (15 s; 0 never); samples timed outside
 [now - maxAgeMs (1 h), now + maxFutureMs (5 min)] on the root's clock are counted, not written: 0 no bound),
 central: {topology, name, forward: {series: raw|aggregates|none, allow: [selector], deny: [selector], events},
 flushMs, maxQueuedFrames, ackTimeoutMs, healAfterMs, tls: {caFile, certFile, keyFile}} (this root uplinks into a

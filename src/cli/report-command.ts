@@ -13,22 +13,27 @@ export interface JobUsageRecord {
   readonly partition: string;
   readonly ended_at: string;
   readonly node_hours: number;
-  readonly cpu_hours: number;
+  /** null: unknown (a node of the job had no cgroup accounting), never read as 0. So are memory and I/O. */
+  readonly cpu_hours: number | null;
   /** CPU-hours allocated, where every node said how many CPUs it had; null otherwise. */
   readonly cpu_alloc_hours: number | null;
   readonly gpu_hours: number;
   /** GPU utilisation × GPU-hours (the weighted mean is this over gpu_hours). */
   readonly gpu_util_hours: number;
-  readonly memory_peak_bytes: number;
+  readonly memory_peak_bytes: number | null;
   /** The largest share of its allocation a node of the job's memory peaked at (0..1+); null when no node said its allocation. */
   readonly memory_peak_share: number | null;
-  readonly io_read_bytes: number;
-  readonly io_written_bytes: number;
+  readonly io_read_bytes: number | null;
+  readonly io_written_bytes: number | null;
 }
 
 export type GroupBy = "user" | "account" | "partition" | "day";
 
 const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+/** A figure, or null when the record has none (unknown: never counted as 0). */
+const known = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+/** Adds a known figure to a sum that stays null (unknown) once a part is. */
+const plus = (sum: number | null, v: number | null): number | null => (sum === null || v === null ? null : sum + v);
 
 /** Jobs from per-node epilog reports (`<id>.<node>.json`), summed over their nodes. */
 export function jobsFromReports(reports: readonly Record<string, unknown>[]): Map<string, JobUsageRecord> {
@@ -43,29 +48,31 @@ export function jobsFromReports(reports: readonly Record<string, unknown>[]): Ma
   const out = new Map<string, JobUsageRecord>();
   for (const [id, nodes] of byJob) {
     let nodeH = 0;
-    let cpuH = 0;
+    let cpuH: number | null = 0;
     let allocH: number | null = 0;
     let gpuH = 0;
     let gpuUtilH = 0;
-    let peak = 0;
+    let peak: number | null = null;
     let share: number | null = null;
-    let read = 0;
-    let written = 0;
+    let read: number | null = 0;
+    let written: number | null = 0;
     let ended = "";
     for (const r of nodes) {
       const h = num(r["duration_s"]) / 3600;
       nodeH += h;
-      cpuH += num(r["cpu_seconds"]) / 3600;
+      const cpu = known(r["cpu_seconds"]);
+      cpuH = plus(cpuH, cpu === null ? null : cpu / 3600);
       const cpus = r["cpus_allocated"];
       allocH = allocH !== null && typeof cpus === "number" && cpus > 0 ? allocH + cpus * h : null;
       const gpus = Array.isArray(r["gpus"]) ? r["gpus"].length : 0;
       gpuH += gpus * h;
       gpuUtilH += gpus * h * num(r["gpu_util_avg_percent"]);
-      peak = Math.max(peak, num(r["memory_peak_bytes"]));
+      const nodePeak = known(r["memory_peak_bytes"]);
+      if (nodePeak !== null) peak = Math.max(peak ?? 0, nodePeak);
       const alloc = num(r["memory_allocated_bytes"]);
-      if (alloc > 0) share = Math.max(share ?? 0, num(r["memory_peak_bytes"]) / alloc);
-      read += num(r["io_read_bytes"]);
-      written += num(r["io_written_bytes"]);
+      if (alloc > 0 && nodePeak !== null) share = Math.max(share ?? 0, nodePeak / alloc);
+      read = plus(read, known(r["io_read_bytes"]));
+      written = plus(written, known(r["io_written_bytes"]));
       if (typeof r["ended_at"] === "string" && r["ended_at"] > ended) ended = r["ended_at"];
     }
     const first = nodes[0]!;
@@ -88,15 +95,15 @@ export function jobFromLogLine(r: Record<string, unknown>): JobUsageRecord | nul
     partition: String(r["partition"] ?? ""),
     ended_at: r["ended_at"],
     node_hours: nodes * h,
-    cpu_hours: num(r["cpu_seconds"]) / 3600,
+    cpu_hours: known(r["cpu_seconds"]) === null ? null : num(r["cpu_seconds"]) / 3600,
     // The root's sum of its nodes' CPUs × the job's duration (null when the nodes did not say).
     cpu_alloc_hours: num(r["cpus_allocated"]) > 0 ? num(r["cpus_allocated"]) * h : null,
     gpu_hours: gpus * h,
     gpu_util_hours: gpus * h * num(r["gpu_utilization_percent"]),
-    memory_peak_bytes: num(r["memory_peak_bytes"]),
+    memory_peak_bytes: known(r["memory_peak_bytes"]),
     memory_peak_share: null,
-    io_read_bytes: num(r["io_read_bytes"]),
-    io_written_bytes: num(r["io_written_bytes"]),
+    io_read_bytes: known(r["io_read_bytes"]),
+    io_written_bytes: known(r["io_written_bytes"]),
   };
 }
 
@@ -157,43 +164,47 @@ export interface UsageRow {
   readonly key: string;
   readonly jobs: number;
   readonly node_hours: number;
-  readonly cpu_hours: number;
-  /** CPU-hours used over allocated, %, over the jobs that said their allocation; null when none did. */
+  /** Over the jobs whose use is known (null when none's is). */
+  readonly cpu_hours: number | null;
+  /** CPU-hours used over allocated, %, over the jobs whose use is known and that said their allocation; null when none did. */
   readonly cpu_efficiency_percent: number | null;
   readonly gpu_hours: number;
   readonly gpu_utilization_percent: number | null;
-  readonly memory_peak_bytes: number;
+  readonly memory_peak_bytes: number | null;
   /** Mean over the jobs that said their allocation of each one's peak share of it, %. */
   readonly memory_peak_of_allocated_percent: number | null;
-  readonly io_read_bytes: number;
-  readonly io_written_bytes: number;
+  readonly io_read_bytes: number | null;
+  readonly io_written_bytes: number | null;
+  /** Jobs whose use is unknown (a node without cgroup accounting): left out of the sums and efficiencies above, never counted as 0. */
+  readonly unaccounted_jobs: number;
 }
 
 /** Sums the jobs that ended in [fromMs, toMs) by the key. */
 export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: number, toMs: number): UsageRow[] {
-  const acc = new Map<string, { jobs: number; nodeH: number; cpuH: number; usedOfAlloc: number; allocH: number; gpuH: number; gpuUtilH: number; peak: number; shares: number; shareSum: number; read: number; written: number }>();
+  const acc = new Map<string, { jobs: number; unknown: number; nodeH: number; cpuH: number | null; usedOfAlloc: number; allocH: number; gpuH: number; gpuUtilH: number; peak: number | null; shares: number; shareSum: number; read: number | null; written: number | null }>();
   for (const j of jobs) {
     const at = Date.parse(j.ended_at);
     if (!(at >= fromMs && at < toMs)) continue;
     const key = by === "day" ? j.ended_at.slice(0, 10) : j[by] || "(none)";
     let a = acc.get(key);
-    if (a === undefined) acc.set(key, (a = { jobs: 0, nodeH: 0, cpuH: 0, usedOfAlloc: 0, allocH: 0, gpuH: 0, gpuUtilH: 0, peak: 0, shares: 0, shareSum: 0, read: 0, written: 0 }));
+    if (a === undefined) acc.set(key, (a = { jobs: 0, unknown: 0, nodeH: 0, cpuH: null, usedOfAlloc: 0, allocH: 0, gpuH: 0, gpuUtilH: 0, peak: null, shares: 0, shareSum: 0, read: null, written: null }));
     a.jobs++;
     a.nodeH += j.node_hours;
-    a.cpuH += j.cpu_hours;
-    if (j.cpu_alloc_hours !== null && j.cpu_alloc_hours > 0) {
+    if (j.cpu_hours === null) a.unknown++;
+    else a.cpuH = (a.cpuH ?? 0) + j.cpu_hours;
+    if (j.cpu_hours !== null && j.cpu_alloc_hours !== null && j.cpu_alloc_hours > 0) {
       a.usedOfAlloc += j.cpu_hours;
       a.allocH += j.cpu_alloc_hours;
     }
     a.gpuH += j.gpu_hours;
     a.gpuUtilH += j.gpu_util_hours;
-    a.peak = Math.max(a.peak, j.memory_peak_bytes);
+    if (j.memory_peak_bytes !== null) a.peak = Math.max(a.peak ?? 0, j.memory_peak_bytes);
     if (j.memory_peak_share !== null) {
       a.shares++;
       a.shareSum += j.memory_peak_share;
     }
-    a.read += j.io_read_bytes;
-    a.written += j.io_written_bytes;
+    if (j.io_read_bytes !== null) a.read = (a.read ?? 0) + j.io_read_bytes;
+    if (j.io_written_bytes !== null) a.written = (a.written ?? 0) + j.io_written_bytes;
   }
   return [...acc]
     .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
@@ -209,15 +220,16 @@ export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: 
       memory_peak_of_allocated_percent: a.shares > 0 ? (100 * a.shareSum) / a.shares : null,
       io_read_bytes: a.read,
       io_written_bytes: a.written,
+      unaccounted_jobs: a.unknown,
     }));
 }
 
-const COLUMNS: readonly (keyof UsageRow)[] = ["key", "jobs", "node_hours", "cpu_hours", "cpu_efficiency_percent", "gpu_hours", "gpu_utilization_percent", "memory_peak_bytes", "memory_peak_of_allocated_percent", "io_read_bytes", "io_written_bytes"];
+const COLUMNS: readonly (keyof UsageRow)[] = ["key", "jobs", "node_hours", "cpu_hours", "cpu_efficiency_percent", "gpu_hours", "gpu_utilization_percent", "memory_peak_bytes", "memory_peak_of_allocated_percent", "io_read_bytes", "io_written_bytes", "unaccounted_jobs"];
 
 function cell(k: keyof UsageRow, v: UsageRow[keyof UsageRow]): string {
   if (v === null) return "-";
   if (typeof v === "string") return v;
-  if (k === "jobs") return String(v);
+  if (k === "jobs" || k === "unaccounted_jobs") return String(v);
   if (/bytes/.test(k)) return v >= 1e12 ? `${(v / 1e12).toFixed(1)} TB` : v >= 1e9 ? `${(v / 1e9).toFixed(1)} GB` : `${(v / 1e6).toFixed(1)} MB`;
   return v.toFixed(1);
 }
@@ -244,7 +256,9 @@ export function reportCommand(): Command {
 Columns: jobs; node-hours; CPU-hours used; CPU efficiency (used over allocated, for jobs whose
 nodes said their CPUs: SLURM_JOB_CPUS_PER_NODE or scontrol); GPU-hours and mean GPU utilisation
 (weighted by GPU-hours); the largest memory peak, and the mean of each job's peak over its
-allocation (its cgroup's memory limit, where Slurm set one); I/O read and written. A job with epilog reports
+allocation (its cgroup's memory limit, where Slurm set one); I/O read and written; unknown: jobs whose
+use is unknown (a node found no cgroup for them: shown as "-", left out of the sums and efficiencies,
+never counted as 0). A job with epilog reports
 is counted from them, else from a root's log; a job in two roots' logs once.
 
 Examples:
@@ -261,7 +275,7 @@ Examples:
         if (flags.format === "json") process.stdout.write(JSON.stringify({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), by: flags.by, rows }, null, 2) + "\n");
         else if (flags.format === "csv") process.stdout.write([COLUMNS.map((c) => (c === "key" ? flags.by : c)).join(","), ...rows.map((r) => COLUMNS.map((c) => (r[c] === null ? "" : typeof r[c] === "string" ? JSON.stringify(r[c]) : String(r[c]))).join(","))].join("\n") + "\n");
         else {
-          const head = [flags.by, "jobs", "node-h", "cpu-h", "cpu-eff %", "gpu-h", "gpu-util %", "mem peak", "mem/alloc %", "read", "written"];
+          const head = [flags.by, "jobs", "node-h", "cpu-h", "cpu-eff %", "gpu-h", "gpu-util %", "mem peak", "mem/alloc %", "read", "written", "unknown"];
           const body = rows.map((r) => COLUMNS.map((c) => cell(c, r[c])));
           const widths = head.map((h, k) => Math.max(h.length, ...body.map((b) => b[k]!.length)));
           const line = (cells: readonly string[]): string => cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join("  ");

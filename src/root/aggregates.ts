@@ -40,6 +40,11 @@ const RESUM_EVERY = 1000;
  * difference, so a scrape reads them instead of walking every series. Min and max are found again
  * only for a group whose extreme member moved away from it. Origins that are down contribute nothing.
  */
+/** The HELP text of an aggregate's family. */
+export function aggregateHelp(rule: AggregateRule): string {
+  return `${rule.expr} of ${rule.metric} by (${rule.by.join(", ")}), kept by Banyan's root`;
+}
+
 export class AggregateEngine {
   private readonly byMetric = new Map<string, AggregateRule[]>();
   private readonly groups = new Map<string, Group>();
@@ -99,7 +104,7 @@ export class AggregateEngine {
   render(format: ExpositionFormat): string {
     const parts: string[] = [];
     for (const rule of this.rules) {
-      parts.push(familyHeader(rule.record, SeriesType.Gauge, `${rule.expr} of ${rule.metric} by (${rule.by.join(", ")}), kept by Banyan's root`, format));
+      parts.push(familyHeader(rule.record, SeriesType.Gauge, aggregateHelp(rule), format));
       for (const g of this.groups.values()) if (g.rule === rule) parts.push(`${rule.record}${g.labelText} ${formatValue(this.result(g))}\n`);
     }
     return parts.join("");

@@ -9,6 +9,7 @@ import { RootHttpServer } from "./http-server.js";
 import type { RootConfig } from "./root-config.js";
 import { RootJobs } from "./root-jobs.js";
 import { renderRootPage } from "./root-page.js";
+import { RootSeries } from "./root-series.js";
 import type { PageParts } from "./exposition-cache.js";
 import { RootStatus, nodesReport } from "./root-status.js";
 import { statusPlan } from "./status-plan.js";
@@ -166,7 +167,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   });
   http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await registry.metrics() }));
   http.route("/api/v1/nodes", async () => ({ status: 200, type: "application/json", body: JSON.stringify(nodesReport(store)) }));
-  const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies(), seriesNamed: (name: string) => seriesNamed(store, name) };
+  const rootSeries = new RootSeries({ store, aggregates: () => aggregates, expected: () => expected, registry, rootName: ctx.name });
+  const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies(), seriesNamed: (name: string) => seriesNamed(store, name), rootSeries: () => rootSeries.collect() };
   // The watch API: one hub for the SSE, query and gRPC forms, fed like any output (never replaced on reload).
   const hub = new WatchHub(overDefaults(DEFAULT_WATCH_LIMITS, config.watch), registry);
   hub.start(outputView);

@@ -5,13 +5,7 @@ import type { PageParts } from "./exposition-cache.js";
 import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-text.js";
 import type { RootStore } from "./root-store.js";
 import { originIdentity } from "./origin-identity.js";
-
-const PROM_CLIENT_TYPE: Record<string, SeriesType> = {
-  counter: SeriesType.Counter,
-  gauge: SeriesType.Gauge,
-  histogram: SeriesType.HistogramPart,
-  summary: SeriesType.SummaryPart,
-};
+import { NODE_SEEN_HELP, NODE_UP_HELP, PROM_CLIENT_TYPE } from "./root-series.js";
 
 /**
  * The whole /metrics page of a root: the forwarded series (unless the site wants aggregates only),
@@ -52,13 +46,8 @@ function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: Read
   const names = new Set(expected);
   for (const n of store.originNames) names.add(n);
   const sorted = [...names].sort();
-  let up = familyHeader("banyan_node_up", SeriesType.Gauge, "1 when the node's frames reach this root, 0 when it is silent here past dead_after.", format);
-  let seen = familyHeader(
-    "banyan_node_last_seen_timestamp_seconds",
-    SeriesType.Gauge,
-    "Arrival time of the node's latest frame at this root (Unix seconds).",
-    format,
-  );
+  let up = familyHeader("banyan_node_up", SeriesType.Gauge, NODE_UP_HELP, format);
+  let seen = familyHeader("banyan_node_last_seen_timestamp_seconds", SeriesType.Gauge, NODE_SEEN_HELP, format);
   for (const n of sorted) {
     const st = store.origin(n);
     const id = originIdentity(n);

@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
+import { pino } from "pino";
 import t from "tap";
+import { readUsage, usageRows } from "../../src/cli/report-command.js";
 import { generateTopology } from "../../topology/generate.js";
 import { writeTopologyFile } from "../../topology/topology-file.js";
 import { parseAgentConfig } from "../../src/agent/agent-config.js";
@@ -38,10 +40,12 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   const yaml = join(dir, "agent.yaml");
   writeFileSync(yaml, `topology: ${topo}\nname: n1\njobs: ${JSON.stringify(jobs)}\n`);
   const log = silentLogger();
+  const agentWarnings: string[] = [];
+  const agentLog = pino({ level: "warn" }, { write: (line: string) => void agentWarnings.push(line) });
   const root = await startRoot({ topology, topologySource: topo, name: "r1", log, registry: new Registry() }, parseRootConfig({ intervalMs: 250 }));
   // No GPU here: nvidia-smi is played by a script printing a 4 x A100 node's recorded output.
   const agent = await startAgent(
-    { topology, topologySource: topo, name: "n1", log, registry: new Registry() },
+    { topology, topologySource: topo, name: "n1", log: agentLog, registry: new Registry() },
     parseAgentConfig({ source: "synthetic", synthetic: { series: 20 }, intervalMs: 250, jobs, sources: { nvidiaSmi: { enabled: true, path: REPLAY } } }),
   );
   t.teardown(async () => {
@@ -135,6 +139,22 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   const after = await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json());
   t.match(after, { job_id: "42", running: false, cpu_seconds: 50 }, "an ended job keeps its last figures at the root");
   t.equal((await job("end", env("43"))).status, 0);
+
+  // A job whose cgroup is not where the agent looks (a wrong cgroupRoot, no cgroup plugin): its
+  // accounting is unknown everywhere, never 0 (a chargeback report would show 0 % efficiency).
+  t.equal((await job("start", env("44", { SLURM_JOB_CPUS_PER_NODE: "4" }))).status, 0);
+  t.ok(await eventually(async () => /banyan_job_info\{[^}]*job_id="44"/.test(await page()), 10_000), "job 44 runs, without a cgroup");
+  t.match(await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/44`).then((r) => r.json()), { job_id: "44", cpu_seconds: null, io_read_bytes: null, memory_peak_bytes: null, unaccounted_nodes: ["n1"] }, "the root's aggregate says unknown, not 0");
+  t.equal((await job("end", env("44"))).status, 0);
+  const report44 = JSON.parse(readFileSync(join(jobs.reportDir, "44.n1.json"), "utf8"));
+  t.match(report44, { cpu_seconds: null, cpus_allocated: 4 }, "the node's report says unknown");
+  t.equal(agentWarnings.filter((l) => l.includes("job 44: no cgroup found")).length, 1, "the agent warned once that job 44 has no cgroup");
+  t.ok(await eventually(async () => (await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/events?type=job_end`).then((r) => r.json())).events.some((e: { job: string }) => e.job === "44"), 10_000), "job 44's end event");
+  const end44 = (await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/events?type=job_end`).then((r) => r.json())).events.find((e: { job: string }) => e.job === "44");
+  t.match(end44.details, { cpu_seconds: null, cpu_efficiency: null, unaccounted_nodes: ["n1"] }, "job_end carries unknown, and which nodes");
+  const usage = usageRows([...readUsage([jobs.reportDir]).jobs], "user", 0, Date.now() + 60_000);
+  t.match(usage, [{ key: "alice", jobs: 3, unaccounted_jobs: 1 }], "the usage report counts job 44 as unknown, apart from jobs 42 and 43");
+  t.equal(usage[0]!.cpu_hours, (50 + 43) / 3600, "and sums only the known jobs' CPU");
 });
 
 t.test("jobs - job start and the deployed prolog exit 0 when there is no agent to be had", async (t) => {

@@ -32,7 +32,7 @@ t.test("remote_write - rate() over counters and instant gauges at a remote-writt
   writeFileSync(join(dir, "scrape.yml"), `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: banyan\n    honor_labels: true\n    static_configs:\n      - targets: ["${rootHttp}"]\n`);
   procs.push(startProcess(prometheus, [`--config.file=${join(dir, "rx.yml")}`, `--storage.tsdb.path=${join(dir, "rx")}`, `--web.listen-address=127.0.0.1:${rxPort}`, "--web.enable-remote-write-receiver"]));
   procs.push(startProcess(prometheus, [`--config.file=${join(dir, "scrape.yml")}`, `--storage.tsdb.path=${join(dir, "scrape")}`, `--web.listen-address=127.0.0.1:${scrapePort}`]));
-  writeFileSync(join(dir, "root.yaml"), `remoteWrite:\n  - url: http://127.0.0.1:${rxPort}/api/v1/write\n    refreshMs: 5000\n    queue: {batchDeadlineMs: 200}\n`);
+  writeFileSync(join(dir, "root.yaml"), `remoteWrite:\n  - url: http://127.0.0.1:${rxPort}/api/v1/write\n    refreshMs: 5000\n    rootSeriesIntervalMs: 2000\n    queue: {batchDeadlineMs: 200}\naggregates:\n  - { record: "cluster:node_load1:avg", expr: avg, metric: node_load1, by: [] }\n`);
   procs.push(startBanyan(["root", "--topology", topo, "--name", "r1", "--config", join(dir, "root.yaml")]));
   for (let k = 1; k <= 6; k++) procs.push(startBanyan(["agent", "--topology", topo, "--name", `f${k}`, "--source", "synthetic", "--set", "synthetic.series=120", "--set", "synthetic.changeRate=0.3"]));
 
@@ -80,4 +80,25 @@ t.test("remote_write - rate() over counters and instant gauges at a remote-writt
   const gauges = await compare('{__name__=~"node_.+", __name__!~".*(_total|_bucket|_count|_sum)"}', (a, lo, hi) => a >= lo - 0.01 * Math.abs(lo) - 1e-9 && a <= hi + 0.01 * Math.abs(hi) + 1e-9);
   t.ok(gauges.checked >= 6 * 5, `${gauges.checked} gauges compared`);
   t.same(gauges.off, [], "instant gauges agree for every node");
+
+  // The root's own series (what the generated dashboards read besides the nodes' series): every
+  // family of them that the scraping Prometheus has, the remote-written one has too, and each
+  // node's up and last-seen per node.
+  const families = async (port: number): Promise<string[]> => {
+    const r = await httpText(`http://127.0.0.1:${port}/api/v1/label/__name__/values?match[]=${encodeURIComponent('{__name__=~"banyan_.+|cluster:.+"}')}&start=${(Date.now() - 10_000) / 1000}`);
+    return (JSON.parse(r.text) as { data: string[] }).data.sort();
+  };
+  const scrapedFamilies = await families(scrapePort);
+  t.ok(scrapedFamilies.length >= 20, `${scrapedFamilies.length} families of the root's own series scraped`);
+  let missing: string[] = [];
+  await eventually(async () => {
+    const written = new Set(await families(rxPort));
+    missing = scrapedFamilies.filter((f) => !written.has(f));
+    return missing.length === 0;
+  }, 10_000, 1000);
+  t.same(missing, [], "the remote-written Prometheus holds every family of the root's own series the scraping one holds");
+  const up = await query(rxPort, 'banyan_node_up{root="r1"}', Date.now());
+  t.equal([...up.values()].filter((v) => v === 1).length, 6, "banyan_node_up of each node, 1, written");
+  const latency = await query(rxPort, 'count(banyan_root_frame_latency_seconds_bucket{instance="r1"})', Date.now());
+  t.ok((latency.values().next().value ?? 0) > 0, "the root's own metrics carry instance=<the root's name>");
 });

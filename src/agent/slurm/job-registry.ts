@@ -57,7 +57,12 @@ interface Tracked {
   gpuUtilSum: number;
   gpuUtilPeak: number | null;
   gpuMemoryPeak: number | null;
+  /** Told once (see noCgroupAfterMs) that no cgroup was found for it. */
+  warned: boolean;
 }
+
+/** A job without a cgroup this long after its start is warned about once (its step's cgroup may come after the prolog). */
+const NO_CGROUP_WARN_AFTER_MS = 30_000;
 
 /**
  * The jobs running on this node, registered by the prolog (`banyan job start`) and ended by the
@@ -72,11 +77,13 @@ export class JobRegistry {
     private readonly cgroupRoot: string,
     /** The node's GPU sources (nvidia-smi, dcgm-exporter scrapes); asked in order. */
     private readonly gpuSources: readonly GpuReadings[] = [],
+    /** Told once per job whose cgroup is not found (30 s after its start, or at its end): its accounting is unknown. */
+    private readonly onNoCgroup: (job: RunningJob, cgroupRoot: string) => void = () => {},
   ) {}
 
   start(job: RunningJob): void {
     if (!this.jobs.has(job.jobId)) {
-      this.jobs.set(job.jobId, { job, last: null, lastAtMs: 0, samples: 0, memorySum: 0, memoryPeak: 0, peakCores: 0, gpuNow: null, gpuSamples: 0, gpuUtilSum: 0, gpuUtilPeak: null, gpuMemoryPeak: null });
+      this.jobs.set(job.jobId, { job, last: null, lastAtMs: 0, samples: 0, memorySum: 0, memoryPeak: 0, peakCores: 0, gpuNow: null, gpuSamples: 0, gpuUtilSum: 0, gpuUtilPeak: null, gpuMemoryPeak: null, warned: false });
     }
   }
 
@@ -99,7 +106,10 @@ export class JobRegistry {
     if (t === undefined) return null;
     this.sampleGpus(t);
     const u = readJobUsage(this.cgroupRoot, t.job, this.node);
-    if (u === null) return null;
+    if (u === null) {
+      if (t.last === null && !t.warned && nowMs - t.job.startedAtMs >= NO_CGROUP_WARN_AFTER_MS) this.warnNoCgroup(t);
+      return null;
+    }
     if (t.last !== null && nowMs > t.lastAtMs) t.peakCores = Math.max(t.peakCores, (u.cpuSeconds - t.last.cpuSeconds) / ((nowMs - t.lastAtMs) / 1000));
     t.samples++;
     t.memorySum += u.memoryBytes;
@@ -107,6 +117,11 @@ export class JobRegistry {
     t.last = u;
     t.lastAtMs = nowMs;
     return u;
+  }
+
+  private warnNoCgroup(t: Tracked): void {
+    t.warned = true;
+    this.onNoCgroup(t.job, this.cgroupRoot);
   }
 
   private sampleGpus(t: Tracked): void {
@@ -147,6 +162,7 @@ export class JobRegistry {
     if (t === undefined) return null;
     this.sample(jobId, nowMs);
     this.jobs.delete(jobId);
+    if (t.last === null && !t.warned) this.warnNoCgroup(t);
     const u = t.last;
     const durationS = (nowMs - t.job.startedAtMs) / 1000;
     return {

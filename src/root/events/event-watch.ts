@@ -154,12 +154,14 @@ export class EventWatch {
           cpu_seconds: job.cpu_seconds,
           cpus_allocated: job.cpus_allocated > 0 ? job.cpus_allocated : null,
           // CPU-seconds used over allocated (CPUs × duration), when the nodes said their CPUs.
-          cpu_efficiency: job.cpus_allocated > 0 && durationS > 0 ? job.cpu_seconds / (job.cpus_allocated * durationS) : null,
+          cpu_efficiency: job.cpu_seconds !== null && job.cpus_allocated > 0 && durationS > 0 ? job.cpu_seconds / (job.cpus_allocated * durationS) : null,
           memory_peak_bytes: job.memory_peak_bytes,
           io_read_bytes: job.io_read_bytes,
           io_written_bytes: job.io_written_bytes,
           gpus: job.gpus,
           gpu_utilization_percent: job.gpu_utilization_percent,
+          // Nodes whose cgroup accounting was missing: the figures above are unknown (null), not 0.
+          ...(job.unaccounted_nodes.length > 0 ? { unaccounted_nodes: job.unaccounted_nodes } : {}),
         },
         moment: "end",
       },

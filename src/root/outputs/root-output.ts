@@ -1,6 +1,7 @@
 import type { AppliedFrame } from "../../series/delta-decoder.js";
 import type { SeriesType } from "../../series/series-def.js";
 import type { OriginState } from "../origin-state.js";
+import type { RootSeriesSnapshot } from "../root-series.js";
 
 /** Why an origin's series left this root. */
 export type HiddenReason = "down" | "left";
@@ -12,6 +13,8 @@ export interface OutputView {
   families(): Iterable<{ readonly name: string; readonly type: SeriesType; readonly help: string }>;
   /** The series of one metric name on origins that are up, or null when the view cannot say (then every origin is walked). */
   seriesNamed?(name: string): Iterable<{ readonly origin: OriginState; readonly ids: readonly number[] }>;
+  /** The root's own series now (node up and last seen, aggregates, the root's metrics: see RootSeries). */
+  rootSeries?(): Promise<RootSeriesSnapshot>;
 }
 
 /**

@@ -112,6 +112,13 @@ export const remoteWriteSchema = z
      */
     maxAgeMs: z.number().int().min(0).default(3_600_000),
     maxFutureMs: z.number().int().min(0).default(300_000),
+    /**
+     * The root's own series (each node's banyan_node_up and last-seen time, the aggregates, the
+     * root's banyan_* metrics, with `instance` the root's name) are written this often, stamped with
+     * the root's clock, as a scrape of the root would take them (0: never). With them a store fed by
+     * remote_write alone answers every dashboard a scrape of the root answers.
+     */
+    rootSeriesIntervalMs: z.number().int().min(0).default(15_000).refine((v) => v === 0 || v >= 1000, "expected 0 (never) or at least 1000"),
     /** Metadata (type, help) of every family is sent this often (0: never). */
     metadataIntervalMs: z.number().int().min(0).default(60_000),
   })

@@ -7,6 +7,7 @@ import { namePhase } from "../../../series/keyframe-schedule.js";
 import { METRIC_TYPE } from "./metric-type.js";
 import type { OriginState } from "../../origin-state.js";
 import type { HiddenReason, OutputView, RootOutput } from "../root-output.js";
+import type { RootSeriesSnapshot } from "../../root-series.js";
 import { RemoteWriteClient, redactUrl } from "./remote-write-client.js";
 import type { RemoteWriteConfig } from "./remote-write-config.js";
 import { SeriesFilter } from "./series-filter.js";
@@ -25,6 +26,8 @@ interface Shard extends SenderShard {
 
 /** Refreshes and staleness markers are written in steps this far apart. */
 const REFRESH_STEP_MS = 100;
+/** The root's own series written in one step at most (a root of 50,000 nodes has 100,000: spread over 5 steps). */
+const ROOT_SERIES_PER_STEP = 20_000;
 /** Staleness markers written in one step at most (a root that loses a subtree of thousands of nodes writes their markers over seconds, not in one blocking go). */
 const STALE_PER_STEP = 20_000;
 
@@ -32,7 +35,8 @@ const STALE_PER_STEP = 20_000;
  * remote_write (1.0, 2.0, or 2.0 falling back to 1.0: `protocol`) to one receiver. What is written
  * per series: every value the root applies (a change beyond its bound, at its origin's sample
  * time), its current value at least every refreshMs (so `rate()` and instant queries work at the
- * receiver as for a scraped target), and a staleness marker when its node goes down. Samples of one node stay in one shard, so each series'
+ * receiver as for a scraped target), and a staleness marker when its node goes down; and the root's
+ * own series every rootSeriesIntervalMs (see RootSeries). Samples of one node stay in one shard, so each series'
  * samples leave in time order; one request per shard is in flight. Requests wait in a queue bounded
  * by queue.maxBytes (the oldest dropped and counted past it); 5xx, 429 and no answer are retried
  * with capped backoff (Retry-After honoured), other 4xx are dropped and counted by status.
@@ -63,6 +67,9 @@ export class RemoteWriteOutput implements RootOutput {
   private refreshTick = 0;
   private highestQueuedMs = 0;
   private readonly gauges;
+  /** The root's own series collected and not yet all written, from `next` on, at `timeMs`. */
+  private rootPending: { snapshot: RootSeriesSnapshot; next: number; timeMs: number } | null = null;
+  private collectingRoot = false;
 
   constructor(
     private readonly config: Readonly<RemoteWriteConfig>,
@@ -125,6 +132,7 @@ export class RemoteWriteOutput implements RootOutput {
     };
     every(Math.min(100, this.config.queue.batchDeadlineMs), () => this.sealDue());
     every(REFRESH_STEP_MS, () => this.step());
+    if (this.config.rootSeriesIntervalMs > 0 && view.rootSeries !== undefined) every(this.config.rootSeriesIntervalMs, () => void this.collectRootSeries());
     if (this.config.metadataIntervalMs > 0) every(this.config.metadataIntervalMs, () => this.sendMetadata());
     // What an earlier process left on disk goes first.
     for (const s of this.shards) if (s.queue.length > 0) void this.sender.drain(s);
@@ -183,11 +191,44 @@ export class RemoteWriteOutput implements RootOutput {
     this.pendingStale.set(origin, Math.max(origin.lastSampleMs, this.newestOf.get(origin) ?? 0) + 1);
   }
 
-  /** One step: the staleness markers due (up to STALE_PER_STEP samples), then one slot's refresh. */
+  /** One step: the staleness markers due (up to STALE_PER_STEP samples), the root's own series (up to ROOT_SERIES_PER_STEP), then one slot's refresh. */
   private step(): void {
     this.writeStale(STALE_PER_STEP);
+    this.writeRootSeries(ROOT_SERIES_PER_STEP);
     const set = this.refreshSlots[this.refreshTick++ % this.refreshSlots.length]!;
     for (const origin of set) this.writeAll(origin, origin.lastSampleMs, false);
+  }
+
+  /** Takes the root's own series now; they are written over the next steps (a collection still being written is replaced). */
+  private async collectRootSeries(): Promise<void> {
+    if (this.collectingRoot || this.view?.rootSeries === undefined) return;
+    this.collectingRoot = true;
+    try {
+      const snapshot = await this.view.rootSeries();
+      this.rootPending = { snapshot, next: 0, timeMs: this.clock() };
+    } catch (err) {
+      this.log.warn({ url: this.url, err: (err as Error).message }, "remote_write: the root's own series could not be read this time");
+    } finally {
+      this.collectingRoot = false;
+    }
+  }
+
+  /** Writes up to `budget` of the root's own series collected, into the first shard (so each series' samples stay in order). */
+  private writeRootSeries(budget: number): void {
+    const p = this.rootPending;
+    if (p === null) return;
+    const shard = this.shards[0]!;
+    const now = this.clock();
+    const { defs, values } = p.snapshot;
+    const end = Math.min(defs.length, p.next + budget);
+    for (let k = p.next; k < end; k++) {
+      if (!this.filter.wanted(defs[k]!)) continue;
+      shard.batch.add(defs[k]!, null, values[k]!, p.timeMs, now);
+      if (shard.batch.count >= this.config.queue.maxSamplesPerSend) this.seal(shard, false);
+    }
+    p.next = end;
+    if (end === defs.length) this.rootPending = null;
+    if (p.timeMs > this.highestQueuedMs) this.highestQueuedMs = p.timeMs;
   }
 
   /** Writes pending staleness markers, about `budget` samples' worth; a node that came back gets none. */

@@ -12,7 +12,7 @@ import { METRIC_TYPE } from "./metric-type.js";
  */
 export class SampleBatch {
   private defs: SeriesDef[] = [];
-  private origins: OriginIdentity[] = [];
+  private origins: (OriginIdentity | null)[] = [];
   private values = new Float64Array(256);
   private times = new Float64Array(256);
   /** 1: a staleness marker (its NaN is written bit for bit, not as whatever NaN the value holds). */
@@ -25,7 +25,8 @@ export class SampleBatch {
   /** The newest sample time in the batch. */
   newestMs = 0;
 
-  add(def: SeriesDef, origin: OriginIdentity, value: number, timeMs: number, nowMs: number, stale = false): void {
+  /** `origin` null: a series of the root itself, its labels as they are. */
+  add(def: SeriesDef, origin: OriginIdentity | null, value: number, timeMs: number, nowMs: number, stale = false): void {
     const k = this.count;
     if (k === 0) {
       this.firstAtMs = nowMs;
@@ -46,7 +47,7 @@ export class SampleBatch {
     const names = this.names;
     const vals = this.vals;
     for (let k = 0; k < this.count; k++) {
-      const n = mergeLabels(this.defs[k]!, this.origins[k]!, external, names, vals);
+      const n = mergeLabels(this.defs[k]!, this.origins[k] ?? null, external, names, vals);
       const def = this.defs[k]!;
       w.sample(names, vals, n, this.values[k]!, this.times[k]!, this.stale[k] === 1, METRIC_TYPE[def.type] ?? 0, def.help);
     }
@@ -75,14 +76,15 @@ export type ExternalLabels = readonly (readonly [string, string])[];
 /**
  * The series' labels as remote_write wants them, sorted by name into `names`/`vals` (scratch
  * arrays the caller reuses): __name__, its own labels (its `instance` replaced by the origin, as on
- * the root's page), `instance` (and `cluster`, for a cluster's origin at a central root), and the external labels it does not carry. Returns how many.
+ * the root's page), `instance` (and `cluster`, for a cluster's origin at a central root), and the
+ * external labels it does not carry. A series of the root itself (no origin) keeps its own labels. Returns how many.
  */
-export function mergeLabels(def: SeriesDef, origin: OriginIdentity, external: ExternalLabels, names: string[], vals: string[]): number {
+export function mergeLabels(def: SeriesDef, origin: OriginIdentity | null, external: ExternalLabels, names: string[], vals: string[]): number {
   let n = put(names, vals, 0, "__name__", def.name);
-  const cluster = origin.cluster;
-  for (const [name, value] of def.labels) if (name !== "instance" && value !== "" && !(cluster !== null && name === "cluster")) n = put(names, vals, n, name, value);
+  const cluster = origin?.cluster ?? null;
+  for (const [name, value] of def.labels) if ((origin === null || name !== "instance") && value !== "" && !(cluster !== null && name === "cluster")) n = put(names, vals, n, name, value);
   if (cluster !== null) n = put(names, vals, n, "cluster", cluster);
-  n = put(names, vals, n, "instance", origin.instance);
+  if (origin !== null) n = put(names, vals, n, "instance", origin.instance);
   for (const [name, value] of external) {
     let present = false;
     for (let k = 0; k < n; k++) if (names[k] === name) present = true;

@@ -35,7 +35,7 @@ export function jobWatchStream(hub: WatchHub, jobs: RootJobs, intervalMs: number
     }
     const spec = watchSpecOf({ match: [`{__name__=~"banyan_job_.*",job_id="${id}"}`] }, intervalMs);
     if (typeof spec === "string") throw new Error(spec);
-    let prev: { atMs: number; cpu: number; read: number; written: number } | null = null;
+    let prev: { atMs: number; cpu: number | null; read: number | null; written: number | null } | null = null;
     const sink: WatchSink = {
       send: (m) => {
         // Figures refreshed at this flush will do: the job watchers of one flush share one refresh.
@@ -46,7 +46,7 @@ export function jobWatchStream(hub: WatchHub, jobs: RootJobs, intervalMs: number
           return;
         }
         const dt = prev !== null ? (now - prev.atMs) / 1000 : 0;
-        const rate = (v: number, p: number | undefined): number | null => (prev !== null && dt > 0 && p !== undefined ? Math.max(0, (v - p) / dt) : null);
+        const rate = (v: number | null, p: number | null | undefined): number | null => (prev !== null && dt > 0 && v !== null && p != null ? Math.max(0, (v - p) / dt) : null);
         const figures: JobWatchFigures = { ...j, cpu_cores: rate(j.cpu_seconds, prev?.cpu), io_read_bytes_per_s: rate(j.io_read_bytes, prev?.read), io_written_bytes_per_s: rate(j.io_written_bytes, prev?.written) };
         prev = { atMs: now, cpu: j.cpu_seconds, read: j.io_read_bytes, written: j.io_written_bytes };
         res.write(`event: job\ndata: ${JSON.stringify(figures)}\n\n`);

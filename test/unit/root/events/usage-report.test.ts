@@ -75,3 +75,18 @@ t.test("job-end log - one JSON line per job_end, readable by the report; its siz
   t.equal(jobs.length, 10_000);
   t.match(jobs[0], { user: "user0", node_hours: 2, gpu_hours: 4 });
 });
+
+t.test("usage report - unknown accounting (null on a node, or in a root's log) stays unknown: counted apart, never as 0 % efficiency", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "banyan-usage-unknown-"));
+  writeFileSync(join(dir, "1.n1.json"), JSON.stringify(report("1", "n1")));
+  // Job 2: one node found its cgroup, the other did not: the job's use is unknown, not half of it.
+  writeFileSync(join(dir, "2.n1.json"), JSON.stringify(report("2", "n1")));
+  writeFileSync(join(dir, "2.n2.json"), JSON.stringify(report("2", "n2", { cpu_seconds: null, memory_peak_bytes: null, io_read_bytes: null, io_written_bytes: null })));
+  writeFileSync(join(dir, "r1.jsonl"), JSON.stringify({ job_id: "3", user: "alice", ended_at: "2026-11-10T11:00:00.000Z", nodes: ["n5"], duration_s: 3600, cpu_seconds: null, cpus_allocated: 4, gpus: 0, memory_peak_bytes: null, unaccounted_nodes: ["n5"] }) + "\n");
+  const { jobs } = readUsage([dir]);
+  t.match(Object.fromEntries(jobs.map((j) => [j.job_id, j.cpu_hours])), { "1": 3, "2": null, "3": null });
+  const [row] = usageRows(jobs, "user", Date.parse("2026-11-01T00:00:00Z"), Date.parse("2026-12-01T00:00:00Z"));
+  t.match(row, { key: "alice", jobs: 3, unaccounted_jobs: 2, cpu_hours: 3, cpu_efficiency_percent: 75, memory_peak_bytes: 8e9, io_read_bytes: 1e9 }, "the known job alone in the sums and the efficiency");
+  const none = usageRows(jobs.filter((j) => j.cpu_hours === null), "user", 0, Date.parse("2027-01-01T00:00:00Z"));
+  t.match(none, [{ jobs: 2, unaccounted_jobs: 2, cpu_hours: null, cpu_efficiency_percent: null }], "only unknown jobs: no figure, not 0");
+});

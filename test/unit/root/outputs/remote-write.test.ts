@@ -53,6 +53,15 @@ t.test("remote_write - labels merge into the caller's scratch without growing it
   t.same(vals.slice(0, 4), ["up", "c1", "n1", "node"], "the series' own job wins over the external one; an empty label is no label");
 });
 
+t.test("remote_write - a series of the root itself keeps its own instance and labels; external labels fill in", async (t) => {
+  const names: string[] = [];
+  const vals: string[] = [];
+  const def = seriesDef("banyan_node_up", { instance: "n7", root: "r1", cluster: "" }, SeriesType.Gauge);
+  t.equal(mergeLabels(def, null, [["cluster", "c1"], ["instance", "never"]], names, vals), 4);
+  t.same(names.slice(0, 4), ["__name__", "cluster", "instance", "root"]);
+  t.same(vals.slice(0, 4), ["banyan_node_up", "c1", "n7", "r1"], "the node's instance kept, not replaced by an origin");
+});
+
 t.test("remote_write - metadata and a snappy body as a receiver reads them", async (t) => {
   const w = new WriteRequestWriter();
   w.metadata("node_cpu_seconds_total", 1, "Seconds the CPUs spent in each mode.");
