@@ -6,6 +6,7 @@ import { counter, gauge } from "../core/metric-names.js";
 import { DownSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { aliveProblem, frameProblem, isNodeName } from "./frame-envelope.js";
 import type { FrameSink } from "./frame-flow.js";
+import { TlsTerminator } from "./tls-terminator.js";
 import { ConnectionGate, DEFAULT_GATE, type GateOptions } from "./connection-gate.js";
 import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
@@ -63,7 +64,7 @@ export class ChildServer {
   private readonly gate: ConnectionGate;
   private injector: grpc.ConnectionInjector | null = null;
   /** Injectors of credentials a reload replaced: their connections keep them until they end. */
-  private readonly oldInjectors: grpc.ConnectionInjector[] = [];
+  private terminator: TlsTerminator | null = null;
   private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, ChildLink>();
   /** A node's one stream here: a newer Hello from the same node replaces the older stream. */
   private readonly byNode = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
@@ -98,7 +99,7 @@ export class ChildServer {
       "grpc.max_send_message_length": limits.maxMessageBytes,
       "grpc.max_concurrent_streams": port.maxStreamsPerConnection,
     });
-    this.gate = new ConnectionGate((socket) => this.injector?.injectConnection(socket), port, log, registry);
+    this.gate = new ConnectionGate((socket) => (this.terminator !== null ? this.terminator.accept(socket) : this.injector?.injectConnection(socket)), port, log, registry);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     const self = this;
     this.server.addService(uplinkServiceDefinition, { Stream: (call: grpc.ServerDuplexStream<Buffer, unknown>) => this.onStream(call) });
@@ -117,17 +118,17 @@ export class ChildServer {
   /** Binds `host:port` (port 0: any free port) and returns the bound port. */
   async listen(address: string): Promise<number> {
     const { host, port } = parseHostPort(address, "listen address");
-    this.injector = this.server.createConnectionInjector(this.hooks.tls?.serverCredentials() ?? grpc.ServerCredentials.createInsecure());
+    // TLS is done here, not by grpc-js, so that a refused handshake is seen (and counted, and told).
+    this.injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const tls = this.hooks.tls;
+    if (tls !== undefined) this.terminator = new TlsTerminator(tls.contextOptions(), (s) => this.injector?.injectConnection(s), (reason, from, detail) => this.gate.refusedHandshake(reason, from, detail));
     this.boundPort = await this.gate.listen(host, port, address);
     return this.boundPort;
   }
 
   /** New connections use the TLS material as it is now (after TreeTls.reload); open ones keep theirs. */
   refreshCredentials(): void {
-    if (this.injector === null || this.hooks.tls === undefined) return;
-    if (this.oldInjectors.length >= 8) this.oldInjectors.shift()!.destroy();
-    this.oldInjectors.push(this.injector);
-    this.injector = this.server.createConnectionInjector(this.hooks.tls.serverCredentials());
+    if (this.hooks.tls !== undefined) this.terminator?.setContext(this.hooks.tls.contextOptions());
   }
 
   get port(): number {
@@ -182,7 +183,6 @@ export class ChildServer {
     const closed = this.gate.close();
     await shutdownServer(this.server);
     this.injector?.destroy();
-    for (const i of this.oldInjectors) i.destroy();
     await closed;
   }
 
@@ -211,7 +211,10 @@ export class ChildServer {
         if (!isNodeName(h.node, this.limits)) return refuse(`bad node name in Hello: ${JSON.stringify(h.node.slice(0, 64))}`);
         if (this.hooks.authority !== undefined && !this.hooks.authority.knows(h.node)) return refuse(`${JSON.stringify(h.node)} is not a node of the topology`);
         const impostor = this.hooks.tls?.peerProblem(call, h.node) ?? null;
-        if (impostor !== null) return refuse(`Hello as ${h.node}: ${impostor}`);
+        if (impostor !== null) {
+          this.gate.refusedHandshake("name_mismatch", call.getPeer(), `Hello as ${h.node}: ${impostor}`);
+          return refuse(`Hello as ${h.node}: ${impostor}`);
+        }
         if (h.probe) {
           this.gate.admitted(call.getPeer());
           // A would-be child checks that this process answers; it does not attach.

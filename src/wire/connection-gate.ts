@@ -3,6 +3,7 @@ import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
+import { REFUSAL_HINT, handshakeRefusals, type HandshakeRefusal } from "./tls-terminator.js";
 
 /** Bounds on the connections of a tree port (`tree.*` in the configs). */
 export interface GateOptions {
@@ -36,6 +37,7 @@ export class ConnectionGate {
   private readonly held = new Map<string, Held>();
   private readonly perAddress = new Map<string, number>();
   private readonly refusedLog: LimitedWarning;
+  private readonly handshakeLog: LimitedWarning;
   private readonly m;
 
   constructor(
@@ -45,6 +47,8 @@ export class ConnectionGate {
     registry: Registry,
   ) {
     this.refusedLog = new LimitedWarning(log, "tree connection refused");
+    // One line per 10 s at most whatever the peers do; the count by reason is in the counter.
+    this.handshakeLog = new LimitedWarning(log, "tree handshake refused", 10_000);
     this.server = net.createServer({ pauseOnConnect: false }, (socket) => this.onConnection(socket));
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     const self = this;
@@ -53,6 +57,7 @@ export class ConnectionGate {
         this.set(self.held.size);
       }),
       refused: counter(registry, "banyan_tree_connections_refused_total", "Tree-port connections refused or closed: over a cap, no Hello in time, or acks not read.", ["reason"] as const),
+      handshakes: handshakeRefusals(registry),
     };
   }
 
@@ -82,6 +87,12 @@ export class ConnectionGate {
       clearTimeout(h.timer);
       h.timer = null;
     }
+  }
+
+  /** A handshake from `address` was refused: counted by reason, logged (rate-limited) with what to look at. */
+  refusedHandshake(reason: HandshakeRefusal, address: string, detail: string): void {
+    this.m.handshakes.inc({ reason });
+    this.handshakeLog.warn({ from: address, reason, detail: detail.slice(0, 200), hint: REFUSAL_HINT[reason] });
   }
 
   /** Closes the connection a stream came on (a child that would make this process queue without end). */

@@ -120,9 +120,10 @@ export class TreeTls {
     this.names = names;
   }
 
-  serverCredentials(): grpc.ServerCredentials {
+  /** What a tree port's TLS side (TlsTerminator) is made of: this daemon's certificate, and the CA its children's must be signed by. */
+  contextOptions(): { ca: Buffer; cert: Buffer; key: Buffer } {
     const m = this.material;
-    return grpc.ServerCredentials.createSsl(m.ca, [{ cert_chain: m.cert, private_key: m.key }], true);
+    return { ca: m.ca, cert: m.cert, key: m.key };
   }
 
   /** Credentials and options for a channel to the parent at `address`. */

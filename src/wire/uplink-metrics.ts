@@ -1,3 +1,4 @@
+import { handshakeRefusals } from "./tls-terminator.js";
 import type { Registry } from "prom-client";
 import { counter, gauge } from "../core/metric-names.js";
 
@@ -19,6 +20,7 @@ export function uplinkMetrics(registry: Registry, view: UplinkView) {
     failovers: counter(registry, "banyan_uplink_failovers_total", "Moves to the next parent of the fallback chain after a failure."),
     replayed: counter(registry, "banyan_uplink_frames_replayed_total", "Frames the failed parent had acked lately, sent again the new way (the root drops those it had as duplicates)."),
     heals: counter(registry, "banyan_uplink_heals_total", "Moves back to the planned parent."),
+    handshakes: handshakeRefusals(registry),
     replaced: counter(registry, "banyan_uplink_replaced_total", "Streams the parent ended because another process with this node's name opened one (two agents with one name)."),
     queued: gauge(registry, "banyan_uplink_queued_frames", "Frames waiting for the parent.", [], function () {
       this.set(view.queuedFrames);

@@ -1,3 +1,4 @@
+import { clientHandshakeRefusal } from "./tls-terminator.js";
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
 import { OneShotTimer } from "../core/one-shot-timer.js";
@@ -201,6 +202,8 @@ export class UplinkSession implements FrameSink {
       onFail: (reason, replaced) => {
         if (stream !== this.stream) return;
         if (replaced === true) this.namedTwice(target);
+        const refusal = clientHandshakeRefusal(reason);
+        if (refusal !== null) this.m.handshakes.inc({ reason: refusal });
         this.fail(reason);
       },
       onAcked: () => {

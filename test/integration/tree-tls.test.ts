@@ -71,6 +71,26 @@ t.test("tree TLS - with banyan certs' certificates the tree runs on mutual TLS; 
   const plain = await helloAs(t, root.grpcPort, "n1", grpc.credentials.createInsecure());
   t.match(plain, /UNAVAILABLE/, "plain text: no connection");
   t.ok(["n1", "n2", "n3", "n4"].every((n) => root.store.origin(n)?.up === true), "the honest nodes were not disturbed");
+  // Each mistake is counted by its reason at the root, not only a node shown down.
+  const refusals = async (): Promise<Record<string, number>> => {
+    const m = (await root.registry.getSingleMetric("banyan_tree_handshakes_refused_total")?.get())?.values ?? [];
+    return Object.fromEntries(m.map((v) => [String(v.labels["reason"]), v.value]));
+  };
+  t.ok(await eventually(async () => Object.keys(await refusals()).length >= 4, 5000), `refusals counted: ${JSON.stringify(await refusals())}`);
+  t.match(await refusals(), { name_mismatch: 1, no_certificate: 1, unknown_ca: 1, plaintext: 1 }, "by reason: a certificate naming another node, none, another CA's, plain text");
+  // An agent started without tree.tls against the TLS root: counted as plaintext while it retries.
+  const before = (await refusals())["plaintext"] ?? 0;
+  const plainAgent = await startAgent(ctx("n2"), parseAgentConfig({ source: "synthetic", intervalMs: 200 }));
+  t.ok(await eventually(async () => ((await refusals())["plaintext"] ?? 0) > before, 10_000), "an agent without TLS is a plaintext refusal at the root");
+  await plainAgent.stop(0);
+  // An agent that trusts another CA: it refuses the root's certificate, and counts it itself.
+  const wrongCa = { caFile: join(other, "ca.crt"), certFile: join(tls, "n2.crt"), keyFile: join(tls, "n2.key") };
+  const agentCtx = ctx("n2");
+  const doubting = await startAgent(agentCtx, parseAgentConfig({ source: "synthetic", intervalMs: 200, tree: { tls: wrongCa } }));
+  const agentRefusals = async (): Promise<Record<string, number>> => Object.fromEntries(((await agentCtx.registry.getSingleMetric("banyan_tree_handshakes_refused_total")?.get())?.values ?? []).map((v) => [String(v.labels["reason"]), v.value]));
+  t.ok(await eventually(async () => ((await agentRefusals())["unknown_ca"] ?? 0) > 0, 10_000), `the agent counts the root's certificate as unknown_ca (${JSON.stringify(await agentRefusals())})`);
+  // (The root cannot count that one: under TLS 1.3 its side of the handshake has completed when the child checks and leaves.)
+  await doubting.stop(0);
 
   // Renewed certificates, read on reload (SIGHUP): new connections use them.
   await makeCertificates({ topology: file, out: tls, days: "60", force: true, names: "r1,n4", caCert: join(tls, "ca.crt"), caKey: join(tls, "ca.key") });
