@@ -12,7 +12,7 @@ import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
 import { OriginRoutes } from "./origin-routes.js";
 import { widenReceiveWindow } from "./receive-window.js";
-import { replacedDetails } from "./uplink-contract.js";
+import { replacedDetails, takenDetails } from "./uplink-contract.js";
 import { decodeUp, parseHostPort, shutdownServer, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { WireLimits } from "./wire-limits.js";
 
@@ -22,7 +22,19 @@ export interface ChildLink {
   readonly tree: number;
   readonly epoch: bigint;
   readonly connectedAtMs: number;
+  /** The child's process (its Hello's instance; 0 when it did not say). */
+  readonly instance: bigint;
 }
+
+/** A link as the server keeps it: when its latest message came, and its usual gap between messages. */
+export interface HeldLink extends ChildLink {
+  lastMessageMs: number;
+  gapMs: number;
+}
+
+/** A stream is alive while its latest message is at most this many of its usual gaps old (and 2 s). */
+const ALIVE_GAPS = 3;
+const ALIVE_MIN_MS = 2000;
 
 export interface ChildServerHooks {
   /** Who may speak for whom (from the topology); without it any well-formed origin passes (tests of the envelope alone). */
@@ -65,13 +77,14 @@ export class ChildServer {
   private injector: grpc.ConnectionInjector | null = null;
   /** Injectors of credentials a reload replaced: their connections keep them until they end. */
   private terminator: TlsTerminator | null = null;
-  private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, ChildLink>();
+  private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, HeldLink>();
   /** A node's one stream here: a newer Hello from the same node replaces the older stream. */
   private readonly byNode = new Map<string, grpc.ServerDuplexStream<Buffer, unknown>>();
   private readonly routes: OriginRoutes<grpc.ServerDuplexStream<Buffer, unknown>>;
   private boundPort = 0;
   /** A misbehaving child must not flood the log: one line per second at most. */
   private readonly refused: LimitedWarning;
+  private readonly namesTakenLog: LimitedWarning;
   private readonly streamsRefusedLog: LimitedWarning;
   /** Children come and go in crowds when a parent fails over: one line a second, the count and the first names. */
   private readonly connected: EventSummary;
@@ -88,6 +101,7 @@ export class ChildServer {
   ) {
     this.refused = new LimitedWarning(log, "frame refused");
     this.streamsRefusedLog = new LimitedWarning(log, "child stream refused");
+    this.namesTakenLog = new LimitedWarning(log, "a second live process with a node's name was refused (two agents with one name?): the stream that was there stays", 60_000);
     this.connected = new EventSummary(log, "children connected");
     this.disconnected = new EventSummary(log, "children disconnected");
     this.summaryTimer = setInterval(() => this.flushLogs(), 1000);
@@ -111,6 +125,7 @@ export class ChildServer {
       bytes: counter(registry, "banyan_relay_payload_bytes_received_total", "Frame payload bytes received from children."),
       rejected: counter(registry, "banyan_relay_frames_rejected_total", "Frames refused at the edge (bad envelope, over a limit).", ["reason"] as const),
       streamsRefused: counter(registry, "banyan_relay_streams_refused_total", "Child streams closed for a protocol error."),
+      namesTaken: counter(registry, "banyan_tree_names_taken_total", "Hellos refused because another live process holds a stream for that node's name here (two agents with one name)."),
       resyncs: counter(registry, "banyan_relay_resyncs_routed_total", "Resync requests sent down to children."),
     };
   }
@@ -188,7 +203,7 @@ export class ChildServer {
 
   private onStream(call: grpc.ServerDuplexStream<Buffer, unknown>): void {
     widenReceiveWindow(call);
-    let link: ChildLink | null = null;
+    let link: HeldLink | null = null;
     const refuse = (why: string): void => {
       this.m.streamsRefused.inc();
       this.streamsRefusedLog.warn({ child: link?.node, reason: why });
@@ -198,6 +213,7 @@ export class ChildServer {
     let dropped = false;
     call.on("data", (bytes: Buffer) => {
       if (dropped) return;
+      if (link !== null) heard(link, Date.now());
       let up: Up;
       try {
         up = decodeUp(bytes);
@@ -222,12 +238,23 @@ export class ChildServer {
           call.end();
           return;
         }
-        this.gate.admitted(call.getPeer());
-        link = { node: h.node, tree: h.tree, epoch: h.epoch, connectedAtMs: Date.now() };
+        const now = Date.now();
         const older = this.byNode.get(h.node);
+        const held = older !== undefined ? this.links.get(older) : undefined;
+        if (held !== undefined && older !== call && isOtherLiveProcess(held, h.instance, now)) {
+          // Two processes with one name: the healthy stream stays, the newcomer is told (it holds off).
+          this.m.namesTaken.inc();
+          this.namesTakenLog.warn({ child: h.node, from: call.getPeer(), heldSinceMs: held.connectedAtMs, ...(this.hooks.tls !== undefined ? { tls: "both show a certificate for this name: one certificate on two hosts?" } : {}) });
+          call.emit("error", { code: grpc.status.ALREADY_EXISTS, details: takenDetails(h.node) });
+          call.end();
+          return;
+        }
+        this.gate.admitted(call.getPeer());
+        link = { node: h.node, tree: h.tree, epoch: h.epoch, connectedAtMs: now, instance: h.instance, lastMessageMs: now, gapMs: 0 };
         if (older !== undefined && older !== call) {
-          // The node reconnected (its old stream is dead but not yet timed out), or someone else
-          // claims its name: either way one stream per node, so streams are bounded by the topology.
+          // The node reconnected (its old stream is dead but not yet timed out, or silent), or a
+          // process that does not say its instance claims its name: one stream per node, so streams
+          // are bounded by the topology.
           older.emit("error", { code: grpc.status.ABORTED, details: replacedDetails(h.node) });
           older.end();
         }
@@ -332,4 +359,21 @@ export class ChildServer {
     this.m.rejected.inc({ reason });
     this.refused.warn({ reason, detail });
   }
+}
+
+/** A message came on a link: its time, and its usual gap (a moving average) between messages. */
+export function heard(link: HeldLink, now: number): void {
+  const gap = now - link.lastMessageMs;
+  link.gapMs = link.gapMs === 0 ? gap : 0.75 * link.gapMs + 0.25 * gap;
+  link.lastMessageMs = now;
+}
+
+/**
+ * True when a Hello of `instance` comes from another process than the one holding `held`, and that
+ * one is alive (a message within a few of its usual gaps). A process that does not say its instance
+ * (0: an older Banyan) and a silent stream (its host rebooted; the connection is half-open) give way.
+ */
+export function isOtherLiveProcess(held: HeldLink, instance: bigint, now: number): boolean {
+  if (instance === 0n || held.instance === 0n || instance === held.instance) return false;
+  return now - held.lastMessageMs <= Math.max(ALIVE_MIN_MS, ALIVE_GAPS * held.gapMs);
 }

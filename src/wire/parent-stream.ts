@@ -4,7 +4,7 @@ import { VERSION } from "../core/version.js";
 import { UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { TreeTls } from "./tree-tls.js";
-import { replacedDetails } from "./uplink-contract.js";
+import { replacedDetails, takenDetails } from "./uplink-contract.js";
 import type { WireLimits } from "./wire-limits.js";
 
 /** What a stream tells its owner. Events of a stream that was ended or replaced are never delivered. */
@@ -25,6 +25,8 @@ export interface Hello {
   readonly node: string;
   readonly tree: number;
   readonly epoch: bigint;
+  /** The sending process, the same on each of its streams (0: not said); see Hello.instance in the proto. */
+  readonly instance?: bigint;
 }
 
 const Client = grpc.makeGenericClientConstructor(uplinkServiceDefinition, "Uplink");
@@ -136,13 +138,14 @@ export class ParentStream {
       events.onWritable();
     });
     call.on("error", (err: grpc.ServiceError) => {
-      if (call === this.call) events.onFail(`stream error: ${err.details || err.message}`, err.code === grpc.status.ABORTED && err.details === replacedDetails(hello.node));
+      const named = (err.code === grpc.status.ABORTED && err.details === replacedDetails(hello.node)) || (err.code === grpc.status.ALREADY_EXISTS && err.details === takenDetails(hello.node));
+      if (call === this.call) events.onFail(`stream error: ${err.details || err.message}`, named);
     });
     call.on("end", () => {
       if (call === this.call) events.onFail("parent ended the stream");
     });
     this.self = { node: hello.node, epoch: hello.epoch };
-    call.write(create(UpSchema, { msg: { case: "hello", value: { node: hello.node, tree: hello.tree, epoch: hello.epoch, version: VERSION } } }));
+    call.write(create(UpSchema, { msg: { case: "hello", value: { node: hello.node, tree: hello.tree, epoch: hello.epoch, version: VERSION, instance: hello.instance ?? 0n } } }));
   }
 
   /** Sends one batch; it waits for its ack. False when the stream is closed. */

@@ -14,6 +14,13 @@ import type { WireLimits } from "./wire-limits.js";
 export const replacedDetails = (node: string): string => `replaced by a newer stream of ${node}`;
 
 /**
+ * The status details a parent refuses a Hello with (ALREADY_EXISTS) when another process, alive,
+ * holds a stream for that node's name there: two agents given one name. The parent keeps the
+ * healthy stream; the newcomer is told so and holds off (NAMED_TWICE_HOLD_MS).
+ */
+export const takenDetails = (node: string): string => `another live process holds a stream for ${node} here (two agents with one name?)`;
+
+/**
  * How long a node whose stream another agent of its name replaced stays where its fallback chain
  * took it (no move back to that parent, no retry of a one-parent chain): the two take turns every
  * five minutes instead of replacing each other every second.

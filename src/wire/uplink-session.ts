@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { clientHandshakeRefusal } from "./tls-terminator.js";
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
@@ -40,6 +41,8 @@ export class UplinkSession implements FrameSink {
   private readonly queue: OutboundQueue;
   private connectStartedMs = 0;
   private readonly backoff = new Backoff(100, 5000);
+  /** This session's process, said in every Hello: its parent tells its reconnects from another process of its name. */
+  private readonly instance = randomBytes(8).readBigUInt64BE();
   /** Connect and ack deadlines, flushes, a handover: every quarter of the ack timeout while any is pending. */
   private readonly supervisor: OnDemandInterval;
   /** Armed only while frames wait (240 relays with a 20 ms timer each spent most of their CPU waking up to nothing). */
@@ -186,7 +189,7 @@ export class UplinkSession implements FrameSink {
     this.supervisor.wake();
     // Events of a stream that is no longer the current one (left in a move) are not this session's state.
     const stream = this.stream;
-    stream.open(target.address, this.hooks.hello(target), {
+    stream.open(target.address, { ...this.hooks.hello(target), instance: this.instance }, {
       onOpen: () => {
         if (stream !== this.stream) return;
         this.backoff.reset();
@@ -274,14 +277,14 @@ export class UplinkSession implements FrameSink {
   }
 
   /**
-   * Another process with this node's name replaced this stream at its parent: say so, once per
-   * replacement, and hold still (NAMED_TWICE_HOLD_MS) where the chain takes this node, instead of
+   * Another process with this node's name replaced this stream at its parent, or holds one there
+   * alive (the parent refused this one): say so, once per time, and hold still (NAMED_TWICE_HOLD_MS) where the chain takes this node, instead of
    * moving back and replacing the other in turn, once a second, for as long as both run.
    */
   private namedTwice(target: UplinkTarget): void {
     this.healWatch.holdUntil(Date.now() + NAMED_TWICE_HOLD_MS);
     this.m.replaced.inc();
-    this.log.error({ parent: target.name }, `another process named like this node took its stream at ${target.name} (two agents with one name?): no move back there for ${NAMED_TWICE_HOLD_MS / 60_000} minutes`);
+    this.log.error({ parent: target.name }, `another process named like this node holds its stream at ${target.name} (two agents with one name?): no move back there for ${NAMED_TWICE_HOLD_MS / 60_000} minutes`);
   }
 
   /** A deliberate move (healing, a new chain): the new stream opens while the old one is kept (Handover). */

@@ -5,6 +5,7 @@ import { startAgent } from "../../src/agent/agent-daemon.js";
 import { silentLogger } from "../../src/core/logger.js";
 import type { NodeDaemon } from "../../src/wire/tree-node.js";
 import { RecordingSource, eventually, sleep, startCluster } from "../fixtures/cluster.js";
+import { heard, isOtherLiveProcess } from "../../src/wire/child-server.js";
 
 const BASE = 19200;
 
@@ -51,4 +52,44 @@ t.test("named twice - an agent replaced by its namesake holds still instead of r
   const before = await refused();
   t.ok(await eventually(async () => (await refused()) > before, 5000), "the other's frames are refused and counted at the root");
   t.ok(cluster.upNodes().has("n3") && cluster.upNodes().has("n1"), "its neighbours too");
+});
+
+t.test("named twice - with one parent, the parent keeps the stream that was there and refuses the namesake while it is alive", async (t) => {
+  const cluster = await startCluster({ nodes: "n1", roots: "r1", trees: 1, basePort: BASE + 40, intervalMs: 300 });
+  const twins: { daemon: NodeDaemon; registry: Registry }[] = [];
+  t.teardown(async () => {
+    for (const x of twins) await x.daemon.stop(0);
+    await cluster.stop();
+  });
+  t.same(cluster.topology.nodes.get("n1")!.fallbacks, [], "n1 has no fallback: its root is its only parent");
+  await cluster.kill("n1");
+  const start = async (): Promise<void> => {
+    const registry = new Registry();
+    const daemon = await startAgent({ topology: cluster.topology, topologySource: "test", name: "n1", log: silentLogger(), registry }, parseAgentConfig({ source: "synthetic", intervalMs: 300 }), [new RecordingSource("n1", 20, 0.3)]);
+    twins.push({ daemon, registry });
+  };
+  const counter = async (registry: Registry, name: string): Promise<number> => (await registry.getSingleMetric(name)?.get())?.values.reduce((s, v) => s + v.value, 0) ?? 0;
+  const root = cluster.roots[0]!;
+  await start();
+  t.ok(await eventually(() => cluster.upNodes().has("n1"), 10_000), "the first n1 is up");
+  const epoch = root.store.origin("n1")!.epoch;
+  await start();
+  t.ok(await eventually(async () => (await counter(root.registry, "banyan_tree_names_taken_total")) >= 1, 10_000), "the root refused the second n1 and counted it");
+  t.ok(await eventually(async () => (await counter(twins[1]!.registry, "banyan_uplink_replaced_total")) >= 1, 5000), "the second one was told, and said so");
+  const taken = await counter(root.registry, "banyan_tree_names_taken_total");
+  await sleep(3000);
+  t.equal(await counter(root.registry, "banyan_tree_names_taken_total"), taken, "it holds off: no second try within the hold");
+  t.equal(await counter(twins[0]!.registry, "banyan_uplink_replaced_total"), 0, "the first was never replaced");
+  t.equal(root.store.origin("n1")!.epoch, epoch, "the root still hears the first one's stream (same epoch)");
+  t.ok(cluster.upNodes().has("n1"));
+});
+
+t.test("named twice - a parent tells another live process from the same one reconnecting or a silent stream", async (t) => {
+  const link = { node: "n1", tree: 0, epoch: 1n, connectedAtMs: 0, instance: 7n, lastMessageMs: 0, gapMs: 0 };
+  for (let now = 1000; now <= 10_000; now += 1000) heard(link, now);
+  t.equal(Math.round(link.gapMs), 1000, "its usual gap: one interval");
+  t.ok(isOtherLiveProcess(link, 8n, 11_000), "another instance while the stream speaks: refused");
+  t.notOk(isOtherLiveProcess(link, 7n, 11_000), "the same instance (a reconnect of the process): it replaces its older stream");
+  t.notOk(isOtherLiveProcess(link, 0n, 11_000), "an older Banyan that does not say its instance: as before, the newer stream wins");
+  t.notOk(isOtherLiveProcess(link, 8n, 13_100), "another instance after three silent gaps (a rebooted host, a half-open connection): it takes the name");
 });
