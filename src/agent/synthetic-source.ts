@@ -11,7 +11,10 @@ import type { SampleTarget, Source } from "../wire/source.js";
  * label when more are asked for. Each tick a share `changeRate` of all series move: counters up by
  * an amount in proportion to their size, gauges by a few percent; flags and infos (gauges at 0 or
  * 1) stay as they are, as on a real node. A quarter to a third of an idle node's series change
- * within 15 s, about 2.3 % per 1 s tick: that is the default rate.
+ * within 15 s, about 2.3 % per 1 s tick: that is the default rate. As on a real node, counters at
+ * 0 (errors, drops) stay at 0, and the CPUs' idle, user and system seconds move every tick by what
+ * the elapsed time gives each mode: an idle node is ~96 % idle, one node in five runs a busy job
+ * (~90 % user); they count within the change rate.
  */
 export interface SyntheticOptions {
   readonly series: number;
@@ -44,8 +47,11 @@ export class SyntheticSource implements Source {
   private ids: number[] = [];
   private readonly defs: SeriesDef[] = [];
   private readonly values: Float64Array;
-  /** 0: constant, 1: counter (integer), 2: counter (fraction), 3: gauge (integer), 4: gauge (fraction). */
+  /** 0: constant, 1: counter (integer), 2: counter (fraction), 3: gauge (integer), 4: gauge (fraction), 5: CPU seconds (see cpuShare). */
   private readonly kinds: Uint8Array;
+  /** Of a CPU-seconds series (kind 5): the share of each second its mode takes. */
+  private readonly cpuShare: Float64Array;
+  private lastMs = 0;
   private readonly moveProbability: number;
   private readonly rand: () => number;
 
@@ -54,7 +60,10 @@ export class SyntheticSource implements Source {
     const sample = nodeExporterSample();
     this.values = new Float64Array(opts.series);
     this.kinds = new Uint8Array(opts.series);
+    this.cpuShare = new Float64Array(opts.series);
+    const shares = this.rand() < BUSY_NODES ? BUSY_CPU : IDLE_CPU;
     let movable = 0;
+    let everyTick = 0;
     for (let k = 0; k < opts.series; k++) {
       const s = sample[k % sample.length]!;
       const replica = Math.floor(k / sample.length);
@@ -66,19 +75,31 @@ export class SyntheticSource implements Source {
       let v = Number.isFinite(s.value) ? s.value : 0;
       if (!counterLike && !integer) v = round4(v * (0.8 + 0.4 * this.rand()));
       this.values[k] = v;
-      const kind = counterLike ? (integer ? 1 : 2) : v === 0 || v === 1 ? 0 : integer ? 3 : 4;
+      const cpuMode = s.name === "node_cpu_seconds_total" ? s.labels["mode"] : undefined;
+      const kind = cpuMode !== undefined ? (shares[cpuMode] !== undefined ? 5 : 0) : counterLike ? (v === 0 ? 0 : integer ? 1 : 2) : v === 0 || v === 1 ? 0 : integer ? 3 : 4;
       this.kinds[k] = kind;
-      if (kind !== 0) movable++;
+      if (kind === 5) {
+        this.cpuShare[k] = shares[cpuMode!]!;
+        everyTick++;
+      } else if (kind !== 0) movable++;
     }
-    this.moveProbability = movable === 0 ? 0 : Math.min(1, (opts.changeRate * opts.series) / movable);
+    this.moveProbability = movable === 0 ? 0 : Math.min(1, Math.max(0, opts.changeRate * opts.series - everyTick) / movable);
   }
 
-  collect(target: SampleTarget): void {
+  collect(target: SampleTarget, nowMs = Date.now()): void {
     if (this.ids.length === 0) this.ids = this.defs.map((d) => target.define(d));
     const v = this.values;
     const p = this.moveProbability;
+    const elapsedS = this.lastMs === 0 ? 0 : Math.max(0, (nowMs - this.lastMs) / 1000);
+    this.lastMs = nowMs;
     for (let s = 0; s < v.length; s++) {
       const kind = this.kinds[s]!;
+      if (kind === 5) {
+        // Kept exact, shown in hundredths as /proc/stat's ticks are: never back, right on average.
+        v[s] = v[s]! + this.cpuShare[s]! * elapsedS;
+        target.set(this.ids[s]!, Math.floor(v[s]! * 100 + 1e-6) / 100);
+        continue;
+      }
       if (kind !== 0 && this.rand() < p) {
         const x = v[s]!;
         const r = 0.2 + 1.6 * this.rand();
@@ -97,6 +118,12 @@ export class SyntheticSource implements Source {
     }
   }
 }
+
+/** A node runs a busy job with this probability (the rest are idle). */
+const BUSY_NODES = 0.2;
+/** Shares of a CPU's second by mode: as /proc/stat shows an idle node and one running a compute job (the other modes stay put). */
+const IDLE_CPU: Readonly<Record<string, number>> = { idle: 0.96, user: 0.025, system: 0.015 };
+const BUSY_CPU: Readonly<Record<string, number>> = { idle: 0.06, user: 0.9, system: 0.04 };
 
 /** Decimal places of a value as printed (at most 9). */
 function decimalsOf(x: number): number {

@@ -1,4 +1,4 @@
-import type { SeriesDef, SeriesType } from "../series/series-def.js";
+import { SeriesType, type SeriesDef } from "../series/series-def.js";
 import { familyHeader, type ExpositionFormat } from "./exposition-text.js";
 
 /**
@@ -83,6 +83,7 @@ export interface PageParts {
 export class ExpositionCache {
   private readonly families = new Map<string, FamilyEntry>();
   private sorted: FamilyEntry[] | null = null;
+  private skipped = { reserved: 0, shadowed: 0, malformed: 0 };
   /** Pages rendered by `renderSliced` whose parts are not copied yet. */
   private openPages = 0;
 
@@ -93,11 +94,11 @@ export class ExpositionCache {
    * (ties: the smaller text). An origin that gives another type is left off the page and counted
    * (`conflicting`), so the page keeps one # TYPE line per family whatever the peers send.
    */
-  family(def: SeriesDef): FamilyEntry {
-    let f = this.families.get(def.family);
+  family(name: string, def: SeriesDef): FamilyEntry {
+    let f = this.families.get(name);
     if (f === undefined) {
-      f = { name: def.family, type: def.type, help: def.help, members: new Set(), types: new Map(), helps: new Map(), dirty: false, refs: 0 };
-      this.families.set(def.family, f);
+      f = { name, type: def.type, help: def.help, members: new Set(), types: new Map(), helps: new Map(), dirty: false, refs: 0 };
+      this.families.set(name, f);
       this.sorted = null;
     }
     f.refs++;
@@ -153,10 +154,20 @@ export class ExpositionCache {
    * The page body of the forwarded series as byte chunks, in order (the caller concatenates). Its
    * chunks are never written again in place (the caller may keep them): for tests and small pages.
    */
-  render(format: ExpositionFormat): Buffer[] {
+  render(format: ExpositionFormat, reserved: ReadonlySet<string> = NO_NAMES): Buffer[] {
     const parts: Buffer[] = [];
-    for (const _ of this.gather(format, parts, () => false, Infinity));
+    for (const _ of this.gather(format, parts, () => false, Infinity, reserved));
     return parts;
+  }
+
+  /**
+   * Series left off the last page rendered: `reserved`, their family (or a sample name of it) is
+   * one the root writes itself; `shadowed`, their family is named like a sample of a histogram or
+   * summary family on the page (`lat_bucket` beside histogram `lat`); `malformed`, a summary's
+   * quantile or a histogram's le that is not a number.
+   */
+  get offPage(): { readonly reserved: number; readonly shadowed: number; readonly malformed: number } {
+    return this.skipped;
   }
 
   /**
@@ -169,7 +180,7 @@ export class ExpositionCache {
    * families rendered after it may be a frame newer, which a scrape cannot tell from a slightly
    * later scrape.
    */
-  async renderSliced(format: ExpositionFormat, sliceMs = 10): Promise<PageParts> {
+  async renderSliced(format: ExpositionFormat, reserved: ReadonlySet<string> = NO_NAMES, sliceMs = 10): Promise<PageParts> {
     const parts: Buffer[] = [];
     this.openPages++;
     let open = true;
@@ -180,7 +191,7 @@ export class ExpositionCache {
     };
     try {
       // Asked at each chunk: another page may have opened or closed while this one yielded.
-      for (const _ of this.gather(format, parts, () => this.openPages === 1, sliceMs)) await yieldToLoop();
+      for (const _ of this.gather(format, parts, () => this.openPages === 1, sliceMs, reserved)) await yieldToLoop();
     } catch (err) {
       done();
       throw err;
@@ -189,12 +200,25 @@ export class ExpositionCache {
   }
 
   /** Gathers the page's parts, rendering the chunks that moved (in place when `inPlace()` says so); pauses after each `sliceMs` of work. */
-  private *gather(format: ExpositionFormat, parts: Buffer[], inPlace: () => boolean, sliceMs: number): Generator<void> {
+  private *gather(format: ExpositionFormat, parts: Buffer[], inPlace: () => boolean, sliceMs: number, reserved: ReadonlySet<string>): Generator<void> {
     let sliceStart = performance.now();
     let work = 0;
+    const skipped = { reserved: 0, shadowed: 0, malformed: 0 };
+    // Sample names of the histogram and summary families written so far: a parser files a family of
+    // such a name under them (a second # TYPE line). The page is sorted, so they come first.
+    const shadows = new Set<string>();
     for (const f of this.sortedFamilies()) {
       if (f.members.size === 0) continue;
       elect(f);
+      // A family the root writes itself (banyan_node_up, its own metrics, the aggregates): a node's
+      // would be a second # TYPE line for it, and a strict consumer would refuse the whole page.
+      const off = f.name === OFF_PAGE ? "malformed" : reserved.size > 0 && writesReserved(f, reserved) ? "reserved" : shadows.has(f.name) ? "shadowed" : null;
+      if (off !== null) {
+        for (const of of f.members) skipped[off] += of.ids.length;
+        continue;
+      }
+      if (f.type === SeriesType.HistogramPart) shadows.add(`${f.name}_bucket`);
+      if (f.type === SeriesType.HistogramPart || f.type === SeriesType.SummaryPart) shadows.add(`${f.name}_sum`).add(`${f.name}_count`);
       parts.push(Buffer.from(familyHeader(f.name, f.type, f.help, format)));
       for (const of of f.members) {
         if (of.type !== f.type) continue;
@@ -213,6 +237,7 @@ export class ExpositionCache {
         }
       }
     }
+    this.skipped = skipped;
   }
 
   private sortedFamilies(): readonly FamilyEntry[] {
@@ -298,3 +323,41 @@ function renderChunk(of: OriginFamily, inPlace: boolean): void {
   }
   of.chunk = out;
 }
+
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** Whether a family, or a sample name its type gives it (`_bucket`, `_sum`, `_count`), is one of `reserved`. */
+function writesReserved(f: FamilyEntry, reserved: ReadonlySet<string>): boolean {
+  if (reserved.has(f.name)) return true;
+  if (f.type !== SeriesType.HistogramPart && f.type !== SeriesType.SummaryPart) return false;
+  return reserved.has(`${f.name}_sum`) || reserved.has(`${f.name}_count`) || (f.type === SeriesType.HistogramPart && reserved.has(`${f.name}_bucket`));
+}
+
+/**
+ * The family a series is filed under on the page: the one it names when its name belongs to that
+ * family for the family's type (`typeOf`, or its own when the family is new): the family's own name,
+ * a histogram's `_bucket`, `_sum` and `_count`, a summary's `_sum` and `_count`. Any other name goes
+ * under a family of its own name, as a text parser would file it: a node cannot put
+ * `node_cpu_seconds_total` under another family's # TYPE line, and `x_total` of an OpenMetrics
+ * counter family `x` groups with the `x_total` other nodes send.
+ */
+export function pageFamilyOf(def: SeriesDef, typeOf: (family: string) => SeriesType | undefined): string {
+  const family = def.family;
+  const suffix = def.name.startsWith(family) ? def.name.slice(family.length) : null;
+  const type = typeOf(family) ?? def.type;
+  const fits =
+    suffix === "" ||
+    (type === SeriesType.HistogramPart && (suffix === "_bucket" || suffix === "_sum" || suffix === "_count")) ||
+    (type === SeriesType.SummaryPart && (suffix === "_sum" || suffix === "_count"));
+  const key = fits ? family : def.name;
+  // A summary's quantile and a histogram's le must read as numbers, or the parser refuses the page.
+  const special = (typeOf(key) ?? def.type) === SeriesType.SummaryPart ? "quantile" : (typeOf(key) ?? def.type) === SeriesType.HistogramPart ? "le" : null;
+  if (special !== null) for (const [n, v] of def.labels) if (n === special && !FLOAT.test(v)) return OFF_PAGE;
+  return key;
+}
+
+/** The family key of series kept off the page (never a metric name): counted, never rendered. */
+export const OFF_PAGE = "\0off-page";
+
+/** What Go's ParseFloat takes, conservatively (Prometheus' parsers read `le` and `quantile` with it). */
+const FLOAT = /^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[Ii]nf|NaN)$/;

@@ -3,7 +3,7 @@ import { DeltaDecoder, type AppliedFrame } from "../series/delta-decoder.js";
 import type { SeriesLimits } from "../series/payload.js";
 import type { FrameMode, Payload } from "../series/payload.js";
 import type { ExpositionCache, OriginFamily, SeriesView } from "./exposition-cache.js";
-import { helpBallot, settledIds } from "./exposition-cache.js";
+import { helpBallot, pageFamilyOf, settledIds } from "./exposition-cache.js";
 import { formatValue, seriesPrefix } from "./exposition-text.js";
 import { originIdentity, type OriginIdentity } from "./origin-identity.js";
 import { PrefixArena } from "./prefix-arena.js";
@@ -198,11 +198,12 @@ export class OriginState implements SeriesView, OriginIdentity {
     else if (def.name === "banyan_node_failovers_last_hour") this.failoversId = id;
     this.prefixes.set(id, seriesPrefix(def, this));
     this.texts[id] = undefined;
-    let of = this.families.get(def.family);
+    const key = pageFamilyOf(def, (f) => this.families.get(f)?.type);
+    let of = this.families.get(key);
     if (of === undefined) {
-      of = { family: this.cache.family(def), type: def.type, help: def.help, ballot: helpBallot(def.type, def.help), view: this, ids: [], sorted: true, packed: true, chunk: null, slot: this.newSlot() };
+      of = { family: this.cache.family(key, def), type: def.type, help: def.help, ballot: helpBallot(def.type, def.help), view: this, ids: [], sorted: true, packed: true, chunk: null, slot: this.newSlot() };
       this.slots[of.slot] = of;
-      this.families.set(def.family, of);
+      this.families.set(key, of);
       if (this.up) this.cache.show(of, true);
     }
     // Appended; sorted once before the family's next render (a sorted insert per id was quadratic:

@@ -1,4 +1,4 @@
-import type { Registry } from "prom-client";
+import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
 import { SeriesType, escapeLabelValue } from "../series/series-def.js";
 import type { AggregateEngine } from "./aggregates.js";
 import type { PageParts } from "./exposition-cache.js";
@@ -22,12 +22,13 @@ export async function renderRootPage(
   exposeRaw: boolean,
   rootName: string,
 ): Promise<PageParts> {
-  const page: PageParts = exposeRaw ? await store.cache.renderSliced(format) : { parts: [], done: () => undefined };
+  const own = await registry.getMetricsAsJSON();
+  const page: PageParts = exposeRaw ? await store.cache.renderSliced(format, reservedNames(own, aggregates)) : { parts: [], done: () => undefined };
   try {
     let tail = "";
     if (aggregates.enabled) tail += aggregates.render(format);
     tail += nodeFamilies(format, store, expectedNodes, rootName);
-    tail += await ownMetrics(format, registry);
+    tail += ownMetrics(format, own);
     if (format === "openmetrics") tail += "# EOF\n";
     page.parts.push(Buffer.from(tail, "utf8"));
     return page;
@@ -58,8 +59,19 @@ function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: Read
   return up + seen;
 }
 
-async function ownMetrics(format: ExpositionFormat, registry: Registry): Promise<string> {
-  const families = await registry.getMetricsAsJSON();
+/** The family and sample names the root writes itself: no node may define them on its page. */
+function reservedNames(own: MetricObjectWithValues<MetricValue<string>>[], aggregates: AggregateEngine): Set<string> {
+  const names = new Set(["banyan_node_up", "banyan_node_last_seen_timestamp_seconds"]);
+  for (const r of aggregates.rules) names.add(r.record);
+  for (const f of own) {
+    names.add(f.name);
+    for (const v of f.values as { metricName?: string }[]) if (v.metricName !== undefined) names.add(v.metricName);
+    if (String(f.type) === "histogram" || String(f.type) === "summary") for (const s of ["_bucket", "_sum", "_count"]) names.add(f.name + s);
+  }
+  return names;
+}
+
+function ownMetrics(format: ExpositionFormat, families: MetricObjectWithValues<MetricValue<string>>[]): string {
   const parts: string[] = [];
   for (const f of families) {
     const type = PROM_CLIENT_TYPE[String(f.type)] ?? SeriesType.Untyped;

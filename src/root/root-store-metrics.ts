@@ -13,6 +13,8 @@ export interface RootStoreView {
   readonly heldBytes: number;
   readonly waitingBytes: number;
   readonly familyConflicts: number;
+  /** Series left off the last page (see ExpositionCache.offPage). */
+  readonly offPage: { readonly reserved: number; readonly shadowed: number; readonly malformed: number };
   readonly memory: { readonly budget: number; readonly used: number; readonly over: boolean };
   origins(): Iterable<OriginState>;
 }
@@ -75,6 +77,12 @@ export function rootStoreMetrics(registry: Registry, view: RootStoreView) {
     }),
     conflicts: gauge(registry, "banyan_root_family_conflicts", "Origins' families left off the page: they give the family another TYPE than most origins on the page do.", [], function () {
       this.set(view.familyConflicts);
+    }),
+    offPage: gauge(registry, "banyan_root_series_off_page", "Nodes' series left off the last page, which they would have made invalid: reserved (a family the root writes itself: banyan_node_up, its own metrics, the aggregates), shadowed (a family named like a sample of a histogram or summary on the page), malformed (a summary's quantile or a histogram's le that is not a number).", ["reason"] as const, function () {
+      const off = view.offPage;
+      this.set({ reason: "reserved" }, off.reserved);
+      this.set({ reason: "shadowed" }, off.shadowed);
+      this.set({ reason: "malformed" }, off.malformed);
     }),
     nodesUp: gauge(registry, "banyan_root_nodes_up", "Origins currently up at this root.", [], function () {
       let n = 0;

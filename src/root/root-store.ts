@@ -105,6 +105,9 @@ export class RootStore implements FrameSink {
       get familyConflicts() {
         return self.cache.conflicting;
       },
+      get offPage() {
+        return self.cache.offPage;
+      },
       get heldBytes() {
         return self.reorder.heldBytes;
       },

@@ -36,7 +36,7 @@ t.test("synthetic - seeded, node_exporter-shaped, moves about changeRate of its 
     const src = new SyntheticSource({ series: 500, changeRate: 0.1, seed: 1, node });
     const snapshots: number[][] = [];
     for (let k = 0; k < 20; k++) {
-      src.collect(rec);
+      src.collect(rec, 1_000_000 + k * 1000);
       snapshots.push([...rec.values.values()]);
     }
     t.equal(rec.values.size, 500);
@@ -50,4 +50,24 @@ t.test("synthetic - seeded, node_exporter-shaped, moves about changeRate of its 
   };
   t.same(run("n1"), run("n1"), "same node, same seed: same stream");
   t.notSame(run("n1"), run("n2"), "other node: other stream");
+});
+
+t.test("synthetic - nodes look like a cluster's: mostly idle, one in five busy, each CPU's seconds add up to the time, no errors", async (t) => {
+  const busy: number[] = [];
+  for (let n = 0; n < 200; n++) {
+    const rec = recorder();
+    const src = new SyntheticSource({ series: 505, changeRate: 0.023, seed: 7, node: `n${n}` });
+    src.collect(rec, 1_000_000);
+    const before = new Map(rec.values);
+    for (let k = 1; k <= 60; k++) src.collect(rec, 1_000_000 + k * 1000);
+    const rate = (key: string): number => (rec.values.get(key)! - before.get(key)!) / 60;
+    let cpuSum = 0;
+    for (const [key] of rec.values) if (key.startsWith('node_cpu_seconds_total{cpu="0"')) cpuSum += rate(key);
+    if (Math.abs(cpuSum - 1) > 0.02) t.fail(`n${n}: CPU 0's modes add up to ${cpuSum.toFixed(3)} s a second`);
+    busy.push(1 - rate('node_cpu_seconds_total{cpu="0",mode="idle"}'));
+    for (const [key, v] of rec.values) if (/_(errs|drop)_total/.test(key) && v !== 0) t.fail(`${key} moved to ${v} on n${n}`);
+  }
+  const busyNodes = busy.filter((b) => b > 0.5).length;
+  t.ok(busyNodes >= 20 && busyNodes <= 60, `${busyNodes} of 200 nodes busy (one in five expected)`);
+  t.ok(busy.filter((b) => b <= 0.5).every((b) => b < 0.1), "the others under 10 % busy");
 });
