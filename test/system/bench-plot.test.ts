@@ -58,4 +58,8 @@ t.test("bench plot - HTML is self-contained, PNG comes from the real headless Ch
   t.same([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "a PNG file");
   t.ok(png.length > 10_000, `${png.length} bytes: the charts were drawn`);
   t.match(formatBenchTable(result), /failover\s+2 relays killed: detected after 5 ms, every other node fresh after 450 ms, 0 nodes lost/);
+  // Every missed goal is flagged on its row and named in one line: the agent here takes 0.4 % and 80 MB.
+  t.match(formatBenchTable(result), /agent \(procfs, real process\)\s+0\.40 % of one core, 80 MB RSS\s+\[goal ≤ 0\.3 %, ≤ 60 MB: MISSED\]/);
+  t.match(formatBenchTable(result), /failover .*\[goal < 3 s, 0 lost: met\]/);
+  t.match(formatBenchTable(result), /^GOALS MISSED: \d+ of \d+ \([^)]*agent \(procfs, real process/m);
 });
