@@ -1,11 +1,13 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
 import { Container, containersUnavailable, ensureBaseRootfs } from "../../bench/lab/lab-containers.js";
 import { Lab, labUnavailable } from "../../bench/lab/lab-hosts.js";
+import { startProcess, type Started } from "../fixtures/processes.js";
+import { requireProgram } from "../fixtures/programs.js";
 import { AGENT_NODE_FLAGS } from "../../src/agent/node-flags.js";
 import type { ClusterStatus } from "../../src/cli/topology-status.js";
 
@@ -14,13 +16,17 @@ import type { ClusterStatus } from "../../src/cli/topology-status.js";
  * (two roots, a relay, two compute nodes), each a container booted with systemd as PID 1 on its own
  * address, the `.deb` installed with dpkg, and the README's "Install on a cluster" block run part by
  * part on the hosts each `# On …` line names (the copy it describes in words is done here, as rsync
- * would). Then what an admin does the first week: reload with a renewed certificate and a new config,
+ * would), beside the real programs the block names: Prometheus scraping the roots with the file it
+ * renders, VictoriaMetrics taking the roots' remote_write, Alertmanager their events (each on a lab
+ * host of its own, run from this machine's packages). Then what an admin does the first week: reload with a renewed certificate and a new config,
  * the journal, a killed agent brought back by its unit, stop leaving nothing behind, and the package
  * removed (configs kept) and purged.
  */
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }).version;
 const HOSTS = { roots: ["svc1", "svc2"], relays: ["svc3"], nodes: ["n1", "n2"] };
+/** Lab hosts without a container: the programs the README's block writes to, by the names it gives them. */
+const SERVICES = ["prometheus", "victoriametrics", "alertmanager"];
 
 // Containers need root, systemd-nspawn and debootstrap, as the suite has them (CI runs as root after scripts/install-system-deps.sh).
 const why = labUnavailable() ?? containersUnavailable();
@@ -54,12 +60,20 @@ t.test("systemd - the README's cluster install in containers with a real systemd
   const base = ensureBaseRootfs((line) => t.comment(line));
 
   const names = [...HOSTS.roots, ...HOSTS.relays, ...HOSTS.nodes];
-  const lab = Lab.create(names);
+  const lab = Lab.create([...names, ...SERVICES]);
   const hosts = new Map<string, Container>();
+  const services: Started[] = [];
   t.teardown(async () => {
+    for (const s of services) await s.stop();
     await Promise.all([...hosts.values()].map((c) => c.stop()));
     lab.destroy();
   });
+  // The roots' remote_write and events go to these from their start (the README's names for them).
+  const on = (h: string, program: string, args: string[]): Started => startProcess(...lab.command(h, [requireProgram(program), ...args]));
+  writeFileSync(join(out, "alertmanager.yml"), "route: { receiver: none, group_wait: 1s }\nreceivers: [{ name: none }]\n");
+  services.push(on("alertmanager", "prometheus-alertmanager", [`--config.file=${join(out, "alertmanager.yml")}`, `--storage.path=${join(out, "am")}`, "--web.listen-address=0.0.0.0:9093", "--cluster.listen-address="]));
+  // latencyOffset 0: answer with what was just written (the default hides the last 30 s).
+  services.push(on("victoriametrics", "victoria-metrics", [`-storageDataPath=${join(out, "vm")}`, "-httpListenAddr=0.0.0.0:8428", "-search.latencyOffset=0s", "-search.disableCache"]));
   const b0 = Date.now();
   for (const c of await Promise.all(names.map((n) => Container.boot(lab, n, base, { bindReadOnly: [`${out}:/srv/release`] })))) hosts.set(c.name, c);
   t.comment(`${names.length} containers booted in ${((Date.now() - b0) / 1000).toFixed(1)} s`);
@@ -108,6 +122,31 @@ t.test("systemd - the README's cluster install in containers with a real systemd
     return trees.every((tr) => tr.root_reachable && tr.up === tr.nodes) && trees.reduce((sum, tr) => sum + tr.up, 0) >= HOSTS.nodes.length ? s.stdout : undefined;
   }, 30_000);
   t.ok(status, "banyan topology status: every compute node up");
+
+  // The Prometheus host: a real Prometheus run with the file the README rendered there (a whole
+  // configuration: Debian 12's Prometheus 2.42 cannot include it).
+  copyFileSync(join(host("svc1").root, "etc/prometheus/banyan.yml"), join(out, "banyan.yml"));
+  services.push(on("prometheus", "prometheus", [`--config.file=${join(out, "banyan.yml")}`, `--storage.tsdb.path=${join(out, "prom")}`, "--web.listen-address=0.0.0.0:9090"]));
+  const query = (h: string, port: number, q: string): { metric: Record<string, string>; value: [number, string] }[] => {
+    const r = spawnSync(...lab.command(h, ["curl", "-s", "--max-time", "3", "-G", "--data-urlencode", `query=${q}`, `http://${h}:${port}/api/v1/query`]), { encoding: "utf8" });
+    try {
+      return (JSON.parse(r.stdout) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
+    } catch {
+      return [];
+    }
+  };
+  const upAt = (h: string, port: number, q: string): string[] => query(h, port, q).filter((s) => s.value[1] === "1").map((s) => s.metric["instance"]!).sort();
+  t.ok(await until(() => (upAt("prometheus", 9090, 'up{job="banyan"}').length === HOSTS.roots.length ? true : undefined), 60_000), "Prometheus scrapes both roots with the rendered file");
+  // (The relay host is a node of the trees too: it shows up beside the compute nodes.)
+  const nodesUp = (h: string, port: number, q: string): string[] | undefined => {
+    const up = upAt(h, port, q).filter((n) => HOSTS.nodes.includes(n));
+    return up.length === HOSTS.nodes.length ? up : undefined;
+  };
+  t.same(await until(() => nodesUp("prometheus", 9090, 'max by (instance) (banyan_node_up{job="banyan"})'), 30_000), HOSTS.nodes, "and every compute node is up there, through the roots");
+  t.ok(await until(() => (query("prometheus", 9090, 'node_load1{instance="n1"}').length > 0 ? true : undefined), 30_000), "a node's own series at Prometheus (node_load1 of n1)");
+  // VictoriaMetrics: the roots' remote_write, the nodes' series and the roots' own (written every 15 s).
+  t.ok(await until(() => (query("victoriametrics", 8428, 'node_load1{instance="n2"}').length > 0 ? true : undefined), 60_000), "remote_write: n2's node_load1 at VictoriaMetrics");
+  t.same(await until(() => nodesUp("victoriametrics", 8428, "max by (instance) (banyan_node_up)"), 60_000), HOSTS.nodes, "remote_write: the roots' own banyan_node_up too, every node up");
   const metrics = (root: string): string => execFileSync(...lab.command("svc3", ["curl", "-s", "--max-time", "3", `http://${root}:7471/metrics`]), { encoding: "utf8" });
   for (const n of HOSTS.nodes) t.ok(HOSTS.roots.some((r) => new RegExp(`banyan_node_up\\{[^}]*instance="${n}"[^}]*\\} 1`).test(metrics(r))), `${n} up at a root's /metrics, scraped from another host`);
   t.comment(`the root's open files limit: ${host("svc1").sh("grep 'Max open files' /proc/$(systemctl show -p MainPID --value banyan-root)/limits").replace(/\s+/g, " ").trim()} (the unit asks 65536; a container gets at most the machine's own limit)`);
@@ -143,6 +182,18 @@ t.test("systemd - the README's cluster install in containers with a real systemd
   }, 20_000);
   t.ok(again, `the agent killed with SIGKILL is started again by its unit (pid ${agentPid} → ${again})`);
   t.match(host("n1").sh("journalctl -u banyan-agent --no-pager -o cat"), /Scheduled restart job|Main process exited, code=killed|ready/, "the journal tells of the restart");
+
+  // Events: a compute node stopped is BanyanNodeDown at the Alertmanager the roots were given.
+  host("n2").sh("systemctl stop banyan-agent");
+  const alerts = (): { labels: Record<string, string> }[] => {
+    const r = spawnSync(...lab.command("alertmanager", ["curl", "-s", "--max-time", "3", "http://alertmanager:9093/api/v2/alerts"]), { encoding: "utf8" });
+    try {
+      return JSON.parse(r.stdout) as { labels: Record<string, string> }[];
+    } catch {
+      return [];
+    }
+  };
+  t.ok(await until(() => (alerts().some((a) => a.labels["alertname"] === "BanyanNodeDown" && a.labels["instance"] === "n2") ? true : undefined), 60_000), "n2 stopped: BanyanNodeDown for n2 at the Alertmanager");
 
   // The Slurm prolog always exits 0 (a failing one drains the node), but a failure reaches the journal:
   // here a runtime that cannot run Banyan (as BANYAN_NODE=/usr/bin/node, Debian's Node 18, would be).
