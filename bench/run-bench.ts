@@ -21,6 +21,9 @@ import { layLab } from "./lab/lab-plan.js";
 import { labFigures, prepareLab, type LabFigures } from "./lab/lab-bench.js";
 
 /** The result of one bench run: the JSON that `--json` writes, comparable across commits. */
+/** How far a root's RSS moves with its garbage collector's timing alone: a growth under it says nothing of the series' cost. */
+const ROOT_RSS_NOISE_MB = 64;
+
 export interface BenchResult {
   machine: { cpus: number; cpu_model: string; memory_gb: number; node: string; banyan: string; commit: string; date: string };
   params: BenchOptions;
@@ -275,6 +278,9 @@ export async function runBench(o: BenchOptions, say: (line: string) => void, pro
       timeline,
     };
     if (steadyLoad > cpus().length) result.unreliable.push(`the machine was loaded past its cores (1-minute load ${steadyLoad.toFixed(1)} on ${cpus().length} cores): CPU and latency figures are upper bounds`);
+    // A root's RSS moves by tens of MB with its collector's timing: a growth below that is noise.
+    const rootGrowthMb = rootRss.reduce((s, r, k) => s + r - emptyRootRss[k]!, 0) / 2 ** 20;
+    if (rootGrowthMb < ROOT_RSS_NOISE_MB) result.unreliable.push(`the roots' memory grew ${rootGrowthMb.toFixed(0)} MB for their ${rootSeries} series, within the RSS noise of a root (~${ROOT_RSS_NOISE_MB} MB, its garbage collector's timing): root_bytes_per_series means little; measure with ≥ 100,000 series a root`);
     if (![scrapes.ms, scrapes.firstMs, scrapes.gzipMs].every(Number.isFinite)) result.unreliable.push("a root did not answer its scrape (see the log of the cluster's processes)");
 
     if (receiver !== null) {

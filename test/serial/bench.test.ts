@@ -23,6 +23,10 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
     t.ok(typeof v === "number" && Number.isFinite(v) && v > 0, `${path} = ${v} is a positive number`);
   };
   t.equal(r.nodes, 200);
+  // 10,000 series a root: their memory is within a root's RSS noise (once read as -1,010 B a series),
+  // so the figure is only a number here, and the run says it means little.
+  t.ok(Number.isFinite(r.root_bytes_per_series), `root_bytes_per_series = ${r.root_bytes_per_series} is a number`);
+  if (r.root_bytes_per_series * r.root_series < 64 * 2 ** 20) t.match(r.unreliable.join("\n"), /root_bytes_per_series means little/, "and the run says it means little at this size");
   t.equal(r.series_per_node, 50);
   t.equal(r.interval_ms, 1000);
   t.ok(Array.isArray(r.unreliable) && r.unreliable.every((x: unknown) => typeof x === "string"), `unreliable: ${JSON.stringify(r.unreliable)}`);
@@ -36,7 +40,6 @@ t.test("bench - a small run writes every key of the result, each sane, and a plo
     "root_render_ms",
     "root_render_first_ms",
     "root_render_gzip_ms",
-    "root_bytes_per_series",
     "relay_cpu_us_per_frame",
     "agent.rss_mb",
     "failover.recovery_ms",
