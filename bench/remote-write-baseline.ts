@@ -52,7 +52,11 @@ export class Receiver {
   async start(): Promise<void> {
     if (this.kind === "prometheus") {
       const cfg = join(this.dir, "receiver.yml");
-      writeFileSync(cfg, "global:\n  scrape_interval: 60s\nscrape_configs: []\n");
+      // As the README advises a receiver of several roots: a node that moved between roots has its
+      // last samples from the old root arrive after the new root's first (both drain at once after an
+      // outage); without an out-of-order window Prometheus refuses them (and, before the sender split
+      // refused requests, every other sample sent with them).
+      writeFileSync(cfg, "global:\n  scrape_interval: 60s\nscrape_configs: []\nstorage:\n  tsdb:\n    out_of_order_time_window: 10m\n");
       this.proc = spawn(which("prometheus"), [`--config.file=${cfg}`, `--storage.tsdb.path=${join(this.dir, "receiver")}`, `--web.listen-address=127.0.0.1:${this.port}`, "--web.enable-remote-write-receiver"], { stdio: "ignore" });
     } else {
       this.proc = spawn(which("victoria-metrics"), [`-storageDataPath=${join(this.dir, "receiver")}`, `-httpListenAddr=127.0.0.1:${this.port}`], { stdio: "ignore" });

@@ -45,7 +45,8 @@ function scriptedReceiver(script: number[], v2 = false): { server: Server; bodie
         if (v2) headers["X-Prometheus-Remote-Write-Samples-Written"] = String(n);
         samples += v2 ? n : 0;
       } else if (status === 204) samples += decodeWriteRequest(uncompressSync(body) as Buffer).series.length;
-      res.writeHead(status, headers).end(status === 400 ? "out of order sample" : "");
+      // (A 400 that is not about some samples' times: the whole request is bad, it is not split.)
+      res.writeHead(status, headers).end(status === 400 ? "invalid label name" : "");
     });
   });
   server.listen(0, "127.0.0.1");
@@ -99,6 +100,48 @@ t.test("remote_write - 500 and 429 are retried with the same request, a 400 is d
   t.ok((await metric(c, /^banyan_remote_write_samples_retried_total/)) > 0, "retries counted");
   t.ok((await metric(c, /^banyan_remote_write_samples_failed_total\{.*reason="status_400"/)) > 0, "the 400's samples counted as failed, by status");
   t.ok((await metric(c, /^banyan_remote_write_samples_sent_total/)) >= rx.samples() - 1, "accepted samples counted as sent");
+});
+
+t.test("remote_write - a request refused whole for one node's out-of-order samples is sent again in halves: only that node's series are lost", async (t) => {
+  // As Prometheus does: one sample it cannot take (here every sample of s2) rolls the whole request back.
+  const accepted = new Map<string, number>();
+  let refusedRequests = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const w = decodeWriteRequest(uncompressSync(Buffer.concat(chunks)) as Buffer);
+      if (w.series.some((x) => x.labels.some(([n, v]) => n === "instance" && v === "s2"))) {
+        refusedRequests++;
+        res.writeHead(400).end("out of order sample");
+        return;
+      }
+      for (const x of w.series) {
+        const inst = x.labels.find(([n]) => n === "instance")?.[1] ?? "";
+        accepted.set(inst, (accepted.get(inst) ?? 0) + x.samples.length);
+      }
+      res.writeHead(204).end();
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await listening(t, server);
+  const c = await startCluster({
+    nodes: "s[1-4]",
+    roots: "r1",
+    trees: 1,
+    basePort: 25500,
+    series: 40,
+    rootConfig: { remoteWrite: [{ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write`, rootSeriesIntervalMs: 0, metadataIntervalMs: 0, queue: { concurrency: 1, batchDeadlineMs: 200 } }] },
+  });
+  t.teardown(() => c.stop());
+  t.ok(await eventually(() => ["s1", "s3", "s4"].every((n) => (accepted.get(n) ?? 0) >= 80), 20_000), `the other nodes' samples get through (${JSON.stringify(Object.fromEntries(accepted))})`);
+  t.notOk(accepted.has("s2"), "s2's never do");
+  t.ok(refusedRequests > 0, `${refusedRequests} requests refused`);
+  t.ok((await metric(c, /^banyan_remote_write_requests_split_total/)) > 0, "requests split");
+  const failed = await metric(c, /^banyan_remote_write_samples_failed_total\{.*reason="status_400"/);
+  t.ok(failed > 0, `s2's samples counted lost (${failed})`);
+  const sent = await metric(c, /^banyan_remote_write_samples_sent_total/);
+  t.equal(sent, [...accepted.values()].reduce((a, b) => a + b, 0), "what the root counts sent is what the receiver took");
 });
 
 t.test("remote_write - an unreachable receiver: the root keeps running, its queue stays within maxBytes and counts what it drops", async (t) => {

@@ -8,6 +8,7 @@ import type { RemoteWriteConfig } from "./remote-write-config.js";
 import { remoteWriteMetrics } from "./remote-write-metrics.js";
 import type { RequestQueue } from "./request-queue.js";
 import { v2ToV1 } from "./write-request-v2.js";
+import { SPLIT_WORTHY, splitRequest } from "./request-split.js";
 
 /** One ordered lane to the receiver: the series of the origins hashed to it, one request in flight. */
 export interface SenderShard {
@@ -86,8 +87,14 @@ export class RemoteWriteSender {
           if (p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
         } else if (res.status === 0 || res.status === 429 || res.status >= 500) {
           this.m.retried.inc({ url: this.url }, p.samples);
-          const waitMs = Math.min(5 * 60_000, Math.max(shard.backoff.nextDelayMs(), res.retryAfterMs ?? 0));
-          await new Promise((r) => setTimeout(r, waitMs).unref());
+          await this.waitToRetry(shard, res.retryAfterMs);
+        } else if (res.status === 400 && SPLIT_WORTHY.test(res.detail)) {
+          // Refused whole for some of its samples: the halves go on their own, down to the series refused.
+          const raw = p.v2 && !v2 ? v2ToV1(uncompressSync(p.body) as Buffer) : (uncompressSync(p.body) as Buffer);
+          if (!(await this.sendSplit(shard, raw, p.samples, v2, p.stale, res.detail))) return;
+          shard.backoff.reset();
+          shard.queue.ack();
+          if (p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
         } else {
           shard.backoff.reset();
           shard.queue.ack();
@@ -98,6 +105,55 @@ export class RemoteWriteSender {
     } finally {
       shard.sending = false;
     }
+  }
+
+  private waitToRetry(shard: SenderShard, retryAfterMs: number | null): Promise<void> {
+    const waitMs = Math.min(5 * 60_000, Math.max(shard.backoff.nextDelayMs(), retryAfterMs ?? 0));
+    return new Promise((r) => setTimeout(r, waitMs).unref());
+  }
+
+  /**
+   * Sends a refused request (`raw`, uncompressed) again in two halves, each retried while the
+   * receiver is away and split again while refused for some of its samples; a single series still
+   * refused is dropped and counted. False when stopped meanwhile (the request stays queued: a later
+   * start sends it again, and the receiver takes what it already has as duplicates).
+   */
+  private async sendSplit(shard: SenderShard, raw: Uint8Array, samples: number, v2: boolean, stale: boolean, detail: string): Promise<boolean> {
+    const halves = splitRequest(raw, v2);
+    if (halves === null) {
+      this.m.failed.inc({ url: this.url, reason: stale ? "stale_refused" : "status_400" }, samples);
+      if (!stale) this.refused.warn({ url: this.url, status: 400, samples, detail });
+      return true;
+    }
+    this.m.split.inc({ url: this.url });
+    for (const part of halves) {
+      for (;;) {
+        let body = compressSync(Buffer.from(part.body));
+        if (this.zstd && !v2) body = Buffer.from(zstdCompress(part.body, 3));
+        const res = await this.client.send(body, shard.backoff.attempts, v2, this.zstd === true && !v2);
+        if (this.stopped) return false;
+        this.m.requests.inc({ url: this.url, code: String(res.status) });
+        if (res.status >= 200 && res.status < 300) {
+          shard.backoff.reset();
+          const notWritten = v2 ? Math.max(0, part.samples - (res.written ?? 0)) : 0;
+          if (notWritten > 0) this.m.failed.inc({ url: this.url, reason: "not_written" }, notWritten);
+          this.m.sent.inc({ url: this.url }, part.samples - notWritten);
+          this.m.bytes.inc({ url: this.url }, body.length);
+        } else if (res.status === 0 || res.status === 429 || res.status >= 500) {
+          this.m.retried.inc({ url: this.url }, part.samples);
+          await this.waitToRetry(shard, res.retryAfterMs);
+          if (this.stopped) return false;
+          continue;
+        } else if (res.status === 400 && SPLIT_WORTHY.test(res.detail)) {
+          if (!(await this.sendSplit(shard, part.body, part.samples, v2, stale, res.detail))) return false;
+        } else {
+          this.m.failed.inc({ url: this.url, reason: stale ? "stale_refused" : `status_${res.status}` }, part.samples);
+          if (!stale) this.refused.warn({ url: this.url, status: res.status, samples: part.samples, detail: res.detail });
+        }
+        break;
+      }
+    }
+    return true;
   }
 
   /** VictoriaMetrics' zstd, when the receiver says it takes it; snappy otherwise (said once). */

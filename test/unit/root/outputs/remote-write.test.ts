@@ -181,3 +181,20 @@ t.test("remote_write - match and drop: anchored regexes on the name and on label
   t.equal(f.wanted(d("node_cpu_seconds_total", { mode: "user" })), true);
   t.equal(new SeriesFilter([], []).wanted(d("anything", {})), true, "no rule: everything");
 });
+
+t.test("remote_write - a refused request splits into two whole requests whose series are the original's, in order (1.0 and 2.0)", async (t) => {
+  const { splitRequest } = await import("../../../../src/root/outputs/remote-write/request-split.js");
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.constantFrom("m_a", "m_b_total"), fc.constantFrom("n1", "n2", "n3"), fc.double({ noNaN: true }), fc.integer({ min: 0, max: 2 ** 42 })), { minLength: 2, maxLength: 40 }), fc.boolean(), (samples, v2) => {
+      const batch = new SampleBatch();
+      for (const [name, node, value, ts] of samples) batch.add(seriesDef(name, { node }, SeriesType.Gauge, { help: `help of ${name}` }), { instance: node, cluster: null }, value, ts, 0);
+      const body = Buffer.from(batch.encode(v2 ? new WriteRequestV2Writer() : new WriteRequestWriter(), [["cluster", "c"]]));
+      const asV1 = (b: Uint8Array): ReturnType<typeof decodeWriteRequest> => decodeWriteRequest(v2 ? v2ToV1(b) : Buffer.from(b));
+      const halves = splitRequest(body, v2)!;
+      t.ok(halves !== null);
+      t.same([...asV1(halves[0].body).series, ...asV1(halves[1].body).series], asV1(body).series, "the halves hold the original's series, in order");
+      t.equal(halves[0].samples + halves[1].samples, samples.length, "and count its samples");
+    }),
+    { numRuns: 100 },
+  );
+});
