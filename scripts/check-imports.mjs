@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Enforces the one-way import flow of ../shared/STYLE.md:
+// Enforces the one-way import flow (docs/design.md, "Layout"), and refuses circles of imports:
 //   gen → core → series → wire → agent | relay | root → cli;  topology/ uses only src/core, and
 //   the layers that start daemons (wire's tree node, the daemons, cli) may read it; bench/ may use
 //   anything. The daemons never import each other: each composes itself (agent-daemon.ts, …).
@@ -45,23 +45,87 @@ const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|imp
 
 export function findImportViolations(root) {
   const violations = [];
+  /** file → the files it imports (relative to root, .ts), type-only imports included: a circle of types is still a circle. */
+  const graph = new Map();
   for (const top of ["src", "topology", "bench"]) {
     for (const file of tsFiles(join(root, top))) {
       const rel = relative(root, file);
       const from = layerOf(rel);
-      if (from === null || !(from in ALLOWED)) continue;
+      const edges = [];
+      graph.set(rel, edges);
       const text = readFileSync(file, "utf8");
       for (const m of text.matchAll(IMPORT)) {
         const spec = m[1] ?? m[2];
         if (!spec.startsWith(".")) continue;
-        const target = layerOf(relative(root, resolve(dirname(file), spec)));
+        const targetFile = relative(root, resolve(dirname(file), spec)).replace(/\.js$/, ".ts");
+        edges.push(targetFile);
+        if (from === null || !(from in ALLOWED)) continue;
+        const target = layerOf(targetFile);
         if (target !== null && !ALLOWED[from].includes(target)) {
           violations.push(`${rel}: imports ${spec} (${target}), but ${from} may only import ${ALLOWED[from].join(", ")}`);
         }
       }
     }
   }
+  for (const circle of circles(graph)) violations.push(`a circle of imports: ${[...circle, circle[0]].join(" → ")} (move what both need down, or into one of them)`);
   return violations;
+}
+
+/** The import circles of `graph` (its strongly connected parts of two files or more, Tarjan's), each as one path through its files. */
+function circles(graph) {
+  let next = 0;
+  const index = new Map();
+  const low = new Map();
+  const stack = [];
+  const onStack = new Set();
+  const found = [];
+  const visit = (v) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v), low.get(w)));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v), index.get(w)));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const part = [];
+    let w;
+    do {
+      w = stack.pop();
+      onStack.delete(w);
+      part.push(w);
+    } while (w !== v);
+    if (part.length > 1) found.push(pathThrough(graph, new Set(part)));
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return found;
+}
+
+/** A closed walk inside one strongly connected part, from its first file (sorted) back to it: what a reader follows. */
+function pathThrough(graph, part) {
+  const start = [...part].sort()[0];
+  const prev = new Map([[start, null]]);
+  const queue = [start];
+  while (queue.length > 0) {
+    const v = queue.shift();
+    for (const w of graph.get(v) ?? []) {
+      if (!part.has(w)) continue;
+      if (w === start) {
+        const path = [];
+        for (let x = v; x !== null; x = prev.get(x)) path.unshift(x);
+        return path;
+      }
+      if (!prev.has(w)) {
+        prev.set(w, v);
+        queue.push(w);
+      }
+    }
+  }
+  return [start];
 }
 
 const args = process.argv.slice(2);

@@ -1,7 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Lab } from "./lab-hosts.js";
 import { run } from "./lab-shell.js";
 
 /**
@@ -27,6 +26,12 @@ const RECIPE = "minbase+systemd,dbus;machine-id empty;apt cleaned;v1";
 const PATH_INSIDE = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Why this machine cannot boot containers, or null when it can. */
+/** What a container needs of its lab (Lab, in lab-hosts.ts, which removes its containers with it). */
+export interface LabOfContainers {
+  readonly runId: string;
+  host(name: string): { readonly ns: string };
+}
+
 export function containersUnavailable(): string | null {
   if (process.getuid?.() !== 0) return "systemd containers need root";
   if (spawnSync("systemd-nspawn", ["--version"]).status !== 0) return "systemd containers need systemd-nspawn (Debian: systemd-container, at the installed systemd's version)";
@@ -98,7 +103,7 @@ export class Container {
    * network the host's namespace, its /etc/hosts the lab's. Resolves when systemd inside is up
    * (`running`, or `degraded`: a unit of the base that fails in a container does not stop the test).
    */
-  static async boot(lab: Lab, host: string, base: string, options: BootOptions = {}): Promise<Container> {
+  static async boot(lab: LabOfContainers, host: string, base: string, options: BootOptions = {}): Promise<Container> {
     const why = containersUnavailable();
     if (why !== null) throw new Error(why);
     const h = lab.host(host);

@@ -2,6 +2,7 @@ import type { Registry } from "prom-client";
 import { SeriesType, familyOf, seriesDef, seriesKey, type SeriesDef } from "../series/series-def.js";
 import { aggregateHelp, type AggregateEngine } from "./aggregates.js";
 import { originIdentity } from "./origin-identity.js";
+import type { RootSeriesSnapshot } from "./outputs/root-output.js";
 import type { RootStore } from "./root-store.js";
 
 /** prom-client's type names as Banyan's series types. */
@@ -15,11 +16,6 @@ export const PROM_CLIENT_TYPE: Readonly<Record<string, SeriesType>> = {
 export const NODE_UP_HELP = "1 when the node's frames reach this root, 0 when it is silent here past dead_after.";
 export const NODE_SEEN_HELP = "Arrival time of the node's latest frame at this root (Unix seconds).";
 
-/** The root's own series at one moment: parallel arrays, `defs[k]` at `values[k]`. */
-export interface RootSeriesSnapshot {
-  readonly defs: readonly SeriesDef[];
-  readonly values: readonly number[];
-}
 
 /** What the root's own series are read from (the same parts its /metrics page renders). */
 export interface RootSeriesParts {

@@ -4,7 +4,7 @@ import { VERSION } from "../core/version.js";
 import { UpSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/uplink_pb.js";
 import { decodeDown, uplinkServiceDefinition } from "./uplink-grpc.js";
 import type { TreeTls } from "./tree-tls.js";
-import { replacedDetails, takenDetails } from "./uplink-contract.js";
+import { replacedDetails, takenDetails, type Hello } from "./uplink-contract.js";
 import type { WireLimits } from "./wire-limits.js";
 
 /** What a stream tells its owner. Events of a stream that was ended or replaced are never delivered. */
@@ -21,13 +21,6 @@ export interface ParentStreamEvents {
   onAcked?(): void;
 }
 
-export interface Hello {
-  readonly node: string;
-  readonly tree: number;
-  readonly epoch: bigint;
-  /** The sending process, the same on each of its streams (0: not said); see Hello.instance in the proto. */
-  readonly instance?: bigint;
-}
 
 const Client = grpc.makeGenericClientConstructor(uplinkServiceDefinition, "Uplink");
 

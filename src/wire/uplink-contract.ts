@@ -1,10 +1,18 @@
 import type { Frame } from "../gen/banyan/v1/uplink_pb.js";
-import type { Hello } from "./parent-stream.js";
 import type { TreeTls } from "./tree-tls.js";
 import type { WireLimits } from "./wire-limits.js";
 
 // What an uplink session is given and says: its states, where its parents are, what it asks its
 // owner, its timings. The session itself is uplink-session.ts.
+
+/** What a stream says first (the proto's Hello, as its owner gives it). */
+export interface Hello {
+  readonly node: string;
+  readonly tree: number;
+  readonly epoch: bigint;
+  /** The sending process, the same on each of its streams (0: not said); see Hello.instance in the proto. */
+  readonly instance?: bigint;
+}
 
 /**
  * The status details a parent ends a stream with when a newer stream of the same node replaced it

@@ -1,10 +1,15 @@
 import type { AppliedFrame } from "../../series/delta-decoder.js";
-import type { SeriesType } from "../../series/series-def.js";
+import type { SeriesDef, SeriesType } from "../../series/series-def.js";
 import type { OriginState } from "../origin-state.js";
-import type { RootSeriesSnapshot } from "../root-series.js";
 
 /** Why an origin's series left this root. */
 export type HiddenReason = "down" | "left";
+
+/** The root's own series at one moment (see RootSeries): parallel arrays, `defs[k]` at `values[k]`. */
+export interface RootSeriesSnapshot {
+  readonly defs: readonly SeriesDef[];
+  readonly values: readonly number[];
+}
 
 /** What an output may read of the root: the origins it holds, and its families' type and help. */
 export interface OutputView {

@@ -38,3 +38,17 @@ t.test("import boundaries - a daemon importing another daemon, or series importi
   t.match(res.stderr, /topology\/generate\.ts: imports \.\.\/src\/wire\/frame\.js \(src\/wire\), but topology may only import src\/core, topology/);
   t.notMatch(res.stderr, /ok\.ts/, "packages are not layers");
 });
+
+t.test("import boundaries - a circle of imports fails, type-only imports included, and is named as a path", async (t) => {
+  const res = run(
+    tree({
+      "src/wire/a.ts": 'import { b } from "./b.js";\nexport const a = 1;',
+      "src/wire/b.ts": 'import type { C } from "./c.js";\nexport const b = 2;',
+      "src/wire/c.ts": 'import { a } from "./a.js";\nexport type C = number;',
+      "src/wire/d.ts": 'import { a } from "./a.js";',
+    }),
+  );
+  t.equal(res.status, 1);
+  t.match(res.stderr, /a circle of imports: src\/wire\/a\.ts → src\/wire\/b\.ts → src\/wire\/c\.ts → src\/wire\/a\.ts/);
+  t.notMatch(res.stderr, /d\.ts/, "a file that only imports into the circle is not in it");
+});
