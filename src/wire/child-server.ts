@@ -7,6 +7,7 @@ import { DownSchema, type Alive, type Frame, type Up } from "../gen/banyan/v1/up
 import { aliveProblem, frameProblem, isNodeName } from "./frame-envelope.js";
 import type { FrameSink } from "./frame-flow.js";
 import { TlsTerminator } from "./tls-terminator.js";
+import { HelloWatch } from "./hello-watch.js";
 import { ConnectionGate, DEFAULT_GATE, type GateOptions } from "./connection-gate.js";
 import type { OriginAuthority } from "./origin-authority.js";
 import type { TreeTls } from "./tree-tls.js";
@@ -61,6 +62,9 @@ export interface TreePortOptions extends GateOptions {
 
 export const DEFAULT_TREE_PORT: TreePortOptions = Object.freeze({ ...DEFAULT_GATE, maxStreamsPerConnection: 1024, maxOriginsPerLink: 100_000 });
 
+/** Streams one connection may hold before their Hello (a child's, a would-be child's probe, and room): past it a new one is refused. */
+const MAX_SILENT_STREAMS = 8;
+
 /** Acks a child has not read, at most: past it the child is closed (it would make this process queue acks without end). */
 const MAX_UNREAD_ACKS = 1024;
 
@@ -85,6 +89,7 @@ export class ChildServer {
   /** A misbehaving child must not flood the log: one line per second at most. */
   private readonly refused: LimitedWarning;
   private readonly namesTakenLog: LimitedWarning;
+  private readonly helloWatch: HelloWatch<grpc.ServerDuplexStream<Buffer, unknown>>;
   private readonly streamsRefusedLog: LimitedWarning;
   /** Children come and go in crowds when a parent fails over: one line a second, the count and the first names. */
   private readonly connected: EventSummary;
@@ -108,6 +113,12 @@ export class ChildServer {
     this.summaryTimer.unref();
     const port = { ...DEFAULT_TREE_PORT, ...hooks.treePort };
     this.routes = new OriginRoutes(port.maxOriginsPerLink);
+    this.helloWatch = new HelloWatch(MAX_SILENT_STREAMS, port.handshakeTimeoutMs, (call) => {
+      this.m.streamsRefused.inc();
+      this.streamsRefusedLog.warn({ from: call.getPeer(), reason: `no Hello within ${port.handshakeTimeoutMs} ms: stream closed` });
+      call.emit("error", { code: grpc.status.DEADLINE_EXCEEDED, details: `no Hello within ${port.handshakeTimeoutMs} ms` });
+      call.end();
+    });
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": limits.maxMessageBytes,
       "grpc.max_send_message_length": limits.maxMessageBytes,
@@ -193,6 +204,7 @@ export class ChildServer {
   /** Stops accepting, ends every child stream, and waits for the server to close. */
   async stop(): Promise<void> {
     clearInterval(this.summaryTimer);
+    this.helloWatch.stop();
     this.flushLogs();
     for (const call of this.links.keys()) call.end();
     const closed = this.gate.close();
@@ -204,7 +216,16 @@ export class ChildServer {
   private onStream(call: grpc.ServerDuplexStream<Buffer, unknown>): void {
     widenReceiveWindow(call);
     let link: HeldLink | null = null;
+    if (!this.helloWatch.open(call, call.getPeer(), Date.now())) {
+      // A connection's silent streams are capped (each held costs the parent ~7.5 KB until its Hello).
+      this.m.streamsRefused.inc();
+      this.streamsRefusedLog.warn({ from: call.getPeer(), reason: `over ${MAX_SILENT_STREAMS} streams on one connection without a Hello: refused` });
+      call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: `over ${MAX_SILENT_STREAMS} streams on one connection without a Hello` });
+      call.end();
+      return;
+    }
     const refuse = (why: string): void => {
+      this.helloWatch.settled(call);
       this.m.streamsRefused.inc();
       this.streamsRefusedLog.warn({ child: link?.node, reason: why });
       call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: why });
@@ -231,6 +252,7 @@ export class ChildServer {
           this.gate.refusedHandshake("name_mismatch", call.getPeer(), `Hello as ${h.node}: ${impostor}`);
           return refuse(`Hello as ${h.node}: ${impostor}`);
         }
+        this.helloWatch.settled(call);
         if (h.probe) {
           this.gate.admitted(call.getPeer());
           // A would-be child checks that this process answers; it does not attach.
@@ -291,6 +313,7 @@ export class ChildServer {
       this.hooks.onBatch?.(link);
     });
     const gone = (reason: string): void => {
+      this.helloWatch.settled(call);
       const l = this.links.get(call);
       if (l === undefined) return;
       this.links.delete(call);

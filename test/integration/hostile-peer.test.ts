@@ -198,6 +198,41 @@ t.test("hostile peer - the tree port's connections are bounded: per address, and
   call.end();
 });
 
+t.test("hostile peer - streams that never say Hello: a connection holds a few, each closed after the handshake timeout; its Hello'd stream carries on", async (t) => {
+  const { topology } = generateTopology({ nodes: ["n01", "n02", "n03", "n09"], roots: ["r1"], trees: 1, local: 27250 });
+  const root = await startRoot({ topology, topologySource: "test", name: "r1", log: silentLogger(), registry: new Registry() }, parseRootConfig({ tree: { handshakeTimeoutMs: 800 } }));
+  t.teardown(() => root.stop());
+  // One connection (one client: its streams share it): a stream that says Hello and sends, then 40 silent ones.
+  const client = new RawClient(`127.0.0.1:${root.grpcPort}`, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const open = (): { call: grpc.ClientDuplexStream<Buffer, Buffer>; closed: Promise<string> } => {
+    const call = (client as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
+    const closed = new Promise<string>((resolve) => {
+      call.on("error", (err: grpc.ServiceError) => resolve(err.details));
+      call.on("end", () => resolve("ended"));
+    });
+    call.on("data", () => undefined);
+    return { call, closed };
+  };
+  const honest = open();
+  honest.call.write(up({ msg: { case: "hello", value: { node: "n09", tree: 0, epoch: 1n, version: "test" } } }));
+  const enc = new DeltaEncoder(new PrecisionRules());
+  const id = enc.define(seriesDef("honest_total", { job: "x" }, SeriesType.Counter));
+  enc.set(id, 1);
+  honest.call.write(up({ msg: { case: "batch", value: { linkSeq: 1n, frames: [frameOf("n09", 1n, 1n, enc)], alive: [] } } }));
+  t.ok(await eventually(() => root.store.origin("n09")?.up === true, 5000), "the honest stream is up");
+  const silent = Array.from({ length: 40 }, () => open());
+  const outcomes = await Promise.all(silent.map((s) => s.closed));
+  const refused = outcomes.filter((o) => /streams on one connection without a Hello/.test(o)).length;
+  const timedOut = outcomes.filter((o) => /no Hello within 800 ms/.test(o)).length;
+  t.equal(refused + timedOut, 40, `every silent stream ended by the root (${refused} refused at once, ${timedOut} after the timeout)`);
+  t.ok(timedOut >= 1 && timedOut <= 8, `a connection holds at most 8 silent streams (${timedOut} held)`);
+  enc.set(id, 2);
+  honest.call.write(up({ msg: { case: "batch", value: { linkSeq: 2n, frames: [frameOf("n09", 1n, 2n, enc)], alive: [] } } }));
+  t.ok(await eventually(async () => /^honest_total\{job="x",instance="n09"\} 2$/m.test(await root.render()), 5000), "the Hello'd stream on that connection still carries frames");
+  honest.call.end();
+});
+
 t.test("hostile peer - a child that never reads its acks is closed; a second stream with the same name replaces the first", async (t) => {
   const { topology } = generateTopology({ nodes: ["n01", "n02", "n03", "n09"], roots: ["r1"], trees: 1, local: 27300 });
   const registry = new Registry();
