@@ -162,10 +162,11 @@ t.test("jobs - job start and the deployed prolog exit 0 when there is no agent t
   const yaml = join(dir, "agent.yaml");
   writeFileSync(yaml, `topology: ${join(dir, "missing.json")}\njobs: {controlSocket: ${join(dir, "none.sock")}, runDir: ${join(dir, "run")}}\n`);
   const env = { ...process.env, SLURM_JOB_ID: "7", SLURM_JOB_USER: "bob", SLURM_JOB_UID: "1002", BANYAN_CONFIG: yaml };
-  const started = Date.now();
-  const withEnv = spawnSync(process.execPath, [fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url)), "job", "start"], { env, encoding: "utf8", timeout: 10_000 });
+  // Given up by itself after its deadline (it says so below), not killed by this test's 60 s bound:
+  // a prolog must never hang Slurm. (No bound on its time here: a loaded machine once took 5 s.)
+  const withEnv = spawnSync(process.execPath, [fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url)), "job", "start"], { env, encoding: "utf8", timeout: 60_000 });
+  t.equal(withEnv.signal, null, "it ended by itself");
   t.equal(withEnv.status, 0, "exit 0");
-  t.ok(Date.now() - started < 5000, "within the deadline");
   t.match(withEnv.stderr, /did not answer within 1800 ms.*waits in .*spool/, "it says why, and where the request waits");
   t.match(banyan(["job", "end"], undefined).stderr, /no SLURM_JOB_ID/);
   // The deployed prolog with a broken installation: still 0.
