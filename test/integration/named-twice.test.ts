@@ -5,7 +5,7 @@ import { startAgent } from "../../src/agent/agent-daemon.js";
 import { silentLogger } from "../../src/core/logger.js";
 import type { NodeDaemon } from "../../src/wire/tree-node.js";
 import { RecordingSource, eventually, sleep, startCluster } from "../fixtures/cluster.js";
-import { heard, isOtherLiveProcess } from "../../src/wire/child-server.js";
+import { heard, isOtherLiveProcess } from "../../src/wire/child-link.js";
 
 const BASE = 19200;
 

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -123,6 +123,11 @@ t.test("jobs - prolog registers, series and pushes carry the job, epilog reports
   ac.abort();
   const inv = (await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/inventory`).then((r) => r.json())) as { nodes: Record<string, unknown>[] };
   t.match(inv.nodes, [{ node: "n1", up: true, tree: 0, parent: "r1", root: "r1", jobs: ["42", "43"], gpus: 4, gpu_model: "NVIDIA A100-SXM4-40GB", cpus: 2 }], "the inventory: place, jobs, hardware");
+  // Slurm removes the job's cgroup when it ends, before the epilog runs: meanwhile its last reading
+  // stands at the root (it was accounted; it does not turn unknown at its end).
+  rmSync(join(cg, "system.slice/slurmstepd.scope/job_42"), { recursive: true });
+  await new Promise((r) => setTimeout(r, 3000));
+  t.match(await fetch(`http://127.0.0.1:${root.httpPort}/api/v1/jobs/42`).then((r) => r.json()), { cpu_seconds: 50, unaccounted_nodes: [] }, "its cgroup gone before the epilog, the job keeps its last figures");
   const e1 = await job("end", env("42", { SLURM_JOB_EXIT_CODE: "0" }));
   t.equal(e1.status, 0, e1.stderr);
   const report = JSON.parse(readFileSync(join(jobs.reportDir, "42.n1.json"), "utf8"));

@@ -95,6 +95,11 @@ export class JobRegistry {
     return this.jobs.has(jobId);
   }
 
+  /** The job's last cgroup reading (null before the first): what it used when its cgroup went away at its end. */
+  lastUsage(jobId: string): JobUsage | null {
+    return this.jobs.get(jobId)?.last ?? null;
+  }
+
   /** What the job's GPUs did at its last sample; null when it has none or no source knows them. */
   gpu(jobId: string): JobGpuNow | null {
     return this.jobs.get(jobId)?.gpuNow ?? null;

@@ -19,7 +19,9 @@ export class JobSource implements Source {
     for (const job of this.registry.running()) {
       const l = { job_id: job.jobId, user: job.user, partition: job.partition };
       w.gauge("banyan_job_info", { ...l, account: job.account }, 1, "A Slurm job running on this node.");
-      const u = this.registry.sample(job.jobId, nowMs);
+      // Slurm removes a job's cgroup when it ends, before its epilog: until then its last reading
+      // stands (its counters end there), so the root never sees a job that was accounted turn unknown.
+      const u = this.registry.sample(job.jobId, nowMs) ?? this.registry.lastUsage(job.jobId);
       // GPU series first: a job without a cgroup (Slurm without cgroup plugins) may still hold GPUs.
       if (job.cpus !== undefined) w.gauge("banyan_job_cpus_allocated", l, job.cpus, "CPUs Slurm allocated the job on this node.");
       for (const gpu of job.gpus ?? []) w.gauge("banyan_job_gpu_info", { ...l, gpu }, 1, "A GPU of the job (SLURM_JOB_GPUS), to join with DCGM_FI_DEV_* on instance and gpu.");
