@@ -16,7 +16,6 @@ export const PROM_CLIENT_TYPE: Readonly<Record<string, SeriesType>> = {
 export const NODE_UP_HELP = "1 when the node's frames reach this root, 0 when it is silent here past dead_after.";
 export const NODE_SEEN_HELP = "Arrival time of the node's latest frame at this root (Unix seconds).";
 
-
 /** What the root's own series are read from (the same parts its /metrics page renders). */
 export interface RootSeriesParts {
   readonly store: RootStore;
@@ -32,9 +31,10 @@ export interface RootSeriesParts {
  * with `instance` set to the root's name, as a scrape would set it to the root's address). What
  * remote_write sends so that a store fed by remote_write alone answers every dashboard that a scrape
  * of the root answers.
- * Cost per collection: one pass over the nodes and the root's metrics; definitions are kept from one
- * collection to the next (a map bounded by the series the page holds), so a steady root allocates
- * only the two arrays.
+ * Cost per collection: one pass over the nodes and the root's metrics. The nodes' definitions are
+ * kept from one collection to the next (a map bounded by the page's nodes): a steady root allocates
+ * nothing per node; the root's own metrics and the aggregates (hundreds) are built again each time
+ * and their definitions reused by key.
  */
 export class RootSeries {
   private nodeDefs = new Map<string, readonly [SeriesDef, SeriesDef]>();
