@@ -36,10 +36,13 @@ const RawClient = grpc.makeGenericClientConstructor(
 
 const up = (msg: Parameters<typeof create<typeof UpSchema>>[1]): Buffer => Buffer.from(toBinary(UpSchema, create(UpSchema, msg)));
 
-/** A raw stream to a root's tree port, and how it ended (the error's details, or "ended"). */
-function rawStream(t: Tap.Test, port: number): { call: grpc.ClientDuplexStream<Buffer, Buffer>; closed: Promise<string> } {
-  const client = new RawClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  t.teardown(() => client.close());
+/** A raw stream to a root's tree port (on a connection of its own, or on `client`'s), and how it ended (the error's details, or "ended"). */
+function rawStream(t: Tap.Test, port: number, client?: grpc.Client): { call: grpc.ClientDuplexStream<Buffer, Buffer>; closed: Promise<string> } {
+  if (client === undefined) {
+    const own = new RawClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    t.teardown(() => own.close());
+    client = own;
+  }
   const call = (client as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
   const closed = new Promise<string>((resolve) => {
     call.on("error", (err: grpc.ServiceError) => resolve(err.details));
@@ -205,15 +208,7 @@ t.test("hostile peer - streams that never say Hello: a connection holds a few, e
   // One connection (one client: its streams share it): a stream that says Hello and sends, then 40 silent ones.
   const client = new RawClient(`127.0.0.1:${root.grpcPort}`, grpc.credentials.createInsecure());
   t.teardown(() => client.close());
-  const open = (): { call: grpc.ClientDuplexStream<Buffer, Buffer>; closed: Promise<string> } => {
-    const call = (client as unknown as { Stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).Stream();
-    const closed = new Promise<string>((resolve) => {
-      call.on("error", (err: grpc.ServiceError) => resolve(err.details));
-      call.on("end", () => resolve("ended"));
-    });
-    call.on("data", () => undefined);
-    return { call, closed };
-  };
+  const open = (): ReturnType<typeof rawStream> => rawStream(t, root.grpcPort, client);
   const honest = open();
   honest.call.write(up({ msg: { case: "hello", value: { node: "n09", tree: 0, epoch: 1n, version: "test" } } }));
   const enc = new DeltaEncoder(new PrecisionRules());
