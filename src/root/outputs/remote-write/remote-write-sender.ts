@@ -3,12 +3,15 @@ import type { Registry } from "prom-client";
 import { compressSync, uncompressSync } from "snappy";
 import type { Backoff } from "../../../core/backoff.js";
 import { LimitedWarning, type Logger } from "../../../core/logger.js";
-import type { RemoteWriteClient } from "./remote-write-client.js";
+import type { RemoteWriteClient, SendResult } from "./remote-write-client.js";
 import type { RemoteWriteConfig } from "./remote-write-config.js";
 import { remoteWriteMetrics } from "./remote-write-metrics.js";
 import type { RequestQueue } from "./request-queue.js";
 import { v2ToV1 } from "./write-request-v2.js";
 import { SPLIT_WORTHY, splitRequest } from "./request-split.js";
+
+/** 5xx, 429 and no answer (0): the same request goes again, after a backoff. */
+const retryable = (status: number): boolean => status === 0 || status === 429 || status >= 500;
 
 /** One ordered lane to the receiver: the series of the origins hashed to it, one request in flight. */
 export interface SenderShard {
@@ -74,37 +77,43 @@ export class RemoteWriteSender {
           this.v2 = false;
           continue;
         }
-        if (res.status >= 200 && res.status < 300) {
-          shard.backoff.reset();
-          shard.queue.ack();
-          // A 2.0 receiver says how many it wrote; fewer than sent were not written (counted, not retried).
-          // One that does not say (a 1.x receiver given protocol "2.0") wrote nothing it could read.
-          const notWritten = v2 ? Math.max(0, p.samples - (res.written ?? 0)) : 0;
-          if (v2 && res.written === null && p.samples > 0) this.refused.warn({ url: this.url, status: res.status, samples: p.samples, detail: "no X-Prometheus-Remote-Write-Samples-Written: a 1.x receiver? use protocol auto or 1.0" });
-          if (notWritten > 0) this.m.failed.inc({ url: this.url, reason: "not_written" }, notWritten);
-          this.m.sent.inc({ url: this.url }, p.samples - notWritten);
-          this.m.bytes.inc({ url: this.url }, p.body.length);
-          if (p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
-        } else if (res.status === 0 || res.status === 429 || res.status >= 500) {
+        if (retryable(res.status)) {
           this.m.retried.inc({ url: this.url }, p.samples);
           await this.waitToRetry(shard, res.retryAfterMs);
-        } else if (res.status === 400 && SPLIT_WORTHY.test(res.detail)) {
+          continue;
+        }
+        const split = res.status === 400 && SPLIT_WORTHY.test(res.detail);
+        if (split) {
           // Refused whole for some of its samples: the halves go on their own, down to the series refused.
           const raw = p.v2 && !v2 ? v2ToV1(uncompressSync(p.body) as Buffer) : (uncompressSync(p.body) as Buffer);
           if (!(await this.sendSplit(shard, raw, p.samples, v2, p.stale, res.detail))) return;
-          shard.backoff.reset();
-          shard.queue.ack();
-          if (p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
-        } else {
-          shard.backoff.reset();
-          shard.queue.ack();
-          this.m.failed.inc({ url: this.url, reason: p.stale ? "stale_refused" : `status_${res.status}` }, p.samples);
-          if (!p.stale) this.refused.warn({ url: this.url, status: res.status, samples: p.samples, detail: res.detail });
-        }
+        } else this.settled(res, p.samples, body.length, v2, p.stale);
+        shard.backoff.reset();
+        shard.queue.ack();
+        if ((split || (res.status >= 200 && res.status < 300)) && p.newestMs > this.highestSentMs) this.highestSentMs = p.newestMs;
       }
     } finally {
       shard.sending = false;
     }
+  }
+
+  /**
+   * Counts a request the receiver answered for good: accepted (a 2.0 receiver says how many it
+   * wrote; fewer than sent were not written, counted, not retried; one that does not say, a 1.x
+   * receiver given protocol "2.0", wrote nothing it could read), or refused, by status (staleness
+   * markers apart: a node's end the receiver did not take), and said (rate-limited).
+   */
+  private settled(res: SendResult, samples: number, bytes: number, v2: boolean, stale: boolean): void {
+    if (res.status >= 200 && res.status < 300) {
+      const notWritten = v2 ? Math.max(0, samples - (res.written ?? 0)) : 0;
+      if (v2 && res.written === null && samples > 0) this.refused.warn({ url: this.url, status: res.status, samples, detail: "no X-Prometheus-Remote-Write-Samples-Written: a 1.x receiver? use protocol auto or 1.0" });
+      if (notWritten > 0) this.m.failed.inc({ url: this.url, reason: "not_written" }, notWritten);
+      this.m.sent.inc({ url: this.url }, samples - notWritten);
+      this.m.bytes.inc({ url: this.url }, bytes);
+      return;
+    }
+    this.m.failed.inc({ url: this.url, reason: stale ? "stale_refused" : `status_${res.status}` }, samples);
+    if (!stale) this.refused.warn({ url: this.url, status: res.status, samples, detail: res.detail });
   }
 
   private waitToRetry(shard: SenderShard, retryAfterMs: number | null): Promise<void> {
@@ -121,35 +130,27 @@ export class RemoteWriteSender {
   private async sendSplit(shard: SenderShard, raw: Uint8Array, samples: number, v2: boolean, stale: boolean, detail: string): Promise<boolean> {
     const halves = splitRequest(raw, v2);
     if (halves === null) {
-      this.m.failed.inc({ url: this.url, reason: stale ? "stale_refused" : "status_400" }, samples);
-      if (!stale) this.refused.warn({ url: this.url, status: 400, samples, detail });
+      this.settled({ status: 400, retryAfterMs: null, written: null, detail }, samples, 0, v2, stale);
       return true;
     }
     this.m.split.inc({ url: this.url });
     for (const part of halves) {
       for (;;) {
-        let body = compressSync(Buffer.from(part.body));
-        if (this.zstd && !v2) body = Buffer.from(zstdCompress(part.body, 3));
-        const res = await this.client.send(body, shard.backoff.attempts, v2, this.zstd === true && !v2);
+        const zstd = this.zstd === true && !v2;
+        const body = zstd ? Buffer.from(zstdCompress(part.body, 3)) : compressSync(Buffer.from(part.body));
+        const res = await this.client.send(body, shard.backoff.attempts, v2, zstd);
         if (this.stopped) return false;
         this.m.requests.inc({ url: this.url, code: String(res.status) });
-        if (res.status >= 200 && res.status < 300) {
-          shard.backoff.reset();
-          const notWritten = v2 ? Math.max(0, part.samples - (res.written ?? 0)) : 0;
-          if (notWritten > 0) this.m.failed.inc({ url: this.url, reason: "not_written" }, notWritten);
-          this.m.sent.inc({ url: this.url }, part.samples - notWritten);
-          this.m.bytes.inc({ url: this.url }, body.length);
-        } else if (res.status === 0 || res.status === 429 || res.status >= 500) {
+        if (retryable(res.status)) {
           this.m.retried.inc({ url: this.url }, part.samples);
           await this.waitToRetry(shard, res.retryAfterMs);
           if (this.stopped) return false;
           continue;
-        } else if (res.status === 400 && SPLIT_WORTHY.test(res.detail)) {
-          if (!(await this.sendSplit(shard, part.body, part.samples, v2, stale, res.detail))) return false;
-        } else {
-          this.m.failed.inc({ url: this.url, reason: stale ? "stale_refused" : `status_${res.status}` }, part.samples);
-          if (!stale) this.refused.warn({ url: this.url, status: res.status, samples: part.samples, detail: res.detail });
         }
+        if (res.status === 400 && SPLIT_WORTHY.test(res.detail)) {
+          if (!(await this.sendSplit(shard, part.body, part.samples, v2, stale, res.detail))) return false;
+        } else this.settled(res, part.samples, body.length, v2, stale);
+        shard.backoff.reset();
         break;
       }
     }
