@@ -88,6 +88,7 @@ export function jobFromLogLine(r: Record<string, unknown>): JobUsageRecord | nul
   const h = num(r["duration_s"]) / 3600;
   const nodes = Array.isArray(r["nodes"]) ? r["nodes"].length : 1;
   const gpus = num(r["gpus"]);
+  const cpu = known(r["cpu_seconds"]);
   return {
     job_id: id,
     user: String(r["user"] ?? ""),
@@ -95,7 +96,7 @@ export function jobFromLogLine(r: Record<string, unknown>): JobUsageRecord | nul
     partition: String(r["partition"] ?? ""),
     ended_at: r["ended_at"],
     node_hours: nodes * h,
-    cpu_hours: known(r["cpu_seconds"]) === null ? null : num(r["cpu_seconds"]) / 3600,
+    cpu_hours: cpu === null ? null : cpu / 3600,
     // The root's sum of its nodes' CPUs × the job's duration (null when the nodes did not say).
     cpu_alloc_hours: num(r["cpus_allocated"]) > 0 ? num(r["cpus_allocated"]) * h : null,
     gpu_hours: gpus * h,

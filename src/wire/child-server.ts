@@ -62,7 +62,7 @@ export class ChildServer {
   private readonly server: grpc.Server;
   private readonly gate: ConnectionGate;
   private injector: grpc.ConnectionInjector | null = null;
-  /** Injectors of credentials a reload replaced: their connections keep them until they end. */
+  /** The tree port's TLS (tree.tls), before gRPC: null on a plain tree. */
   private terminator: TlsTerminator | null = null;
   private readonly links = new Map<grpc.ServerDuplexStream<Buffer, unknown>, HeldLink>();
   /** A node's one stream here: a newer Hello from the same node replaces the older stream. */

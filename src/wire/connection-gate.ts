@@ -3,7 +3,7 @@ import type { Registry } from "prom-client";
 import { BanyanError, Code } from "../core/errors.js";
 import { LimitedWarning, type Logger } from "../core/logger.js";
 import { counter, gauge } from "../core/metric-names.js";
-import { REFUSAL_HINT, handshakeRefusals, type HandshakeRefusal } from "./tls-terminator.js";
+import { REFUSAL_HINT, handshakeRefusals, type HandshakeRefusal } from "./handshake-refusal.js";
 
 /** Bounds on the connections of a tree port (`tree.*` in the configs). */
 export interface GateOptions {

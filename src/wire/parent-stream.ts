@@ -21,7 +21,6 @@ export interface ParentStreamEvents {
   onAcked?(): void;
 }
 
-
 const Client = grpc.makeGenericClientConstructor(uplinkServiceDefinition, "Uplink");
 
 interface SentBatch {

@@ -1,4 +1,4 @@
-import { handshakeRefusals } from "./tls-terminator.js";
+import { handshakeRefusals } from "./handshake-refusal.js";
 import type { Registry } from "prom-client";
 import { counter, gauge } from "../core/metric-names.js";
 

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { clientHandshakeRefusal } from "./tls-terminator.js";
+import { clientHandshakeRefusal } from "./handshake-refusal.js";
 import type { Registry } from "prom-client";
 import { Backoff } from "../core/backoff.js";
 import { OneShotTimer } from "../core/one-shot-timer.js";

@@ -1,5 +1,5 @@
 import t from "tap";
-import { clientHandshakeRefusal, handshakeRefusal } from "../../../src/wire/tls-terminator.js";
+import { clientHandshakeRefusal, handshakeRefusal } from "../../../src/wire/handshake-refusal.js";
 
 const err = (code: string, message = ""): Error => Object.assign(new Error(message), { code });
 
