@@ -32,8 +32,9 @@ export function pageFamilyOf(def: SeriesDef, typeOf: (family: string) => SeriesT
     (type === SeriesType.HistogramPart && (suffix === "_bucket" || suffix === "_sum" || suffix === "_count")) ||
     (type === SeriesType.SummaryPart && (suffix === "_sum" || suffix === "_count"));
   const key = fits ? family : def.name;
+  const keyType = fits ? type : (typeOf(key) ?? def.type);
   // A summary's quantile and a histogram's le must read as numbers, or the parser refuses the page.
-  const special = (typeOf(key) ?? def.type) === SeriesType.SummaryPart ? "quantile" : (typeOf(key) ?? def.type) === SeriesType.HistogramPart ? "le" : null;
+  const special = keyType === SeriesType.SummaryPart ? "quantile" : keyType === SeriesType.HistogramPart ? "le" : null;
   if (special !== null) for (const [n, v] of def.labels) if (n === special && !FLOAT.test(v)) return OFF_PAGE;
   return key;
 }

@@ -4,8 +4,7 @@ import type { AggregateEngine } from "./aggregates.js";
 import type { PageParts } from "./exposition-cache.js";
 import { familyHeader, formatValue, type ExpositionFormat } from "./exposition-text.js";
 import type { RootStore } from "./root-store.js";
-import { originIdentity } from "./origin-identity.js";
-import { NODE_SEEN_HELP, NODE_UP_HELP, PROM_CLIENT_TYPE } from "./root-series.js";
+import { NODE_SEEN_HELP, NODE_UP_HELP, PROM_CLIENT_TYPE, nodeLabels, pageNodes } from "./root-series.js";
 
 /**
  * The whole /metrics page of a root: the forwarded series (unless the site wants aggregates only),
@@ -38,21 +37,16 @@ export async function renderRootPage(
   }
 }
 
-/**
- * Each node's up and last-seen as this root sees it. The `root` label keeps two roots' views of one
- * node apart (a node that failed over is down at one and up at the other); `max by (instance)`
- * gives the cluster's view.
- */
+/** Each node's up and last-seen as this root sees it (labels: nodeLabels). */
 function nodeFamilies(format: ExpositionFormat, store: RootStore, expected: ReadonlySet<string>, rootName: string): string {
-  const names = new Set(expected);
-  for (const n of store.originNames) names.add(n);
-  const sorted = [...names].sort();
+  const sorted = [...pageNodes(store, expected)].sort();
   let up = familyHeader("banyan_node_up", SeriesType.Gauge, NODE_UP_HELP, format);
   let seen = familyHeader("banyan_node_last_seen_timestamp_seconds", SeriesType.Gauge, NODE_SEEN_HELP, format);
   for (const n of sorted) {
     const st = store.origin(n);
-    const id = originIdentity(n);
-    const inst = `{${id.cluster !== null ? `cluster="${escapeLabelValue(id.cluster)}",` : ""}instance="${escapeLabelValue(id.instance)}",root="${escapeLabelValue(rootName)}"} `;
+    // Written out in name order (a template: Object.entries per node cost 50 ms more a scrape at 50,000 nodes).
+    const l = nodeLabels(n, rootName);
+    const inst = `{${l["cluster"] !== undefined ? `cluster="${escapeLabelValue(l["cluster"])}",` : ""}instance="${escapeLabelValue(l["instance"]!)}",root="${escapeLabelValue(rootName)}"} `;
     up += `banyan_node_up${inst}${st?.up === true ? 1 : 0}\n`;
     if (st !== undefined && st.lastSeenMs > 0) seen += `banyan_node_last_seen_timestamp_seconds${inst}${st.lastSeenMs / 1000}\n`;
   }

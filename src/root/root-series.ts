@@ -47,9 +47,7 @@ export class RootSeries {
     const values: number[] = [];
     const nodes = new Map<string, readonly [SeriesDef, SeriesDef]>();
     const { store, rootName } = this.parts;
-    const names = new Set(this.parts.expected());
-    for (const n of store.originNames) names.add(n);
-    for (const n of names) {
+    for (const n of pageNodes(store, this.parts.expected())) {
       const pair = this.nodeDefs.get(n) ?? nodePair(n, rootName);
       nodes.set(n, pair);
       const st = store.origin(n);
@@ -88,9 +86,24 @@ export class RootSeries {
   }
 }
 
-function nodePair(origin: string, rootName: string): readonly [SeriesDef, SeriesDef] {
+/** The nodes a root's page gives up and last seen for: the topology's for this root, and every origin it holds. */
+export function pageNodes(store: RootStore, expected: ReadonlySet<string>): Set<string> {
+  const names = new Set(expected);
+  for (const n of store.originNames) names.add(n);
+  return names;
+}
+
+/**
+ * The labels of a node's up and last-seen series, by name: `cluster` (a central root's origin),
+ * `instance`, and `root`, which keeps two roots' views of one node apart (a node that failed over is
+ * down at one and up at the other; `max by (instance)` gives the cluster's view).
+ */
+export function nodeLabels(origin: string, rootName: string): Record<string, string> {
   const id = originIdentity(origin);
-  const labels: Record<string, string> = { instance: id.instance, root: rootName };
-  if (id.cluster !== null) labels.cluster = id.cluster;
+  return id.cluster !== null ? { cluster: id.cluster, instance: id.instance, root: rootName } : { instance: id.instance, root: rootName };
+}
+
+function nodePair(origin: string, rootName: string): readonly [SeriesDef, SeriesDef] {
+  const labels = nodeLabels(origin, rootName);
   return [seriesDef("banyan_node_up", labels, SeriesType.Gauge, { help: NODE_UP_HELP }), seriesDef("banyan_node_last_seen_timestamp_seconds", labels, SeriesType.Gauge, { help: NODE_SEEN_HELP })];
 }
