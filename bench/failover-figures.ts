@@ -5,7 +5,7 @@ import { expandHostlist } from "../topology/hostlist.js";
 import { parseAgentConfig } from "../src/agent/agent-config.js";
 import { startAgent } from "../src/agent/agent-daemon.js";
 import { startRoot, type RootDaemon } from "../src/root/root-daemon.js";
-import type { NodeDaemon } from "../src/wire/tree-node.js";
+import type { NodeDaemon } from "../src/node/node-daemon.js";
 import { silentLogger } from "../src/core/logger.js";
 import { parseRootConfig } from "../src/root/root-config.js";
 

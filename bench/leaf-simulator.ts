@@ -5,7 +5,7 @@ import { FrameKind, FrameSchema, type Alive, type Frame } from "../src/gen/banya
 import { namePhase } from "../src/series/keyframe-schedule.js";
 import { GrpcParentProbe } from "../src/wire/parent-probe.js";
 import { aliveRecord } from "../src/wire/frame-flow.js";
-import { slotAfter } from "../src/wire/sampler.js";
+import { slotAfter } from "../src/node/sampler.js";
 import { UplinkSession } from "../src/wire/uplink-session.js";
 import { connectTimeoutMs, defaultAckTimeoutMs, defaultHealAfterMs } from "../src/wire/tree-timing.js";
 import { TreeTls } from "../src/wire/tree-tls.js";

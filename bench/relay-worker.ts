@@ -2,7 +2,7 @@ import { Registry } from "prom-client";
 import { readTopologyFile } from "../topology/topology-file.js";
 import { parseAgentConfig } from "../src/agent/agent-config.js";
 import { startAgent } from "../src/agent/agent-daemon.js";
-import type { NodeDaemon } from "../src/wire/tree-node.js";
+import type { NodeDaemon } from "../src/node/node-daemon.js";
 import { silentLogger } from "../src/core/logger.js";
 import { treeTlsFiles } from "./bench-tls.js";
 

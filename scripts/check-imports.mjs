@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Enforces the one-way import flow (docs/design.md, "Layout"), and refuses circles of imports:
-//   gen → core → series → wire → agent | relay | root → cli;  topology/ uses only src/core, and
-//   the layers that start daemons (wire's tree node, the daemons, cli) may read it; bench/ may use
+//   gen → core → series → wire → node → agent | relay | root → cli;  topology/ uses only src/core,
+//   and the layers that start daemons (wire's TLS and authority, node, the daemons, cli) may read it; bench/ may use
 //   anything. The daemons never import each other: each composes itself (agent-daemon.ts, …).
 // Usage: node scripts/check-imports.mjs [--root DIR]   (exit 1 and one line per violation)
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -12,12 +12,13 @@ const ALLOWED = {
   "src/core": ["src/gen", "src/core"],
   "src/series": ["src/gen", "src/core", "src/series"],
   "src/wire": ["src/gen", "src/core", "src/series", "src/wire", "topology"],
-  "src/agent": ["src/gen", "src/core", "src/series", "src/wire", "src/agent", "topology"],
-  "src/relay": ["src/gen", "src/core", "src/series", "src/wire", "src/relay", "topology"],
-  "src/root": ["src/gen", "src/core", "src/series", "src/wire", "src/root", "topology"],
-  "src/cli": ["src/gen", "src/core", "src/series", "src/wire", "src/agent", "src/relay", "src/root", "src/cli", "topology", "bench"],
+  "src/node": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "topology"],
+  "src/agent": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/agent", "topology"],
+  "src/relay": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/relay", "topology"],
+  "src/root": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/root", "topology"],
+  "src/cli": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/agent", "src/relay", "src/root", "src/cli", "topology", "bench"],
   topology: ["src/core", "topology"],
-  bench: ["src/gen", "src/core", "src/series", "src/wire", "src/agent", "src/relay", "src/root", "src/cli", "topology", "bench"],
+  bench: ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/agent", "src/relay", "src/root", "src/cli", "topology", "bench"],
 };
 
 function layerOf(rel) {

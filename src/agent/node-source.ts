@@ -9,7 +9,7 @@ import { amazonEfaCollector, arpCollector, hwmonCollector, infinibandCollector, 
 import { processCollector } from "./collectors/process-collector.js";
 import { textfileCollector } from "./collectors/textfile-collector.js";
 import { timexCollector } from "./collectors/timex-collector.js";
-import type { SampleTarget, Source } from "../wire/source.js";
+import type { SampleTarget, Source } from "../node/source.js";
 
 /** Every collector, by the name config uses to switch it off. */
 export const COLLECTORS: readonly Collector[] = [

@@ -4,7 +4,7 @@ import type { Logger } from "../core/logger.js";
 import { SeriesType } from "../series/series-def.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
 import { gpuReadingsOf, type GpuReading, type GpuReadings } from "./gpu-readings.js";
-import type { SampleTarget, Source } from "../wire/source.js";
+import type { SampleTarget, Source } from "../node/source.js";
 
 /**
  * GPUs without dcgm-exporter: one long-lived `nvidia-smi --query-gpu=… --format=csv,noheader,nounits

@@ -11,7 +11,7 @@ import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { parseHostPort } from "../wire/uplink-grpc.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
 import { parseGroupingPath, tokenOf } from "./push-request.js";
-import type { SampleTarget, Source } from "../wire/source.js";
+import type { SampleTarget, Source } from "../node/source.js";
 
 /** The job a token belongs to, and its labels. */
 export interface PushAuth {

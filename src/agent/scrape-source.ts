@@ -3,7 +3,7 @@ import { forwardedType } from "../series/series-def.js";
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
 import { SeriesWriter } from "./collectors/series-writer.js";
 import { gpuReadingsOf, type GpuReading, type GpuReadings } from "./gpu-readings.js";
-import type { SampleTarget, Source } from "../wire/source.js";
+import type { SampleTarget, Source } from "../node/source.js";
 
 export interface ScrapeTarget {
   readonly url: string;

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { packageFile } from "../core/package-file.js";
 import { SeriesType, seriesDef, type SeriesDef } from "../series/series-def.js";
 import { parseExposition, type ParsedSample } from "../series/text-parser.js";
-import type { SampleTarget, Source } from "../wire/source.js";
+import type { SampleTarget, Source } from "../node/source.js";
 
 /**
  * A seeded stand-in for node_exporter, calibrated on a real scrape of it (node_exporter 1.5 on a

@@ -8,7 +8,7 @@ import { BanyanError, Code } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { AGENT_NODE_FLAGS } from "../agent/node-flags.js";
 import { exitOnError } from "./cli-errors.js";
-import type { DaemonContext } from "../wire/daemon-context.js";
+import type { DaemonContext } from "../node/daemon-context.js";
 import { logSchema } from "../wire/wire-config.js";
 import { routeGrpcLogs } from "../wire/uplink-grpc.js";
 import { subcommand } from "./subcommand.js";

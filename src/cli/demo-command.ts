@@ -13,7 +13,7 @@ import { parseHostPort, routeGrpcLogs } from "../wire/uplink-grpc.js";
 import { exitOnError, intOption } from "./cli-errors.js";
 import { startAgent } from "../agent/agent-daemon.js";
 import { startRoot, type RootDaemon } from "../root/root-daemon.js";
-import type { NodeDaemon } from "../wire/tree-node.js";
+import type { NodeDaemon } from "../node/node-daemon.js";
 import { subcommand } from "./subcommand.js";
 
 interface DemoFlags {

@@ -2,7 +2,7 @@ import { Registry } from "prom-client";
 import { bindAddress, nodesOfRoot, rootRecord, treeBindAddress } from "../../topology/topology-lookup.js";
 import { ChildServer } from "../wire/child-server.js";
 import { OriginAuthority } from "../wire/origin-authority.js";
-import type { DaemonContext } from "../wire/daemon-context.js";
+import type { DaemonContext } from "../node/daemon-context.js";
 import { resolveLimits, resolveTreePort } from "../wire/wire-config.js";
 import { AggregateEngine } from "./aggregates.js";
 import { RootHttpServer } from "./http-server.js";

@@ -1,6 +1,6 @@
 import type { Counter } from "prom-client";
 import type { Downlink } from "../wire/frame-flow.js";
-import { ResyncBudget } from "../wire/resync-budget.js";
+import { ResyncBudget } from "./resync-budget.js";
 import type { OriginState } from "./origin-state.js";
 
 export interface RootResyncOptions {

@@ -2,9 +2,10 @@ import { create } from "@bufbuild/protobuf";
 import { AliveSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
 
 /**
- * Where the daemons meet. A relay's child-facing server and an agent's sampler are frame sources;
- * an uplink session (toward a parent) and a root's store are frame sinks. The CLI wires them:
- * an interior node is sampler + child server → uplink; a root is child server → store.
+ * Where the daemons meet. A node's child-facing server and its sampler are frame sources; an
+ * uplink session (toward a parent) and a root's store are frame sinks. A node's daemon
+ * (src/node/node-daemon.ts) wires sampler + child server → uplink; a root's (root-daemon.ts) child
+ * server → store.
  */
 export interface FrameSink {
   /**

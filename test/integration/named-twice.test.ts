@@ -3,7 +3,7 @@ import t from "tap";
 import { parseAgentConfig } from "../../src/agent/agent-config.js";
 import { startAgent } from "../../src/agent/agent-daemon.js";
 import { silentLogger } from "../../src/core/logger.js";
-import type { NodeDaemon } from "../../src/wire/tree-node.js";
+import type { NodeDaemon } from "../../src/node/node-daemon.js";
 import { RecordingSource, eventually, sleep, startCluster } from "../fixtures/cluster.js";
 import { heard, isOtherLiveProcess } from "../../src/wire/child-link.js";
 

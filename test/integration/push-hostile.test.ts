@@ -3,7 +3,7 @@ import t from "tap";
 import { DEFAULT_PUSH_POLICY, PushServer, type PushAuth, type PushPolicy } from "../../src/agent/push-server.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { seriesKey, type SeriesDef } from "../../src/series/series-def.js";
-import type { SampleTarget } from "../../src/wire/source.js";
+import type { SampleTarget } from "../../src/node/source.js";
 
 /** Job 7's token is "t7"; the node's push token is "node-token". */
 const auth: PushAuth = {

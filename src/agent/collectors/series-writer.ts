@@ -1,5 +1,5 @@
 import { SeriesType, seriesDef } from "../../series/series-def.js";
-import type { SampleTarget } from "../../wire/source.js";
+import type { SampleTarget } from "../../node/source.js";
 import { kernelFiles } from "./kernel-files.js";
 
 /** Where a collector reads: the proc and sys trees and the root of the mounted filesystems. */

@@ -1,5 +1,5 @@
 import { SeriesWriter } from "../collectors/series-writer.js";
-import type { SampleTarget, Source } from "../../wire/source.js";
+import type { SampleTarget, Source } from "../../node/source.js";
 import type { JobRegistry } from "./job-registry.js";
 
 /**

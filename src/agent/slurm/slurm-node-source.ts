@@ -5,7 +5,7 @@ import { LimitedWarning } from "../../core/logger.js";
 import { SeriesType } from "../../series/series-def.js";
 import { SeriesWriter } from "../collectors/series-writer.js";
 import { BackgroundPoll } from "../background-poll.js";
-import type { SampleTarget, Source } from "../../wire/source.js";
+import type { SampleTarget, Source } from "../../node/source.js";
 
 const run = promisify(execFile);
 

@@ -4,7 +4,7 @@ import type { Logger } from "../../core/logger.js";
 import { SeriesType } from "../../series/series-def.js";
 import { SeriesWriter } from "../collectors/series-writer.js";
 import { BackgroundPoll } from "../background-poll.js";
-import type { SampleTarget, Source } from "../../wire/source.js";
+import type { SampleTarget, Source } from "../../node/source.js";
 import { parseAccountsAndUsers, parseCpus, parseFairshare, parseJobs, parseNodeStates, parseNodes, parsePartitionCpus, parseSdiag, type SchedulerSample } from "./scheduler-metrics.js";
 
 const run = promisify(execFile);

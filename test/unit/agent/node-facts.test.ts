@@ -4,7 +4,7 @@ import { join } from "node:path";
 import t from "tap";
 import { silentLogger } from "../../../src/core/logger.js";
 import { SlurmNodeSource } from "../../../src/agent/slurm/slurm-node-source.js";
-import { NodeStatusSource, type NodeStatus } from "../../../src/wire/node-status-source.js";
+import { NodeStatusSource, type NodeStatus } from "../../../src/node/node-status-source.js";
 import { recorder } from "./sources.test.js";
 
 t.test("node status - banyan_node_away is 1 exactly while the parent is not the planned one", async (t) => {

@@ -1,5 +1,5 @@
 import t from "tap";
-import type { SampleTarget } from "../../../src/wire/source.js";
+import type { SampleTarget } from "../../../src/node/source.js";
 import { SyntheticSource } from "../../../src/agent/synthetic-source.js";
 import { SeriesType, seriesKey, type SeriesDef } from "../../../src/series/series-def.js";
 

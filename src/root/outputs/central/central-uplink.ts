@@ -9,7 +9,7 @@ import { Codec, FrameKind, FrameSchema, type Alive, type Frame } from "../../../
 import type { AppliedFrame } from "../../../series/delta-decoder.js";
 import { aliveRecord } from "../../../wire/frame-flow.js";
 import { GrpcParentProbe } from "../../../wire/parent-probe.js";
-import { chainOf } from "../../../wire/tree-node.js";
+import { chainOf } from "../../../node/node-daemon.js";
 import { TreeTls, type TreeTlsConfig } from "../../../wire/tree-tls.js";
 import { UplinkSession } from "../../../wire/uplink-session.js";
 import type { WireLimits } from "../../../wire/wire-limits.js";

@@ -9,9 +9,9 @@ import { KeyframeSchedule, namePhase } from "../series/keyframe-schedule.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules, type PrecisionRule } from "../series/precision.js";
 import type { SeriesLimits } from "../series/payload.js";
 import type { SeriesDef } from "../series/series-def.js";
-import type { FrameSink } from "./frame-flow.js";
-import { encodePayload } from "./payload-codec.js";
-import { aliveRecord } from "./frame-flow.js";
+import type { FrameSink } from "../wire/frame-flow.js";
+import { encodePayload } from "../wire/payload-codec.js";
+import { aliveRecord } from "../wire/frame-flow.js";
 import type { SampleTarget, Source } from "./source.js";
 
 export interface SamplerOptions {
@@ -31,7 +31,7 @@ export interface SamplerOptions {
 }
 
 /**
- * The agent's sampling loop: every interval, at its branch's phase of it (a hash of the name), it
+ * A node's sampling loop (an agent's or a relay's): every interval, at its branch's phase of it (a hash of the name), it
  * runs the sources, encodes what left its precision bound, and hands one frame, or an alive
  * record when nothing changed, to its sink. Epoch and sequence live here: the epoch is the start
  * time in ms, bumped on every new uplink stream; the sequence never goes back.

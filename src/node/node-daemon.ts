@@ -1,21 +1,26 @@
 import { Registry } from "prom-client";
-import { nodeRecord, rootOfNode, treeAddress, treeBindAddress } from "../../topology/topology-lookup.js";
+import { nodeRecord, rootOfNode, samplingBranch, treeAddress, treeBindAddress } from "../../topology/topology-lookup.js";
 import type { Topology } from "../../topology/topology-file.js";
+import { defaultStartSpreadMs } from "../series/keyframe-schedule.js";
+import type { PrecisionRule } from "../series/precision.js";
 import type { DaemonContext } from "./daemon-context.js";
-import { RelayNode, type LocalOrigin } from "./relay-node.js";
-import { OriginAuthority } from "./origin-authority.js";
-import { TreeTls } from "./tree-tls.js";
-import type { UplinkTarget } from "./uplink-contract.js";
-import { resolveLimits, resolveTreePort, type TreeNodeConfig } from "./wire-config.js";
-import { defaultAckTimeoutMs, defaultHealAfterMs } from "./tree-timing.js";
+import { NodeStatusSource } from "./node-status-source.js";
+import { RelayNode } from "./relay-node.js";
+import { Sampler } from "./sampler.js";
+import type { Source } from "./source.js";
+import { OriginAuthority } from "../wire/origin-authority.js";
+import { TreeTls } from "../wire/tree-tls.js";
+import type { UplinkTarget } from "../wire/uplink-contract.js";
+import { resolveLimits, resolveTreePort, type TreeNodeConfig } from "../wire/wire-config.js";
+import { defaultAckTimeoutMs, defaultHealAfterMs } from "../wire/tree-timing.js";
 
-/** A node in the trees as a running daemon: an agent (sampler + relay) or a dedicated relay. */
-export interface NodeDaemon<S extends LocalOrigin | null = LocalOrigin | null> {
+/** A node in the trees as a running daemon: an agent or a dedicated relay, each a sampler and a relay. */
+export interface NodeDaemon {
   readonly name: string;
   /** Port children connect to, 0 for a leaf. */
   readonly port: number;
   readonly relay: RelayNode;
-  readonly sampler: S;
+  readonly sampler: Sampler;
   readonly registry: Registry;
   /** Follows a new topology: a changed parent moves the uplink. */
   reload(topology: Topology): void;
@@ -29,20 +34,31 @@ export function chainOf(topology: Topology, name: string, source: string): Uplin
   return [rec.parent, ...rec.fallbacks].map((n) => ({ name: n, address: treeAddress(topology, n), root: rootOfNode(topology, n) }));
 }
 
+/** What a node samples: an agent its host's sources, a relay none but its place in the trees. */
+export interface NodeSampling {
+  /** `job` label added to every series that has none. */
+  readonly job: string;
+  readonly keyframeIntervalMs: number;
+  /** The first keyframe waits for the node's phase within this window; default: spread by the topology's size. */
+  readonly startSpreadMs?: number;
+  /** The site's precision rules (the documented defaults follow them). */
+  readonly precision: readonly PrecisionRule[];
+  /** The node's sources; its place in the trees (NodeStatusSource) is sampled after them. */
+  readonly sources: readonly Source[];
+}
+
 /**
- * Starts the node's place in the trees: the child-facing server when the topology gives it
- * children, the uplink, and the local sampler the caller makes (an agent's) or none (a relay's).
+ * Starts a node of the trees, the runtime an agent and a relay share: the child-facing server when
+ * the topology gives it children, the uplink, and the sampler of `sampling`'s sources with the
+ * node's own status, at the phase of its branch of the trees.
  * Shutdown: the sampler, then the children's streams, then the uplink's drain.
  */
-export async function startTreeNode<S extends (LocalOrigin & { start(): void; stop(): void }) | null>(
-  ctx: DaemonContext,
-  config: TreeNodeConfig,
-  sampler: (relay: RelayNode, registry: Registry) => S,
-): Promise<NodeDaemon<S>> {
+export async function startNode(ctx: DaemonContext, config: TreeNodeConfig, sampling: NodeSampling): Promise<NodeDaemon> {
   const rec = nodeRecord(ctx.topology, ctx.name, ctx.topologySource);
   const tls = config.tree.tls !== undefined ? new TreeTls(config.tree.tls, ctx.name, ctx.topology) : null;
   const registry = ctx.registry ?? new Registry();
   const log = ctx.log.child({ node: ctx.name });
+  const limits = resolveLimits(config.limits);
   const authority = new OriginAuthority(ctx.topology);
   const relay = new RelayNode(
     {
@@ -56,7 +72,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
       ackTimeoutMs: config.ackTimeoutMs ?? defaultAckTimeoutMs(config.intervalMs),
       maxQueuedFrames: config.maxQueuedFrames,
       healAfterMs: config.healAfterMs ?? defaultHealAfterMs(config.intervalMs),
-      limits: resolveLimits(config.limits),
+      limits,
       treePort: resolveTreePort(config.tree),
       authority,
       ...(tls !== null ? { tls } : {}),
@@ -64,10 +80,29 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
     log,
     registry,
   );
-  const s = sampler(relay, registry);
-  if (s !== null) relay.attachLocal(s);
+  let sampler: Sampler | null = null;
+  const status = NodeStatusSource.of(relay, () => sampler?.lastTickSeconds);
+  sampler = new Sampler(
+    {
+      origin: ctx.name,
+      intervalMs: config.intervalMs,
+      keyframeIntervalMs: sampling.keyframeIntervalMs,
+      startSpreadMs: sampling.startSpreadMs ?? defaultStartSpreadMs(ctx.topology.nodes.size, sampling.keyframeIntervalMs),
+      job: sampling.job,
+      precision: sampling.precision,
+      limits,
+      phaseOf: samplingBranch(ctx.topology, ctx.name),
+    },
+    [...sampling.sources, status],
+    relay,
+    log.child({ part: "sampler" }),
+    registry,
+    () => relay.localTick(),
+  );
+  const s = sampler;
+  relay.attachLocal(s);
   const port = await relay.start();
-  s?.start();
+  s.start();
   log.info(
     { parent: rec.parent, children: rec.children.length, port, ...(tls !== null ? { certificate: tls.shown } : {}) },
     port > 0
@@ -92,7 +127,7 @@ export async function startTreeNode<S extends (LocalOrigin & { start(): void; st
       relay.uplink.setChain(chainOf(topology, ctx.name, ctx.topologySource), "topology reloaded");
     },
     async stop(drainMs = 1000) {
-      s?.stop();
+      s.stop();
       await relay.stop(drainMs);
     },
   };

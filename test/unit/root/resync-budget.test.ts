@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import t from "tap";
-import { ResyncBudget } from "../../../src/wire/resync-budget.js";
+import { ResyncBudget } from "../../../src/root/resync-budget.js";
 
 type Step = { kind: "need"; origin: number } | { kind: "key"; origin: number } | { kind: "wait"; ms: number };
 

@@ -2,17 +2,17 @@ import type { Registry } from "prom-client";
 import type { Logger } from "../core/logger.js";
 import { create } from "@bufbuild/protobuf";
 import { Codec, FrameKind, FrameSchema, type Alive, type Frame } from "../gen/banyan/v1/uplink_pb.js";
-import type { Downlink, FrameSink } from "./frame-flow.js";
-import { GrpcParentProbe, type ParentProbe } from "./parent-probe.js";
-import type { UplinkState, UplinkTarget } from "./uplink-contract.js";
-import { UplinkSession } from "./uplink-session.js";
-import type { WireLimits } from "./wire-limits.js";
-import type { OriginAuthority } from "./origin-authority.js";
-import type { TreeTls } from "./tree-tls.js";
-import { ChildServer, type ChildLink, type TreePortOptions } from "./child-server.js";
-import { connectTimeoutMs, handoverMs } from "./tree-timing.js";
+import type { Downlink, FrameSink } from "../wire/frame-flow.js";
+import { GrpcParentProbe, type ParentProbe } from "../wire/parent-probe.js";
+import type { UplinkState, UplinkTarget } from "../wire/uplink-contract.js";
+import { UplinkSession } from "../wire/uplink-session.js";
+import type { WireLimits } from "../wire/wire-limits.js";
+import type { OriginAuthority } from "../wire/origin-authority.js";
+import type { TreeTls } from "../wire/tree-tls.js";
+import { ChildServer, type ChildLink, type TreePortOptions } from "../wire/child-server.js";
+import { connectTimeoutMs, handoverMs } from "../wire/tree-timing.js";
 
-/** The node's own sampler, as the relay sees it (implemented by the agent's Sampler). */
+/** The node's own sampler, as the relay sees it (implemented by the Sampler every node runs). */
 export interface LocalOrigin {
   readonly origin: string;
   readonly epoch: bigint;

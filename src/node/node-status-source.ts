@@ -7,7 +7,7 @@ export interface NodeStatus {
   readonly parent: string;
   /** The parent the topology plans. */
   readonly planned: string;
-  /** Failovers since the agent started. */
+  /** Failovers since the node started. */
   readonly failovers: number;
   /** Failovers in the last hour. */
   readonly failoversLastHour: number;
@@ -26,7 +26,7 @@ const TICK_WINDOW = 15;
  *   banyan_node_failovers_total
  *   banyan_node_failovers_last_hour
  *   banyan_node_tick_max_seconds      the longest tick of the last 15 (collect and encode: how long
- *                                     the agent holds a core at once, at most), rounded to 0.1 ms
+ *                                     the node holds a core at once, at most), rounded to 0.1 ms
  */
 export class NodeStatusSource implements Source {
   readonly name = "node-status";

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { Registry } from "prom-client";
 import t from "tap";
-import { Sampler, slotAfter } from "../../../src/wire/sampler.js";
-import type { Source } from "../../../src/wire/source.js";
+import { Sampler, slotAfter } from "../../../src/node/sampler.js";
+import type { Source } from "../../../src/node/source.js";
 import { silentLogger } from "../../../src/core/logger.js";
 import { SeriesType } from "../../../src/series/series-def.js";
 import type { Alive, Frame } from "../../../src/gen/banyan/v1/uplink_pb.js";
