@@ -4,8 +4,8 @@ import { DeltaEncoder } from "../src/series/delta-encoder.js";
 import { PrecisionRules } from "../src/series/precision.js";
 import type { SeriesDef } from "../src/series/series-def.js";
 import { encodePayload } from "../src/wire/payload-codec.js";
-import { ExpositionCache } from "../src/root/exposition-cache.js";
-import { OriginState } from "../src/root/origin-state.js";
+import { ExpositionCache } from "../src/root/exposition/exposition-cache.js";
+import { OriginState } from "../src/root/ingest/origin-state.js";
 import { DEFAULT_SERIES_LIMITS } from "../src/series/payload.js";
 import { gzipSync } from "node:zlib";
 

@@ -21,6 +21,43 @@ const ALLOWED = {
   bench: ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/agent", "src/relay", "src/root", "src/cli", "topology", "bench"],
 };
 
+/**
+ * Rooms inside a layer, each with the rooms of its layer it may import (their order is the data
+ * path's: what is imported sits lower). The layer's own top files (src/root/root-daemon.ts, …) compose
+ * the rooms: they may import every room, and no room imports them.
+ */
+const ROOMS = {
+  "src/root": {
+    exposition: [],
+    events: ["exposition"],
+    outputs: ["exposition", "events"],
+    ingest: ["exposition", "events", "outputs"],
+    fleet: ["exposition", "events", "outputs", "ingest"],
+    api: ["exposition", "events", "outputs", "ingest", "fleet"],
+    central: ["exposition", "events", "outputs", "ingest", "fleet"],
+  },
+};
+
+/** The room of a file inside its layer (`ingest` for src/root/ingest/root-store.ts), "" for the layer's top files, null where the layer has no rooms. */
+function roomOf(rel, layer) {
+  if (!(layer in ROOMS)) return null;
+  const parts = rel.split(sep);
+  return parts.length > 3 ? parts[2] : "";
+}
+
+function roomViolation(rel, from, targetFile, target, spec) {
+  if (from !== target) return null;
+  const a = roomOf(rel, from);
+  const b = roomOf(targetFile, target);
+  if (a === null || a === b) return null;
+  const rooms = ROOMS[from];
+  if (a !== "" && !(a in rooms)) return `${rel}: ${from}/${a} is not a room check:imports knows (add it to ROOMS, with what it may import)`;
+  if (a === "") return null;
+  if (b === "") return `${rel}: imports ${spec}, a top file of ${from}, which composes the rooms: an arrow back up (move what ${a}/ needs into a room)`;
+  if (!rooms[a].includes(b)) return `${rel}: imports ${spec} (${from}/${b}), but ${from}/${a} may only import ${rooms[a].length > 0 ? rooms[a].map((r) => `${from}/${r}`).join(", ") : "no other room"}: an arrow back up`;
+  return null;
+}
+
 function layerOf(rel) {
   const parts = rel.split(sep);
   if (parts[0] === "src" && parts.length > 2) return `src/${parts[1]}`;
@@ -65,6 +102,8 @@ export function findImportViolations(root) {
         if (target !== null && !ALLOWED[from].includes(target)) {
           violations.push(`${rel}: imports ${spec} (${target}), but ${from} may only import ${ALLOWED[from].join(", ")}`);
         }
+        const up = roomViolation(rel, from, targetFile, target, spec);
+        if (up !== null) violations.push(up);
       }
     }
   }

@@ -1,5 +1,5 @@
 import type { Topology } from "../../topology/topology-file.js";
-import type { RootStatusReport } from "../root/root-status.js";
+import type { RootStatusReport } from "../root/fleet/root-status.js";
 
 /** One tree as the whole cluster sees it: merged from every root's /api/v1/status. */
 export interface ClusterTreeStatus {

@@ -6,7 +6,7 @@ import { logSchema, limitsSchema, positiveInt, treeSchema } from "../wire/wire-c
 import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js";
 import { alertmanagerSchema } from "./events/alertmanager.js";
 import { webhookSchema } from "./events/webhook.js";
-import { stragglerSchema } from "./events/stragglers.js";
+import { stragglerSchema } from "./fleet/stragglers.js";
 import { centralSchema, clustersSchema } from "./outputs/central/central-config.js";
 
 const aggregateSchema = z.strictObject({

@@ -1,6 +1,6 @@
 import t from "tap";
 import { formatClusterStatus, mergeStatuses } from "../../../src/cli/topology-status.js";
-import type { RootStatusReport, TreeStatus } from "../../../src/root/root-status.js";
+import type { RootStatusReport, TreeStatus } from "../../../src/root/fleet/root-status.js";
 import { generateTopology } from "../../../topology/generate.js";
 import { expandHostlist } from "../../../topology/hostlist.js";
 

@@ -52,3 +52,33 @@ t.test("import boundaries - a circle of imports fails, type-only imports include
   t.match(res.stderr, /a circle of imports: src\/wire\/a\.ts → src\/wire\/b\.ts → src\/wire\/c\.ts → src\/wire\/a\.ts/);
   t.notMatch(res.stderr, /d\.ts/, "a file that only imports into the circle is not in it");
 });
+
+t.test("import boundaries - inside the root, rooms import only the rooms below them, never the root's top files", async (t) => {
+  const ok = run(
+    tree({
+      "src/root/exposition/cache.ts": "export const c = 1;",
+      "src/root/outputs/root-output.ts": 'import { c } from "../exposition/cache.js";',
+      "src/root/ingest/store.ts": 'import type { RootOutput } from "../outputs/root-output.js";',
+      "src/root/api/http.ts": 'import { Store } from "../ingest/store.js";',
+      "src/root/root-daemon.ts": 'import "./api/http.js";\nimport "./ingest/store.js";',
+      "src/node/node-daemon.ts": 'import { x } from "../wire/frame.js";',
+      "src/agent/agent-daemon.ts": 'import { startNode } from "../node/node-daemon.js";',
+    }),
+  );
+  t.equal(ok.status, 0, ok.stderr);
+  const res = run(
+    tree({
+      "src/root/outputs/remote-write/out.ts": 'import type { OriginState } from "../../ingest/origin-state.js";',
+      "src/root/ingest/store.ts": 'import { Jobs } from "../fleet/jobs.js";',
+      "src/root/fleet/plan.ts": 'import type { RootConfig } from "../root-config.js";',
+      "src/root/attic/old.ts": 'import { c } from "../exposition/cache.js";',
+      "src/wire/frame.ts": 'import { Sampler } from "../node/sampler.js";',
+    }),
+  );
+  t.equal(res.status, 1);
+  t.match(res.stderr, /src\/root\/outputs\/remote-write\/out\.ts: imports \.\.\/\.\.\/ingest\/origin-state\.js \(src\/root\/ingest\), but src\/root\/outputs may only import src\/root\/exposition, src\/root\/events: an arrow back up/);
+  t.match(res.stderr, /src\/root\/ingest\/store\.ts: imports \.\.\/fleet\/jobs\.js \(src\/root\/fleet\)/);
+  t.match(res.stderr, /src\/root\/fleet\/plan\.ts: imports \.\.\/root-config\.js, a top file of src\/root/);
+  t.match(res.stderr, /src\/root\/attic\/old\.ts: src\/root\/attic is not a room/);
+  t.match(res.stderr, /src\/wire\/frame\.ts: imports \.\.\/node\/sampler\.js \(src\/node\)/);
+});

@@ -63,9 +63,9 @@ t.test("text parser - a bad line is reported with its number and the good lines 
 });
 
 import fc from "fast-check";
-import { ExpositionCache } from "../../../src/root/exposition-cache.js";
+import { ExpositionCache } from "../../../src/root/exposition/exposition-cache.js";
 import { seriesDef } from "../../../src/series/series-def.js";
-import { OriginState } from "../../../src/root/origin-state.js";
+import { OriginState } from "../../../src/root/ingest/origin-state.js";
 import { DeltaEncoder } from "../../../src/series/delta-encoder.js";
 import { DEFAULT_SERIES_LIMITS } from "../../../src/series/payload.js";
 

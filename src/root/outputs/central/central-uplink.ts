@@ -13,12 +13,10 @@ import { chainOf } from "../../../node/node-daemon.js";
 import { TreeTls, type TreeTlsConfig } from "../../../wire/tree-tls.js";
 import { UplinkSession } from "../../../wire/uplink-session.js";
 import type { WireLimits } from "../../../wire/wire-limits.js";
-import type { AggregateEngine } from "../../aggregates.js";
 import { encodeEvents, MAX_EVENTS_PER_FRAME } from "../../events/event-frames.js";
 import type { EventLog, RootEvent } from "../../events/event-log.js";
-import { clusterOrigin } from "../../origin-identity.js";
-import type { OriginState } from "../../origin-state.js";
-import type { HiddenReason, OutputView, RootOutput } from "../root-output.js";
+import { clusterOrigin } from "../../exposition/origin-identity.js";
+import type { AggregatesView, HiddenReason, OriginView, OutputView, RootOutput } from "../root-output.js";
 import type { CentralConfig } from "./central-config.js";
 import { ForwardFilter } from "./forward-filter.js";
 import { ForwardedOrigin, freshSeq } from "./forwarded-origin.js";
@@ -32,7 +30,7 @@ export interface CentralSources {
   /** tree.tls of the root: its identity toward the central roots unless central.tls names another. */
   readonly treeTls?: TreeTlsConfig;
   summary(): RootSummary;
-  aggregates(): AggregateEngine;
+  aggregates(): AggregatesView;
   readonly events: EventLog;
 }
 
@@ -54,8 +52,8 @@ export class CentralUplink implements RootOutput {
   private readonly centralName: string;
   private readonly filter: ForwardFilter;
   private readonly session: UplinkSession;
-  private readonly forwarded = new Map<OriginState, ForwardedOrigin>();
-  private readonly byWire = new Map<string, OriginState>();
+  private readonly forwarded = new Map<OriginView, ForwardedOrigin>();
+  private readonly byWire = new Map<string, OriginView>();
   private readonly summary: SummaryOrigin;
   private eventsSeq = freshSeq();
   private pending: RootEvent[] = [];
@@ -132,14 +130,14 @@ export class CentralUplink implements RootOutput {
     await this.session.close(1000);
   }
 
-  applied(origin: OriginState, applied: AppliedFrame): void {
+  applied(origin: OriginView, applied: AppliedFrame): void {
     if (!this.filter.raw) return;
     const f = this.forwarded.get(origin);
     if (f === undefined) return this.shown(origin);
     this.send(f.applied(origin, applied), "delta");
   }
 
-  shown(origin: OriginState): void {
+  shown(origin: OriginView): void {
     if (!this.filter.raw) return;
     let f = this.forwarded.get(origin);
     if (f === undefined) {
@@ -150,7 +148,7 @@ export class CentralUplink implements RootOutput {
     this.send(f.restart(origin), "key");
   }
 
-  hidden(origin: OriginState, _why: HiddenReason): void {
+  hidden(origin: OriginView, _why: HiddenReason): void {
     const f = this.forwarded.get(origin);
     if (f === undefined) return;
     this.forwarded.delete(origin);

@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { FrameKind, FrameSchema, type Frame } from "../../../gen/banyan/v1/uplink_pb.js";
-import type { AppliedFrame, DeltaDecoder } from "../../../series/delta-decoder.js";
+import type { AppliedFrame } from "../../../series/delta-decoder.js";
 import { DeltaEncoder } from "../../../series/delta-encoder.js";
 import type { SeriesLimits } from "../../../series/payload.js";
 import { EXACT, PrecisionRules } from "../../../series/precision.js";
 import { encodePayload } from "../../../wire/payload-codec.js";
-import type { OriginState } from "../../origin-state.js";
 import type { ForwardFilter } from "./forward-filter.js";
+import type { DecodedSeries, OriginView } from "../root-output.js";
 
 /**
  * Exact re-encoding: the cluster's root already holds each value within the node's bound, and
@@ -36,7 +36,7 @@ export class ForwardedOrigin {
   /** The cluster root's series id → the encoder's id; -1: not forwarded. */
   private idMap = new Int32Array(0);
   /** The cluster root's decoder the map is of: a KEY frame there brings a new one (and new ids). */
-  private source: DeltaDecoder | null = null;
+  private source: DecodedSeries | null = null;
   epoch: bigint;
   seq = freshSeq();
   /** Set when a frame went up since the last tick (else the tick proves it alive). */
@@ -46,7 +46,7 @@ export class ForwardedOrigin {
     readonly wireName: string,
     private readonly filter: ForwardFilter,
     private readonly limits: SeriesLimits,
-    st: OriginState,
+    st: OriginView,
   ) {
     this.epoch = st.epoch;
     this.encoder = new DeltaEncoder(FORWARD_PRECISION, limits);
@@ -59,7 +59,7 @@ export class ForwardedOrigin {
    * Every series afresh (the origin was shown, took a KEY frame at the cluster's root, or the
    * central root asked): a new encoder, whose next frame is a KEY frame.
    */
-  restart(st: OriginState): Frame | null {
+  restart(st: OriginView): Frame | null {
     this.epoch = st.epoch;
     this.encoder = new DeltaEncoder(FORWARD_PRECISION, this.limits);
     const d = st.decoded;
@@ -70,7 +70,7 @@ export class ForwardedOrigin {
   }
 
   /** Follows one applied frame (a KEY frame there restarts); returns the frame to send up, or null when nothing forwarded changed. */
-  applied(st: OriginState, a: AppliedFrame): Frame | null {
+  applied(st: OriginView, a: AppliedFrame): Frame | null {
     if (st.decoded !== this.source) return this.restart(st);
     for (const id of a.gone) {
       if (id < this.idMap.length && this.idMap[id]! >= 0) this.encoder.remove(this.idMap[id]!);
@@ -90,7 +90,7 @@ export class ForwardedOrigin {
     return touched ? this.frame(st) : null;
   }
 
-  private learn(st: OriginState, id: number): void {
+  private learn(st: OriginView, id: number): void {
     if (id >= this.idMap.length) {
       const grown = new Int32Array(Math.max(id + 1, 2 * this.idMap.length)).fill(-1);
       grown.set(this.idMap);
@@ -104,7 +104,7 @@ export class ForwardedOrigin {
     if (eid >= 0) this.encoder.set(eid, st.value(id));
   }
 
-  private frame(st: OriginState): Frame | null {
+  private frame(st: OriginView): Frame | null {
     if (!this.announced && this.encoder.size === 0) return null;
     this.announced = true;
     const f = this.encoder.encode();

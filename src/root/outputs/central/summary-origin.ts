@@ -3,9 +3,9 @@ import { FrameKind, FrameSchema, type Frame } from "../../../gen/banyan/v1/uplin
 import { DeltaEncoder } from "../../../series/delta-encoder.js";
 import type { SeriesLimits } from "../../../series/payload.js";
 import { SeriesType, seriesKey, type LabelPairs, type SeriesDef } from "../../../series/series-def.js";
-import type { AggregateEngine } from "../../aggregates.js";
 import { encodePayload } from "../../../wire/payload-codec.js";
 import { FORWARD_PRECISION, freshSeq } from "./forwarded-origin.js";
+import type { AggregatesView } from "../root-output.js";
 
 /** What a cluster's root says of itself at the central root, whatever its filter. */
 export interface RootSummary {
@@ -52,7 +52,7 @@ export class SummaryOrigin {
   }
 
   /** This tick's frame, or null when nothing changed. */
-  tick(summary: RootSummary, aggregates: AggregateEngine | null, nowMs: number): Frame | null {
+  tick(summary: RootSummary, aggregates: AggregatesView | null, nowMs: number): Frame | null {
     this.seen.clear();
     this.put(NODES_UP.name, NODES_UP, summary.nodesUp);
     this.put(NODES_EXPECTED.name, NODES_EXPECTED, summary.nodesExpected);

@@ -5,8 +5,7 @@ import { LimitedWarning, type Logger } from "../../../core/logger.js";
 import type { AppliedFrame } from "../../../series/delta-decoder.js";
 import { namePhase } from "../../../series/keyframe-schedule.js";
 import { METRIC_TYPE } from "./metric-type.js";
-import type { OriginState } from "../../origin-state.js";
-import type { HiddenReason, OutputView, RootOutput, RootSeriesSnapshot } from "../root-output.js";
+import type { HiddenReason, OriginView, OutputView, RootOutput, RootSeriesSnapshot } from "../root-output.js";
 import { RemoteWriteClient, redactUrl } from "./remote-write-client.js";
 import type { RemoteWriteConfig } from "./remote-write-config.js";
 import { SeriesFilter } from "./series-filter.js";
@@ -52,11 +51,11 @@ export class RemoteWriteOutput implements RootOutput {
   private readonly external: ExternalLabels;
   private readonly filter: SeriesFilter;
   /** The origins that are up, by refresh slot: a step refreshes one slot's origins without looking at the others. */
-  private readonly refreshSlots: Set<OriginState>[];
+  private readonly refreshSlots: Set<OriginView>[];
   /** Nodes gone down whose staleness markers are still to be written, and at what time (see STALE_PER_STEP). */
-  private readonly pendingStale = new Map<OriginState, number>();
+  private readonly pendingStale = new Map<OriginView, number>();
   /** Newest sample time written per origin: an older one (a node's clock stepped back) is dropped, not sent out of order. */
-  private readonly newestOf = new WeakMap<OriginState, number>();
+  private readonly newestOf = new WeakMap<OriginView, number>();
   /** Samples outside [now - maxAgeMs, now + maxFutureMs]: a line a minute at most (a node's clock stays off). */
   private readonly outOfWindow: LimitedWarning;
   private readonly releaseDir: () => void;
@@ -160,7 +159,7 @@ export class RemoteWriteOutput implements RootOutput {
     this.m.outputs.delete(this.gauges);
   }
 
-  applied(origin: OriginState, applied: AppliedFrame, timeMs: number): void {
+  applied(origin: OriginView, applied: AppliedFrame, timeMs: number): void {
     const now = this.clock();
     if (!this.fresh(origin, timeMs, applied.changedCount, now)) return;
     const shard = this.shardOf(origin);
@@ -174,13 +173,13 @@ export class RemoteWriteOutput implements RootOutput {
     }
   }
 
-  shown(origin: OriginState): void {
+  shown(origin: OriginView): void {
     this.pendingStale.delete(origin);
     this.slotSet(origin).add(origin);
     this.writeAll(origin, origin.lastSampleMs, false);
   }
 
-  hidden(origin: OriginState, why: HiddenReason): void {
+  hidden(origin: OriginView, why: HiddenReason): void {
     this.slotSet(origin).delete(origin);
     // A node that moved to another parent keeps its series there (at another root, maybe writing to
     // the same receiver): no end is marked. A node gone silent gets Prometheus' staleness markers,
@@ -247,7 +246,7 @@ export class RemoteWriteOutput implements RootOutput {
    * is outside the receiver's window (maxAgeMs, maxFutureMs: the node's clock is far off, or the
    * frame is over an hour late).
    */
-  private fresh(origin: OriginState, timeMs: number, samples: number, now: number): boolean {
+  private fresh(origin: OriginView, timeMs: number, samples: number, now: number): boolean {
     if (!this.inWindow(origin, timeMs, samples, now)) return false;
     const newest = this.newestOf.get(origin) ?? 0;
     if (timeMs < newest) {
@@ -260,7 +259,7 @@ export class RemoteWriteOutput implements RootOutput {
   }
 
   /** False (and counted, the node named once a minute) when `timeMs` is outside [now - maxAgeMs, now + maxFutureMs]. */
-  private inWindow(origin: OriginState, timeMs: number, samples: number, now: number): boolean {
+  private inWindow(origin: OriginView, timeMs: number, samples: number, now: number): boolean {
     const { maxAgeMs, maxFutureMs } = this.config;
     const reason = maxFutureMs > 0 && timeMs > now + maxFutureMs ? "future" : maxAgeMs > 0 && timeMs < now - maxAgeMs ? "too_old" : null;
     if (reason === null) return true;
@@ -270,7 +269,7 @@ export class RemoteWriteOutput implements RootOutput {
   }
 
   /** Every series of an origin at one time: when it comes up, its refresh, and its staleness markers. */
-  private writeAll(origin: OriginState, timeMs: number, stale: boolean): void {
+  private writeAll(origin: OriginView, timeMs: number, stale: boolean): void {
     const d = origin.decoded;
     const now = this.clock();
     if (!stale && !this.fresh(origin, timeMs, origin.seriesCount, now)) return;
@@ -287,11 +286,11 @@ export class RemoteWriteOutput implements RootOutput {
   }
 
   /** The refresh slot of an origin (its name's phase of refreshMs). */
-  private slotSet(origin: OriginState): Set<OriginState> {
+  private slotSet(origin: OriginView): Set<OriginView> {
     return this.refreshSlots[slotOf(origin.name, this.refreshSlots.length)]!;
   }
 
-  private shardOf(origin: OriginState): Shard {
+  private shardOf(origin: OriginView): Shard {
     // The hash's low bits (its high bits pick the refresh slot and the sampling phase: nodes that
     // sample, or refresh, together still spread over the shards).
     return this.shards[Math.floor(namePhase(origin.name) * 2 ** 32) % this.shards.length]!;

@@ -1,6 +1,6 @@
 import { grownTo } from "../../../core/typed-arrays.js";
 import type { SeriesDef } from "../../../series/series-def.js";
-import type { OriginIdentity } from "../../origin-identity.js";
+import type { OriginIdentity } from "../../exposition/origin-identity.js";
 import type { RequestWriter } from "./write-request.js";
 import { METRIC_TYPE } from "./metric-type.js";
 

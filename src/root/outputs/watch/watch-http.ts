@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { formatValue } from "../../exposition-text.js";
+import { formatValue } from "../../exposition/exposition-text.js";
 import type { WatchHub } from "./watch-hub.js";
 import { watchPartsOf, watchSpecOf, type WatchRequestParts, type WatchSpec } from "./watch-spec.js";
 import type { WatchMessage, WatchSample, WatchSink } from "./watcher.js";

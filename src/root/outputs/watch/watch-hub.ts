@@ -1,9 +1,8 @@
 import type { Registry } from "prom-client";
 import { counter, gauge } from "../../../core/metric-names.js";
-import type { AppliedFrame, DeltaDecoder } from "../../../series/delta-decoder.js";
+import type { AppliedFrame } from "../../../series/delta-decoder.js";
 import type { SeriesDef } from "../../../series/series-def.js";
-import type { OriginState } from "../../origin-state.js";
-import type { HiddenReason, OutputView, RootOutput } from "../root-output.js";
+import type { DecodedSeries, HiddenReason, OriginView, OutputView, RootOutput } from "../root-output.js";
 import type { WatchSpec } from "./watch-spec.js";
 import { Watcher, type Member, type WatchSample, type WatchSink } from "./watcher.js";
 
@@ -23,7 +22,7 @@ const FLUSH_EVERY_MS = 20;
 
 interface Watched {
   /** The decoder the ids are of: a KEY frame brings a new one (and new ids). */
-  decoder: DeltaDecoder;
+  decoder: DecodedSeries;
   readonly members: Map<number, Member[]>;
 }
 
@@ -41,7 +40,7 @@ export class WatchHub implements RootOutput {
   private readonly byName = new Map<string, Set<Watcher>>();
   /** Watchers with a selector that names no metric: asked about every series. */
   private readonly anyName = new Set<Watcher>();
-  private readonly watched = new Map<OriginState, Watched>();
+  private readonly watched = new Map<OriginView, Watched>();
   private timer: NodeJS.Timeout | null = null;
   private readonly m;
 
@@ -121,7 +120,7 @@ export class WatchHub implements RootOutput {
     return w.snapshot(nowMs).samples;
   }
 
-  applied(origin: OriginState, applied: AppliedFrame): void {
+  applied(origin: OriginView, applied: AppliedFrame): void {
     if (this.watchers.size === 0) return;
     const now = Date.now();
     const ws = this.watched.get(origin);
@@ -139,7 +138,7 @@ export class WatchHub implements RootOutput {
     }
   }
 
-  shown(origin: OriginState): void {
+  shown(origin: OriginView): void {
     if (this.watchers.size === 0) return;
     const now = Date.now();
     // A KEY frame renumbers: the origin's members leave quietly and join again (a series that is
@@ -167,7 +166,7 @@ export class WatchHub implements RootOutput {
     for (const [w, keys] of before) for (const labels of keys.values()) w.goneLabels(labels, now);
   }
 
-  hidden(origin: OriginState, _why: HiddenReason): void {
+  hidden(origin: OriginView, _why: HiddenReason): void {
     const ws = this.watched.get(origin);
     if (ws === undefined) return;
     const now = Date.now();
@@ -194,7 +193,7 @@ export class WatchHub implements RootOutput {
   /** Finds what a new watcher matches among the series held now; true when it is over its series bound. */
   private matchExisting(w: Watcher, spec: WatchSpec, index = true): boolean {
     const names = spec.selectors.map((s) => s.metricName);
-    const consider = (st: OriginState, id: number): boolean => {
+    const consider = (st: OriginView, id: number): boolean => {
       const def = st.decoded.def(id);
       if (def === undefined || !w.wants(def, st)) return false;
       const m = w.join(st, id, def);
@@ -218,7 +217,7 @@ export class WatchHub implements RootOutput {
     return false;
   }
 
-  private joinId(origin: OriginState, id: number, def: SeriesDef): Member[] {
+  private joinId(origin: OriginView, id: number, def: SeriesDef): Member[] {
     const out: Member[] = [];
     const ask = (w: Watcher): void => {
       if (w.closed || !w.wants(def, origin)) return;
@@ -236,7 +235,7 @@ export class WatchHub implements RootOutput {
     return out;
   }
 
-  private index(origin: OriginState, id: number, m: Member): void {
+  private index(origin: OriginView, id: number, m: Member): void {
     let ws = this.watched.get(origin);
     if (ws === undefined) this.watched.set(origin, (ws = { decoder: origin.decoded, members: new Map() }));
     let list = ws.members.get(id);

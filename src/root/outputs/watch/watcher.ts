@@ -1,6 +1,6 @@
 import type { SeriesDef } from "../../../series/series-def.js";
-import type { OriginState } from "../../origin-state.js";
 import type { WatchSpec } from "./watch-spec.js";
+import type { OriginView } from "../root-output.js";
 
 /** One series (or group) in a message: its labels as Prometheus shows them, its value and sample time. */
 export interface WatchSample {
@@ -30,7 +30,7 @@ export interface WatchSink {
 /** A watched series: which origin and id, its labels, and where it stands in the watcher's flushes. */
 export interface Member {
   readonly watcher: Watcher;
-  readonly origin: OriginState;
+  readonly origin: OriginView;
   readonly id: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly group: Group | null;
@@ -78,13 +78,13 @@ export class Watcher {
     return this.members.size;
   }
 
-  wants(def: SeriesDef, origin: OriginState): boolean {
+  wants(def: SeriesDef, origin: OriginView): boolean {
     for (const s of this.spec.selectors) if (s.matches(def.name, def.labels, origin.labels)) return true;
     return false;
   }
 
   /** A matching series joins; null when the watcher already has its most series (the hub drops it). */
-  join(origin: OriginState, id: number, def: SeriesDef): Member | null {
+  join(origin: OriginView, id: number, def: SeriesDef): Member | null {
     if (this.members.size >= this.maxSeries) return null;
     const labels: Record<string, string> = { __name__: def.name };
     for (const [k, v] of def.labels) if (v !== "") labels[k] = v;

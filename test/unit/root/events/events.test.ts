@@ -72,7 +72,7 @@ t.test("alertmanager output - fires, re-sends with endsAt = now + 4 × resend, r
 });
 
 t.test("event watch - a resync storm is one event when it starts and one when it ends", async (t) => {
-  const { EventWatch } = await import("../../../../src/root/events/event-watch.js");
+  const { EventWatch } = await import("../../../../src/root/fleet/event-watch.js");
   const events = new EventLog("r1", new Registry());
   let waiting = 0;
   const store = { originNames: [][Symbol.iterator](), originStates: [][Symbol.iterator](), origin: () => undefined, onNodeChange: () => undefined, get resyncsWaiting() { return waiting; } };
