@@ -5,10 +5,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AGENT_NODE_FLAGS } from "../src/agent/node-flags.js";
-import { generateTopology } from "../topology/generate.js";
-import { writeTopologyFile } from "../topology/topology-file.js";
-import { applyScheduling } from "../src/agent/scheduling.js";
+import { AGENT_NODE_FLAGS } from "../src/agent/index.js";
+import { generateTopology } from "../src/tools/topology/index.js";
+import { writeTopologyFile } from "../src/topology/topology-file.js";
+import { applyScheduling } from "../src/agent/index.js";
 import { waitHttp } from "./bench-cluster.js";
 import { processStats } from "./process-stats.js";
 

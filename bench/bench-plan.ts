@@ -1,7 +1,7 @@
-import { generateTopology } from "../topology/generate.js";
-import type { NodeRecord, Topology } from "../topology/topology-file.js";
+import { generateTopology } from "../src/tools/topology/index.js";
+import type { NodeRecord, Topology } from "../src/topology/topology-file.js";
 import { choosePortBase } from "./bench-ports.js";
-import { samplingBranch, subtreeOf, treeAddress } from "../topology/topology-lookup.js";
+import { samplingBranch, subtreeOf, treeAddress } from "../src/topology/topology-lookup.js";
 
 /**
  * How a benchmark cluster is laid out on one machine: the top levels of every tree are real relays

@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Registry } from "prom-client";
-import { generateCentralTopology } from "../topology/central.js";
-import { generateTopology } from "../topology/generate.js";
-import { formatTopology } from "../topology/topology-file.js";
+import { generateCentralTopology } from "../src/tools/topology/index.js";
+import { generateTopology } from "../src/tools/topology/index.js";
+import { formatTopology } from "../src/topology/topology-file.js";
 import { silentLogger } from "../src/core/logger.js";
-import { parseRootConfig } from "../src/root/root-config.js";
+import { parseRootConfig } from "../src/root/index.js";
 import { SyntheticFeed } from "./synthetic-feed.js";
-import { startRoot, type RootDaemon } from "../src/root/root-daemon.js";
+import { startRoot, type RootDaemon } from "../src/root/index.js";
 
 /**
  * The central link's cost: a cluster root fed `nodes` synthetic nodes (node_exporter's names, `series`

@@ -1,6 +1,6 @@
 import { Session } from "node:inspector/promises";
-import { NodeSource } from "../src/agent/node-source.js";
-import type { SampleTarget } from "../src/node/source.js";
+import { NodeSource } from "../src/agent/index.js";
+import type { SampleTarget } from "../src/node/index.js";
 
 /**
  * The procfs collectors alone, on this machine's /proc and /sys, ticked back to back in this

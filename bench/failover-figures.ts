@@ -1,13 +1,13 @@
 import { Registry } from "prom-client";
-import { generateTopology } from "../topology/generate.js";
+import { generateTopology } from "../src/tools/topology/index.js";
 import { choosePortBase } from "./bench-ports.js";
-import { expandHostlist } from "../topology/hostlist.js";
-import { parseAgentConfig } from "../src/agent/agent-config.js";
-import { startAgent } from "../src/agent/agent-daemon.js";
-import { startRoot, type RootDaemon } from "../src/root/root-daemon.js";
-import type { NodeDaemon } from "../src/node/node-daemon.js";
+import { expandHostlist } from "../src/topology/hostlist.js";
+import { parseAgentConfig } from "../src/agent/index.js";
+import { startAgent } from "../src/agent/index.js";
+import { startRoot, type RootDaemon } from "../src/root/index.js";
+import type { NodeDaemon } from "../src/node/index.js";
 import { silentLogger } from "../src/core/logger.js";
-import { parseRootConfig } from "../src/root/root-config.js";
+import { parseRootConfig } from "../src/root/index.js";
 
 /**
  * Failover figures with the default settings (1 s interval, ack timeout 2 s, dead after 3 s):

@@ -1,11 +1,11 @@
-import { SyntheticSource } from "../src/agent/synthetic-source.js";
+import { SyntheticSource } from "../src/agent/index.js";
 import type { Codec } from "../src/gen/banyan/v1/uplink_pb.js";
 import { DeltaEncoder } from "../src/series/delta-encoder.js";
 import { PrecisionRules } from "../src/series/precision.js";
 import type { SeriesDef } from "../src/series/series-def.js";
 import { encodePayload } from "../src/wire/payload-codec.js";
-import { ExpositionCache } from "../src/root/exposition/exposition-cache.js";
-import { OriginState } from "../src/root/ingest/origin-state.js";
+import { ExpositionCache } from "../src/root/exposition/index.js";
+import { OriginState } from "../src/root/ingest/index.js";
 import { DEFAULT_SERIES_LIMITS } from "../src/series/payload.js";
 import { gzipSync } from "node:zlib";
 

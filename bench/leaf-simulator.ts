@@ -5,11 +5,11 @@ import { FrameKind, FrameSchema, type Alive, type Frame } from "../src/gen/banya
 import { namePhase } from "../src/series/keyframe-schedule.js";
 import { GrpcParentProbe } from "../src/wire/parent-probe.js";
 import { aliveRecord } from "../src/wire/frame-flow.js";
-import { slotAfter } from "../src/node/sampler.js";
+import { slotAfter } from "../src/node/index.js";
 import { UplinkSession } from "../src/wire/uplink-session.js";
 import { connectTimeoutMs, defaultAckTimeoutMs, defaultHealAfterMs } from "../src/wire/tree-timing.js";
 import { TreeTls } from "../src/wire/tree-tls.js";
-import { readTopologyFile } from "../topology/topology-file.js";
+import { readTopologyFile } from "../src/topology/topology-file.js";
 import { treeTlsFiles } from "./bench-tls.js";
 import { DEFAULT_MAX_QUEUED_FRAMES } from "../src/wire/wire-config.js";
 import { DEFAULT_WIRE_LIMITS } from "../src/wire/wire-limits.js";

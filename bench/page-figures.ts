@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import CDP from "chrome-remote-interface";
 import { Registry } from "prom-client";
-import { generateTopology } from "../topology/generate.js";
+import { generateTopology } from "../src/tools/topology/index.js";
 import { silentLogger } from "../src/core/logger.js";
-import { parseRootConfig } from "../src/root/root-config.js";
+import { parseRootConfig } from "../src/root/index.js";
 import { SyntheticFeed } from "./synthetic-feed.js";
-import { startRoot } from "../src/root/root-daemon.js";
+import { startRoot } from "../src/root/index.js";
 
 /**
  * The live page's cost: a root fed `nodes` synthetic nodes (8 trees, `series` each, 10 % changing a

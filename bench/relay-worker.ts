@@ -1,8 +1,8 @@
 import { Registry } from "prom-client";
-import { readTopologyFile } from "../topology/topology-file.js";
-import { parseAgentConfig } from "../src/agent/agent-config.js";
-import { startAgent } from "../src/agent/agent-daemon.js";
-import type { NodeDaemon } from "../src/node/node-daemon.js";
+import { readTopologyFile } from "../src/topology/topology-file.js";
+import { parseAgentConfig } from "../src/agent/index.js";
+import { startAgent } from "../src/agent/index.js";
+import type { NodeDaemon } from "../src/node/index.js";
 import { silentLogger } from "../src/core/logger.js";
 import { treeTlsFiles } from "./bench-tls.js";
 

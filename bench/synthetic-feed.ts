@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { SyntheticSource } from "../src/agent/synthetic-source.js";
+import { SyntheticSource } from "../src/agent/index.js";
 import { FrameKind, FrameSchema, type Frame } from "../src/gen/banyan/v1/uplink_pb.js";
 import { DeltaEncoder } from "../src/series/delta-encoder.js";
 import { DEFAULT_PRECISION_RULES, PrecisionRules } from "../src/series/precision.js";

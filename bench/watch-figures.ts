@@ -3,11 +3,11 @@ import { request } from "node:http";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
-import { generateTopology } from "../topology/generate.js";
+import { generateTopology } from "../src/tools/topology/index.js";
 import { silentLogger } from "../src/core/logger.js";
-import { parseRootConfig } from "../src/root/root-config.js";
+import { parseRootConfig } from "../src/root/index.js";
 import { SyntheticFeed } from "./synthetic-feed.js";
-import { startRoot } from "../src/root/root-daemon.js";
+import { startRoot } from "../src/root/index.js";
 
 /**
  * The watch API's cost: a root ingesting `nodes` synthetic nodes × `series` (10 % changing a second)

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Enforces the one-way import flow (docs/design.md, "Layout"), and refuses circles of imports:
-//   gen → core → series → wire → node → agent | relay | root → cli;  topology/ uses only src/core,
-//   and the layers that start daemons (wire's TLS and authority, node, the daemons, cli) may read it; bench/ may use
-//   anything. The daemons never import each other: each composes itself (agent-daemon.ts, …).
+//   gen → core → topology → series → wire → node → agent | relay | root → cli, with tools (the
+//   admin's: topology generation and checks, certificates, dashboards, the usage report) beside the
+//   daemons, on core, topology and series only; inside src/root its rooms (ROOMS) in the data path's
+//   order. The daemons never import each other: each composes itself (agent-daemon.ts, …). bench/
+//   enters node, agent, relay, root and tools only by their front doors (index.ts: DOORS).
 // Usage: node scripts/check-imports.mjs [--root DIR]   (exit 1 and one line per violation)
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -10,15 +12,16 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 const ALLOWED = {
   "src/gen": ["src/gen"],
   "src/core": ["src/gen", "src/core"],
+  "src/topology": ["src/core", "src/topology"],
   "src/series": ["src/gen", "src/core", "src/series"],
-  "src/wire": ["src/gen", "src/core", "src/series", "src/wire", "topology"],
-  "src/node": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "topology"],
-  "src/agent": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/agent", "topology"],
-  "src/relay": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/relay", "topology"],
-  "src/root": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/root", "topology"],
-  "src/cli": ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/agent", "src/relay", "src/root", "src/cli", "topology", "bench"],
-  topology: ["src/core", "topology"],
-  bench: ["src/gen", "src/core", "src/series", "src/wire", "src/node", "src/agent", "src/relay", "src/root", "src/cli", "topology", "bench"],
+  "src/wire": ["src/gen", "src/core", "src/topology", "src/series", "src/wire"],
+  "src/node": ["src/gen", "src/core", "src/topology", "src/series", "src/wire", "src/node"],
+  "src/agent": ["src/gen", "src/core", "src/topology", "src/series", "src/wire", "src/node", "src/agent"],
+  "src/relay": ["src/gen", "src/core", "src/topology", "src/series", "src/wire", "src/node", "src/relay"],
+  "src/root": ["src/gen", "src/core", "src/topology", "src/series", "src/wire", "src/node", "src/root"],
+  "src/tools": ["src/core", "src/topology", "src/series", "src/tools"],
+  "src/cli": ["src/gen", "src/core", "src/topology", "src/series", "src/wire", "src/node", "src/agent", "src/relay", "src/root", "src/tools", "src/cli", "bench"],
+  bench: ["src/gen", "src/core", "src/topology", "src/series", "src/wire", "src/node", "src/agent", "src/relay", "src/root", "src/tools", "src/cli", "bench"],
 };
 
 /**
@@ -37,6 +40,21 @@ const ROOMS = {
     central: ["exposition", "events", "outputs", "ingest", "fleet"],
   },
 };
+
+/**
+ * The layers bench/ enters only by a front door: the layer's index.ts, or a room's (src/root/ingest/index.ts,
+ * src/tools/topology/index.ts). What a door does not export is the room's own business.
+ */
+const DOORS = ["src/node", "src/agent", "src/relay", "src/root", "src/tools"];
+
+/** Why bench/ may not import `targetFile` of `target`, or null when it is a front door (or the layer has none). */
+function benchViolation(rel, targetFile, target, spec) {
+  if (!DOORS.includes(target)) return null;
+  if (targetFile.split(sep).at(-1) === "index.ts" && targetFile.split(sep).length <= 4) return null;
+  const parts = targetFile.split(sep);
+  const door = parts.length > 3 && (target === "src/root" || target === "src/tools") ? `${parts.slice(0, 3).join("/")}/index.ts` : `${target}/index.ts`;
+  return `${rel}: imports ${spec}, inside ${target}: bench/ enters ${target} by its front door (${door}; export from there what the bench needs)`;
+}
 
 /** The room of a file inside its layer (`ingest` for src/root/ingest/root-store.ts), "" for the layer's top files, null where the layer has no rooms. */
 function roomOf(rel, layer) {
@@ -61,7 +79,7 @@ function roomViolation(rel, from, targetFile, target, spec) {
 function layerOf(rel) {
   const parts = rel.split(sep);
   if (parts[0] === "src" && parts.length > 2) return `src/${parts[1]}`;
-  if (parts[0] === "topology" || parts[0] === "bench") return parts[0];
+  if (parts[0] === "bench") return parts[0];
   return null;
 }
 
@@ -85,7 +103,7 @@ export function findImportViolations(root) {
   const violations = [];
   /** file → the files it imports (relative to root, .ts), type-only imports included: a circle of types is still a circle. */
   const graph = new Map();
-  for (const top of ["src", "topology", "bench"]) {
+  for (const top of ["src", "bench"]) {
     for (const file of tsFiles(join(root, top))) {
       const rel = relative(root, file);
       const from = layerOf(rel);
@@ -104,6 +122,8 @@ export function findImportViolations(root) {
         }
         const up = roomViolation(rel, from, targetFile, target, spec);
         if (up !== null) violations.push(up);
+        const inside = from === "bench" && target !== null ? benchViolation(rel, targetFile, target, spec) : null;
+        if (inside !== null) violations.push(inside);
       }
     }
   }

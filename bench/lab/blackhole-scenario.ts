@@ -1,6 +1,6 @@
 import type { BenchCluster } from "../bench-cluster.js";
 import { CounterGrowth } from "../root-metrics.js";
-import { subtreeOf } from "../../topology/topology-lookup.js";
+import { subtreeOf } from "../../src/topology/topology-lookup.js";
 import { LabFaults } from "./lab-faults.js";
 import { CounterWatch, sleep, view, type View } from "./lab-view.js";
 

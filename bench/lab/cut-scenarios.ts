@@ -1,8 +1,8 @@
 import type { BenchCluster } from "../bench-cluster.js";
 import { processStats } from "../process-stats.js";
 import { CounterGrowth } from "../root-metrics.js";
-import { nodesOfRoot } from "../../topology/topology-lookup.js";
-import type { RootRecord } from "../../topology/topology-file.js";
+import { nodesOfRoot } from "../../src/topology/topology-lookup.js";
+import type { RootRecord } from "../../src/topology/topology-file.js";
 import { LabFaults } from "./lab-faults.js";
 import { LabPrometheus } from "./lab-prometheus.js";
 import { droppedBetween, sleep, view, type View } from "./lab-view.js";

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { makeCertificates } from "../../src/cli/certs-command.js";
+import { makeCertificates } from "../../src/tools/certs/index.js";
 import type { BenchCluster } from "../bench-cluster.js";
 import type { BenchOptions } from "../bench-options.js";
 import { blackholeScenario, type BlackholeFigures } from "./blackhole-scenario.js";

@@ -1,5 +1,5 @@
-import type { NodeRecord, Topology } from "../../topology/topology-file.js";
-import { subtreeOf, treeAddress } from "../../topology/topology-lookup.js";
+import type { NodeRecord, Topology } from "../../src/topology/topology-file.js";
+import { subtreeOf, treeAddress } from "../../src/topology/topology-lookup.js";
 import type { BenchPlan, SimulatedStream } from "../bench-plan.js";
 
 /** Where the bench itself runs on a lab: its scrapes and API calls leave from this host. */

@@ -3,8 +3,8 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Topology } from "../../topology/topology-file.js";
-import { renderTopology } from "../../topology/renderers.js";
+import type { Topology } from "../../src/topology/topology-file.js";
+import { renderTopology } from "../../src/tools/topology/index.js";
 import { which } from "../prometheus-baseline.js";
 
 /**

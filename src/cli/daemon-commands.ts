@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { Command, Option } from "commander";
-import { readTopologyFile } from "../../topology/topology-file.js";
+import { readTopologyFile } from "../topology/topology-file.js";
 import { z } from "zod";
 import { applyOverrides, parseConfig, readYamlFile, type ConfigSource } from "../core/config-file.js";
 import { BanyanError, Code } from "../core/errors.js";

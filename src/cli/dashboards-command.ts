@@ -5,8 +5,8 @@ import { stringify } from "yaml";
 import { BanyanError, Code } from "../core/errors.js";
 import { exitOnError } from "./cli-errors.js";
 import { subcommand } from "./subcommand.js";
-import { DASHBOARDS } from "./dashboards/banyan-dashboards.js";
-import { dashboardJson, queriesOf } from "./dashboards/grafana.js";
+import { DASHBOARDS } from "../tools/dashboards/banyan-dashboards.js";
+import { dashboardJson, queriesOf } from "../tools/dashboards/grafana.js";
 
 /** Grafana's file provider for the written directory: drop it in provisioning/dashboards/. */
 export function providerYaml(dir: string, folder: string): string {

@@ -1,9 +1,9 @@
 import { Command } from "commander";
 import { BanyanError, Code } from "../core/errors.js";
-import { DEFAULT_HTTP_PORT, DEFAULT_TREE_PORT } from "../../topology/generate.js";
-import { generateCentralTopology } from "../../topology/central.js";
-import { readHostlistArgument } from "../../topology/hostlist.js";
-import { formatTopology, writeTopologyFile } from "../../topology/topology-file.js";
+import { DEFAULT_HTTP_PORT, DEFAULT_TREE_PORT } from "../tools/topology/generate.js";
+import { generateCentralTopology } from "../tools/topology/central.js";
+import { readHostlistArgument } from "../topology/hostlist.js";
+import { formatTopology, writeTopologyFile } from "../topology/topology-file.js";
 import { exitOnError, intOption } from "./cli-errors.js";
 import { subcommand } from "./subcommand.js";
 

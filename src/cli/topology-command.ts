@@ -1,19 +1,19 @@
 import { Command, Option } from "commander";
 import { BanyanError, Code } from "../core/errors.js";
-import { checkTopology } from "../../topology/check.js";
+import { checkTopology } from "../tools/topology/check.js";
 import {
   DEFAULT_FANOUT,
   DEFAULT_HTTP_PORT,
   DEFAULT_TREE_PORT,
   DEFAULT_TREES,
   generateTopology,
-} from "../../topology/generate.js";
-import { readHostlistArgument } from "../../topology/hostlist.js";
+} from "../tools/topology/generate.js";
+import { readHostlistArgument } from "../topology/hostlist.js";
 import { centralCommand } from "./topology-central-command.js";
-import { RENDER_FORMATS, renderTopology, type RenderFormat } from "../../topology/renderers.js";
-import { readSwitchLayout } from "../../topology/switch-layout.js";
-import { formatTopology, readTopologyFile, writeTopologyFile } from "../../topology/topology-file.js";
-import { diffTopologies, topologyStats, type TopologyStats } from "../../topology/topology-stats.js";
+import { RENDER_FORMATS, renderTopology, type RenderFormat } from "../tools/topology/renderers.js";
+import { readSwitchLayout } from "../tools/topology/switch-layout.js";
+import { formatTopology, readTopologyFile, writeTopologyFile } from "../topology/topology-file.js";
+import { diffTopologies, topologyStats, type TopologyStats } from "../tools/topology/topology-stats.js";
 import { exitOnError, intOption } from "./cli-errors.js";
 import { subcommand } from "./subcommand.js";
 import { fetchRootStatuses, formatClusterStatus, mergeStatuses } from "./topology-status.js";

@@ -1,4 +1,4 @@
-import type { Topology } from "../../topology/topology-file.js";
+import type { Topology } from "../topology/topology-file.js";
 import type { RootStatusReport } from "../root/fleet/root-status.js";
 
 /** One tree as the whole cluster sees it: merged from every root's /api/v1/status. */

@@ -1,6 +1,6 @@
 import { Registry } from "prom-client";
-import { nodeRecord, rootOfNode, samplingBranch, treeAddress, treeBindAddress } from "../../topology/topology-lookup.js";
-import type { Topology } from "../../topology/topology-file.js";
+import { nodeRecord, rootOfNode, samplingBranch, treeAddress, treeBindAddress } from "../topology/topology-lookup.js";
+import type { Topology } from "../topology/topology-file.js";
 import { defaultStartSpreadMs } from "../series/keyframe-schedule.js";
 import type { PrecisionRule } from "../series/precision.js";
 import type { DaemonContext } from "./daemon-context.js";

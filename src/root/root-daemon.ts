@@ -1,5 +1,5 @@
 import { Registry } from "prom-client";
-import { bindAddress, nodesOfRoot, rootRecord, treeBindAddress } from "../../topology/topology-lookup.js";
+import { bindAddress, nodesOfRoot, rootRecord, treeBindAddress } from "../topology/topology-lookup.js";
 import { ChildServer } from "../wire/child-server.js";
 import { OriginAuthority } from "../wire/origin-authority.js";
 import type { DaemonContext } from "../node/daemon-context.js";
@@ -39,7 +39,7 @@ import { polledStream } from "./outputs/watch/polled-stream.js";
 import { overDefaults } from "../core/config-file.js";
 import { ClusterQuotas } from "./ingest/cluster-quotas.js";
 import { clusterEventsTaker, clusterStatus, clustersOf } from "./central/central-view.js";
-import { readTopologyFile, type RootRecord, type Topology } from "../../topology/topology-file.js";
+import { readTopologyFile, type RootRecord, type Topology } from "../topology/topology-file.js";
 import { defaultDeadAfterMs } from "../wire/tree-timing.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { Topology } from "../../topology/topology-file.js";
+import type { Topology } from "../topology/topology-file.js";
 
 /** Deeper than any tree Banyan plans (depth 14 at 100,000 nodes): a parent cycle in a hand-edited file ends here. */
 const MAX_DEPTH = 64;

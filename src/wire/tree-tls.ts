@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { z } from "zod";
-import type { Topology } from "../../topology/topology-file.js";
+import type { Topology } from "../topology/topology-file.js";
 import { BanyanError, Code } from "../core/errors.js";
 import { unreadableBecause } from "../core/unix-accounts.js";
 

@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Registry } from "prom-client";
 import t from "tap";
-import { generateCentralTopology } from "../../topology/central.js";
-import { formatTopology } from "../../topology/topology-file.js";
+import { generateCentralTopology } from "../../src/tools/topology/central.js";
+import { formatTopology } from "../../src/topology/topology-file.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { parseRootConfig } from "../../src/root/root-config.js";
 import { startRoot, type RootDaemon } from "../../src/root/root-daemon.js";
 import { eventually, startCluster, type TestCluster } from "../fixtures/cluster.js";
-import { makeCertificates } from "../../src/cli/certs-command.js";
+import { makeCertificates } from "../../src/tools/certs/certificates.js";
 
 type Status = { trees: { tree: number; nodes: number; guest_nodes: string[]; down_nodes: string[] }[]; clusters?: { cluster: string; up: boolean; roots: { root: string; connected: boolean }[]; nodes_up: number; nodes_expected: number; forwarded_nodes_up: number; series: number }[] };
 type Ev = { type: string; node?: string; labels: Record<string, string> };

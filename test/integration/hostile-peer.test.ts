@@ -4,7 +4,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { Registry } from "prom-client";
 import t from "tap";
-import { generateTopology } from "../../topology/generate.js";
+import { generateTopology } from "../../src/tools/topology/generate.js";
 import { startRoot } from "../../src/root/root-daemon.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { Codec, FrameKind, FrameSchema, UpSchema, type Frame } from "../../src/gen/banyan/v1/uplink_pb.js";
@@ -15,7 +15,7 @@ import { SeriesType, seriesDef } from "../../src/series/series-def.js";
 import { encodePayload } from "../../src/wire/payload-codec.js";
 import { UPLINK_STREAM_PATH, decodeDown } from "../../src/wire/uplink-grpc.js";
 import { eventually } from "../fixtures/cluster.js";
-import { generateCentralTopology } from "../../topology/central.js";
+import { generateCentralTopology } from "../../src/tools/topology/central.js";
 import { encodeEvents } from "../../src/root/events/event-frames.js";
 
 /** A client that writes raw bytes, so a test can send what no Banyan node would. */

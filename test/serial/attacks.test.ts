@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { readTopologyFile } from "../../topology/topology-file.js";
+import { readTopologyFile } from "../../src/topology/topology-file.js";
 import { FrameKind, FrameSchema, UpSchema, type Frame } from "../../src/gen/banyan/v1/uplink_pb.js";
 import { DeltaEncoder } from "../../src/series/delta-encoder.js";
 import { SeriesType, seriesDef } from "../../src/series/series-def.js";

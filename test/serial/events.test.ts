@@ -119,7 +119,7 @@ t.test("events - a straggler: one node of a job idles while the others work, a j
   const grpc = await import("@grpc/grpc-js");
   const { create, toBinary } = await import("@bufbuild/protobuf");
   const { Registry } = await import("prom-client");
-  const { generateTopology } = await import("../../topology/generate.js");
+  const { generateTopology } = await import("../../src/tools/topology/generate.js");
   const { startRoot } = await import("../../src/root/root-daemon.js");
   const { parseRootConfig } = await import("../../src/root/root-config.js");
   const { silentLogger } = await import("../../src/core/logger.js");

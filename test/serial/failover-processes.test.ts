@@ -88,7 +88,7 @@ t.test("overflow - a relay whose parent is throttled drops its oldest deltas, th
     agentConfig: { ackTimeoutMs: 120_000, maxQueuedFrames: 6, healAfterMs: 60_000 },
   });
   const topo = join(dir, "overflow.json");
-  const { writeTopologyFile } = await import("../../topology/topology-file.js");
+  const { writeTopologyFile } = await import("../../src/topology/topology-file.js");
   writeTopologyFile(topo, cluster.topology);
   const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--set", "intervalMs=250", "--set", "deadAfterMs=60000", "--set", "resyncIntervalMs=200"]);
   t.teardown(async () => {

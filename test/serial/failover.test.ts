@@ -1,5 +1,5 @@
 import t from "tap";
-import { generateTopology } from "../../topology/generate.js";
+import { generateTopology } from "../../src/tools/topology/generate.js";
 import { eventually, sleep, startCluster, watchCounters } from "../fixtures/cluster.js";
 
 /** Descendants of a node in the topology. */

@@ -7,7 +7,7 @@ import { eventually, sleep } from "../fixtures/cluster.js";
 import { httpText, startBanyan, startProcess, type Started } from "../fixtures/processes.js";
 import { requireProgram } from "../fixtures/programs.js";
 import { fetchRootStatuses, mergeStatuses, type ClusterStatus } from "../../src/cli/topology-status.js";
-import { readTopologyFile } from "../../topology/topology-file.js";
+import { readTopologyFile } from "../../src/topology/topology-file.js";
 
 const BASE = 29600;
 const dir = mkdtempSync(join(tmpdir(), "banyan-handover-"));

@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { readTopologyFile } from "../../topology/topology-file.js";
+import { readTopologyFile } from "../../src/topology/topology-file.js";
 import { banyan } from "../fixtures/banyan-cli.js";
 import { eventually } from "../fixtures/cluster.js";
 import { httpText, startBanyan, startProcess, type Started } from "../fixtures/processes.js";

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { generateTopology } from "../../topology/generate.js";
-import { expandHostlist } from "../../topology/hostlist.js";
-import { renderTopology } from "../../topology/renderers.js";
+import { generateTopology } from "../../src/tools/topology/generate.js";
+import { expandHostlist } from "../../src/topology/hostlist.js";
+import { renderTopology } from "../../src/tools/topology/renderers.js";
 import { requireProgram } from "../fixtures/programs.js";
 
 const { topology } = generateTopology({ nodes: expandHostlist("node[001-100]"), roots: expandHostlist("svc[1-3]") });

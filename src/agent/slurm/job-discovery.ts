@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { expandHostlist } from "../../../topology/hostlist.js";
+import { expandHostlist } from "../../topology/hostlist.js";
 import { LimitedWarning, type Logger } from "../../core/logger.js";
 import { parseGpuList } from "../gpu-readings.js";
 import type { ControlRequest } from "./control-server.js";

@@ -1,4 +1,4 @@
-import type { Topology } from "../../../topology/topology-file.js";
+import type { Topology } from "../../topology/topology-file.js";
 import type { Logger } from "../../core/logger.js";
 import { LimitedWarning } from "../../core/logger.js";
 import type { Frame } from "../../gen/banyan/v1/uplink_pb.js";

@@ -1,6 +1,6 @@
-import type { Topology } from "../../../topology/topology-file.js";
-import { rootRecord } from "../../../topology/topology-lookup.js";
-import { expandHostlist } from "../../../topology/hostlist.js";
+import type { Topology } from "../../topology/topology-file.js";
+import { rootRecord } from "../../topology/topology-lookup.js";
+import { expandHostlist } from "../../topology/hostlist.js";
 import type { StatusPlan } from "./root-status.js";
 
 /** Labels for the nodes of a hostlist (the root's `events.nodeLabels`). */

@@ -1,8 +1,8 @@
 import t from "tap";
 import { formatClusterStatus, mergeStatuses } from "../../../src/cli/topology-status.js";
 import type { RootStatusReport, TreeStatus } from "../../../src/root/fleet/root-status.js";
-import { generateTopology } from "../../../topology/generate.js";
-import { expandHostlist } from "../../../topology/hostlist.js";
+import { generateTopology } from "../../../src/tools/topology/generate.js";
+import { expandHostlist } from "../../../src/topology/hostlist.js";
 
 const { topology } = generateTopology({ nodes: expandHostlist("n[1-8]"), roots: expandHostlist("r[1-2]"), trees: 2 });
 const nodesOf = (tree: number): string[] => [...topology.nodes].filter(([, r]) => r.tree === tree).map(([n]) => n);

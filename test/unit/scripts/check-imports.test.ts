@@ -14,8 +14,9 @@ t.test("import boundaries - the one-way flow passes", async (t) => {
       "src/core/errors.ts": "export const x = 1;",
       "src/series/encoder.ts": 'import { x } from "../core/errors.js";',
       "src/relay/server.ts": 'import type { X } from "../wire/frame.js";\nimport { y } from "./local.js";',
-      "src/cli/main.ts": 'import "../relay/server.js";\nimport { a } from "../../topology/generate.js";',
-      "topology/generate.ts": 'import { BanyanError } from "../src/core/errors.js";',
+      "src/cli/main.ts": 'import "../relay/server.js";\nimport { a } from "../tools/topology/generate.js";',
+      "src/tools/topology/generate.ts": 'import { BanyanError } from "../../core/errors.js";\nimport { hosts } from "../../topology/hostlist.js";',
+      "src/topology/hostlist.ts": 'import { BanyanError } from "../core/errors.js";',
     }),
   );
   t.equal(res.status, 0, res.stderr);
@@ -27,7 +28,8 @@ t.test("import boundaries - a daemon importing another daemon, or series importi
       "src/relay/server.ts": 'import { Sampler } from "../agent/sampler.js";',
       "src/series/encoder.ts": 'export { Store } from "../root/store.js";',
       "src/wire/codec.ts": 'const m = await import("../relay/server.js");',
-      "topology/generate.ts": 'import { Frame } from "../src/wire/frame.js";',
+      "src/topology/topology-file.ts": 'import { Frame } from "../wire/frame.js";',
+      "src/tools/usage/usage-report.ts": 'import { RootStore } from "../../root/ingest/root-store.js";',
       "src/agent/ok.ts": 'import { x } from "@grpc/grpc-js";',
     }),
   );
@@ -35,7 +37,8 @@ t.test("import boundaries - a daemon importing another daemon, or series importi
   t.match(res.stderr, /src\/relay\/server\.ts: imports \.\.\/agent\/sampler\.js \(src\/agent\)/);
   t.match(res.stderr, /src\/series\/encoder\.ts: imports \.\.\/root\/store\.js \(src\/root\)/);
   t.match(res.stderr, /src\/wire\/codec\.ts: imports \.\.\/relay\/server\.js/);
-  t.match(res.stderr, /topology\/generate\.ts: imports \.\.\/src\/wire\/frame\.js \(src\/wire\), but topology may only import src\/core, topology/);
+  t.match(res.stderr, /src\/topology\/topology-file\.ts: imports \.\.\/wire\/frame\.js \(src\/wire\), but src\/topology may only import src\/core, src\/topology/);
+  t.match(res.stderr, /src\/tools\/usage\/usage-report\.ts: imports \.\.\/\.\.\/root\/ingest\/root-store\.js \(src\/root\)/, "the admin's tools never import a daemon");
   t.notMatch(res.stderr, /ok\.ts/, "packages are not layers");
 });
 
@@ -81,4 +84,23 @@ t.test("import boundaries - inside the root, rooms import only the rooms below t
   t.match(res.stderr, /src\/root\/fleet\/plan\.ts: imports \.\.\/root-config\.js, a top file of src\/root/);
   t.match(res.stderr, /src\/root\/attic\/old\.ts: src\/root\/attic is not a room/);
   t.match(res.stderr, /src\/wire\/frame\.ts: imports \.\.\/node\/sampler\.js \(src\/node\)/);
+});
+
+t.test("import boundaries - bench/ enters the daemons and tools by their front doors only", async (t) => {
+  const ok = run(
+    tree({
+      "src/root/index.ts": 'export { startRoot } from "./root-daemon.js";',
+      "src/root/ingest/index.ts": 'export { RootStore } from "./root-store.js";',
+      "bench/a.ts": 'import { startRoot } from "../src/root/index.js";\nimport { RootStore } from "../src/root/ingest/index.js";\nimport { encodePayload } from "../src/wire/payload-codec.js";',
+    }),
+  );
+  t.equal(ok.status, 0, ok.stderr);
+  const res = run(
+    tree({
+      "bench/b.ts": 'import { OriginState } from "../src/root/ingest/origin-state.js";\nimport { startAgent } from "../src/agent/agent-daemon.js";',
+    }),
+  );
+  t.equal(res.status, 1);
+  t.match(res.stderr, /bench\/b\.ts: imports \.\.\/src\/root\/ingest\/origin-state\.js, inside src\/root: bench\/ enters src\/root by its front door \(src\/root\/ingest\/index\.ts/);
+  t.match(res.stderr, /bench\/b\.ts: imports \.\.\/src\/agent\/agent-daemon\.js, inside src\/agent: bench\/ enters src\/agent by its front door \(src\/agent\/index\.ts/);
 });

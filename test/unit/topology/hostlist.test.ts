@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { BanyanError } from "../../../src/core/errors.js";
-import { assertUnique, expandHostlist, readHostlistArgument } from "../../../topology/hostlist.js";
+import { assertUnique, expandHostlist, readHostlistArgument } from "../../../src/topology/hostlist.js";
 
 t.test("hostlist - expands ranges with the lower bound's zero padding", async (t) => {
   t.same(expandHostlist("node[001-003]"), ["node001", "node002", "node003"]);

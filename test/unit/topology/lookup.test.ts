@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import t from "tap";
-import { generateTopology } from "../../../topology/generate.js";
-import { bindAddress, PHASE_BRANCH_DEPTH, samplingBranch, treeBindAddress } from "../../../topology/topology-lookup.js";
+import { generateTopology } from "../../../src/tools/topology/generate.js";
+import { bindAddress, PHASE_BRANCH_DEPTH, samplingBranch, treeBindAddress } from "../../../src/topology/topology-lookup.js";
 
 t.test("lookup - the tree port binds the topology's address only; HTTP a host name's port on every interface", async (t) => {
   t.equal(await treeBindAddress("10.1.2.3:7470", "test"), "10.1.2.3:7470", "an IP literal as it is");

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { Registry } from "prom-client";
-import { nodeRecord } from "../../../../topology/topology-lookup.js";
-import type { Topology } from "../../../../topology/topology-file.js";
+import { nodeRecord } from "../../../topology/topology-lookup.js";
+import type { Topology } from "../../../topology/topology-file.js";
 import { BanyanError, Code } from "../../../core/errors.js";
 import type { Logger } from "../../../core/logger.js";
 import { counter, gauge } from "../../../core/metric-names.js";

@@ -1,8 +1,8 @@
 import t from "tap";
-import { checkTopology } from "../../../topology/check.js";
-import { generateTopology } from "../../../topology/generate.js";
-import { expandHostlist } from "../../../topology/hostlist.js";
-import { formatTopology, parseTopology, type Topology } from "../../../topology/topology-file.js";
+import { checkTopology } from "../../../../src/tools/topology/check.js";
+import { generateTopology } from "../../../../src/tools/topology/generate.js";
+import { expandHostlist } from "../../../../src/topology/hostlist.js";
+import { formatTopology, parseTopology, type Topology } from "../../../../src/topology/topology-file.js";
 
 /** A sound 30-node, 2-tree topology as plain JSON, to break one way at a time. */
 function soundJson(): any {

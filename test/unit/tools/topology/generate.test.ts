@@ -1,13 +1,13 @@
 import fc from "fast-check";
 import t from "tap";
-import { checkTopology } from "../../../topology/check.js";
-import { generateTopology } from "../../../topology/generate.js";
-import { expandHostlist } from "../../../topology/hostlist.js";
-import { fittedScrapeInterval, renderTopology } from "../../../topology/renderers.js";
-import { parseSwitchLayout } from "../../../topology/switch-layout.js";
-import type { Topology } from "../../../topology/topology-file.js";
-import { diffTopologies, topologyStats } from "../../../topology/topology-stats.js";
-import { completeTreeDepth } from "../../../topology/tree-slots.js";
+import { checkTopology } from "../../../../src/tools/topology/check.js";
+import { generateTopology } from "../../../../src/tools/topology/generate.js";
+import { expandHostlist } from "../../../../src/topology/hostlist.js";
+import { fittedScrapeInterval, renderTopology } from "../../../../src/tools/topology/renderers.js";
+import { parseSwitchLayout } from "../../../../src/tools/topology/switch-layout.js";
+import type { Topology } from "../../../../src/topology/topology-file.js";
+import { diffTopologies, topologyStats } from "../../../../src/tools/topology/topology-stats.js";
+import { completeTreeDepth } from "../../../../src/tools/topology/tree-slots.js";
 
 const names = (n: number, prefix = "node"): string[] => Array.from({ length: n }, (_, k) => `${prefix}${String(k + 1).padStart(5, "0")}`);
 const roots = (r: number): string[] => Array.from({ length: r }, (_, k) => `svc${k + 1}`);

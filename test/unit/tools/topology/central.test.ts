@@ -1,8 +1,8 @@
 import t from "tap";
-import { checkTopology } from "../../../topology/check.js";
-import { generateCentralTopology } from "../../../topology/central.js";
-import { formatTopology, parseTopology } from "../../../topology/topology-file.js";
-import { OriginAuthority } from "../../../src/wire/origin-authority.js";
+import { checkTopology } from "../../../../src/tools/topology/check.js";
+import { generateCentralTopology } from "../../../../src/tools/topology/central.js";
+import { formatTopology, parseTopology } from "../../../../src/topology/topology-file.js";
+import { OriginAuthority } from "../../../../src/wire/origin-authority.js";
 
 t.test("topology central - every cluster root under the first central root, the others its fallbacks; sound, and read back with its clusters", async (t) => {
   const topo = generateCentralTopology({ clusters: [{ name: "siteA", roots: ["ra1", "ra2"] }, { name: "siteB", roots: ["rb1"] }], roots: ["c1", "c2", "c3"], port: 7470, httpPort: 7471 });

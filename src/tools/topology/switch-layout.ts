@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { BanyanError, Code } from "../src/core/errors.js";
-import { expandHostlist } from "./hostlist.js";
+import { BanyanError, Code } from "../../core/errors.js";
+import { expandHostlist } from "../../topology/hostlist.js";
 
 /**
  * The rack layout from Slurm's topology.conf (topology/tree plugin):

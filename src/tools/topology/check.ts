@@ -1,4 +1,4 @@
-import type { Topology } from "./topology-file.js";
+import type { Topology } from "../../topology/topology-file.js";
 import { completeTreeDepth } from "./tree-slots.js";
 
 /**

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Registry } from "prom-client";
 import t from "tap";
-import { readUsage, usageRows } from "../../../../src/cli/report-command.js";
-import { silentLogger } from "../../../../src/core/logger.js";
-import { EventLog } from "../../../../src/root/events/event-log.js";
-import { JobLog } from "../../../../src/root/events/job-log.js";
+import { readUsage, usageRows } from "../../../src/tools/usage/usage-report.js";
+import { silentLogger } from "../../../src/core/logger.js";
+import { EventLog } from "../../../src/root/events/event-log.js";
+import { JobLog } from "../../../src/root/events/job-log.js";
 
 const report = (job: string, node: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   job_id: job,

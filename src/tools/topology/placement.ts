@@ -1,5 +1,5 @@
 import type { SwitchLayout } from "./switch-layout.js";
-import type { Topology } from "./topology-file.js";
+import type { Topology } from "../../topology/topology-file.js";
 import { firstChildSlot, parentSlot, preorderSlots } from "./tree-slots.js";
 
 /**

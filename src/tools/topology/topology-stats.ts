@@ -1,4 +1,4 @@
-import type { Topology } from "./topology-file.js";
+import type { Topology } from "../../topology/topology-file.js";
 
 /** What `banyan topology show` reports per tree and in total. */
 export interface TreeStats {

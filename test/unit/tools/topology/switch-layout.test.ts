@@ -1,5 +1,5 @@
 import t from "tap";
-import { parseSwitchLayout } from "../../../topology/switch-layout.js";
+import { parseSwitchLayout } from "../../../../src/tools/topology/switch-layout.js";
 
 t.test("switch layout - reads leaf switches and orders them depth-first under the spines", async (t) => {
   const layout = parseSwitchLayout(

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { z } from "zod";
-import { BanyanError, Code } from "../src/core/errors.js";
+import { BanyanError, Code } from "../core/errors.js";
 
 /**
  * The topology file: versioned JSON that an administrator can read. Each node record is written

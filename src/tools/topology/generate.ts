@@ -1,9 +1,9 @@
-import { BanyanError, Code } from "../src/core/errors.js";
-import { VERSION } from "../src/core/version.js";
-import { assertUnique } from "./hostlist.js";
+import { BanyanError, Code } from "../../core/errors.js";
+import { VERSION } from "../../core/version.js";
+import { assertUnique } from "../../topology/hostlist.js";
 import { freshPlacement, stablePlacement, type Placement } from "./placement.js";
 import type { SwitchLayout } from "./switch-layout.js";
-import { TOPOLOGY_VERSION, type NodeRecord, type RootRecord, type Topology } from "./topology-file.js";
+import { TOPOLOGY_VERSION, type NodeRecord, type RootRecord, type Topology } from "../../topology/topology-file.js";
 import { firstChildSlot, parentSlot } from "./tree-slots.js";
 
 /**

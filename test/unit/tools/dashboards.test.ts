@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { parse as parseYaml } from "yaml";
-import { DASHBOARDS } from "../../../src/cli/dashboards/banyan-dashboards.js";
-import { dashboardJson, queriesOf } from "../../../src/cli/dashboards/grafana.js";
+import { DASHBOARDS } from "../../../src/tools/dashboards/banyan-dashboards.js";
+import { dashboardJson, queriesOf } from "../../../src/tools/dashboards/grafana.js";
 import { providerYaml } from "../../../src/cli/dashboards-command.js";
 import { banyan } from "../../fixtures/banyan-cli.js";
 

@@ -1,8 +1,8 @@
-import { BanyanError, Code } from "../src/core/errors.js";
-import { VERSION } from "../src/core/version.js";
+import { BanyanError, Code } from "../../core/errors.js";
+import { VERSION } from "../../core/version.js";
 import { DEFAULT_HTTP_PORT, DEFAULT_TREE_PORT } from "./generate.js";
-import { assertUnique } from "./hostlist.js";
-import { TOPOLOGY_VERSION, type NodeRecord, type RootRecord, type Topology } from "./topology-file.js";
+import { assertUnique } from "../../topology/hostlist.js";
+import { TOPOLOGY_VERSION, type NodeRecord, type RootRecord, type Topology } from "../../topology/topology-file.js";
 
 export interface CentralCluster {
   /** The `cluster` label its series get at the central roots. */

@@ -1,5 +1,5 @@
 import { lookup } from "node:dns/promises";
-import { BanyanError, Code } from "../src/core/errors.js";
+import { BanyanError, Code } from "../core/errors.js";
 import type { NodeRecord, RootRecord, Topology } from "./topology-file.js";
 
 /** What the daemons ask of a topology file: their own record, their parent's address, their nodes. */

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { BanyanError, Code } from "../src/core/errors.js";
+import { BanyanError, Code } from "../core/errors.js";
 
 /**
  * Slurm hostlist expressions: `node[001-128]`, `gpu[01-08,12,20-23]`, `r[1-2]n[01-32]`, and

@@ -1,4 +1,4 @@
-import type { Topology } from "./topology-file.js";
+import type { Topology } from "../../topology/topology-file.js";
 import { topologyStats } from "./topology-stats.js";
 
 export const RENDER_FORMATS = ["prometheus", "dot"] as const;
