@@ -1,4 +1,5 @@
 import { Registry } from "prom-client";
+import { ServiceList } from "../core/service.js";
 import { nodeRecord, rootOfNode, samplingBranch, treeAddress, treeBindAddress } from "../topology/topology-lookup.js";
 import type { Topology } from "../topology/topology-file.js";
 import { defaultStartSpreadMs } from "../series/keyframe-schedule.js";
@@ -51,7 +52,8 @@ export interface NodeSampling {
  * Starts a node of the trees, the runtime an agent and a relay share: the child-facing server when
  * the topology gives it children, the uplink, and the sampler of `sampling`'s sources with the
  * node's own status, at the phase of its branch of the trees.
- * Shutdown: the sampler, then the children's streams, then the uplink's drain.
+ * Its services: the tree links (child server and uplink), then the sampler; shutdown in reverse:
+ * the sampler, then the children's streams, then the uplink's drain.
  */
 export async function startNode(ctx: DaemonContext, config: TreeNodeConfig, sampling: NodeSampling): Promise<NodeDaemon> {
   const rec = nodeRecord(ctx.topology, ctx.name, ctx.topologySource);
@@ -101,8 +103,29 @@ export async function startNode(ctx: DaemonContext, config: TreeNodeConfig, samp
   );
   const s = sampler;
   relay.attachLocal(s);
-  const port = await relay.start();
-  s.start();
+  let port = 0;
+  let drainMs = 1000;
+  const services = new ServiceList<Topology>(log);
+  services.add(
+    {
+      name: "tree links",
+      start: async () => void (port = await relay.start()),
+      reload(topology) {
+        authority.setTopology(topology);
+        if (tls !== null) {
+          // New certificates (renewed, or a new CA bundle) for the connections made from now on.
+          tls.setTopology(topology);
+          tls.reload();
+          relay.refreshTls();
+          log.info({ certificate: tls.shown }, "tree TLS files read again: new connections show this certificate");
+        }
+        relay.uplink.setChain(chainOf(topology, ctx.name, ctx.topologySource), "topology reloaded");
+      },
+      stop: () => relay.stop(drainMs),
+    },
+    { name: "sampler", start: () => s.start(), stop: () => s.stop() },
+  );
+  await services.start();
   log.info(
     { parent: rec.parent, children: rec.children.length, port, ...(tls !== null ? { certificate: tls.shown } : {}) },
     port > 0
@@ -115,20 +138,10 @@ export async function startNode(ctx: DaemonContext, config: TreeNodeConfig, samp
     relay,
     sampler: s,
     registry,
-    reload(topology) {
-      authority.setTopology(topology);
-      if (tls !== null) {
-        // New certificates (renewed, or a new CA bundle) for the connections made from now on.
-        tls.setTopology(topology);
-        tls.reload();
-        relay.refreshTls();
-        log.info({ certificate: tls.shown }, "tree TLS files read again: new connections show this certificate");
-      }
-      relay.uplink.setChain(chainOf(topology, ctx.name, ctx.topologySource), "topology reloaded");
-    },
-    async stop(drainMs = 1000) {
-      s.stop();
-      await relay.stop(drainMs);
+    reload: (topology) => services.reload(topology),
+    stop(drain = 1000) {
+      drainMs = drain;
+      return services.stop();
     },
   };
 }
