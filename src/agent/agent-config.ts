@@ -10,16 +10,22 @@ import { COLLECTOR_NAMES } from "./node-source.js";
 const precisionRule = z.strictObject({
   /** Metric name glob (`*`, `?`). */
   match: z.string().min(1),
+  /** A value is sent when it moved more than max(relative × |value|, absolute) since it was last sent (0 and 0: every change). */
   relative: z.number().min(0).max(1).default(0),
+  /** The absolute part of that bound, in the metric's unit. */
   absolute: z.number().min(0).default(0),
 });
 
 const pushSchema = z
   .strictObject({
     ...httpBoundsFields,
+    /** Largest request body, bytes (after decompression); default 1 MiB. */
     maxBodyBytes: z.number().int().positive().optional(),
+    /** Series one group (a job and grouping labels, as the Pushgateway's) may hold; default 10,000. */
     maxSeriesPerGroup: z.number().int().positive().optional(),
+    /** Groups the node holds at once; default 1000. */
     maxGroups: z.number().int().positive().optional(),
+    /** Pushed series the node holds, all groups together; default 50,000. */
     maxSeries: z.number().int().positive().optional(),
     /** Every push needs a token: its job's, or the node's push token (nodeTokenFile) for a group of no job. */
     requireToken: z.boolean().optional(),
@@ -66,6 +72,7 @@ export const agentConfigSchema = z.strictObject({
   schedPolicy: z.enum(["other", "batch", "idle"]).default("other"),
   /** `job` label of the agent's own series. */
   job: z.string().min(1).optional(),
+  /** The procfs source: node_exporter's collectors, read from /proc and /sys. */
   procfs: z
     .strictObject({
       /** Root of the proc filesystem (tests point it at a fixture tree). */
@@ -78,17 +85,22 @@ export const agentConfigSchema = z.strictObject({
       disable: z.array(z.enum(COLLECTOR_NAMES as [string, ...string[]])).default([]),
       /** Mount points and filesystem types left out (node_exporter's flags; Debian's defaults). */
       mountPointsExclude: z.string().default(DEFAULT_MOUNT_POINTS_EXCLUDE),
+      /** Filesystem types left out (a regexp, node_exporter's --collector.filesystem.fs-types-exclude). */
       fsTypesExclude: z.string().default(DEFAULT_FS_TYPES_EXCLUDE),
+      /** Network devices left out (a regexp, node_exporter's --collector.netdev.device-exclude). */
       netdevExclude: z.string().default(DEFAULT_NETDEV_EXCLUDE),
       /** node_exporter's --collector.textfile.directory: `*.prom` files of the site's own node metrics ("": none). */
       textfileDirectory: z.string().default(""),
     })
     .default({ path: "/proc", sys: "/sys", rootfs: "", disable: [], mountPointsExclude: DEFAULT_MOUNT_POINTS_EXCLUDE, fsTypesExclude: DEFAULT_FS_TYPES_EXCLUDE, netdevExclude: DEFAULT_NETDEV_EXCLUDE, textfileDirectory: "" }),
+  /** The synthetic source (`source: synthetic`): made-up series with node_exporter's change rate, for benches and tests. */
   synthetic: z
     .strictObject({
+      /** Series per node. */
       series: positiveInt.default(500),
       /** Share of the series that change in a tick (default: an idle node, calibrated on node_exporter). */
       changeRate: z.number().min(0).max(1).default(0.023),
+      /** Seed of the values' random walk (mixed with the node's name). */
       seed: z.number().int().default(1),
     })
     .default({ series: 500, changeRate: 0.023, seed: 1 }),
@@ -99,18 +111,38 @@ export const agentConfigSchema = z.strictObject({
       scrape: z
         .array(
           z.strictObject({
+            /** The endpoint (`http://127.0.0.1:9400/metrics`). */
             url: z.url(),
+            /** `job` label of its series. */
             job: z.string().min(1),
+            /** How often; default: the agent's intervalMs. */
             intervalMs: positiveInt.optional(),
+            /** A scrape not answered this long is skipped; default: half the agent's intervalMs (at least 100). */
             timeoutMs: positiveInt.optional(),
           }),
         )
         .default([]),
       /** GPUs without dcgm-exporter: a long-lived nvidia-smi mapped to dcgm-exporter's names. */
-      nvidiaSmi: z.strictObject({ enabled: z.boolean().default(false), path: z.string().default("nvidia-smi") }).default({ enabled: false, path: "nvidia-smi" }),
+      nvidiaSmi: z
+        .strictObject({
+          /** Run nvidia-smi. */
+          enabled: z.boolean().default(false),
+          /** The nvidia-smi program (a name looked up in PATH, or a path). */
+          path: z.string().default("nvidia-smi"),
+        })
+        .default({ enabled: false, path: "nvidia-smi" }),
       /** Scheduler metrics (sinfo, squeue, sdiag) under prometheus-slurm-exporter's names: for the agent on the root's host. */
       slurm: z
-        .strictObject({ enabled: z.boolean().default(false), intervalMs: positiveInt.default(30_000), timeoutMs: positiveInt.default(10_000), binDir: z.string().default("") })
+        .strictObject({
+          /** Ask Slurm (on one node only: the one beside slurmctld). */
+          enabled: z.boolean().default(false),
+          /** How often the commands run. */
+          intervalMs: positiveInt.default(30_000),
+          /** A command that has not finished this long is killed (the last figures stay). */
+          timeoutMs: positiveInt.default(10_000),
+          /** Directory of sinfo, squeue, sdiag and scontrol ("": found in PATH and Slurm's usual places). */
+          binDir: z.string().default(""),
+        })
         .default({ enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" }),
     })
     .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" } }),
@@ -121,12 +153,15 @@ export const agentConfigSchema = z.strictObject({
    */
   jobs: z
     .strictObject({
+      /** The Slurm side on (the prolog's `banyan job start` turns it on when it starts the agent). */
       enabled: z.boolean().default(false),
+      /** The Unix socket `banyan job start|end` speak to (root only). */
       controlSocket: z.string().default("/run/banyan/agent.sock"),
       /** Per-job push tokens and the start lock live here. */
       runDir: z.string().default("/run/banyan"),
       /** Where the epilog's post-mortem reports go (JSON per job and node). */
       reportDir: z.string().default("/var/lib/banyan/jobs"),
+      /** Where the cgroup v2 (or v1) hierarchy is mounted: each job's accounting is read there. */
       cgroupRoot: z.string().default("/sys/fs/cgroup"),
       /** The push API (Pushgateway paths); clear of the Pushgateway's own 9091. */
       pushListen: z.string().default("127.0.0.1:7472"),

@@ -20,9 +20,13 @@ const positiveInt = z.number().int().positive();
 
 /** The config keys of HttpBounds (unset: the defaults). */
 export const httpBoundsFields = {
+  /** Connections held at most; past it new ones are closed at once (default 256 at a root, 64 at the push API). */
   maxConnections: positiveInt.optional(),
+  /** Requests in flight at most; past it a 503 with Retry-After (default 32 at a root, 4 at the push API). */
   maxConcurrentRequests: positiveInt.optional(),
+  /** A response not sent whole this long after it started is cut (a client that reads slowly or not at all); default 60,000. */
   sendTimeoutMs: positiveInt.optional(),
+  /** A connection with no traffic either way this long is closed (also an idle keep-alive one); default 30,000. */
   idleTimeoutMs: positiveInt.optional(),
 };
 

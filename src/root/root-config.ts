@@ -10,15 +10,21 @@ import { stragglerSchema } from "./fleet/stragglers.js";
 import { centralSchema, clustersSchema } from "./outputs/central/central-config.js";
 
 const aggregateSchema = z.strictObject({
+  /** The aggregate's metric name on the page (`cluster:node_load1:avg`). */
   record: z.string().refine(isMetricName, "expected a Prometheus metric name"),
+  /** How the nodes' values combine. */
   expr: z.enum(["sum", "avg", "min", "max", "count"]),
+  /** The nodes' metric it is made of. */
   metric: z.string().refine(isMetricName, "expected a Prometheus metric name"),
+  /** Labels kept: one aggregate per combination of their values ([]: one for the whole root). */
   by: z.array(z.string()).default([]),
 });
 
 export const rootConfigSchema = z
   .strictObject({
+    /** Path of the topology file (`banyan topology generate`); or --topology. */
     topology: z.string().min(1).optional(),
+    /** This root's name in the topology; or --name. */
     name: z.string().min(1).optional(),
     /** gRPC listen address; default: the topology's address for this root. */
     listen: z.string().optional(),
@@ -49,6 +55,7 @@ export const rootConfigSchema = z
     gzipLevel: z.number().int().min(0).max(9).default(1),
     /** false: expose only the aggregates, not the nodes' series. */
     exposeRaw: z.boolean().default(true),
+    /** Aggregates kept as frames arrive: each `record{by labels}` = expr of metric over this root's nodes. */
     aggregates: z.array(aggregateSchema).default([]),
     /** Receivers this root writes every applied change to (Prometheus remote_write 1.0); see the README. */
     remoteWrite: z.array(remoteWriteSchema).default([]),
@@ -67,7 +74,9 @@ export const rootConfigSchema = z
         nodeLabels: z
           .array(
             z.strictObject({
+              /** A hostlist (`n[001-128]`). */
               nodes: z.string().min(1),
+              /** The labels its nodes' events carry. */
               labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a label name"), z.string()),
             }),
           )
@@ -100,8 +109,11 @@ export const rootConfigSchema = z
       .strictObject({
         /** host:port of the gRPC Watch service; unset: no gRPC port (SSE and query stay on the HTTP port). */
         grpcListen: z.string().optional(),
+        /** Watchers at once, all forms together; default 256. */
         maxWatchers: positiveInt.optional(),
+        /** Series one watch may follow; default 100,000. */
         maxSeriesPerWatch: positiveInt.optional(),
+        /** Bytes waiting for one slow watcher; past it the watcher is closed (it may reconnect); default 4 MiB. */
         maxPendingBytes: positiveInt.optional(),
       })
       .default({}),
@@ -117,8 +129,11 @@ export const rootConfigSchema = z
         configFile: z.string().min(1).optional(),
       })
       .default({}),
+    /** The wire's limits, enforced where bytes arrive: a peer past one has its frame or stream refused and counted. */
     limits: limitsSchema,
+    /** Bounds on the tree port (the children's connections and streams) and its mutual TLS. */
     tree: treeSchema,
+    /** Logging. */
     log: logSchema,
   })
   .superRefine((c, ctx) => {

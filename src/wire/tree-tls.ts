@@ -8,8 +8,11 @@ import { unreadableBecause } from "../core/unix-accounts.js";
 
 /** `tree.tls` in every daemon's config: the site CA and this daemon's own certificate and key (PEM). */
 export const treeTlsSchema = z.strictObject({
+  /** PEM file of the site CA (`banyan certs` makes it): a peer's certificate must be signed by it. */
   caFile: z.string().min(1),
+  /** PEM file of this daemon's certificate, naming it (`banyan certs`: <name>.crt). */
   certFile: z.string().min(1),
+  /** PEM file of its key (mode 600, readable by the daemon's user). */
   keyFile: z.string().min(1),
 });
 export type TreeTlsConfig = z.infer<typeof treeTlsSchema>;

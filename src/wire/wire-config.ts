@@ -12,14 +12,23 @@ export const positiveInt = z.number().int().positive();
 
 export const limitsSchema = z
   .strictObject({
+    /** Largest gRPC message taken or sent (a batch up, resyncs down), bytes; default 16 MiB. */
     maxMessageBytes: positiveInt.optional(),
+    /** Most frames and alive records in one batch; default 4096. */
     maxFramesPerBatch: positiveInt.optional(),
+    /** Largest payload after lz4, bytes (no lz4 bomb gets past it); default 8 MiB. */
     maxDecompressedBytes: positiveInt.optional(),
+    /** Longest node (origin) name; default 255. */
     maxNameLength: positiveInt.optional(),
+    /** Highest series id + 1 an origin may use: the series a node may have; default 100,000. */
     maxSeriesPerOrigin: positiveInt.optional(),
+    /** Most labels on one series; default 32. */
     maxLabels: positiveInt.optional(),
+    /** Longest metric name, label name, label value or help text, in characters; default 4096. */
     maxStringLength: positiveInt.optional(),
+    /** Most strings an origin's string table may hold; default 400,000. */
     maxStrings: positiveInt.optional(),
+    /** Most characters an origin's string table may hold, all strings together (what its memory at a root is bounded by); default 8,000,000. */
     maxStringChars: positiveInt.optional(),
   })
   .default({});
@@ -31,10 +40,15 @@ export function resolveLimits(partial: z.infer<typeof limitsSchema>): WireLimits
 /** Bounds on the tree port (see ConnectionGate and ChildServer); unset keys take DEFAULT_TREE_PORT. */
 export const treeSchema = z
   .strictObject({
+    /** Connections the tree port holds at most, all peers together; default 4096. */
     maxConnections: positiveInt.optional(),
+    /** Connections held at most from one address; default 256. */
     maxConnectionsPerAddress: positiveInt.optional(),
+    /** A connection, or a stream, that has not said Hello this long after it opened is closed; default 10,000. */
     handshakeTimeoutMs: positiveInt.optional(),
+    /** Streams one connection may open; default 1024. */
     maxStreamsPerConnection: positiveInt.optional(),
+    /** Origins one child's stream may carry (a cluster's root at a central root names its own nodes); default 100,000. */
     maxOriginsPerLink: positiveInt.optional(),
     /** Mutual TLS on the tree (see TreeTls); without it the tree is not authenticated. */
     tls: treeTlsSchema.optional(),
@@ -48,6 +62,7 @@ export function resolveTreePort(partial: z.infer<typeof treeSchema>): TreePortOp
 
 export const logSchema = z
   .strictObject({
+    /** Least severe level logged (pino's levels; JSON lines on stderr). */
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   })
   .default({ level: "info" });
@@ -70,8 +85,11 @@ export const nodeSchemaFields = {
   ackTimeoutMs: positiveInt.optional(),
   /** After a failover, the planned parent must answer probes this long before the node moves back; default 10 × intervalMs. */
   healAfterMs: positiveInt.optional(),
+  /** The wire's limits, enforced where bytes arrive: a peer past one has its frame or stream refused and counted. */
   limits: limitsSchema,
+  /** Bounds on the tree port (the children's connections and streams) and its mutual TLS. */
   tree: treeSchema,
+  /** Logging. */
   log: logSchema,
 };
 

@@ -6,8 +6,11 @@ import { labelMatchSchema, labelMatcher, type EventLog, type RootEvent } from ".
 
 /** `events.alertmanagers[]`: where alerts go, and which (labels matched as anchored regexps). */
 export const alertmanagerSchema = z.strictObject({
+  /** The Alertmanager's base URL (`http://alertmanager:9093`): alerts go to <url>/api/v2/alerts. */
   url: z.string().url(),
+  /** A post not answered this long failed (retried at the next send). */
   timeoutMs: z.number().int().positive().default(5000),
+  /** Only alerts whose labels match (label → anchored regexp; default: all). */
   match: labelMatchSchema,
 });
 export type AlertmanagerConfig = z.infer<typeof alertmanagerSchema>;

@@ -10,6 +10,7 @@ import { EVENT_TYPES, labelMatchSchema, labelMatcher, type EventLog, type RootEv
 
 /** `events.webhooks[]`: a JSON POST of events, signed, with retries. */
 export const webhookSchema = z.strictObject({
+  /** Where events are POSTed (JSON: {events: [...]}). */
   url: z.string().url(),
   /** File holding the HMAC-SHA256 key of the `X-Banyan-Signature: sha256=<hex>` header (none: unsigned). */
   secretFile: z.string().min(1).optional(),
@@ -21,6 +22,7 @@ export const webhookSchema = z.strictObject({
   maxQueue: z.number().int().positive().max(1_000_000).default(10_000),
   /** Events in one POST at most. */
   maxBatch: z.number().int().positive().max(10_000).default(500),
+  /** A POST not answered this long failed (retried with backoff). */
   timeoutMs: z.number().int().positive().default(5000),
 });
 export type WebhookConfig = z.infer<typeof webhookSchema>;

@@ -18,12 +18,14 @@ export const centralSchema = z.strictObject({
   topology: z.string().min(1),
   /** This root's name in the central topology; default: its own name. */
   name: z.string().min(1).optional(),
+  /** What goes up to the central roots. */
   forward: z
     .strictObject({
       /** raw: the nodes' series (as allow and deny say); aggregates: this root's aggregates only; none: no series (events and the cluster summary only). */
       series: z.enum(["raw", "aggregates", "none"]).default("raw"),
       /** raw: a series goes up when it matches one of these (empty: every series) and none of `deny`. */
       allow: z.array(selectorString).max(256).default([]),
+      /** raw: a series matching one of these stays in the cluster, whatever `allow` says. */
       deny: z.array(selectorString).max(256).default([]),
       /** The root's events (node, tree, job) go up too, with a `cluster` label. */
       events: z.boolean().default(true),

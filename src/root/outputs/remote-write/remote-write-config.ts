@@ -26,6 +26,7 @@ const tlsSchema = z.strictObject({
   caFile: z.string().min(1).optional(),
   /** PEM files of this root's client certificate and key (mutual TLS). */
   certFile: z.string().min(1).optional(),
+  /** PEM file of that certificate's key. */
   keyFile: z.string().min(1).optional(),
   /** The name the receiver's certificate must carry (default: the URL's host). */
   serverName: z.string().min(1).optional(),
@@ -49,6 +50,7 @@ const queueSchema = z.strictObject({
   dir: z.string().min(1).optional(),
   /** First retry after this long, doubling (with jitter) up to maxBackoffMs. */
   minBackoffMs: positiveInt.default(30),
+  /** The longest wait between retries. */
   maxBackoffMs: positiveInt.default(5000),
   /** A request the receiver has not answered in this long failed (and is retried). */
   timeoutMs: positiveInt.default(30_000),
@@ -71,9 +73,12 @@ export const remoteWriteSchema = z
     compression: z.enum(["snappy", "zstd"]).default("snappy"),
     /** Extra HTTP headers on every request (a tenant id: `X-Scope-OrgID`). */
     headers: z.record(z.string().min(1), z.string()).default({}),
+    /** HTTP basic auth: the username, and the password or a file holding it (one of the two). */
     basicAuth: z
       .strictObject({
+        /** The user name. */
         username: z.string().min(1),
+        /** The password in the config itself (prefer passwordFile: the config is often world-readable). */
         password: z.string().optional(),
         /** A file holding the password (read at start and reload). */
         passwordFile: z.string().min(1).optional(),
@@ -81,18 +86,24 @@ export const remoteWriteSchema = z
       .optional(),
     /** A file holding a bearer token (read at start and reload). */
     bearerTokenFile: z.string().min(1).optional(),
+    /** TLS toward an https:// receiver: its CA, this root's client certificate, the name to check. */
     tls: tlsSchema.optional(),
     /** AWS Signature V4 (Amazon Managed Prometheus): the region, and static keys or the standard AWS credential chain. */
     sigv4: z
       .strictObject({
+        /** The workspace's AWS region (eu-west-1). */
         region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "expected an AWS region such as eu-west-1"),
+        /** A static access key id (with secretKey); neither: the AWS credential chain (environment, ~/.aws, the instance's role). */
         accessKey: z.string().min(1).optional(),
+        /** The static secret access key. */
         secretKey: z.string().min(1).optional(),
         /** A profile of ~/.aws/config (it may name a role_arn to assume). */
         profile: z.string().min(1).optional(),
+        /** The service name signed for ("aps": Amazon Managed Service for Prometheus). */
         service: z.string().min(1).default("aps"),
       })
       .optional(),
+    /** The sending queue: batches, shards, retries, and how much it holds while the receiver is away. */
     queue: queueSchema.prefault({}),
     /** Every series' current value is written at least this often (inside Prometheus' 5-minute staleness window). */
     refreshMs: positiveInt.min(1000).max(240_000).default(15_000),
@@ -111,6 +122,7 @@ export const remoteWriteSchema = z
      * more than 10 minutes ahead.
      */
     maxAgeMs: z.number().int().min(0).default(3_600_000),
+    /** The later end of that window (a node's clock ahead of the root's); 0: no bound. */
     maxFutureMs: z.number().int().min(0).default(300_000),
     /**
      * The root's own series (each node's banyan_node_up and last-seen time, the aggregates, the
