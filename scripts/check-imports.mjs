@@ -99,7 +99,35 @@ function* tsFiles(dir) {
 
 const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
+/** The room of a file for the graph: a room of src/root or src/tools, else its layer (or its top folder). */
+function unitOf(rel) {
+  const parts = rel.split(sep);
+  const layer = layerOf(rel) ?? parts[0];
+  return (layer === "src/root" || layer === "src/tools") && parts.length > 3 ? parts.slice(0, 3).join("/") : layer;
+}
+
+/** The module graph by room: each room, its files, and the rooms it imports with how many imports each. */
+export function roomGraph(root) {
+  const { graph } = scan(root);
+  const rooms = new Map();
+  for (const [file, targets] of graph) {
+    const from = unitOf(file);
+    let r = rooms.get(from);
+    if (r === undefined) rooms.set(from, (r = { files: 0, to: new Map() }));
+    r.files++;
+    for (const t of targets) {
+      const to = unitOf(t);
+      if (to !== from) r.to.set(to, (r.to.get(to) ?? 0) + 1);
+    }
+  }
+  return rooms;
+}
+
 export function findImportViolations(root) {
+  return scan(root).violations;
+}
+
+function scan(root) {
   const violations = [];
   /** file → the files it imports (relative to root, .ts), type-only imports included: a circle of types is still a circle. */
   const graph = new Map();
@@ -128,7 +156,7 @@ export function findImportViolations(root) {
     }
   }
   for (const circle of circles(graph)) violations.push(`a circle of imports: ${[...circle, circle[0]].join(" → ")} (move what both need down, or into one of them)`);
-  return violations;
+  return { violations, graph };
 }
 
 /** The import circles of `graph` (its strongly connected parts of two files or more, Tarjan's), each as one path through its files. */
@@ -189,8 +217,22 @@ function pathThrough(graph, part) {
 }
 
 const args = process.argv.slice(2);
-const rootArg = args[0] === "--root" ? args[1] : undefined;
+const rootArg = args.includes("--root") ? args[args.indexOf("--root") + 1] : undefined;
 const root = resolve(rootArg ?? new URL("..", import.meta.url).pathname);
+if (args.includes("--graph")) {
+  // The rooms and the arrows between them, the rooms of the lowest layers first.
+  const order = Object.keys(ALLOWED);
+  const rank = (u) => {
+    const layer = order.indexOf(u.split("/").slice(0, u.startsWith("src/") ? 2 : 1).join("/"));
+    const rooms = ROOMS[u.split("/").slice(0, 2).join("/")];
+    return layer * 100 + (rooms !== undefined ? Object.keys(rooms).indexOf(u.split("/")[2]) + 1 : 0);
+  };
+  const rooms = roomGraph(root);
+  for (const [u, r] of [...rooms].sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0]))) {
+    const to = [...r.to].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} (${n})`);
+    console.log(`${u} (${r.files} files)${to.length > 0 ? ` → ${to.join(", ")}` : ""}`);
+  }
+}
 const violations = findImportViolations(root);
 for (const v of violations) console.error(`check:imports: ${v}`);
 if (violations.length > 0) process.exit(1);

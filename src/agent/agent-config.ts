@@ -172,7 +172,7 @@ export const agentConfigSchema = z.strictObject({
       discoverMs: z.number().int().nonnegative().default(2000),
       /** A job whose cgroup has been gone this long without an epilog is ended by the agent. */
       lostEpilogMs: z.number().int().positive().default(60_000),
-      /** What the push API takes at most, and whom it hears; unset keys take the defaults (see README). */
+      /** What the push API takes at most, and whom it hears; unset keys take the defaults (docs/slurm.md). */
       push: pushSchema,
     })
     .default({ enabled: false, controlSocket: "/run/banyan/agent.sock", runDir: "/run/banyan", reportDir: "/var/lib/banyan/jobs", cgroupRoot: "/sys/fs/cgroup", pushListen: "127.0.0.1:7472", discoverMs: 2000, lostEpilogMs: 60_000, push: {} }),

@@ -57,9 +57,9 @@ export const rootConfigSchema = z
     exposeRaw: z.boolean().default(true),
     /** Aggregates kept as frames arrive: each `record{by labels}` = expr of metric over this root's nodes. */
     aggregates: z.array(aggregateSchema).default([]),
-    /** Receivers this root writes every applied change to (Prometheus remote_write 1.0); see the README. */
+    /** Receivers this root writes every applied change to (Prometheus remote_write): docs/outputs.md. */
     remoteWrite: z.array(remoteWriteSchema).default([]),
-    /** Events (node, tree and job state changes) and where they go: see the README. */
+    /** Events (node, tree and job state changes) and where they go: docs/outputs.md. */
     events: z
       .strictObject({
         /** Alertmanagers (API v2) every alert goes to, each with an optional label filter. */
