@@ -1,3 +1,5 @@
+import type { Topology } from "../topology/topology-file.js";
+import { ServiceList } from "../core/service.js";
 import type { DaemonContext } from "../node/daemon-context.js";
 import { startNode, type NodeDaemon } from "../node/node-daemon.js";
 import type { AgentConfig } from "./agent-config.js";
@@ -13,9 +15,9 @@ import type { Source } from "../node/source.js";
 import { SyntheticSource } from "./synthetic-source.js";
 
 /**
- * An agent: the node's sources sampled by its node of the trees (which, when the topology gives it
- * children, relays theirs too); with `jobs.enabled`, the Slurm side.
- * Shutdown: sampling, the children's streams, the uplink's drain, then the Slurm side.
+ * An agent: its services are, with `jobs.enabled`, the Slurm side, then the node of the trees that
+ * samples the node's sources (and, when the topology gives it children, relays theirs). Shutdown in
+ * reverse: sampling, the children's streams, the uplink's drain, then the Slurm side.
  */
 export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfig>, sources?: readonly Source[]): Promise<NodeDaemon> {
   // Local exporters and nvidia-smi; the GPU-capable ones also tell the jobs how busy their GPUs are.
@@ -23,24 +25,39 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
     (t) => new ScrapeSource({ url: t.url, job: t.job, intervalMs: t.intervalMs ?? config.intervalMs, timeoutMs: t.timeoutMs ?? Math.max(100, Math.floor(config.intervalMs / 2)) }, ctx.log.child({ node: ctx.name, part: "scrape" })),
   );
   if (config.sources.nvidiaSmi.enabled) gpuSources.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
-  const jobs = config.jobs.enabled ? await startJobs(ctx, config, gpuSources) : null;
   const extra: Source[] = [...gpuSources];
   if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
   // On a Slurm node, Slurm's own word on it (partitions, features) for the roots' inventory.
   if (config.jobs.enabled) extra.push(new SlurmNodeSource(ctx.name, config.sources.slurm.binDir !== "" ? `${config.sources.slurm.binDir}/scontrol` : findScontrol(), 60_000, ctx.log.child({ node: ctx.name, part: "slurm-node" })));
-  const node = await startNode(ctx, config, {
-    job: config.job ?? (config.source === "procfs" ? "node" : "synthetic"),
-    keyframeIntervalMs: config.keyframeIntervalMs,
-    ...(config.startSpreadMs !== undefined ? { startSpreadMs: config.startSpreadMs } : {}),
-    precision: config.precision,
-    sources: [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, ...(jobs?.sources ?? [])],
+  let jobs: Awaited<ReturnType<typeof startJobs>> | null = null;
+  let node: NodeDaemon | null = null;
+  let drainMs: number | undefined;
+  const services = new ServiceList<Topology>(ctx.log);
+  if (config.jobs.enabled) services.add({ name: "Slurm side", start: async () => void (jobs = await startJobs(ctx, config, gpuSources)), stop: () => jobs?.stop() });
+  services.add({
+    name: "node",
+    async start() {
+      node = await startNode(ctx, config, {
+        job: config.job ?? (config.source === "procfs" ? "node" : "synthetic"),
+        keyframeIntervalMs: config.keyframeIntervalMs,
+        ...(config.startSpreadMs !== undefined ? { startSpreadMs: config.startSpreadMs } : {}),
+        precision: config.precision,
+        sources: [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, ...(jobs?.sources ?? [])],
+      });
+    },
+    reload: (topology) => node?.reload(topology),
+    stop: () => node?.stop(drainMs),
   });
-  if (jobs === null) return node;
+  await services.start();
+  // Set by the node's start (TypeScript cannot see a closure assign it).
+  const started = node as NodeDaemon | null;
+  if (started === null) throw new Error("the agent's node did not start");
   return {
-    ...node,
-    async stop(drainMs?: number) {
-      await node.stop(drainMs);
-      await jobs.stop();
+    ...started,
+    reload: (topology) => services.reload(topology),
+    stop(drain?: number) {
+      drainMs = drain;
+      return services.stop();
     },
   };
 }

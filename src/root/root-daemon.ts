@@ -73,8 +73,9 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const registry = ctx.registry ?? new Registry();
   const log = ctx.log.child({ root: ctx.name });
   const limits = resolveLimits(config.limits);
-  // What follows each reload: the nodes this root expects, a central root's clusters, the plan of its trees.
-  const now = { aggregates: new AggregateEngine(config.aggregates), exposeRaw: config.exposeRaw, expected: expectedNodes(ctx.topology, rec), clusters: clustersOf(ctx.topology), plan: statusPlan(ctx.topology, ctx.name, ctx.topologySource, config.events.nodeLabels) };
+  // What each reload makes afresh: the aggregates, the nodes this root expects, a central root's clusters, the plan of its trees.
+  const follow = (cfg: Readonly<RootConfig>, t: Topology) => ({ aggregates: new AggregateEngine(cfg.aggregates), exposeRaw: cfg.exposeRaw, expected: expectedNodes(t, rootRecord(t, ctx.name, ctx.topologySource)), clusters: clustersOf(t), plan: statusPlan(t, ctx.name, ctx.topologySource, cfg.events.nodeLabels) });
+  let now = follow(config, ctx.topology);
   const store = new RootStore(storeOptions(config, limits), now.aggregates, log, registry);
   const authority = new OriginAuthority(ctx.topology);
   const server = new ChildServer({ accept: (frames, alive, from) => store.acceptSliced(frames, alive, from) }, limits, log.child({ part: "children" }), registry, { authority, treePort: resolveTreePort(config.tree), ...(tls !== null ? { tls } : {}) });
@@ -107,12 +108,8 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     {
       name: "the root's config and topology",
       reload({ config: cfg, topology }) {
-        now.aggregates = new AggregateEngine(cfg.aggregates);
+        now = follow(cfg, topology);
         store.setAggregates(now.aggregates);
-        now.exposeRaw = cfg.exposeRaw;
-        now.expected = expectedNodes(topology, rootRecord(topology, ctx.name, ctx.topologySource));
-        now.clusters = clustersOf(topology);
-        now.plan = statusPlan(topology, ctx.name, ctx.topologySource, cfg.events.nodeLabels);
         status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
         hub.setLimits(overDefaults(DEFAULT_WATCH_LIMITS, cfg.watch));
         quotas.setConfig(cfg.clusters);
@@ -134,8 +131,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       name: "tree port",
       async start() {
         grpcPort = await server.listen(config.listen ?? (await treeBindAddress(rec.address, ctx.topologySource)));
-        if (tls === null) log.info({ grpc: grpcPort }, "the tree is not authenticated (no tree.tls): the tree port listens on the topology's address only, and origins are checked against the topology");
-        else log.info({ grpc: grpcPort, certificate: tls.shown }, "mutual TLS on the tree: every child shows a certificate of the site CA that names it");
+        log.info({ grpc: grpcPort, ...(tls !== null ? { certificate: tls.shown } : {}) }, tls === null ? "the tree is not authenticated (no tree.tls): the tree port listens on the topology's address only, and origins are checked against the topology" : "mutual TLS on the tree: every child shows a certificate of the site CA that names it");
       },
       reload({ topology }) {
         authority.setTopology(topology);
@@ -169,20 +165,23 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     watchPort,
     store,
     registry,
-    async render(format = "text") {
-      const { parts, done } = await page(format);
-      try {
-        return Buffer.concat(parts).toString("utf8");
-      } finally {
-        done();
-      }
-    },
+    render: (format = "text") => pageText(page, format),
     reload(cfg, topology) {
       services.reload({ config: cfg, topology, web: webConfigOf(cfg) });
       log.info({ aggregates: cfg.aggregates.length, exposeRaw: now.exposeRaw, ...(tls !== null ? { certificate: tls.shown } : {}) }, "root reloaded its config and topology");
     },
     stop: () => services.stop(),
   };
+}
+
+/** The page as one string (tests; the HTTP server sends its parts). */
+async function pageText(page: (format: "text" | "openmetrics") => Promise<PageParts>, format: "text" | "openmetrics"): Promise<string> {
+  const { parts, done } = await page(format);
+  try {
+    return Buffer.concat(parts).toString("utf8");
+  } finally {
+    done();
+  }
 }
 
 function storeOptions(config: Readonly<RootConfig>, limits: ReturnType<typeof resolveLimits>): ConstructorParameters<typeof RootStore>[0] {
@@ -204,7 +203,7 @@ const deadAfterMsOf = (config: Readonly<RootConfig>): number => config.deadAfter
 const webConfigOf = (config: Readonly<RootConfig>): WebConfig | null => (config.web.configFile !== undefined ? readWebConfig(config.web.configFile, "web.configFile") : null);
 
 /** The nodes whose series this root holds; a central root's "nodes" are clusters' roots: links, not origins of their own. */
-function expectedNodes(topology: Topology, rec: RootRecord): Set<string> {
+function expectedNodes(topology: Topology, rec: RootRecord): ReadonlySet<string> {
   return new Set(nodesOfRoot(topology, rec).filter((n) => topology.nodes.get(n)?.cluster === undefined));
 }
 
