@@ -32,7 +32,7 @@ export class GrpcParentProbe implements ParentProbe {
     if (this.client === null || this.address !== address) {
       this.client?.close();
       const secure = this.tls?.channel(address);
-      this.client = new Client(address, secure?.credentials ?? grpc.credentials.createInsecure(), { ...secure?.options, "grpc.max_reconnect_backoff_ms": 1000 });
+      this.client = new Client(address, secure?.credentials ?? grpc.credentials.createInsecure(), { ...secure?.options, "grpc.max_reconnect_backoff_ms": 1000, "grpc.use_local_subchannel_pool": 1 });
       this.address = address;
     }
     const call = (this.client as unknown as { Stream(): grpc.ClientDuplexStream<Up, Buffer> }).Stream();

@@ -114,6 +114,10 @@ export class ParentStream {
         "grpc.max_send_message_length": this.limits.maxMessageBytes,
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 1000,
+        // A connection of its own, as on a host of its own, when one process runs many nodes (the
+        // bench's relay workers): shared, their streams opened on one connection at once, past the
+        // few a parent lets a connection hold before their Hello, and the rest were refused.
+        "grpc.use_local_subchannel_pool": 1,
       });
       this.clientAddress = address;
     }
