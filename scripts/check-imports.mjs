@@ -50,9 +50,8 @@ const DOORS = ["src/node", "src/agent", "src/relay", "src/root", "src/tools"];
 /** Why bench/ may not import `targetFile` of `target`, or null when it is a front door (or the layer has none). */
 function benchViolation(rel, targetFile, target, spec) {
   if (!DOORS.includes(target)) return null;
-  if (targetFile.split(sep).at(-1) === "index.ts" && targetFile.split(sep).length <= 4) return null;
-  const parts = targetFile.split(sep);
-  const door = parts.length > 3 && (target === "src/root" || target === "src/tools") ? `${parts.slice(0, 3).join("/")}/index.ts` : `${target}/index.ts`;
+  const door = `${unitOf(targetFile)}/index.ts`;
+  if (targetFile.split(sep).join("/") === door) return null;
   return `${rel}: imports ${spec}, inside ${target}: bench/ enters ${target} by its front door (${door}; export from there what the bench needs)`;
 }
 
@@ -99,7 +98,7 @@ function* tsFiles(dir) {
 
 const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
-/** The room of a file for the graph: a room of src/root or src/tools, else its layer (or its top folder). */
+/** The room of a file: a room of src/root or src/tools (`src/root/ingest`), else its layer (or its top folder). */
 function unitOf(rel) {
   const parts = rel.split(sep);
   const layer = layerOf(rel) ?? parts[0];

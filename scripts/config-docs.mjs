@@ -91,7 +91,7 @@ function boundsOf(s) {
 }
 
 /** One line per key, depth first in the schema's order. */
-function* keys(s, path, docs, daemon) {
+function* keys(s, path, docs) {
   const props = s.properties ?? {};
   for (const [k, raw] of Object.entries(props)) {
     const p = raw.anyOf && raw.anyOf.length === 1 ? raw.anyOf[0] : raw;
@@ -104,8 +104,8 @@ function* keys(s, path, docs, daemon) {
     if (required) words.push("required");
     const doc = docs.get(docPath) ?? "";
     yield `- \`${key}\` (${words.join("; ")})${doc !== "" ? `: ${doc}` : ""}`;
-    if (p.type === "object" && p.properties) yield* keys(p, key, docs, daemon);
-    if (p.type === "array" && p.items?.type === "object" && p.items.properties) yield* keys(p.items, `${key}[]`, docs, daemon);
+    if (p.type === "object" && p.properties) yield* keys(p, key, docs);
+    if (p.type === "array" && p.items?.type === "object" && p.items.properties) yield* keys(p.items, `${key}[]`, docs);
   }
 }
 
@@ -128,7 +128,7 @@ async function render() {
   for (const d of DAEMONS) {
     const mod = await import(pathToFileURL(`${repo}dist/${d.file.replace(/\.ts$/, ".js")}`).href);
     const json = z.toJSONSchema(mod[d.schema], { io: "input", unrepresentable: "any" });
-    parts.push(`## ${d.name} (\`banyan ${d.name}\`, ${d.yaml})`, "", ...keys(json, "", docs.get(d.name), d.name), "");
+    parts.push(`## ${d.name} (\`banyan ${d.name}\`, ${d.yaml})`, "", ...keys(json, "", docs.get(d.name)), "");
   }
   return parts.join("\n");
 }

@@ -24,10 +24,9 @@ export class ServiceList<C> {
 
   constructor(private readonly log: Logger) {}
 
-  /** Adds services after those added so far; returns the first, for `const x = list.add(new X())`. */
-  add<S extends Service<C>>(service: S, ...more: Service<C>[]): S {
-    this.services.push(service, ...more);
-    return service;
+  /** Adds services after those added so far. */
+  add(...services: Service<C>[]): void {
+    this.services.push(...services);
   }
 
   /** Starts every service in order; when one fails, stops those already started and throws its error. */

@@ -82,9 +82,9 @@ export async function startNode(ctx: DaemonContext, config: TreeNodeConfig, samp
     log,
     registry,
   );
-  let sampler: Sampler | null = null;
-  const status = NodeStatusSource.of(relay, () => sampler?.lastTickSeconds);
-  sampler = new Sampler(
+  // The status source reads the sampler's last tick, once both run.
+  const status = NodeStatusSource.of(relay, () => sampler.lastTickSeconds);
+  const sampler = new Sampler(
     {
       origin: ctx.name,
       intervalMs: config.intervalMs,
@@ -101,8 +101,7 @@ export async function startNode(ctx: DaemonContext, config: TreeNodeConfig, samp
     registry,
     () => relay.localTick(),
   );
-  const s = sampler;
-  relay.attachLocal(s);
+  relay.attachLocal(sampler);
   let port = 0;
   let drainMs = 1000;
   const services = new ServiceList<Topology>(log);
@@ -123,7 +122,7 @@ export async function startNode(ctx: DaemonContext, config: TreeNodeConfig, samp
       },
       stop: () => relay.stop(drainMs),
     },
-    { name: "sampler", start: () => s.start(), stop: () => s.stop() },
+    { name: "sampler", start: () => sampler.start(), stop: () => sampler.stop() },
   );
   await services.start();
   log.info(
@@ -136,7 +135,7 @@ export async function startNode(ctx: DaemonContext, config: TreeNodeConfig, samp
     name: ctx.name,
     port,
     relay,
-    sampler: s,
+    sampler,
     registry,
     reload: (topology) => services.reload(topology),
     stop(drain = 1000) {

@@ -73,14 +73,14 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const registry = ctx.registry ?? new Registry();
   const log = ctx.log.child({ root: ctx.name });
   const limits = resolveLimits(config.limits);
-  // What each reload makes afresh: the aggregates, the nodes this root expects, a central root's clusters, the plan of its trees.
-  const follow = (cfg: Readonly<RootConfig>, t: Topology) => ({ aggregates: new AggregateEngine(cfg.aggregates), exposeRaw: cfg.exposeRaw, expected: expectedNodes(t, rootRecord(t, ctx.name, ctx.topologySource)), clusters: clustersOf(t), plan: statusPlan(t, ctx.name, ctx.topologySource, cfg.events.nodeLabels) });
-  let now = follow(config, ctx.topology);
+  // What each reload derives afresh from the config and topology: the aggregates, the nodes this root expects, a central root's clusters, the plan of its trees.
+  const derived = (cfg: Readonly<RootConfig>, t: Topology) => ({ aggregates: new AggregateEngine(cfg.aggregates), exposeRaw: cfg.exposeRaw, expected: expectedNodes(t, rootRecord(t, ctx.name, ctx.topologySource)), clusters: clustersOf(t), plan: statusPlan(t, ctx.name, ctx.topologySource, cfg.events.nodeLabels) });
+  let now = derived(config, ctx.topology);
   const store = new RootStore(storeOptions(config, limits), now.aggregates, log, registry);
   const authority = new OriginAuthority(ctx.topology);
   const server = new ChildServer({ accept: (frames, alive, from) => store.acceptSliced(frames, alive, from) }, limits, log.child({ part: "children" }), registry, { authority, treePort: resolveTreePort(config.tree), ...(tls !== null ? { tls } : {}) });
   store.connectDownlink({ resync: (origins) => void server.routeResync(origins) });
-  const status = new RootStatus(statusPlan(ctx.topology, ctx.name, ctx.topologySource));
+  const status = new RootStatus(now.plan);
   store.onResyncRequested((origin) => status.recordResync(origin));
   const page = (format: "text" | "openmetrics"): Promise<PageParts> => renderRootPage(format, store, now.aggregates, now.expected, registry, now.exposeRaw, ctx.name);
   const http = new RootHttpServer(page, log, registry, config.gzipLevel, resolveHttpBounds(config.web), webConfigOf(config));
@@ -108,9 +108,9 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     {
       name: "the root's config and topology",
       reload({ config: cfg, topology }) {
-        now = follow(cfg, topology);
+        now = derived(cfg, topology);
         store.setAggregates(now.aggregates);
-        status.setPlan(statusPlan(topology, ctx.name, ctx.topologySource));
+        status.setPlan(now.plan);
         hub.setLimits(overDefaults(DEFAULT_WATCH_LIMITS, cfg.watch));
         quotas.setConfig(cfg.clusters);
       },

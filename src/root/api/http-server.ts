@@ -14,6 +14,9 @@ import { Histogram } from "prom-client";
 
 export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string; headers?: Readonly<Record<string, string>> } | null>;
 
+/** A route's JSON answer. */
+export const json = (status: number, body: unknown): { status: number; type: string; body: string } => ({ status, type: "application/json", body: JSON.stringify(body) });
+
 /**
  * The root's HTTP side: /metrics (text 0.0.4, or OpenMetrics when the Accept header asks for it;
  * gzip when Accept-Encoding allows, compressed off the event loop), /-/healthy, /-/ready, and the

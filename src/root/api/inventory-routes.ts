@@ -1,8 +1,7 @@
 import type { InventoryEntry, Inventory } from "../fleet/inventory.js";
-import type { RootHttpServer } from "./http-server.js";
+import { json, type RootHttpServer } from "./http-server.js";
 import { polledStream } from "../outputs/watch/polled-stream.js";
 
-const json = (status: number, body: unknown) => ({ status, type: "application/json", body: JSON.stringify(body) });
 
 /** The inventory's filters from a URL: `partition`, `feature`, `node` (each optional). */
 function filtered(entries: InventoryEntry[], params: URLSearchParams): InventoryEntry[] {

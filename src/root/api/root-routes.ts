@@ -8,7 +8,7 @@ import type { RootStore } from "../ingest/root-store.js";
 import { polledStream } from "../outputs/watch/polled-stream.js";
 import type { WatchHub } from "../outputs/watch/watch-hub.js";
 import { queryRoute, watchStream } from "../outputs/watch/watch-http.js";
-import type { RootHttpServer } from "./http-server.js";
+import { json, type RootHttpServer } from "./http-server.js";
 import { inventoryRoutes } from "./inventory-routes.js";
 import { jobWatchStream } from "./job-watch.js";
 import { liveRoutes } from "./live-page.js";
@@ -36,15 +36,14 @@ export interface RootApiParts {
  * query API, the inventory, the live page and the views it streams, the root's own metrics.
  */
 export function rootRoutes(http: RootHttpServer, p: RootApiParts): void {
-  const json = (body: unknown, status = 200) => ({ status, type: "application/json", body: JSON.stringify(body) });
   http.route("/api/v1/status", async () => {
     const clusters = p.clusters();
-    return json(clusters !== null ? { ...p.status.report(p.store), clusters } : p.status.report(p.store));
+    return json(200, clusters !== null ? { ...p.status.report(p.store), clusters } : p.status.report(p.store));
   });
   http.route("/api/v1/events", async (_req, url) => {
     if (url.pathname !== "/api/v1/events") return null;
     const filter = eventFilterOf(url.searchParams);
-    return typeof filter === "string" ? { status: 400, type: "text/plain", body: filter + "\n" } : json({ events: p.events.recent(filter) });
+    return typeof filter === "string" ? { status: 400, type: "text/plain", body: filter + "\n" } : json(200, { events: p.events.recent(filter) });
   });
   http.streamRoute("/api/v1/events/stream", eventStream(p.events));
   http.route("/api/v1/jobs", async (_req, url) => {
@@ -55,12 +54,12 @@ export function rootRoutes(http: RootHttpServer, p: RootApiParts): void {
     } catch {
       return { status: 400, type: "text/plain", body: `bad percent-escape in the job id: ${JSON.stringify(raw.slice(0, 64))}\n` };
     }
-    if (id === "") return json(p.jobs.list());
+    if (id === "") return json(200, p.jobs.list());
     const j = p.jobs.get(id);
-    return j === undefined ? json({ error: `no job ${id} seen at this root` }, 404) : json(j);
+    return j === undefined ? json(404, { error: `no job ${id} seen at this root` }) : json(200, j);
   });
   http.route("/api/v1/self", async () => ({ status: 200, type: "text/plain; version=0.0.4; charset=utf-8", body: await p.registry.metrics() }));
-  http.route("/api/v1/nodes", async () => json(nodesReport(p.store)));
+  http.route("/api/v1/nodes", async () => json(200, nodesReport(p.store)));
   // The watch API: one hub for the SSE, query and gRPC forms.
   http.streamRoute("/api/v1/watch", watchStream(p.hub, p.intervalMs));
   http.route("/api/v1/query", queryRoute(p.hub, p.intervalMs), { formPost: true });
@@ -71,7 +70,7 @@ export function rootRoutes(http: RootHttpServer, p: RootApiParts): void {
   const use = new UseOverview(p.inventory, p.store, p.expected, () => p.intervalMs);
   const health = new HealthView(p.registry, p.store, p.status, () => p.hub.watcherCount);
   http.watchRoute("/api/v1/jobs", polledStream(() => jobsView(p.jobs), () => p.intervalMs));
-  http.route("/api/v1/use", async () => json(Object.fromEntries(use.rows())));
+  http.route("/api/v1/use", async () => json(200, Object.fromEntries(use.rows())));
   // One stream for the page's jobs, USE and health: a browser opens at most six connections to a host.
   // Computed once per half interval however many pages are open.
   let overview: { atMs: number; view: Promise<Map<string, unknown>> } | null = null;
@@ -82,5 +81,5 @@ export function rootRoutes(http: RootHttpServer, p: RootApiParts): void {
   };
   http.watchRoute("/api/v1/overview", polledStream(overviewNow, () => p.intervalMs));
   // A plain GET: the stream's snapshot once (`{time_ms, items}`), for curl and scripts.
-  http.route("/api/v1/overview", async () => json({ time_ms: Date.now(), items: Object.fromEntries(await overviewNow()) }));
+  http.route("/api/v1/overview", async () => json(200, { time_ms: Date.now(), items: Object.fromEntries(await overviewNow()) }));
 }
