@@ -4,7 +4,7 @@ import type { AgentConfig } from "./agent-config.js";
 import type { GpuReadings } from "./gpu-readings.js";
 import { DEFAULT_PUSH_POLICY, PushServer } from "./push-server.js";
 import { ControlServer } from "./slurm/control-server.js";
-import { JobDiscovery } from "./slurm/job-discovery.js";
+import { JobDiscovery, findScontrol, scontrolFacts } from "./slurm/job-discovery.js";
 import { JobManager } from "./slurm/job-manager.js";
 import { JobRegistry } from "./slurm/job-registry.js";
 import { JobSource } from "./slurm/job-source.js";
@@ -26,7 +26,7 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
     ),
   );
   const ended: ((jobId: string) => void)[] = [];
-  const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)));
+  const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)), scontrolFacts(findScontrol()));
   const p = config.jobs.push;
   const nodeToken = p.requireToken === true ? new NodePushToken(p.nodeTokenFile ?? join(config.jobs.runDir, "push.token"), p.nodeTokenGroup) : null;
   const auth = { jobOfToken: (t: string) => manager.jobOfToken(t), jobLabels: (id: string) => manager.jobLabels(id), isNodeToken: (t: string) => nodeToken?.matches(t) === true };

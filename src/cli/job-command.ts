@@ -9,6 +9,7 @@ import { parseAgentConfig } from "../agent/agent-config.js";
 import { AGENT_NODE_FLAGS } from "../agent/node-flags.js";
 import { hookRequest } from "../agent/slurm/hook-request.js";
 import { subcommand } from "./subcommand.js";
+import { jobReportCommand } from "./job-report-command.js";
 
 /** Slurm gives a prolog a couple of seconds at most; Banyan takes less and never fails it. */
 const DEADLINE_MS = 1800;
@@ -21,7 +22,7 @@ const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
  * concurrent prologs from starting two), then registers the job through the agent's control socket.
  */
 export function jobCommand(): Command {
-  const cmd = subcommand("job").description("Slurm prolog/epilog: register or end a job on this node's agent (always exits 0)");
+  const cmd = subcommand("job").description("Slurm prolog/epilog (register or end a job on this node's agent; always exit 0) and a job's report card");
   for (const op of ["start", "end"] as const) {
     cmd.addCommand(
       subcommand(op)
@@ -49,6 +50,7 @@ Example:
         }),
     );
   }
+  cmd.addCommand(jobReportCommand());
   return cmd;
 }
 

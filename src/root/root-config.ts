@@ -7,6 +7,7 @@ import { remoteWriteSchema } from "./outputs/remote-write/remote-write-config.js
 import { alertmanagerSchema } from "./events/alertmanager.js";
 import { webhookSchema } from "./events/webhook.js";
 import { stragglerSchema } from "./fleet/stragglers.js";
+import { jobsConfigSchema } from "./fleet/job-reports.js";
 import { centralSchema, clustersSchema } from "./outputs/central/central-config.js";
 
 const aggregateSchema = z.strictObject({
@@ -102,6 +103,8 @@ export const rootConfigSchema = z
         treeDegradedBelow: 0.9,
         keep: 10_000,
       }),
+    /** Jobs' report cards: the site's rules (notes), the score's weights, how many cards are kept (docs/slurm.md#report-cards). */
+    jobs: jobsConfigSchema,
     /** This root uplinks into a central Banyan (banyan topology central), forwarding what `forward` allows. */
     central: centralSchema.optional(),
     /** The watch API (GET /api/v1/watch, /api/v1/query, and gRPC banyan.v1.Watch when grpcListen is set). */

@@ -22,6 +22,7 @@ import { RootStore } from "./ingest/root-store.js";
 import { EventWatch } from "./fleet/event-watch.js";
 import { Inventory } from "./fleet/inventory.js";
 import { RootJobs } from "./fleet/root-jobs.js";
+import { JobReports, type JobRootsPlan } from "./fleet/job-reports.js";
 import { RootStatus } from "./fleet/root-status.js";
 import { statusPlan } from "./fleet/status-plan.js";
 import { RootOutputs } from "./outputs/root-outputs.js";
@@ -74,7 +75,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const log = ctx.log.child({ root: ctx.name });
   const limits = resolveLimits(config.limits);
   // What each reload derives afresh from the config and topology: the aggregates, the nodes this root expects, a central root's clusters, the plan of its trees.
-  const derived = (cfg: Readonly<RootConfig>, t: Topology) => ({ aggregates: new AggregateEngine(cfg.aggregates), exposeRaw: cfg.exposeRaw, expected: expectedNodes(t, rootRecord(t, ctx.name, ctx.topologySource)), clusters: clustersOf(t), plan: statusPlan(t, ctx.name, ctx.topologySource, cfg.events.nodeLabels) });
+  const derived = (cfg: Readonly<RootConfig>, t: Topology) => ({ aggregates: new AggregateEngine(cfg.aggregates), exposeRaw: cfg.exposeRaw, expected: expectedNodes(t, rootRecord(t, ctx.name, ctx.topologySource)), clusters: clustersOf(t), plan: statusPlan(t, ctx.name, ctx.topologySource, cfg.events.nodeLabels), roots: jobRootsPlan(t, ctx.name) });
   let now = derived(config, ctx.topology);
   const store = new RootStore(storeOptions(config, limits), now.aggregates, log, registry);
   const authority = new OriginAuthority(ctx.topology);
@@ -90,14 +91,15 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   const quotas = new ClusterQuotas(config.clusters, registry);
   store.setClusterQuotas(quotas);
   store.onEventsFrame(clusterEventsTaker(events, log.child({ part: "clusters" })));
-  const jobs = new RootJobs(store);
+  const jobs = new RootJobs(store, ctx.name);
+  const reports = new JobReports(jobs, events, config.jobs, now.roots, log.child({ part: "job-reports" }));
   const watch = new EventWatch(events, store, jobs, now.plan, { treeDegradedBelow: config.events.treeDegradedBelow, resyncStormAbove: config.events.resyncStormAbove, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMsOf(config)) });
   const rootSeries = new RootSeries({ store, aggregates: () => now.aggregates, expected: () => now.expected, registry, rootName: ctx.name });
   const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies(), seriesNamed: (name: string) => seriesNamed(store, name), rootSeries: () => rootSeries.collect() };
   // The watch API: one hub for the SSE, query and gRPC forms, fed like any output (never replaced on reload).
   const hub = new WatchHub(overDefaults(DEFAULT_WATCH_LIMITS, config.watch), registry);
   const inventory = new Inventory(store, () => now.plan);
-  rootRoutes(http, { name: ctx.name, intervalMs: config.intervalMs, registry, store, status, events, jobs, hub, inventory, expected: () => now.expected, clusters: () => (now.clusters.size > 0 ? clusterStatus(now.clusters, server.children, store, quotas) : null) });
+  rootRoutes(http, { name: ctx.name, intervalMs: config.intervalMs, registry, store, status, events, jobs, reports, hub, inventory, expected: () => now.expected, clusters: () => (now.clusters.size > 0 ? clusterStatus(now.clusters, server.children, store, quotas) : null) });
   const watchGrpc = config.watch.grpcListen !== undefined ? new WatchGrpcServer(hub, config.intervalMs, webConfigOf(config), log.child({ part: "watch" })) : null;
   const central = { rootName: ctx.name, intervalMs: config.intervalMs, limits, ...(config.tree.tls !== undefined ? { treeTls: config.tree.tls } : {}), summary: () => ({ nodesUp: countUp(store, now.expected), nodesExpected: now.expected.size }), aggregates: () => now.aggregates, events };
   let grpcPort = 0;
@@ -116,6 +118,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
       },
     },
     { name: "job view", start: () => jobs.start(), stop: () => jobs.stop() },
+    { name: "job reports", start: () => reports.start(), reload: ({ config: cfg }) => reports.setConfig(cfg.jobs, now.roots), stop: () => reports.stop() },
     serviceOf(new EventSinks(events, config.events, ctx.name, log, registry), (r: RootReload) => r.config.events),
     serviceOf(new RootOutputs(config, outputView, [hub], (outs) => store.setOutputs(outs), central, log, registry), (r: RootReload) => r.config),
     {
@@ -201,6 +204,20 @@ function storeOptions(config: Readonly<RootConfig>, limits: ReturnType<typeof re
 const deadAfterMsOf = (config: Readonly<RootConfig>): number => config.deadAfterMs ?? defaultDeadAfterMs(config.intervalMs);
 
 const webConfigOf = (config: Readonly<RootConfig>): WebConfig | null => (config.web.configFile !== undefined ? readWebConfig(config.web.configFile, "web.configFile") : null);
+
+/** The other roots of the topology and the root each node's tree ends at, for jobs spread over several. */
+function jobRootsPlan(t: Topology, name: string): JobRootsPlan {
+  const rootOfTree = new Map<number, string>();
+  for (const r of t.roots) for (const tree of r.trees) rootOfTree.set(tree, r.name);
+  return {
+    root: name,
+    peers: t.roots.filter((r) => r.name !== name).map((r) => ({ name: r.name, http: r.http })),
+    rootOfNode: (node) => {
+      const tree = t.nodes.get(node)?.tree;
+      return tree === undefined ? undefined : rootOfTree.get(tree);
+    },
+  };
+}
 
 /** The nodes whose series this root holds; a central root's "nodes" are clusters' roots: links, not origins of their own. */
 function expectedNodes(topology: Topology, rec: RootRecord): ReadonlySet<string> {

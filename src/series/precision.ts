@@ -39,6 +39,9 @@ export const EXACT: Precision = Object.freeze({ relative: 0, absolute: 0 });
  *   used share could be a whole point off);
  * - node_textfile_mtime_seconds: a Unix time, 0.5 s; node_scrape_collector_duration_seconds: 1 ms
  *   absolute (a collector's few µs jitter every tick; one grown slow still shows);
+ * - a job's facts and peaks (banyan_job_nodes, banyan_job_cpus_allocated, banyan_job_*_limit_*,
+ *   banyan_job_*peak_bytes): exact — they never or seldom move, and its report card compares them
+ *   (a peak of 4.29e9 against a limit of 4,294,967,296 bytes would read past it);
  * - everything else: gauges 1 % relative, counters, histograms and summaries exact (by type).
  */
 export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
@@ -57,6 +60,10 @@ export const DEFAULT_PRECISION_RULES: readonly PrecisionRule[] = Object.freeze([
   { match: "node_memory_*_bytes", relative: 0.0001, absolute: 0 },
   { match: "node_filesystem_*_bytes", relative: 0.001, absolute: 0 },
   { match: "node_scrape_collector_duration_seconds", relative: 0, absolute: 0.001 },
+  { match: "banyan_job_nodes", relative: 0, absolute: 0 },
+  { match: "banyan_job_cpus_allocated", relative: 0, absolute: 0 },
+  { match: "banyan_job_*_limit_*", relative: 0, absolute: 0 },
+  { match: "banyan_job_*peak_bytes", relative: 0, absolute: 0 },
 ]);
 
 export class PrecisionRules {

@@ -150,3 +150,25 @@ export function assertUnique(names: readonly string[], what: string): void {
     seen.add(name);
   }
 }
+
+/**
+ * The first name of a hostlist without expanding it (`n[0007-9000],m1` gives `n0007`): what a
+ * root asks of a nodelist a node sent, where a full expansion could be two million names. Undefined
+ * when the text is not a hostlist's shape.
+ */
+export function firstHost(text: string): string | undefined {
+  let depth = 0;
+  let end = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "[") depth++;
+    else if (c === "]") depth--;
+    else if (c === "," && depth === 0) {
+      end = i;
+      break;
+    }
+  }
+  const item = text.slice(0, end).trim();
+  const name = item.replace(/\[([^\]]*)\]/g, (_, inner: string) => /^\s*([0-9]+)/.exec(inner)?.[1] ?? "\0");
+  return name !== "" && [...name].every((ch) => NAME_CHAR.test(ch)) ? name : undefined;
+}

@@ -21,6 +21,11 @@ export const jobStartSchema = z.strictObject({
   gpus: z.array(z.string().regex(/^\d+$/, "a GPU index")).max(1024).optional(),
   /** CPUs Slurm allocated the job on this node (SLURM_JOB_CPUS_PER_NODE, or scontrol's CPU_IDs). */
   cpus: z.number().int().positive().max(1_000_000).optional(),
+  /** The job's nodes (SLURM_JOB_NUM_NODES) and their hostlist (SLURM_JOB_NODELIST), for its report across roots. */
+  nodes: z.number().int().positive().max(10_000_000).optional(),
+  nodelist: z.string().max(1024).optional(),
+  /** Its time limit in seconds (scontrol's TimeLimit), when discovery asked Slurm. */
+  timeLimitS: z.number().nonnegative().max(1e9).optional(),
   /** When the hook ran (ms since the epoch): a spooled request is applied later, but dated right. */
   atMs: z.number().int().positive().optional(),
 });
@@ -40,6 +45,9 @@ export const runningJobSchema = z.strictObject({
   cgroupPath: z.string().optional(),
   gpus: z.array(z.string().regex(/^\d+$/)).optional(),
   cpus: z.number().int().positive().optional(),
+  nodes: z.number().int().positive().optional(),
+  nodelist: z.string().max(1024).optional(),
+  timeLimitS: z.number().nonnegative().optional(),
   startedAtMs: z.number(),
 });
 const requestSchema = z.discriminatedUnion("op", [jobStartSchema, jobEndSchema, z.strictObject({ op: z.literal("ping") })]);

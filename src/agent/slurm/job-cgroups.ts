@@ -14,6 +14,11 @@ export interface RunningJob {
   readonly gpus?: readonly string[];
   /** CPUs allocated on this node, when Slurm said (the usage report's efficiency). */
   readonly cpus?: number;
+  /** The job's nodes, all of them (SLURM_JOB_NUM_NODES), and their hostlist, when Slurm said. */
+  readonly nodes?: number;
+  readonly nodelist?: string;
+  /** Its time limit in seconds, when Slurm said (scontrol's TimeLimit; none for UNLIMITED). */
+  readonly timeLimitS?: number;
   readonly startedAtMs: number;
 }
 

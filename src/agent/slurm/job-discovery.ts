@@ -22,6 +22,11 @@ export interface SlurmJobFacts {
   readonly gpus: readonly string[];
   /** CPUs on this node (its CPU_IDs), when scontrol said. */
   readonly cpus?: number;
+  /** The job's time limit (TimeLimit), when it has one. */
+  readonly timeLimitS?: number;
+  /** Its nodes (NodeList, a hostlist) and how many (NumNodes). */
+  readonly nodelist?: string;
+  readonly nodes?: number;
 }
 
 export interface DiscoveryPaths {
@@ -89,6 +94,7 @@ export class JobDiscovery {
         account: facts?.account ?? "",
         ...(facts !== null && facts.gpus.length > 0 ? { gpus: [...facts.gpus] } : {}),
         ...(facts?.cpus !== undefined ? { cpus: facts.cpus } : {}),
+        ...slurmExtras(facts),
         atMs: nowMs,
         ...(c.uid === null ? { cgroupPath: c.dir } : {}),
       };
@@ -229,7 +235,40 @@ export function parseScontrolJob(text: string, jobId: string, node: string): Slu
   } catch {
     cpus = undefined;
   }
-  return { partition: clean(field("Partition")), account: clean(field("Account")), gpus, ...(cpus !== undefined ? { cpus } : {}) };
+  const timeLimitS = slurmDuration(field("TimeLimit") ?? "");
+  const nodelist = clean(field("NodeList"));
+  const nodes = Number(field("NumNodes"));
+  return {
+    partition: clean(field("Partition")),
+    account: clean(field("Account")),
+    gpus,
+    ...(cpus !== undefined ? { cpus } : {}),
+    ...(timeLimitS !== null ? { timeLimitS } : {}),
+    ...(nodelist !== "" && nodelist.length <= MAX_NODELIST ? { nodelist } : {}),
+    ...(Number.isInteger(nodes) && nodes > 0 ? { nodes } : {}),
+  };
+}
+
+/** The facts a registration carries beyond who and where: time limit and nodes. */
+export function slurmExtras(facts: SlurmJobFacts | null): { timeLimitS?: number; nodes?: number; nodelist?: string } {
+  if (facts === null) return {};
+  return { ...(facts.timeLimitS !== undefined ? { timeLimitS: facts.timeLimitS } : {}), ...(facts.nodes !== undefined ? { nodes: facts.nodes } : {}), ...(facts.nodelist !== undefined ? { nodelist: facts.nodelist } : {}) };
+}
+
+/** A job's nodelist longer than this is not carried (it travels as a label). */
+export const MAX_NODELIST = 1024;
+
+/**
+ * Seconds of a Slurm duration (`TimeLimit`): `[days-]hours:minutes:seconds`, `minutes:seconds`,
+ * `minutes`, `days-hours[:minutes]`; null for UNLIMITED, Partition_Limit, N/A or anything else.
+ */
+export function slurmDuration(text: string): number | null {
+  const m = /^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$/.exec(text.trim());
+  if (m === null) return null;
+  const [days, a, b, c] = [m[1], m[2], m[3], m[4]].map((x) => (x === undefined ? undefined : Number(x)));
+  // With days: days-hours[:minutes[:seconds]]; without: [hours:]minutes:seconds, or minutes alone.
+  const s = days !== undefined ? days * 86_400 + a! * 3600 + (b ?? 0) * 60 + (c ?? 0) : c !== undefined ? a! * 3600 + b! * 60 + c : b !== undefined ? a! * 60 + b : a! * 60;
+  return Number.isFinite(s) ? s : null;
 }
 
 /** A user's name from the passwd file, or the uid itself when it has none there (LDAP without nss files). */

@@ -7,6 +7,8 @@ import type { PushAuth } from "../push-server.js";
 import { runningJobSchema, type ControlHandlers, type ControlRequest } from "./control-server.js";
 import type { RunningJob } from "./job-cgroups.js";
 import type { JobRegistry } from "./job-registry.js";
+import { slurmExtras, type SlurmJobFacts } from "./job-discovery.js";
+import { firstHost } from "../../topology/hostlist.js";
 
 /**
  * What the control socket does: `job-start` registers the job and writes its push token to
@@ -28,6 +30,8 @@ export class JobManager implements ControlHandlers, PushAuth {
     private readonly reportDir: string,
     private readonly log: Logger,
     private readonly onEnd: (jobId: string) => void = () => undefined,
+    /** Slurm's word on a job (scontrol): asked at a job's start for what its hooks do not say (its time limit). */
+    private readonly slurm: ((jobId: string) => Promise<SlurmJobFacts | null>) | null = null,
   ) {}
 
   /** The labels pushed series of a job carry. */
@@ -77,6 +81,22 @@ export class JobManager implements ControlHandlers, PushAuth {
     return n;
   }
 
+  /**
+   * Asks Slurm, in the background, what the prolog's environment does not say (the time limit; the
+   * nodes when it did not give them). Only the job's first node asks: one scontrol call a job, not
+   * one a node (a 10,000-node job's start would be 10,000 calls into slurmctld).
+   */
+  private askSlurm(job: RunningJob): void {
+    if (this.slurm === null) return;
+    const first = job.nodelist === undefined ? undefined : firstHost(job.nodelist);
+    if (first !== undefined && first !== this.registry.node) return;
+    this.slurm(job.jobId)
+      .then((facts) => {
+        if (facts !== null) this.registry.update(job.jobId, slurmExtras(facts));
+      })
+      .catch(() => undefined); // the card then says its time limit is unknown
+  }
+
   isRunning(jobId: string): boolean {
     return this.registry.has(jobId);
   }
@@ -101,8 +121,12 @@ export class JobManager implements ControlHandlers, PushAuth {
         ...(req.cgroupPath ? { cgroupPath: req.cgroupPath } : {}),
         ...(req.gpus ? { gpus: req.gpus } : {}),
         ...(req.cpus ? { cpus: req.cpus } : {}),
+        ...(req.nodes ? { nodes: req.nodes } : {}),
+        ...(req.nodelist ? { nodelist: req.nodelist } : {}),
+        ...(req.timeLimitS !== undefined ? { timeLimitS: req.timeLimitS } : {}),
       };
       this.registry.start(job);
+      if (job.timeLimitS === undefined) this.askSlurm(job);
       const token = this.tokens.get(req.jobId) ?? randomBytes(24).toString("hex");
       this.tokens.set(req.jobId, token);
       mkdirSync(dir, { recursive: true, mode: 0o755 });

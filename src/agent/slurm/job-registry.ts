@@ -45,7 +45,7 @@ export interface JobGpuNow {
 const MIB = 1024 * 1024;
 
 interface Tracked {
-  readonly job: RunningJob;
+  job: RunningJob;
   last: JobUsage | null;
   lastAtMs: number;
   samples: number;
@@ -57,6 +57,10 @@ interface Tracked {
   gpuUtilSum: number;
   gpuUtilPeak: number | null;
   gpuMemoryPeak: number | null;
+  /** Per GPU (by index): seconds busy (utilisation × time, integrated at each sample) and framebuffer peak. */
+  readonly perGpu: Map<string, { busySeconds: number; memoryPeakBytes: number }>;
+  /** When the GPUs were last read, to integrate their utilisation over the time since. */
+  gpuAtMs: number;
   /** Told once (see noCgroupAfterMs) that no cgroup was found for it. */
   warned: boolean;
 }
@@ -83,8 +87,20 @@ export class JobRegistry {
 
   start(job: RunningJob): void {
     if (!this.jobs.has(job.jobId)) {
-      this.jobs.set(job.jobId, { job, last: null, lastAtMs: 0, samples: 0, memorySum: 0, memoryPeak: 0, peakCores: 0, gpuNow: null, gpuSamples: 0, gpuUtilSum: 0, gpuUtilPeak: null, gpuMemoryPeak: null, warned: false });
+      this.jobs.set(job.jobId, { job, last: null, lastAtMs: 0, samples: 0, memorySum: 0, memoryPeak: 0, peakCores: 0, gpuNow: null, gpuSamples: 0, gpuUtilSum: 0, gpuUtilPeak: null, gpuMemoryPeak: null, perGpu: new Map(), gpuAtMs: 0, warned: false });
     }
+  }
+
+  /** Adds what Slurm said of a running job after its start (its time limit, its nodes). */
+  update(jobId: string, facts: Pick<RunningJob, "timeLimitS" | "nodes" | "nodelist">): void {
+    const t = this.jobs.get(jobId);
+    // What the hooks said stands; Slurm fills in the rest.
+    if (t !== undefined) t.job = { ...facts, ...t.job };
+  }
+
+  /** Each GPU of the job: seconds busy so far and its framebuffer peak (empty without a GPU source). */
+  gpuDetail(jobId: string): ReadonlyMap<string, { readonly busySeconds: number; readonly memoryPeakBytes: number }> {
+    return this.jobs.get(jobId)?.perGpu ?? new Map();
   }
 
   running(): RunningJob[] {
@@ -109,7 +125,7 @@ export class JobRegistry {
   sample(jobId: string, nowMs = Date.now()): JobUsage | null {
     const t = this.jobs.get(jobId);
     if (t === undefined) return null;
-    this.sampleGpus(t);
+    this.sampleGpus(t, nowMs);
     const u = readJobUsage(this.cgroupRoot, t.job, this.node);
     if (u === null) {
       if (t.last === null && !t.warned && nowMs - t.job.startedAtMs >= NO_CGROUP_WARN_AFTER_MS) this.warnNoCgroup(t);
@@ -129,20 +145,29 @@ export class JobRegistry {
     this.onNoCgroup(t.job, this.cgroupRoot);
   }
 
-  private sampleGpus(t: Tracked): void {
+  private sampleGpus(t: Tracked, nowMs: number): void {
     const gpus = t.job.gpus ?? [];
     if (gpus.length === 0 || this.gpuSources.length === 0) return;
     let utilSum = 0;
     let utilN = 0;
     let memory: number | null = null;
+    // The utilisation read now stands for the time since the last read (at most 10 s: a stalled agent's gap is not invented).
+    const dtS = t.gpuAtMs > 0 && nowMs > t.gpuAtMs ? Math.min(10, (nowMs - t.gpuAtMs) / 1000) : 0;
+    t.gpuAtMs = nowMs;
     for (const gpu of gpus) {
       const r = this.reading(gpu);
+      let g = t.perGpu.get(gpu);
+      if (g === undefined) t.perGpu.set(gpu, (g = { busySeconds: 0, memoryPeakBytes: 0 }));
       if (r?.utilPercent != null) {
         utilSum += r.utilPercent;
         utilN++;
         t.gpuUtilPeak = Math.max(t.gpuUtilPeak ?? 0, r.utilPercent);
+        g.busySeconds += (r.utilPercent / 100) * dtS;
       }
-      if (r?.memoryUsedMiB != null) memory = (memory ?? 0) + r.memoryUsedMiB * MIB;
+      if (r?.memoryUsedMiB != null) {
+        memory = (memory ?? 0) + r.memoryUsedMiB * MIB;
+        g.memoryPeakBytes = Math.max(g.memoryPeakBytes, r.memoryUsedMiB * MIB);
+      }
     }
     const util = utilN > 0 ? utilSum / utilN : null;
     if (util !== null) {

@@ -23,8 +23,18 @@ export class JobSource implements Source {
       // stands (its counters end there), so the root never sees a job that was accounted turn unknown.
       const u = this.registry.sample(job.jobId, nowMs) ?? this.registry.lastUsage(job.jobId);
       // GPU series first: a job without a cgroup (Slurm without cgroup plugins) may still hold GPUs.
+      w.gauge("banyan_job_start_time_seconds", l, job.startedAtMs / 1000, "When the job started on this node (its prolog), in seconds since the epoch.");
+      if (job.timeLimitS !== undefined) w.gauge("banyan_job_time_limit_seconds", l, job.timeLimitS, "The job's time limit as Slurm has it (none when unlimited).");
+      if (job.nodes !== undefined) w.gauge("banyan_job_nodes", job.nodelist !== undefined ? { ...l, nodelist: job.nodelist } : l, job.nodes, "Nodes of the job, all of them (its hostlist as a label), so a root knows what part of it it holds.");
       if (job.cpus !== undefined) w.gauge("banyan_job_cpus_allocated", l, job.cpus, "CPUs Slurm allocated the job on this node.");
-      for (const gpu of job.gpus ?? []) w.gauge("banyan_job_gpu_info", { ...l, gpu }, 1, "A GPU of the job (SLURM_JOB_GPUS), to join with DCGM_FI_DEV_* on instance and gpu.");
+      const detail = this.registry.gpuDetail(job.jobId);
+      for (const gpu of job.gpus ?? []) {
+        w.gauge("banyan_job_gpu_info", { ...l, gpu }, 1, "A GPU of the job (SLURM_JOB_GPUS), to join with DCGM_FI_DEV_* on instance and gpu.");
+        const d = detail.get(gpu);
+        if (d === undefined) continue;
+        w.counter("banyan_job_gpu_busy_seconds_total", { ...l, gpu }, d.busySeconds, "Seconds the GPU was busy for the job (its utilisation integrated over time): its mean utilisation is this over the job's time.");
+        w.gauge("banyan_job_gpu_memory_peak_bytes", { ...l, gpu }, d.memoryPeakBytes, "The GPU's framebuffer peak during the job.");
+      }
       const g = this.registry.gpu(job.jobId);
       if (g?.utilPercent != null) w.gauge("banyan_job_gpu_utilization_percent", l, g.utilPercent, "Mean utilisation of the job's GPUs on this node (in %).");
       if (g?.memoryUsedBytes != null) w.gauge("banyan_job_gpu_memory_used_bytes", l, g.memoryUsedBytes, "Framebuffer memory used by the job's GPUs on this node.");
@@ -34,6 +44,7 @@ export class JobSource implements Source {
       if (u.systemSeconds !== null) w.counter("banyan_job_cpu_system_seconds_total", l, u.systemSeconds, "CPU time in kernel mode.");
       w.gauge("banyan_job_memory_bytes", l, u.memoryBytes, "Memory used by the job on this node.");
       if (u.memoryPeakBytes !== null) w.gauge("banyan_job_memory_peak_bytes", l, u.memoryPeakBytes, "Peak memory of the job on this node.");
+      if (u.memoryLimitBytes !== null) w.gauge("banyan_job_memory_limit_bytes", l, u.memoryLimitBytes, "The job's memory limit on this node (its cgroup's: what Slurm allocated).");
       w.counter("banyan_job_io_read_bytes_total", l, u.ioReadBytes, "Bytes the job read from block devices.");
       w.counter("banyan_job_io_written_bytes_total", l, u.ioWrittenBytes, "Bytes the job wrote to block devices.");
     }

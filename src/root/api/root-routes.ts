@@ -3,6 +3,7 @@ import { eventFilterOf, type EventLog } from "../events/event-log.js";
 import { eventStream } from "../events/event-stream.js";
 import type { Inventory } from "../fleet/inventory.js";
 import type { RootJobs } from "../fleet/root-jobs.js";
+import type { JobReports } from "../fleet/job-reports.js";
 import { nodesReport, type RootStatus } from "../fleet/root-status.js";
 import type { RootStore } from "../ingest/root-store.js";
 import { polledStream } from "../outputs/watch/polled-stream.js";
@@ -23,6 +24,7 @@ export interface RootApiParts {
   readonly status: RootStatus;
   readonly events: EventLog;
   readonly jobs: RootJobs;
+  readonly reports: JobReports;
   readonly hub: WatchHub;
   readonly inventory: Inventory;
   /** The nodes the topology gives this root now. */
@@ -55,6 +57,17 @@ export function rootRoutes(http: RootHttpServer, p: RootApiParts): void {
       return { status: 400, type: "text/plain", body: `bad percent-escape in the job id: ${JSON.stringify(raw.slice(0, 64))}\n` };
     }
     if (id === "") return json(200, p.jobs.list());
+    // /api/v1/jobs/<id>/report: its card across every root; /part: what this root holds of it.
+    const sub = /^(.*)\/(report|part)$/.exec(id);
+    if (sub !== null) {
+      const [, job, what] = sub as unknown as [string, string, "report" | "part"];
+      if (what === "part") {
+        const part = p.reports.part(job);
+        return part === undefined ? json(404, { error: `no job ${job} seen at this root` }) : json(200, part);
+      }
+      const card = await p.reports.card(job, url.searchParams.get("local") === "1");
+      return card === undefined ? json(404, { error: `no job ${job} seen at this root or the others` }) : json(200, card);
+    }
     const j = p.jobs.get(id);
     return j === undefined ? json(404, { error: `no job ${id} seen at this root` }) : json(200, j);
   });

@@ -128,6 +128,16 @@ export class AlertmanagerOutput {
         this.track(`job\0${e.job}`, { alert: { labels: { alertname: "BanyanJobEnded", severity: "info", ...withoutRoot(e.labels) }, annotations: { ...annotations, root: e.root }, startsAt: e.time, endsAt: new Date(now + ONE_SHOT_MS).toISOString(), generatorURL: this.generatorURL }, resolvedMs: null, oneShotUntilMs: now + ONE_SHOT_MS });
         break;
       }
+      case "job_verdict": {
+        // One-shot, with the user's label for a route that mails them; the notes are its annotations.
+        const d = e.details ?? {};
+        const notes = (d["notes"] as string[] | undefined) ?? [];
+        const annotations: Record<string, string> = { summary: `job ${e.job} of ${e.labels["user"] ?? "?"}: score ${String(d["score"] ?? "unknown")}${notes.length > 0 ? `, ${notes.length} note(s)` : ""}`, event_id: e.id, root: e.root };
+        if (notes.length > 0) annotations["description"] = notes.join("\n");
+        if (d["score"] !== undefined && d["score"] !== null) annotations["score"] = String(d["score"]);
+        this.track(`verdict\0${e.job}`, { alert: { labels: { alertname: "BanyanJobVerdict", severity: e.severity, ...withoutRoot(e.labels) }, annotations, startsAt: e.time, endsAt: new Date(now + ONE_SHOT_MS).toISOString(), generatorURL: this.generatorURL }, resolvedMs: null, oneShotUntilMs: now + ONE_SHOT_MS });
+        break;
+      }
       default:
         return;
     }

@@ -16,6 +16,7 @@ export const EVENT_TYPES = [
   "job_start",
   "job_end",
   "job_straggler",
+  "job_verdict",
   "resync_storm",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -43,7 +43,7 @@ export class EventWatch {
     this.startedMs = now;
     this.stragglers = new StragglerWatch(opts.stragglers);
     store.onNodeChange((change, st) => this.onNode(change, st));
-    jobs.onChange = (change, job) => this.onJob(change, job);
+    jobs.onChange((change, job) => this.onJob(change, job));
   }
 
   /** Says the root started (once its outputs listen), then scans every `everyMs`. */

@@ -8,7 +8,7 @@ import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
 import { jobEndSchema, jobStartSchema } from "../../../src/agent/slurm/control-server.js";
 import { hookRequest } from "../../../src/agent/slurm/hook-request.js";
-import { type SlurmJobFacts, JobDiscovery, listJobCgroups, parseScontrolJob, userName } from "../../../src/agent/slurm/job-discovery.js";
+import { type SlurmJobFacts, JobDiscovery, listJobCgroups, parseScontrolJob, slurmDuration, userName } from "../../../src/agent/slurm/job-discovery.js";
 import { JobManager } from "../../../src/agent/slurm/job-manager.js";
 import { JobRegistry } from "../../../src/agent/slurm/job-registry.js";
 import { silentLogger } from "../../../src/core/logger.js";
@@ -166,7 +166,7 @@ t.test("hook requests - the real prolog and epilog environments (recorded from s
         .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
     );
   const start = hookRequest("start", envOf("prolog.2.env"), 5)!;
-  t.same(start, { request: { op: "job-start", jobId: "2", user: "ciuser", uid: "1001", gid: "1001", partition: "debug", account: "", cpus: 1, atMs: 5 }, problem: "" }, "SLURM_JOB_CPUS_PER_NODE gives the CPUs allocated");
+  t.same(start, { request: { op: "job-start", jobId: "2", user: "ciuser", uid: "1001", gid: "1001", partition: "debug", account: "", cpus: 1, nodes: 1, nodelist: "vm", atMs: 5 }, problem: "" }, "SLURM_JOB_CPUS_PER_NODE gives the CPUs allocated, SLURM_JOB_NUM_NODES and SLURM_NODELIST the job's nodes");
   t.ok(jobStartSchema.safeParse(start.request).success, "the control socket takes it");
   const end = hookRequest("end", envOf("epilog.2.env"), 6)!;
   t.same(end.request, { op: "job-end", jobId: "2", exitCode: "0", atMs: 6 });
@@ -182,7 +182,9 @@ t.test("job discovery - scontrol show job -d -o: partition, account and this nod
   const line = (extra: string): string =>
     `JobId=77 JobName=wrap UserId=bob(1001) GroupId=bob(1001) MCS_label=N/A Priority=4294901757 Nice=0 Account=proj QOS=normal JobState=RUNNING Reason=None Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 DerivedExitCode=0:0 RunTime=00:00:03 TimeLimit=UNLIMITED TimeMin=N/A SubmitTime=2026-11-30T10:00:00 EligibleTime=2026-11-30T10:00:00 Partition=gpu AllocNode:Sid=head:4242 ReqNodeList=(null) ExcNodeList=(null) NodeList=n[1-2] BatchHost=n1 NumNodes=2 NumCPUs=4 NumTasks=2 CPUs/Task=1 ReqB:S:C:T=0:0:*:* TRES=cpu=4,mem=2000M,node=2,billing=4,gres/gpu=4 Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=* JOB_GRES=gpu:a100:4 ${extra} MinCPUsNode=1 MinMemoryNode=1000M MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) Command=(null) WorkDir=/tmp Power=\n`;
   const two = line("Nodes=n1 CPU_IDs=0-1 Mem=1000 GRES=gpu:a100:2(IDX:2-3) Nodes=n2 CPU_IDs=0-1 Mem=1000 GRES=gpu:a100:2(IDX:0-1)");
-  t.same(parseScontrolJob(two, "77", "n1"), { partition: "gpu", account: "proj", gpus: ["2", "3"], cpus: 2 }, "its CPU_IDs count its CPUs");
+  t.same(parseScontrolJob(two, "77", "n1"), { partition: "gpu", account: "proj", gpus: ["2", "3"], cpus: 2, nodelist: "n[1-2]", nodes: 2 }, "its CPU_IDs count its CPUs; NodeList and NumNodes the job's nodes");
+  t.equal(parseScontrolJob(two.replace("TimeLimit=UNLIMITED", "TimeLimit=1-02:03:04"), "77", "n1")?.timeLimitS, 93_784, "TimeLimit days-hours:minutes:seconds");
+  for (const [text, s] of [["30", 1800], ["05:00", 300], ["02:00:00", 7200], ["2-12", 216_000], ["UNLIMITED", null], ["Partition_Limit", null], ["", null]] as const) t.equal(slurmDuration(text), s, `Slurm duration "${text}"`);
   t.same(parseScontrolJob(two, "77", "n2")?.gpus, ["0", "1"], "this node's detail");
   t.same(parseScontrolJob(line("Nodes=n1 CPU_IDs=0 Mem=0 GRES="), "77", "n1")?.gpus, [], "no GRES");
   t.same(parseScontrolJob(line("Nodes=n1 CPU_IDs=0 Mem=0 GRES=gpu(IDX:0,2)"), "77", "n1")?.gpus, ["0", "2"], "the older form");

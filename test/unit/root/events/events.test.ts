@@ -76,7 +76,7 @@ t.test("event watch - a resync storm is one event when it starts and one when it
   const events = new EventLog("r1", new Registry());
   let waiting = 0;
   const store = { originNames: [][Symbol.iterator](), originStates: [][Symbol.iterator](), origin: () => undefined, onNodeChange: () => undefined, get resyncsWaiting() { return waiting; } };
-  const jobs = { onChange: null };
+  const jobs = { onChange: () => undefined };
   const plan = { root: "r1", trees: [0], treeOf: new Map(), plannedParent: new Map(), nodesOfTree: new Map(), rootOfTree: new Map() };
   const watch = new EventWatch(events, store as never, jobs as never, plan, { treeDegradedBelow: 0.9, startupMs: 0, resyncStormAbove: 100, stragglers: { metrics: [], belowMedian: 0.5, windowMs: 1000, minNodes: 3 } }, 0);
   for (const [w, at] of [[50, 1000], [150, 2000], [300, 3000], [80, 4000], [40, 5000], [30, 6000]] as const) {
