@@ -131,6 +131,19 @@ export const agentConfigSchema = z.strictObject({
           path: z.string().default("nvidia-smi"),
         })
         .default({ enabled: false, path: "nvidia-smi" }),
+      /** The node's power from its BMC (`ipmitool dcmi power reading`), as ipmi_exporter's ipmi_dcmi_power_consumption_watts; a job's share of the node's energy uses it. */
+      ipmi: z
+        .strictObject({
+          /** Ask the BMC (needs root, or access to /dev/ipmi0). */
+          enabled: z.boolean().default(false),
+          /** The ipmitool program (a name looked up in PATH, or a path). */
+          path: z.string().default("ipmitool"),
+          /** How often it is asked: slower than the agent's interval (a BMC refreshes its reading every second or few). */
+          intervalMs: positiveInt.default(10_000),
+          /** An answer not given this long is given up (the last reading is dropped). */
+          timeoutMs: positiveInt.default(5000),
+        })
+        .default({ enabled: false, path: "ipmitool", intervalMs: 10_000, timeoutMs: 5000 }),
       /** Scheduler metrics (sinfo, squeue, sdiag) under prometheus-slurm-exporter's names: for the agent on the root's host. */
       slurm: z
         .strictObject({
@@ -145,7 +158,7 @@ export const agentConfigSchema = z.strictObject({
         })
         .default({ enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" }),
     })
-    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" } }),
+    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, ipmi: { enabled: false, path: "ipmitool", intervalMs: 10_000, timeoutMs: 5000 }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" } }),
   /**
    * Slurm jobs on this node: the control socket `banyan job start|end` speak to (root only), the
    * per-job cgroup accounting and reports, and the push API. Off unless a site turns it on (the

@@ -7,11 +7,13 @@ import { startJobs } from "./agent-jobs.js";
 import type { GpuReadings } from "./gpu-readings.js";
 import { NodeSource } from "./node-source.js";
 import { NvidiaSmiSource } from "./nvidia-smi-source.js";
+import { IpmiPowerSource } from "./power/ipmi-source.js";
 import { ScrapeSource } from "./scrape-source.js";
 import { SlurmSource } from "./slurm/slurm-source.js";
 import { SlurmNodeSource } from "./slurm/slurm-node-source.js";
 import { findScontrol } from "./slurm/job-discovery.js";
 import type { Source } from "../node/source.js";
+import type { Logger } from "../core/logger.js";
 import { SyntheticSource } from "./synthetic-source.js";
 
 /**
@@ -25,7 +27,8 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
     (t) => new ScrapeSource({ url: t.url, job: t.job, intervalMs: t.intervalMs ?? config.intervalMs, timeoutMs: t.timeoutMs ?? Math.max(100, Math.floor(config.intervalMs / 2)) }, ctx.log.child({ node: ctx.name, part: "scrape" })),
   );
   if (config.sources.nvidiaSmi.enabled) gpuSources.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
-  const extra: Source[] = [...gpuSources];
+  const ipmi = config.sources.ipmi.enabled ? new IpmiPowerSource(config.sources.ipmi.path, config.sources.ipmi.intervalMs, config.sources.ipmi.timeoutMs, ctx.log.child({ node: ctx.name, part: "ipmi" })) : null;
+  const extra: Source[] = [...gpuSources, ...(ipmi !== null ? [ipmi] : [])];
   if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
   // On a Slurm node, Slurm's own word on it (partitions, features) for the roots' inventory.
   if (config.jobs.enabled) extra.push(new SlurmNodeSource(ctx.name, config.sources.slurm.binDir !== "" ? `${config.sources.slurm.binDir}/scontrol` : findScontrol(), 60_000, ctx.log.child({ node: ctx.name, part: "slurm-node" })));
@@ -33,7 +36,7 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
   let node: NodeDaemon | null = null;
   let drainMs: number | undefined;
   const services = new ServiceList<Topology>(ctx.log);
-  if (config.jobs.enabled) services.add({ name: "Slurm side", start: async () => void (jobs = await startJobs(ctx, config, gpuSources)), stop: () => jobs?.stop() });
+  if (config.jobs.enabled) services.add({ name: "Slurm side", start: async () => void (jobs = await startJobs(ctx, config, gpuSources, ipmi)), stop: () => jobs?.stop() });
   services.add({
     name: "node",
     async start() {
@@ -42,7 +45,7 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
         keyframeIntervalMs: config.keyframeIntervalMs,
         ...(config.startSpreadMs !== undefined ? { startSpreadMs: config.startSpreadMs } : {}),
         precision: config.precision,
-        sources: [...(sources ?? [defaultSource(ctx.name, config)]), ...extra, ...(jobs?.sources ?? [])],
+        sources: [...(sources ?? [defaultSource(ctx.name, config, ctx.log.child({ node: ctx.name, part: "collectors" }))]), ...extra, ...(jobs?.sources ?? [])],
       });
     },
     reload: (topology) => node?.reload(topology),
@@ -62,11 +65,12 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
   };
 }
 
-export function defaultSource(name: string, config: Readonly<AgentConfig>): Source {
+export function defaultSource(name: string, config: Readonly<AgentConfig>, log?: Logger): Source {
   return config.source === "synthetic"
     ? new SyntheticSource({ ...config.synthetic, node: name })
     : new NodeSource(
         { proc: config.procfs.path, sys: config.procfs.sys, rootfs: config.procfs.rootfs, mountPointsExclude: config.procfs.mountPointsExclude, fsTypesExclude: config.procfs.fsTypesExclude, netdevExclude: config.procfs.netdevExclude, textfileDirectory: config.procfs.textfileDirectory },
         config.procfs.disable,
+        log,
       );
 }

@@ -8,6 +8,9 @@ import { JobDiscovery, findScontrol, scontrolFacts } from "./slurm/job-discovery
 import { JobManager } from "./slurm/job-manager.js";
 import { JobRegistry } from "./slurm/job-registry.js";
 import { JobSource } from "./slurm/job-source.js";
+import { JobEnergy, busyCpuSeconds, type NodeEnergy } from "./slurm/job-energy.js";
+import type { IpmiPowerSource } from "./power/ipmi-source.js";
+import { cpuAndDramJoules, raplZones, type RaplZone } from "./power/rapl.js";
 import type { Source } from "../node/source.js";
 import type { DaemonContext } from "../node/daemon-context.js";
 import { resolveLimits } from "../wire/wire-config.js";
@@ -17,7 +20,7 @@ import { readWebConfig } from "../core/web-config.js";
 
 
 /** The Slurm side of an agent: job registry and cgroup accounting, control socket, push API. */
-export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[]): Promise<{ sources: Source[]; stop(): Promise<void> }> {
+export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig>, gpus: readonly GpuReadings[], bmc: IpmiPowerSource | null = null): Promise<{ sources: Source[]; stop(): Promise<void> }> {
   const log = ctx.log.child({ node: ctx.name, part: "jobs" });
   const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot, gpus, (job, cgroupRoot) =>
     log.warn(
@@ -63,12 +66,33 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
   const pushPort = await push.listen();
   log.info({ controlSocket: config.jobs.controlSocket, pushPort }, `jobs: control socket ${config.jobs.controlSocket}, push API on port ${pushPort}`);
   return {
-    sources: [new JobSource(registry), push],
+    sources: [new JobSource(registry, jobEnergy(config, registry, bmc)), push],
     async stop() {
       clearInterval(spoolTimer);
       if (discoverTimer) clearInterval(discoverTimer);
       await control.stop();
       await push.stop();
+    },
+  };
+}
+
+/**
+ * What the node measures of its energy, for its jobs' shares: RAPL's package and DRAM zones (found
+ * once), the GPUs' energy from their source, the BMC's power, /proc/stat's busy time. Read only on a
+ * tick where a job runs.
+ */
+function jobEnergy(config: Readonly<AgentConfig>, registry: JobRegistry, bmc: IpmiPowerSource | null): { meter: (gpus: readonly string[]) => NodeEnergy; share: JobEnergy } {
+  let zones: RaplZone[] | null = null;
+  return {
+    share: new JobEnergy(),
+    meter(gpus) {
+      zones ??= raplZones(config.procfs.sys);
+      const gpu = new Map<string, number>();
+      for (const g of gpus) {
+        const j = registry.gpuEnergy(g);
+        if (j !== null) gpu.set(g, j);
+      }
+      return { ...cpuAndDramJoules(zones), gpus: gpu, nodeWatts: bmc?.powerWatts() ?? null, busyCpuSeconds: busyCpuSeconds(config.procfs.path) };
     },
   };
 }

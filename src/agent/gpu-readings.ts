@@ -4,6 +4,8 @@ export interface GpuReading {
   readonly utilPercent: number | null;
   /** DCGM_FI_DEV_FB_USED, in MiB. */
   readonly memoryUsedMiB: number | null;
+  /** DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION in joules (dcgm-exporter's is mJ since the driver loaded). */
+  readonly energyJoules?: number | null;
 }
 
 /**
@@ -16,14 +18,14 @@ export interface GpuReadings {
 
 /** Readings by `gpu` label from dcgm-exporter-named samples; empty when there are none. */
 export function gpuReadingsOf(samples: Iterable<{ readonly name: string; readonly labels: Readonly<Record<string, string>>; readonly value: number }>): Map<string, GpuReading> {
-  const out = new Map<string, { utilPercent: number | null; memoryUsedMiB: number | null }>();
+  const out = new Map<string, { utilPercent: number | null; memoryUsedMiB: number | null; energyJoules: number | null }>();
   for (const s of samples) {
-    const field = s.name === "DCGM_FI_DEV_GPU_UTIL" ? "utilPercent" : s.name === "DCGM_FI_DEV_FB_USED" ? "memoryUsedMiB" : null;
+    const field = s.name === "DCGM_FI_DEV_GPU_UTIL" ? "utilPercent" : s.name === "DCGM_FI_DEV_FB_USED" ? "memoryUsedMiB" : s.name === "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION" ? "energyJoules" : null;
     const gpu = s.labels["gpu"];
     if (field === null || gpu === undefined || !Number.isFinite(s.value)) continue;
     let r = out.get(gpu);
-    if (r === undefined) out.set(gpu, (r = { utilPercent: null, memoryUsedMiB: null }));
-    r[field] = s.value;
+    if (r === undefined) out.set(gpu, (r = { utilPercent: null, memoryUsedMiB: null, energyJoules: null }));
+    r[field] = field === "energyJoules" ? s.value / 1000 : s.value;
   }
   return out;
 }

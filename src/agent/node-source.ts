@@ -7,9 +7,11 @@ import { RARELY, SeriesWriter, type Collector, type HostPaths } from "./collecto
 import { kernelFiles } from "./collectors/kernel-files.js";
 import { amazonEfaCollector, arpCollector, hwmonCollector, infinibandCollector, lustreCollector, osCollector, unameCollector } from "./collectors/sys-collectors.js";
 import { processCollector } from "./collectors/process-collector.js";
+import { raplCollector } from "./collectors/power-collectors.js";
 import { textfileCollector } from "./collectors/textfile-collector.js";
 import { timexCollector } from "./collectors/timex-collector.js";
 import type { SampleTarget, Source } from "../node/source.js";
+import { LimitedWarning, type Logger } from "../core/logger.js";
 
 /** Every collector, by the name config uses to switch it off. */
 export const COLLECTORS: readonly Collector[] = [
@@ -38,6 +40,7 @@ export const COLLECTORS: readonly Collector[] = [
   timexCollector,
   selinuxCollector,
   hwmonCollector,
+  raplCollector,
   infinibandCollector,
   amazonEfaCollector,
   lustreCollector,
@@ -68,11 +71,16 @@ export class NodeSource implements Source {
   /** `{collector}` of each, made once (the meta series are written every tick). */
   private readonly collectorLabels: readonly Record<string, string>[];
 
+  /** Per active collector: a line an hour at most saying why it failed (an unreadable energy_uj, a missing file). */
+  private readonly failed: readonly LimitedWarning[] | null;
+
   constructor(
     private readonly paths: HostPaths,
     disabled: readonly string[] = [],
+    log?: Logger,
   ) {
     this.active = COLLECTORS.filter((c) => !disabled.includes(c.name));
+    this.failed = log === undefined ? null : this.active.map((c) => new LimitedWarning(log, `collector ${c.name} failed: its series are left out (node_scrape_collector_success{collector="${c.name}"} 0)`, 3_600_000));
     kernelFiles.setRoots([paths.proc, paths.sys]);
     this.seconds = new Float64Array(this.active.length);
     this.success = new Uint8Array(this.active.length).fill(1);
@@ -94,9 +102,10 @@ export class NodeSource implements Source {
       try {
         await c.collect(w, this.paths);
         this.success[i] = 1;
-      } catch {
+      } catch (err) {
         // A collector that breaks on an odd file loses its series this tick; the others go on.
         this.success[i] = 0;
+        this.failed?.[i]!.warn({ collector: c.name, err: (err as Error).message });
       }
       this.seconds[i] = (performance.now() - t0) / 1000;
     }

@@ -66,6 +66,8 @@ export function parseNvidiaSmiLine(line: string): GpuSample | null {
 export class NvidiaSmiSource implements Source, GpuReadings {
   readonly name = "nvidia-smi";
   private readonly latest = new Map<string, GpuSample>();
+  /** Per GPU: energy so far (mJ) and when its power was last read. */
+  private readonly energy = new Map<string, { mj: number; atMs: number }>();
   private child: ChildProcess | null = null;
   private writer: SeriesWriter | null = null;
   private restartMs = 1000;
@@ -97,10 +99,23 @@ export class NvidiaSmiSource implements Source, GpuReadings {
     return g === undefined ? undefined : gpuReadingsOf(g.values.map((v) => ({ name: v.name, labels: g.labels, value: v.value }))).get(index);
   }
 
-  /** Feeds one output line (the child's stdout goes here; tests feed recorded output). */
-  accept(line: string): void {
+  /**
+   * Feeds one output line (the child's stdout goes here; tests feed recorded output). Each GPU's
+   * power draw is integrated into its energy, DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION (mJ, a counter
+   * from the source's start), which nvidia-smi's query does not give: a line stands for the time since
+   * the GPU's last one, 10 s at most (a stalled child's gap is not invented).
+   */
+  accept(line: string, nowMs = Date.now()): void {
     const g = parseNvidiaSmiLine(line);
-    if (g !== null) this.latest.set(g.labels.gpu!, g);
+    if (g === null) return;
+    const gpu = g.labels.gpu!;
+    const e = this.energy.get(gpu) ?? { mj: 0, atMs: 0 };
+    const watts = g.values.find((v) => v.name === "DCGM_FI_DEV_POWER_USAGE")?.value;
+    if (watts !== undefined && e.atMs > 0 && nowMs > e.atMs) e.mj += watts * Math.min(10_000, nowMs - e.atMs);
+    if (watts !== undefined) e.atMs = nowMs;
+    this.energy.set(gpu, e);
+    if (watts !== undefined) g.values.push({ name: "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", type: SeriesType.Counter, help: "Total energy consumption since the source started (in mJ): the power draw integrated.", value: e.mj });
+    this.latest.set(gpu, g);
   }
 
   private start(): void {

@@ -60,7 +60,12 @@ t.test("job report - a job across two roots: one card from either, one verdict a
     { name: "low-cpu", metric: "cpu_efficiency_percent", condition: "<", threshold: 1e9, message: "CPU efficiency {value} %" },
     { name: "gpu-only-partition", metric: "gpus", condition: ">", threshold: 0, partitions: ["gpu"], message: "never written: the job is in debug" },
   ];
-  const rootConfig = parseRootConfig({ intervalMs: 250, jobs: { rules, verdictDelayMs: 300, peerTimeoutMs: 2000 } });
+  const rootConfig = parseRootConfig({ intervalMs: 250, jobs: { rules, verdictDelayMs: 300, peerTimeoutMs: 2000, carbonIntensityGramsPerKwh: 400 } });
+  // n1's RAPL zones (its CPU packages' energy, shared by the jobs' CPU time).
+  const sys = join(dir, "n1", "sys");
+  mkdirSync(join(sys, "class/powercap/intel-rapl:0"), { recursive: true });
+  writeFileSync(join(sys, "class/powercap/intel-rapl:0/name"), "package-0\n");
+  writeFileSync(join(sys, "class/powercap/intel-rapl:0/energy_uj"), "1000000\n");
   const roots = await Promise.all(["r1", "r2"].map((name) => startRoot({ topology, topologySource: topo, name, log, registry: new Registry() }, rootConfig)));
   const agents = [];
   for (const [k, node] of ["n1", "n2"].entries()) {
@@ -79,7 +84,7 @@ t.test("job report - a job across two roots: one card from either, one verdict a
       jobs,
       agent: await startAgent(
         { topology, topologySource: topo, name: node, log, registry: new Registry() },
-        parseAgentConfig({ source: "synthetic", synthetic: { series: 5 }, intervalMs: 250, jobs, sources: { nvidiaSmi: { enabled: node === "n1", path: REPLAY } } }),
+        parseAgentConfig({ source: "synthetic", synthetic: { series: 5 }, intervalMs: 250, jobs, sources: { nvidiaSmi: { enabled: node === "n1", path: REPLAY } }, procfs: { sys: node === "n1" ? sys : join(dir, "none") } }),
       ),
     });
   }
@@ -99,7 +104,7 @@ t.test("job report - a job across two roots: one card from either, one verdict a
   // The GPUs' busy seconds grow with each sample: wait for a second of them.
   const whole = await eventually(async () => {
     const { status, card } = await report(1);
-    return status === 200 && card.nodes === 2 && card.gpu.count === 2 && (card.gpu.per_gpu.at(-1)?.utilization_percent ?? 0) > 0;
+    return status === 200 && card.nodes === 2 && card.gpu.count === 2 && (card.gpu.per_gpu.at(-1)?.utilization_percent ?? 0) > 0 && (card.energy.by_source["gpu"] ?? 0) > 0;
   }, 15_000);
   t.ok(whole, "r2 holds n2 only, and its card has both nodes (r1's part asked for)");
   const { card } = await report(1);
@@ -115,6 +120,10 @@ t.test("job report - a job across two roots: one card from either, one verdict a
   t.equal(card.metrics.idle_gpus, 1);
   t.equal(card.gpu.per_gpu.length, 2);
   t.equal(card.metrics.time_used_percent, null, "no time used while it runs");
+  // Energy: the replayed GPUs 1 and 2 draw 298.10 + 54.92 W; n1's RAPL package stood still (0 J to share).
+  t.ok(card.energy.by_source["gpu"]! > 0 && card.energy.by_source["gpu"]! <= 353.02 * (elapsed + 2), `GPU energy ${card.energy.by_source["gpu"]} J in ${elapsed} s`);
+  t.equal(card.energy.by_source["cpu"], 0, "RAPL measured on n1, nothing moved");
+  t.ok(Math.abs(card.energy.co2e_grams! - card.energy.kwh! * 400) <= 0.1, `emissions at 400 g/kWh: ${card.energy.co2e_grams} g of ${card.energy.kwh} kWh`);
   t.same(
     card.notes.map((n) => n.rule),
     ["idle-gpus", "low-cpu"],

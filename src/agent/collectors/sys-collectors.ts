@@ -3,7 +3,7 @@ import { hostname, machine, release, type, version } from "node:os";
 import { basename, join } from "node:path";
 import { RARELY, fields, listDir, readText, type Collector } from "./series-writer.js";
 
-/** uname, os, hwmon, InfiniBand, Lustre client and ARP collectors (node_exporter 1.5 names where it has them). */
+/** uname, os, hwmon (temperatures, power, energy), InfiniBand, Lustre client and ARP collectors (node_exporter 1.5 names where it has them). */
 export const unameCollector: Collector = {
   everyTicks: RARELY,
   name: "uname",
@@ -60,12 +60,19 @@ export const hwmonCollector: Collector = {
       const name = (await readText(dir, "name"))?.trim();
       if (name !== undefined) w.gauge("node_hwmon_chip_names", { chip, chip_name: name }, 1, "Annotation metric for human-readable chip names");
       for (const file of listDir(dir)) {
-        const m = /^(temp\d+)_(input|max|crit)$/.exec(file);
+        const m = /^(temp\d+|power\d+|energy\d+)_(input|max|crit|average)$/.exec(file);
         if (m === null) continue;
         const v = Number((await readText(dir, file))?.trim());
         if (!Number.isFinite(v)) continue;
-        const metric = m[2] === "input" ? "node_hwmon_temp_celsius" : `node_hwmon_temp_${m[2]}_celsius`;
-        w.gauge(metric, { chip, sensor: m[1]! }, v / 1000, `Hardware monitor for temperature (${m[2]})`);
+        const sensor = m[1]!;
+        if (sensor.startsWith("temp")) {
+          if (m[2] === "average") continue;
+          const metric = m[2] === "input" ? "node_hwmon_temp_celsius" : `node_hwmon_temp_${m[2]}_celsius`;
+          w.gauge(metric, { chip, sensor }, v / 1000, `Hardware monitor for temperature (${m[2]})`);
+        } else if (sensor.startsWith("power")) {
+          // Microwatts, as node_exporter's node_hwmon_power_<property>_watt (a BMC or GPU power where hwmon has it).
+          w.gauge(`node_hwmon_power_${m[2]}_watt`, { chip, sensor }, v / 1e6, `Hardware monitor for power usage in watts (${m[2]})`);
+        } else if (m[2] === "input") w.counter("node_hwmon_energy_joule_total", { chip, sensor }, v / 1e6, "Hardware monitor for joules used so far (input)");
       }
     }
   },

@@ -178,6 +178,11 @@ export class JobRegistry {
     t.gpuNow = util === null && memory === null ? null : { utilPercent: util, memoryUsedBytes: memory };
   }
 
+  /** A GPU's energy so far (J) as its source measures it; null when none does. */
+  gpuEnergy(gpu: string): number | null {
+    return this.reading(gpu)?.energyJoules ?? null;
+  }
+
   private reading(gpu: string): GpuReading | undefined {
     for (const s of this.gpuSources) {
       const r = s.gpuReading(gpu);

@@ -60,7 +60,7 @@ export function formatJobCard(c: JobCard): string {
   if (m.io_read_bytes !== null || m.io_written_bytes !== null) row("I/O", `read ${m.io_read_bytes === null ? "unknown" : bytesText(m.io_read_bytes)}, written ${m.io_written_bytes === null ? "unknown" : bytesText(m.io_written_bytes)}`);
   if (c.energy.kwh !== null) {
     const parts = Object.entries(c.energy.by_source).map(([s, j]) => `${s} ${(j / 3.6e6).toFixed(3)}`);
-    row("Energy", `${c.energy.kwh.toFixed(3)} kWh (${parts.join(", ")})`);
+    row("Energy", `${c.energy.kwh.toFixed(3)} kWh (${parts.join(", ")})${c.energy.co2e_grams !== null ? `, ${c.energy.co2e_grams >= 1000 ? `${(c.energy.co2e_grams / 1000).toFixed(2)} kg` : `${c.energy.co2e_grams.toFixed(0)} g`} CO2e` : ""}`);
   }
   lines.push("");
   if (c.notes.length === 0) lines.push("No notes: the job used what it asked for.");

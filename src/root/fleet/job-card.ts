@@ -160,7 +160,8 @@ export interface JobCard {
   };
   /** The nodes with the least CPU per allocated CPU (the first 5): the straggler finder's view at the end. */
   readonly slowest_nodes: readonly { readonly node: string; readonly cpu_seconds: number }[];
-  readonly energy: { readonly joules: number | null; readonly by_source: Readonly<Record<string, number>>; readonly kwh: number | null };
+  /** Energy attributed to the job on its nodes (banyan_job_energy_joules_total), and its emissions at the site's carbon intensity. */
+  readonly energy: { readonly joules: number | null; readonly by_source: Readonly<Record<string, number>>; readonly kwh: number | null; readonly co2e_grams: number | null };
   /** Each part of the score (0-1) with its weight. */
   readonly score_parts: Readonly<Record<string, { readonly value: number; readonly weight: number }>>;
   readonly notes: readonly JobNote[];
@@ -209,7 +210,7 @@ const round = (v: number | null, digits = 1): number | null => (v === null || !N
  * The card of a job from its (merged) part, at `nowMs` while it runs. The score is the weighted mean
  * of the parts known (each clamped to 0-1) × 100; the notes are the rules whose condition holds.
  */
-export function jobCard(part: JobPart, rules: readonly JobRule[], weights: ScoreWeights, nowMs: number, missingRoots: readonly string[] = []): JobCard {
+export function jobCard(part: JobPart, rules: readonly JobRule[], weights: ScoreWeights, nowMs: number, missingRoots: readonly string[] = [], carbonGramsPerKwh: number | null = null): JobCard {
   const nodes = part.nodes;
   const firstStart = maxKnown(nodes.map((n) => (n.started_at_s === null ? null : -n.started_at_s)));
   const startMs = firstStart !== null ? -firstStart * 1000 : Date.parse(part.first_seen);
@@ -299,7 +300,7 @@ export function jobCard(part: JobPart, rules: readonly JobRule[], weights: Score
     memory: { peak_bytes: metrics.memory_peak_bytes, requested_bytes: maxKnown(nodes.map((n) => n.memory_limit_bytes)) },
     gpu: { count: gpus.length, idle: idle.slice(0, LIST_CAP).map((g) => `${g.node}:${g.gpu}`), per_gpu: perGpu },
     slowest_nodes: perCpu.slice(0, 5).map(({ node, cpu_seconds }) => ({ node, cpu_seconds })),
-    energy: { joules: metrics.energy_joules, by_source: bySource, kwh: energy === null ? null : round(energy / 3.6e6, 4) },
+    energy: { joules: metrics.energy_joules, by_source: bySource, kwh: energy === null ? null : round(energy / 3.6e6, 4), co2e_grams: energy === null || carbonGramsPerKwh === null ? null : round((energy / 3.6e6) * carbonGramsPerKwh, 1) },
     score_parts: parts,
     notes,
   };

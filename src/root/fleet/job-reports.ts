@@ -17,6 +17,8 @@ export const jobsConfigSchema = z
     verdictDelayMs: z.number().int().nonnegative().default(5000),
     /** How long another root may take to give its part of a job. */
     peerTimeoutMs: z.number().int().positive().default(3000),
+    /** The grid's carbon intensity (g CO2e per kWh): a card's energy becomes emissions too. Unset: none. */
+    carbonIntensityGramsPerKwh: z.number().nonnegative().max(10_000).optional(),
   })
   .default({ rules: [...DEFAULT_JOB_RULES], score: DEFAULT_SCORE_WEIGHTS, reportsKept: 10_000, verdictDelayMs: 5000, peerTimeoutMs: 3000 });
 export type JobsConfig = z.infer<typeof jobsConfigSchema>;
@@ -125,7 +127,7 @@ export class JobReports {
     const kept = this.cards.get(jobId);
     if (kept !== undefined && !local) return kept;
     const { part, missing } = await this.gather(jobId, local);
-    return part === undefined ? undefined : jobCard(part, this.config.rules, this.config.score, nowMs, missing);
+    return part === undefined ? undefined : jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.config.carbonIntensityGramsPerKwh ?? null);
   }
 
   /** The cards kept (tests, the live page). */
@@ -142,7 +144,7 @@ export class JobReports {
     if (owner !== undefined && owner !== this.plan.root) return undefined;
     const { part, missing } = await this.gather(jobId, false);
     if (part === undefined) return undefined;
-    const card = jobCard(part, this.config.rules, this.config.score, nowMs, missing);
+    const card = jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.config.carbonIntensityGramsPerKwh ?? null);
     this.cards.delete(jobId);
     this.cards.set(jobId, card);
     while (this.cards.size > this.config.reportsKept) this.cards.delete(this.cards.keys().next().value!);

@@ -100,14 +100,14 @@ t.test("job GPUs - a dcgm-exporter scrape and nvidia-smi both say how busy GPU <
   t.teardown(() => dcgm.close());
   t.equal(dcgm.gpuReading("0"), undefined, "nothing before the first scrape");
   await dcgm.scrapeOnce();
-  t.same(dcgm.gpuReading("0"), { utilPercent: 88, memoryUsedMiB: 2048 });
-  t.same(dcgm.gpuReading("1"), { utilPercent: 12, memoryUsedMiB: null });
+  t.same(dcgm.gpuReading("0"), { utilPercent: 88, memoryUsedMiB: 2048, energyJoules: null });
+  t.same(dcgm.gpuReading("1"), { utilPercent: 12, memoryUsedMiB: null, energyJoules: null });
   t.equal(dcgm.gpuReading("7"), undefined);
   t.same(gpuReadingsOf([{ name: "node_load1", labels: {}, value: 1 }]).size, 0, "an exporter that is not dcgm-exporter has no GPUs");
 
   const smi = new NvidiaSmiSource("nvidia-smi-is-not-here", 1000, silentLogger());
   for (const l of fixture.trim().split("\n")) smi.accept(l);
-  t.same(smi.gpuReading("3"), { utilPercent: 100, memoryUsedMiB: 39002 });
+  t.same(smi.gpuReading("3"), { utilPercent: 100, memoryUsedMiB: 39002, energyJoules: 0 });
 });
 
 t.test("job GPUs - the report averages the mean of the job's GPUs over its samples and keeps the busiest sample of any", async (t) => {

@@ -21,7 +21,7 @@ const nodeArb = (name: string): fc.Arbitrary<NodePart> =>
     memory_limit_bytes: fc.option(fc.integer({ min: 1, max: 2 ** 40 }), { nil: null }),
     io_read_bytes: fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: null }),
     io_written_bytes: fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: null }),
-    gpus: fc.array(fc.record({ gpu: fc.constantFrom("0", "1", "2", "3"), busy_seconds: fc.option(fc.double({ min: 0, max: 1e5, noNaN: true }), { nil: null, freq: 8 }), memory_peak_bytes: fc.option(fc.integer({ min: 0, max: 2 ** 36 }), { nil: null }) }), { maxLength: 4, selector: (g) => g.gpu }),
+    gpus: fc.uniqueArray(fc.record({ gpu: fc.constantFrom("0", "1", "2", "3"), busy_seconds: fc.option(fc.double({ min: 0, max: 1e5, noNaN: true }), { nil: null, freq: 8 }), memory_peak_bytes: fc.option(fc.integer({ min: 0, max: 2 ** 36 }), { nil: null }) }), { maxLength: 4, selector: (g) => g.gpu }),
     energy_joules: fc.dictionary(fc.constantFrom("gpu", "cpu", "dram"), fc.double({ min: 0, max: 1e9, noNaN: true }), { maxKeys: 3 }),
   });
 
