@@ -133,6 +133,9 @@ events: {alertmanagers: [{url, timeoutMs, match: {label: regex}}], webhooks: [{u
 maxBatch, timeoutMs}], jobLog, stragglers: {metrics, belowMedian, windowMs, minNodes}, nodeLabels: [{nodes: hostlist, labels}], resendMs, treeDegradedBelow, resyncStormAbove,
 keep, startupMs}
 (node, tree and job events: /api/v1/events, /api/v1/events/stream, banyan_events_total, Alertmanager),
+jobs: {rules: [{name, metric, condition: <|<=|>|>=, threshold, minDurationS, partitions, endedOnly, message,
+severity}], score: {cpu, gpu, memory, time}, reportsKept, verdictDelayMs, peerTimeoutMs,
+carbonIntensityGramsPerKwh} (report cards: /api/v1/jobs/<id>/report, banyan job report, job_verdict),
 remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy|zstd, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
 sigv4: {region, accessKey, secretKey, profile, service},
@@ -182,7 +185,8 @@ Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeInterv
 cpuAffinity (a CPU list: the agent's threads run there), nice, schedPolicy (other|batch|idle),
 maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable,mountPointsExclude,
 fsTypesExclude,netdevExclude,textfileDirectory}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
-sources.nvidiaSmi.{enabled,path}, sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
+sources.nvidiaSmi.{enabled,path}, sources.ipmi.{enabled,path,intervalMs,timeoutMs},
+sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
 synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
 jobs.push.{maxBodyBytes,maxSeriesPerGroup,maxGroups,maxSeries,requireToken,nodeTokenFile,nodeTokenGroup,
