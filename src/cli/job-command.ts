@@ -10,6 +10,7 @@ import { AGENT_NODE_FLAGS } from "../agent/node-flags.js";
 import { hookRequest } from "../agent/slurm/hook-request.js";
 import { subcommand } from "./subcommand.js";
 import { jobReportCommand } from "./job-report-command.js";
+import { jobMailCommand } from "./job-mail-command.js";
 
 /** Slurm gives a prolog a couple of seconds at most; Banyan takes less and never fails it. */
 const DEADLINE_MS = 1800;
@@ -51,6 +52,7 @@ Example:
     );
   }
   cmd.addCommand(jobReportCommand());
+  cmd.addCommand(jobMailCommand());
   return cmd;
 }
 

@@ -34,7 +34,7 @@ Examples:
     .action(async (jobId: string, flags: { root: string[]; topology?: string; json?: boolean; timeoutMs: number }) => {
       try {
         if (!/^\d+(_\d+)?$/.test(jobId)) throw new BanyanError(Code.InvalidArgument, `job id "${jobId}": expected a Slurm job id (digits, or <array>_<task>)`);
-        const roots = flags.root.length > 0 ? flags.root : rootsOf(flags.topology ?? process.env["BANYAN_TOPOLOGY"] ?? DEFAULT_TOPOLOGY);
+        const roots = flags.root.length > 0 ? flags.root : rootsFrom(flags.topology);
         const card = await fetchCard(roots, jobId, flags.timeoutMs);
         process.stdout.write(flags.json === true ? JSON.stringify(card, null, 2) + "\n" : formatJobCard(card));
       } catch (err) {
@@ -43,13 +43,15 @@ Examples:
     });
 }
 
-function rootsOf(path: string): string[] {
+/** The roots' HTTP addresses of the topology given, else $BANYAN_TOPOLOGY's, else the installed one's. */
+export function rootsFrom(topology: string | undefined): string[] {
+  const path = topology ?? process.env["BANYAN_TOPOLOGY"] ?? DEFAULT_TOPOLOGY;
   if (!existsSync(path)) throw new BanyanError(Code.InvalidArgument, `no topology at ${path}: give --root <host:port> or --topology <file>`);
   return readTopologyFile(path).roots.map((r) => r.http);
 }
 
 /** The card from the first root that has it; an error naming each root's answer when none does. */
-async function fetchCard(roots: readonly string[], jobId: string, timeoutMs: number): Promise<JobCard> {
+export async function fetchCard(roots: readonly string[], jobId: string, timeoutMs: number): Promise<JobCard> {
   const said: string[] = [];
   for (const root of roots) {
     const base = /^https?:\/\//.test(root) ? root.replace(/\/$/, "") : `http://${root}`;

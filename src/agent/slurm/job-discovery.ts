@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -95,7 +95,8 @@ export class JobDiscovery {
         ...(facts !== null && facts.gpus.length > 0 ? { gpus: [...facts.gpus] } : {}),
         ...(facts?.cpus !== undefined ? { cpus: facts.cpus } : {}),
         ...slurmExtras(facts),
-        atMs: nowMs,
+        // When its cgroup was made (slurmstepd makes it as the job starts): discovery comes seconds later.
+        atMs: createdMs(c.dir) ?? nowMs,
         ...(c.uid === null ? { cgroupPath: c.dir } : {}),
       };
       await this.jobs.handle(request);
@@ -190,6 +191,16 @@ export function jobOwner(job: JobCgroup, proc = "/proc"): { uid: string; gid: st
     if (uid !== undefined && uid !== "0") return { uid, gid: gid ?? uid };
   }
   return null;
+}
+
+/** When a cgroup directory was made (its inode's change time: cgroupfs sets it at mkdir); null when it is gone. */
+function createdMs(dir: string): number | null {
+  try {
+    const st = statSync(dir);
+    return Math.round(Math.min(st.ctimeMs, st.mtimeMs));
+  } catch {
+    return null;
+  }
 }
 
 /** scontrol where Slurm's hooks find it (they get no PATH): PATH, then the usual places. */

@@ -46,7 +46,7 @@ export function formatJobCard(c: JobCard): string {
   if (c.cpu.seconds === null) row("CPU", `unknown (no cgroup accounting on ${c.cpu.unaccounted_nodes.join(", ") || "its nodes"})`);
   else {
     const avg = m.elapsed_s !== null && m.elapsed_s > 0 ? c.cpu.seconds / m.elapsed_s : null;
-    row("CPU", `${c.cpu.allocated !== null ? `${c.cpu.allocated} cores allocated, ` : ""}${avg !== null ? `${avg.toFixed(avg < 10 ? 2 : 1)} used on average` : `${c.cpu.seconds.toFixed(0)} CPU-seconds`}: efficiency ${pct(m.cpu_efficiency_percent)}`);
+    row("CPU", `${c.cpu.allocated !== null ? `${c.cpu.allocated} core${c.cpu.allocated === 1 ? "" : "s"} allocated, ` : ""}${avg !== null ? `${avg.toFixed(avg < 10 ? 2 : 1)} used on average` : `${c.cpu.seconds.toFixed(0)} CPU-seconds`}: efficiency ${pct(m.cpu_efficiency_percent)}`);
   }
   if (c.memory.peak_bytes !== null) {
     const req = c.memory.requested_bytes !== null ? ` of ${bytesText(c.memory.requested_bytes)} requested per node (${pct(m.memory_used_percent)} on the node nearest its limit)` : "";

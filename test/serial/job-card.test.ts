@@ -1,0 +1,98 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import type { JobCard } from "../../src/root/fleet/job-card.js";
+import { banyan, openCheckoutToOtherUsers } from "../fixtures/banyan-cli.js";
+import { eventually } from "../fixtures/cluster.js";
+import { httpText, startBanyan } from "../fixtures/processes.js";
+import { REPO, SLURM_USER as USER, slurmHost, startSlurm } from "../fixtures/slurm-cluster.js";
+
+/**
+ * The real one-node Slurm: a job that keeps a core busy and one that sleeps, each with a time limit
+ * and a memory request, and their report cards against what their cgroups (the epilog's reports)
+ * and Slurm say; slurmctld's MailProg is deploy/slurm/mailprog, sending through a stand-in sendmail
+ * that keeps what it was given.
+ */
+const BASE = 31300;
+
+t.test("job cards - a busy and an idle job on the real Slurm: their cards, verdicts and Slurm's mail with the card", async (t) => {
+  openCheckoutToOtherUsers(t);
+  const dir = mkdtempSync(join(tmpdir(), "banyan-card-"));
+  chmodSync(dir, 0o755);
+  const { topo, run, reports, defaults } = slurmHost(dir, BASE, { intervalMs: 500, sources: "nvidiaSmi: {enabled: false}" });
+  // The stand-in sendmail: slurmctld runs the MailProg as SlurmUser, so a place anyone may write.
+  const mails = join(dir, "mail");
+  mkdirSync(mails, { mode: 0o777 });
+  chmodSync(mails, 0o777);
+  const sendmail = join(dir, "sendmail");
+  writeFileSync(sendmail, `#!/bin/sh\nf=${mails}/$(date +%s%N).txt\n{ echo "ARGS: $*"; cat; } > "$f"\n`, { mode: 0o755 });
+  const rootYaml = join(dir, "root.yaml");
+  writeFileSync(
+    rootYaml,
+    `intervalMs: 500
+jobs:
+  verdictDelayMs: 1000
+  rules:
+    - {name: low-cpu-efficiency, metric: cpu_efficiency_percent, condition: "<", threshold: 25, message: "the job used {value} % of its CPU time"}
+    - {name: time-overrequested, metric: time_used_percent, condition: "<", threshold: 25, endedOnly: true, severity: info, message: "ran {value} % of its time limit"}
+`,
+  );
+  const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--config", rootYaml]);
+  const slurm = await startSlurm(`${defaults}BANYAN_TOPOLOGY=${topo}\nBANYAN_SENDMAIL=${sendmail}\n`, { mailProg: join(REPO, "deploy/slurm/mailprog") });
+  t.teardown(async () => {
+    await slurm.stop(join(run, "agent.pid"));
+    await root.stop();
+  });
+  const opts = (limit: string) => ["-n", "1", `--time=${limit}`, "--mail-type=END", `--mail-user=${USER}`];
+  const busy = slurm.submit("timeout 10 sh -c 'while :; do :; done' || true", opts("5"));
+  const idle = slurm.submit("sleep 10", opts("10"));
+  const done = await eventually(() => [busy, idle].every((j) => /JobState=COMPLETED/.test(spawnSync("scontrol", ["show", "job", j], { encoding: "utf8" }).stdout)), 60_000, 500);
+  t.ok(done, "both jobs completed");
+  const card = async (id: string): Promise<JobCard | null> => {
+    const r = await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/jobs/${id}/report`);
+    return r.status === 200 ? (JSON.parse(r.text) as JobCard) : null;
+  };
+  t.ok(await eventually(async () => (await card(busy))?.state === "ended" && (await card(idle))?.state === "ended", 30_000, 500), "both cards ended at the root");
+  const verdicts = async (): Promise<string[]> => (JSON.parse((await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/events?type=job_verdict`)).text).events as { job: string }[]).map((v) => v.job).sort();
+  await eventually(async () => (await verdicts()).length >= 2, 15_000, 250);
+  t.same(await verdicts(), [busy, idle].sort(), "one job_verdict a job");
+
+  // The numbers against the cgroups' (the epilog's reports on the node) and Slurm's.
+  t.ok(await eventually(() => existsSync(reports) && [busy, idle].every((j) => readdirSync(reports).some((f) => f.startsWith(`${j}.`))), 15_000), "the epilog's reports");
+  const nodeReport = (id: string): { cpu_seconds: number; memory_allocated_bytes: number | null } => JSON.parse(readFileSync(join(reports, readdirSync(reports).find((f) => f.startsWith(`${id}.`))!), "utf8"));
+  const b = (await card(busy))!;
+  const i = (await card(idle))!;
+  t.comment(`busy: elapsed ${b.metrics.elapsed_s} s, CPU ${b.cpu.seconds} s, efficiency ${b.metrics.cpu_efficiency_percent} %, score ${b.metrics.score}`);
+  t.comment(`idle: elapsed ${i.metrics.elapsed_s} s, CPU ${i.cpu.seconds} s, efficiency ${i.metrics.cpu_efficiency_percent} %, score ${i.metrics.score}`);
+  t.ok(Math.abs(b.cpu.seconds! - nodeReport(busy).cpu_seconds) < 1, `the busy job's CPU seconds (${b.cpu.seconds}) are its cgroup's (${nodeReport(busy).cpu_seconds})`);
+  t.ok(b.cpu.seconds! > 7, "about 10 s of a busy core");
+  t.ok(b.metrics.cpu_efficiency_percent! > 50, `busy: efficiency ${b.metrics.cpu_efficiency_percent} %`);
+  t.ok(i.metrics.cpu_efficiency_percent! < 10, `idle: efficiency ${i.metrics.cpu_efficiency_percent} %`);
+  t.equal(b.cpu.allocated, 1, "one CPU (-n 1)");
+  t.equal(b.metrics.time_limit_s, 300, "--time=5: scontrol's TimeLimit");
+  t.equal(i.metrics.time_limit_s, 600);
+  t.ok(b.metrics.elapsed_s! >= 9 && b.metrics.elapsed_s! <= 20, `elapsed ${b.metrics.elapsed_s} s`);
+  // This Slurm does not count memory (SelectTypeParameters=CR_Core): the job's cgroup limit is the node's, and so is the card's request.
+  t.ok(b.memory.requested_bytes !== null && b.memory.requested_bytes === nodeReport(busy).memory_allocated_bytes, `the request is the cgroup's limit (${b.memory.requested_bytes})`);
+  t.same(i.notes.map((n) => n.rule), ["low-cpu-efficiency", "time-overrequested"], "the idle job's notes");
+  t.same(b.notes.map((n) => n.rule), ["time-overrequested"], "the busy job's");
+  t.ok(b.metrics.score! > i.metrics.score!, `a busy job scores higher (${b.metrics.score} > ${i.metrics.score})`);
+
+  // Slurm's end mail, through the MailProg, with the card.
+  const mailOf = (id: string): string | undefined => readdirSync(mails).map((f) => readFileSync(join(mails, f), "utf8")).find((m) => m.includes(`Job_id=${id} `));
+  t.ok(await eventually(() => mailOf(busy) !== undefined && mailOf(idle) !== undefined, 45_000, 500), "slurmctld sent an end mail per job");
+  const m = mailOf(idle)!;
+  t.match(m, /^ARGS: -t -i\n/, "sendmail -t -i");
+  t.match(m, new RegExp(`^To: ${USER}$`, "m"));
+  t.match(m, new RegExp(`^Subject: Slurm Job_id=${idle} Name=wrap Ended`, "m"), "Slurm's own subject");
+  t.match(m, new RegExp(`Job ${idle} \\(${USER}, partition debug\\): ended, score \\d+/100`), "the card appended");
+  t.match(m, /! the job used [\d.]+ % of its CPU time/);
+
+  // As a user runs it.
+  const cli = banyan(["job", "report", busy, "--topology", topo]);
+  t.equal(cli.status, 0, cli.stderr);
+  t.match(cli.stdout, new RegExp(`^Job ${busy} \\(${USER}, partition debug\\): ended`));
+  t.comment(`\n${cli.stdout}`);
+});
