@@ -187,8 +187,21 @@ export const agentConfigSchema = z.strictObject({
       lostEpilogMs: z.number().int().positive().default(60_000),
       /** What the push API takes at most, and whom it hears; unset keys take the defaults (docs/slurm.md). */
       push: pushSchema,
+      /**
+       * A one-line summary of each job's card written to its AdminComment in Slurm's accounting
+       * (`sacctmgr -i update job`, as root: needs slurmdbd), by the job's first node once the roots have
+       * its verdict: off unless the site allows it.
+       */
+      adminComment: z
+        .strictObject({
+          /** Write it. */
+          enabled: z.boolean().default(false),
+          /** How long after the job's end to wait for its verdict. */
+          waitMs: positiveInt.default(60_000),
+        })
+        .default({ enabled: false, waitMs: 60_000 }),
     })
-    .default({ enabled: false, controlSocket: "/run/banyan/agent.sock", runDir: "/run/banyan", reportDir: "/var/lib/banyan/jobs", cgroupRoot: "/sys/fs/cgroup", pushListen: "127.0.0.1:7472", discoverMs: 2000, lostEpilogMs: 60_000, push: {} }),
+    .default({ enabled: false, controlSocket: "/run/banyan/agent.sock", runDir: "/run/banyan", reportDir: "/var/lib/banyan/jobs", cgroupRoot: "/sys/fs/cgroup", pushListen: "127.0.0.1:7472", discoverMs: 2000, lostEpilogMs: 60_000, push: {}, adminComment: { enabled: false, waitMs: 60_000 } }),
   /** Precision per metric name; first match wins, then the documented defaults (gauges 1 %, counters exact, temperatures 0.5 °C…). */
   precision: z.array(precisionRule).default([]),
 });

@@ -1,11 +1,14 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { AgentConfig } from "./agent-config.js";
 import type { GpuReadings } from "./gpu-readings.js";
 import { DEFAULT_PUSH_POLICY, PushServer } from "./push-server.js";
 import { ControlServer } from "./slurm/control-server.js";
 import { JobDiscovery, findScontrol, scontrolFacts } from "./slurm/job-discovery.js";
 import { JobManager } from "./slurm/job-manager.js";
+import { AdminComments } from "./slurm/admin-comment.js";
+import type { RunningJob } from "./slurm/job-cgroups.js";
+import { firstHost } from "../topology/hostlist.js";
 import { JobRegistry } from "./slurm/job-registry.js";
 import { JobSource } from "./slurm/job-source.js";
 import { JobEnergy, busyCpuSeconds, type NodeEnergy } from "./slurm/job-energy.js";
@@ -28,8 +31,8 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
       `job ${job.jobId}: no cgroup found: its CPU, memory and I/O are unknown (reported as null, never 0); check jobs.cgroupRoot and Slurm's cgroup plugins (ProctrackType=proctrack/cgroup, TaskPlugin=task/cgroup)`,
     ),
   );
-  const ended: ((jobId: string) => void)[] = [];
-  const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId) => ended.forEach((f) => f(jobId)), scontrolFacts(findScontrol()));
+  const ended: ((jobId: string, job: RunningJob | undefined) => void)[] = [];
+  const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId, job) => ended.forEach((f) => f(jobId, job)), scontrolFacts(findScontrol()));
   const p = config.jobs.push;
   const nodeToken = p.requireToken === true ? new NodePushToken(p.nodeTokenFile ?? join(config.jobs.runDir, "push.token"), p.nodeTokenGroup) : null;
   const auth = { jobOfToken: (t: string) => manager.jobOfToken(t), jobLabels: (id: string) => manager.jobLabels(id), isNodeToken: (t: string) => nodeToken?.matches(t) === true };
@@ -46,6 +49,13 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
     web: p.webConfigFile !== undefined ? readWebConfig(p.webConfigFile, "jobs.push.webConfigFile") : null,
   });
   ended.push((jobId) => push.endJob(jobId));
+  if (config.jobs.adminComment.enabled) {
+    // One write a job: by its first node (or by each node of a job whose nodes Slurm did not say).
+    const comments = new AdminComments(() => ctx.topology.roots.map((r) => r.http), beside(findScontrol(), "sacctmgr"), config.jobs.adminComment.waitMs, log);
+    ended.push((jobId, job) => {
+      if (job?.nodelist === undefined || firstHost(job.nodelist) === ctx.name) comments.ended(jobId);
+    });
+  }
   const control = new ControlServer(config.jobs.controlSocket, manager, log);
   await control.listen();
   // Who runs here, for operators and for stopping it by PID (an agent the prolog started is detached).
@@ -95,4 +105,9 @@ function jobEnergy(config: Readonly<AgentConfig>, registry: JobRegistry, bmc: Ip
       return { ...cpuAndDramJoules(zones), gpus: gpu, nodeWatts: bmc?.powerWatts() ?? null, busyCpuSeconds: busyCpuSeconds(config.procfs.path) };
     },
   };
+}
+
+/** Another Slurm command in the directory scontrol was found in (or by its name on PATH). */
+function beside(scontrol: string, name: string): string {
+  return scontrol.includes("/") ? join(dirname(scontrol), name) : name;
 }

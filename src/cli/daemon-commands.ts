@@ -189,6 +189,7 @@ sources.nvidiaSmi.{enabled,path}, sources.ipmi.{enabled,path,intervalMs,timeoutM
 sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
 synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
+jobs.adminComment.{enabled,waitMs},
 jobs.push.{maxBodyBytes,maxSeriesPerGroup,maxGroups,maxSeries,requireToken,nodeTokenFile,nodeTokenGroup,
 maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,webConfigFile},
 precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, ${LIMITS_KEYS},

@@ -29,7 +29,8 @@ export class JobManager implements ControlHandlers, PushAuth {
     private readonly runDir: string,
     private readonly reportDir: string,
     private readonly log: Logger,
-    private readonly onEnd: (jobId: string) => void = () => undefined,
+    /** Told of each job's end, with its registration (undefined for a job this node never saw). */
+    private readonly onEnd: (jobId: string, job: RunningJob | undefined) => void = () => undefined,
     /** Slurm's word on a job (scontrol): asked at a job's start for what its hooks do not say (its time limit). */
     private readonly slurm: ((jobId: string) => Promise<SlurmJobFacts | null>) | null = null,
   ) {}
@@ -138,6 +139,7 @@ export class JobManager implements ControlHandlers, PushAuth {
       this.log.info({ job: req.jobId, user: req.user, partition: req.partition, gpus: req.gpus }, "job started");
       return { tokenFile: file };
     }
+    const job = this.registry.running().find((j) => j.jobId === req.jobId);
     const report = this.registry.end(req.jobId, req.exitCode ?? null, req.atMs ?? Date.now());
     const now = Date.now();
     for (const [id, at] of this.ended) if (now - at > ENDED_MEMORY_MS) this.ended.delete(id);
@@ -145,7 +147,7 @@ export class JobManager implements ControlHandlers, PushAuth {
     this.tokens.delete(req.jobId);
     rmSync(join(dir, `${req.jobId}.token`), { force: true });
     rmSync(join(dir, `${req.jobId}.json`), { force: true });
-    this.onEnd(req.jobId);
+    this.onEnd(req.jobId, job);
     if (report === null) return { report: null };
     mkdirSync(this.reportDir, { recursive: true });
     const file = join(this.reportDir, `${req.jobId}.${this.registry.node}.json`);
