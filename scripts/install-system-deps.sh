@@ -8,6 +8,8 @@
 #   chromium    renders `banyan bench --plot out.png` (a headless screenshot of the HTML plot)
 #   victoria-metrics  a second remote_write receiver (test/system/remote-write-victoriametrics.test.ts)
 #   slurm-wlm, munge  a one-node Slurm whose prolog and epilog run deploy/slurm/* (test/serial/slurm.test.ts)
+#   slurmdbd, mariadb-server  its accounting, where a job's AdminComment and sacct/sreport live
+#               (test/serial/job-card.test.ts)
 #   rpm, cpio   rpmbuild makes the .rpm of `npm run package`; rpm2cpio and cpio unpack it in its test
 #   tzdata      the zone files the agent names its zone from, as node_exporter does (time-zone test)
 #   iproute2, nftables  the emulated hosts of `banyan bench --hosts netns` (namespaces, a bridge, tc) and
@@ -21,7 +23,7 @@
 # Nothing is started: tests start each program themselves on 127.0.0.1 and stop it by PID.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge rpm cpio tzdata iproute2 nftables iptables gcc libnetfilter-queue-dev faketime debootstrap systemd-container openssl)
+PACKAGES=(prometheus prometheus-node-exporter prometheus-pushgateway prometheus-alertmanager graphviz chromium victoria-metrics slurm-wlm munge slurmdbd mariadb-server rpm cpio tzdata iproute2 nftables iptables gcc libnetfilter-queue-dev faketime debootstrap systemd-container openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -21,7 +21,7 @@ t.test("job cards - a busy and an idle job on the real Slurm: their cards, verdi
   openCheckoutToOtherUsers(t);
   const dir = mkdtempSync(join(tmpdir(), "banyan-card-"));
   chmodSync(dir, 0o755);
-  const { topo, run, reports, defaults } = slurmHost(dir, BASE, { intervalMs: 500, sources: "nvidiaSmi: {enabled: false}" });
+  const { topo, run, reports, defaults } = slurmHost(dir, BASE, { intervalMs: 500, sources: "nvidiaSmi: {enabled: false}", jobs: "adminComment: {enabled: true, waitMs: 30000}" });
   // The stand-in sendmail: slurmctld runs the MailProg as SlurmUser, so a place anyone may write.
   const mails = join(dir, "mail");
   mkdirSync(mails, { mode: 0o777 });
@@ -40,7 +40,7 @@ jobs:
 `,
   );
   const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--config", rootYaml]);
-  const slurm = await startSlurm(`${defaults}BANYAN_TOPOLOGY=${topo}\nBANYAN_SENDMAIL=${sendmail}\n`, { mailProg: join(REPO, "deploy/slurm/mailprog") });
+  const slurm = await startSlurm(`${defaults}BANYAN_TOPOLOGY=${topo}\nBANYAN_SENDMAIL=${sendmail}\n`, { mailProg: join(REPO, "deploy/slurm/mailprog"), accounting: { port: BASE + 80 } });
   t.teardown(async () => {
     await slurm.stop(join(run, "agent.pid"));
     await root.stop();
@@ -87,12 +87,24 @@ jobs:
   t.match(m, /^ARGS: -t -i\n/, "sendmail -t -i");
   t.match(m, new RegExp(`^To: ${USER}$`, "m"));
   t.match(m, new RegExp(`^Subject: Slurm Job_id=${idle} Name=wrap Ended`, "m"), "Slurm's own subject");
-  t.match(m, new RegExp(`Job ${idle} \\(${USER}, partition debug\\): ended, score \\d+/100`), "the card appended");
+  t.match(m, new RegExp(`Job ${idle} \\(${USER}, account ciacct, partition debug\\): ended, score \\d+/100`), "the card appended");
   t.match(m, /! the job used [\d.]+ % of its CPU time/);
+
+  // Slurm's accounting: its elapsed time and CPU time beside the card's, and the card's summary in AdminComment.
+  const sacct = (id: string, fields: string): string[] => spawnSync("sacct", ["-j", id, "-n", "-X", "-P", "-o", fields], { encoding: "utf8" }).stdout.trim().split("|");
+  const [elapsedRaw] = sacct(busy, "ElapsedRaw");
+  t.ok(Math.abs(Number(elapsedRaw) - b.metrics.elapsed_s!) <= 3, `elapsed: the card's ${b.metrics.elapsed_s} s, sacct's ${elapsedRaw} s`);
+  const totalCpu = spawnSync("sacct", ["-j", busy, "-n", "-P", "-o", "TotalCPU"], { encoding: "utf8" }).stdout.trim().split("\n").map((l) => l.split(":").reduce((a, x) => a * 60 + Number(x), 0));
+  t.comment(`sacct TotalCPU of the busy job's steps: ${totalCpu.join(", ")} s`);
+  t.ok(Math.abs(Math.max(...totalCpu) - b.cpu.seconds!) <= 1.5, `CPU: the card's ${b.cpu.seconds} s, sacct's ${Math.max(...totalCpu)} s`);
+  const comment = (id: string): string => sacct(id, "AdminComment")[0] ?? "";
+  t.ok(await eventually(() => comment(idle).startsWith("banyan:v1 "), 45_000, 500), `the idle job's AdminComment in Slurm's accounting: ${comment(idle)}`);
+  t.comment(comment(idle));
+  t.match(comment(idle), new RegExp(`^banyan:v1 score=${i.metrics.score} cpu_eff=${i.metrics.cpu_efficiency_percent} mem_used=[\\d.]+ gpu_util=- idle_gpus=- time_used=[\\d.]+ elapsed_s=\\d+ energy_j=- notes=low-cpu-efficiency,time-overrequested$`));
 
   // As a user runs it.
   const cli = banyan(["job", "report", busy, "--topology", topo]);
   t.equal(cli.status, 0, cli.stderr);
-  t.match(cli.stdout, new RegExp(`^Job ${busy} \\(${USER}, partition debug\\): ended`));
+  t.match(cli.stdout, new RegExp(`^Job ${busy} \\(${USER}, account ciacct, partition debug\\): ended`));
   t.comment(`\n${cli.stdout}`);
 });
