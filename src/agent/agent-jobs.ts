@@ -32,6 +32,8 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
     ),
   );
   const ended: ((jobId: string, job: RunningJob | undefined) => void)[] = [];
+  const energy = jobEnergy(config, registry, bmc);
+  registry.energyOf = (jobId) => energy.share.of(jobId);
   const manager = new JobManager(registry, config.jobs.runDir, config.jobs.reportDir, log, (jobId, job) => ended.forEach((f) => f(jobId, job)), scontrolFacts(findScontrol()));
   const p = config.jobs.push;
   const nodeToken = p.requireToken === true ? new NodePushToken(p.nodeTokenFile ?? join(config.jobs.runDir, "push.token"), p.nodeTokenGroup) : null;
@@ -76,7 +78,7 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
   const pushPort = await push.listen();
   log.info({ controlSocket: config.jobs.controlSocket, pushPort }, `jobs: control socket ${config.jobs.controlSocket}, push API on port ${pushPort}`);
   return {
-    sources: [new JobSource(registry, jobEnergy(config, registry, bmc)), push],
+    sources: [new JobSource(registry, energy), push],
     async stop() {
       clearInterval(spoolTimer);
       if (discoverTimer) clearInterval(discoverTimer);

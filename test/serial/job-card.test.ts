@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -8,6 +8,9 @@ import { banyan, openCheckoutToOtherUsers } from "../fixtures/banyan-cli.js";
 import { eventually } from "../fixtures/cluster.js";
 import { httpText, startBanyan } from "../fixtures/processes.js";
 import { REPO, SLURM_USER as USER, slurmHost, startSlurm } from "../fixtures/slurm-cluster.js";
+import { fileURLToPath } from "node:url";
+
+const REPLAY = fileURLToPath(new URL("../fixtures/nvidia-smi-replay", import.meta.url));
 
 /**
  * The real one-node Slurm: a job that keeps a core busy and one that sleeps, each with a time limit
@@ -21,7 +24,7 @@ t.test("job cards - a busy and an idle job on the real Slurm: their cards, verdi
   openCheckoutToOtherUsers(t);
   const dir = mkdtempSync(join(tmpdir(), "banyan-card-"));
   chmodSync(dir, 0o755);
-  const { topo, run, reports, defaults } = slurmHost(dir, BASE, { intervalMs: 500, sources: "nvidiaSmi: {enabled: false}", jobs: "adminComment: {enabled: true, waitMs: 30000}" });
+  const { topo, run, reports, defaults } = slurmHost(dir, BASE, { intervalMs: 500, sources: `nvidiaSmi: {enabled: true, path: ${REPLAY}}`, jobs: "adminComment: {enabled: true, waitMs: 30000}" });
   // The stand-in sendmail: slurmctld runs the MailProg as SlurmUser, so a place anyone may write.
   const mails = join(dir, "mail");
   mkdirSync(mails, { mode: 0o777 });
@@ -40,24 +43,27 @@ jobs:
 `,
   );
   const root = startBanyan(["root", "--topology", topo, "--name", "r1", "--config", rootYaml]);
-  const slurm = await startSlurm(`${defaults}BANYAN_TOPOLOGY=${topo}\nBANYAN_SENDMAIL=${sendmail}\n`, { mailProg: join(REPO, "deploy/slurm/mailprog"), accounting: { port: BASE + 80 } });
+  const slurm = await startSlurm(`${defaults}BANYAN_TOPOLOGY=${topo}\nBANYAN_SENDMAIL=${sendmail}\n`, { mailProg: join(REPO, "deploy/slurm/mailprog"), accounting: { port: BASE + 80 }, gpus: 3 });
   t.teardown(async () => {
     await slurm.stop(join(run, "agent.pid"));
     await root.stop();
+    rmSync("/etc/default/banyan", { force: true });
   });
   const opts = (limit: string) => ["-n", "1", `--time=${limit}`, "--mail-type=END", `--mail-user=${USER}`];
   const busy = slurm.submit("timeout 10 sh -c 'while :; do :; done' || true", opts("5"));
   const idle = slurm.submit("sleep 10", opts("10"));
-  const done = await eventually(() => [busy, idle].every((j) => /JobState=COMPLETED/.test(spawnSync("scontrol", ["show", "job", j], { encoding: "utf8" }).stdout)), 60_000, 500);
-  t.ok(done, "both jobs completed");
+  // Three of the replay's GPUs: 0 and 1 busy (97 %, 95 %), 2 idle.
+  const gpu = slurm.submit("sleep 8", [...opts("10"), "--gres=gpu:3"]);
+  const done = await eventually(() => [busy, idle, gpu].every((j) => /JobState=COMPLETED/.test(spawnSync("scontrol", ["show", "job", j], { encoding: "utf8" }).stdout)), 60_000, 500);
+  t.ok(done, "the three jobs completed");
   const card = async (id: string): Promise<JobCard | null> => {
     const r = await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/jobs/${id}/report`);
     return r.status === 200 ? (JSON.parse(r.text) as JobCard) : null;
   };
-  t.ok(await eventually(async () => (await card(busy))?.state === "ended" && (await card(idle))?.state === "ended", 30_000, 500), "both cards ended at the root");
+  t.ok(await eventually(async () => (await card(busy))?.state === "ended" && (await card(idle))?.state === "ended" && (await card(gpu))?.state === "ended", 30_000, 500), "their cards ended at the root");
   const verdicts = async (): Promise<string[]> => (JSON.parse((await httpText(`http://127.0.0.1:${BASE + 1}/api/v1/events?type=job_verdict`)).text).events as { job: string }[]).map((v) => v.job).sort();
-  await eventually(async () => (await verdicts()).length >= 2, 15_000, 250);
-  t.same(await verdicts(), [busy, idle].sort(), "one job_verdict a job");
+  await eventually(async () => (await verdicts()).length >= 3, 15_000, 250);
+  t.same(await verdicts(), [busy, idle, gpu].sort(), "one job_verdict a job");
 
   // The numbers against the cgroups' (the epilog's reports on the node) and Slurm's.
   t.ok(await eventually(() => existsSync(reports) && [busy, idle].every((j) => readdirSync(reports).some((f) => f.startsWith(`${j}.`))), 15_000), "the epilog's reports");
@@ -80,6 +86,14 @@ jobs:
   t.same(b.notes.map((n) => n.rule), ["time-overrequested"], "the busy job's");
   t.ok(b.metrics.score! > i.metrics.score!, `a busy job scores higher (${b.metrics.score} > ${i.metrics.score})`);
 
+  // The GPU job: SLURM_JOB_GPUS=0,1,2 against the replay.
+  const g = (await card(gpu))!;
+  t.equal(g.gpu.count, 3);
+  t.same(g.gpu.idle, ["vm:2"], "the replay's idle GPU, allocated and never busy");
+  t.ok(g.metrics.gpu_utilization_percent! > 40 && g.metrics.gpu_utilization_percent! <= (97 + 95) / 3 + 1, `GPU utilisation ${g.metrics.gpu_utilization_percent} % (the replay: (97 + 95 + 0) / 3 at most)`);
+  t.ok(g.energy.by_source["gpu"]! > 0, `GPU energy ${g.energy.by_source["gpu"]} J (the replay draws 312 + 298 + 55 W)`);
+  t.ok(g.notes.some((n) => n.rule === "idle-gpus") === false, "the idle-gpus rule is not in this root's rules");
+
   // Slurm's end mail, through the MailProg, with the card.
   const mailOf = (id: string): string | undefined => readdirSync(mails).map((f) => readFileSync(join(mails, f), "utf8")).find((m) => m.includes(`Job_id=${id} `));
   t.ok(await eventually(() => mailOf(busy) !== undefined && mailOf(idle) !== undefined, 45_000, 500), "slurmctld sent an end mail per job");
@@ -101,6 +115,20 @@ jobs:
   t.ok(await eventually(() => comment(idle).startsWith("banyan:v1 "), 45_000, 500), `the idle job's AdminComment in Slurm's accounting: ${comment(idle)}`);
   t.comment(comment(idle));
   t.match(comment(idle), new RegExp(`^banyan:v1 score=${i.metrics.score} cpu_eff=${i.metrics.cpu_efficiency_percent} mem_used=[\\d.]+ gpu_util=- idle_gpus=- time_used=[\\d.]+ elapsed_s=\\d+ energy_j=- notes=low-cpu-efficiency,time-overrequested$`));
+
+  // The usage report per account beside sreport's: the CPU time allocated (CPUs × elapsed), summed over the two jobs.
+  const day = new Date().toISOString().slice(0, 10);
+  const usage = banyan(["report", "usage", reports, "--from", day, "--to", day, "--by", "account", "--format", "json"]);
+  t.equal(usage.status, 0, usage.stderr);
+  const row = (JSON.parse(usage.stdout) as { rows: { key: string; jobs: number; cpu_alloc_hours: number; cpu_hours: number; idle_gpu_hours: number }[] }).rows.find((r) => r.key === "ciacct");
+  // sreport's job report reads the job records themselves (no hourly roll-up to wait for): cluster|account|CPU-seconds of jobs under 1,000 CPUs|…
+  const sreport = spawnSync("sreport", ["-n", "-P", "-t", "seconds", "job", "SizesByAccount", "Accounts=ciacct", `Start=${day}T00:00:00`, `End=${new Date(Date.now() + 3_600_000).toISOString().slice(0, 19)}`, "Grouping=1000"], { encoding: "utf8" });
+  t.comment(`sreport job SizesByAccount: ${sreport.stdout.trim()}; banyan report usage: ${JSON.stringify(row)}`);
+  const slurmSeconds = Number(sreport.stdout.trim().split("\n").find((l) => l.split("|")[1] === "ciacct")?.split("|")[2]);
+  // Banyan counts from the prolog to the epilog, Slurm from the job's start to its end: a second or two a job apart.
+  t.ok(row !== undefined && Math.abs(row.cpu_alloc_hours * 3600 - slurmSeconds) <= 2 * row.jobs + 1, `CPU-seconds allocated to ciacct: Banyan ${(row!.cpu_alloc_hours * 3600).toFixed(1)}, sreport ${slurmSeconds}`);
+  t.equal(row?.jobs, 3);
+  t.ok(row !== undefined && row.idle_gpu_hours > 0 && row.idle_gpu_hours * 3600 <= 30, `idle GPU-hours: one GPU for the GPU job's time (${(row!.idle_gpu_hours * 3600).toFixed(1)} s)`);
 
   // As a user runs it.
   const cli = banyan(["job", "report", busy, "--topology", topo]);

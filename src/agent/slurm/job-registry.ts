@@ -33,6 +33,10 @@ export interface JobReport {
   readonly gpu_util_peak_percent: number | null;
   /** Framebuffer used by the job's GPUs together, at its largest. */
   readonly gpu_memory_peak_bytes: number | null;
+  /** The job's GPUs here that were never busy (null without a GPU source). */
+  readonly gpus_idle: readonly string[] | null;
+  /** Energy attributed to the job here, by source (only the sources this node measures). */
+  readonly energy_joules: Readonly<Record<string, number>>;
   readonly samples: number;
 }
 
@@ -90,6 +94,9 @@ export class JobRegistry {
       this.jobs.set(job.jobId, { job, last: null, lastAtMs: 0, samples: 0, memorySum: 0, memoryPeak: 0, peakCores: 0, gpuNow: null, gpuSamples: 0, gpuUtilSum: 0, gpuUtilPeak: null, gpuMemoryPeak: null, perGpu: new Map(), gpuAtMs: 0, warned: false });
     }
   }
+
+  /** Where a job's energy so far is read at its end (the job source's attribution). */
+  energyOf: (jobId: string) => Readonly<Record<string, number>> = () => ({});
 
   /** Adds what Slurm said of a running job after its start (its time limit, its nodes). */
   update(jobId: string, facts: Pick<RunningJob, "timeLimitS" | "nodes" | "nodelist">): void {
@@ -197,6 +204,8 @@ export class JobRegistry {
     if (t === undefined) return null;
     this.sample(jobId, nowMs);
     this.jobs.delete(jobId);
+    const gpus = t.job.gpus ?? [];
+    const idle = gpus.length > 0 && t.perGpu.size > 0 ? gpus.filter((g) => (t.perGpu.get(g)?.busySeconds ?? 0) === 0) : null;
     if (t.last === null && !t.warned) this.warnNoCgroup(t);
     const u = t.last;
     const durationS = (nowMs - t.job.startedAtMs) / 1000;
@@ -225,6 +234,8 @@ export class JobRegistry {
       gpu_util_avg_percent: t.gpuSamples > 0 ? t.gpuUtilSum / t.gpuSamples : null,
       gpu_util_peak_percent: t.gpuUtilPeak,
       gpu_memory_peak_bytes: t.gpuMemoryPeak,
+      gpus_idle: idle,
+      energy_joules: { ...this.energyOf(jobId) },
       samples: t.samples,
     };
   }

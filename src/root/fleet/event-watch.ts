@@ -35,7 +35,7 @@ export class EventWatch {
   constructor(
     private readonly events: EventLog,
     private readonly store: RootStore,
-    jobs: RootJobs,
+    private readonly jobs: RootJobs,
     private plan: StatusPlan,
     private readonly opts: EventWatchOptions,
     now = Date.now(),
@@ -160,6 +160,7 @@ export class EventWatch {
           io_written_bytes: job.io_written_bytes,
           gpus: job.gpus,
           gpu_utilization_percent: job.gpu_utilization_percent,
+          ...this.gpuAndEnergy(job.job_id),
           // Nodes whose cgroup accounting was missing: the figures above are unknown (null), not 0.
           ...(job.unaccounted_nodes.length > 0 ? { unaccounted_nodes: job.unaccounted_nodes } : {}),
         },
@@ -167,6 +168,16 @@ export class EventWatch {
       },
       now,
     );
+  }
+
+  /** The job's GPUs never busy, and the energy attributed to it on its nodes here (for the usage report). */
+  private gpuAndEnergy(jobId: string): { idle_gpus?: number; energy_joules?: number } {
+    const nodes = this.jobs.nodesOf(jobId);
+    const gpus = nodes.flatMap((n) => n.gpus);
+    const known = gpus.length > 0 && gpus.every((g) => g.busy_seconds !== null);
+    let joules: number | null = null;
+    for (const n of nodes) for (const j of Object.values(n.energy_joules)) joules = (joules ?? 0) + j;
+    return { ...(known ? { idle_gpus: gpus.filter((g) => g.busy_seconds === 0).length } : {}), ...(joules !== null ? { energy_joules: joules } : {}) };
   }
 
   private nodeLabels(node: string): Record<string, string> {

@@ -78,6 +78,11 @@ export class RootJobs {
     for (const f of this.listeners) f(change, job);
   }
 
+  /** Each node's part of a job as last refreshed (no refresh: what a listener told of a change reads). */
+  nodesOf(jobId: string): readonly NodePart[] {
+    return this.detail.get(jobId) ?? [];
+  }
+
   /** What this root holds of a job, for its report card: its figures and each node's. */
   part(jobId: string, notBeforeMs = Infinity): JobPart | undefined {
     const a = this.get(jobId, notBeforeMs);

@@ -22,6 +22,10 @@ export interface JobUsageRecord {
   readonly memory_peak_share: number | null;
   readonly io_read_bytes: number | null;
   readonly io_written_bytes: number | null;
+  /** GPU-hours of GPUs allocated and never busy (0 where unknown: no GPU source). */
+  readonly idle_gpu_hours: number;
+  /** Energy attributed to the job on its nodes; null where none was measured. */
+  readonly energy_joules: number | null;
 }
 
 export type GroupBy = "user" | "account" | "partition" | "day";
@@ -53,6 +57,8 @@ export function jobsFromReports(reports: readonly Record<string, unknown>[]): Ma
     let share: number | null = null;
     let read: number | null = 0;
     let written: number | null = 0;
+    let idleH = 0;
+    let energy: number | null = null;
     let ended = "";
     for (const r of nodes) {
       const h = num(r["duration_s"]) / 3600;
@@ -70,10 +76,13 @@ export function jobsFromReports(reports: readonly Record<string, unknown>[]): Ma
       if (alloc > 0 && nodePeak !== null) share = Math.max(share ?? 0, nodePeak / alloc);
       read = plus(read, known(r["io_read_bytes"]));
       written = plus(written, known(r["io_written_bytes"]));
+      if (Array.isArray(r["gpus_idle"])) idleH += r["gpus_idle"].length * h;
+      const joules = r["energy_joules"];
+      if (typeof joules === "object" && joules !== null) for (const j of Object.values(joules)) if (typeof j === "number" && Number.isFinite(j)) energy = (energy ?? 0) + j;
       if (typeof r["ended_at"] === "string" && r["ended_at"] > ended) ended = r["ended_at"];
     }
     const first = nodes[0]!;
-    out.set(id, { job_id: id, user: String(first["user"] ?? ""), account: String(first["account"] ?? ""), partition: String(first["partition"] ?? ""), ended_at: ended, node_hours: nodeH, cpu_hours: cpuH, cpu_alloc_hours: allocH, gpu_hours: gpuH, gpu_util_hours: gpuUtilH, memory_peak_bytes: peak, memory_peak_share: share, io_read_bytes: read, io_written_bytes: written });
+    out.set(id, { job_id: id, user: String(first["user"] ?? ""), account: String(first["account"] ?? ""), partition: String(first["partition"] ?? ""), ended_at: ended, node_hours: nodeH, cpu_hours: cpuH, cpu_alloc_hours: allocH, gpu_hours: gpuH, gpu_util_hours: gpuUtilH, memory_peak_bytes: peak, memory_peak_share: share, io_read_bytes: read, io_written_bytes: written, idle_gpu_hours: idleH, energy_joules: energy });
   }
   return out;
 }
@@ -102,6 +111,8 @@ export function jobFromLogLine(r: Record<string, unknown>): JobUsageRecord | nul
     memory_peak_share: null,
     io_read_bytes: known(r["io_read_bytes"]),
     io_written_bytes: known(r["io_written_bytes"]),
+    idle_gpu_hours: num(r["idle_gpus"]) * h,
+    energy_joules: known(r["energy_joules"]),
   };
 }
 
@@ -175,17 +186,23 @@ export interface UsageRow {
   readonly io_written_bytes: number | null;
   /** Jobs whose use is unknown (a node without cgroup accounting): left out of the sums and efficiencies above, never counted as 0. */
   readonly unaccounted_jobs: number;
+  /** CPU-hours allocated (CPUs × duration), over the jobs that said their CPUs: what `sreport job SizesByAccount` counts. */
+  readonly cpu_alloc_hours: number | null;
+  /** GPU-hours of GPUs allocated and never busy. */
+  readonly idle_gpu_hours: number;
+  /** Energy attributed to the jobs, over those whose nodes measured some; null when none did. */
+  readonly energy_kwh: number | null;
 }
 
 /** Sums the jobs that ended in [fromMs, toMs) by the key. */
 export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: number, toMs: number): UsageRow[] {
-  const acc = new Map<string, { jobs: number; unknown: number; nodeH: number; cpuH: number | null; usedOfAlloc: number; allocH: number; gpuH: number; gpuUtilH: number; peak: number | null; shares: number; shareSum: number; read: number | null; written: number | null }>();
+  const acc = new Map<string, { jobs: number; unknown: number; nodeH: number; cpuH: number | null; usedOfAlloc: number; allocH: number; allAllocH: number | null; gpuH: number; gpuUtilH: number; idleH: number; joules: number | null; peak: number | null; shares: number; shareSum: number; read: number | null; written: number | null }>();
   for (const j of jobs) {
     const at = Date.parse(j.ended_at);
     if (!(at >= fromMs && at < toMs)) continue;
     const key = by === "day" ? j.ended_at.slice(0, 10) : j[by] || "(none)";
     let a = acc.get(key);
-    if (a === undefined) acc.set(key, (a = { jobs: 0, unknown: 0, nodeH: 0, cpuH: null, usedOfAlloc: 0, allocH: 0, gpuH: 0, gpuUtilH: 0, peak: null, shares: 0, shareSum: 0, read: null, written: null }));
+    if (a === undefined) acc.set(key, (a = { jobs: 0, unknown: 0, nodeH: 0, cpuH: null, usedOfAlloc: 0, allocH: 0, allAllocH: null, gpuH: 0, gpuUtilH: 0, idleH: 0, joules: null, peak: null, shares: 0, shareSum: 0, read: null, written: null }));
     a.jobs++;
     a.nodeH += j.node_hours;
     if (j.cpu_hours === null) a.unknown++;
@@ -194,8 +211,11 @@ export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: 
       a.usedOfAlloc += j.cpu_hours;
       a.allocH += j.cpu_alloc_hours;
     }
+    if (j.cpu_alloc_hours !== null) a.allAllocH = (a.allAllocH ?? 0) + j.cpu_alloc_hours;
     a.gpuH += j.gpu_hours;
     a.gpuUtilH += j.gpu_util_hours;
+    a.idleH += j.idle_gpu_hours;
+    if (j.energy_joules !== null) a.joules = (a.joules ?? 0) + j.energy_joules;
     if (j.memory_peak_bytes !== null) a.peak = Math.max(a.peak ?? 0, j.memory_peak_bytes);
     if (j.memory_peak_share !== null) {
       a.shares++;
@@ -219,5 +239,8 @@ export function usageRows(jobs: readonly JobUsageRecord[], by: GroupBy, fromMs: 
       io_read_bytes: a.read,
       io_written_bytes: a.written,
       unaccounted_jobs: a.unknown,
+      cpu_alloc_hours: a.allAllocH,
+      idle_gpu_hours: a.idleH,
+      energy_kwh: a.joules === null ? null : a.joules / 3.6e6,
     }));
 }
