@@ -135,7 +135,9 @@ keep, startupMs}
 (node, tree and job events: /api/v1/events, /api/v1/events/stream, banyan_events_total, Alertmanager),
 jobs: {rules: [{name, metric, condition: <|<=|>|>=, threshold, minDurationS, partitions, endedOnly, message,
 severity}], score: {cpu, gpu, memory, time}, reportsKept, verdictDelayMs, peerTimeoutMs,
-carbonIntensityGramsPerKwh} (report cards: /api/v1/jobs/<id>/report, banyan job report, job_verdict),
+carbonIntensityGramsPerKwh, actions: {rules: [{name, metric, below, forS, action: notify|cancel, partitions,
+minJobAgeS, dryRun, message}], sendmail, mailDomain, scancel, auditLog, everyMs}} (report cards:
+/api/v1/jobs/<id>/report, banyan job report, job_verdict; actions: job_action),
 remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy|zstd, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
 sigv4: {region, accessKey, secretKey, profile, service},

@@ -23,6 +23,7 @@ import { EventWatch } from "./fleet/event-watch.js";
 import { Inventory } from "./fleet/inventory.js";
 import { RootJobs } from "./fleet/root-jobs.js";
 import { JobReports, type JobRootsPlan } from "./fleet/job-reports.js";
+import { JobActions } from "./fleet/job-actions.js";
 import { RootStatus } from "./fleet/root-status.js";
 import { statusPlan } from "./fleet/status-plan.js";
 import { RootOutputs } from "./outputs/root-outputs.js";
@@ -93,6 +94,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   store.onEventsFrame(clusterEventsTaker(events, log.child({ part: "clusters" })));
   const jobs = new RootJobs(store, ctx.name);
   const reports = new JobReports(jobs, events, config.jobs, now.roots, log.child({ part: "job-reports" }));
+  const actions = new JobActions(jobs, events, config.jobs.actions, log.child({ part: "job-actions" }));
   const watch = new EventWatch(events, store, jobs, now.plan, { treeDegradedBelow: config.events.treeDegradedBelow, resyncStormAbove: config.events.resyncStormAbove, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMsOf(config)) });
   const rootSeries = new RootSeries({ store, aggregates: () => now.aggregates, expected: () => now.expected, registry, rootName: ctx.name });
   const outputView = { origins: () => store.originStates, families: () => store.cache.shownFamilies(), seriesNamed: (name: string) => seriesNamed(store, name), rootSeries: () => rootSeries.collect() };
@@ -119,6 +121,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
     },
     { name: "job view", start: () => jobs.start(), stop: () => jobs.stop() },
     { name: "job reports", start: () => reports.start(), reload: ({ config: cfg }) => reports.setConfig(cfg.jobs, now.roots), stop: () => reports.stop() },
+    { name: "job actions", start: () => actions.start(), reload: ({ config: cfg }) => actions.setConfig(cfg.jobs.actions), stop: async () => void (await actions.stop()) },
     serviceOf(new EventSinks(events, config.events, ctx.name, log, registry), (r: RootReload) => r.config.events),
     serviceOf(new RootOutputs(config, outputView, [hub], (outs) => store.setOutputs(outs), central, log, registry), (r: RootReload) => r.config),
     {

@@ -17,6 +17,7 @@ export const EVENT_TYPES = [
   "job_end",
   "job_straggler",
   "job_verdict",
+  "job_action",
   "resync_storm",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -4,6 +4,7 @@ import { firstHost } from "../../topology/hostlist.js";
 import type { EventLog } from "../events/event-log.js";
 import { jobCard, jobRuleSchema, mergeParts, scoreWeightsSchema, DEFAULT_JOB_RULES, DEFAULT_SCORE_WEIGHTS, type JobCard, type JobPart } from "./job-card.js";
 import type { RootJobs } from "./root-jobs.js";
+import { jobActionsSchema } from "./job-actions.js";
 
 export const jobsConfigSchema = z
   .strictObject({
@@ -19,8 +20,10 @@ export const jobsConfigSchema = z
     peerTimeoutMs: z.number().int().positive().default(3000),
     /** The grid's carbon intensity (g CO2e per kWh): a card's energy becomes emissions too. Unset: none. */
     carbonIntensityGramsPerKwh: z.number().nonnegative().max(10_000).optional(),
+    /** Actions on running jobs a site opts into (mail the user, scancel), dry-run by default (docs/slurm.md#actions). */
+    actions: jobActionsSchema,
   })
-  .default({ rules: [...DEFAULT_JOB_RULES], score: DEFAULT_SCORE_WEIGHTS, reportsKept: 10_000, verdictDelayMs: 5000, peerTimeoutMs: 3000 });
+  .default({ rules: [...DEFAULT_JOB_RULES], score: DEFAULT_SCORE_WEIGHTS, reportsKept: 10_000, verdictDelayMs: 5000, peerTimeoutMs: 3000, actions: { rules: [], sendmail: "/usr/sbin/sendmail", mailDomain: "", scancel: "scancel", everyMs: 10_000 } });
 export type JobsConfig = z.infer<typeof jobsConfigSchema>;
 
 /** Another root of the topology, where its HTTP API answers. */
