@@ -70,6 +70,11 @@ const partSchema = z.object({
   roots: z.array(z.string().max(256)).max(1024),
 });
 
+/** How long a card made on request is given to whoever else asks for it. */
+const CARD_TTL_MS = 2000;
+/** Cards made on request kept at most (the oldest leave first). */
+const RECENT_CARDS = 256;
+
 /** A peer's reply past this is refused (a 100,000-node job's part is ~25 MB). */
 const MAX_PART_BYTES = 64 * 1024 * 1024;
 
@@ -85,6 +90,8 @@ export class JobReports {
   /** Final cards of ended jobs, oldest first. */
   private readonly cards = new Map<string, JobCard>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Cards made lately on request, shared while fresh (at most RECENT_CARDS). */
+  private readonly recent = new Map<string, { atMs: number; card: Promise<JobCard | undefined> }>();
   private readonly peerFailed: LimitedWarning;
 
   constructor(
@@ -125,12 +132,23 @@ export class JobReports {
     return this.jobs.part(jobId);
   }
 
-  /** A job's card: the verdict kept at its end, or made now from every root's part (only this root's with `local`). */
-  async card(jobId: string, local = false, nowMs = Date.now()): Promise<JobCard | undefined> {
+  /**
+   * A job's card: the verdict kept at its end, or made now from every root's part (only this root's
+   * with `local`). A card made is shared for CARD_TTL_MS by whoever asks (a 10,000-node job's costs
+   * ~40 ms of the event loop and 5 MB of other roots' parts: a user who asks again and again, or many
+   * at once, cost it once).
+   */
+  card(jobId: string, local = false, nowMs = Date.now()): Promise<JobCard | undefined> {
     const kept = this.cards.get(jobId);
-    if (kept !== undefined && !local) return kept;
-    const { part, missing } = await this.gather(jobId, local);
-    return part === undefined ? undefined : jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.config.carbonIntensityGramsPerKwh ?? null);
+    if (kept !== undefined && !local) return Promise.resolve(kept);
+    const key = `${local ? "l" : "a"}${jobId}`;
+    const cached = this.recent.get(key);
+    if (cached !== undefined && nowMs - cached.atMs < CARD_TTL_MS) return cached.card;
+    const card = this.gather(jobId, local).then(({ part, missing }) => (part === undefined ? undefined : jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.config.carbonIntensityGramsPerKwh ?? null)));
+    this.recent.delete(key);
+    this.recent.set(key, { atMs: nowMs, card });
+    while (this.recent.size > RECENT_CARDS) this.recent.delete(this.recent.keys().next().value!);
+    return card;
   }
 
   /** The cards kept (tests, the live page). */
