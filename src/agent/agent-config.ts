@@ -155,10 +155,16 @@ export const agentConfigSchema = z.strictObject({
           timeoutMs: positiveInt.default(10_000),
           /** Directory of sinfo, squeue, sdiag and scontrol ("": found in PATH and Slurm's usual places). */
           binDir: z.string().default(""),
+          /**
+           * slurmctld's own metrics (Slurm 25.11+, `MetricsType=metrics/openmetrics`), e.g.
+           * `http://slurmctld:6817`: its pages stand in for squeue, sdiag and sinfo's summaries (the
+           * commands are asked again while it cannot be read: off, PrivateData); "": off.
+           */
+          slurmctldUrl: z.string().default(""),
         })
-        .default({ enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" }),
+        .default({ enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "", slurmctldUrl: "" }),
     })
-    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, ipmi: { enabled: false, path: "ipmitool", intervalMs: 10_000, timeoutMs: 5000 }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "" } }),
+    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, ipmi: { enabled: false, path: "ipmitool", intervalMs: 10_000, timeoutMs: 5000 }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "", slurmctldUrl: "" } }),
   /**
    * Slurm jobs on this node: the control socket `banyan job start|end` speak to (root only), the
    * per-job cgroup accounting and reports, and the push API. Off unless a site turns it on (the

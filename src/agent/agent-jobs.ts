@@ -27,7 +27,7 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
   const log = ctx.log.child({ node: ctx.name, part: "jobs" });
   const registry = new JobRegistry(ctx.name, config.jobs.cgroupRoot, gpus, (job, cgroupRoot) =>
     log.warn(
-      { job: job.jobId, cgroupRoot, looked: [job.cgroupPath ?? `${cgroupRoot}/system.slice/slurmstepd.scope/job_${job.jobId}`, `${cgroupRoot}/cpuacct/slurm[_${ctx.name}]/uid_${job.uid}/job_${job.jobId}`] },
+      { job: job.jobId, cgroupRoot, looked: [job.cgroupPath ?? `${cgroupRoot}/system.slice/slurmstepd.scope/job_${job.jobId}`, ...(job.cgroupPath === undefined && job.sluid !== undefined ? [`${cgroupRoot}/system.slice/slurmstepd.scope/${job.sluid}`] : []), `${cgroupRoot}/cpuacct/slurm[_${ctx.name}]/uid_${job.uid}/job_${job.jobId}`] },
       `job ${job.jobId}: no cgroup found: its CPU, memory and I/O are unknown (reported as null, never 0); check jobs.cgroupRoot and Slurm's cgroup plugins (ProctrackType=proctrack/cgroup, TaskPlugin=task/cgroup)`,
     ),
   );

@@ -188,7 +188,7 @@ cpuAffinity (a CPU list: the agent's threads run there), nice, schedPolicy (othe
 maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable,mountPointsExclude,
 fsTypesExclude,netdevExclude,textfileDirectory}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
 sources.nvidiaSmi.{enabled,path}, sources.ipmi.{enabled,path,intervalMs,timeoutMs},
-sources.slurm.{enabled,intervalMs,timeoutMs,binDir},
+sources.slurm.{enabled,intervalMs,timeoutMs,binDir,slurmctldUrl},
 synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
 jobs.adminComment.{enabled,waitMs},

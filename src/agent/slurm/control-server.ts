@@ -26,6 +26,8 @@ export const jobStartSchema = z.strictObject({
   nodelist: z.string().max(1024).optional(),
   /** Its time limit in seconds (scontrol's TimeLimit), when discovery asked Slurm. */
   timeLimitS: z.number().nonnegative().max(1e9).optional(),
+  /** Its SLUID (SLURM_JOB_SLUID, Slurm 26.05+): what its cgroup v2 directory is named by. */
+  sluid: z.string().regex(/^[sS][0-9A-Za-z]{13}$/, "a SLUID").optional(),
   /** When the hook ran (ms since the epoch): a spooled request is applied later, but dated right. */
   atMs: z.number().int().positive().optional(),
 });
@@ -48,6 +50,7 @@ export const runningJobSchema = z.strictObject({
   nodes: z.number().int().positive().optional(),
   nodelist: z.string().max(1024).optional(),
   timeLimitS: z.number().nonnegative().optional(),
+  sluid: z.string().regex(/^[sS][0-9A-Za-z]{13}$/).optional(),
   startedAtMs: z.number(),
 });
 const requestSchema = z.discriminatedUnion("op", [jobStartSchema, jobEndSchema, z.strictObject({ op: z.literal("ping") })]);

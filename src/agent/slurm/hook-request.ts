@@ -8,7 +8,7 @@ export type JobRequest = Exclude<ControlRequest, { op: "ping" }>;
  * The control request a Slurm prolog (`start`) or epilog (`end`) environment stands for — the
  * variables slurmd gives its hooks (SLURM_JOB_ID, SLURM_JOB_USER, SLURM_JOB_UID, SLURM_JOB_GID,
  * SLURM_JOB_PARTITION, SLURM_JOB_ACCOUNT, SLURM_JOB_GPUS, SLURM_JOB_CPUS_PER_NODE, SLURM_JOB_NUM_NODES,
- * SLURM_NODELIST, SLURM_JOB_EXIT_CODE), which a job's own
+ * SLURM_NODELIST, SLURM_JOB_SLUID, SLURM_JOB_EXIT_CODE), which a job's own
  * processes carry too. `problem` says what had to be left out; null without SLURM_JOB_ID.
  */
 export function hookRequest(op: "start" | "end", env: SlurmEnv, atMs: number): { request: JobRequest; problem: string } | null {
@@ -44,6 +44,7 @@ export function hookRequest(op: "start" | "end", env: SlurmEnv, atMs: number): {
       ...(Number.isInteger(cpus) && cpus > 0 ? { cpus } : {}),
       ...(Number.isInteger(nodes) && nodes > 0 ? { nodes } : {}),
       ...(nodelist !== "" && nodelist.length <= 1024 ? { nodelist } : {}),
+      ...(/^[sS][0-9A-Za-z]{13}$/.test(env["SLURM_JOB_SLUID"] ?? "") ? { sluid: env["SLURM_JOB_SLUID"]! } : {}),
       atMs,
     },
     problem,

@@ -19,6 +19,8 @@ export interface RunningJob {
   readonly nodelist?: string;
   /** Its time limit in seconds, when Slurm said (scontrol's TimeLimit; none for UNLIMITED). */
   readonly timeLimitS?: number;
+  /** Its SLUID (Slurm 26.05+): the name of its cgroup v2 directory unless CgroupJobIdPaths=yes. */
+  readonly sluid?: string;
   readonly startedAtMs: number;
 }
 
@@ -53,15 +55,22 @@ const limit = (s: string | null): number | null => {
 const USER_HZ = 100;
 
 /**
- * A job's usage from cgroup v2 (`<root>/system.slice/slurmstepd.scope/job_<id>`: cpu.stat,
+ * A job's usage from cgroup v2 (`<root>/system.slice/slurmstepd.scope/job_<id>`, or `/<SLUID>` as
+ * Slurm 26.05 names it: cpu.stat,
  * memory.current, memory.peak, io.stat) or cgroup v1 (`<root>/<controller>/slurm_<node>/uid_<uid>/job_<id>`
  * as Slurm 22.05 lays it out, or `…/slurm/uid_<uid>/job_<id>` as older releases do:
  * cpuacct.usage and cpuacct.stat, memory.usage_in_bytes and memory.max_usage_in_bytes,
  * blkio.throttle.io_service_bytes). Null when the job has no cgroup (Slurm without cgroup plugins).
  */
 export function readJobUsage(cgroupRoot: string, job: RunningJob, node = ""): JobUsage | null {
-  const v2 = job.cgroupPath ?? join(cgroupRoot, "system.slice/slurmstepd.scope", `job_${job.jobId}`);
-  const cpuStat = read(v2, "cpu.stat");
+  const scope = join(cgroupRoot, "system.slice/slurmstepd.scope");
+  let v2 = job.cgroupPath ?? join(scope, `job_${job.jobId}`);
+  let cpuStat = read(v2, "cpu.stat");
+  // Slurm 26.05 names the job's directory by its SLUID unless CgroupJobIdPaths=yes.
+  if (cpuStat === null && job.cgroupPath === undefined && job.sluid !== undefined) {
+    v2 = join(scope, job.sluid);
+    cpuStat = read(v2, "cpu.stat");
+  }
   if (cpuStat !== null) {
     const kv = new Map(cpuStat.split("\n").map((l) => l.split(/\s+/) as [string, string]));
     let rd = 0;

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { expandHostlist } from "../../topology/hostlist.js";
 import { LimitedWarning, type Logger } from "../../core/logger.js";
@@ -11,6 +11,8 @@ import type { ControlRequest } from "./control-server.js";
 /** What discovery needs of the jobs the agent knows (the JobManager). */
 export interface KnownJobs {
   isRunning(jobId: string): boolean;
+  /** The running job registered with this SLUID (its prolog's SLURM_JOB_SLUID). */
+  jobOfSluid?(sluid: string): string | undefined;
   endedLately(jobId: string, nowMs: number): boolean;
   handle(req: ControlRequest): Promise<Record<string, unknown>>;
 }
@@ -37,6 +39,8 @@ export interface DiscoveryPaths {
   readonly passwd?: string;
   /** Slurm's word on a job (default: `scontrol show job -d -o`); null when Slurm cannot be asked. */
   readonly slurm?: (jobId: string) => Promise<SlurmJobFacts | null>;
+  /** The job id of a SLUID (default: the jobs squeue lists on this node, asked of scontrol); null when none has it. */
+  readonly sluidJob?: (sluid: string) => Promise<string | null>;
 }
 
 /**
@@ -55,6 +59,9 @@ export class JobDiscovery {
   private readonly pending = new Map<string, number>();
   private readonly slurm: (jobId: string) => Promise<SlurmJobFacts | null>;
   private readonly noSlurm: LimitedWarning;
+  /** SLUID directories seen: their job's id, or when Slurm last did not know it (asked again 30 s later). */
+  private readonly sluids = new Map<string, string | { missAtMs: number }>();
+  private readonly sluidJob: (sluid: string) => Promise<string | null>;
 
   constructor(
     private readonly jobs: KnownJobs,
@@ -62,12 +69,29 @@ export class JobDiscovery {
     private readonly log: Logger,
   ) {
     this.slurm = paths.slurm ?? scontrolFacts(findScontrol());
+    this.sluidJob = paths.sluidJob ?? sluidJobOf(findScontrol());
     this.noSlurm = new LimitedWarning(log, "scontrol could not say a discovered job's partition, account and GPUs: registered without them", 60_000);
+  }
+
+  /** The job id of a SLUID-named cgroup: its registration's, else Slurm's (remembered; a miss is asked again 30 s later). */
+  private async jobOfSluid(sluid: string, nowMs: number): Promise<string | null> {
+    const registered = this.jobs.jobOfSluid?.(sluid);
+    if (registered !== undefined) return registered;
+    const known = this.sluids.get(sluid);
+    if (typeof known === "string") return known;
+    if (known !== undefined && nowMs - known.missAtMs < 30_000) return null;
+    const jobId = await this.sluidJob(sluid).catch(() => null);
+    this.sluids.set(sluid, jobId ?? { missAtMs: nowMs });
+    return jobId;
   }
 
   async scan(nowMs = Date.now()): Promise<void> {
     const { cgroupRoot, lostEpilogMs, proc = "/proc", passwd = "/etc/passwd" } = this.paths;
-    const found = listJobCgroups(cgroupRoot);
+    const found: (JobCgroup & { jobId: string })[] = [];
+    for (const c of listJobCgroups(cgroupRoot)) {
+      const jobId = c.jobId ?? (await this.jobOfSluid(c.sluid!, nowMs));
+      if (jobId !== null) found.push({ ...c, jobId });
+    }
     const present = new Set(found.map((c) => c.jobId));
     for (const c of found) {
       if (this.jobs.isRunning(c.jobId)) {
@@ -98,6 +122,7 @@ export class JobDiscovery {
         // When its cgroup was made (slurmstepd makes it as the job starts): discovery comes seconds later.
         atMs: createdMs(c.dir) ?? nowMs,
         ...(c.uid === null ? { cgroupPath: c.dir } : {}),
+        ...(c.sluid !== undefined ? { sluid: c.sluid } : {}),
       };
       await this.jobs.handle(request);
       this.missingSince.set(c.jobId, null);
@@ -105,6 +130,8 @@ export class JobDiscovery {
       this.log.warn({ job: c.jobId, cgroup: c.dir, from, slurm: facts !== null }, `job ${c.jobId} has a cgroup but no prolog registered it: registered (user from its ${from}${facts !== null ? ", the rest from scontrol" : ""})`);
     }
     for (const id of this.pending.keys()) if (!present.has(id)) this.pending.delete(id);
+    const dirs = new Set(found.map((c) => c.sluid));
+    for (const sluid of this.sluids.keys()) if (!dirs.has(sluid)) this.sluids.delete(sluid);
     for (const [id, since] of this.missingSince) {
       if (present.has(id)) continue;
       if (!this.jobs.isRunning(id)) this.missingSince.delete(id);
@@ -119,12 +146,17 @@ export class JobDiscovery {
 
 /** A job's cgroup as Slurm laid it out: where, and the uid when the path says it (cgroup v1). */
 export interface JobCgroup {
-  readonly jobId: string;
+  /** The job's id; null for a cgroup v2 directory named by the job's SLUID (Slurm 26.05's default). */
+  readonly jobId: string | null;
   readonly dir: string;
   readonly uid: string | null;
+  /** The SLUID its directory is named by (Slurm 26.05+, cgroup v2, unless CgroupJobIdPaths=yes). */
+  readonly sluid?: string;
 }
 
 const JOB_DIR = /^job_(\d+)$/;
+/** A SLUID as Slurm prints it: "s" and 13 Crockford base-32 digits (sEKNKTV3WPV500). */
+export const SLUID = /^[sS][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{13}$/;
 
 const list = (dir: string): string[] => {
   try {
@@ -136,7 +168,9 @@ const list = (dir: string): string[] => {
 
 /**
  * The jobs that have a cgroup on this node: cgroup v2 `system.slice/slurmstepd.scope/job_<id>`, or
- * v1 `cpuacct/slurm[_<node>]/uid_<uid>/job_<id>`. A few directory reads, no process spawned.
+ * `…/slurmstepd.scope/<SLUID>` as Slurm 26.05 names them by default (the job's id is not in the
+ * path: discovery asks Slurm), or v1 `cpuacct/slurm[_<node>]/uid_<uid>/job_<id>`. A few directory
+ * reads, no process spawned.
  */
 export function listJobCgroups(cgroupRoot: string): JobCgroup[] {
   const out: JobCgroup[] = [];
@@ -144,6 +178,7 @@ export function listJobCgroups(cgroupRoot: string): JobCgroup[] {
   for (const d of list(v2)) {
     const m = JOB_DIR.exec(d);
     if (m) out.push({ jobId: m[1]!, dir: join(v2, d), uid: null });
+    else if (SLUID.test(d)) out.push({ jobId: null, dir: join(v2, d), uid: null, sluid: d });
   }
   const cpuacct = join(cgroupRoot, "cpuacct");
   for (const slurm of list(cpuacct).filter((d) => d === "slurm" || d.startsWith("slurm_"))) {
@@ -216,6 +251,23 @@ export function scontrolFacts(bin: string, node = hostname().split(".")[0]!): (j
   return async (jobId) => {
     const { stdout } = await run(bin, ["show", "job", "-d", "-o", jobId], { timeout: 5000, maxBuffer: 1024 * 1024 });
     return parseScontrolJob(stdout, jobId, node);
+  };
+}
+
+/**
+ * The job id of a SLUID: the jobs squeue lists on this node, each asked of `scontrol show job -d -o`
+ * until one says `SLUID=<it>` (Slurm prints the SLUID with -d). A few calls, only for a job with a
+ * cgroup that no prolog registered.
+ */
+export function sluidJobOf(scontrol: string, node = hostname().split(".")[0]!): (sluid: string) => Promise<string | null> {
+  const squeue = scontrol.includes("/") ? join(dirname(scontrol), "squeue") : "squeue";
+  return async (sluid) => {
+    const { stdout } = await run(squeue, ["-h", "-w", node, "-o", "%i"], { timeout: 5000, maxBuffer: 1024 * 1024 });
+    for (const id of stdout.split("\n").map((l) => l.trim()).filter((l) => /^\d+(_\d+)?$/.test(l)).slice(0, 256)) {
+      const { stdout: job } = await run(scontrol, ["show", "job", "-d", "-o", id], { timeout: 5000, maxBuffer: 1024 * 1024 });
+      if (new RegExp(`(?:^|\\s)SLUID=${sluid}(?:\\s|$)`, "i").test(job)) return /(?:^|\s)JobId=(\d+)/.exec(job)?.[1] ?? null;
+    }
+    return null;
   };
 }
 

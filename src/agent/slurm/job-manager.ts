@@ -98,6 +98,12 @@ export class JobManager implements ControlHandlers, PushAuth {
       .catch(() => undefined); // the card then says its time limit is unknown
   }
 
+  /** The running job registered with this SLUID (Slurm 26.05 names its cgroup by it). */
+  jobOfSluid(sluid: string): string | undefined {
+    const s = sluid.toUpperCase();
+    return this.registry.running().find((j) => j.sluid?.toUpperCase() === s)?.jobId;
+  }
+
   isRunning(jobId: string): boolean {
     return this.registry.has(jobId);
   }
@@ -125,6 +131,7 @@ export class JobManager implements ControlHandlers, PushAuth {
         ...(req.nodes ? { nodes: req.nodes } : {}),
         ...(req.nodelist ? { nodelist: req.nodelist } : {}),
         ...(req.timeLimitS !== undefined ? { timeLimitS: req.timeLimitS } : {}),
+        ...(req.sluid !== undefined ? { sluid: req.sluid } : {}),
       };
       this.registry.start(job);
       if (job.timeLimitS === undefined) this.askSlurm(job);

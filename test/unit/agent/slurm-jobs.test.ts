@@ -192,3 +192,41 @@ t.test("job discovery - scontrol show job -d -o: partition, account and this nod
   t.equal(parseScontrolJob(two, "78", "n1"), null, "another job's output is not this job's");
   t.equal(parseScontrolJob("slurm_load_jobs error: Invalid job id specified\n", "77", "n1"), null);
 });
+
+t.test("slurm 26.05 - job cgroups named by SLUID (cgroup v2) beside job_<id>: read by a registration's SLUID, found by discovery through Slurm", async (t) => {
+  // Both layouts on one node: job 40 under job_40 (CgroupJobIdPaths=yes, or Slurm before 26.05), job 41 and 42 under their SLUIDs.
+  const root = tree({
+    "cgroup/system.slice/slurmstepd.scope/job_40/cpu.stat": "usage_usec 40000000\n",
+    "cgroup/system.slice/slurmstepd.scope/job_40/step_batch/user/task_0/cgroup.procs": "4545\n",
+    "cgroup/system.slice/slurmstepd.scope/sEKNKTV3WPV500/cpu.stat": "usage_usec 41000000\n",
+    "cgroup/system.slice/slurmstepd.scope/sEKNKTV3WPV500/memory.current": "4096\n",
+    "cgroup/system.slice/slurmstepd.scope/sEKNKTV3WPV501/cpu.stat": "usage_usec 42000000\n",
+    "cgroup/system.slice/slurmstepd.scope/sEKNKTV3WPV501/step_batch/user/task_0/cgroup.procs": "4545\n",
+    "cgroup/system.slice/slurmstepd.scope/system/cpu.stat": "usage_usec 1\n",
+    "proc/4545/status": "Name:\tsolver\nUid:\t1001\t1001\t1001\t1001\nGid:\t1001\t1001\t1001\t1001\n",
+    "passwd": "bob:x:1001:1001::/home/bob:/bin/sh\n",
+  });
+  const cg = join(root, "cgroup");
+  t.same(
+    listJobCgroups(cg).map((c) => [c.jobId, c.sluid ?? null]).sort(),
+    [["40", null], [null, "sEKNKTV3WPV500"], [null, "sEKNKTV3WPV501"]].sort(),
+    "both layouts; slurmstepd's own directory is not a job",
+  );
+  t.match(hookRequest("start", { SLURM_JOB_ID: "41", SLURM_JOB_USER: "bob", SLURM_JOB_UID: "1001", SLURM_JOB_SLUID: "sEKNKTV3WPV500" }, 1)!.request, { sluid: "sEKNKTV3WPV500" }, "the prolog's SLURM_JOB_SLUID");
+  t.notOk("sluid" in hookRequest("start", { SLURM_JOB_ID: "41", SLURM_JOB_USER: "bob", SLURM_JOB_UID: "1001", SLURM_JOB_SLUID: "../../etc" }, 1)!.request, "not a SLUID: left out");
+  const registry = new JobRegistry("n1", cg);
+  const runDir = mkdtempSync(join(tmpdir(), "banyan-sluid-"));
+  const manager = new JobManager(registry, runDir, join(runDir, "reports"), silentLogger());
+  await manager.handle({ op: "job-start", jobId: "41", user: "bob", uid: String(process.getuid!()), partition: "", account: "", sluid: "sEKNKTV3WPV500", atMs: 1 });
+  t.equal(registry.sample("41")?.cpuSeconds, 41, "a registered job's usage read from its SLUID directory");
+  // Job 42 has no registration: discovery asks Slurm which job has its SLUID.
+  const asked: string[] = [];
+  const discovery = new JobDiscovery(manager, { cgroupRoot: cg, lostEpilogMs: 60_000, proc: join(root, "proc"), passwd: join(root, "passwd"), slurm: async () => ({ partition: "batch", account: "", gpus: [] }), sluidJob: async (s) => (asked.push(s), s === "sEKNKTV3WPV501" ? "42" : null) }, silentLogger());
+  await discovery.scan(10_000);
+  t.same(asked, ["sEKNKTV3WPV501"], "Slurm asked only for the SLUID no registration has");
+  t.ok(manager.isRunning("42"), "job 42 registered from its SLUID directory");
+  t.equal(registry.sample("42")?.cpuSeconds, 42, "and read from it");
+  t.equal(manager.isRunning("40"), true, "job_40 found as before");
+  await discovery.scan(11_000);
+  t.same(asked, ["sEKNKTV3WPV501"], "a SLUID once known is not asked again");
+});
