@@ -3,7 +3,7 @@ import { eventFilterOf, type EventLog } from "../events/event-log.js";
 import { eventStream } from "../events/event-stream.js";
 import type { Inventory } from "../fleet/inventory.js";
 import type { RootJobs } from "../fleet/root-jobs.js";
-import type { JobReports } from "../fleet/job-reports.js";
+import { BusyError, type JobReports } from "../fleet/job-reports.js";
 import { nodesReport, type RootStatus } from "../fleet/root-status.js";
 import type { RootStore } from "../ingest/root-store.js";
 import { polledStream } from "../outputs/watch/polled-stream.js";
@@ -65,8 +65,14 @@ export function rootRoutes(http: RootHttpServer, p: RootApiParts): void {
         const part = p.reports.part(job);
         return part === undefined ? json(404, { error: `no job ${job} seen at this root` }) : json(200, part);
       }
-      const card = await p.reports.card(job, url.searchParams.get("local") === "1");
-      return card === undefined ? json(404, { error: `no job ${job} seen at this root or the others` }) : json(200, card);
+      if (job.length > 128) return json(400, { error: "a job id of at most 128 characters" });
+      try {
+        const card = await p.reports.card(job, url.searchParams.get("local") === "1");
+        return card === undefined ? json(404, { error: `no job ${job} seen at this root or the others` }) : json(200, card);
+      } catch (err) {
+        if (err instanceof BusyError) return json(503, { error: err.message });
+        throw err;
+      }
     }
     const j = p.jobs.get(id);
     return j === undefined ? json(404, { error: `no job ${id} seen at this root` }) : json(200, j);

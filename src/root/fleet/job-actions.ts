@@ -5,6 +5,7 @@ import { z } from "zod";
 import { LimitedWarning, type Logger } from "../../core/logger.js";
 import type { EventLog } from "../events/event-log.js";
 import type { JobAggregate, RootJobs } from "./root-jobs.js";
+import { expandHostlist } from "../../topology/hostlist.js";
 
 const run = promisify(execFile);
 
@@ -40,12 +41,14 @@ export const jobActionsSchema = z
     mailDomain: z.string().default(""),
     /** scancel's path; the root's user must be a Slurm operator for it (sacctmgr modify user … set adminlevel=operator). */
     scancel: z.string().default("scancel"),
+    /** scontrol's path: before an action, Slurm is asked that the job runs, as that user, in that partition, on the nodes that reported it. */
+    scontrol: z.string().default("scontrol"),
     /** A file every action is appended to (JSON lines), besides the root's log and the event. */
     auditLog: z.string().min(1).optional(),
     /** How often the running jobs are looked at. */
     everyMs: z.number().int().positive().default(10_000),
   })
-  .default({ rules: [], sendmail: "/usr/sbin/sendmail", mailDomain: "", scancel: "scancel", everyMs: 10_000 });
+  .default({ rules: [], sendmail: "/usr/sbin/sendmail", mailDomain: "", scancel: "scancel", scontrol: "scontrol", everyMs: 10_000 });
 export type JobActionsConfig = z.infer<typeof jobActionsSchema>;
 type Rule = JobActionsConfig["rules"][number];
 
@@ -153,7 +156,11 @@ export class JobActions {
 
   private async act(rule: Rule, job: JobAggregate, idleS: number, value: number, nowMs: number): Promise<void> {
     let result = rule.dryRun ? "dry run" : "done";
-    if (!rule.dryRun) {
+    // What the roots see of a job comes from its nodes, and a node could say anything of a job id:
+    // Slurm's word decides whether this is that job, running, on those nodes.
+    const doubt = await this.slurmDoubts(job);
+    if (doubt !== null) result = `refused: ${doubt}`;
+    else if (!rule.dryRun) {
       try {
         if (rule.action === "cancel") await run(this.config.scancel, [job.job_id], { timeout: 30_000 });
         else await this.mail(rule, job, idleS, value);
@@ -169,6 +176,32 @@ export class JobActions {
     if (this.config.auditLog !== undefined) {
       await appendFile(this.config.auditLog, JSON.stringify(record) + "\n", { mode: 0o640 }).catch((err: Error) => this.failed.warn({ file: this.config.auditLog, err: err.message }));
     }
+  }
+
+  /** Why Slurm does not bear out what the nodes said of the job (null: it does). */
+  private async slurmDoubts(job: JobAggregate): Promise<string | null> {
+    let text: string;
+    try {
+      text = (await run(this.config.scontrol, ["show", "job", "-o", job.job_id], { timeout: 10_000, maxBuffer: 1024 * 1024 })).stdout;
+    } catch (err) {
+      return `scontrol show job ${job.job_id}: ${(err as Error).message.split("\n")[0]}`;
+    }
+    const field = (k: string): string => new RegExp(`(?:^|\\s)${k}=(\\S*)`).exec(text)?.[1] ?? "";
+    if (field("JobId") !== job.job_id) return `Slurm has no job ${job.job_id}`;
+    if (field("JobState") !== "RUNNING") return `Slurm says the job is ${field("JobState") || "unknown"}`;
+    const user = field("UserId").replace(/\(.*$/, "");
+    if (user !== job.user) return `Slurm says the job is ${user}'s, not ${job.user}'s`;
+    if (field("Partition") !== job.partition) return `Slurm says the job is in ${field("Partition")}, not ${job.partition}`;
+    let nodes: string[];
+    try {
+      nodes = expandHostlist(field("NodeList"));
+    } catch {
+      return `Slurm's NodeList ${field("NodeList")} cannot be read`;
+    }
+    const theirs = new Set(nodes);
+    const stranger = job.nodes.find((n) => !theirs.has(n));
+    if (stranger !== undefined) return `${stranger} reported the job, and Slurm does not run it there`;
+    return null;
   }
 
   private mail(rule: Rule, job: JobAggregate, idleS: number, value: number): Promise<void> {

@@ -23,7 +23,7 @@ export const jobsConfigSchema = z
     /** Actions on running jobs a site opts into (mail the user, scancel), dry-run by default (docs/slurm.md#actions). */
     actions: jobActionsSchema,
   })
-  .default({ rules: [...DEFAULT_JOB_RULES], score: DEFAULT_SCORE_WEIGHTS, reportsKept: 10_000, verdictDelayMs: 5000, peerTimeoutMs: 3000, actions: { rules: [], sendmail: "/usr/sbin/sendmail", mailDomain: "", scancel: "scancel", everyMs: 10_000 } });
+  .default({ rules: [...DEFAULT_JOB_RULES], score: DEFAULT_SCORE_WEIGHTS, reportsKept: 10_000, verdictDelayMs: 5000, peerTimeoutMs: 3000, actions: { rules: [], sendmail: "/usr/sbin/sendmail", mailDomain: "", scancel: "scancel", scontrol: "scontrol", everyMs: 10_000 } });
 export type JobsConfig = z.infer<typeof jobsConfigSchema>;
 
 /** Another root of the topology, where its HTTP API answers. */
@@ -63,7 +63,7 @@ const partSchema = z.object({
         io_read_bytes: z.number().nullable(),
         io_written_bytes: z.number().nullable(),
         gpus: z.array(z.object({ gpu: z.string().max(16), busy_seconds: z.number().nullable(), memory_peak_bytes: z.number().nullable() })).max(1024),
-        energy_joules: z.record(z.string().max(32), z.number()),
+        energy_joules: z.record(z.string().max(32), z.number()).refine((r) => Object.keys(r).length <= 16, "at most 16 energy sources"),
       }),
     )
     .max(1_000_000),
@@ -74,6 +74,12 @@ const partSchema = z.object({
 const CARD_TTL_MS = 2000;
 /** Cards made on request kept at most (the oldest leave first). */
 const RECENT_CARDS = 256;
+
+/** Cards gathered from the other roots at once, at most. */
+const MAX_GATHERS = 16;
+
+/** A card refused because too many are being gathered (the API answers 503). */
+export class BusyError extends Error {}
 
 /** A peer's reply past this is refused (a 100,000-node job's part is ~25 MB). */
 const MAX_PART_BYTES = 64 * 1024 * 1024;
@@ -90,6 +96,8 @@ export class JobReports {
   /** Final cards of ended jobs, oldest first. */
   private readonly cards = new Map<string, JobCard>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Cards being gathered from the other roots now. */
+  private gathering = 0;
   /** Cards made lately on request, shared while fresh (at most RECENT_CARDS). */
   private readonly recent = new Map<string, { atMs: number; card: Promise<JobCard | undefined> }>();
   private readonly peerFailed: LimitedWarning;
@@ -144,7 +152,15 @@ export class JobReports {
     const key = `${local ? "l" : "a"}${jobId}`;
     const cached = this.recent.get(key);
     if (cached !== undefined && nowMs - cached.atMs < CARD_TTL_MS) return cached.card;
-    const card = this.gather(jobId, local).then(({ part, missing }) => (part === undefined ? undefined : jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.config.carbonIntensityGramsPerKwh ?? null)));
+    // Each card not held whole here asks every other root: a flood of made-up job ids must not
+    // become a flood at the peers. Past MAX_GATHERS at once, a request is refused (the API says 503).
+    if (!local && this.gathering >= MAX_GATHERS) return Promise.reject(new BusyError(`${MAX_GATHERS} cards are being gathered from the other roots: try again`));
+    if (!local) this.gathering++;
+    const card = this.gather(jobId, local)
+      .then(({ part, missing }) => (part === undefined ? undefined : jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.config.carbonIntensityGramsPerKwh ?? null)))
+      .finally(() => {
+        if (!local) this.gathering--;
+      });
     this.recent.delete(key);
     this.recent.set(key, { atMs: nowMs, card });
     while (this.recent.size > RECENT_CARDS) this.recent.delete(this.recent.keys().next().value!);

@@ -1,4 +1,7 @@
 import { Registry } from "prom-client";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import t from "tap";
 import { silentLogger } from "../../../../src/core/logger.js";
 import { EventLog } from "../../../../src/root/events/event-log.js";
@@ -15,7 +18,11 @@ t.test("job actions - idle without a break for the whole window, once a rule, on
   let list: JobAggregate[] = [];
   const jobs = { list: () => list, nodesOf: () => [] } as unknown as RootJobs;
   const events = new EventLog("r1", new Registry());
-  const config = jobActionsSchema.parse({ rules: [{ name: "cancel", action: "cancel", forS: 60, minJobAgeS: 0, partitions: ["gpu"] }] });
+  // A stand-in scontrol: every job runs as u in gpu on n1, but job 9, which Slurm runs on n2.
+  const dir = mkdtempSync(join(tmpdir(), "banyan-actions-"));
+  const scontrol = join(dir, "scontrol");
+  writeFileSync(scontrol, `#!/bin/sh\nid="$4"\nnodes=n1\n[ "$id" = 9 ] && nodes=n2\necho "JobId=$id JobName=x UserId=u(1001) JobState=RUNNING Partition=gpu NodeList=$nodes"\n`, { mode: 0o755 });
+  const config = jobActionsSchema.parse({ scontrol, rules: [{ name: "cancel", action: "cancel", forS: 60, minJobAgeS: 0, partitions: ["gpu"] }] });
   t.equal(config.rules[0]!.dryRun, true, "dry-run unless said otherwise");
   const actions = new JobActions(jobs, events, config, silentLogger());
   const scan = (atS: number) => actions.scan(T0 + atS * 1000);
@@ -33,5 +40,10 @@ t.test("job actions - idle without a break for the whole window, once a rule, on
   t.equal(events.recent({ type: ["job_action"] }).length, 1, "job 3: 45 s since its break at 61 s");
   await scan(122);
   t.same(events.recent({ type: ["job_action"] }).map((e) => e.job), ["1", "3"], "job 3 60 s after its break");
+  // A node that says it runs job 9, which Slurm runs elsewhere: nothing is done to it.
+  list = [job("9", 0)];
+  await scan(200);
+  await scan(300);
+  t.match(events.recent({ type: ["job_action"] }).at(-1), { job: "9", details: { result: "refused: n1 reported the job, and Slurm does not run it there" } });
   t.throws(() => jobActionsSchema.parse({ rules: [{ name: "c", action: "cancel", forS: 1 }] }), /a cancel action must name the partitions/, "a cancel without partitions is refused");
 });
