@@ -142,8 +142,19 @@ export const agentConfigSchema = z.strictObject({
           intervalMs: positiveInt.default(10_000),
           /** An answer not given this long is given up (the last reading is dropped). */
           timeoutMs: positiveInt.default(5000),
+          /**
+           * Ask the BMC over Redfish instead of ipmitool: its power resource's URL
+           * (`https://<bmc>/redfish/v1/Chassis/1/Power`, or a power sensor's); "": ipmitool.
+           */
+          redfishUrl: z.union([z.literal(""), z.url()]).default(""),
+          /** A file whose first line is `user:password` for the BMC (mode 0600); unset: no auth. */
+          redfishCredentialsFile: z.string().optional(),
+          /** A CA file the BMC's certificate is checked against (BMCs often have their own). */
+          redfishCaFile: z.string().optional(),
+          /** Do not check the BMC's certificate at all. */
+          redfishInsecureSkipVerify: z.boolean().default(false),
         })
-        .default({ enabled: false, path: "ipmitool", intervalMs: 10_000, timeoutMs: 5000 }),
+        .default({ enabled: false, path: "ipmitool", intervalMs: 10_000, timeoutMs: 5000, redfishUrl: "", redfishInsecureSkipVerify: false }),
       /** Scheduler metrics (sinfo, squeue, sdiag) under prometheus-slurm-exporter's names: for the agent on the root's host. */
       slurm: z
         .strictObject({
@@ -164,7 +175,7 @@ export const agentConfigSchema = z.strictObject({
         })
         .default({ enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "", slurmctldUrl: "" }),
     })
-    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, ipmi: { enabled: false, path: "ipmitool", intervalMs: 10_000, timeoutMs: 5000 }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "", slurmctldUrl: "" } }),
+    .default({ scrape: [], nvidiaSmi: { enabled: false, path: "nvidia-smi" }, ipmi: { enabled: false, path: "ipmitool", intervalMs: 10_000, timeoutMs: 5000, redfishUrl: "", redfishInsecureSkipVerify: false }, slurm: { enabled: false, intervalMs: 30_000, timeoutMs: 10_000, binDir: "", slurmctldUrl: "" } }),
   /**
    * Slurm jobs on this node: the control socket `banyan job start|end` speak to (root only), the
    * per-job cgroup accounting and reports, and the push API. Off unless a site turns it on (the

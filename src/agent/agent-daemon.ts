@@ -7,7 +7,9 @@ import { startJobs } from "./agent-jobs.js";
 import type { GpuReadings } from "./gpu-readings.js";
 import { NodeSource } from "./node-source.js";
 import { NvidiaSmiSource } from "./nvidia-smi-source.js";
-import { IpmiPowerSource } from "./power/ipmi-source.js";
+import { IpmiPowerSource, type RedfishTarget } from "./power/ipmi-source.js";
+import { readFileSync } from "node:fs";
+import { BanyanError, Code } from "../core/errors.js";
 import { ScrapeSource } from "./scrape-source.js";
 import { SlurmSource } from "./slurm/slurm-source.js";
 import { SlurmNodeSource } from "./slurm/slurm-node-source.js";
@@ -27,7 +29,8 @@ export async function startAgent(ctx: DaemonContext, config: Readonly<AgentConfi
     (t) => new ScrapeSource({ url: t.url, job: t.job, intervalMs: t.intervalMs ?? config.intervalMs, timeoutMs: t.timeoutMs ?? Math.max(100, Math.floor(config.intervalMs / 2)) }, ctx.log.child({ node: ctx.name, part: "scrape" })),
   );
   if (config.sources.nvidiaSmi.enabled) gpuSources.push(new NvidiaSmiSource(config.sources.nvidiaSmi.path, config.intervalMs, ctx.log.child({ node: ctx.name, part: "gpu" })));
-  const ipmi = config.sources.ipmi.enabled ? new IpmiPowerSource(config.sources.ipmi.path, config.sources.ipmi.intervalMs, config.sources.ipmi.timeoutMs, ctx.log.child({ node: ctx.name, part: "ipmi" })) : null;
+  const b = config.sources.ipmi;
+  const ipmi = b.enabled ? new IpmiPowerSource(b.path, b.intervalMs, b.timeoutMs, ctx.log.child({ node: ctx.name, part: "ipmi" }), b.redfishUrl !== "" ? redfishTarget(b) : null) : null;
   const extra: Source[] = [...gpuSources, ...(ipmi !== null ? [ipmi] : [])];
   if (config.sources.slurm.enabled) extra.push(new SlurmSource(config.sources.slurm, ctx.log.child({ node: ctx.name, part: "slurm" })));
   // On a Slurm node, Slurm's own word on it (partitions, features) for the roots' inventory.
@@ -73,4 +76,18 @@ export function defaultSource(name: string, config: Readonly<AgentConfig>, log?:
         config.procfs.disable,
         log,
       );
+}
+
+/** The Redfish target of `sources.ipmi`, its files read now (a missing one is a config error at start). */
+function redfishTarget(b: Readonly<AgentConfig>["sources"]["ipmi"]): RedfishTarget {
+  const file = (path: string | undefined, key: string): Buffer | null => {
+    if (path === undefined) return null;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new BanyanError(Code.InvalidConfig, `sources.ipmi.${key}: ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: expected a readable file`);
+    }
+  };
+  const credentials = file(b.redfishCredentialsFile, "redfishCredentialsFile")?.toString("utf8").split("\n")[0]?.trim() ?? null;
+  return { url: b.redfishUrl, credentials, ca: file(b.redfishCaFile, "redfishCaFile"), insecureSkipVerify: b.redfishInsecureSkipVerify };
 }

@@ -93,7 +93,7 @@ export async function startRoot(ctx: DaemonContext, config: Readonly<RootConfig>
   store.setClusterQuotas(quotas);
   store.onEventsFrame(clusterEventsTaker(events, log.child({ part: "clusters" })));
   const jobs = new RootJobs(store, ctx.name);
-  const reports = new JobReports(jobs, events, config.jobs, now.roots, log.child({ part: "job-reports" }));
+  const reports = new JobReports(jobs, events, config.jobs, now.roots, log.child({ part: "job-reports" }), undefined, (name) => firstValue(store, name));
   const actions = new JobActions(jobs, events, config.jobs.actions, log.child({ part: "job-actions" }));
   const watch = new EventWatch(events, store, jobs, now.plan, { treeDegradedBelow: config.events.treeDegradedBelow, resyncStormAbove: config.events.resyncStormAbove, stragglers: config.events.stragglers, startupMs: config.events.startupMs ?? Math.max(10_000, 3 * deadAfterMsOf(config)) });
   const rootSeries = new RootSeries({ store, aggregates: () => now.aggregates, expected: () => now.expected, registry, rootName: ctx.name });
@@ -238,6 +238,12 @@ function countUp(store: RootStore, expected: ReadonlySet<string>): number {
   let n = 0;
   for (const name of expected) if (store.origin(name)?.up === true) n++;
   return n;
+}
+
+/** The value of the first series called `name` on an origin that is up; null when none has it. */
+function firstValue(store: RootStore, name: string): number | null {
+  for (const { origin, ids } of seriesNamed(store, name)) if (ids.length > 0) return origin.value(ids[0]!);
+  return null;
 }
 
 /** The series called `name` on origins that are up, from the exposition cache's families (a histogram part's family is its base name). */

@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { promisify } from "node:util";
 import { LimitedWarning, type Logger } from "../../core/logger.js";
 import { SeriesWriter } from "../collectors/series-writer.js";
@@ -17,7 +19,29 @@ export function parseDcmiPowerReading(text: string): number | null {
 }
 
 /**
- * The node's power as its BMC measures it (`ipmitool dcmi power reading`), asked in the background
+ * The power of a Redfish answer: a Power resource's `PowerControl[0].PowerConsumedWatts`
+ * (`/redfish/v1/Chassis/<id>/Power`), an EnvironmentMetrics' `PowerWatts.Reading`, or a Sensor's
+ * `Reading` (`…/Sensors/<power sensor>`); null when it has none.
+ */
+export function parseRedfishPower(body: unknown): number | null {
+  const o = body as { PowerControl?: { PowerConsumedWatts?: unknown }[]; PowerWatts?: { Reading?: unknown }; Reading?: unknown; ReadingUnits?: unknown } | null;
+  const candidates = [o?.PowerControl?.[0]?.PowerConsumedWatts, o?.PowerWatts?.Reading, o?.ReadingUnits === undefined || o?.ReadingUnits === "W" ? o?.Reading : undefined];
+  for (const c of candidates) if (typeof c === "number" && Number.isFinite(c) && c >= 0) return c;
+  return null;
+}
+
+/** Where a BMC is asked over Redfish instead of ipmitool. */
+export interface RedfishTarget {
+  readonly url: string;
+  /** `user:password` (its file's first line), for Basic auth; none: no auth. */
+  readonly credentials: string | null;
+  /** A BMC's self-signed certificate: a CA file to check it against, or no check at all. */
+  readonly ca: Buffer | null;
+  readonly insecureSkipVerify: boolean;
+}
+
+/**
+ * The node's power as its BMC measures it (`ipmitool dcmi power reading`, or Redfish), asked in the background
  * every `intervalMs` (10 s by default: a BMC answers in tenths of a second to seconds, and is not
  * asked more often than it refreshes), served as ipmi_exporter's `ipmi_dcmi_power_consumption_watts`
  * and `ipmi_up{collector="dcmi"}`. Its last reading, with when it was read, is what a job's share of
@@ -36,8 +60,9 @@ export class IpmiPowerSource implements Source {
     intervalMs: number,
     private readonly timeoutMs: number,
     log: Logger,
+    private readonly redfish: RedfishTarget | null = null,
   ) {
-    this.failed = new LimitedWarning(log, "ipmitool dcmi power reading failed: no ipmi_dcmi_power_consumption_watts", 3_600_000);
+    this.failed = new LimitedWarning(log, `${redfish !== null ? "Redfish" : "ipmitool dcmi power reading"} failed: no ipmi_dcmi_power_consumption_watts`, 3_600_000);
     this.poller = new BackgroundPoll(() => this.pollOnce(), intervalMs);
   }
 
@@ -47,6 +72,7 @@ export class IpmiPowerSource implements Source {
   }
 
   async pollOnce(): Promise<void> {
+    if (this.redfish !== null) return this.pollRedfish(this.redfish);
     try {
       const { stdout } = await run(this.binary, ["dcmi", "power", "reading"], { timeout: this.timeoutMs, maxBuffer: 64 * 1024 });
       this.watts = parseDcmiPowerReading(stdout);
@@ -56,6 +82,19 @@ export class IpmiPowerSource implements Source {
       this.watts = null;
       this.up = 0;
       this.failed.warn({ binary: this.binary, err: (err as Error).message.split("\n")[0] });
+    }
+  }
+
+  private async pollRedfish(t: RedfishTarget): Promise<void> {
+    try {
+      const body = await getJson(t, this.timeoutMs);
+      this.watts = parseRedfishPower(body);
+      this.up = this.watts === null ? 0 : 1;
+      if (this.watts === null) this.failed.warn({ url: t.url, why: "no PowerConsumedWatts, PowerWatts.Reading or Reading in the answer" });
+    } catch (err) {
+      this.watts = null;
+      this.up = 0;
+      this.failed.warn({ url: t.url, err: (err as Error).message });
     }
   }
 
@@ -72,4 +111,44 @@ export class IpmiPowerSource implements Source {
   close(): void {
     this.poller.close();
   }
+}
+
+/** GETs a Redfish resource as JSON (at most 1 MiB), with the target's credentials and certificate check. */
+function getJson(t: RedfishTarget, timeoutMs: number): Promise<unknown> {
+  const url = new URL(t.url);
+  const get = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = get(
+      url,
+      {
+        method: "GET",
+        timeout: timeoutMs,
+        // A connection a poll (every 10 s or more): no pooled socket kept between them.
+        agent: false,
+        headers: { accept: "application/json", ...(t.credentials !== null ? { authorization: `Basic ${Buffer.from(t.credentials).toString("base64")}` } : {}) },
+        ...(url.protocol === "https:" ? { ...(t.ca !== null ? { ca: t.ca } : {}), rejectUnauthorized: !t.insecureSkipVerify } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        res.on("data", (c: Buffer) => {
+          bytes += c.length;
+          if (bytes > 1024 * 1024) req.destroy(new Error("an answer past 1 MiB"));
+          else chunks.push(c);
+        });
+        res.on("end", () => {
+          if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown);
+          } catch {
+            reject(new Error("not JSON"));
+          }
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
 }

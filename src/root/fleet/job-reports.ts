@@ -20,6 +20,12 @@ export const jobsConfigSchema = z
     peerTimeoutMs: z.number().int().positive().default(3000),
     /** The grid's carbon intensity (g CO2e per kWh): a card's energy becomes emissions too. Unset: none. */
     carbonIntensityGramsPerKwh: z.number().nonnegative().max(10_000).optional(),
+    /**
+     * A series holding the grid's carbon intensity now (g CO2e per kWh; e.g. an exporter of the
+     * grid operator's figures scraped by an agent): its value when a card is made, before
+     * carbonIntensityGramsPerKwh, which stands in while the series is not there.
+     */
+    carbonIntensitySeries: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, "expected a metric name").optional(),
     /** Actions on running jobs a site opts into (mail the user, scancel), dry-run by default (docs/slurm.md#actions). */
     actions: jobActionsSchema,
   })
@@ -109,6 +115,8 @@ export class JobReports {
     private plan: JobRootsPlan,
     log: Logger,
     private readonly fetchPart: (peer: PeerRoot, jobId: string, timeoutMs: number) => Promise<unknown> = httpPart,
+    /** The value of a series now at this root (the first origin's that has it), or null. */
+    private readonly seriesValue: (name: string) => number | null = () => null,
   ) {
     this.peerFailed = new LimitedWarning(log, "another root did not give its part of a job: its card is partial", 60_000);
   }
@@ -135,6 +143,13 @@ export class JobReports {
     this.plan = plan;
   }
 
+  /** The carbon intensity now: the configured series' value where it is, else the configured figure, else none. */
+  private carbon(): number | null {
+    const name = this.config.carbonIntensitySeries;
+    const v = name === undefined ? null : this.seriesValue(name);
+    return v !== null && Number.isFinite(v) && v >= 0 ? v : (this.config.carbonIntensityGramsPerKwh ?? null);
+  }
+
   /** What this root holds of a job (`/api/v1/jobs/<id>/part`). */
   part(jobId: string): JobPart | undefined {
     return this.jobs.part(jobId);
@@ -157,7 +172,7 @@ export class JobReports {
     if (!local && this.gathering >= MAX_GATHERS) return Promise.reject(new BusyError(`${MAX_GATHERS} cards are being gathered from the other roots: try again`));
     if (!local) this.gathering++;
     const card = this.gather(jobId, local)
-      .then(({ part, missing }) => (part === undefined ? undefined : jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.config.carbonIntensityGramsPerKwh ?? null)))
+      .then(({ part, missing }) => (part === undefined ? undefined : jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.carbon())))
       .finally(() => {
         if (!local) this.gathering--;
       });
@@ -181,7 +196,7 @@ export class JobReports {
     if (owner !== undefined && owner !== this.plan.root) return undefined;
     const { part, missing } = await this.gather(jobId, false);
     if (part === undefined) return undefined;
-    const card = jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.config.carbonIntensityGramsPerKwh ?? null);
+    const card = jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.carbon());
     this.cards.delete(jobId);
     this.cards.set(jobId, card);
     while (this.cards.size > this.config.reportsKept) this.cards.delete(this.cards.keys().next().value!);

@@ -1,4 +1,5 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
@@ -7,7 +8,7 @@ import t from "tap";
 import { readFileSync } from "node:fs";
 import { NodeSource } from "../../../src/agent/node-source.js";
 import { NvidiaSmiSource } from "../../../src/agent/nvidia-smi-source.js";
-import { IpmiPowerSource, parseDcmiPowerReading } from "../../../src/agent/power/ipmi-source.js";
+import { IpmiPowerSource, parseDcmiPowerReading, parseRedfishPower } from "../../../src/agent/power/ipmi-source.js";
 import { cpuAndDramJoules, raplZones } from "../../../src/agent/power/rapl.js";
 import { JobEnergy, busyCpuSeconds, type JobLoad, type NodeEnergy } from "../../../src/agent/slurm/job-energy.js";
 import { silentLogger } from "../../../src/core/logger.js";
@@ -55,7 +56,7 @@ t.test("energy collectors - an energy_uj that cannot be read fails the collector
   const root = fileTree({ ...SYS, "sys/class/powercap/intel-rapl:0/energy_uj": "" });
   // Root reads any file whatever its mode: an energy_uj that is a directory cannot be read either.
   const file = join(root, "sys/class/powercap/intel-rapl:0/energy_uj");
-  (await import("node:fs")).rmSync(file);
+  rmSync(file);
   mkdirSync(file);
   const lines: string[] = [];
   const log = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
@@ -187,4 +188,33 @@ t.test("job energy - a job that used all of the busy CPU gets all the package en
   t.same(share.of("2"), { gpu: 0, cpu: 25 });
   share.forget("2");
   t.same(share.of("2"), {});
+});
+
+t.test("redfish - the BMC's power over Redfish (Basic auth), as ipmi_dcmi_power_consumption_watts", async (t) => {
+  const body = readFileSync(join(FIXTURES, "redfish-chassis-power.json"), "utf8");
+  t.equal(parseRedfishPower(JSON.parse(body)), 312, "a Power resource's PowerControl[0].PowerConsumedWatts");
+  t.equal(parseRedfishPower({ PowerWatts: { Reading: 401.5 } }), 401.5, "an EnvironmentMetrics' PowerWatts.Reading");
+  t.equal(parseRedfishPower({ Reading: 99, ReadingUnits: "W" }), 99, "a power Sensor's Reading");
+  t.equal(parseRedfishPower({ Reading: 35, ReadingUnits: "Cel" }), null, "not a power sensor");
+  t.equal(parseRedfishPower({ PowerControl: [{ PowerConsumedWatts: null }] }), null);
+  let auth = "";
+  const server = createServer((req, res) => {
+    auth = req.headers.authorization ?? "";
+    if (auth !== `Basic ${Buffer.from("monitor:s3cret").toString("base64")}`) return void res.writeHead(401).end();
+    res.writeHead(200, { "content-type": "application/json" }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/redfish/v1/Chassis/1/Power`;
+  const s = new IpmiPowerSource("ipmitool-not-used", 60_000, 10_000, silentLogger(), { url, credentials: "monitor:s3cret", ca: null, insecureSkipVerify: false });
+  await s.pollOnce();
+  const rec = recorder();
+  s.collect(rec);
+  s.close();
+  t.equal(rec.values.get("ipmi_dcmi_power_consumption_watts"), 312);
+  t.equal(s.powerWatts(), 312);
+  const wrong = new IpmiPowerSource("x", 60_000, 10_000, silentLogger(), { url, credentials: "monitor:nope", ca: null, insecureSkipVerify: false });
+  await wrong.pollOnce();
+  t.equal(wrong.powerWatts(), null, "refused (401): no reading");
+  wrong.close();
 });

@@ -155,3 +155,15 @@ t.test("job reports - the verdict: made by the root of the first node only, part
   t.match(await reports.card("5", false, T0), { nodes: 3, partial: false });
   t.same(asked, [], "whole here: no peer asked");
 });
+
+t.test("job reports - emissions at the carbon intensity of a series now, else the configured figure", async (t) => {
+  const node: NodePart = { node: "n1", started_at_s: T0 / 1000 - 3600, cpu_seconds: 1, cpus_allocated: 1, memory_peak_bytes: null, memory_limit_bytes: null, io_read_bytes: 0, io_written_bytes: 0, gpus: [], energy_joules: { cpu: 3.6e6 } };
+  const part = { ...partOf([node], false, null, "debug", ["r1"]), job_id: "1" };
+  const jobs = { part: () => part, onChange: () => undefined } as unknown as RootJobs;
+  const plan = { root: "r1", peers: [], rootOfNode: () => "r1" };
+  let intensity: number | null = 250;
+  const reports = new JobReports(jobs, new EventLog("r1", new Registry()), jobsConfigSchema.parse({ carbonIntensitySeries: "grid_carbon_intensity_grams_per_kwh", carbonIntensityGramsPerKwh: 400 }), plan, silentLogger(), undefined, (name) => (name === "grid_carbon_intensity_grams_per_kwh" ? intensity : null));
+  t.match((await reports.card("1", true, T0))?.energy, { kwh: 1, co2e_grams: 250 }, "the series' value now");
+  intensity = null;
+  t.match((await reports.card("1", true, T0 + 5000))?.energy, { kwh: 1, co2e_grams: 400 }, "the series gone: the configured figure");
+});
