@@ -135,8 +135,9 @@ keep, startupMs}
 (node, tree and job events: /api/v1/events, /api/v1/events/stream, banyan_events_total, Alertmanager),
 jobs: {rules: [{name, metric, condition: <|<=|>|>=, threshold, minDurationS, partitions, endedOnly, message,
 severity}], score: {cpu, gpu, memory, time}, reportsKept, verdictDelayMs, peerTimeoutMs,
-carbonIntensityGramsPerKwh, actions: {rules: [{name, metric, below, forS, action: notify|cancel, partitions,
-minJobAgeS, dryRun, message}], sendmail, mailDomain, scancel, auditLog, everyMs}} (report cards:
+carbonIntensityGramsPerKwh, carbonIntensitySeries, actions: {rules: [{name, metric, below, forS, action:
+notify|cancel, partitions, minJobAgeS, dryRun, message}], sendmail, mailDomain, scancel, scontrol, auditLog,
+everyMs}} (report cards:
 /api/v1/jobs/<id>/report, banyan job report, job_verdict; actions: job_action),
 remoteWrite: [{url, protocol: 1.0|2.0|auto, compression: snappy|zstd, headers, basicAuth: {username, password |
 passwordFile}, bearerTokenFile, tls: {caFile, certFile, keyFile, serverName, insecureSkipVerify},
@@ -187,7 +188,8 @@ Config keys (YAML, or --set): topology, name, source, intervalMs, keyframeInterv
 cpuAffinity (a CPU list: the agent's threads run there), nice, schedPolicy (other|batch|idle),
 maxQueuedFrames, ackTimeoutMs, healAfterMs, job, procfs.{path,sys,rootfs,disable,mountPointsExclude,
 fsTypesExclude,netdevExclude,textfileDirectory}, sources.scrape: [{url, job, intervalMs, timeoutMs}],
-sources.nvidiaSmi.{enabled,path}, sources.ipmi.{enabled,path,intervalMs,timeoutMs},
+sources.nvidiaSmi.{enabled,path}, sources.ipmi.{enabled,path,intervalMs,timeoutMs,redfishUrl,
+redfishCredentialsFile,redfishCaFile,redfishInsecureSkipVerify},
 sources.slurm.{enabled,intervalMs,timeoutMs,binDir,slurmctldUrl},
 synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
