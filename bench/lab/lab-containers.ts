@@ -195,15 +195,22 @@ export function removeContainers(runId: string): void {
   for (const host of readdirSync(dir)) {
     const pidFile = join(dir, host, "nspawn.pid");
     if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, "utf8"));
       try {
-        process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+        process.kill(pid, "SIGKILL");
       } catch {
         // gone already
       }
     }
     const merged = join(dir, host, "merged");
     spawnSync("umount", ["-l", merged]);
-    for (const root of cgroupRoots()) removeCgroup(join(root, cgroupName(runId, host)));
+    // A cgroup goes only once its last process is reaped: on a loaded machine that is some
+    // milliseconds after the SIGKILL, so the removal is tried again for up to 2 s.
+    const cgroups = cgroupRoots().map((root) => join(root, cgroupName(runId, host)));
+    for (let i = 0; i < 40 && cgroups.some((c) => existsSync(c)); i++) {
+      if (i > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      for (const c of cgroups) removeCgroup(c);
+    }
     rmSync(`/run/systemd/nspawn/propagate/${host}`, { recursive: true, force: true });
   }
   rmSync(dir, { recursive: true, force: true });
