@@ -45,7 +45,7 @@ export interface PushPolicy {
 
 /** The push API's defaults: a node's own jobs push, so fewer connections and requests than a root's HTTP side. */
 export const DEFAULT_PUSH_POLICY: PushPolicy = Object.freeze({
-  http: Object.freeze({ ...DEFAULT_HTTP_BOUNDS, maxConnections: 64, maxConcurrentRequests: 4 }),
+  http: Object.freeze({ ...DEFAULT_HTTP_BOUNDS, maxConnections: 64, maxConcurrentRequests: 4, maxConnectionsPerAddress: 64, maxPendingConnections: 16 }),
   maxBodyBytes: 1024 * 1024,
   maxSeriesPerGroup: 10_000,
   maxGroups: 1000,

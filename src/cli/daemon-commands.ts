@@ -127,7 +127,8 @@ with honor_labels: true (banyan topology render --format prometheus prints the c
 Config keys (YAML, or --set): topology, name, listen, http, intervalMs, deadAfterMs, forgetAfterMs,
 resyncIntervalMs, keyframeIntervalMs, resyncPerS, resyncBurst, exposeRaw, gzipLevel, memoryBudgetBytes,
 aggregates: [{record, expr: sum|avg|min|max|count, metric, by: [labels]}], ${LIMITS_KEYS}, ${TREE_KEYS},
-web.{maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,configFile} (configFile: Prometheus' web
+web.{maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,maxConnectionsPerAddress,headersTimeoutMs,
+maxPendingConnections,configFile} (configFile: Prometheus' web
 config, tls_server_config and basic_auth_users), log.level,
 events: {alertmanagers: [{url, timeoutMs, match: {label: regex}}], webhooks: [{url, secretFile, types, match, maxQueue,
 maxBatch, timeoutMs}], jobLog, stragglers: {metrics, belowMedian, windowMs, minNodes}, nodeLabels: [{nodes: hostlist, labels}], resendMs, treeDegradedBelow, resyncStormAbove,
@@ -195,7 +196,8 @@ synthetic.{series,changeRate,seed},
 jobs.{enabled,controlSocket,runDir,reportDir,cgroupRoot,pushListen,discoverMs,lostEpilogMs},
 jobs.adminComment.{enabled,waitMs},
 jobs.push.{maxBodyBytes,maxSeriesPerGroup,maxGroups,maxSeries,requireToken,nodeTokenFile,nodeTokenGroup,
-maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,webConfigFile},
+maxConnections,maxConcurrentRequests,sendTimeoutMs,idleTimeoutMs,maxConnectionsPerAddress,headersTimeoutMs,maxPendingConnections,
+webConfigFile},
 precision: [{match: "app_*", relative: 0.05, absolute: 0}], listen, ${LIMITS_KEYS},
 ${TREE_KEYS}, log.level.
 

@@ -10,7 +10,7 @@ import { parseHostPort } from "../../wire/uplink-grpc.js";
 import type { PageParts } from "../exposition/exposition-cache.js";
 import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, type ExpositionFormat } from "../exposition/exposition-text.js";
 import { SharedPage } from "../exposition/shared-page.js";
-import { Histogram } from "prom-client";
+import { Counter, Histogram } from "prom-client";
 
 export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string; headers?: Readonly<Record<string, string>> } | null>;
 
@@ -68,7 +68,8 @@ export class RootHttpServer {
         res.end("internal error\n");
       });
     }, web);
-    const admission = boundHttpServer(this.server, bounds);
+    const connectionsRefused = new Counter({ name: "banyan_http_connections_refused_total", help: "HTTP connections closed before their request: past web.maxConnectionsPerAddress, request headers not whole within web.headersTimeoutMs, or the oldest of web.maxPendingConnections closed for a newcomer.", labelNames: ["reason"], registers: [registry] });
+    const admission = boundHttpServer(this.server, bounds, (reason) => connectionsRefused.inc({ reason }));
   }
 
   /**
