@@ -122,8 +122,11 @@ jobs:
   t.equal(usage.status, 0, usage.stderr);
   const row = (JSON.parse(usage.stdout) as { rows: { key: string; jobs: number; cpu_alloc_hours: number; cpu_hours: number; idle_gpu_hours: number }[] }).rows.find((r) => r.key === "ciacct");
   // sreport's job report reads the job records themselves (no hourly roll-up to wait for): cluster|account|CPU-seconds of jobs under 1,000 CPUs|…
-  const sreport = spawnSync("sreport", ["-n", "-P", "-t", "seconds", "job", "SizesByAccount", "Accounts=ciacct", `Start=${day}T00:00:00`, `End=${new Date(Date.now() + 3_600_000).toISOString().slice(0, 19)}`, "Grouping=1000"], { encoding: "utf8" });
-  t.comment(`sreport job SizesByAccount: ${sreport.stdout.trim()}; banyan report usage: ${JSON.stringify(row)}`);
+  const askSreport = () => spawnSync("sreport", ["-n", "-P", "-t", "seconds", "job", "SizesByAccount", "Accounts=ciacct", `Start=${day}T00:00:00`, `End=${new Date(Date.now() + 3_600_000).toISOString().slice(0, 19)}`, "Grouping=1000"], { encoding: "utf8" });
+  // slurmdbd takes the jobs' records in its own time (once, in a full run, sreport had none yet right after sacct did).
+  let sreport = askSreport();
+  await eventually(() => (sreport = askSreport()).stdout.includes("|ciacct|"), 20_000, 1000);
+  t.comment(`sreport job SizesByAccount: ${sreport.stdout.trim()} ${sreport.stderr.trim()}; banyan report usage: ${JSON.stringify(row)}`);
   const slurmSeconds = Number(sreport.stdout.trim().split("\n").find((l) => l.split("|")[1] === "ciacct")?.split("|")[2]);
   // Banyan counts from the prolog to the epilog, Slurm from the job's start to its end: a second or two a job apart.
   t.ok(row !== undefined && Math.abs(row.cpu_alloc_hours * 3600 - slurmSeconds) <= 2 * row.jobs + 1, `CPU-seconds allocated to ciacct: Banyan ${(row!.cpu_alloc_hours * 3600).toFixed(1)}, sreport ${slurmSeconds}`);
