@@ -241,20 +241,27 @@ function statusCommand(): Command {
     .argument("<file>", "topology JSON")
     .option("--json", "print the merged status as JSON")
     .option("--timeout-ms <ms>", "how long to wait for each root", intOption(1, 600_000), 3000)
+    .option("--wait-s <s>", "ask again, every second, until every root answers (just started, they may not listen yet) or this long has passed", intOption(0, 3600), 0)
     .addHelpText(
       "after",
       `
 Each root serves /api/v1/status; a node counts as up when any root has it (after a failover it is
 a guest at another root). Exits 0 when every root answered, 1 when one did not (the table still
-shows what the others know).
+shows what the others know). Right after starting the roots, --wait-s 30 gives them the time to listen.
 
 Example:
   banyan topology status /etc/banyan/topology.json`,
     )
-    .action(async (file: string, flags: { json?: boolean; timeoutMs: number }) => {
+    .action(async (file: string, flags: { json?: boolean; timeoutMs: number; waitS: number }) => {
       try {
         const t = readTopologyFile(file);
-        const merged = mergeStatuses(t, await fetchRootStatuses(t, flags.timeoutMs));
+        const until = Date.now() + flags.waitS * 1000;
+        let answers = await fetchRootStatuses(t, flags.timeoutMs);
+        while ([...answers.values()].some((a) => a instanceof Error) && Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 1000));
+          answers = await fetchRootStatuses(t, flags.timeoutMs);
+        }
+        const merged = mergeStatuses(t, answers);
         process.stdout.write(flags.json === true ? JSON.stringify(merged, null, 2) + "\n" : formatClusterStatus(merged));
         if (merged.unreachable.length > 0) process.exitCode = 1;
       } catch (err) {
