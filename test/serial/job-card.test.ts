@@ -121,15 +121,19 @@ jobs:
   const usage = banyan(["report", "usage", reports, "--from", day, "--to", day, "--by", "account", "--format", "json"]);
   t.equal(usage.status, 0, usage.stderr);
   const row = (JSON.parse(usage.stdout) as { rows: { key: string; jobs: number; cpu_alloc_hours: number; cpu_hours: number; idle_gpu_hours: number }[] }).rows.find((r) => r.key === "ciacct");
-  // sreport's job report reads the job records themselves (no hourly roll-up to wait for): cluster|account|CPU-seconds of jobs under 1,000 CPUs|…
-  const askSreport = () => spawnSync("sreport", ["-n", "-P", "-t", "seconds", "job", "SizesByAccount", "Accounts=ciacct", `Start=${day}T00:00:00`, `End=${new Date(Date.now() + 3_600_000).toISOString().slice(0, 19)}`, "Grouping=1000"], { encoding: "utf8" });
-  // slurmdbd takes the jobs' records in its own time (once, in a full run, sreport had none yet right after sacct did).
-  let sreport = askSreport();
-  await eventually(() => (sreport = askSreport()).stdout.includes("|ciacct|"), 20_000, 1000);
-  t.comment(`sreport job SizesByAccount: ${sreport.stdout.trim()} ${sreport.stderr.trim()}; banyan report usage: ${JSON.stringify(row)}`);
-  const slurmSeconds = Number(sreport.stdout.trim().split("\n").find((l) => l.split("|")[1] === "ciacct")?.split("|")[2]);
-  // Banyan counts from the prolog to the epilog, Slurm from the job's start to its end: a second or two a job apart.
-  t.ok(row !== undefined && Math.abs(row.cpu_alloc_hours * 3600 - slurmSeconds) <= 2 * row.jobs + 1, `CPU-seconds allocated to ciacct: Banyan ${(row!.cpu_alloc_hours * 3600).toFixed(1)}, sreport ${slurmSeconds}`);
+  // Slurm's accounting of the same: each job's allocated CPUs × its elapsed time, from sacct (slurmdbd
+  // takes the records in its own time: asked until it has the three). Banyan counts from the prolog
+  // to the epilog, Slurm from the job's start to its end: a second or two a job apart.
+  const allocated = (): { jobs: number; seconds: number } => {
+    const lines = spawnSync("sacct", ["-X", "-n", "-P", "-a", "-A", "ciacct", "-S", `${day}T00:00:00`, "-o", "JobID,AllocCPUS,ElapsedRaw,State"], { encoding: "utf8" }).stdout.trim().split("\n").filter((l) => /\|(COMPLETED|FAILED|CANCELLED)/.test(l));
+    return { jobs: lines.length, seconds: lines.reduce((a, l) => a + Number(l.split("|")[1]) * Number(l.split("|")[2]), 0) };
+  };
+  await eventually(() => allocated().jobs === 3, 30_000, 1000);
+  const acct = allocated();
+  t.ok(row !== undefined && Math.abs(row.cpu_alloc_hours * 3600 - acct.seconds) <= 2 * row.jobs + 1, `CPU-seconds allocated to ciacct: Banyan ${(row!.cpu_alloc_hours * 3600).toFixed(1)}, Slurm's accounting ${acct.seconds} (${acct.jobs} jobs)`);
+  // sreport's job report of the same records, said beside (not asserted: in some runs it had none of the jobs, or one, for 30 s while sacct had all three).
+  const sreport = spawnSync("sreport", ["-n", "-P", "-t", "seconds", "job", "SizesByAccount", "Accounts=ciacct", `Start=${day}T00:00:00`, `End=${new Date(Date.now() + 3_600_000).toISOString().slice(0, 19)}`, "Grouping=1000"], { encoding: "utf8" });
+  t.comment(`sreport job SizesByAccount: ${sreport.stdout.trim() || "(nothing)"}; sacct: ${acct.seconds} CPU-seconds; banyan report usage: ${JSON.stringify(row)}`);
   t.equal(row?.jobs, 3);
   t.ok(row !== undefined && row.idle_gpu_hours > 0 && row.idle_gpu_hours * 3600 <= 30, `idle GPU-hours: one GPU for the GPU job's time (${(row!.idle_gpu_hours * 3600).toFixed(1)} s)`);
 

@@ -39,6 +39,8 @@ export class JobEnergy {
   private last: { atMs: number; e: NodeEnergy } | null = null;
   private readonly lastCpu = new Map<string, number>();
   private readonly joules = new Map<string, Record<EnergySource, number>>();
+  /** Jobs with a GPU whose energy the node measures (a job without one has no GPU energy to say, not 0). */
+  private readonly withGpu = new Set<string>();
 
   /** Attributes the energy the node measured since the last tick to the jobs running now. */
   tick(nowMs: number, e: NodeEnergy, jobs: readonly JobLoad[]): void {
@@ -54,6 +56,7 @@ export class JobEnergy {
         this.lastCpu.set(j.jobId, j.cpuSeconds);
       }
       if (!this.joules.has(j.jobId)) this.joules.set(j.jobId, { gpu: 0, cpu: 0, dram: 0, node: 0 });
+      if (j.gpus.some((g) => e.gpus.has(g))) this.withGpu.add(j.jobId);
     }
     if (prev === null || dtS <= 0 || dtS > MAX_TICK_S) return;
     const delta = (a: number | null, b: number | null): number | null => (a === null || b === null || a < b ? null : a - b);
@@ -92,7 +95,7 @@ export class JobEnergy {
     const acc = this.joules.get(jobId);
     if (acc === undefined || measured === null) return {};
     const out: Partial<Record<EnergySource, number>> = {};
-    if (measured.gpus.size > 0) out.gpu = acc.gpu;
+    if (this.withGpu.has(jobId)) out.gpu = acc.gpu;
     if (measured.cpu !== null) out.cpu = acc.cpu;
     if (measured.dram !== null) out.dram = acc.dram;
     if (measured.nodeWatts !== null) out.node = acc.node;
@@ -103,6 +106,7 @@ export class JobEnergy {
   forget(jobId: string): void {
     this.lastCpu.delete(jobId);
     this.joules.delete(jobId);
+    this.withGpu.delete(jobId);
   }
 }
 
