@@ -13,7 +13,7 @@ import { BanyanError, Code } from "../core/errors.js";
 import { ScrapeSource } from "./scrape-source.js";
 import { SlurmSource } from "./slurm/slurm-source.js";
 import { SlurmNodeSource } from "./slurm/slurm-node-source.js";
-import { findScontrol } from "./slurm/job-discovery.js";
+import { findScontrol } from "./slurm/scontrol.js";
 import type { Source } from "../node/source.js";
 import type { Logger } from "../core/logger.js";
 import { SyntheticSource } from "./synthetic-source.js";

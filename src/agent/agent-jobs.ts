@@ -1,10 +1,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { AgentConfig } from "./agent-config.js";
 import type { GpuReadings } from "./gpu-readings.js";
 import { DEFAULT_PUSH_POLICY, PushServer } from "./push-server.js";
 import { ControlServer } from "./slurm/control-server.js";
-import { JobDiscovery, findScontrol, scontrolFacts } from "./slurm/job-discovery.js";
+import { JobDiscovery } from "./slurm/job-discovery.js";
+import { findScontrol, scontrolFacts, slurmCommand } from "./slurm/scontrol.js";
 import { JobManager } from "./slurm/job-manager.js";
 import { AdminComments } from "./slurm/admin-comment.js";
 import type { RunningJob } from "./slurm/job-cgroups.js";
@@ -53,7 +54,7 @@ export async function startJobs(ctx: DaemonContext, config: Readonly<AgentConfig
   ended.push((jobId) => push.endJob(jobId));
   if (config.jobs.adminComment.enabled) {
     // One write a job: by its first node (or by each node of a job whose nodes Slurm did not say).
-    const comments = new AdminComments(() => ctx.topology.roots.map((r) => r.http), beside(findScontrol(), "sacctmgr"), config.jobs.adminComment.waitMs, log);
+    const comments = new AdminComments(() => ctx.topology.roots.map((r) => r.http), slurmCommand(findScontrol(), "sacctmgr"), config.jobs.adminComment.waitMs, log);
     ended.push((jobId, job) => {
       if (job?.nodelist === undefined || firstHost(job.nodelist) === ctx.name) comments.ended(jobId);
     });
@@ -107,9 +108,4 @@ function jobEnergy(config: Readonly<AgentConfig>, registry: JobRegistry, bmc: Ip
       return { ...cpuAndDramJoules(zones), gpus: gpu, nodeWatts: bmc?.powerWatts() ?? null, busyCpuSeconds: busyCpuSeconds(config.procfs.path) };
     },
   };
-}
-
-/** Another Slurm command in the directory scontrol was found in (or by its name on PATH). */
-function beside(scontrol: string, name: string): string {
-  return scontrol.includes("/") ? join(dirname(scontrol), name) : name;
 }

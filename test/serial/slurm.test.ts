@@ -8,7 +8,7 @@ import { AGENT_NODE_FLAGS } from "../../src/agent/node-flags.js";
 import { openCheckoutToOtherUsers } from "../fixtures/banyan-cli.js";
 import { eventually } from "../fixtures/cluster.js";
 import { httpText, startProcess, startBanyan } from "../fixtures/processes.js";
-import { findScontrol, scontrolFacts } from "../../src/agent/slurm/job-discovery.js";
+import { findScontrol, scontrolFacts } from "../../src/agent/slurm/scontrol.js";
 import { requireProgram } from "../fixtures/programs.js";
 import { HOST, SLURM_USER as USER, sh, slurmHost, startSlurm } from "../fixtures/slurm-cluster.js";
 

@@ -7,7 +7,7 @@ import type { PushAuth } from "../push-server.js";
 import { runningJobSchema, type ControlHandlers, type ControlRequest } from "./control-server.js";
 import type { RunningJob } from "./job-cgroups.js";
 import type { JobRegistry } from "./job-registry.js";
-import { slurmExtras, type SlurmJobFacts } from "./job-discovery.js";
+import { slurmExtras, type SlurmJobFacts } from "./scontrol.js";
 import { firstHost } from "../../topology/hostlist.js";
 
 /**

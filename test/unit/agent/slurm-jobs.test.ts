@@ -8,7 +8,8 @@ import { SeriesWriter } from "../../../src/agent/collectors/series-writer.js";
 import { readJobUsage, type RunningJob } from "../../../src/agent/slurm/job-cgroups.js";
 import { jobEndSchema, jobStartSchema } from "../../../src/agent/slurm/control-server.js";
 import { hookRequest } from "../../../src/agent/slurm/hook-request.js";
-import { type SlurmJobFacts, JobDiscovery, listJobCgroups, parseScontrolJob, slurmDuration, userName } from "../../../src/agent/slurm/job-discovery.js";
+import { JobDiscovery, listJobCgroups, userName } from "../../../src/agent/slurm/job-discovery.js";
+import { type SlurmJobFacts, parseScontrolJob, slurmDuration } from "../../../src/agent/slurm/scontrol.js";
 import { JobManager } from "../../../src/agent/slurm/job-manager.js";
 import { JobRegistry } from "../../../src/agent/slurm/job-registry.js";
 import { silentLogger } from "../../../src/core/logger.js";
@@ -203,13 +204,15 @@ t.test("slurm 26.05 - job cgroups named by SLUID (cgroup v2) beside job_<id>: re
     "cgroup/system.slice/slurmstepd.scope/sEKNKTV3WPV501/cpu.stat": "usage_usec 42000000\n",
     "cgroup/system.slice/slurmstepd.scope/sEKNKTV3WPV501/step_batch/user/task_0/cgroup.procs": "4545\n",
     "cgroup/system.slice/slurmstepd.scope/system/cpu.stat": "usage_usec 1\n",
+    // A SLUID Slurm does not know (a job gone from slurmctld, its directory not yet).
+    "cgroup/system.slice/slurmstepd.scope/sEKNKTV3WPV502/cpu.stat": "usage_usec 1\n",
     "proc/4545/status": "Name:\tsolver\nUid:\t1001\t1001\t1001\t1001\nGid:\t1001\t1001\t1001\t1001\n",
     "passwd": "bob:x:1001:1001::/home/bob:/bin/sh\n",
   });
   const cg = join(root, "cgroup");
   t.same(
     listJobCgroups(cg).map((c) => [c.jobId, c.sluid ?? null]).sort(),
-    [["40", null], [null, "sEKNKTV3WPV500"], [null, "sEKNKTV3WPV501"]].sort(),
+    [["40", null], [null, "sEKNKTV3WPV500"], [null, "sEKNKTV3WPV501"], [null, "sEKNKTV3WPV502"]].sort(),
     "both layouts; slurmstepd's own directory is not a job",
   );
   t.match(hookRequest("start", { SLURM_JOB_ID: "41", SLURM_JOB_USER: "bob", SLURM_JOB_UID: "1001", SLURM_JOB_SLUID: "sEKNKTV3WPV500" }, 1)!.request, { sluid: "sEKNKTV3WPV500" }, "the prolog's SLURM_JOB_SLUID");
@@ -223,10 +226,12 @@ t.test("slurm 26.05 - job cgroups named by SLUID (cgroup v2) beside job_<id>: re
   const asked: string[] = [];
   const discovery = new JobDiscovery(manager, { cgroupRoot: cg, lostEpilogMs: 60_000, proc: join(root, "proc"), passwd: join(root, "passwd"), slurm: async () => ({ partition: "batch", account: "", gpus: [] }), sluidJob: async (s) => (asked.push(s), s === "sEKNKTV3WPV501" ? "42" : null) }, silentLogger());
   await discovery.scan(10_000);
-  t.same(asked, ["sEKNKTV3WPV501"], "Slurm asked only for the SLUID no registration has");
+  t.same(asked, ["sEKNKTV3WPV501", "sEKNKTV3WPV502"], "Slurm asked only for the SLUIDs no registration has");
   t.ok(manager.isRunning("42"), "job 42 registered from its SLUID directory");
   t.equal(registry.sample("42")?.cpuSeconds, 42, "and read from it");
   t.equal(manager.isRunning("40"), true, "job_40 found as before");
   await discovery.scan(11_000);
-  t.same(asked, ["sEKNKTV3WPV501"], "a SLUID once known is not asked again");
+  t.same(asked, ["sEKNKTV3WPV501", "sEKNKTV3WPV502"], "a SLUID once known is not asked again, nor one Slurm did not know within 30 s");
+  await discovery.scan(41_000);
+  t.same(asked, ["sEKNKTV3WPV501", "sEKNKTV3WPV502", "sEKNKTV3WPV502"], "the unknown one asked again 30 s later");
 });
