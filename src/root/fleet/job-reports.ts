@@ -45,7 +45,7 @@ export interface JobRootsPlan {
   rootOfNode(node: string): string | undefined;
 }
 
-/** A part as another root sends it: bounded, since a reply is input like any other. */
+/** A part as another root sends it: bounded, since a reply is input like any other; kept to JobPart's shape by the compiler. */
 const partSchema = z.object({
   job_id: z.string().max(64),
   user: z.string().max(256),
@@ -74,7 +74,7 @@ const partSchema = z.object({
     )
     .max(1_000_000),
   roots: z.array(z.string().max(256)).max(1024),
-});
+}) satisfies z.ZodType<JobPart>;
 
 /** How long a card made on request is given to whoever else asks for it. */
 const CARD_TTL_MS = 2000;
@@ -194,7 +194,7 @@ export class JobReports {
     const first = mine.nodelist === null ? undefined : firstHost(mine.nodelist);
     const owner = first === undefined ? undefined : this.plan.rootOfNode(first);
     if (owner !== undefined && owner !== this.plan.root) return undefined;
-    const { part, missing } = await this.gather(jobId, false);
+    const { part, missing } = await this.gather(jobId, false, mine);
     if (part === undefined) return undefined;
     const card = jobCard(part, this.config.rules, this.config.score, nowMs, missing, this.carbon());
     this.cards.delete(jobId);
@@ -216,8 +216,9 @@ export class JobReports {
   }
 
   /** This root's part and the other roots' where the job has nodes this root does not hold. */
-  private async gather(jobId: string, local: boolean): Promise<{ part: JobPart | undefined; missing: string[] }> {
-    const mine = this.jobs.part(jobId);
+  private async gather(jobId: string, local: boolean, held?: JobPart): Promise<{ part: JobPart | undefined; missing: string[] }> {
+    // What this root holds (its job view refreshed once: a caller that has it already passes it).
+    const mine = held ?? this.jobs.part(jobId);
     const whole = mine !== undefined && mine.nodes_expected !== null && mine.nodes.length >= mine.nodes_expected;
     if (local || whole || this.plan.peers.length === 0) return { part: mine, missing: [] };
     const missing: string[] = [];
@@ -225,7 +226,8 @@ export class JobReports {
       this.plan.peers.map(async (peer) => {
         try {
           const raw = await this.fetchPart(peer, jobId, this.config.peerTimeoutMs);
-          return raw === null ? null : (partSchema.parse(raw) as JobPart);
+          const part: JobPart | null = raw === null ? null : partSchema.parse(raw);
+          return part;
         } catch (err) {
           missing.push(peer.name);
           this.peerFailed.warn({ peer: peer.name, http: peer.http, job: jobId, err: (err as Error).message.split("\n")[0] });
